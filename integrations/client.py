@@ -1,0 +1,96 @@
+"""The single place every adapter, engine and CLI command gets its openai client from.
+
+Clients share one httpx connection pool per process (sync) and per event loop (async),
+carry `User-Agent: kluster-agents/<version>`, and use the SDK's own retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import openai
+
+from kluster_agents.integrations._version import __version__
+from kluster_agents.integrations.errors import from_openai_error
+from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+
+USER_AGENT = f"kluster-agents/{__version__}"
+_POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+
+_sync_pool: httpx.Client | None = None
+_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_pool_lock = threading.Lock()
+
+
+def default_headers() -> dict[str, str]:
+    return {"User-Agent": USER_AGENT}
+
+
+def _timeout(settings: KlusterSettings) -> httpx.Timeout:
+    return httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+
+
+def shared_http_client() -> httpx.Client:
+    """The process-wide sync pool (timeouts are set per client by the SDK)."""
+    global _sync_pool
+    with _pool_lock:
+        if _sync_pool is None or _sync_pool.is_closed:
+            _sync_pool = httpx.Client(limits=_POOL_LIMITS, follow_redirects=True)
+        return _sync_pool
+
+
+def shared_async_http_client() -> httpx.AsyncClient:
+    """The async pool of the running event loop (a pool cannot cross loops); a fresh one outside a loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return httpx.AsyncClient(limits=_POOL_LIMITS, follow_redirects=True)
+    with _pool_lock:
+        pool = _async_pools.get(loop)
+        if pool is None or pool.is_closed:
+            pool = httpx.AsyncClient(limits=_POOL_LIMITS, follow_redirects=True)
+            _async_pools[loop] = pool
+        return pool
+
+
+def client_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> dict[str, Any]:
+    """Constructor arguments for any OpenAI-compatible client aimed at kluster (key required)."""
+    settings = resolve_settings(settings, **overrides)
+    return {
+        "api_key": settings.require_api_key(),
+        "base_url": settings.base_url,
+        "max_retries": settings.max_retries,
+        "timeout": _timeout(settings),
+        "default_headers": default_headers(),
+    }
+
+
+def make_client(
+    settings: KlusterSettings | None = None, *, http_client: httpx.Client | None = None, **overrides: Any
+) -> openai.OpenAI:
+    """A configured `openai.OpenAI` for kluster.ai. Overrides: api_key, base_url, tier, timeout, max_retries."""
+    return openai.OpenAI(**client_kwargs(settings, **overrides), http_client=http_client or shared_http_client())
+
+
+def make_async_client(
+    settings: KlusterSettings | None = None, *, http_client: httpx.AsyncClient | None = None, **overrides: Any
+) -> openai.AsyncOpenAI:
+    """A configured `openai.AsyncOpenAI` for kluster.ai, on the running loop's shared pool."""
+    return openai.AsyncOpenAI(
+        **client_kwargs(settings, **overrides), http_client=http_client or shared_async_http_client()
+    )
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise openai SDK errors as the matching `KlusterError` (the SDK error stays as __cause__)."""
+    try:
+        yield
+    except openai.OpenAIError as exc:
+        raise from_openai_error(exc) from exc

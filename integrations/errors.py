@@ -1,0 +1,208 @@
+"""The `KlusterError` hierarchy and the mapping from HTTP/openai failures to it.
+
+Every message says what to do next, and none ever contains the API key or MCP token:
+`redact()` scrubs known secrets from any text we put into an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SECRET_PATTERNS = [
+    re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE),
+    re.compile(r"((?:api[_-]?key|token|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.IGNORECASE),
+]
+_registered_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that `redact()` removes it from any later message."""
+    if value and len(value) >= 4:
+        _registered_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove registered secrets and bearer/api-key looking values from `text`."""
+    for secret in _registered_secrets:
+        text = text.replace(secret, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1***", text)
+    return text
+
+
+class KlusterError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class KlusterConfigError(KlusterError, ValueError):
+    """Settings are missing or invalid (no key, bad base URL, unknown tier)."""
+
+
+class KlusterUnsupportedError(KlusterError, ValueError):
+    """A request uses something kluster.ai does not accept; raised before any network call."""
+
+    def __init__(self, message: str, *, parameter: str | None = None, model: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.model = model
+
+
+class KlusterAPIError(KlusterError):
+    """The service answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+        self.request_id = request_id
+
+
+class KlusterBadRequestError(KlusterAPIError):
+    """400/413/422: the request was rejected as invalid."""
+
+
+class KlusterAuthError(KlusterAPIError):
+    """401/403: the key is missing, wrong or lacks access."""
+
+
+class KlusterNotFoundError(KlusterAPIError):
+    """404: unknown model, file, batch or job."""
+
+
+class KlusterRateLimitError(KlusterAPIError):
+    """429: too many requests; `retry_after` seconds says when to try again."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class KlusterServerError(KlusterAPIError):
+    """5xx: the service failed; retrying later may work."""
+
+
+class KlusterTimeoutError(KlusterError, TimeoutError):
+    """The request or job did not finish within the configured time."""
+
+
+class KlusterConnectionError(KlusterError, ConnectionError):
+    """The service could not be reached."""
+
+
+class KlusterBatchError(KlusterError):
+    """A Batch API job or line failed; carries the `custom_id` where there is one."""
+
+    def __init__(self, message: str, *, custom_id: str | None = None, batch_id: str | None = None) -> None:
+        super().__init__(message)
+        self.custom_id = custom_id
+        self.batch_id = batch_id
+
+
+class KlusterVerifyError(KlusterError):
+    """Verify could not give a verdict (outage, timeout, malformed answer)."""
+
+
+_HINTS = {
+    400: "Check the request parameters; kluster-agents' compat layer lists what the endpoint accepts.",
+    401: "Check KLUSTER_API_KEY (create one at https://platform.kluster.ai/apikeys).",
+    403: "Your key lacks access to this resource or model; check your plan at https://platform.kluster.ai/plans.",
+    404: "Check the model/file/batch id; `kluster-agents models --refresh` lists the models your key can use.",
+    413: "The payload is too large; split the input (batch files: 100 MB per upload, use the uploads API above).",
+    429: "Slow down: lower concurrency or wait for Retry-After; tier limits are in `kluster-agents models`.",
+}
+
+
+def _error_message_from_body(body: Any) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail")
+            if msg:
+                return str(msg)
+        elif isinstance(err, str):
+            return err
+        if isinstance(body.get("detail"), str):
+            return body["detail"]
+    if isinstance(body, str) and body:
+        return body[:500]
+    return None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def error_from_response(
+    status_code: int,
+    body: Any = None,
+    *,
+    headers: Any = None,
+    request_id: str | None = None,
+) -> KlusterAPIError:
+    """Map an HTTP error status (and its JSON body) to the matching `KlusterAPIError`."""
+    detail = _error_message_from_body(body) or "no error message in the response"
+    hint = _HINTS.get(status_code, "Retry later; if it persists, contact support@kluster.ai." if status_code >= 500 else "")
+    message = f"kluster.ai returned HTTP {status_code}: {detail}" + (f" — {hint}" if hint else "")
+    kwargs: dict[str, Any] = {"status_code": status_code, "body": body, "request_id": request_id}
+    if status_code == 429:
+        retry_after = _parse_retry_after(headers.get("retry-after") if headers is not None else None)
+        return KlusterRateLimitError(message, retry_after=retry_after, **kwargs)
+    if status_code in (401, 403):
+        return KlusterAuthError(message, **kwargs)
+    if status_code == 404:
+        return KlusterNotFoundError(message, **kwargs)
+    if status_code >= 500:
+        return KlusterServerError(message, **kwargs)
+    return KlusterBadRequestError(message, **kwargs)
+
+
+def from_openai_error(exc: BaseException) -> KlusterError:
+    """Translate an `openai` SDK exception into the matching `KlusterError` (keeps the cause)."""
+    import openai
+
+    if isinstance(exc, KlusterError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return KlusterTimeoutError("Request to kluster.ai timed out — raise KLUSTER_TIMEOUT or retry later.")
+    if isinstance(exc, openai.APIConnectionError):
+        return KlusterConnectionError(
+            f"Could not reach kluster.ai ({exc.__class__.__name__}) — check KLUSTER_BASE_URL and your network."
+        )
+    if isinstance(exc, openai.APIStatusError):
+        response = exc.response
+        try:
+            body = response.json()
+        except Exception:
+            body = response.text
+        return error_from_response(
+            response.status_code, body, headers=response.headers, request_id=response.headers.get("x-request-id")
+        )
+    return KlusterError(f"Unexpected error talking to kluster.ai: {exc.__class__.__name__}: {exc}")
+
+
+class KlusterInvalidRequestError(KlusterError, ValueError):
+    """The request is malformed (no messages, no model, bad JSONL line); caught before any network call."""
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter

@@ -1,0 +1,120 @@
+"""`KlusterSettings`: one validated place for key, base URL, tier, timeouts and compat modes.
+
+Read from arguments, `KLUSTER_*` environment variables and a `.env` file. The key is a
+`SecretStr` and is only demanded (`require_api_key`) when a call actually needs it.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kluster_agents.integrations.errors import KlusterConfigError, register_secret
+
+DEFAULT_BASE_URL = "https://api.kluster.ai/v1"
+GET_A_KEY = "Create a key at https://platform.kluster.ai/apikeys and set KLUSTER_API_KEY (or pass api_key=...)."
+
+
+class Tier(str, Enum):
+    """kluster.ai plans; each has its own limits in the model catalog."""
+
+    trial = "trial"
+    core = "core"
+    scale = "scale"
+    enterprise = "enterprise"
+
+
+ToolMessageMode = Literal["native", "rewrite"]
+OverLimitMode = Literal["refuse", "clamp"]
+ToolSupportSource = Literal["models-table", "llama-only"]
+
+
+class KlusterSettings(BaseSettings):
+    """Configuration shared by every client, adapter, CLI command and the emulator."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KLUSTER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    api_key: SecretStr | None = Field(default=None, description="kluster.ai API key (KLUSTER_API_KEY).")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API base URL (KLUSTER_BASE_URL).")
+    tier: Tier = Field(default=Tier.core, description="Your plan; selects the per-model limits.")
+    timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    connect_timeout: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=20, description="SDK retries on 408/409/429/5xx.")
+    tool_messages: ToolMessageMode = Field(
+        default="native",
+        description="'native' sends assistant tool_calls + tool messages (observed to work live); "
+        "'rewrite' turns them into plain text for endpoints that follow the docs' strict list.",
+    )
+    over_limit: OverLimitMode = Field(
+        default="refuse", description="max_completion_tokens above the tier's max output: refuse or clamp."
+    )
+    tool_support: ToolSupportSource = Field(
+        default="models-table",
+        description="Which doc decides tool support: the models table (DeepSeek-V3, Llama, Qwen3) or the "
+        "compatibility page ('only Llama models').",
+    )
+    warn_on_drop: bool = Field(default=True, description="Warn once per dropped parameter per process.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(
+                f"KLUSTER_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _normalise_tier(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in Tier.__members__:
+                raise ValueError(f"unknown tier {value!r}; use one of: {', '.join(Tier.__members__)}")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.api_key is not None:
+            register_secret(self.api_key.get_secret_value())
+
+    @classmethod
+    def load(cls, **overrides: Any) -> KlusterSettings:
+        """Build settings, turning validation failures into an actionable `KlusterConfigError`."""
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+            )
+            raise KlusterConfigError(f"Invalid kluster settings — {problems}") from None
+
+    def require_api_key(self) -> str:
+        """Return the key, or raise a `KlusterConfigError` that says how to get one."""
+        if self.api_key is None or not self.api_key.get_secret_value().strip():
+            raise KlusterConfigError(f"No kluster.ai API key configured. {GET_A_KEY}")
+        return self.api_key.get_secret_value()
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.api_key is not None and bool(self.api_key.get_secret_value().strip())
+
+
+def resolve_settings(settings: KlusterSettings | None = None, **overrides: Any) -> KlusterSettings:
+    """Use the given settings (with overrides applied) or load them from the environment."""
+    if settings is None:
+        return KlusterSettings.load(**overrides)
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if not updates:
+        return settings
+    return KlusterSettings.load(**{**settings.model_dump(), **updates})

@@ -18,6 +18,7 @@ import openai
 
 from kluster_agents.integrations._version import __version__
 from kluster_agents.integrations.errors import from_openai_error
+from kluster_agents.integrations.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
 
 USER_AGENT = f"kluster-agents/{__version__}"
@@ -73,17 +74,24 @@ def client_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> 
 
 def make_client(
     settings: KlusterSettings | None = None, *, http_client: httpx.Client | None = None, **overrides: Any
-) -> openai.OpenAI:
-    """A configured `openai.OpenAI` for kluster.ai. Overrides: api_key, base_url, tier, timeout, max_retries."""
-    return openai.OpenAI(**client_kwargs(settings, **overrides), http_client=http_client or shared_http_client())
+) -> KlusterOpenAI:
+    """A configured `openai.OpenAI` for kluster.ai whose chat completions go through compat.
+
+    Overrides: api_key, base_url, tier, timeout, max_retries and any other KlusterSettings field.
+    """
+    settings = resolve_settings(settings, **overrides)
+    return KlusterOpenAI(
+        **client_kwargs(settings), kluster_settings=settings, http_client=http_client or shared_http_client()
+    )
 
 
 def make_async_client(
     settings: KlusterSettings | None = None, *, http_client: httpx.AsyncClient | None = None, **overrides: Any
-) -> openai.AsyncOpenAI:
-    """A configured `openai.AsyncOpenAI` for kluster.ai, on the running loop's shared pool."""
-    return openai.AsyncOpenAI(
-        **client_kwargs(settings, **overrides), http_client=http_client or shared_async_http_client()
+) -> AsyncKlusterOpenAI:
+    """The async twin of `make_client`, on the running event loop's shared pool."""
+    settings = resolve_settings(settings, **overrides)
+    return AsyncKlusterOpenAI(
+        **client_kwargs(settings), kluster_settings=settings, http_client=http_client or shared_async_http_client()
     )
 
 

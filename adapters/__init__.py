@@ -1,0 +1,2 @@
+"""One module per agent framework. Importing this package imports no framework; each
+subpackage imports its own framework lazily and names the extra when it is missing."""

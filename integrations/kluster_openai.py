@@ -1,0 +1,78 @@
+"""`openai.OpenAI` / `AsyncOpenAI` subclasses whose `chat.completions.create` runs every request
+through `compat.prepare_chat_request` first.
+
+This is what makes compat impossible to bypass: any framework that takes an openai client
+(PydanticAI providers, CrewAI's native OpenAI LLM, LangChain's root client) gets kluster's
+rules applied — drops, translations, and refusals raised before the network.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import openai
+from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
+
+from kluster_agents.integrations.compat import prepare_chat_request
+from kluster_agents.integrations.settings import KlusterSettings
+
+# Keyword arguments of `create()` that are request options, not body parameters.
+_REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+
+
+def prepare_create_kwargs(kwargs: dict[str, Any], settings: KlusterSettings | None) -> dict[str, Any]:
+    """Apply compat to the body parameters of a `chat.completions.create(**kwargs)` call."""
+    options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
+    body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, openai.Omit)}
+    return {**prepare_chat_request(body, settings=settings), **options}
+
+
+def _settings_of(client: Any) -> KlusterSettings | None:
+    return getattr(client, "kluster_settings", None)
+
+
+class KlusterCompletions(Completions):
+    def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+
+
+class AsyncKlusterCompletions(AsyncCompletions):
+    async def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        return await super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+
+
+class KlusterChat(Chat):
+    @cached_property
+    def completions(self) -> KlusterCompletions:
+        return KlusterCompletions(self._client)
+
+
+class AsyncKlusterChat(AsyncChat):
+    @cached_property
+    def completions(self) -> AsyncKlusterCompletions:
+        return AsyncKlusterCompletions(self._client)
+
+
+class KlusterOpenAI(openai.OpenAI):
+    """An `openai.OpenAI` for kluster.ai that applies compat to chat completions."""
+
+    def __init__(self, *, kluster_settings: KlusterSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kluster_settings = kluster_settings
+
+    @cached_property
+    def chat(self) -> KlusterChat:
+        return KlusterChat(self)
+
+
+class AsyncKlusterOpenAI(openai.AsyncOpenAI):
+    """An `openai.AsyncOpenAI` for kluster.ai that applies compat to chat completions."""
+
+    def __init__(self, *, kluster_settings: KlusterSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kluster_settings = kluster_settings
+
+    @cached_property
+    def chat(self) -> AsyncKlusterChat:
+        return AsyncKlusterChat(self)

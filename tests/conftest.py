@@ -1,0 +1,37 @@
+"""Suite-wide isolation: no network, no user key, no telemetry, no remote cost maps."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Frameworks phone home at import time unless told not to; set before any test imports them.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "false")
+os.environ.setdefault("LANGCHAIN_TRACING_V2", "false")
+
+_KLUSTER_ENV = [name for name in os.environ if name.startswith("KLUSTER_")]
+LIVE_KEY = os.environ.get("KLUSTER_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Tests never see the developer's KLUSTER_* variables or .env (live tests excepted)."""
+    if request.node.get_closest_marker("live"):
+        return
+    for name in list(os.environ):
+        if name.startswith("KLUSTER_") and name != "KLUSTER_EMULATOR_KEY":
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the working directory
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-kluster")  # must never be sent to kluster
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_live = pytest.mark.skip(reason="live test: set KLUSTER_API_KEY to run against api.kluster.ai")
+    for item in items:
+        if "live" in item.keywords and not LIVE_KEY:
+            item.add_marker(skip_live)

@@ -95,7 +95,8 @@ class KlusterSettings(BaseSettings):
             return cls(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].removeprefix('Value error, ')}"
+                for err in exc.errors()
             )
             raise KlusterConfigError(f"Invalid kluster settings — {problems}") from None
 

@@ -1,0 +1,160 @@
+"""`kluster-agents` command line: doctor, models, chat, and the job/verify/emulator commands.
+
+Each area keeps its commands in its own module; this file only assembles the app.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kluster_agents.integrations._version import __version__
+from kluster_agents.integrations.errors import KlusterError
+from kluster_agents.integrations.settings import KlusterSettings
+
+app = typer.Typer(
+    name="kluster-agents",
+    help="kluster.ai for agent frameworks: check your setup, list models, chat, run batches, verify answers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"kluster-agents {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = None,
+) -> None:
+    """kluster.ai for LangChain, LiteLLM, CrewAI and PydanticAI."""
+
+
+def _settings(**overrides: object) -> KlusterSettings:
+    try:
+        return KlusterSettings.load(**overrides)
+    except KlusterError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def doctor(
+    check_key: Annotated[bool, typer.Option("--check/--no-check", help="Call /v1/models to validate the key.")] = True,
+) -> None:
+    """Show settings, whether the key works, and which framework extras are installed."""
+    from kluster_agents.integrations.extras import installed_extras
+
+    settings = _settings()
+    table = Table(title="kluster-agents doctor", show_header=False)
+    table.add_row("version", __version__)
+    table.add_row("python", sys.version.split()[0])
+    table.add_row("base URL", settings.base_url)
+    table.add_row("tier", settings.tier.value)
+    table.add_row("API key", "set (hidden)" if settings.has_api_key else "[yellow]not set[/yellow] — KLUSTER_API_KEY")
+    table.add_row("tool messages", settings.tool_messages)
+    status = 0
+    if settings.has_api_key and check_key:
+        from kluster_agents.integrations.models import refresh_models
+
+        try:
+            count = len(refresh_models(settings=settings))
+            table.add_row("reachability", f"[green]ok[/green] ({count} models visible to this key)")
+        except KlusterError as exc:
+            table.add_row("reachability", f"[red]failed[/red]: {exc}")
+            status = 1
+    elif not settings.has_api_key:
+        table.add_row("reachability", "skipped (no key; `kluster-agents demo` runs on the built-in emulator)")
+    for extra, found in installed_extras().items():
+        table.add_row(f"extra \\[{extra}]", found or f'[dim]not installed — pip install "kluster-agents[{extra}]"[/dim]')
+    console.print(table)
+    raise typer.Exit(status)
+
+
+@app.command("models")
+def models_command(
+    refresh: Annotated[bool, typer.Option("--refresh", help="Also list what GET /v1/models returns for your key.")] = False,
+    tier: Annotated[Optional[str], typer.Option(help="Show limits for this tier (default: KLUSTER_TIER).")] = None,
+) -> None:
+    """Table of the model catalog: capabilities and per-tier limits."""
+    from kluster_agents.integrations.models import list_models, refresh_models
+
+    settings = _settings(tier=tier)
+    infos = list_models()
+    if refresh:
+        try:
+            infos = refresh_models(settings=settings)
+        except KlusterError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    table = Table(title=f"kluster.ai models ({settings.tier.value} tier limits)")
+    table.add_column("model", no_wrap=True)
+    for column in ("tools", "image", "reason", "ft", "context", "max out", "batch", "RPM"):
+        table.add_column(column, no_wrap=True)
+    for info in infos:
+        limits = info.limits_for(settings.tier)
+        numbers = (
+            [limits.context, limits.max_output, limits.max_batch_requests, limits.rpm] if limits else [-1] * 4
+        )
+        flags = [info.tools, info.vision, info.reasoning, info.fine_tuning]
+        table.add_row(info.id, *("yes" if f else "" for f in flags), *map(_compact, numbers))
+    console.print(table)
+
+
+def _compact(number: int | None) -> str:
+    """163000 -> '163k', None -> 'unlimited', -1 -> '?' (limits unknown for this model)."""
+    if number is None:
+        return "unlimited"
+    if number < 0:
+        return "?"
+    for size, unit in ((1_000_000, "M"), (1_000, "k")):
+        if number >= size:
+            return f"{number / size:g}{unit}"
+    return str(number)
+
+
+@app.command()
+def chat(
+    prompt: Annotated[str, typer.Argument(help="What to ask.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name or alias.")] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
+    system: Annotated[Optional[str], typer.Option(help="Optional system prompt.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="max_completion_tokens.")] = None,
+) -> None:
+    """Stream one chat completion to the terminal."""
+    from kluster_agents.integrations.client import make_client, translate_errors
+
+    settings = _settings()
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    try:
+        client = make_client(settings)
+        with translate_errors():
+            stream = client.chat.completions.create(
+                model=model, messages=messages, max_completion_tokens=max_tokens, stream=True
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    console.print(chunk.choices[0].delta.content, end="", soft_wrap=True, highlight=False)
+        console.print()
+    except KlusterError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,38 +20,60 @@ from kluster_agents.integrations.errors import KlusterInvalidRequestError, Klust
 from kluster_agents.integrations.models import ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
 
-Action = Literal["drop", "translate", "refuse", "needs-tools"]
+Action = Literal["drop", "drop-or-refuse", "translate", "needs-tools"]
 
 
 class KlusterCompatWarning(UserWarning):
     """A parameter was dropped or translated so that kluster.ai accepts the request."""
 
 
+def _fmt_type(value: Any) -> Any:
+    return value.get("type") if isinstance(value, Mapping) else value
+
+
+def _function_call_to_tool_choice(value: Any) -> Any:
+    return value if isinstance(value, str) else {"type": "function", "function": {"name": value.get("name")}}
+
+
 @dataclass(frozen=True)
 class Rule:
-    """How one request parameter is handled: `drop`, `translate` to `target`, `refuse`, or
-    `needs-tools` (kept on tool-capable models, refused or dropped elsewhere)."""
+    """How one request parameter is handled.
+
+    `drop`: removed with a one-time warning. `drop-or-refuse`: removed silently when
+    `harmless(value)`, refused otherwise. `translate`: moved to `target` (through `convert`)
+    unless the target is already set. `needs-tools`: kept on tool-capable models only.
+    `why`/`fix` may use `{value}`; they become the refusal message.
+    """
 
     param: str
     action: Action
     why: str
     fix: str = ""
     target: str | None = None
+    harmless: Callable[[Any], bool] | None = None
+    convert: Callable[[Any], Any] | None = None
 
 
 PARAM_RULES: dict[str, Rule] = {
     r.param: r
     for r in (
         Rule("store", "drop", "kluster.ai does not store completions"),
-        Rule("service_tier", "drop", "kluster.ai has no service tiers per request"),
-        Rule("stream_options", "drop", "stream_options is not supported; usage may be missing from streams"),
-        Rule("modalities", "drop", "only text output exists", "remove `modalities` (audio output is not offered)"),
-        Rule("n", "drop", "only one choice per request", "send n separate requests (or a batch) instead of n>1"),
-        Rule("response_format", "refuse", "response_format is not supported",
-             "use the adapter's structured output (tool calling or prompted JSON) instead of response_format"),
+        Rule("service_tier", "drop", "kluster.ai has no per-request service tiers"),
+        Rule("stream_options", "drop", "stream_options is not supported; streams may carry no usage"),
+        Rule("modalities", "drop-or-refuse", "only text output exists (got {value!r})",
+             "remove `modalities` (audio output is not offered)",
+             harmless=lambda v: set(v or []) <= {"text"}),
+        Rule("n", "drop-or-refuse", "n={value!r} asks for several choices; only one choice per request",
+             "send n separate requests (or a batch) instead of n>1",
+             harmless=lambda v: isinstance(v, int) and v == 1),
+        Rule("response_format", "drop-or-refuse", "response_format is not supported (got type {value!r})",
+             "use the adapter's structured output (tool calling or prompted JSON) instead of response_format",
+             harmless=lambda v: _fmt_type(v) == "text"),
         Rule("max_tokens", "translate", "max_tokens is deprecated", target="max_completion_tokens"),
-        Rule("functions", "translate", "functions is deprecated", target="tools"),
-        Rule("function_call", "translate", "function_call is deprecated", target="tool_choice"),
+        Rule("functions", "translate", "functions is deprecated", target="tools",
+             convert=lambda fns: [{"type": "function", "function": f} for f in fns or []]),
+        Rule("function_call", "translate", "function_call is deprecated", target="tool_choice",
+             convert=_function_call_to_tool_choice),
         Rule("tools", "needs-tools", "tools are supported only on some models",
              "pick a model with Tools in `kluster-agents models` (e.g. klusterai/Meta-Llama-3.3-70B-Instruct-Turbo) "
              "or use prompted tools"),
@@ -166,16 +188,19 @@ def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSett
     return clean
 
 
-def _translate_functions(params: dict[str, Any]) -> None:
-    functions = params.pop("functions", None)
-    function_call = params.pop("function_call", None)
-    if functions and "tools" not in params:
-        params["tools"] = [{"type": "function", "function": f} for f in functions]
-    if function_call is not None and "tool_choice" not in params:
-        params["tool_choice"] = (
-            function_call if isinstance(function_call, str)
-            else {"type": "function", "function": {"name": function_call.get("name")}}
-        )
+def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    """Apply the drop / drop-or-refuse / translate rows of `PARAM_RULES` (tools are separate)."""
+    for rule in PARAM_RULES.values():
+        if rule.param not in request or rule.action == "needs-tools":
+            continue
+        value = request.pop(rule.param)
+        if rule.action == "drop":
+            _warn_once(rule.param, f"kluster-agents: dropped `{rule.param}` ({rule.why}).", settings)
+        elif rule.action == "drop-or-refuse" and not (rule.harmless and rule.harmless(value)):
+            shown = _fmt_type(value) if rule.param == "response_format" else value
+            raise _refuse(rule.param, info, rule.why.format(value=shown), rule.fix)
+        elif rule.action == "translate" and rule.target not in request:
+            request[rule.target] = rule.convert(value) if rule.convert else value
 
 
 def prepare_chat_request(
@@ -207,35 +232,7 @@ def prepare_chat_request(
     cleaned = [_clean_message(m, i, info, settings) for i, m in enumerate(messages)]
     request["messages"] = _rewrite_tool_messages(cleaned) if settings.tool_messages == "rewrite" else cleaned
 
-    for name in ("store", "service_tier", "stream_options"):
-        if name in request:
-            request.pop(name)
-            _warn_once(name, f"kluster-agents: dropped `{name}` ({PARAM_RULES[name].why}).", settings)
-
-    if "modalities" in request:
-        modalities = request.pop("modalities")
-        if set(modalities or []) - {"text"}:
-            rule = PARAM_RULES["modalities"]
-            raise _refuse("modalities", info, rule.why, rule.fix)
-
-    if "n" in request:
-        n = request.pop("n")
-        if not isinstance(n, int) or n > 1 or n < 1:
-            rule = PARAM_RULES["n"]
-            raise _refuse("n", info, f"n={n!r} asks for several choices; {rule.why}", rule.fix)
-
-    if "response_format" in request:
-        fmt = request.pop("response_format")
-        fmt_type = fmt.get("type") if isinstance(fmt, Mapping) else getattr(fmt, "__name__", fmt)
-        if fmt_type != "text":
-            rule = PARAM_RULES["response_format"]
-            raise _refuse("response_format", info, f"{rule.why} (got type {fmt_type!r})", rule.fix)
-
-    if "max_tokens" in request:
-        value = request.pop("max_tokens")
-        request.setdefault("max_completion_tokens", value)
-
-    _translate_functions(request)
+    _apply_param_rules(request, info, settings)
     _apply_tool_rules(request, info, settings)
     _apply_output_limit(request, info, settings)
     return request

@@ -6,6 +6,7 @@ Read from arguments, `KLUSTER_*` environment variables and a `.env` file. The ke
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -111,10 +112,23 @@ class KlusterSettings(BaseSettings):
         return self.api_key is not None and bool(self.api_key.get_secret_value().strip())
 
 
+_env_cache: dict[tuple[tuple[str, str], ...], KlusterSettings] = {}
+
+
+def env_settings() -> KlusterSettings:
+    """Settings from the environment, rebuilt only when a `KLUSTER_*` variable changes (hot paths)."""
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KLUSTER_")))
+    cached = _env_cache.get(key)
+    if cached is None:
+        _env_cache.clear()
+        cached = _env_cache[key] = KlusterSettings.load()
+    return cached
+
+
 def resolve_settings(settings: KlusterSettings | None = None, **overrides: Any) -> KlusterSettings:
     """Use the given settings (with overrides applied) or load them from the environment."""
     if settings is None:
-        return KlusterSettings.load(**overrides)
+        return KlusterSettings.load(**overrides) if any(v is not None for v in overrides.values()) else env_settings()
     updates = {k: v for k, v in overrides.items() if v is not None}
     if not updates:
         return settings

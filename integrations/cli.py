@@ -144,8 +144,22 @@ def chat(
             )
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
-                    console.print(chunk.choices[0].delta.content, end="", soft_wrap=True, highlight=False)
+                    console.print(chunk.choices[0].delta.content, end="", soft_wrap=True, highlight=False, markup=False)
         console.print()
+    except KlusterError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def demo(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model for the chat and batch steps.")] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
+) -> None:
+    """Tour: streamed chat, a Batch API job, a Verify check (built-in emulator without a key)."""
+    from kluster_agents.integrations.demo import run_demo
+
+    try:
+        run_demo(model=model, console=console)
     except KlusterError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -6,6 +6,7 @@ Each area keeps its commands in its own module; this file only assembles the app
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -163,6 +164,21 @@ def demo(
     except KlusterError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+@app.command()
+def emulate(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    tier: Annotated[str, typer.Option(help="Tier whose limits the emulator enforces.")] = "core",
+    mode: Annotated[str, typer.Option(help="strict (docs' unsupported params -> 400), docs-strict, or lenient.")] = "strict",
+    lenient: Annotated[bool, typer.Option("--lenient", help="Shorthand for --mode lenient.")] = False,
+    state: Annotated[Optional[Path], typer.Option(help="SQLite state file (default: a temp dir).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="Key clients must send (default: KLUSTER_EMULATOR_KEY or 'emulator').")] = None,
+) -> None:
+    """Serve the built-in kluster emulator (EMULATED responses) until Ctrl-C."""
+    from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
+
+    serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key)
 
 
 def main() -> None:

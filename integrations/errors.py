@@ -18,9 +18,12 @@ _SECRET_PATTERNS = [
 _registered_secrets: set[str] = set()
 
 
+_MIN_SECRET_LENGTH = 12  # real keys are long; short values (the emulator's "emulator") are words, not secrets
+
+
 def register_secret(value: str | None) -> None:
     """Remember a secret so that `redact()` removes it from any later message."""
-    if value and len(value) >= 4:
+    if value and len(value) >= _MIN_SECRET_LENGTH:
         _registered_secrets.add(value)
 
 

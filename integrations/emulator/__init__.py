@@ -1,0 +1,36 @@
+"""The embedded kluster.ai emulator ("LocalStack for kluster"): a real HTTP server that speaks
+the kluster API as documented, for offline tests and recipes. It is a test double and says so
+(`x-kluster-emulator: true`, `kluster_emulated: true`); it never claims to be the real service.
+
+Imports are lazy: the pytest plugin imports this package at every pytest start.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.emulator.controls import EmulatorControls, JobTiming, RequestRecord
+    from kluster_agents.integrations.emulator.replies import Reply, ToolCall
+    from kluster_agents.integrations.emulator.schema_instance import instance_for_schema
+    from kluster_agents.integrations.emulator.server import Emulator, serve
+
+_EXPORTS = {
+    "Emulator": "server",
+    "serve": "server",
+    "EmulatorControls": "controls",
+    "JobTiming": "controls",
+    "RequestRecord": "controls",
+    "Reply": "replies",
+    "ToolCall": "replies",
+    "instance_for_schema": "schema_instance",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -1,0 +1,211 @@
+"""The Batch API engine: create, progress on the emulated clock, cancel, expire, fail — with
+output and error files in the documented line format — and adaptive (`@kluster.ai` async) requests,
+which become one-line batches.
+
+Lifecycle (computed whenever a batch is read): validating -> in_progress (lines complete one by
+one, `request_counts` move) -> finalizing -> completed; or failed (invalid JSONL, unknown model,
+too many lines for the tier), expired (not done by `expires_at`), cancelling -> cancelled.
+Every line gets the same reply logic as a real-time request.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kluster_agents.integrations.emulator.controls import EmulatorControls
+from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request
+from kluster_agents.integrations.emulator.fidelity import validate_chat_request
+from kluster_agents.integrations.emulator.jobs import JobEngine
+from kluster_agents.integrations.emulator.files import FileService
+from kluster_agents.integrations.emulator.replies import ReplyEngine
+from kluster_agents.integrations.emulator.shapes import async_placeholder, chat_completion, object_id
+from kluster_agents.integrations.emulator.store import Store
+from kluster_agents.integrations.models import ModelInfo
+
+BATCH_KIND = "batch"
+ENDPOINT = "/v1/chat/completions"
+WINDOWS = {"1h": 3600, "3h": 3 * 3600, "6h": 6 * 3600, "12h": 12 * 3600, "24h": 24 * 3600}
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+_TIMESTAMPS = ("in_progress_at", "expires_at", "finalizing_at", "completed_at", "failed_at", "expired_at",
+               "cancelling_at", "cancelled_at")
+
+
+class BatchEngine(JobEngine):
+    """Creates batches and moves them along their lifecycle when they are read."""
+
+    kind, label, id_param, terminal = BATCH_KIND, "batch", "batch_id", TERMINAL
+
+    def __init__(self, store: Store, files: FileService, controls: EmulatorControls, replies: ReplyEngine,
+                 lookup: Callable[[str], ModelInfo | None]) -> None:
+        super().__init__(store)
+        self.files = files
+        self.controls = controls
+        self.replies = replies
+        self.lookup = lookup
+
+    # -- API operations ---------------------------------------------------------------------
+    def create(self, input_file_id: str, endpoint: str, completion_window: str,
+               metadata: Mapping[str, Any] | None = None, batch_id: str | None = None) -> dict[str, Any]:
+        if endpoint != ENDPOINT:
+            raise bad_request(f"Only {ENDPOINT} is supported as a batch endpoint.", param="endpoint")
+        if completion_window not in WINDOWS:
+            raise bad_request(f"`completion_window` must be one of {', '.join(WINDOWS)}.", param="completion_window")
+        file = self.files.get(input_file_id)
+        if file["purpose"] != "batch":
+            raise bad_request(f"File {input_file_id} has purpose {file['purpose']!r}, not 'batch'.",
+                              param="input_file_id")
+        now = int(self.controls.clock.now())
+        batch: dict[str, Any] = {
+            "id": batch_id or object_id(), "object": "batch", "endpoint": endpoint, "errors": None,
+            "input_file_id": input_file_id, "completion_window": completion_window, "status": "validating",
+            "output_file_id": None, "error_file_id": None, "created_at": now,
+            **dict.fromkeys(_TIMESTAMPS), "expires_at": now + WINDOWS[completion_window],
+            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": dict(metadata or {}),
+        }
+        return self.store.put(BATCH_KIND, batch)
+
+    def cancel(self, batch_id: str) -> dict[str, Any]:
+        batch = self._cancellable(batch_id)
+        if batch["status"] == "validating":
+            self._validate(batch, int(self.controls.clock.now()))
+        batch["status"], batch["cancelling_at"] = "cancelling", int(self.controls.clock.now())
+        return self._refresh(self.store.put(BATCH_KIND, batch))
+
+    def submit_adaptive(self, body: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+        """An adaptive-inference request: queue it as a one-line batch; return the documented placeholder."""
+        window = str(options.get("completion_window", "24h"))
+        if window not in WINDOWS:
+            raise bad_request(f"`completion_window` must be one of {', '.join(WINDOWS)}.",
+                              param='metadata["@kluster.ai"].completion_window')
+        line = {"custom_id": f"adaptive-{uuid.uuid4().hex[:12]}", "method": "POST", "url": ENDPOINT,
+                "body": {k: v for k, v in body.items() if k != "metadata"}}
+        file = self.files.create(json.dumps(line).encode() + b"\n", "adaptive-request.jsonl", "batch")
+        batch = self.create(file["id"], ENDPOINT, window, metadata={"@kluster.ai": dict(options)})
+        now = self.controls.clock.now()
+        return async_placeholder(body["model"], f"{batch['id']}_{int(now * 1000)}", int(now))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _refresh(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if batch["status"] in TERMINAL:
+            return batch
+        now = self.controls.clock.now()
+        timing = self.controls.timing
+        before = json.dumps(batch, sort_keys=True)
+        if batch["status"] == "validating" and now >= batch["created_at"] + timing.batch_validating:
+            self._validate(batch, int(batch["created_at"] + timing.batch_validating))
+        if batch["status"] in ("in_progress", "cancelling"):
+            self._progress(batch, now)
+        if batch["status"] == "finalizing" and now >= batch["finalizing_at"] + timing.batch_finalizing:
+            self._finish(batch, "completed", int(batch["finalizing_at"] + timing.batch_finalizing))
+        if json.dumps(batch, sort_keys=True) != before:
+            self.store.put(BATCH_KIND, batch)
+        return batch
+
+    def _validate(self, batch: dict[str, Any], at: int) -> None:
+        lines, errors = self._parse_input(batch["input_file_id"])
+        if errors:
+            batch.update(status="failed", failed_at=at, errors={"object": "list", "data": errors})
+            return
+        batch["_results"] = [self._run_line(line) for line in lines]
+        batch["request_counts"]["total"] = len(lines)
+        batch.update(status="in_progress", in_progress_at=at)
+
+    def _parse_input(self, file_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        lines: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for number, raw in enumerate(self.files.content(file_id).decode("utf-8", "replace").splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                line = None
+            if not isinstance(line, dict) or not isinstance(line.get("body"), dict) or "custom_id" not in line:
+                errors.append(_line_error("invalid_json_line",
+                                          "Each line must be a JSON object with custom_id, method, url and body.",
+                                          number))
+            elif line.get("url") != ENDPOINT or str(line.get("method", "POST")).upper() != "POST":
+                errors.append(_line_error("invalid_url", f"Each line must be a POST to {ENDPOINT}.", number))
+            else:
+                lines.append(line)
+        if errors:
+            return [], errors
+        limits = [self._limits(line) for line in lines]
+        max_lines = min((m for m in limits if m is not None), default=None)
+        if max_lines is not None and len(lines) > max_lines:
+            return [], [_line_error("too_many_requests", f"The file has {len(lines)} requests; the "
+                                    f"{self.controls.tier.value} tier allows at most {max_lines} per batch.", None)]
+        if lines and all(self.lookup(str(line["body"].get("model"))) is None for line in lines):
+            return [], [_line_error("model_not_found", f"Unknown model {lines[0]['body'].get('model')!r}.", 1)]
+        return lines, []
+
+    def _limits(self, line: Mapping[str, Any]) -> int | None:
+        info = self.lookup(str(line["body"].get("model")))
+        limits = info.limits_for(self.controls.tier) if info else None
+        return limits.max_batch_requests if limits else None
+
+    def _run_line(self, line: Mapping[str, Any]) -> dict[str, Any]:
+        """The output line of one request: the same validation and reply as the real-time endpoint."""
+        body = line["body"]
+        request_id = f"req-{uuid.uuid4().hex}"
+        try:
+            info = validate_chat_request(body, mode=self.controls.mode, tier=self.controls.tier, lookup=self.lookup)
+        except EmulatorAPIError as exc:
+            response = {"status_code": exc.status_code, "request_id": request_id, "body": exc.payload()}
+        else:
+            reply = self.replies.reply(body, info)
+            completion = chat_completion(body["model"], body["messages"], reply, int(self.controls.clock.now()))
+            response = {"status_code": 200, "request_id": request_id, "body": completion}
+        return {"id": f"batch-req-{uuid.uuid4().hex}", "custom_id": line["custom_id"], "response": response,
+                "error": None}
+
+    def _progress(self, batch: dict[str, Any], now: float) -> None:
+        timing = self.controls.timing
+        start, results = batch["in_progress_at"], batch["_results"]
+        per_line = max(timing.batch_per_line, 1e-9)
+        stop = batch["cancelling_at"] if batch["status"] == "cancelling" else min(now, batch["expires_at"])
+        done = min(len(results), math.floor((stop - start) / per_line)) if stop >= start else 0
+        succeeded = sum(1 for r in results[:done] if r["response"]["status_code"] == 200)
+        batch["request_counts"].update(completed=succeeded, failed=done - succeeded)
+        if batch["status"] == "cancelling":
+            if now >= batch["cancelling_at"] + timing.cancelling:
+                self._finish(batch, "cancelled", int(batch["cancelling_at"] + timing.cancelling), done)
+            return
+        finished_at = start + len(results) * per_line
+        if finished_at > batch["expires_at"] and now >= batch["expires_at"]:
+            self._finish(batch, "expired", int(batch["expires_at"]), done)
+        elif now >= finished_at:
+            batch.update(status="finalizing", finalizing_at=int(finished_at))
+
+    def _finish(self, batch: dict[str, Any], status: str, at: int, done: int | None = None) -> None:
+        """Write the output and error files and enter a terminal status."""
+        results = batch.pop("_results", [])
+        done = len(results) if done is None else done
+        ok = [r for r in results[:done] if r["response"]["status_code"] == 200]
+        failed = [r for r in results[:done] if r["response"]["status_code"] != 200]
+        code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(status)
+        failed += [{"id": r["id"], "custom_id": r["custom_id"], "response": None,
+                    "error": {"code": code, "message": f"The request was not processed: the batch was {status}."}}
+                   for r in results[done:]] if code else []
+        output = [json.dumps(r) for r in ok]
+        output[1:1] = ['{"id": "batch-req-corrupt", "custom_id": '] * self.controls.faults.take_malformed_lines()
+        if output:
+            batch["output_file_id"] = self.files.create(_jsonl(output), f"{batch['id']}_output.jsonl",
+                                                        "batch_output")["id"]
+        if failed:
+            batch["error_file_id"] = self.files.create(_jsonl(json.dumps(r) for r in failed),
+                                                       f"{batch['id']}_error.jsonl", "batch_output")["id"]
+        batch.update({"status": status, f"{status}_at": at})
+
+
+def _line_error(code: str, message: str, line: int | None) -> dict[str, Any]:
+    return {"code": code, "message": message, "param": None, "line": line}
+
+
+def _jsonl(lines: Any) -> bytes:
+    return "".join(f"{line}\n" for line in lines).encode()
+

@@ -1,0 +1,148 @@
+"""`EmulatorControls`: the per-test knobs of a running emulator — scripted replies, faults, the
+clock, fidelity mode and tier, rate limits, job timings — and the log of every request seen.
+
+Tests call these from their own thread while the server runs in another; everything here is
+thread-safe. `reset()` returns to the defaults the emulator was started with.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED, EmulatedClock
+from kluster_agents.integrations.emulator.faults import Fault, FaultInjector
+from kluster_agents.integrations.emulator.fidelity import Mode, check_mode
+from kluster_agents.integrations.emulator.ratelimit import RateLimiter
+from kluster_agents.integrations.emulator.replies import Reply, ScriptedReplies, ToolCall
+from kluster_agents.integrations.settings import Tier
+
+DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the documented 100 MB per uploaded file
+_LOG_SIZE = 100_000
+
+
+@dataclass
+class JobTiming:
+    """How long (in emulated seconds) each job phase lasts."""
+
+    batch_validating: float = 5.0
+    batch_per_line: float = 1.0
+    batch_finalizing: float = 5.0
+    cancelling: float = 30.0
+    finetune_validating: float = 30.0
+    finetune_queued: float = 60.0
+    finetune_running: float = 600.0
+
+
+@dataclass
+class RequestRecord:
+    """One request the emulator received. Headers (and so the API key) are never recorded."""
+
+    method: str
+    path: str
+    query: str
+    body: Any
+    status: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EmulatorControls:
+    """Knobs and request log of one emulator; see the module docstring."""
+
+    def __init__(self, *, mode: str = "strict", tier: Tier | str = Tier.core, clock_speed: float = DEFAULT_SPEED) -> None:
+        self._defaults = (check_mode(mode), Tier(tier), clock_speed)
+        self._log: deque[RequestRecord] = deque(maxlen=_LOG_SIZE)
+        self.clock = EmulatedClock(clock_speed)
+        self.faults = FaultInjector()
+        self.rate_limiter = RateLimiter()
+        self.scripts = ScriptedReplies()
+        self.mode: Mode = self._defaults[0]
+        self.tier: Tier = self._defaults[1]
+        self.timing = JobTiming()
+        self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
+
+    # -- replies ---------------------------------------------------------------------------
+    def script(self, *replies: str | ToolCall | Sequence[ToolCall] | Reply, model: str | None = None) -> None:
+        """Queue replies (text, a ToolCall, a list of ToolCalls or a Reply), used first-in first-out
+        by the next chat completions (real-time or batch) for `model`, or for any model."""
+        self.scripts.push([Reply.of(r) for r in replies], model)
+
+    # -- faults ----------------------------------------------------------------------------
+    def fail(self, status: int = 503, *, times: int | None = 1, fraction: float | None = None,
+             path: str | None = None) -> Fault:
+        """Answer `status` (500/502/503...) to the next `times` matching requests, or a `fraction` of them."""
+        return self.faults.add(Fault("status", path=path, times=times, fraction=fraction, status=status))
+
+    def add_latency(self, seconds: float, *, times: int | None = None, path: str | None = None) -> Fault:
+        """Delay matching requests by `seconds` of real time."""
+        return self.faults.add(Fault("latency", path=path, times=times, seconds=seconds))
+
+    def drop_connections(self, *, times: int | None = 1, fraction: float | None = None,
+                         path: str | None = None) -> Fault:
+        """Close the socket of matching requests without sending any response."""
+        return self.faults.add(Fault("drop", path=path, times=times, fraction=fraction))
+
+    def truncate_streams(self, *, after_chunks: int = 1, times: int | None = 1) -> Fault:
+        """End the next streamed completions after `after_chunks` chunks, with no finish chunk and no [DONE]."""
+        return self.faults.add(Fault("truncate", path="/v1/chat/completions", times=times, after_chunks=after_chunks))
+
+    def corrupt_batch_output(self, lines: int = 1) -> None:
+        """Put `lines` malformed JSON lines into the next batch output file(s)."""
+        self.faults.corrupt_batch_output(lines)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    # -- time, mode, limits --------------------------------------------------------------------
+    def advance(self, seconds: float) -> float:
+        """Move the emulated clock forward (batches and fine-tuning jobs progress accordingly)."""
+        return self.clock.advance(seconds)
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = check_mode(mode)
+
+    def set_tier(self, tier: Tier | str) -> None:
+        self.tier = Tier(tier)
+
+    def enable_rate_limits(self, *, rpm: int | None = None, concurrency: int | None = None) -> None:
+        """Enforce the tier's RPM and concurrency per model (or these overrides) with 429 + Retry-After."""
+        self.rate_limiter.configure(True, rpm=rpm, concurrency=concurrency)
+
+    def disable_rate_limits(self) -> None:
+        self.rate_limiter.configure(False)
+
+    # -- request log ---------------------------------------------------------------------------
+    def record(self, method: str, path: str, query: str, body: Any) -> RequestRecord:
+        entry = RequestRecord(method, path, query, body)
+        self._log.append(entry)
+        return entry
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request seen since the last reset, oldest first."""
+        return list(self._log)
+
+    def count(self, path: str | None = None, method: str | None = None) -> int:
+        """How many requests hit `path` (with or without the /v1 prefix) and `method`."""
+        return sum(
+            1 for r in self.requests
+            if (path is None or r.path in (path, "/v1" + path)) and (method is None or r.method == method.upper())
+        )
+
+    def clear_requests(self) -> None:
+        self._log.clear()
+
+    def reset(self, *, mode: str | None = None, tier: Tier | str | None = None) -> None:
+        """Defaults again (or the given mode/tier): no scripts, faults, limits or logged requests."""
+        default_mode, default_tier, speed = self._defaults
+        self.mode = check_mode(mode or default_mode)
+        self.tier = Tier(tier or default_tier)
+        self.scripts.clear()
+        self.faults.clear()
+        self.rate_limiter.configure(False)
+        self.clock.reset(speed)
+        self.timing = JobTiming()
+        self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
+        self._log.clear()

@@ -1,0 +1,68 @@
+"""The errors the emulator answers with, as `KlusterAPIError`s that know their OpenAI-style body.
+
+Route code raises these; one exception handler turns them into responses, so every error the
+emulator sends has the same `{"error": {message, type, param, code}}` shape as the real service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kluster_agents.integrations.errors import KlusterAPIError
+
+
+class EmulatorAPIError(KlusterAPIError):
+    """An HTTP error the emulator sends to its client (never raised to library users)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str = "invalid_request_error",  # noqa: A002 - the OpenAI field name
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.param = param
+        self.code = code
+        self.type = type
+        self.headers = headers or {}
+
+    def payload(self) -> dict[str, Any]:
+        return error_body(self.message, type=self.type, param=self.param, code=self.code)
+
+
+def error_body(message: str, *, type: str = "invalid_request_error", param: str | None = None,  # noqa: A002
+               code: str | None = None) -> dict[str, Any]:
+    """The OpenAI error envelope, marked as emulated."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}, "kluster_emulated": True}
+
+
+def bad_request(message: str, *, param: str | None = None, code: str = "invalid_request") -> EmulatorAPIError:
+    return EmulatorAPIError(400, message, param=param, code=code)
+
+
+def unsupported(param: str, why: str) -> EmulatorAPIError:
+    return EmulatorAPIError(400, f"Unsupported parameter `{param}`: {why}", param=param, code="unsupported_parameter")
+
+
+def not_found(kind: str, ident: str, *, param: str | None = None) -> EmulatorAPIError:
+    code = f"{kind.replace(' ', '_')}_not_found"
+    return EmulatorAPIError(404, f"The {kind} `{ident}` does not exist.", param=param, code=code)
+
+
+def unauthorized(message: str = "Invalid or missing API key.") -> EmulatorAPIError:
+    return EmulatorAPIError(401, message, code="invalid_api_key")
+
+
+def rate_limited(message: str, retry_after: int) -> EmulatorAPIError:
+    return EmulatorAPIError(
+        429, message, type="rate_limit_error", code="rate_limit_exceeded", headers={"Retry-After": str(retry_after)}
+    )
+
+
+def server_error(status_code: int) -> EmulatorAPIError:
+    return EmulatorAPIError(status_code, f"Injected fault: HTTP {status_code} from the emulator.",
+                            type="server_error", code="emulated_fault")

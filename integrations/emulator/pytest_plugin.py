@@ -1,0 +1,67 @@
+"""pytest plugin (`pytest11` entry point `kluster_agents`): fixtures that give every test a clean
+kluster emulator and the recorded exchanges.
+
+- `kluster_emulator`: one server per session, reset before each test (state, scripts, faults,
+  clock, request log); mode/tier per test with `@pytest.mark.kluster_emulator(mode=..., tier=...)`.
+- `kluster_emulator_env`: the same, with KLUSTER_BASE_URL/KLUSTER_API_KEY set for the test only.
+- `kluster_fixture`: the recorded request/response exchanges, by name.
+
+Imported at every pytest start, so FastAPI/uvicorn are imported only when a fixture is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.emulator.server import Emulator
+
+MARKER = "kluster_emulator"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(mode='strict'|'docs-strict'|'lenient', tier='trial'|'core'|'scale'|'enterprise'): "
+        "fidelity mode and tier of the kluster emulator for this test",
+    )
+
+
+@pytest.fixture(scope="session")
+def kluster_emulator_session() -> Iterator[Emulator]:
+    """The session's emulator server (prefer `kluster_emulator`, which resets it for each test)."""
+    from kluster_agents.integrations.emulator.server import Emulator
+
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def kluster_emulator(kluster_emulator_session: Emulator, request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """A clean emulator for this test: `.base_url`, `.api_key`, `.settings`, `.controls`."""
+    marker = request.node.get_closest_marker(MARKER)
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    kluster_emulator_session.reset(mode=options.get("mode"), tier=options.get("tier"))
+    yield kluster_emulator_session
+    kluster_emulator_session.reset()
+
+
+@pytest.fixture
+def kluster_emulator_env(kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """`kluster_emulator`, with KLUSTER_BASE_URL, KLUSTER_API_KEY and KLUSTER_TIER pointing at it
+    for the duration of the test (restored afterwards)."""
+    monkeypatch.setenv("KLUSTER_BASE_URL", kluster_emulator.base_url)
+    monkeypatch.setenv("KLUSTER_API_KEY", kluster_emulator.api_key)
+    monkeypatch.setenv("KLUSTER_TIER", kluster_emulator.controls.tier.value)
+    return kluster_emulator
+
+
+@pytest.fixture(scope="session")
+def kluster_fixture() -> dict[str, dict[str, Any]]:
+    """The recorded exchanges (`source`, `kind`, `request`, `response`) by name."""
+    from kluster_agents.integrations.emulator.exchanges import load_exchanges
+
+    return load_exchanges()

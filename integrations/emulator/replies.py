@@ -1,0 +1,179 @@
+"""What the emulated model answers: scripted replies first (FIFO, optionally per model), then
+a recorded exchange for the same request, then a deterministic reply derived from the request.
+
+The same function serves real-time requests and batch lines, so a batch result equals the
+real-time answer to the same request. Tool calls and prompted JSON are generated from their
+schemas so that agent loops and structured-output parsers terminate.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kluster_agents.integrations.emulator.schema_instance import instance_for_schema
+from kluster_agents.integrations.emulator.text import content_text, estimate_tokens, keywords, last_text
+from kluster_agents.integrations.emulator.verify_heuristic import Verifier
+from kluster_agents.integrations.models import ModelInfo
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call the emulated model makes; `arguments` is a dict or an already-encoded JSON string."""
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+
+    def to_openai(self) -> dict[str, Any]:
+        args = self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+        return {"id": f"chatcmpl-tool-{uuid.uuid4().hex}", "type": "function",
+                "function": {"name": self.name, "arguments": args}}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One assistant turn: text, or tool calls."""
+
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
+
+    @classmethod
+    def of(cls, value: str | ToolCall | Sequence[ToolCall] | Reply) -> Reply:
+        """Accept what tests script: a string, a ToolCall, a list of ToolCalls or a Reply."""
+        if isinstance(value, Reply):
+            return value
+        if isinstance(value, str):
+            return cls(content=value)
+        calls = (value,) if isinstance(value, ToolCall) else tuple(value)
+        return cls(content=None, tool_calls=calls, finish_reason="tool_calls")
+
+
+class ScriptedReplies:
+    """FIFO queues of scripted replies: one per model, plus one for any model."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str | None, deque[Reply]] = {}
+
+    def push(self, replies: Iterable[Reply], model: str | None = None) -> None:
+        with self._lock:
+            self._queues.setdefault(model, deque()).extend(replies)
+
+    def pop(self, model: str) -> Reply | None:
+        if not self._queues:
+            return None
+        with self._lock:
+            for key in (model, None):
+                queue = self._queues.get(key)
+                if queue:
+                    return queue.popleft()
+        return None
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(len(q) for q in self._queues.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queues.clear()
+
+
+def request_key(model: str, messages: Any) -> str:
+    """The identity of a chat request for replaying recorded exchanges."""
+    return json.dumps({"model": model, "messages": messages}, sort_keys=True, separators=(",", ":"))
+
+
+class ReplyEngine:
+    """Decides the reply to a chat request (see module docstring for the order)."""
+
+    def __init__(self, scripts: ScriptedReplies, recorded: Mapping[str, Reply], verifier: Verifier) -> None:
+        self.scripts = scripts
+        self.recorded = recorded
+        self.verifier = verifier
+
+    def reply(self, request: Mapping[str, Any], info: ModelInfo) -> Reply:
+        messages = request.get("messages") or []
+        scripted = self.scripts.pop(info.id)
+        if scripted is not None:
+            reply = scripted
+        elif self.recorded and (recorded := self.recorded.get(request_key(info.id, messages))) is not None:
+            reply = recorded
+        elif info.verify:
+            reply = Reply(content=json.dumps(self.verifier.check_conversation(messages)))
+        else:
+            reply = _derived_reply(request, info)
+        return _apply_max_tokens(reply, request)
+
+
+def _derived_reply(request: Mapping[str, Any], info: ModelInfo) -> Reply:
+    messages: list[Mapping[str, Any]] = list(request.get("messages") or [])
+    last = messages[-1] if messages else {}
+    user_text = last_text(messages, "user")
+    if last.get("role") == "tool":
+        return Reply(content=_tool_result_answer(messages))
+    tool = _chosen_tool(request) if info.tools else None
+    if tool is not None:
+        function = tool.get("function") or {}
+        args = instance_for_schema(function.get("parameters") or {"type": "object"}, keywords(user_text))
+        return Reply.of(ToolCall(function.get("name", "tool"), args))
+    schema = find_json_schema(messages)
+    if schema is not None:
+        return Reply(content=json.dumps(instance_for_schema(schema, keywords(user_text))))
+    return Reply(content=f"[emulated] reply to: {user_text}" if user_text else "[emulated] reply")
+
+
+def _chosen_tool(request: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    tools = [t for t in request.get("tools") or [] if isinstance(t, Mapping)]
+    choice = request.get("tool_choice")
+    if not tools or choice == "none":
+        return None
+    if isinstance(choice, Mapping):
+        wanted = (choice.get("function") or {}).get("name")
+        return next((t for t in tools if (t.get("function") or {}).get("name") == wanted), tools[0])
+    return tools[0]
+
+
+def _tool_result_answer(messages: Sequence[Mapping[str, Any]]) -> str:
+    names = {
+        call.get("id"): (call.get("function") or {}).get("name", "tool")
+        for m in messages if m.get("role") == "assistant" for call in m.get("tool_calls") or []
+    }
+    results = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        name = names.get(message.get("tool_call_id"), "tool")
+        results.append(f"`{name}` returned: {content_text(message.get('content'))}")
+    return "[emulated] The tool " + "; the tool ".join(reversed(results))
+
+
+def find_json_schema(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The last JSON Schema object (a JSON object with "properties") written in the messages."""
+    decoder = json.JSONDecoder()
+    for message in reversed(messages):
+        text = content_text(message.get("content"))
+        if '"properties"' not in text:
+            continue
+        start = text.find("{")
+        while start != -1:
+            try:
+                value, _ = decoder.raw_decode(text, start)
+            except ValueError:
+                value = None
+            if isinstance(value, dict) and isinstance(value.get("properties"), dict):
+                return value
+            start = text.find("{", start + 1)
+    return None
+
+
+def _apply_max_tokens(reply: Reply, request: Mapping[str, Any]) -> Reply:
+    limit = request.get("max_completion_tokens") or request.get("max_tokens")
+    if not isinstance(limit, int) or reply.content is None or estimate_tokens(reply.content) <= limit:
+        return reply
+    return Reply(content=reply.content[: max(1, limit * 4)], finish_reason="length")

@@ -1,0 +1,44 @@
+"""`POST /v1/chat/completions`: validation per fidelity mode, the reply engine, JSON or SSE
+(with the truncated-stream fault), and adaptive `@kluster.ai` async requests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from kluster_agents.integrations.emulator.fidelity import validate_chat_request
+from kluster_agents.integrations.emulator.replies import Reply
+from kluster_agents.integrations.emulator.shapes import chat_completion, stream_chunks
+from kluster_agents.integrations.emulator.web import FastJSONResponse, dumps, json_body, runtime
+
+router = APIRouter()
+
+
+@router.post("/chat/completions")
+async def create_chat_completion(request: Request) -> Response:
+    rt = runtime(request)
+    body = await json_body(request)
+    controls = rt.controls
+    info = validate_chat_request(body, mode=controls.mode, tier=controls.tier, lookup=rt.lookup_model)
+    metadata = body.get("metadata")
+    options = metadata.get("@kluster.ai") if isinstance(metadata, Mapping) else None
+    if isinstance(options, Mapping) and options.get("async"):
+        return FastJSONResponse(rt.batches.submit_adaptive(body, options))
+    reply = rt.replies.reply(body, info)
+    created = int(controls.clock.now())
+    if body.get("stream"):
+        truncate = controls.faults.take("truncate", request.url.path)
+        limit = truncate.after_chunks if truncate is not None else None
+        return StreamingResponse(_sse(body["model"], reply, created, limit), media_type="text/event-stream")
+    return FastJSONResponse(chat_completion(body["model"], body["messages"], reply, created))
+
+
+async def _sse(model: str, reply: Reply, created: int, limit: int | None) -> AsyncIterator[bytes]:
+    for index, chunk in enumerate(stream_chunks(model, reply, created)):
+        if limit is not None and index >= limit:
+            return  # injected fault: the stream stops mid-way, without the finish chunk and [DONE]
+        yield b"data: " + dumps(chunk) + b"\n\n"
+    yield b"data: [DONE]\n\n"
+

@@ -1,0 +1,151 @@
+"""`Emulator`: runs the emulator app with uvicorn in a background thread on a free loopback port
+(only ever 127.0.0.1), for tests and recipes; `serve()` runs it in the foreground for the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
+from kluster_agents.integrations.emulator.controls import EmulatorControls
+from kluster_agents.integrations.settings import KlusterSettings, Tier
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_KEY = "emulator"
+KEY_ENV = "KLUSTER_EMULATOR_KEY"
+_START_TIMEOUT = 15.0
+
+
+def resolve_key(api_key: str | None) -> str:
+    """The emulator's API key: the argument, else `KLUSTER_EMULATOR_KEY`, else "emulator"."""
+    return api_key or os.environ.get(KEY_ENV) or DEFAULT_KEY
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class Emulator:
+    """A running kluster emulator. Use as a context manager (or `start()`/`stop()`)."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        tier: Tier | str = Tier.core,
+        mode: str = "strict",
+        api_key: str | None = None,
+        state_path: str | Path | None = None,
+        *,
+        clock_speed: float = DEFAULT_SPEED,
+    ) -> None:
+        from kluster_agents.integrations.emulator.app import create_app
+
+        self._key = resolve_key(api_key)
+        self.controls = EmulatorControls(mode=mode, tier=tier, clock_speed=clock_speed)
+        self.app, self.runtime = create_app(api_key=self._key, controls=self.controls, state_path=state_path)
+        self._requested_port = port
+        self._socket: socket.socket | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = self.base_url if self._socket else "stopped"
+        return f"Emulator({state}, mode={self.controls.mode!r}, tier={self.controls.tier.value!r}, EMULATED)"
+
+    @property
+    def port(self) -> int:
+        if self._socket is None:
+            raise RuntimeError("the emulator is not running; use `with Emulator() as emu:` or call start()")
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL, ending in /v1."""
+        return f"http://{HOST}:{self.port}/v1"
+
+    @property
+    def api_key(self) -> str:
+        return self._key
+
+    @property
+    def settings(self) -> KlusterSettings:
+        """`KlusterSettings` pointing at this emulator with its key and current tier."""
+        return KlusterSettings.load(api_key=self._key, base_url=self.base_url, tier=self.controls.tier.value)
+
+    def _config(self) -> Any:
+        import uvicorn
+
+        return uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
+                              loop="auto", http="auto", ws="none", timeout_graceful_shutdown=1)
+
+    def start(self) -> Emulator:
+        """Start serving in a daemon thread; returns once the server accepts connections."""
+        import uvicorn
+
+        if self._thread is not None:
+            return self
+        self._socket = _bind(self._requested_port)
+        self._server = uvicorn.Server(self._config())
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name=f"kluster-emulator:{self.port}", daemon=True)
+        self._thread.start()
+        started = threading.Event()
+        while not started.wait(0.01):
+            if self._server.started:
+                started.set()
+            elif not self._thread.is_alive() or (self._server.should_exit):
+                raise RuntimeError("the kluster emulator failed to start (see the log above)")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=_START_TIMEOUT)
+        if self._socket is not None:
+            self._socket.close()
+        self.runtime.store.close()
+        self._thread = self._server = self._socket = None
+
+    def reset(self, *, mode: str | None = None, tier: Tier | str | None = None) -> None:
+        """Forget every file, batch, job and scripted reply; controls back to defaults (or mode/tier)."""
+        self.runtime.reset(mode=mode, tier=Tier(tier).value if tier else None)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def serve_forever(self, on_ready: Callable[[Emulator], None] | None = None) -> None:
+        """Serve in the foreground until interrupted (Ctrl-C); `on_ready` runs once the port is bound."""
+        import uvicorn
+
+        self._socket = _bind(self._requested_port)
+        if on_ready is not None:
+            on_ready(self)
+        self._server = uvicorn.Server(self._config())
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._socket.close()
+            self.runtime.store.close()
+            self._socket = self._server = None
+
+
+def serve(port: int = DEFAULT_PORT, tier: Tier | str = Tier.core, mode: str = "strict", api_key: str | None = None,
+          state_path: str | Path | None = None, on_ready: Callable[[Emulator], None] | None = None) -> None:
+    """Run an emulator in the foreground (what `kluster-agents emulate` does)."""
+    Emulator(port=port, tier=tier, mode=mode, api_key=api_key, state_path=state_path).serve_forever(on_ready)

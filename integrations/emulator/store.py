@@ -1,0 +1,83 @@
+"""SQLite state for everything that outlives a request: files, batches, fine-tuning jobs,
+uploads, fine-tuned models and the MCP endpoint. Objects are JSON documents keyed by kind and id,
+listed in creation order; file contents are blobs. Chat completions never touch it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+    UNIQUE (kind, id));
+CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+"""
+
+
+class Store:
+    """A thread-safe document store in one SQLite file (a temporary one unless `path` is given)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="kluster-emulator-") if path is None else None
+        self.path = Path(self._tmp.name) / "state.sqlite3" if self._tmp else Path(path)  # type: ignore[arg-type]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.executescript(_SCHEMA)
+
+    def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Insert or replace `obj` (keyed by its "id"), keeping its place in the listing order."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO objects (kind, id, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data",
+                (kind, obj["id"], json.dumps(obj)),
+            )
+        return obj
+
+    def get(self, kind: str, ident: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM objects WHERE kind = ? AND id = ?", (kind, ident)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        """All objects of `kind`, newest first (the order list endpoints use)."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM objects WHERE kind = ? ORDER BY seq DESC", (kind,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def delete(self, kind: str, ident: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, ident)).rowcount > 0
+
+    def put_blob(self, ident: str, data: bytes) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO blobs (id, data) VALUES (?, ?)", (ident, data))
+
+    def get_blob(self, ident: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM blobs WHERE id = ?", (ident,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def delete_blob(self, ident: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM blobs WHERE id = ?", (ident,))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM objects")
+            self._db.execute("DELETE FROM blobs")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()

@@ -1,0 +1,91 @@
+"""The emulator's Verify: recorded answers for the documented examples, otherwise a small,
+clearly labelled heuristic — never a claim about the truth. Explanations start with "[emulated]".
+
+With context: flags numbers and capitalised words of the output that the context does not contain.
+Without context: flags absolute certainty and a few well-known false claims.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kluster_agents.integrations.emulator.text import content_text, estimate_tokens
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
+_CERTAINTY = re.compile(r"\b(100%|always|never|definitely|scientifically proven|guaranteed|yes, my friend)\b", re.I)
+_KNOWN_FALSE = (
+    re.compile(r"earth is flat|flat earth", re.I),
+    re.compile(r"great wall.*visible from space", re.I),
+    re.compile(r"eiffel tower.*\b(rome|london|berlin)\b", re.I),
+    re.compile(r"vitamin c.*cures?\b", re.I),
+)
+_SENTENCE_START_WORDS = frozenset({"The", "This", "That", "Yes", "No", "And", "But", "According", "Based", "However"})
+
+
+class Verifier:
+    """Answers Verify requests: recorded (prompt, output) pairs first, then the heuristic."""
+
+    def __init__(self, recorded: Iterable[Mapping[str, Any]] = ()) -> None:
+        self._recorded = {(r["prompt"], r["output"]): dict(r["response"]) for r in recorded}
+
+    def check(self, prompt: str, output: str, context: str | None = None,
+              return_search_results: bool = False) -> dict[str, Any]:
+        """The `/v1/verify/reliability` response body for one check."""
+        recorded = self._recorded.get((prompt, output))
+        if recorded is not None:
+            return {**recorded, "search_results": recorded.get("search_results", []) if return_search_results else []}
+        flagged, explanation = _judge(prompt, output, context)
+        prompt_tokens = estimate_tokens(prompt + (context or "") + output) + 1000
+        completion_tokens = estimate_tokens(explanation)
+        return {
+            "is_hallucination": flagged,
+            "explanation": explanation,
+            "search_results": [] if not return_search_results else _search_results(output),
+            "usage": {"completion_tokens": completion_tokens, "prompt_tokens": prompt_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+    def check_conversation(self, messages: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """Chat-completion Verify: the last assistant turn checked against the last user turn;
+        system messages are treated as context only when they look like reference material."""
+        prompt = output = ""
+        for message in messages:
+            if message.get("role") == "user":
+                prompt = content_text(message.get("content"))
+            elif message.get("role") == "assistant":
+                output = content_text(message.get("content"))
+        return self.check(prompt, output)
+
+
+def _judge(prompt: str, output: str, context: str | None) -> tuple[bool, str]:
+    if context:
+        missing = [t for t in _claims(output) if t.lower() not in context.lower()]
+        if missing:
+            return True, (f"[emulated] The response mentions {', '.join(missing[:5])}, which the provided context "
+                          "does not contain (heuristic check by the kluster emulator, not the real Verify service).")
+        return False, ("[emulated] Every number and name in the response appears in the provided context "
+                       "(heuristic check by the kluster emulator).")
+    claim = f"{prompt} {output}"
+    if any(p.search(output) or p.search(claim) and _affirms(output) for p in _KNOWN_FALSE):
+        return True, "[emulated] The response repeats a well-known false claim (heuristic check by the kluster emulator)."
+    if _CERTAINTY.search(output):
+        return True, ("[emulated] The response states an absolute certainty that general knowledge does not support "
+                      "(heuristic check by the kluster emulator).")
+    return False, "[emulated] No reliability issue found by the kluster emulator's heuristic check."
+
+
+def _affirms(output: str) -> bool:
+    return bool(re.match(r"\s*(yes|correct|true|indeed)\b", output, re.I))
+
+
+def _claims(output: str) -> list[str]:
+    names = [w for w in _CAPITALISED.findall(output) if w not in _SENTENCE_START_WORDS]
+    return list(dict.fromkeys([*_NUMBER.findall(output), *names]))
+
+
+def _search_results(output: str) -> list[dict[str, str]]:
+    return [{"title": "[emulated] no web search in the emulator", "link": "https://example.com/emulated",
+             "snippet": output[:120]}]

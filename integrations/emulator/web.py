@@ -1,0 +1,84 @@
+"""Helpers every route module uses: fast JSON responses, the parsed request body, the runtime,
+list envelopes with `after`/`limit` paging, and the emulated-object marker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from kluster_agents.integrations.emulator.errors import bad_request
+from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
+from kluster_agents.integrations.emulator.shapes import EMULATED_FIELD
+
+try:
+    import orjson
+
+    def dumps(value: Any) -> bytes:
+        return orjson.dumps(value)
+
+    loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson is optional
+
+    def dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    loads = json.loads
+
+JSON_BODY_SCOPE_KEY = "kluster.json"
+
+
+class FastJSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def runtime(request: Request) -> EmulatorRuntime:
+    return request.app.state.runtime
+
+
+async def json_body(request: Request) -> Any:
+    """The JSON body, parsed once by the gateway (or here when the gateway did not)."""
+    if JSON_BODY_SCOPE_KEY in request.scope:
+        body = request.scope[JSON_BODY_SCOPE_KEY]
+    else:
+        raw = await request.body()
+        try:
+            body = loads(raw) if raw else None
+        except ValueError:
+            body = None
+    if body is None:
+        raise bad_request("The request body must be valid JSON.")
+    return body
+
+
+def emulated(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an API object marked as coming from the emulator."""
+    return {**obj, EMULATED_FIELD: True}
+
+
+def public(obj: dict[str, Any]) -> dict[str, Any]:
+    """An API object without the internal fields (prefixed with `_`) we keep next to it."""
+    return emulated({k: v for k, v in obj.items() if not k.startswith("_")})
+
+
+def page(items: list[dict[str, Any]], *, after: str | None, limit: int, max_limit: int = 100) -> dict[str, Any]:
+    """An OpenAI list envelope of `items` (newest first) after the id `after`."""
+    if not 1 <= limit <= max_limit:
+        raise bad_request(f"`limit` must be between 1 and {max_limit}.", param="limit")
+    if after is not None:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    chunk = items[:limit]
+    return {
+        "object": "list",
+        "data": [public(item) for item in chunk],
+        "first_id": chunk[0]["id"] if chunk else None,
+        "last_id": chunk[-1]["id"] if chunk else None,
+        "has_more": len(items) > limit,
+        EMULATED_FIELD: True,
+    }

@@ -1,0 +1,101 @@
+"""Emulator throughput: small non-streaming chat completions from several concurrent httpx
+clients, a fixed number of requests; prints requests/s, p50 and p99 (target >= 500 req/s).
+The server runs in its own process (as `kluster-agents emulate` does), so that client and
+server do not share one GIL.
+
+Run: uv run pytest -m benchmark tests/benchmarks/test_emulator_throughput.py -s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import socket
+import statistics
+import time
+
+import httpx
+import pytest
+
+from kluster_agents.integrations.emulator.server import serve
+
+TOTAL_REQUESTS = 4000
+CLIENTS = 16
+BODY = {"model": "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo", "messages": [{"role": "user", "content": "ping"}]}
+
+
+async def _run(base_url: str, api_key: str) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    remaining = iter(range(TOTAL_REQUESTS))
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"},
+                                 limits=limits) as http:
+
+        async def worker() -> None:
+            for _ in remaining:
+                start = time.perf_counter()
+                response = await http.post("/chat/completions", json=BODY)
+                latencies.append(time.perf_counter() - start)
+                assert response.status_code == 200
+
+        await http.post("/chat/completions", json=BODY)  # warm-up
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        return time.perf_counter() - began, latencies
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User+system CPU time of a process (Linux /proc), to show the server's own cost per request
+    even when other processes compete for the cores."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(base_url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer bench-key"})
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("emulator process did not start")
+
+
+@pytest.mark.benchmark
+def test_emulator_chat_throughput() -> None:
+    port = _free_port()
+    server = multiprocessing.get_context("spawn").Process(
+        target=serve, kwargs={"port": port, "api_key": "bench-key"}, daemon=True)
+    server.start()
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait_ready(base_url)
+        cpu_before = _cpu_seconds(server.pid)
+        elapsed, latencies = asyncio.run(_run(base_url, "bench-key"))
+        cpu_after = _cpu_seconds(server.pid)
+    finally:
+        server.terminate()
+        server.join(10)
+    latencies.sort()
+    rps = len(latencies) / elapsed
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    print(f"\nemulator chat completions: {len(latencies)} requests, {CLIENTS} concurrent clients: "
+          f"{rps:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
+        per_request = (cpu_after - cpu_before) / len(latencies) * 1000
+        print(f"server CPU: {per_request:.2f} ms per request (= {1000 / per_request:.0f} req/s per core); "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    assert len(latencies) == TOTAL_REQUESTS
+    assert rps >= 500, f"{rps:.0f} req/s is below the 500 req/s target"

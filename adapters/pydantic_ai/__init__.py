@@ -1,0 +1,32 @@
+"""kluster.ai for PydanticAI: `KlusterProvider`, `kluster_model()`, catalog-driven model profiles,
+a Verify output validator, the kluster Verify MCP as a toolset, and batch runs of an agent.
+
+Needs the `pydantic-ai` extra: `pip install "kluster-agents[pydantic-ai]"`.
+"""
+
+from kluster_agents.integrations.extras import require
+
+require("pydantic_ai", "pydantic-ai")
+
+from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync  # noqa: E402
+from kluster_agents.adapters.pydantic_ai.mcp import kluster_mcp_toolset, local_mcp_toolset  # noqa: E402
+from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile  # noqa: E402
+from kluster_agents.adapters.pydantic_ai.provider import (  # noqa: E402
+    KlusterProvider,
+    KlusterProviderError,
+    kluster_model,
+)
+from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator  # noqa: E402
+
+__all__ = [
+    "KlusterProvider",
+    "KlusterProviderError",
+    "RunOutcome",
+    "kluster_mcp_toolset",
+    "kluster_model",
+    "kluster_model_profile",
+    "local_mcp_toolset",
+    "run_many",
+    "run_many_sync",
+    "verify_output_validator",
+]

@@ -1,0 +1,184 @@
+"""`run_many`: one PydanticAI agent over many inputs, results in input order with per-input errors.
+
+`via="batch"` routes every model request of every run through a `MicroBatcher`: the runs
+proceed concurrently, so their first model requests land in one window and become one Batch
+API job (cheaper than real time, and fine for work that can wait); a run that calls tools
+continues in the next window. `via="realtime"` runs them concurrently against the chat
+endpoint, at most `max_concurrency` at a time (default: the model's tier concurrency).
+
+The agent's own model must be a kluster model (`kluster_model(...)`, or pass `model=`); tools,
+output types, validators and deps work as in `agent.run`, only the transport differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Generic, Literal, TypeVar
+
+from openai.types.chat import ChatCompletion
+from pydantic_ai.agent import AbstractAgent
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.run import AgentRunResult
+
+from kluster_agents.integrations.errors import KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations.kluster_openai import prepare_create_kwargs
+from kluster_agents.integrations.microbatch import MicroBatcher
+from kluster_agents.integrations.models import get_model
+
+from kluster_agents.adapters.pydantic_ai.provider import KlusterProvider, kluster_model
+
+OutputT = TypeVar("OutputT")
+Via = Literal["batch", "realtime"]
+RunInput = str | Sequence[Any] | Mapping[str, Any]
+DEFAULT_REALTIME_CONCURRENCY = 8
+_REQUEST_OPTIONS = ("extra_headers", "extra_query", "timeout")
+
+
+class MicroBatchClient:
+    """The part of `AsyncOpenAI` that `OpenAIChatModel` uses, with chat completions sent to a
+    `MicroBatcher` instead of the real-time endpoint (compat applied first, like every client)."""
+
+    def __init__(self, provider: KlusterProvider, batcher: MicroBatcher) -> None:
+        self._provider = provider
+        self._batcher = batcher
+        self.base_url = provider.client.base_url
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._create))
+
+    async def _create(self, **kwargs: Any) -> ChatCompletion:
+        if kwargs.get("stream"):
+            raise KlusterUnsupportedError(
+                "Streaming cannot go through the Batch API; use run_many(..., via='realtime') or agent.run_stream().",
+                parameter="stream",
+            )
+        body = prepare_create_kwargs(kwargs, self._provider.settings)
+        for option in _REQUEST_OPTIONS:
+            body.pop(option, None)
+        body.pop("stream", None)
+        body.update(body.pop("extra_body", None) or {})
+        return await self._batcher.complete(body)
+
+
+class _MicroBatchProvider(KlusterProvider):
+    """A KlusterProvider whose client is a `MicroBatchClient` (same name, base URL and settings)."""
+
+    def __init__(self, base: KlusterProvider, batcher: MicroBatcher) -> None:
+        self._settings = base.settings
+        self._batching = MicroBatchClient(base, batcher)
+
+    @property
+    def client(self) -> Any:
+        return self._batching
+
+
+@dataclass
+class RunOutcome(Generic[OutputT]):
+    """One input's run: its `output` and full `result`, or the `error` that ended it."""
+
+    index: int
+    input: RunInput
+    result: AgentRunResult[OutputT] | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def output(self) -> OutputT | None:
+        return self.result.output if self.result is not None else None
+
+    def unwrap(self) -> OutputT:
+        """The output, or raise this input's error."""
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result.output
+
+
+def _kluster_chat_model(agent: AbstractAgent[Any, Any], model: OpenAIChatModel | str | None) -> OpenAIChatModel:
+    chosen = model if model is not None else getattr(agent, "model", None)
+    if isinstance(chosen, str):
+        return kluster_model(chosen)
+    if isinstance(chosen, OpenAIChatModel) and isinstance(chosen._provider, KlusterProvider):
+        return chosen
+    raise KlusterConfigError(
+        "run_many needs a kluster model: build the agent with Agent(kluster_model(...)) or pass "
+        f"model='klusterai/Meta-Llama-3.3-70B-Instruct-Turbo'; got {chosen!r}."
+    )
+
+
+def _run_kwargs(item: RunInput, shared: Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        return {**shared, **item}
+    return {**shared, "user_prompt": item}
+
+
+async def _run_all(
+    agent: AbstractAgent[Any, Any], items: list[RunInput], shared: Mapping[str, Any], limit: int | None
+) -> list[RunOutcome[Any]]:
+    gate = asyncio.Semaphore(limit) if limit else None
+
+    async def one(index: int, item: RunInput) -> RunOutcome[Any]:
+        try:
+            if gate is None:
+                return RunOutcome(index, item, result=await agent.run(**_run_kwargs(item, shared)))
+            async with gate:
+                return RunOutcome(index, item, result=await agent.run(**_run_kwargs(item, shared)))
+        except Exception as exc:  # noqa: BLE001 - reported per input, the other runs go on
+            return RunOutcome(index, item, error=exc)
+
+    return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
+
+
+async def run_many(
+    agent: AbstractAgent[Any, OutputT],
+    inputs: Iterable[RunInput],
+    *,
+    via: Via = "batch",
+    model: OpenAIChatModel | str | None = None,
+    max_concurrency: int | None = None,
+    max_batch_size: int = 1000,
+    max_wait: float = 0.5,
+    completion_window: str = "24h",
+    poll_interval: float | None = None,
+    **run_kwargs: Any,
+) -> list[RunOutcome[OutputT]]:
+    """Run `agent` once per input; one `RunOutcome` per input, in input order.
+
+    An input is a prompt, or a mapping of `agent.run` keyword arguments (`user_prompt`, `deps`,
+    ...); `run_kwargs` apply to every run. Batch options (`max_batch_size`, `max_wait`,
+    `completion_window`, `poll_interval`) are the `MicroBatcher`'s.
+    """
+    if via not in ("batch", "realtime"):
+        raise KlusterConfigError(f"via must be 'batch' or 'realtime', got {via!r}.")
+    items = list(inputs)
+    chat_model = _kluster_chat_model(agent, model)
+    provider: KlusterProvider = chat_model._provider  # type: ignore[assignment]
+    if via == "realtime":
+        limits = get_model(chat_model.model_name).limits_for(provider.settings.tier)
+        limit = max_concurrency or (limits.concurrency if limits else None) or DEFAULT_REALTIME_CONCURRENCY
+        with agent.override(model=chat_model):
+            return await _run_all(agent, items, run_kwargs, limit)
+    async with MicroBatcher(
+        provider.settings,
+        max_batch_size=max_batch_size,
+        max_wait=max_wait,
+        completion_window=completion_window,
+        poll_interval=poll_interval,
+    ) as batcher:
+        batched = OpenAIChatModel(
+            chat_model.model_name,
+            provider=_MicroBatchProvider(provider, batcher),
+            profile=chat_model.profile,
+            settings=chat_model.settings,
+        )
+        with agent.override(model=batched):
+            return await _run_all(agent, items, run_kwargs, max_concurrency)
+
+
+def run_many_sync(agent: AbstractAgent[Any, OutputT], inputs: Iterable[RunInput], **kwargs: Any) -> list[RunOutcome[OutputT]]:
+    """`run_many` for scripts without an event loop (like `agent.run_sync`)."""
+    return asyncio.run(run_many(agent, inputs, **kwargs))

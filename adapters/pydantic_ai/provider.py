@@ -1,0 +1,141 @@
+"""`KlusterProvider`: kluster.ai as a PydanticAI provider, and `kluster_model()` to build models on it.
+
+Like pydantic-ai's own `DeepSeekProvider`/`TogetherProvider`, but the openai client comes
+from `integrations.client.make_async_client`, so every chat completion goes through
+kluster's compat layer (drops `stream_options`, translates, refuses what kluster cannot do
+before the network) and uses the shared connection pool, retries and timeouts of
+`KlusterSettings`.
+
+pydantic-ai resolves `"provider:model"` strings through a hard-coded chain with no plug-in
+point, so `Agent("kluster:...")` cannot work without patching it. Use
+`Agent(kluster_model("kluster:llama-3.3-70b"))` (the prefix is optional), or
+`infer_model("openai-chat:<id>", provider_factory=lambda _: KlusterProvider())`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+import httpx
+from openai import AsyncOpenAI
+from pydantic_ai.exceptions import UserError
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.profiles import ModelProfileSpec
+from pydantic_ai.profiles.openai import OpenAIModelProfile
+from pydantic_ai.providers import Provider
+from pydantic_ai.settings import ModelSettings
+
+from kluster_agents.integrations.client import make_async_client
+from kluster_agents.integrations.errors import KlusterConfigError
+from kluster_agents.integrations.kluster_openai import AsyncKlusterOpenAI
+from kluster_agents.integrations.models import DEFAULT_MODEL, get_model
+from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+
+from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
+
+MODEL_PREFIX = "kluster:"
+
+
+class KlusterProviderError(KlusterConfigError, UserError):
+    """The provider cannot be built (no key, foreign openai client).
+
+    Both a `KlusterConfigError` (like every configuration error of kluster-agents) and a
+    pydantic-ai `UserError` (what pydantic-ai's own providers raise), so either `except` works.
+    """
+
+
+class KlusterProvider(Provider[AsyncOpenAI]):
+    """Provider for the kluster.ai API (`https://api.kluster.ai/v1`, key from `KLUSTER_API_KEY`).
+
+    Pass `api_key`/`base_url`/`settings`, or an `openai_client` made by `make_async_client()`,
+    or an `http_client` (e.g. with a mock transport). Without an `http_client`, the provider
+    uses the running event loop's shared pool, so one provider works across `asyncio.run()`
+    calls and test event loops.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        settings: KlusterSettings | None = None,
+        openai_client: AsyncOpenAI | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if openai_client is not None:
+            if not isinstance(openai_client, AsyncKlusterOpenAI):
+                raise KlusterProviderError(
+                    "openai_client must come from kluster_agents.integrations.make_async_client() so that kluster's "
+                    f"compat rules apply to every request; got {type(openai_client).__name__}."
+                )
+            self._settings = openai_client.kluster_settings or resolve_settings(settings)
+        else:
+            self._settings = resolve_settings(settings, api_key=api_key, base_url=base_url)
+            if not self._settings.has_api_key:
+                raise KlusterProviderError(
+                    "Set the KLUSTER_API_KEY environment variable, or pass the key as KlusterProvider(api_key), "
+                    "to use the kluster provider (create a key at https://platform.kluster.ai/apikeys). To run "
+                    "offline, start the emulator: `kluster-agents emulate`, or `with kluster_backend():` in a script."
+                )
+        self._fixed: AsyncOpenAI | None = openai_client or (
+            make_async_client(self._settings, http_client=http_client) if http_client else None
+        )
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncKlusterOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._detached: AsyncKlusterOpenAI | None = None
+
+    @property
+    def name(self) -> str:
+        return "kluster"
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def settings(self) -> KlusterSettings:
+        return self._settings
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The compat-enforcing client; without a fixed one, the running loop's (a pool cannot cross loops)."""
+        if self._fixed is not None:
+            return self._fixed
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._detached is None:
+                self._detached = make_async_client(self._settings)
+            return self._detached
+        client = self._per_loop.get(loop)
+        if client is None:
+            client = self._per_loop[loop] = make_async_client(self._settings)
+        return client
+
+    def model_profile(self, model_name: str) -> OpenAIModelProfile:  # type: ignore[override]
+        """Profile from the catalog, under this provider's settings (e.g. `tool_support`)."""
+        return kluster_model_profile(model_name, self._settings)
+
+
+def kluster_model(
+    model: str = DEFAULT_MODEL,
+    *,
+    provider: KlusterProvider | None = None,
+    profile: ModelProfileSpec | None = None,
+    settings: ModelSettings | None = None,
+    **provider_kwargs: Any,
+) -> OpenAIChatModel:
+    """An `OpenAIChatModel` on kluster.ai: `Agent(kluster_model("kluster:llama-3.3-70b"))`.
+
+    `model` is an API name, alias, fine-tuned name or endpoint ID, optionally prefixed with
+    `kluster:`; aliases resolve to the API name. `provider_kwargs` go to `KlusterProvider`.
+    """
+    if provider is not None and provider_kwargs:
+        raise KlusterProviderError(f"Pass either provider= or provider options, not both: {sorted(provider_kwargs)}")
+    name = get_model(model.removeprefix(MODEL_PREFIX)).id
+    return OpenAIChatModel(
+        name, provider=provider or KlusterProvider(**provider_kwargs), profile=profile, settings=settings
+    )

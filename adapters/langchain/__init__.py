@@ -1,0 +1,36 @@
+"""LangChain adapter for kluster.ai.
+
+- `ChatKluster`: a LangChain chat model (tools, structured output without `response_format`,
+  streaming, async, usage, kluster response extras), every request checked by compat;
+- `KlusterBatchChat` / `ChatKluster(batch=True)`: `.batch()/.abatch()` as one Batch API job;
+- `with_verification`, `KlusterVerifyCallbackHandler`, `KlusterVerifyTool`: kluster.ai Verify.
+
+Needs the `langchain` extra: `pip install "kluster-agents[langchain]"`.
+"""
+
+from kluster_agents.integrations.extras import require
+
+require("langchain_core", "langchain")
+require("langchain_openai", "langchain")
+
+from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat  # noqa: E402
+from kluster_agents.adapters.langchain.verify import (  # noqa: E402
+    KlusterVerifyCallbackHandler,
+    KlusterVerifyTool,
+    VerifyRecord,
+    with_verification,
+)
+from kluster_agents.integrations.structured import KlusterStructuredOutputError  # noqa: E402
+from kluster_agents.integrations.verify_policy import HallucinationDetected, VerifyPolicy  # noqa: E402
+
+__all__ = [
+    "ChatKluster",
+    "HallucinationDetected",
+    "KlusterBatchChat",
+    "KlusterStructuredOutputError",
+    "KlusterVerifyCallbackHandler",
+    "KlusterVerifyTool",
+    "VerifyPolicy",
+    "VerifyRecord",
+    "with_verification",
+]

@@ -1,0 +1,386 @@
+"""`ChatKluster`: kluster.ai as a LangChain chat model, in the style of the partner packages.
+
+A `BaseChatOpenAI` subclass (like `ChatDeepSeek`/`ChatXAI`; not `ChatOpenAI`, whose payload and
+structured-output defaults target OpenAI). What kluster changes:
+- clients come from `kluster_agents.integrations.client` (compat-enforcing, shared pool, retries);
+- every payload goes through `compat` (drops, `max_tokens` -> `max_completion_tokens`, refusals
+  before the network), also at the payload hook so errors surface before any client call;
+- capabilities (tools, vision, reasoning, limits) come from the model catalog;
+- structured output never uses `response_format` (kluster refuses it): tool calling on models
+  with tools, prompted JSON with validation and bounded retry elsewhere;
+- kluster response extras (`stop_reason`, `prompt_logprobs`...) land in `response_metadata`;
+- `.batch()/.abatch()` may run as one Batch API job (`batch=True`, or `KlusterBatchChat`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat.chat_completion import Choice
+from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from langchain_openai.chat_models.base import BaseChatOpenAI
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from typing_extensions import Self
+
+from kluster_agents.adapters.langchain import batch_api
+from kluster_agents.adapters.langchain.structured_output import prompted_structured_output
+from kluster_agents.integrations._version import __version__
+from kluster_agents.integrations.client import make_async_client, make_client
+from kluster_agents.integrations.errors import KlusterUnsupportedError
+from kluster_agents.integrations.kluster_openai import prepare_create_kwargs
+from kluster_agents.integrations.models import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
+from kluster_agents.integrations.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
+from kluster_agents.integrations.structured import DEFAULT_MAX_RETRIES
+
+PROVIDER = "kluster"
+StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
+
+
+class ChatKluster(BaseChatOpenAI):
+    """kluster.ai chat model (OpenAI-compatible endpoint, https://api.kluster.ai/v1).
+
+    Setup: `pip install "kluster-agents[langchain]"` and `export KLUSTER_API_KEY=...`
+    (`KLUSTER_BASE_URL`, `KLUSTER_TIER` and the other `KLUSTER_*` settings are read too).
+
+    ```python
+    from kluster_agents.adapters.langchain import ChatKluster
+
+    llm = ChatKluster(model="klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0)
+    llm.invoke("What is the capital of Nepal?")
+    llm.bind_tools([get_weather]).invoke("Weather in Paris?")   # tool-capable models only
+    llm.with_structured_output(Person).invoke("Ada Lovelace, 36")  # no response_format needed
+    ChatKluster(batch=True).batch(prompts)                          # one Batch API job
+    ```
+
+    Streaming usage: kluster does not accept `stream_options`, so `stream_usage` is off and
+    streamed messages carry no `usage_metadata` (non-streaming calls do).
+    """
+
+    model_name: str = Field(default=DEFAULT_MODEL, alias="model")
+    """kluster.ai model name (see `kluster-agents models`); aliases such as `llama-3.3-70b` work."""
+    openai_api_key: SecretStr | None = Field(  # type: ignore[assignment]
+        alias="api_key", default_factory=secret_from_env("KLUSTER_API_KEY", default=None)
+    )
+    """kluster.ai API key; read from `KLUSTER_API_KEY` when not given."""
+    openai_api_base: str = Field(  # type: ignore[assignment]
+        alias="base_url", default_factory=from_env("KLUSTER_BASE_URL", default=DEFAULT_BASE_URL)
+    )
+    """API base URL; read from `KLUSTER_BASE_URL` when not given."""
+    tier: Tier | None = None
+    """Your kluster.ai plan (limits per model); `KLUSTER_TIER` when not given."""
+    kluster_settings: KlusterSettings | None = Field(default=None, alias="settings", exclude=True)
+    """Full `KlusterSettings` (compat modes, timeouts); explicit arguments above override it."""
+    use_responses_api: bool | None = False
+    """kluster.ai has no Responses API: requests always use Chat Completions."""
+    stream_usage: bool | None = False
+    """Off: kluster rejects `stream_options`, so streams carry no usage (compat drops it if set)."""
+    structured_output_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
+    """Extra attempts when prompted-JSON structured output fails to parse or validate."""
+    use_batch_api: bool = Field(default=False, alias="batch")
+    """Route `.batch()/.abatch()` through the Batch API (one job, results in input order)."""
+    batch_completion_window: str = "24h"
+    """Batch API completion window for `.batch()` in batch mode."""
+    batch_progress: bool = False
+    """Show batch progress while waiting."""
+    batch_poll_interval: float | None = None
+    """Seconds between batch status polls (None: the engine's backoff)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    _settings: KlusterSettings | None = PrivateAttr(default=None)
+
+    # -- identity and serialisation ---------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "chat-kluster"
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Constructor argument (and field) names of secrets, mapped to their env var."""
+        return {"api_key": "KLUSTER_API_KEY", "openai_api_key": "KLUSTER_API_KEY"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["kluster_agents", "adapters", "langchain"]
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = PROVIDER
+        params["ls_model_name"] = kwargs.get("model", self.model_name)
+        return params
+
+    # -- configuration and clients -------------------------------------------------------------
+
+    @property
+    def settings(self) -> KlusterSettings:
+        """The effective settings: explicit arguments, then `settings=`, then `KLUSTER_*` env."""
+        if self._settings is None:
+            self._settings = self._resolve_settings()
+        return self._settings
+
+    def _resolve_settings(self) -> KlusterSettings:
+        explicit = self.model_fields_set
+        overrides: dict[str, Any] = {"tier": self.tier}
+        if "openai_api_key" in explicit and self.openai_api_key is not None:
+            overrides["api_key"] = self.openai_api_key.get_secret_value()
+        if "openai_api_base" in explicit:
+            overrides["base_url"] = self.openai_api_base
+        if self.max_retries is not None:
+            overrides["max_retries"] = self.max_retries
+        if isinstance(self.request_timeout, int | float) and not isinstance(self.request_timeout, bool):
+            overrides["timeout"] = float(self.request_timeout)
+        return resolve_settings(self.kluster_settings, **overrides)
+
+    @model_validator(mode="after")
+    def validate_environment(self) -> Self:
+        """Build kluster clients (replaces the base validator, which would read OPENAI_* env).
+
+        Without a key no client is built and the first call raises `KlusterConfigError`.
+        """
+        if self.n is not None and self.n != 1:
+            raise KlusterUnsupportedError(
+                f"n={self.n}: kluster.ai returns one choice per request; send separate requests (or a batch).",
+                parameter="n", model=self.model_name,
+            )
+        settings = self.settings
+        self.openai_api_key = settings.api_key
+        self.openai_api_base = settings.base_url
+        self.tier = settings.tier
+        if not settings.has_api_key:
+            return self
+        if not self.client:
+            self.root_client = make_client(settings, http_client=self.http_client)
+            self.client = self.root_client.chat.completions
+        if not self.async_client:
+            self.root_async_client = make_async_client(settings, http_client=self.http_async_client)
+            self.async_client = self.root_async_client.chat.completions
+        return self
+
+    @model_validator(mode="after")
+    def _set_kluster_version(self) -> Self:
+        self._add_version("kluster-agents", __version__)
+        return self
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """Catalog entry of this model (capabilities and per-tier limits)."""
+        return get_model(self.model_name)
+
+    @property
+    def supports_tools(self) -> bool:
+        return supports_tools(self.model_info, self.settings)
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        info = self.model_info
+        tools = supports_tools(info, self.settings)
+        profile = ModelProfile(
+            name=info.display_name,
+            text_inputs=True,
+            text_outputs=True,
+            image_inputs=info.vision,
+            image_url_inputs=info.vision,
+            pdf_inputs=False,
+            audio_inputs=False,
+            video_inputs=False,
+            image_tool_message=False,
+            pdf_tool_message=False,
+            reasoning_output=info.reasoning,
+            tool_calling=tools,
+            tool_choice=tools,
+            structured_output=False,  # no response_format: agents must use ToolStrategy
+        )
+        limits = info.limits_for(self.settings.tier)
+        if limits is not None and limits.context:
+            profile["max_input_tokens"] = limits.context
+        if limits is not None and limits.max_output:
+            profile["max_output_tokens"] = limits.max_output
+        return profile
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def _ensure_sync_client_available(self) -> None:
+        if self.client is None:
+            self.settings.require_api_key()
+        super()._ensure_sync_client_available()
+
+    def _get_request_payload(
+        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict:
+        if self.root_client is None and self.root_async_client is None:
+            self.settings.require_api_key()  # raises KlusterConfigError before any network
+        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+        return prepare_create_kwargs(payload, self.settings)
+
+    def _batch_result(self) -> ChatResult | None:
+        """Inside a Batch API `.batch()`, the finished line for this call (built like a real-time reply)."""
+        done = batch_api.completed_in_batch()
+        return None if done is None else self._create_chat_result(done.unwrap())
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._batch_result() or super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._batch_result() or await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    # -- responses ------------------------------------------------------------------------------
+
+    def _create_chat_result(self, response: dict | openai.BaseModel, generation_info: dict | None = None) -> ChatResult:
+        result = super()._create_chat_result(response, generation_info)
+        if isinstance(response, dict):
+            response_extras = _extras(response, _STANDARD_RESPONSE_KEYS)
+            choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in response.get("choices") or []]
+        else:  # openai models keep unknown fields in model_extra: no second dump needed
+            response_extras = dict(response.model_extra or {})
+            choice_extras = [dict(c.model_extra or {}) for c in getattr(response, "choices", None) or []]
+        for generation, extras in zip(result.generations, choice_extras, strict=False):
+            generation.message.response_metadata.update(model_provider=PROVIDER, **response_extras, **extras)
+        return result
+
+    def _convert_chunk_to_generation_chunk(
+        self, chunk: dict, default_chunk_class: type, base_generation_info: dict | None
+    ) -> ChatGenerationChunk | None:
+        generation = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
+        if generation is None:
+            return None
+        if isinstance(generation.message, AIMessageChunk):
+            generation.message.response_metadata["model_provider"] = PROVIDER
+        choices = chunk.get("choices") or []
+        if choices and choices[0].get("finish_reason"):
+            extras = {**_extras(chunk, _STANDARD_CHUNK_KEYS), **_extras(choices[0], _STANDARD_CHOICE_KEYS)}
+            generation.generation_info = {**(generation.generation_info or {}), **extras}
+        return generation
+
+    # -- tools and structured output -------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
+        *,
+        tool_choice: dict | str | bool | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, BaseMessage]:
+        """Bind tools; refused up front (`KlusterUnsupportedError`) on models without tool calling."""
+        if not self.supports_tools:
+            raise KlusterUnsupportedError(
+                f"{self.model_name} has no tool calling on kluster.ai. Fix: use a model with Tools in "
+                f"`kluster-agents models` (e.g. {DEFAULT_MODEL}); for structured output use "
+                "with_structured_output(), which falls back to prompted JSON.",
+                parameter="tools", model=self.model_name,
+            )
+        return super().bind_tools(
+            tools, tool_choice=tool_choice, strict=strict, parallel_tool_calls=parallel_tool_calls, **kwargs
+        )
+
+    def with_structured_output(
+        self,
+        schema: Any = None,
+        *,
+        method: StructuredMethod = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Structured output without `response_format` (which kluster refuses).
+
+        `function_calling`/`json_schema`: a forced tool call on models with tools, else prompted
+        JSON; `json_mode`: prompted JSON (schema optional). Prompted JSON is validated and
+        retried `structured_output_retries` times with feedback. `include_raw=True` returns
+        `{"raw", "parsed", "parsing_error"}` as in LangChain.
+        """
+        if method not in ("function_calling", "json_mode", "json_schema"):
+            raise ValueError(f"Unrecognized method {method!r}; use 'function_calling', 'json_schema' or 'json_mode'.")
+        if schema is None and method != "json_mode":
+            raise ValueError(f"schema must be specified when method is {method!r}.")
+        if method != "json_mode" and self.supports_tools:
+            return super().with_structured_output(
+                schema, method="function_calling", include_raw=include_raw, strict=strict, **kwargs
+            )
+        bound = self.bind(**kwargs) if kwargs else self
+        return prompted_structured_output(
+            bound, schema, include_raw=include_raw, max_retries=self.structured_output_retries
+        )
+
+    # -- Batch API ------------------------------------------------------------------------------
+
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[BaseMessage]:
+        if not self.use_batch_api or not inputs:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return batch_api.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[BaseMessage]:
+        if not self.use_batch_api or not inputs:
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return await batch_api.abatch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+
+class KlusterBatchChat(ChatKluster):
+    """`ChatKluster` whose `.batch()/.abatch()` always run as one Batch API job.
+
+    Same messages, in input order, as the real-time path; per-item errors are returned under
+    `return_exceptions=True`. `invoke`/`stream` stay real-time.
+    """
+
+    use_batch_api: bool = Field(default=True, alias="batch")
+
+    @property
+    def _llm_type(self) -> str:
+        return "chat-kluster-batch"
+
+
+# Fields of the OpenAI shapes; anything else kluster sends (`stop_reason`, `prompt_logprobs`...) is an extra.
+_STANDARD_RESPONSE_KEYS = frozenset(ChatCompletion.model_fields) | frozenset(ChatCompletionChunk.model_fields)
+_STANDARD_CHUNK_KEYS = _STANDARD_RESPONSE_KEYS
+_STANDARD_CHOICE_KEYS = frozenset(Choice.model_fields) | frozenset(ChunkChoice.model_fields)
+
+
+def _extras(body: Any, standard: frozenset[str]) -> dict[str, Any]:
+    """Fields kluster adds to the OpenAI shape (`stop_reason`, `prompt_logprobs`, ...)."""
+    if not isinstance(body, dict):
+        return {}
+    return {k: v for k, v in body.items() if k not in standard}
+
+
+__all__ = ["ChatKluster", "KlusterBatchChat"]

@@ -1,0 +1,98 @@
+"""Prompted-JSON structured output as a LangChain Runnable (models without tool calling, and
+`json_mode`, since kluster refuses `response_format`).
+
+The schema goes into the system prompt (`integrations.structured.schema_instructions`), the
+reply is parsed and validated, and an unusable reply is sent back with feedback up to
+`max_retries` times. The result mirrors LangChain's `with_structured_output`: the parsed
+object, or `{"raw", "parsed", "parsing_error"}` with `include_raw=True`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, convert_to_messages
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+
+from kluster_agents.integrations.structured import (
+    KlusterStructuredOutputError,
+    OutputSchema,
+    parse_structured,
+    retry_feedback,
+    schema_instructions,
+)
+
+
+def _with_instructions(messages: list[BaseMessage], instructions: str) -> list[BaseMessage]:
+    """Put the instructions into the leading system message (one system message suits every model)."""
+    if messages and isinstance(messages[0], SystemMessage) and isinstance(messages[0].content, str):
+        return [SystemMessage(content=f"{messages[0].content}\n\n{instructions}"), *messages[1:]]
+    return [SystemMessage(content=instructions), *messages]
+
+
+class _PromptedJSON:
+    """One structured-output call: ask, parse, retry with feedback."""
+
+    def __init__(self, llm: Runnable, schema: OutputSchema, *, include_raw: bool, max_retries: int) -> None:
+        self.llm = llm
+        self.schema = schema
+        self.include_raw = include_raw
+        self.max_retries = max_retries
+
+    def _first_messages(self, input_: LanguageModelInput) -> list[BaseMessage]:
+        if isinstance(input_, PromptValue):
+            messages = input_.to_messages()
+        elif isinstance(input_, str):
+            messages = [HumanMessage(content=input_)]
+        else:
+            messages = convert_to_messages(input_)
+        return _with_instructions(messages, schema_instructions(self.schema))
+
+    def _step(self, messages: list[BaseMessage], raw: AIMessage) -> tuple[Any, KlusterStructuredOutputError | None]:
+        try:
+            return parse_structured(raw.text, self.schema), None
+        except KlusterStructuredOutputError as exc:
+            messages.extend([raw, HumanMessage(content=retry_feedback(exc, self.schema))])
+            return None, exc
+
+    def _result(self, raw: AIMessage, parsed: Any, error: KlusterStructuredOutputError | None) -> Any:
+        if self.include_raw:
+            return {"raw": raw, "parsed": parsed, "parsing_error": error}
+        if error is not None:
+            raise error
+        return parsed
+
+    def invoke(self, input_: LanguageModelInput, config: RunnableConfig) -> Any:
+        messages = self._first_messages(input_)
+        for _ in range(self.max_retries + 1):
+            raw = self.llm.invoke(messages, config)
+            parsed, error = self._step(messages, raw)
+            if error is None:
+                break
+        return self._result(raw, parsed, error)
+
+    async def ainvoke(self, input_: LanguageModelInput, config: RunnableConfig) -> Any:
+        messages = self._first_messages(input_)
+        for _ in range(self.max_retries + 1):
+            raw = await self.llm.ainvoke(messages, config)
+            parsed, error = self._step(messages, raw)
+            if error is None:
+                break
+        return self._result(raw, parsed, error)
+
+
+def prompted_structured_output(
+    llm: Runnable, schema: OutputSchema, *, include_raw: bool = False, max_retries: int = 2
+) -> Runnable[LanguageModelInput, Any]:
+    """A Runnable returning `schema`-shaped output from a chat model that only produces text."""
+    call = _PromptedJSON(llm, schema, include_raw=include_raw, max_retries=max_retries)
+
+    def invoke(input_: LanguageModelInput, config: RunnableConfig) -> Any:
+        return call.invoke(input_, config)
+
+    async def ainvoke(input_: LanguageModelInput, config: RunnableConfig) -> Any:
+        return await call.ainvoke(input_, config)
+
+    return RunnableLambda(invoke, afunc=ainvoke, name="KlusterPromptedJSON")

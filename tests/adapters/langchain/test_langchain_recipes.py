@@ -1,0 +1,61 @@
+"""Each LangChain recipe runs as a script (as a user would), offline on the emulator, and
+prints what its README shows."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+RECIPES = ROOT / "recipes" / "langchain"
+EMULATOR_LINE = "No KLUSTER_API_KEY set: using the built-in kluster emulator (emulated responses) at http://127.0.0.1:"
+
+EXPECTED = {
+    "chat_streaming": ["answer: [emulated] reply to: One fact about Kathmandu?", "usage: {'input_tokens':",
+                       "streamed: [emulated] reply to: Name three rivers of Nepal.", "no usage",
+                       "async: [emulated] reply to: Capital of Nepal?", "async: [emulated] reply to: Capital of Peru?"],
+    "tool_agent": ["model called get_weather({'city': 'Paris'})", "get_weather -> 18 °C in Paris",
+                   "model called celsius_to_fahrenheit({'celsius': 18})", "celsius_to_fahrenheit -> 64.4 °F",
+                   "answer: [emulated] The tool `celsius_to_fahrenheit` returned: 64.4 °F", "model turns: 3"],
+    "rag_verified": ["answer: The Eiffel Tower is 330 metres tall including its antennas.",
+                     "verify: reliable after 1 retry", "1 flagged"],
+    "batch_classify_csv": [" 2  bug              urgent=True", " 6  feature-request  urgent=False",
+                           "6 rows -> 1 Batch API job, 0 real-time calls"],
+    "structured_extraction": ["(tool calling):", "(prompted JSON):", "parsing_error: None",
+                              "parsed: Invoice(vendor='Acme GmbH', amount_eur=1250.0, due_date='2025-03-31')"],
+}
+
+
+@pytest.fixture(scope="module")
+def recipe_runs() -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """Start every recipe at once (each is mostly import time and waiting), as a user would run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
+    runs = {name: subprocess.Popen([sys.executable, str(RECIPES / f"{name}.py")], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+            for name in EXPECTED}
+    yield runs
+    for run in runs.values():
+        if run.poll() is None:
+            run.kill()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_recipe_runs_offline(name: str, recipe_runs: dict[str, subprocess.Popen[str]]) -> None:
+    out, err = recipe_runs[name].communicate(timeout=180)
+    assert recipe_runs[name].returncode == 0, err[-3000:]
+    assert out.splitlines()[0].startswith(EMULATOR_LINE)
+    for expected in EXPECTED[name]:
+        assert expected in out, f"{expected!r} not in output:\n{out}"
+    assert "Traceback" not in out
+
+
+def test_every_recipe_has_a_test_and_a_readme_section() -> None:
+    scripts = {p.stem for p in RECIPES.glob("*.py")}
+    assert scripts == set(EXPECTED)
+    readme = (RECIPES / "README.md").read_text(encoding="utf-8")
+    assert all(f"recipes/langchain/{name}.py" in readme for name in scripts)

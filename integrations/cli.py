@@ -181,6 +181,20 @@ def emulate(
     serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key)
 
 
+def _mount_subcommands() -> None:
+    """Areas that own their commands: the job layer and Verify/MCP."""
+    from kluster_agents.integrations.jobs_cli import batch_app, finetune_app
+    from kluster_agents.integrations.verify_cli import mcp_app, verify_command
+
+    app.add_typer(batch_app, name="batch")
+    app.add_typer(finetune_app, name="finetune")
+    app.add_typer(mcp_app, name="mcp")
+    app.command("verify")(verify_command)
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

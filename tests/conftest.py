@@ -26,6 +26,7 @@ def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     for name in list(os.environ):
         if name.startswith("KLUSTER_") and name != "KLUSTER_EMULATOR_KEY":
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))  # never the user's batch journal
     monkeypatch.chdir(tmp_path)  # no stray .env from the working directory
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-kluster")  # must never be sent to kluster
 

@@ -1,0 +1,233 @@
+"""Batch JSONL on disk, in constant memory: write request lines into size/line-limited chunk
+files, keep a SQLite index of the lines (duplicate `custom_id`s, input order, results),
+read result files line by line, and upload files (Files API, or the Uploads API when large).
+
+Limits (kluster-docs): each uploaded file must stay within 100 MB ("Upload fine-tuning file
+(for files under 100MB)"; larger files go through the chunked Uploads API). The batch page
+templates its own size limit (`{{ batch.max_size }}`), so batch chunks use the same 100 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from kluster_agents.integrations.errors import KlusterAPIError, KlusterInvalidRequestError
+
+if TYPE_CHECKING:
+    import openai
+
+BATCH_ENDPOINT = "/v1/chat/completions"
+MAX_FILE_BYTES = 100 * 1024 * 1024
+UPLOADS_API_PART_BYTES = 64 * 1024 * 1024
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON, as sent on the wire (one line, UTF-8 kept)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def batch_line(custom_id: str, body_json: str) -> bytes:
+    """One batch input line (docs' "request input object") around an already-encoded body."""
+    return (
+        f'{{"custom_id":{dumps(custom_id)},"method":"POST","url":"{BATCH_ENDPOINT}","body":{body_json}}}\n'
+    ).encode()
+
+
+@dataclass
+class Chunk:
+    """One input file of a batch run: at most `max_lines` lines and `max_bytes` bytes."""
+
+    number: int
+    path: Path
+    first_index: int
+    lines: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class ChunkedWriter:
+    """Streams batch lines into `batch-input-<n>.jsonl` files, starting a new file whenever the
+    next line would exceed the tier's line limit or the file-size limit."""
+
+    directory: Path
+    max_lines: int | None
+    max_bytes: int = MAX_FILE_BYTES
+    chunks: list[Chunk] = field(default_factory=list)
+    _handle: IO[bytes] | None = field(default=None, init=False, repr=False)
+
+    def write(self, line: bytes, *, index: int, custom_id: str) -> Chunk:
+        if len(line) > self.max_bytes:
+            raise KlusterInvalidRequestError(
+                f"Request {index} (custom_id {custom_id!r}) is {len(line):,} bytes as a batch line, above the "
+                f"{self.max_bytes:,}-byte file limit; shorten its messages or send it as a real-time request.",
+                parameter=f"requests[{index}]",
+            )
+        chunk = self.chunks[-1] if self.chunks else None
+        if (
+            chunk is None
+            or (self.max_lines is not None and chunk.lines >= self.max_lines)
+            or chunk.bytes + len(line) > self.max_bytes
+        ):
+            chunk = self._start(index)
+        assert self._handle is not None
+        self._handle.write(line)
+        chunk.lines += 1
+        chunk.bytes += len(line)
+        return chunk
+
+    def _start(self, index: int) -> Chunk:
+        self.close()
+        chunk = Chunk(len(self.chunks), self.directory / f"batch-input-{len(self.chunks)}.jsonl", first_index=index)
+        self._handle = chunk.path.open("wb")
+        self.chunks.append(chunk)
+        return chunk
+
+    def close(self) -> list[Chunk]:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        return self.chunks
+
+
+class LineIndex:
+    """On-disk index of a run's lines: custom_id -> input index and chunk, and each line's result.
+
+    Lives in SQLite so that a million lines cost disk, not memory, and so results can be read
+    back in input order whatever order the service wrote them in.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+            CREATE TABLE IF NOT EXISTS lines (idx INTEGER PRIMARY KEY, custom_id TEXT NOT NULL UNIQUE,
+                                              chunk INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, ok INTEGER NOT NULL, payload TEXT NOT NULL);
+            CREATE TEMP TABLE incoming (custom_id TEXT, ok INTEGER, payload TEXT);
+            """
+        )
+        self._pending: list[tuple[int, str, int]] = []
+
+    def add(self, index: int, custom_id: str, chunk: int) -> None:
+        self._pending.append((index, custom_id, chunk))
+        if len(self._pending) >= 10_000:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        try:
+            with self._db:
+                self._db.executemany("INSERT INTO lines VALUES (?, ?, ?)", self._pending)
+        except sqlite3.IntegrityError:
+            self._raise_duplicate()
+        self._pending.clear()
+
+    def _raise_duplicate(self) -> None:
+        for index, custom_id, _ in self._pending:
+            first = self._db.execute("SELECT idx FROM lines WHERE custom_id = ?", (custom_id,)).fetchone()
+            earlier = first[0] if first else next(i for i, c, _ in self._pending if c == custom_id)
+            if earlier != index:
+                raise KlusterInvalidRequestError(
+                    f"Request {index} repeats custom_id {custom_id!r} (first used by request {earlier}); "
+                    "custom_id must be unique within a batch — omit it to have one generated.",
+                    parameter=f"requests[{index}].custom_id",
+                )
+        raise AssertionError("IntegrityError without a duplicate custom_id")  # pragma: no cover
+
+    def __len__(self) -> int:
+        self.flush()
+        return int(self._db.execute("SELECT COUNT(*) FROM lines").fetchone()[0])
+
+    def custom_id_at(self, index: int) -> str | None:
+        row = self._db.execute("SELECT custom_id FROM lines WHERE idx = ?", (index,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def store_results(self, rows: Iterable[tuple[str, bool, str]]) -> None:
+        """Record (custom_id, ok, raw JSON line) results, joined to their input lines in SQL;
+        ids we never sent are ignored, and a later result for a line replaces an earlier one."""
+        with self._db:
+            self._db.execute("DELETE FROM incoming")
+            self._db.executemany("INSERT INTO incoming VALUES (?, ?, ?)", rows)
+            self._db.execute(
+                "INSERT OR REPLACE INTO results SELECT l.idx, i.ok, i.payload FROM incoming i "
+                "JOIN lines l ON l.custom_id = i.custom_id"
+            )
+
+    def ordered(self, chunk: int | None = None) -> Iterator[tuple[int, str, int, bool | None, str | None]]:
+        """(index, custom_id, chunk, ok, payload) for every line in input order; ok/payload None if no result."""
+        self.flush()
+        query = (
+            "SELECT l.idx, l.custom_id, l.chunk, r.ok, r.payload FROM lines l LEFT JOIN results r ON r.idx = l.idx"
+            + (" WHERE l.chunk = ?" if chunk is not None else "")
+            + " ORDER BY l.idx"
+        )
+        cursor = self._db.execute(query, () if chunk is None else (chunk,))
+        while rows := cursor.fetchmany(1000):
+            for idx, custom_id, chunk_no, ok, payload in rows:
+                yield idx, custom_id, chunk_no, None if ok is None else bool(ok), payload
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def parse_json_line(raw: bytes | str) -> dict[str, Any]:
+    """One JSONL line as an object; `ValueError` with a short reason otherwise."""
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def iter_json_lines(lines: Iterable[bytes | str], *, source: str) -> Iterator[dict[str, Any]]:
+    """Parse a JSONL stream line by line; a malformed line raises an error naming it."""
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield parse_json_line(raw)
+        except ValueError as exc:
+            raise KlusterInvalidRequestError(f"{source}, line {number}: {exc}.") from None
+
+
+def iter_remote_lines(client: openai.OpenAI, file_id: str) -> Iterator[str]:
+    """Stream a remote file's lines without holding the whole file in memory."""
+    with client.files.with_streaming_response.content(file_id) as response:
+        yield from response.iter_lines()
+
+
+def upload_file(
+    client: openai.OpenAI,
+    path: Path,
+    *,
+    purpose: str,
+    uploads_api_above: int = MAX_FILE_BYTES,
+    part_bytes: int = UPLOADS_API_PART_BYTES,
+) -> str:
+    """Upload `path` and return its file id: the Files API, or the chunked Uploads API above
+    `uploads_api_above` bytes (the docs' advice for files near or over 100 MB)."""
+    size = path.stat().st_size
+    if size > uploads_api_above:
+        upload = client.uploads.upload_file_chunked(
+            file=path,
+            mime_type="application/jsonl",
+            purpose=purpose,
+            part_size=part_bytes,  # type: ignore[arg-type]
+        )
+        if upload.file is None:
+            raise KlusterAPIError(
+                f"The Uploads API completed {path.name} without returning a file id; retry the upload."
+            )
+        return upload.file.id
+    with path.open("rb") as handle:
+        return client.files.create(file=(path.name, handle, "application/jsonl"), purpose=purpose).id  # type: ignore[arg-type]

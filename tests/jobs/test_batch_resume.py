@@ -1,0 +1,115 @@
+"""Resume: the journal makes a re-run after a crash re-attach instead of paying twice."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from kluster_agents.integrations.batch import run_batch, submit_batch
+from kluster_agents.integrations.errors import KlusterConnectionError
+from kluster_agents.integrations.journal import Journal, default_journal_path
+
+from .conftest import chat
+from .fake_api import API_KEY
+
+REQUESTS = [chat(i) for i in range(6)]
+
+
+def resume_run(fake, settings, journal_path, **options):
+    return run_batch(
+        REQUESTS, settings=settings, client=fake.client(), journal=journal_path, poll_interval=0, **options
+    )
+
+
+def test_crash_after_upload_resumes_without_a_second_upload(fake, fake_settings, journal_path, monkeypatch):
+    real = fake.handle
+
+    def crash_on_create(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/batches"):
+            raise httpx.ConnectError("process killed")
+        return real(request)
+
+    monkeypatch.setattr(fake, "handle", crash_on_create)
+    with pytest.raises(KlusterConnectionError):
+        resume_run(fake, fake_settings, journal_path)
+    monkeypatch.setattr(fake, "handle", real)
+
+    results = resume_run(fake, fake_settings, journal_path)
+    assert all(r.ok for r in results)
+    assert fake.count("POST", "/files") == 1 and len(fake.batches) == 1
+
+
+def test_crash_after_create_reattaches_to_the_running_job(fake, fake_settings, journal_path):
+    fake.polls_to_finish = 3
+    handle = submit_batch(REQUESTS, settings=fake_settings, client=fake.client(), journal=journal_path, poll_interval=0)
+    handle.close()  # the process dies before collecting anything
+
+    results = resume_run(fake, fake_settings, journal_path)
+    assert [r.unwrap().choices[0].message.content for r in results] == [f"echo: prompt {i}" for i in range(6)]
+    assert fake.count("POST", "/batches") == 1 and fake.count("POST", "/files") == 1
+
+
+def test_crash_between_create_and_journal_write_finds_the_job_by_its_file(
+    fake, fake_settings, journal_path, monkeypatch
+):
+    real_record = Journal.record
+
+    def lose_batch_id(self, run_key, chunk, *, file_id=None, batch_id=None):
+        if batch_id is not None:
+            raise KeyboardInterrupt  # killed right after the create call returned
+        real_record(self, run_key, chunk, file_id=file_id)
+
+    monkeypatch.setattr(Journal, "record", lose_batch_id)
+    with pytest.raises(KeyboardInterrupt):
+        resume_run(fake, fake_settings, journal_path)
+    monkeypatch.setattr(Journal, "record", real_record)
+
+    assert all(r.ok for r in resume_run(fake, fake_settings, journal_path))
+    assert len(fake.batches) == 1 and fake.count("GET", "/batches") == 1
+
+
+def test_finished_run_is_not_reused_by_a_deliberate_rerun(fake, fake_settings, journal_path):
+    resume_run(fake, fake_settings, journal_path)
+    resume_run(fake, fake_settings, journal_path)
+    assert len(fake.batches) == 2
+
+
+def test_different_input_or_options_is_a_different_run(fake, fake_settings, journal_path):
+    fake.polls_to_finish = 10_000
+    for options in ({}, {"completion_window": "1h"}, {"metadata": {"a": "b"}}):
+        submit_batch(REQUESTS, settings=fake_settings, client=fake.client(), journal=journal_path, **options).close()
+    submit_batch(REQUESTS[:5], settings=fake_settings, client=fake.client(), journal=journal_path).close()
+    assert len(fake.batches) == 4
+
+
+def test_multi_job_run_resumes_only_what_is_missing(fake, fake_settings, journal_path, monkeypatch):
+    real = fake.handle
+    creates = 0
+
+    def crash_on_second_create(request: httpx.Request) -> httpx.Response:
+        nonlocal creates
+        if request.method == "POST" and request.url.path.endswith("/batches"):
+            creates += 1
+            if creates == 2:
+                raise httpx.ConnectError("process killed")
+        return real(request)
+
+    monkeypatch.setattr(fake, "handle", crash_on_second_create)
+    with pytest.raises(KlusterConnectionError):
+        resume_run(fake, fake_settings, journal_path, max_requests_per_job=2)
+    results = resume_run(fake, fake_settings, journal_path, max_requests_per_job=2)
+    assert all(r.ok for r in results) and len(fake.batches) == 3
+    assert fake.count("POST", "/files") == 3  # chunk 1 and 2 uploaded once each, chunk 3 once
+
+
+def test_journal_location_and_no_secrets(fake, fake_settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "j" / "runs.db"))
+    assert default_journal_path() == tmp_path / "j" / "runs.db"
+    run_batch(REQUESTS, settings=fake_settings, client=fake.client(), poll_interval=0)
+    data = (tmp_path / "j" / "runs.db").read_bytes()
+    assert b"batch-" in data and API_KEY.encode() not in data
+
+
+def test_default_journal_is_under_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("KLUSTER_JOURNAL_PATH", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_journal_path() == tmp_path / "kluster-agents" / "journal.sqlite3"

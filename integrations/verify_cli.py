@@ -1,0 +1,144 @@
+"""CLI commands for Verify and MCP; `cli.py` mounts them:
+
+    app.command("verify")(verify_command)
+    app.add_typer(mcp_app, name="mcp")
+
+`kluster-agents verify` exits 0 when the output is reliable, 1 on a hallucination and 2 on any
+error (no key, Verify unreachable, bad input), so shells and CI can branch on it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+
+from kluster_agents.integrations.errors import KlusterError
+from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations.verify import VerifyClient, VerifyResult
+
+EXIT_RELIABLE, EXIT_HALLUCINATION, EXIT_ERROR = 0, 1, 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: KlusterError) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(EXIT_ERROR)
+
+
+def _verdict_panel(result: VerifyResult) -> Panel:
+    if result.is_hallucination:
+        title, style = "HALLUCINATION — the output is not supported", "red"
+    else:
+        title, style = "RELIABLE — no hallucination found", "green"
+    usage = result.usage or {}
+    details = [f"latency {result.latency_s * 1000:.0f} ms", f"source /{result.source}"]
+    if usage.get("total_tokens") is not None:
+        details.append(f"{usage['total_tokens']} tokens")
+    if result.chunks > 1:
+        details.append(f"{result.chunks} context chunks")
+    body = escape(result.explanation.strip() or "(no explanation)")
+    if result.emulated:
+        body = "[yellow]EMULATED answer: the built-in kluster emulator, not the real Verify service[/yellow]\n" + body
+    if result.search_results:
+        body += "\n\nSources:\n" + escape("\n".join(
+            f"- {s.get('title', '')} {s.get('link', '')}".strip() if isinstance(s, dict) else f"- {s}"
+            for s in result.search_results[:5]
+        ))
+    return Panel(body, title=f"[bold {style}]{title}[/]", subtitle=" · ".join(details), border_style=style)
+
+
+def verify_command(
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The question or instruction the model answered.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="The answer to check; '-' reads it from stdin.")],
+    context_file: Annotated[
+        Optional[Path],
+        typer.Option("--context-file", "-c", exists=True, dir_okay=False, readable=True,
+                     help="Reference text to check against (RAG); without it Verify checks general knowledge."),
+    ] = None,
+    search_results: Annotated[bool, typer.Option("--search-results", help="Ask for the sources used.")] = False,
+    long_context: Annotated[
+        str, typer.Option("--long-context", help="Context above the model's limit: 'chunk' or 'refuse'.")
+    ] = "chunk",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the VerifyResult as JSON.")] = False,
+) -> None:
+    """Check an answer for hallucinations with kluster.ai Verify (exit 0 reliable, 1 hallucination, 2 error)."""
+    if output == "-":
+        output = sys.stdin.read()
+    try:
+        context = context_file.read_text(encoding="utf-8") if context_file else None
+        client = VerifyClient(KlusterSettings.load(), long_context=long_context)  # type: ignore[arg-type]
+        result = client.verify(prompt, output, context, return_search_results=search_results)
+    except KlusterError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        console.print(_verdict_panel(result))
+    raise typer.Exit(EXIT_HALLUCINATION if result.is_hallucination else EXIT_RELIABLE)
+
+
+mcp_app = typer.Typer(
+    name="mcp",
+    help="kluster.ai MCP: manage your cloud endpoint, or serve the Verify tools locally.",
+    no_args_is_help=True,
+)
+
+
+def _show_endpoint(action: str, show_token: bool) -> None:
+    from kluster_agents.integrations import mcp
+
+    try:
+        endpoint = getattr(mcp, action)(KlusterSettings.load())
+    except KlusterError as exc:
+        raise _fail(exc) from None
+    state = "[green]enabled[/green]" if endpoint.enabled else "[yellow]disabled[/yellow]"
+    console.print(f"MCP endpoint: {state}")
+    if endpoint.url:
+        console.print(f"URL:   {endpoint.url}", highlight=False)
+    if endpoint.token is not None:
+        token = endpoint.token.get_secret_value() if show_token else "set (hidden; add --show-token to print it)"
+        console.print(f"Token: {token}", highlight=False)
+
+
+ShowToken = Annotated[bool, typer.Option("--show-token", help="Print the MCP token (a secret).")]
+
+
+@mcp_app.command("status")
+def mcp_status(show_token: ShowToken = False) -> None:
+    """Whether your cloud MCP endpoint is enabled."""
+    _show_endpoint("status", show_token)
+
+
+@mcp_app.command("enable")
+def mcp_enable(show_token: ShowToken = False) -> None:
+    """Enable the cloud MCP endpoint (creates the MCP token)."""
+    _show_endpoint("enable", show_token)
+
+
+@mcp_app.command("disable")
+def mcp_disable() -> None:
+    """Disable the cloud MCP endpoint (its token stops working)."""
+    _show_endpoint("disable", False)
+
+
+@mcp_app.command("serve")
+def mcp_serve(
+    transport: Annotated[str, typer.Option(help="'stdio' (spawned by an MCP client) or 'http' (streamable HTTP).")] = "stdio",
+    host: Annotated[str, typer.Option(help="Interface for --transport http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for --transport http.")] = 3001,
+) -> None:
+    """Serve the `verify` and `verify_document` tools locally, backed by the Verify API."""
+    from kluster_agents.integrations import mcp
+
+    try:
+        mcp.serve(transport, host, port, settings=KlusterSettings.load())  # type: ignore[arg-type]
+    except KlusterError as exc:
+        raise _fail(exc) from None

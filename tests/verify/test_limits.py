@@ -1,0 +1,159 @@
+"""RateLimiter: RPM pacing, concurrency, Retry-After pauses, and the catalog registry."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from kluster_agents.integrations.errors import KlusterConfigError, KlusterRateLimitError
+from kluster_agents.integrations.limits import IN_FLIGHT_POLL_S, RPM_WINDOW_S, RateLimiter, limiter_for
+from kluster_agents.integrations.settings import KlusterSettings
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rpm_window_counts_requests_at_their_answer():
+    clock = FakeClock()
+    window = RateLimiter(rpm=2, concurrency=None, clock=clock)._window
+    (w1, first), (w2, second) = window.try_book(), window.try_book()
+    assert w1 == w2 == 0.0
+    assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # the oldest is still in flight
+    clock.now += 5
+    window.done(first)  # answered at t=5: it may have been counted as late as that
+    assert window.try_book() == (pytest.approx(RPM_WINDOW_S), None)
+    clock.now += RPM_WINDOW_S
+    wait, third = window.try_book()
+    assert wait == 0.0 and third is not None
+    assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # `second` has not been answered yet
+
+
+def test_retry_after_pauses_every_caller():
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=None, concurrency=None, clock=clock)
+    limiter.pause(5)
+    assert limiter._next_wait() == (pytest.approx(5.0), None)
+    clock.now += 5
+    assert limiter._next_wait() == (0.0, None)
+    limiter.pause(None)  # no header: the default back-off
+    assert limiter._next_wait()[0] == pytest.approx(1.0) and limiter.rate_limited == 2
+
+
+def test_rpm_paces_real_calls():
+    limiter = RateLimiter(rpm=3, concurrency=None)
+    limiter._window.window_s = 0.2  # a 0.2 s "minute"
+    started = time.monotonic()
+    stamps = []
+    for _ in range(7):
+        with limiter.slot():
+            stamps.append(time.monotonic() - started)
+    assert stamps[2] < 0.1 and stamps[3] >= 0.2 and stamps[6] >= 0.4
+
+
+def test_call_retries_after_a_429_and_gives_up_eventually():
+    limiter = RateLimiter(rpm=None, concurrency=None, max_rate_limit_retries=2)
+    attempts = []
+
+    def flaky():
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise KlusterRateLimitError("429", retry_after=0.05)
+        return "ok"
+
+    assert limiter.call(flaky) == "ok"
+    assert attempts[1] - attempts[0] >= 0.045 and limiter.rate_limited == 2
+
+    def always():
+        raise KlusterRateLimitError("429", retry_after=0.0)
+
+    with pytest.raises(KlusterRateLimitError):
+        limiter.call(always)
+
+
+async def test_acall_honours_retry_after():
+    limiter = RateLimiter(rpm=None, concurrency=None)
+    calls = []
+
+    async def flaky():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise KlusterRateLimitError("429", retry_after=0.05)
+        return 42
+
+    assert await limiter.acall(flaky) == 42
+    assert calls[1] - calls[0] >= 0.045
+
+
+async def test_async_concurrency_is_capped():
+    limiter = RateLimiter(rpm=None, concurrency=2)
+    state = {"now": 0, "peak": 0}
+
+    async def work():
+        async with limiter.aslot():
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+            await asyncio.sleep(0.01)
+            state["now"] -= 1
+
+    await asyncio.gather(*(work() for _ in range(10)))
+    assert state["peak"] == 2
+
+
+def test_async_slots_work_on_successive_event_loops():
+    limiter = RateLimiter(rpm=None, concurrency=1)
+
+    async def contend():
+        async def one():
+            async with limiter.aslot():
+                await asyncio.sleep(0.001)
+        await asyncio.gather(one(), one())
+
+    asyncio.run(contend())
+    asyncio.run(contend())  # a semaphore bound to the first loop would raise here
+
+
+def test_sync_concurrency_is_capped():
+    limiter = RateLimiter(rpm=None, concurrency=3)
+    state = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def work():
+        with limiter.slot():
+            with lock:
+                state["now"] += 1
+                state["peak"] = max(state["peak"], state["now"])
+            time.sleep(0.01)
+            with lock:
+                state["now"] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert state["peak"] == 3
+
+
+def test_limiter_for_uses_the_catalog_and_is_shared():
+    core = KlusterSettings.load(api_key="k-1234", tier="core")
+    trial = KlusterSettings.load(api_key="k-1234", tier="trial")
+    a = limiter_for("klusterai/verify-reliability", core)
+    assert (a.rpm, a.concurrency) == (600, 100)
+    assert limiter_for("verify", core) is a  # aliases resolve to one limiter
+    t = limiter_for("klusterai/verify-reliability", trial)
+    assert (t.rpm, t.concurrency) == (30, 20) and t is not a
+    unknown = limiter_for("my-dedicated-endpoint-xyz", core)
+    assert (unknown.rpm, unknown.concurrency) == (None, None)
+
+
+def test_invalid_limits_are_refused():
+    with pytest.raises(KlusterConfigError):
+        RateLimiter(rpm=0, concurrency=None)

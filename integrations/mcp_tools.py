@@ -29,6 +29,7 @@ def tool_result(prompt: str, response: str, verdict: Mapping[str, Any]) -> dict[
         "explanation": str(verdict.get("explanation", "")),
         "confidence": dict(verdict.get("usage") or {}),
         "search_results": list(verdict.get("search_results") or []),
+        **({"kluster_emulated": True} if verdict.get("kluster_emulated") else {}),
     }
 
 

@@ -61,7 +61,7 @@ class EmulatorRuntime:
 
     async def verify(self, prompt: str, output: str, context: str | None, return_search_results: bool) -> dict:
         """The verifier as the async callable the MCP tools take."""
-        return self.verifier.check(prompt, output, context, return_search_results)
+        return {**self.verifier.check(prompt, output, context, return_search_results), "kluster_emulated": True}
 
     def mcp_token(self) -> str | None:
         """The current MCP token, or None while the MCP endpoint is disabled."""

@@ -15,7 +15,7 @@ from kluster_agents.integrations.emulator.text import content_text, estimate_tok
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
-_CERTAINTY = re.compile(r"\b(100%|always|never|definitely|scientifically proven|guaranteed|yes, my friend)\b", re.I)
+_CERTAINTY = re.compile(r"(\b100%|\b(?:always|never|definitely|scientifically proven|guaranteed|yes, my friend)\b)", re.I)
 _KNOWN_FALSE = (
     re.compile(r"earth is flat|flat earth", re.I),
     re.compile(r"great wall.*visible from space", re.I),

@@ -118,8 +118,9 @@ async def test_mcp_management_and_client_session(kluster_emulator) -> None:
                                                         "response": "Yes, it is visible from space with the naked eye."})
             verdict = result.structuredContent
             assert verdict["is_hallucination"] is True
+            # the documented tool fields, plus the emulator's own marker
             assert set(verdict) == {"prompt", "response", "is_hallucination", "explanation", "confidence",
-                                    "search_results"}
+                                    "search_results", "kluster_emulated"}
             doc = await session.call_tool("verify_document", {
                 "prompt": "Remote work?", "response": "Remote work is allowed 2 days per week.",
                 "documentContent": "Section 4.2: on-site work at least 3 days per week.", "returnSearchResults": False})

@@ -5,6 +5,7 @@ Each area keeps its commands in its own module; this file only assembles the app
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -193,6 +194,24 @@ def _mount_subcommands() -> None:
 
 
 _mount_subcommands()
+
+
+@app.command(
+    "litellm-config",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def litellm_config(ctx: typer.Context) -> None:
+    """Print a LiteLLM proxy config.yaml for the catalog (options: --help; needs the litellm extra)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map download for a config file
+    try:
+        from kluster_agents.adapters.litellm.proxy_config import litellm_config_command
+    except ImportError as exc:  # the extra is missing: the message names it
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    command = typer.Typer(add_completion=False)
+    command.command()(litellm_config_command)
+    command(args=ctx.args, prog_name="kluster-agents litellm-config")
 
 
 def main() -> None:

@@ -174,7 +174,8 @@ def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSett
     for field in MESSAGE_DROP_FIELDS:
         if field in clean:
             value = clean.pop(field)
-            if value is not None:
+            # frameworks put `name` on tool results routinely; it is not worth a warning there
+            if value is not None and not (field == "name" and clean["role"] == "tool"):
                 _warn_once(f"messages[].{field}", f"kluster-agents: dropped unsupported message field `{field}`.", settings)
     if clean.get("function_call") is not None and not clean.get("tool_calls"):
         fc = clean["function_call"]

@@ -1,0 +1,43 @@
+"""kluster.ai for LiteLLM: `register()` the `kluster/<model>` provider, Router and proxy presets,
+Batch API through LiteLLM's batch functions, and a Verify guardrail.
+
+Needs the `litellm` extra: pip install "kluster-agents[litellm]".
+"""
+
+from kluster_agents.integrations.extras import require
+
+require("litellm", "litellm")
+
+from kluster_agents.adapters.litellm.batch import (  # noqa: E402
+    abatch_completion_via_api,
+    batch_completion_via_api,
+    batch_file_line,
+    batch_kwargs,
+)
+from kluster_agents.adapters.litellm.exceptions import (  # noqa: E402
+    LiteLLMKlusterConfigError,
+    LiteLLMKlusterInvalidRequestError,
+    LiteLLMKlusterUnsupportedError,
+)
+from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_result  # noqa: E402
+from kluster_agents.adapters.litellm.provider import KlusterLLM, model_map, register  # noqa: E402
+from kluster_agents.adapters.litellm.proxy_config import build_proxy_config, litellm_config_command  # noqa: E402
+from kluster_agents.adapters.litellm.router import kluster_router  # noqa: E402
+
+__all__ = [
+    "KlusterLLM",
+    "KlusterVerifyGuardrail",
+    "LiteLLMKlusterConfigError",
+    "LiteLLMKlusterInvalidRequestError",
+    "LiteLLMKlusterUnsupportedError",
+    "abatch_completion_via_api",
+    "batch_completion_via_api",
+    "batch_file_line",
+    "batch_kwargs",
+    "build_proxy_config",
+    "kluster_router",
+    "litellm_config_command",
+    "model_map",
+    "register",
+    "verify_result",
+]

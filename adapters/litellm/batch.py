@@ -1,0 +1,93 @@
+"""kluster's Batch API from LiteLLM, two ways.
+
+1. LiteLLM's own file/batch functions (`create_file`, `create_batch`, `retrieve_batch`,
+   `file_content`, and their `a*` twins) aimed at kluster: pass `**batch_kwargs()` to each.
+   It always sets `custom_llm_provider="openai"`, `api_base` AND `api_key` — without them
+   LiteLLM falls back to OPENAI_BASE_URL/OPENAI_API_KEY and api.openai.com. Write the input
+   file with `batch_file_line()` so every line has been through compat.
+2. `batch_completion_via_api(requests)`: our batch engine (`run_batch`: chunking by tier limit,
+   polling, journal/resume, failed lines by `custom_id`) returning LiteLLM `ModelResponse`s in
+   input order — the batch twin of `litellm.batch_completion`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from litellm.types.utils import ModelResponse
+from litellm.utils import convert_to_model_response_object
+from openai.types.chat import ChatCompletion
+
+from kluster_agents.adapters.litellm.provider import model_name
+from kluster_agents.integrations.batch import BatchResult, arun_batch, run_batch
+from kluster_agents.integrations.compat import prepare_chat_request
+from kluster_agents.integrations.errors import KlusterBatchError
+from kluster_agents.integrations.jsonl import batch_line, dumps
+from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+
+
+def batch_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> dict[str, str]:
+    """Keyword arguments that send LiteLLM's file/batch functions to kluster.ai (key required)."""
+    settings = resolve_settings(settings, **overrides)
+    return {"custom_llm_provider": "openai", "api_base": settings.base_url, "api_key": settings.require_api_key()}
+
+
+def _without_prefix(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The request with `kluster/` removed from its model name."""
+    model = request.get("model")
+    return {**request, "model": model_name(model)} if isinstance(model, str) else dict(request)
+
+
+def batch_file_line(custom_id: str, request: Mapping[str, Any], *, settings: KlusterSettings | None = None) -> bytes:
+    """One JSONL input line for `create_file(purpose="batch")`; the body goes through compat
+    (`kluster/` prefixes removed, parameters dropped/translated, refusals raised now)."""
+    body = {k: v for k, v in _without_prefix(request).items() if k != "custom_id"}
+    return batch_line(custom_id, dumps(prepare_chat_request(body, settings=settings)))
+
+
+def to_model_response(completion: ChatCompletion) -> ModelResponse:
+    """A batch line's `ChatCompletion` as the `ModelResponse` `litellm.completion` would return."""
+    return convert_to_model_response_object(response_object=completion.model_dump(), model_response_object=ModelResponse())
+
+
+def _responses(results: list[BatchResult], return_exceptions: bool) -> list[ModelResponse | KlusterBatchError]:
+    out: list[ModelResponse | KlusterBatchError] = []
+    for result in results:
+        if result.ok:
+            out.append(to_model_response(result.unwrap()))
+        elif return_exceptions:
+            out.append(result.error or KlusterBatchError(f"request {result.index} {result.status}",
+                                                         custom_id=result.custom_id))
+        else:
+            result.unwrap()  # raises the line's KlusterBatchError (custom_id, server message)
+    return out
+
+
+def batch_completion_via_api(
+    requests: Iterable[Mapping[str, Any]],
+    *,
+    return_exceptions: bool = False,
+    **run_batch_options: Any,
+) -> list[ModelResponse | KlusterBatchError]:
+    """Run chat requests (`{"model": "kluster/<id>" or "<id>", "messages": [...], ...}`, optional
+    `custom_id`) through kluster's Batch API and return `ModelResponse`s in input order.
+
+    A failed/expired/cancelled line raises its `KlusterBatchError` (with `custom_id`), or with
+    `return_exceptions=True` takes that line's place in the list. Other options go to `run_batch`
+    (settings, completion_window, metadata, journal, poll_interval, timeout, progress, ...).
+    """
+    results = run_batch((_without_prefix(r) for r in requests), **run_batch_options)
+    return _responses(results, return_exceptions)
+
+
+async def abatch_completion_via_api(
+    requests: Iterable[Mapping[str, Any]],
+    *,
+    return_exceptions: bool = False,
+    **run_batch_options: Any,
+) -> list[ModelResponse | KlusterBatchError]:
+    """Async twin of `batch_completion_via_api`."""
+    results = await arun_batch([_without_prefix(r) for r in requests], **run_batch_options)
+    return _responses(results, return_exceptions)
+

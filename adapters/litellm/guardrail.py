@@ -1,0 +1,161 @@
+"""`KlusterVerifyGuardrail`: a LiteLLM post-call guardrail that checks answers with kluster.ai
+Verify through a `VerifyPolicy`, for the SDK and the proxy.
+
+- SDK: `litellm.callbacks = [KlusterVerifyGuardrail()]`; LiteLLM runs
+  `async_post_call_success_deployment_hook` after every async completion (`acompletion`,
+  `Router.acompletion`). LiteLLM 1.105's sync `completion()` runs no post-call hook.
+- Proxy: `guardrails:` entry with `mode: post_call` (see `proxy_config.py`); the proxy calls
+  `async_post_call_success_hook`.
+
+What the policy decides becomes: pass -> the answer, with its verdict attached; retry -> the
+model is asked again with Verify's explanation as feedback (at most `max_retries` times, then
+`on_exhausted`); raise -> `HallucinationDetected` (a 400 on the proxy); annotate/unverified ->
+the answer, labelled. The verdict is in `verify_result(response)` (the response's hidden
+params; `.status` is reliable / hallucination / unverified). Streams and tool-call answers carry no text to check and
+pass unchecked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+import litellm
+from litellm.integrations.custom_guardrail import CustomGuardrail
+from litellm.types.guardrails import GuardrailEventHooks
+from litellm.types.utils import ModelResponse
+
+from kluster_agents.integrations.verify import VerifyResult
+from kluster_agents.integrations.verify_policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+
+GUARDRAIL_NAME = "kluster-verify"
+_HIDDEN_KEY = "kluster_verify"
+# Request parameters a regeneration keeps (everything else is LiteLLM bookkeeping).
+_REGENERATE_PARAMS = ("model", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
+                      "api_base", "api_key", "timeout")
+_regenerating: ContextVar[bool] = ContextVar("kluster_verify_regenerating", default=False)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    return ""
+
+
+def prompt_and_context(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """The question Verify checks against (last user turn) and the grounding context (system turns)."""
+    prompt = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    context = "\n\n".join(t for m in messages if m.get("role") == "system" and (t := _text(m.get("content"))))
+    return prompt, context or None
+
+
+def answer_text(response: Any) -> str | None:
+    """The text of a non-streamed chat answer; None for streams, tool calls and other types."""
+    if not isinstance(response, ModelResponse) or not response.choices:
+        return None
+    message = getattr(response.choices[0], "message", None)
+    content = getattr(message, "content", None)
+    return content if isinstance(content, str) and content.strip() else None
+
+
+def verify_result(response: Any) -> VerifyResult | None:
+    """The Verify verdict the guardrail attached to `response` (None when it was not checked)."""
+    data = (getattr(response, "_hidden_params", None) or {}).get(_HIDDEN_KEY)
+    return VerifyResult.model_validate(data) if data else None
+
+
+def _attach(response: ModelResponse, outcome: VerifyOutcome) -> ModelResponse:
+    if outcome.result is not None:
+        response._hidden_params[_HIDDEN_KEY] = outcome.result.model_dump(mode="json")
+    return response
+
+
+class KlusterVerifyGuardrail(CustomGuardrail):
+    """Post-call Verify guardrail; `policy` (or VerifyPolicy keyword arguments) decides what a
+    verdict does. In a proxy config, extra `litellm_params` (on_hallucination, on_error,
+    max_retries, sample_rate) become the policy's arguments."""
+
+    def __init__(
+        self,
+        policy: VerifyPolicy | None = None,
+        *,
+        guardrail_name: str = GUARDRAIL_NAME,
+        event_hook: Any = GuardrailEventHooks.post_call,
+        default_on: bool = True,
+        **policy_kwargs: Any,
+    ) -> None:
+        policy_args = {k: policy_kwargs.pop(k) for k in list(policy_kwargs)
+                       if k in ("on_hallucination", "on_error", "max_retries", "sample_rate", "on_exhausted")}
+        super().__init__(guardrail_name=guardrail_name, event_hook=event_hook, default_on=default_on,
+                         supported_event_hooks=[GuardrailEventHooks.post_call], **policy_kwargs)
+        if policy is not None and policy_args:
+            raise TypeError("pass either policy=VerifyPolicy(...) or its keyword arguments, not both")
+        if "max_retries" in policy_args:
+            policy_args["max_retries"] = int(policy_args["max_retries"])
+        if "sample_rate" in policy_args:
+            policy_args["sample_rate"] = float(policy_args["sample_rate"])
+        self.policy = policy or VerifyPolicy(**policy_args)
+
+    def __repr__(self) -> str:
+        return f"KlusterVerifyGuardrail(name={self.guardrail_name!r}, policy={self.policy!r})"
+
+    async def verify(self, data: dict, response: Any, *, router: Any = None) -> Any:
+        """Check `response` to the request `data`; regenerate, raise or label as the policy says."""
+        output = answer_text(response)
+        messages = list(data.get("messages") or [])
+        if output is None or not messages or _regenerating.get():
+            return response
+        prompt, context = prompt_and_context(messages)
+        attempt = 0
+        while True:
+            outcome = await self.policy.acheck(prompt, output, context, attempt=attempt)
+            if outcome.action != "retry":
+                return _attach(response, outcome)
+            messages += [{"role": "assistant", "content": output}, {"role": "user", "content": outcome.feedback}]
+            response = await self._regenerate(data, messages, router)
+            output = answer_text(response)
+            attempt += 1
+            if output is None:
+                return response
+
+    @staticmethod
+    async def _regenerate(data: Mapping[str, Any], messages: list[dict], router: Any) -> Any:
+        params = {k: data[k] for k in _REGENERATE_PARAMS if data.get(k) is not None}
+        token = _regenerating.set(True)
+        try:
+            call = router.acompletion if router is not None else litellm.acompletion
+            return await call(**params, messages=messages)
+        finally:
+            _regenerating.reset(token)
+
+    # -- LiteLLM hooks ------------------------------------------------------------------------
+    async def async_post_call_success_deployment_hook(self, request_data: dict, response: Any,
+                                                      call_type: Any) -> Any:
+        """SDK path: every `acompletion` (no `guardrails=[...]` needed when default_on)."""
+        if not self.should_run_guardrail(data=request_data, event_type=GuardrailEventHooks.post_call):
+            return None
+        return await self.verify(request_data, response)
+
+    async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
+        """Proxy path: regenerations go through the proxy's router; a hallucination that is
+        to be raised becomes an HTTP 400 naming Verify's explanation."""
+        if not self.should_run_guardrail(data=data, event_type=GuardrailEventHooks.post_call):
+            return response
+        try:
+            return await self.verify(data, response, router=_proxy_router())
+        except HallucinationDetected as exc:
+            from fastapi import HTTPException
+
+            raise HTTPException(status_code=400, detail={"error": str(exc), "guardrail": self.guardrail_name,
+                                                         "kluster_verify": exc.result.model_dump(mode="json")}) from exc
+
+
+def _proxy_router() -> Any:
+    try:
+        from litellm.proxy.proxy_server import llm_router
+    except ImportError:
+        return None
+    return llm_router

@@ -1,0 +1,311 @@
+"""`kluster/<model>` as a LiteLLM provider: a `CustomLLM` whose I/O goes through our compat-
+enforcing openai client, plus the catalog's model info in LiteLLM's model map.
+
+Why a `CustomLLM` and not LiteLLM's `openai/` route with `api_base`: the `openai` provider
+claims every OpenAI parameter, so `drop_params` keeps sending `response_format`,
+`parallel_tool_calls`... (LiteLLM #10791), and a pre-call hook cannot make a refusal reach the
+caller as a typed error. Here every request is built by `make_client()`'s `KlusterOpenAI`,
+whose `chat.completions.create` runs `compat.prepare_chat_request`: parameters are dropped or
+translated by the one compat table, and refusals are raised before the network as
+`LiteLLMKlusterUnsupportedError` — a `KlusterUnsupportedError` that is also a
+`litellm.BadRequestError`, so LiteLLM passes it through unchanged. HTTP errors are left to
+LiteLLM's own mapping (429 -> `litellm.RateLimitError` with the response headers, which the
+Router reads for Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
+
+import httpx
+import litellm
+import openai
+from litellm import CustomLLM
+from litellm.types.utils import ModelResponse, ModelResponseStream
+from litellm.utils import convert_to_model_response_object, custom_llm_setup
+from openai.resources.chat import Completions
+
+from kluster_agents.adapters.litellm.exceptions import PROVIDER, as_litellm_error
+from kluster_agents.integrations.client import make_async_client, make_client
+from kluster_agents.integrations.errors import KlusterConfigError, KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
+from kluster_agents.integrations.models import ModelInfo, list_models, supports_tools
+from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+
+PREFIX = f"{PROVIDER}/"
+# Body parameters `chat.completions.create()` takes by name; anything else goes in extra_body.
+_CREATE_PARAMS = frozenset(inspect.signature(Completions.create).parameters) - {"self"}
+_PRE_NETWORK_ERRORS = (KlusterUnsupportedError, KlusterInvalidRequestError, KlusterConfigError)
+_KEY = tuple[str | None, str | None, int | None]
+
+
+def model_name(model: str) -> str:
+    """`kluster/<id>` -> `<id>` (LiteLLM strips the prefix before calling us; users may not)."""
+    return model[len(PREFIX) :] if model.startswith(PREFIX) else model
+
+
+class KlusterLLM(CustomLLM):
+    """LiteLLM handler for `kluster/<model>`: sync, async, streaming and tools.
+
+    Settings come from `settings` when given, else from `KLUSTER_*` variables at call time
+    (so `kluster_backend()` or a later `export` is picked up); a call's own `api_base` /
+    `api_key` win. Clients are cached per (base URL, key, retries) and event loop.
+    """
+
+    def __init__(self, settings: KlusterSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._settings_cache: dict[tuple[Any, ...], KlusterSettings] = {}
+        self._sync_clients: dict[_KEY, KlusterOpenAI] = {}
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_KEY, AsyncKlusterOpenAI]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return f"KlusterLLM(settings={'given' if self.settings else 'from environment'})"
+
+    # -- settings and clients -------------------------------------------------------------
+    def resolve(self, api_base: str | None = None, api_key: str | None = None) -> KlusterSettings:
+        """The settings of one call: registered or environment settings, with the call's overrides."""
+        env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KLUSTER_")))
+        key = (api_base, api_key, None if self.settings else env)
+        cached = self._settings_cache.get(key)
+        if cached is None:
+            cached = resolve_settings(self.settings, base_url=api_base, api_key=api_key)
+            with self._lock:
+                if len(self._settings_cache) > 64:
+                    self._settings_cache.clear()
+                self._settings_cache[key] = cached
+        return cached
+
+    def _client_key(self, settings: KlusterSettings, max_retries: int | None) -> _KEY:
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return (settings.base_url + "|" + settings.tier.value + "|" + settings.tool_messages, key, max_retries)
+
+    def sync_client(self, settings: KlusterSettings, max_retries: int | None = None) -> KlusterOpenAI:
+        key = self._client_key(settings, max_retries)
+        client = self._sync_clients.get(key)
+        if client is None:
+            client = make_client(settings, max_retries=max_retries)
+            with self._lock:
+                self._sync_clients[key] = client
+        return client
+
+    def async_client(self, settings: KlusterSettings, max_retries: int | None = None) -> AsyncKlusterOpenAI:
+        key = self._client_key(settings, max_retries)
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            clients = self._async_clients.setdefault(loop, {})
+        client = clients.get(key)
+        if client is None:
+            client = clients[key] = make_async_client(settings, max_retries=max_retries)
+        return client
+
+    # -- request building -----------------------------------------------------------------
+    @staticmethod
+    def create_kwargs(
+        model: str, messages: list, optional_params: Mapping[str, Any], headers: Mapping[str, str] | None,
+        timeout: float | httpx.Timeout | None,
+    ) -> dict[str, Any]:
+        """`chat.completions.create` keyword arguments from LiteLLM's call (compat runs inside create)."""
+        kwargs: dict[str, Any] = {"model": model_name(model), "messages": messages}
+        extra_body = dict(optional_params.get("extra_body") or {})
+        for name, value in optional_params.items():
+            if name in ("extra_body", "max_retries"):
+                continue
+            if name in _CREATE_PARAMS:
+                kwargs[name] = value
+            else:
+                extra_body[name] = value
+        if extra_body:
+            kwargs["extra_body"] = extra_body
+        if headers:
+            kwargs["extra_headers"] = {**dict(headers), **(kwargs.get("extra_headers") or {})}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        return kwargs
+
+    def _prepare(
+        self, model: str, messages: list, api_base: str | None, api_key: str | None, optional_params: dict,
+        headers: Mapping[str, str] | None, timeout: Any,
+    ) -> tuple[KlusterSettings, int | None, dict[str, Any]]:
+        try:
+            settings = self.resolve(api_base, api_key)
+            settings.require_api_key()
+        except KlusterConfigError as exc:
+            raise as_litellm_error(exc, model) from None
+        max_retries = optional_params.get("max_retries")
+        return settings, max_retries, self.create_kwargs(model, messages, optional_params, headers, timeout)
+
+    @staticmethod
+    def _to_model_response(raw: Any, model_response: ModelResponse) -> ModelResponse:
+        return convert_to_model_response_object(
+            response_object=raw.http_response.json(),
+            model_response_object=model_response,
+            _response_headers=dict(raw.headers),
+        )
+
+    # -- LiteLLM entry points -------------------------------------------------------------
+    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                   model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
+                   logging_obj: Any, optional_params: dict, acompletion: Any = None, litellm_params: Any = None,
+                   logger_fn: Any = None, headers: dict | None = None, timeout: Any = None, client: Any = None,
+                   ) -> ModelResponse:
+        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
+        with _pre_network_errors(model):
+            raw = self.sync_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
+        return self._to_model_response(raw, model_response)
+
+    async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                          model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
+                          logging_obj: Any, optional_params: dict, acompletion: Any = None,
+                          litellm_params: Any = None, logger_fn: Any = None, headers: dict | None = None,
+                          timeout: Any = None, client: Any = None) -> ModelResponse:
+        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
+        with _pre_network_errors(model):
+            raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
+        return self._to_model_response(raw, model_response)
+
+    def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                  model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
+                  logging_obj: Any, optional_params: dict, acompletion: Any = None, litellm_params: Any = None,
+                  logger_fn: Any = None, headers: dict | None = None, timeout: Any = None, client: Any = None,
+                  ) -> Iterator[ModelResponseStream]:
+        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
+        kwargs["stream"] = True
+        with _pre_network_errors(model):
+            stream = self.sync_client(settings, retries).chat.completions.create(**kwargs)
+        return _chunks(stream)
+
+    async def astreaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                         model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
+                         logging_obj: Any, optional_params: dict, acompletion: Any = None,
+                         litellm_params: Any = None, logger_fn: Any = None, headers: dict | None = None,
+                         timeout: Any = None, client: Any = None) -> AsyncIterator[ModelResponseStream]:
+        # LiteLLM iterates this without awaiting it first, so it must be an async generator.
+        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
+        kwargs["stream"] = True
+        with _pre_network_errors(model):
+            stream = await self.async_client(settings, retries).chat.completions.create(**kwargs)
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices:
+                    yield _chunk(chunk)
+
+
+class _pre_network_errors:  # noqa: N801 - used as a context manager
+    """Turn compat refusals into their LiteLLM-passable twins; HTTP errors pass untouched."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, _PRE_NETWORK_ERRORS):
+            raise as_litellm_error(exc, self.model) from None
+
+
+def _chunk(chunk: openai.types.chat.ChatCompletionChunk) -> ModelResponseStream:
+    return ModelResponseStream(**chunk.model_dump(exclude_none=True))
+
+
+def _chunks(stream: openai.Stream) -> Iterator[ModelResponseStream]:
+    with stream:
+        for chunk in stream:
+            if chunk.choices:
+                yield _chunk(chunk)
+
+
+# -- model info ----------------------------------------------------------------------------
+def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
+    """LiteLLM model-map entry for one catalog model on the settings' tier (no prices: the
+    docs publish none per token, so cost tracking reports nothing rather than a made-up 0)."""
+    limits = info.limits_for(settings.tier)
+    entry: dict[str, Any] = {
+        "litellm_provider": PROVIDER,
+        "mode": "chat",
+        "supports_function_calling": supports_tools(info, settings),
+        "supports_tool_choice": supports_tools(info, settings),
+        "supports_parallel_function_calling": supports_tools(info, settings),
+        "supports_vision": info.vision,
+        "supports_reasoning": info.reasoning,
+        "supports_response_schema": False,  # response_format is refused by compat
+        "supports_system_messages": True,
+    }
+    if limits is not None:
+        entry.update(max_input_tokens=limits.context, max_output_tokens=limits.max_output,
+                     max_tokens=limits.max_output, rpm=limits.rpm)
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def model_map(settings: KlusterSettings | None = None) -> dict[str, dict[str, Any]]:
+    """`kluster/<id>` (and `kluster/<alias>`) -> model-map entry, for every catalog model."""
+    settings = resolve_settings(settings)
+    entries: dict[str, dict[str, Any]] = {}
+    for info in list_models():
+        entry = model_info_entry(info, settings)
+        for name in (info.id, *info.aliases):
+            entries[PREFIX + name] = entry
+    return entries
+
+
+_register_lock = threading.Lock()
+
+
+def _installed_handler() -> KlusterLLM | None:
+    for item in litellm.custom_provider_map:
+        if item["provider"] == PROVIDER and isinstance(item["custom_handler"], KlusterLLM):
+            return item["custom_handler"]
+    return None
+
+
+def register(settings: KlusterSettings | None = None, **overrides: Any) -> KlusterLLM:
+    """Make `litellm.completion/acompletion(model="kluster/<model>")` work (idempotent).
+
+    Adds the `kluster` provider to `litellm.custom_provider_map` (once; a second call updates
+    its settings) and the catalog's context window, max output and capabilities to LiteLLM's
+    model map, so `litellm.get_model_info("kluster/<id>")` and `supports_function_calling`
+    answer from the catalog. Without `settings`, KLUSTER_* variables are read at call time.
+    """
+    settings = resolve_settings(settings, **overrides) if (settings or overrides) else None
+    with _register_lock:
+        handler = _installed_handler()
+        if handler is None:
+            handler = KlusterLLM(settings)
+            litellm.custom_provider_map = [
+                *(item for item in litellm.custom_provider_map if item["provider"] != PROVIDER),
+                {"provider": PROVIDER, "custom_handler": handler},
+            ]
+        else:
+            handler.settings = settings
+        custom_llm_setup()
+        _register_model_map(settings)
+    return handler
+
+
+def _register_model_map(settings: KlusterSettings | None) -> None:
+    import logging
+
+    # register_model warns per entry that cache pricing defaults to 0; we register no prices.
+    logger = logging.getLogger("LiteLLM")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        litellm.register_model(model_map(settings))
+    finally:
+        logger.setLevel(level)
+
+
+def ensure_registered() -> KlusterLLM:
+    """The installed handler; registers one reading KLUSTER_* at call time if there is none."""
+    handler = _installed_handler()
+    return handler if handler is not None else register()

@@ -1,0 +1,88 @@
+"""The proxy config generator, loaded the way LiteLLM's proxy loads it."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import litellm
+import pytest
+import yaml
+from litellm.proxy.types_utils.utils import get_instance_fn
+from litellm.types.guardrails import LitellmParams
+from typer import Typer
+from typer.testing import CliRunner
+
+from kluster_agents.adapters.litellm import KlusterLLM, KlusterVerifyGuardrail, litellm_config_command
+
+from .conftest import GEMMA, LLAMA
+
+
+def _cli(*args: str) -> str:
+    app = Typer()
+    app.command("litellm-config")(litellm_config_command)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["litellm-config", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_cli_prints_yaml_for_the_whole_catalog():
+    config = yaml.safe_load(_cli("--tier", "core"))
+    names = [m["model_name"] for m in config["model_list"]]
+    assert LLAMA in names and "klusterai/verify-reliability" not in names
+    llama = next(m for m in config["model_list"] if m["model_name"] == LLAMA)
+    assert llama["litellm_params"] == {"model": f"kluster/{LLAMA}", "rpm": 600, "max_parallel_requests": 100}
+    assert llama["model_info"]["supports_function_calling"] is True
+    assert config["guardrails"][0]["litellm_params"]["mode"] == "post_call"
+    fallbacks = {k: v for item in config["router_settings"]["fallbacks"] for k, v in item.items()}
+    assert GEMMA not in fallbacks[LLAMA]  # a tool request never falls back to a model without tools
+
+
+def test_cli_options_and_no_secret_in_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KLUSTER_API_KEY", "sk-proxy-secret-77")
+    out = tmp_path / "config.yaml"
+    _cli("--tier", "trial", "--model", LLAMA, "--no-verify", "--no-fallbacks", "-o", str(out))
+    text = out.read_text()
+    assert "sk-proxy-secret-77" not in text
+    config = yaml.safe_load(text)
+    assert "guardrails" not in config and "fallbacks" not in config["router_settings"]
+    assert config["model_list"][0]["litellm_params"]["rpm"] == 30
+
+
+async def test_litellm_loads_the_config_and_serves_it(tmp_path, emulator):
+    """Same steps as `ProxyConfig.load_config` (its module needs litellm[proxy], not installed here):
+    custom_provider_map via LiteLLM's get_instance_fn, model_list + router_settings into a Router,
+    and the guardrail class built the way the proxy's custom-guardrail initializer builds it."""
+    path = tmp_path / "config.yaml"
+    path.write_text(_cli("--tier", "core", "--model", LLAMA, "--model", GEMMA))
+    config = yaml.safe_load(path.read_text())
+
+    provider_map = [{"provider": i["provider"], "custom_handler": get_instance_fn(i["custom_handler"], str(path))}
+                    for i in config["litellm_settings"]["custom_provider_map"]]
+    assert isinstance(provider_map[0]["custom_handler"], KlusterLLM)
+    router = litellm.Router(model_list=config["model_list"], **config["router_settings"])
+
+    (entry,) = config["guardrails"]
+    params = LitellmParams(**entry["litellm_params"])
+    extra = {k: v for k, v in params.model_dump(exclude_none=True).items() if k not in ("guardrail", "mode", "default_on")}
+    guardrail = get_instance_fn(params.guardrail, str(path))(
+        guardrail_name=entry["guardrail_name"], event_hook=params.mode, default_on=params.default_on, **extra)
+    assert isinstance(guardrail, KlusterVerifyGuardrail) and guardrail.policy.max_retries == 2
+
+    previous = litellm.custom_provider_map
+    litellm.custom_provider_map = provider_map
+    try:
+        answer = await router.acompletion(model=LLAMA, messages=[{"role": "user", "content": "hi"}])
+    finally:
+        litellm.custom_provider_map = previous
+    assert answer.choices[0].message.content == "[emulated] reply to: hi"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("backoff") is None, reason="litellm[proxy] is not installed")
+async def test_proxy_config_loader(tmp_path, emulator):  # pragma: no cover - needs litellm[proxy]
+    from litellm.proxy.proxy_server import ProxyConfig
+
+    path = tmp_path / "config.yaml"
+    path.write_text(_cli("--tier", "core", "--model", LLAMA))
+    router, models, _ = await ProxyConfig().load_config(router=None, config_file_path=str(path))
+    assert [m["model_name"] for m in models] == [LLAMA]

@@ -1,0 +1,59 @@
+"""Each recipe in recipes/litellm runs offline (no KLUSTER_* set) on the built-in emulator.
+
+The five scripts start together in one module fixture (each imports LiteLLM, which takes seconds)
+and every test checks its own script's output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT
+
+RECIPES = ROOT / "recipes" / "litellm"
+EXPECTED = {
+    "completion_streaming": ["model info: context 131000", "completion: [emulated]", "stream: [emulated]",
+                             "acompletion: [emulated]", "refused before any request was sent"],
+    "router_fallbacks": ["rpm=600, max_parallel_requests=100", "call 2: answered by klusterai/Meta-Llama-3.1-8B",
+                         "HTTP statuses seen by the emulator: [200, 429, 200]"],
+    "tool_calling": ["model called multiply({'a': 1337, 'b': 42}) -> 56154", "returned: 56154",
+                     "supports function calling: False", "refused before the network: 'tools'"],
+    "batch_api": ["batch completed: 3 completed, 0 failed", "q2: [emulated] reply to: What colour is the sky?",
+                  "ModelResponse for 'What colour is the sky?'"],
+    "verify_guardrail": ["answer: The Eiffel Tower is in Paris, France.", "verify: reliable (emulated=True)",
+                         "1 flagged"],
+}
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, subprocess.CompletedProcess[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
+    env["OPENAI_API_KEY"] = "sk-not-for-kluster"
+    procs = {name: subprocess.Popen([sys.executable, str(RECIPES / f"{name}.py")], cwd=ROOT, env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in EXPECTED}
+    done = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=280)
+        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_recipe_runs_offline(runs, name):
+    run = runs[name]
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("No KLUSTER_API_KEY set: using the built-in kluster emulator (emulated responses) at ")
+    for expected in EXPECTED[name]:
+        assert expected in run.stdout, f"{expected!r} missing from:\n{run.stdout}"
+    assert "sk-not-for-kluster" not in run.stdout + run.stderr
+
+
+def test_every_recipe_is_tested_and_documented():
+    scripts = {p.stem for p in RECIPES.glob("*.py")}
+    assert scripts == set(EXPECTED)
+    readme = (RECIPES / "README.md").read_text()
+    assert all(f"{name}.py" in readme for name in scripts)

@@ -1,0 +1,28 @@
+"""kluster.ai for CrewAI: a configured LLM, Verify guardrails and tool, batch-aware crews.
+
+    from kluster_agents.adapters.crewai import kluster_llm
+    agent = Agent(role=..., goal=..., backstory=..., llm=kluster_llm("llama-3.3-70b"))
+
+Needs the `crewai` extra: pip install "kluster-agents[crewai]".
+"""
+
+from kluster_agents.integrations.extras import require
+
+require("crewai", "crewai")
+
+from kluster_agents.adapters.crewai.batched_kickoff import (  # noqa: E402
+    akickoff_for_each_batched,
+    kickoff_for_each_batched,
+)
+from kluster_agents.adapters.crewai.guardrail import VerifyGuardrail  # noqa: E402
+from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm  # noqa: E402
+from kluster_agents.adapters.crewai.tools import KlusterVerifyTool  # noqa: E402
+
+__all__ = [
+    "KlusterCompletion",
+    "KlusterVerifyTool",
+    "VerifyGuardrail",
+    "akickoff_for_each_batched",
+    "kickoff_for_each_batched",
+    "kluster_llm",
+]

@@ -1,0 +1,122 @@
+"""`kickoff_for_each_batched`: `Crew.kickoff_for_each` whose LLM calls go through the Batch API.
+
+Each input gets its own copy of the crew (as in `kickoff_for_each`); the copies run
+concurrently in worker threads, and every LLM call they make joins a `MicroBatcher` window, so
+N runs' first steps become one batch job, their second steps the next, and so on. Use it when
+the answers can wait (Batch API completion windows are hours, its price is lower); results
+are the same `CrewOutput`s, in input order, as `kickoff_for_each` would return.
+
+Every agent (and the hierarchical manager) must use `kluster_llm`. Streaming is not possible
+through a batch; batched copies run with `stream=False`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from crewai import Crew
+from crewai.crews.crew_output import CrewOutput
+from crewai.types.usage_metrics import UsageMetrics
+
+from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
+from kluster_agents.adapters.crewai.llm import KlusterCompletion
+from kluster_agents.integrations.errors import KlusterConfigError
+from kluster_agents.integrations.microbatch import MicroBatcher, MicroBatchStats
+from kluster_agents.integrations.settings import KlusterSettings
+
+DEFAULT_MAX_CONCURRENCY = 64
+# A window closes as soon as every unfinished run is waiting (see batch_transport); max_wait only
+# bounds how long runs busy elsewhere (tools, guardrails) can hold it open.
+DEFAULT_MAX_WAIT = 5.0
+
+
+def _batched_llm(llm: Any, transport: MicroBatchTransport, owner: str) -> KlusterCompletion:
+    if not isinstance(llm, KlusterCompletion):
+        raise KlusterConfigError(
+            f"{owner} uses {type(llm).__name__} ({getattr(llm, 'model', llm)!r}); kickoff_for_each_batched can only "
+            "batch kluster.ai LLMs — give it llm=kluster_llm(...)."
+        )
+    batched = llm.model_copy(update={"stream": False, "max_retries": 0})
+    batched._token_usage = dict.fromkeys(llm._token_usage, 0)  # per run, not shared with the original
+    batched.use_http_clients(httpx.Client(transport=transport), httpx.AsyncClient(transport=transport))
+    return batched
+
+
+def _batched_copy(crew: Crew, transport: MicroBatchTransport) -> Crew:
+    """A copy of `crew` whose every LLM answers from the micro-batcher."""
+    copy = crew.copy()
+    for agent in [*copy.agents, *([copy.manager_agent] if copy.manager_agent else [])]:
+        agent.llm = _batched_llm(agent.llm, transport, f"Agent {agent.role!r}")
+        if agent.function_calling_llm is not None:
+            agent.function_calling_llm = _batched_llm(agent.function_calling_llm, transport,
+                                                      f"Agent {agent.role!r} (function_calling_llm)")
+    if copy.manager_llm is not None:
+        copy.manager_llm = _batched_llm(copy.manager_llm, transport, "The crew's manager_llm")
+    return copy
+
+
+def _settings_of(crew: Crew) -> KlusterSettings | None:
+    llms = [a.llm for a in crew.agents] + [crew.manager_llm]
+    return next((llm.settings for llm in llms if isinstance(llm, KlusterCompletion)), None)
+
+
+async def akickoff_for_each_batched(
+    crew: Crew,
+    inputs: Iterable[dict[str, Any]],
+    *,
+    settings: KlusterSettings | None = None,
+    max_wait: float = DEFAULT_MAX_WAIT,
+    max_batch_size: int = 1000,
+    completion_window: str = "24h",
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    poll_interval: float | None = None,
+    stats: MicroBatchStats | None = None,
+) -> list[CrewOutput]:
+    """Async `kickoff_for_each_batched` (the crews still run in worker threads)."""
+    inputs = list(inputs)
+    if not inputs:
+        return []
+    batcher = MicroBatcher(settings or _settings_of(crew), max_batch_size=max_batch_size, max_wait=max_wait,
+                           completion_window=completion_window, poll_interval=poll_interval)
+    if stats is not None:
+        batcher.stats = stats
+    loop = asyncio.get_running_loop()
+    transport = MicroBatchTransport(batcher, loop, runs=len(inputs))
+    copies = [_batched_copy(crew, transport) for _ in inputs]
+    async with batcher:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(inputs), max_concurrency)),
+                                thread_name_prefix="kluster-crew") as pool:
+            runs = [loop.run_in_executor(pool, lambda c=c, i=i: c.kickoff(inputs=i)) for c, i in zip(copies, inputs)]
+            for run in runs:
+                run.add_done_callback(lambda _: transport.run_finished())
+            outcomes = await asyncio.gather(*runs, return_exceptions=True)
+    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:
+        raise failure
+    total = UsageMetrics()
+    for copy in copies:
+        if copy.usage_metrics:
+            total.add_usage_metrics(copy.usage_metrics)
+    crew.usage_metrics = total
+    return list(outcomes)  # type: ignore[arg-type]
+
+
+def kickoff_for_each_batched(crew: Crew, inputs: Iterable[dict[str, Any]], **options: Any) -> list[CrewOutput]:
+    """Run `crew` once per input with its LLM calls coalesced into Batch API jobs.
+
+    Returns the `CrewOutput`s in input order, like `crew.kickoff_for_each(inputs)`. Options:
+    `settings`, `max_wait` (longest a window stays open, default 5 s), `max_batch_size`,
+    `completion_window` ("24h"...), `max_concurrency` (crews running at once), `poll_interval`,
+    `stats` (a `MicroBatchStats` to fill). Inside an event loop, await
+    `akickoff_for_each_batched` instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(akickoff_for_each_batched(crew, inputs, **options))
+    raise KlusterConfigError("kickoff_for_each_batched was called inside a running event loop; "
+                             "use `await akickoff_for_each_batched(crew, inputs)` there.")

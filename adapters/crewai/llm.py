@@ -1,0 +1,258 @@
+"""`KlusterCompletion`: CrewAI's native OpenAI LLM aimed at kluster.ai.
+
+CrewAI's `LLM(...)` factory returns an `OpenAICompletion` for OpenAI-compatible endpoints;
+this subclass keeps all of its behaviour (events, hooks, ReAct and native tool loops, token
+accounting) and changes only what kluster needs:
+
+- key and base URL come from `KlusterSettings` — never from OPENAI_API_KEY / OPENAI_BASE_URL;
+- the openai clients are ours (`make_client` / `make_async_client`), so every request goes
+  through `compat.prepare_chat_request` (`stream_options` dropped, `max_tokens` translated,
+  unsupported parameters refused before the network); constructor parameters are checked
+  against compat at construction time;
+- capabilities come from the model catalog: native function calling only where the model has
+  tools (otherwise CrewAI falls back to its ReAct text tools), context window, vision;
+- tools are sent without OpenAI's `strict` flag (undocumented on kluster);
+- `response_model` (Task `output_pydantic`, converters) is served without `response_format`,
+  which kluster refuses: a forced tool call on tool models, prompted JSON elsewhere
+  (`structured_output.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from crewai.llms.context_window import CONTEXT_WINDOW_USAGE_RATIO
+from crewai.llms.providers.openai.completion import OpenAICompletion
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
+
+from kluster_agents.adapters.crewai.structured_output import StructuredOutputRun
+from kluster_agents.integrations.client import make_async_client, make_client
+from kluster_agents.integrations.compat import prepare_chat_request
+from kluster_agents.integrations.errors import KlusterError
+from kluster_agents.integrations.models import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
+from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+
+_PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
+
+
+class KlusterCompletion(OpenAICompletion):
+    """A CrewAI LLM for kluster.ai. Build it with `kluster_llm(model, **params)`."""
+
+    kluster_settings: KlusterSettings | None = Field(default=None, exclude=True, repr=False)
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
+    structured_output_retries: int = Field(default=2, ge=0, description="Extra attempts when structured output is invalid.")
+
+    _async_loop: Any = PrivateAttr(default=None)
+    _http_clients: tuple[Any, Any] | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:  # surface our typed error (no key, refused parameter) as itself
+            cause = _kluster_error_in(exc)
+            if cause is None:
+                raise
+            raise cause from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_kluster_settings(cls, data: Any) -> Any:
+        """Key, base URL and the canonical model id from our settings (CrewAI would otherwise
+        fall back to OPENAI_API_KEY and send it to kluster)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        settings = resolve_settings(
+            data.get("kluster_settings"), api_key=data.get("api_key"), base_url=data.get("base_url") or data.get("api_base")
+        )
+        data.update(
+            kluster_settings=settings,
+            api_key=settings.require_api_key(),
+            base_url=settings.base_url,
+            api_base=None,
+            custom_openai=True,  # an OpenAI-compatible server: no Responses-API fallback
+            provider="openai",
+            model=get_model(data.get("model") or DEFAULT_MODEL).id,
+            max_retries=data.get("max_retries", settings.max_retries),
+        )
+        return data
+
+    @model_validator(mode="after")
+    def _init_clients(self) -> KlusterCompletion:  # replaces OpenAICompletion._init_clients
+        """Build the sync client now; the async one per event loop on first use (a pool cannot cross loops)."""
+        self._client = self._build_sync_client()
+        return self
+
+    @model_validator(mode="after")
+    def _check_params_with_compat(self) -> KlusterCompletion:
+        """Refuse constructor parameters kluster does not accept now, not at the first call."""
+        probe = self._prepare_completion_params(messages=list(_PROBE_MESSAGES))
+        if self.n is not None:
+            probe["n"] = self.n
+        prepare_chat_request(probe, settings=self.settings)
+        return self
+
+    @property
+    def settings(self) -> KlusterSettings:
+        assert self.kluster_settings is not None  # set by the before-validator
+        return self.kluster_settings
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return get_model(self.model)
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def use_http_clients(self, sync_http: Any, async_http: Any) -> None:
+        """Send this LLM's requests over the given httpx clients (tests, benchmarks, batching)."""
+        self._http_clients = (sync_http, async_http)
+        self._client = self._build_sync_client()
+        self._async_client = None
+
+    def _build_sync_client(self) -> Any:
+        http = self._http_clients[0] if self._http_clients else None
+        return make_client(self.settings, http_client=http, max_retries=self.max_retries)
+
+    def _build_async_client(self) -> Any:
+        http = self._http_clients[1] if self._http_clients else None
+        return make_async_client(self.settings, http_client=http, max_retries=self.max_retries)
+
+    def _get_async_client(self) -> Any:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        known = self._async_loop() if self._async_loop is not None else None
+        if self._async_client is None or known is not loop:
+            self._async_client = self._build_async_client()
+            self._async_loop = weakref.ref(loop) if loop is not None else None
+        return self._async_client
+
+    # -- capabilities from the catalog ---------------------------------------------------------
+
+    def supports_function_calling(self) -> bool:
+        return supports_tools(self.model_info, self.settings)
+
+    def supports_multimodal(self) -> bool:
+        return self.model_info.vision
+
+    def get_context_window_size(self) -> int:
+        limits = self.model_info.limits_for(self.settings.tier)
+        if limits is None or not limits.context:
+            return super().get_context_window_size()
+        return int(limits.context * CONTEXT_WINDOW_USAGE_RATIO)
+
+    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+        """kluster has no token-count endpoint: CrewAI's own 4-characters-per-token estimate,
+        without the warning CrewAI logs on every call for compatible servers."""
+        from crewai.utilities.message_utils import message_content_text
+
+        if isinstance(messages, str):
+            return (len(messages) + 3) // 4
+        return (sum(len(message_content_text(m)) for m in messages) + 3) // 4
+
+    def _prepare_completion_params(self, messages: list[Any], tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        params = super()._prepare_completion_params(messages, tools)
+        params.pop("stream_options", None)  # CrewAI always asks for stream usage; kluster has no stream_options
+        return params
+
+    def _convert_tools_for_interference(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        converted = super()._convert_tools_for_interference(tools)
+        for tool in converted:
+            tool["function"].pop("strict", None)
+        return converted
+
+    # -- structured output without response_format ---------------------------------------------
+
+    def _structured_run(self, params: dict[str, Any], response_model: type[BaseModel]) -> StructuredOutputRun:
+        return StructuredOutputRun(
+            params, response_model, use_tools=self.supports_function_calling(), retries=self.structured_output_retries
+        )
+
+    def _finish_structured(self, run: StructuredOutputRun, from_task: Any, from_agent: Any) -> BaseModel:
+        from crewai.events.types.llm_events import LLMCallType
+
+        self._track_token_usage_internal(run.usage)
+        self._emit_call_completed_event(
+            response=run.result.model_dump_json(),
+            call_type=LLMCallType.LLM_CALL,
+            from_task=from_task,
+            from_agent=from_agent,
+            messages=run.messages,
+            usage=run.usage,
+        )
+        return run.result
+
+    def _structured(self, params: dict[str, Any], response_model: type[BaseModel], from_task: Any, from_agent: Any) -> BaseModel:
+        run = self._structured_run(params, response_model)
+        client = self._get_sync_client()
+        for request in run:
+            run.receive(client.chat.completions.create(**request))
+        return self._finish_structured(run, from_task, from_agent)
+
+    async def _astructured(
+        self, params: dict[str, Any], response_model: type[BaseModel], from_task: Any, from_agent: Any
+    ) -> BaseModel:
+        run = self._structured_run(params, response_model)
+        client = self._get_async_client()
+        for request in run:
+            run.receive(await client.chat.completions.create(**request))
+        return self._finish_structured(run, from_task, from_agent)
+
+    def _handle_completion(self, params: dict[str, Any], available_functions: dict[str, Any] | None = None,
+                           from_task: Any | None = None, from_agent: Any | None = None,
+                           response_model: type[BaseModel] | None = None) -> Any:
+        if response_model is not None:
+            return self._structured(params, response_model, from_task, from_agent)
+        return super()._handle_completion(params, available_functions, from_task, from_agent)
+
+    def _handle_streaming_completion(self, params: dict[str, Any], available_functions: dict[str, Any] | None = None,
+                                     from_task: Any | None = None, from_agent: Any | None = None,
+                                     response_model: type[BaseModel] | None = None) -> Any:
+        if response_model is not None:  # validated output cannot be streamed piecewise
+            return self._structured(params, response_model, from_task, from_agent)
+        return super()._handle_streaming_completion(params, available_functions, from_task, from_agent)
+
+    async def _ahandle_completion(self, params: dict[str, Any], available_functions: dict[str, Any] | None = None,
+                                  from_task: Any | None = None, from_agent: Any | None = None,
+                                  response_model: type[BaseModel] | None = None) -> Any:
+        if response_model is not None:
+            return await self._astructured(params, response_model, from_task, from_agent)
+        return await super()._ahandle_completion(params, available_functions, from_task, from_agent)
+
+    async def _ahandle_streaming_completion(self, params: dict[str, Any],
+                                            available_functions: dict[str, Any] | None = None,
+                                            from_task: Any | None = None, from_agent: Any | None = None,
+                                            response_model: type[BaseModel] | None = None) -> Any:
+        if response_model is not None:
+            return await self._astructured(params, response_model, from_task, from_agent)
+        return await super()._ahandle_streaming_completion(params, available_functions, from_task, from_agent)
+
+
+def _kluster_error_in(exc: ValidationError) -> KlusterError | None:
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, KlusterError):
+            return cause
+    return None
+
+
+def kluster_llm(
+    model: str = DEFAULT_MODEL,
+    *,
+    settings: KlusterSettings | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    **params: Any,
+) -> KlusterCompletion:
+    """A CrewAI LLM for a kluster.ai model, usable as `Agent(llm=...)` or `Crew(manager_llm=...)`.
+
+    `model` is any catalog name or alias (`kluster-agents models`), fine-tuned name or
+    endpoint ID. `params` are CrewAI LLM parameters (temperature, max_tokens, stream, seed,
+    ...); anything kluster does not accept raises `KlusterUnsupportedError` here. Key and base
+    URL come from `settings` / KLUSTER_API_KEY / KLUSTER_BASE_URL unless given.
+    """
+    settings = resolve_settings(settings, api_key=api_key, base_url=base_url)
+    return KlusterCompletion(model=model, kluster_settings=settings, **params)

@@ -1,0 +1,43 @@
+"""A CrewAI task guarded by kluster.ai Verify: the answer is checked against a reference text;
+a flagged answer goes back to the agent with Verify's explanation, and the retry passes.
+Run: uv run python recipes/crewai/verified_task.py   (no key needed: uses the emulator)
+"""
+
+import os
+
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+
+from crewai import Agent, Crew, Task  # noqa: E402
+
+from kluster_agents.adapters.crewai import VerifyGuardrail, kluster_llm  # noqa: E402
+from kluster_agents.integrations.backend import kluster_backend  # noqa: E402
+from kluster_agents.integrations.verify_policy import VerifyPolicy  # noqa: E402
+
+REFERENCE = ("The Eiffel Tower in Paris was completed in 1889 for the World's Fair. It is 330 metres tall "
+             "and was designed by the engineering company of Gustave Eiffel.")
+
+with kluster_backend() as backend:
+    guardrail = VerifyGuardrail(
+        VerifyPolicy(on_hallucination="retry", max_retries=2),  # then raise HallucinationDetected
+        context_from=lambda output: REFERENCE,  # or "tools" / "conversation" / None (web search)
+    )
+    agent = Agent(role="Guide", goal="Answer questions about landmarks", backstory="A Paris tour guide.",
+                  llm=kluster_llm("llama-3.3-70b", temperature=0))
+    task = Task(description=f"Using this reference: {REFERENCE}\nWhen was the Eiffel Tower completed, and how tall is it?",
+                expected_output="One sentence", agent=agent, guardrail=guardrail, guardrail_max_retries=2)
+
+    if backend.emulated:  # a first answer with a wrong year, then the corrected one
+        backend.emulator.controls.script(
+            "Final Answer: The Eiffel Tower was completed in 1887 and is 330 metres tall.",
+            "Final Answer: The Eiffel Tower was completed in 1889 and is 330 metres tall.",
+        )
+
+    result = Crew(agents=[agent], tasks=[task]).kickoff()
+    for attempt, outcome in enumerate(guardrail.outcomes, 1):
+        print(f"attempt {attempt}: {outcome.status} -> {outcome.action}")
+        if outcome.result is not None:
+            print(f"  Verify: {outcome.result.explanation}")
+    print("final answer:", result.raw)
+    print(guardrail.policy.report)

@@ -136,7 +136,7 @@ def _rewrite_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any
         if role == "assistant" and msg.get("tool_calls"):
             for call in msg["tool_calls"]:
                 names[str(call.get("id"))] = (call.get("function") or {}).get("name", "tool")
-            text = "\n".join(filter(None, [_as_text(msg.get("content")), *map(_tool_call_text, msg["tool_calls"])]))
+            text = "\n".join(filter(None, [content_text(msg.get("content")), *map(_tool_call_text, msg["tool_calls"])]))
             out.append({"role": "assistant", "content": text})
         elif role == "tool":
             call_id = str(msg.get("tool_call_id"))
@@ -144,7 +144,7 @@ def _rewrite_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any
                 {
                     "role": "user",
                     "content": f"[result of tool `{names.get(call_id, 'tool')}` (call id {call_id})]: "
-                    f"{_as_text(msg.get('content'))}",
+                    f"{content_text(msg.get('content'))}",
                 }
             )
         else:
@@ -152,7 +152,8 @@ def _rewrite_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any
     return out
 
 
-def _as_text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """The text of a message `content`: a string, a list of content parts (their text joined), or None."""
     if content is None:
         return ""
     if isinstance(content, str):

@@ -23,6 +23,7 @@ from typing import Any, Literal, Union
 from crewai.tasks.hallucination_guardrail import HallucinationGuardrail
 from crewai.tasks.task_output import TaskOutput
 
+from kluster_agents.integrations.compat import content_text
 from kluster_agents.integrations.errors import KlusterConfigError
 from kluster_agents.integrations.verify_policy import VerifyOutcome, VerifyPolicy
 
@@ -31,19 +32,12 @@ ContextFrom = Union[Literal["tools", "conversation"], Callable[[TaskOutput], Uni
 _OBSERVATION = re.compile(r"Observation:\s*(.*?)(?=\n\s*(?:Thought|Action|Final Answer):|\Z)", re.DOTALL)
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
-
 
 def tool_results(output: TaskOutput) -> list[str]:
     """What the agent's tools returned: native `tool` messages and ReAct `Observation:` text."""
     found: list[str] = []
     for message in output.messages:
-        text = _text(message.get("content"))
+        text = content_text(message.get("content"))
         if message.get("role") == "tool":
             found.append(text)
         elif message.get("role") in ("assistant", "user"):
@@ -53,7 +47,7 @@ def tool_results(output: TaskOutput) -> list[str]:
 
 def conversation_context(output: TaskOutput) -> str | None:
     """Everything the agent was given: the task prompt (with upstream task outputs) and tool results."""
-    parts = [_text(m.get("content")) for m in output.messages if m.get("role") in ("user", "tool")]
+    parts = [content_text(m.get("content")) for m in output.messages if m.get("role") in ("user", "tool")]
     return "\n\n".join(p for p in parts if p.strip()) or None
 
 

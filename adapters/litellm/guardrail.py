@@ -26,6 +26,7 @@ from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import ModelResponse
 
+from kluster_agents.integrations.compat import content_text
 from kluster_agents.integrations.verify import VerifyResult
 from kluster_agents.integrations.verify_policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
@@ -37,18 +38,11 @@ _REGENERATE_PARAMS = ("model", "temperature", "top_p", "max_tokens", "max_comple
 _regenerating: ContextVar[bool] = ContextVar("kluster_verify_regenerating", default=False)
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    return ""
-
 
 def prompt_and_context(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
     """The question Verify checks against (last user turn) and the grounding context (system turns)."""
-    prompt = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
-    context = "\n\n".join(t for m in messages if m.get("role") == "system" and (t := _text(m.get("content"))))
+    prompt = next((content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    context = "\n\n".join(t for m in messages if m.get("role") == "system" and (t := content_text(m.get("content"))))
     return prompt, context or None
 
 

@@ -185,12 +185,14 @@ def emulate(
 def _mount_subcommands() -> None:
     """Areas that own their commands: the job layer and Verify/MCP."""
     from kluster_agents.integrations.jobs_cli import batch_app, finetune_app
+    from kluster_agents.integrations.recipes_cli import recipes_app
     from kluster_agents.integrations.verify_cli import mcp_app, verify_command
 
     app.add_typer(batch_app, name="batch")
     app.add_typer(finetune_app, name="finetune")
     app.add_typer(mcp_app, name="mcp")
     app.command("verify")(verify_command)
+    app.add_typer(recipes_app, name="recipes")
 
 
 _mount_subcommands()

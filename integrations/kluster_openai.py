@@ -14,6 +14,7 @@ from typing import Any
 import openai
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 
+from kluster_agents.integrations.client import USER_AGENT
 from kluster_agents.integrations.compat import prepare_chat_request
 from kluster_agents.integrations.settings import KlusterSettings
 
@@ -25,6 +26,9 @@ def prepare_create_kwargs(kwargs: dict[str, Any], settings: KlusterSettings | No
     """Apply compat to the body parameters of a `chat.completions.create(**kwargs)` call."""
     options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
     body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, openai.Omit)}
+    headers = options.get("extra_headers")
+    if isinstance(headers, dict) and "User-Agent" in headers:  # e.g. pydantic-ai sets its own per request
+        options["extra_headers"] = {**headers, "User-Agent": f"{USER_AGENT} {headers['User-Agent']}"}
     return {**prepare_chat_request(body, settings=settings), **options}
 
 

@@ -37,6 +37,10 @@ from kluster_agents.integrations.settings import KlusterSettings, resolve_settin
 _PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
 
 
+# Not a secret: stands in for the key in checkpoints so no other provider's key is sent to kluster.
+RESTORE_PLACEHOLDER_KEY = "restore-with-kluster_llm"
+
+
 class KlusterCompletion(OpenAICompletion):
     """A CrewAI LLM for kluster.ai. Build it with `kluster_llm(model, **params)`."""
 
@@ -93,6 +97,12 @@ class KlusterCompletion(OpenAICompletion):
             probe["n"] = self.n
         prepare_chat_request(probe, settings=self.settings)
         return self
+
+    def to_config_dict(self) -> dict[str, Any]:
+        """What CrewAI checkpoints rebuild with `LLM(**config)`. That rebuilds a plain OpenAI LLM,
+        which would take `OPENAI_API_KEY` and send it to kluster; the placeholder key makes the
+        restored LLM fail with a 401 instead (re-attach `kluster_llm(...)` after restoring)."""
+        return {**super().to_config_dict(), "api_key": RESTORE_PLACEHOLDER_KEY}
 
     @property
     def settings(self) -> KlusterSettings:

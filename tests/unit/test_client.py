@@ -122,3 +122,12 @@ def test_pools_are_shared() -> None:
 
     a, b, c = asyncio.run(pools())
     assert a is b is c
+
+
+def test_framework_user_agent_is_kept_after_ours() -> None:
+    rec = Recorder()
+    client = make_client(KlusterSettings(api_key=KEY), http_client=httpx.Client(transport=httpx.MockTransport(rec)))
+    client.chat.completions.create(
+        model="llama-3.3-70b", messages=[{"role": "user", "content": "hi"}], extra_headers={"User-Agent": "pydantic-ai/2"}
+    )
+    assert rec.requests[0].headers["user-agent"] == f"kluster-agents/{__version__} pydantic-ai/2"

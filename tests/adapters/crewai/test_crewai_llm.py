@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -71,6 +72,15 @@ def test_key_never_in_repr_or_dump() -> None:
     assert SECRET not in repr(llm)
     assert SECRET not in str(llm.model_dump())
     assert SECRET not in json.dumps(llm.to_config_dict())
+
+
+def test_checkpoint_config_never_lets_the_openai_key_reach_kluster() -> None:
+    from crewai import LLM
+
+    config = kluster_llm("llama-3.3-70b", api_key=SECRET).to_config_dict()
+    restored = LLM(**config)  # what CrewAI's checkpoint restore does; conftest sets OPENAI_API_KEY
+    assert restored.api_key != os.environ["OPENAI_API_KEY"]
+    assert restored.api_key == "restore-with-kluster_llm" and SECRET not in json.dumps(config)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Small text helpers shared by the reply, validation and verify logic: message text, word
-extraction and the emulator's token estimate (about four characters per token)."""
+extraction and the emulator's token estimate (about four characters per token). Message text
+itself comes from `compat.content_text`, the one reading of message contents."""
 
 from __future__ import annotations
 
@@ -8,23 +9,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kluster_agents.integrations.compat import content_text
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
 _STOPWORDS = frozenset(
     "the and for are was were what which who whom whose with this that these those from into about please "
     "you your yours our can could would should will shall does did has have had not but how why when where "
     "give tell me its it's than then them they their there here some any all".split()
 )
-
-
-def content_text(content: Any) -> str:
-    """The text of a message `content` (a string or a list of parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text")
-    return json.dumps(content)
 
 
 def last_text(messages: Sequence[Mapping[str, Any]], role: str) -> str:

@@ -1,4 +1,5 @@
-"""Framework-free kluster.ai layer: settings, clients, catalog, compat, errors.
+"""Framework-free kluster.ai layer: the API (settings, errors, catalog, compat, client), jobs (batch,
+micro-batcher, adaptive, fine-tuning), Verify, MCP, the CLI and the emulator, one sub-package each.
 
 Importing this package imports no agent framework, and (PEP 562) loads each submodule only
 when one of its names is first used, so `import kluster_agents.integrations` stays cheap.
@@ -12,17 +13,35 @@ from typing import TYPE_CHECKING, Any
 from kluster_agents.integrations._version import __version__
 
 _EXPORTS = {
-    "make_client": "client",
-    "make_async_client": "client",
-    "prepare_chat_request": "compat",
-    "ModelInfo": "models",
-    "get_model": "models",
-    "list_models": "models",
-    "refresh_models": "models",
-    "KlusterSettings": "settings",
-    "Tier": "settings",
+    "make_client": "api.client",
+    "make_async_client": "api.client",
+    "prepare_chat_request": "api.compat",
+    "ModelInfo": "api.catalog",
+    "get_model": "api.catalog",
+    "list_models": "api.catalog",
+    "refresh_models": "api.catalog",
+    "register_model": "api.catalog",
+    "KlusterSettings": "api.settings",
+    "Tier": "api.settings",
+    "kluster_backend": "backend",
+    "BatchHandle": "jobs.batch",
+    "BatchStatus": "jobs.batch",
+    "run_batch": "jobs.batch",
+    "arun_batch": "jobs.batch",
+    "submit_batch": "jobs.batch",
+    "asubmit_batch": "jobs.batch",
+    "iter_results": "jobs.batch",
+    "BatchResult": "jobs.batch_results",
+    "MicroBatcher": "jobs.microbatch",
+    "VerifyClient": "verify.client",
+    "VerifyResult": "verify.client",
+    "verify": "verify.client",
+    "averify": "verify.client",
+    "VerifyPolicy": "verify.policy",
+    "VerifyOutcome": "verify.policy",
+    "HallucinationDetected": "verify.policy",
     **{
-        name: "errors"
+        name: "api.errors"
         for name in (
             "KlusterAPIError",
             "KlusterAuthError",
@@ -45,9 +64,9 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
-    from kluster_agents.integrations.client import make_async_client, make_client
-    from kluster_agents.integrations.compat import prepare_chat_request
-    from kluster_agents.integrations.errors import (
+    from kluster_agents.integrations.api.client import make_async_client, make_client
+    from kluster_agents.integrations.api.compat import prepare_chat_request
+    from kluster_agents.integrations.api.errors import (
         KlusterAPIError,
         KlusterAuthError,
         KlusterBadRequestError,
@@ -63,8 +82,22 @@ if TYPE_CHECKING:
         KlusterUnsupportedError,
         KlusterVerifyError,
     )
-    from kluster_agents.integrations.models import ModelInfo, get_model, list_models, refresh_models
-    from kluster_agents.integrations.settings import KlusterSettings, Tier
+    from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, refresh_models, register_model
+    from kluster_agents.integrations.api.settings import KlusterSettings, Tier
+    from kluster_agents.integrations.backend import kluster_backend
+    from kluster_agents.integrations.jobs.batch import (
+        BatchHandle,
+        BatchStatus,
+        arun_batch,
+        asubmit_batch,
+        iter_results,
+        run_batch,
+        submit_batch,
+    )
+    from kluster_agents.integrations.jobs.batch_results import BatchResult
+    from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+    from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult, averify, verify
+    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations.api.settings import KlusterSettings
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.emulator import Emulator

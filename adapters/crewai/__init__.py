@@ -6,7 +6,7 @@
 Needs the `crewai` extra: pip install "kluster-agents[crewai]".
 """
 
-from kluster_agents.integrations.extras import require
+from kluster_agents.integrations.api.extras import require
 
 require("crewai", "crewai")
 

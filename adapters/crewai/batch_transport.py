@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 from openai.types.chat import ChatCompletion
 
-from kluster_agents.integrations.errors import KlusterAPIError, KlusterBatchError, KlusterError
-from kluster_agents.integrations.microbatch import MicroBatcher
+from kluster_agents.integrations.api.errors import KlusterAPIError, KlusterBatchError, KlusterError
+from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 
 _CHAT_PATH = "/chat/completions"
 

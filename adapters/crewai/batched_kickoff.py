@@ -24,9 +24,9 @@ from crewai.types.usage_metrics import UsageMetrics
 
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
 from kluster_agents.adapters.crewai.llm import KlusterCompletion
-from kluster_agents.integrations.errors import KlusterConfigError
-from kluster_agents.integrations.microbatch import MicroBatcher, MicroBatchStats
-from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatchStats
+from kluster_agents.integrations.api.settings import KlusterSettings
 
 DEFAULT_MAX_CONCURRENCY = 64
 # A window closes as soon as every unfinished run is waiting (see batch_transport); max_wait only

@@ -23,9 +23,9 @@ from typing import Any, Literal, Union
 from crewai.tasks.hallucination_guardrail import HallucinationGuardrail
 from crewai.tasks.task_output import TaskOutput
 
-from kluster_agents.integrations.compat import content_text
-from kluster_agents.integrations.errors import KlusterConfigError
-from kluster_agents.integrations.verify_policy import VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations.api.compat import content_text
+from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
 
 ContextFrom = Union[Literal["tools", "conversation"], Callable[[TaskOutput], Union[str, None]], None]
 

@@ -28,11 +28,11 @@ from crewai.llms.providers.openai.completion import OpenAICompletion
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from kluster_agents.adapters.crewai.structured_output import StructuredOutputRun
-from kluster_agents.integrations.client import make_async_client, make_client
-from kluster_agents.integrations.compat import prepare_chat_request
-from kluster_agents.integrations.errors import KlusterError
-from kluster_agents.integrations.models import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.errors import KlusterError
+from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 _PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kluster_agents.integrations.structured import (
+from kluster_agents.integrations.api.structured import (
     KlusterStructuredOutputError,
     json_schema_of,
     parse_structured,

@@ -8,8 +8,8 @@ from typing import Any
 from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
-from kluster_agents.integrations.settings import KlusterSettings
-from kluster_agents.integrations.verify import VerifyClient, VerifyResult
+from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
 
 
 class VerifyToolInput(BaseModel):

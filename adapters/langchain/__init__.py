@@ -8,7 +8,7 @@
 Needs the `langchain` extra: `pip install "kluster-agents[langchain]"`.
 """
 
-from kluster_agents.integrations.extras import require
+from kluster_agents.integrations.api.extras import require
 
 require("langchain_core", "langchain")
 require("langchain_openai", "langchain")
@@ -20,8 +20,8 @@ from kluster_agents.adapters.langchain.verify import (  # noqa: E402
     VerifyRecord,
     with_verification,
 )
-from kluster_agents.integrations.structured import KlusterStructuredOutputError  # noqa: E402
-from kluster_agents.integrations.verify_policy import HallucinationDetected, VerifyPolicy  # noqa: E402
+from kluster_agents.integrations.api.structured import KlusterStructuredOutputError  # noqa: E402
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy  # noqa: E402
 
 __all__ = [
     "ChatKluster",

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list
 
-from kluster_agents.integrations.batch import BatchResult, arun_batch, run_batch
+from kluster_agents.integrations.jobs.batch import arun_batch, run_batch
+from kluster_agents.integrations.jobs.batch_results import BatchResult
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput

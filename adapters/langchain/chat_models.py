@@ -2,7 +2,7 @@
 
 A `BaseChatOpenAI` subclass (like `ChatDeepSeek`/`ChatXAI`; not `ChatOpenAI`, whose payload and
 structured-output defaults target OpenAI). What kluster changes:
-- clients come from `kluster_agents.integrations.client` (compat-enforcing, shared pool, retries);
+- clients come from `kluster_agents.integrations.api.client` (compat-enforcing, shared pool, retries);
 - every payload goes through `compat` (drops, `max_tokens` -> `max_completion_tokens`, refusals
   before the network), also at the payload hook so errors surface before any client call;
 - capabilities (tools, vision, reasoning, limits) come from the model catalog;
@@ -35,12 +35,12 @@ from typing_extensions import Self
 from kluster_agents.adapters.langchain import batch_api
 from kluster_agents.adapters.langchain.structured_output import prompted_structured_output
 from kluster_agents.integrations._version import __version__
-from kluster_agents.integrations.client import make_async_client, make_client
-from kluster_agents.integrations.errors import KlusterUnsupportedError
-from kluster_agents.integrations.kluster_openai import prepare_create_kwargs
-from kluster_agents.integrations.models import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
-from kluster_agents.integrations.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
-from kluster_agents.integrations.structured import DEFAULT_MAX_RETRIES
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations.api.kluster_openai import prepare_create_kwargs
+from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
+from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
+from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES
 
 PROVIDER = "kluster"
 StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]

@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from kluster_agents.integrations.structured import (
+from kluster_agents.integrations.api.structured import (
     KlusterStructuredOutputError,
     OutputSchema,
     parse_structured,

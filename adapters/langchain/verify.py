@@ -26,10 +26,10 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from kluster_agents.integrations.errors import KlusterInvalidRequestError
-from kluster_agents.integrations.settings import KlusterSettings
-from kluster_agents.integrations.verify import VerifyClient, VerifyResult
-from kluster_agents.integrations.verify_policy import VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
+from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
 
 VERIFY_METADATA_KEY = "kluster_verify"
 DEFAULT_PROMPT_KEYS = ("question", "input", "query", "prompt")

@@ -4,7 +4,13 @@ Batch API through LiteLLM's batch functions, and a Verify guardrail.
 Needs the `litellm` extra: pip install "kluster-agents[litellm]".
 """
 
-from kluster_agents.integrations.extras import require
+import os
+
+# LiteLLM downloads its model cost map at import unless told not to: stay offline by default
+# (set LITELLM_LOCAL_MODEL_COST_MAP=False before importing to fetch it).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from kluster_agents.integrations.api.extras import require  # noqa: E402
 
 require("litellm", "litellm")
 

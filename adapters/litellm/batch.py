@@ -20,11 +20,12 @@ from litellm.utils import convert_to_model_response_object
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.adapters.litellm.provider import model_name
-from kluster_agents.integrations.batch import BatchResult, arun_batch, run_batch
-from kluster_agents.integrations.compat import prepare_chat_request
-from kluster_agents.integrations.errors import KlusterBatchError
-from kluster_agents.integrations.jsonl import batch_line, dumps
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.jobs.batch import arun_batch, run_batch
+from kluster_agents.integrations.jobs.batch_results import BatchResult
+from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.errors import KlusterBatchError
+from kluster_agents.integrations.jobs.jsonl import batch_line, dumps
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 
 def batch_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> dict[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import litellm
 
-from kluster_agents.integrations.errors import (
+from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
     KlusterError,
     KlusterInvalidRequestError,

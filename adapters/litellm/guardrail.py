@@ -26,9 +26,9 @@ from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import ModelResponse
 
-from kluster_agents.integrations.compat import content_text
-from kluster_agents.integrations.verify import VerifyResult
-from kluster_agents.integrations.verify_policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations.api.compat import content_text
+from kluster_agents.integrations.verify.client import VerifyResult
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 GUARDRAIL_NAME = "kluster-verify"
 _HIDDEN_KEY = "kluster_verify"

@@ -32,11 +32,11 @@ from litellm.utils import convert_to_model_response_object, custom_llm_setup
 from openai.resources.chat import Completions
 
 from kluster_agents.adapters.litellm.exceptions import PROVIDER, as_litellm_error
-from kluster_agents.integrations.client import make_async_client, make_client
-from kluster_agents.integrations.errors import KlusterConfigError, KlusterInvalidRequestError, KlusterUnsupportedError
-from kluster_agents.integrations.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
-from kluster_agents.integrations.models import ModelInfo, list_models, supports_tools
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
+from kluster_agents.integrations.api.catalog import ModelInfo, list_models, supports_tools
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 PREFIX = f"{PROVIDER}/"
 # Body parameters `chat.completions.create()` takes by name; anything else goes in extra_body.

@@ -19,8 +19,8 @@ import yaml
 from kluster_agents.adapters.litellm.guardrail import GUARDRAIL_NAME
 from kluster_agents.adapters.litellm.provider import PROVIDER, KlusterLLM
 from kluster_agents.adapters.litellm.router import deployment, normalise_fallbacks
-from kluster_agents.integrations.models import ModelInfo, get_model, list_models, supports_tools
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, supports_tools
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 # The handler instance the generated config points at (LiteLLM imports it by dotted path).
 proxy_handler = KlusterLLM()

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import litellm
 
 from kluster_agents.adapters.litellm.provider import PREFIX, ensure_registered, model_info_entry, model_name
-from kluster_agents.integrations.errors import KlusterConfigError
-from kluster_agents.integrations.models import ModelInfo, get_model
-from kluster_agents.integrations.settings import KlusterSettings, Tier, resolve_settings
+from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.api.catalog import ModelInfo, get_model
+from kluster_agents.integrations.api.settings import KlusterSettings, Tier, resolve_settings
 
 Fallbacks = Mapping[str, Sequence[str]] | Sequence[Mapping[str, Sequence[str]]] | Literal["chain"] | None
 

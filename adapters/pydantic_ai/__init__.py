@@ -4,7 +4,7 @@ a Verify output validator, the kluster Verify MCP as a toolset, and batch runs o
 Needs the `pydantic-ai` extra: `pip install "kluster-agents[pydantic-ai]"`.
 """
 
-from kluster_agents.integrations.extras import require
+from kluster_agents.integrations.api.extras import require
 
 require("pydantic_ai", "pydantic-ai")
 

@@ -23,10 +23,10 @@ from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.run import AgentRunResult
 
-from kluster_agents.integrations.errors import KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.kluster_openai import prepare_create_kwargs
-from kluster_agents.integrations.microbatch import MicroBatcher
-from kluster_agents.integrations.models import get_model
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations.api.kluster_openai import prepare_create_kwargs
+from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+from kluster_agents.integrations.api.catalog import get_model
 
 from kluster_agents.adapters.pydantic_ai.provider import KlusterProvider, kluster_model
 

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 from pydantic_ai.mcp import MCPToolset
 
 from kluster_agents.integrations import mcp as kluster_mcp
-from kluster_agents.integrations.errors import KlusterConfigError, register_secret
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.errors import KlusterConfigError, register_secret
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 
 class _BearerToken(httpx.Auth):

@@ -27,8 +27,8 @@ from pydantic_ai.profiles.mistral import mistral_model_profile
 from pydantic_ai.profiles.openai import OpenAIJsonSchemaTransformer, OpenAIModelProfile
 from pydantic_ai.profiles.qwen import qwen_model_profile
 
-from kluster_agents.integrations.models import get_model, supports_tools
-from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations.api.catalog import get_model, supports_tools
+from kluster_agents.integrations.api.settings import KlusterSettings
 
 # Organisation prefix of a kluster model id -> pydantic-ai family profile. Gemma is served by
 # kluster through the OpenAI API, so Google's Gemini-specific profile does not apply to it.

@@ -26,8 +26,8 @@ from pydantic import BaseModel
 from pydantic_ai import ModelRetry, RunContext
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
 
-from kluster_agents.integrations.errors import KlusterVerifyError
-from kluster_agents.integrations.verify_policy import VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations.api.errors import KlusterVerifyError
+from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
 
 OutputT = TypeVar("OutputT")
 ContextSource = Union[str, Literal["auto", "deps", "tool_results"], Callable[[RunContext[Any]], Union[str, None]], None]

@@ -26,7 +26,7 @@ from kluster_agents.integrations.emulator.errors import EmulatorAPIError, error_
 from kluster_agents.integrations.emulator.gateway import Gateway
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import FastJSONResponse
-from kluster_agents.integrations.mcp_tools import build_verify_mcp_server
+from kluster_agents.integrations.mcp.tools import build_verify_mcp_server
 
 
 def create_app(

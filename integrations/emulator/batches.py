@@ -24,7 +24,7 @@ from kluster_agents.integrations.emulator.files import FileService
 from kluster_agents.integrations.emulator.replies import ReplyEngine
 from kluster_agents.integrations.emulator.shapes import async_placeholder, chat_completion, object_id
 from kluster_agents.integrations.emulator.store import Store
-from kluster_agents.integrations.models import ModelInfo
+from kluster_agents.integrations.api.catalog import ModelInfo
 
 BATCH_KIND = "batch"
 ENDPOINT = "/v1/chat/completions"

@@ -17,7 +17,7 @@ from kluster_agents.integrations.emulator.faults import Fault, FaultInjector
 from kluster_agents.integrations.emulator.fidelity import Mode, check_mode
 from kluster_agents.integrations.emulator.ratelimit import RateLimiter
 from kluster_agents.integrations.emulator.replies import Reply, ScriptedReplies, ToolCall
-from kluster_agents.integrations.settings import Tier
+from kluster_agents.integrations.api.settings import Tier
 
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the documented 100 MB per uploaded file
 _LOG_SIZE = 100_000

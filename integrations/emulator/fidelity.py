@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from kluster_agents.integrations.compat import DOCS_UNSUPPORTED_MESSAGE_FIELDS, DOCS_UNSUPPORTED_PARAMS
+from kluster_agents.integrations.api.compat import DOCS_UNSUPPORTED_MESSAGE_FIELDS, DOCS_UNSUPPORTED_PARAMS
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request, not_found, unsupported
 from kluster_agents.integrations.emulator.text import prompt_tokens
-from kluster_agents.integrations.models import ModelInfo
-from kluster_agents.integrations.settings import Tier
+from kluster_agents.integrations.api.catalog import ModelInfo
+from kluster_agents.integrations.api.settings import Tier
 
 Mode = Literal["strict", "docs-strict", "lenient"]
 MODES: tuple[Mode, ...] = ("strict", "docs-strict", "lenient")

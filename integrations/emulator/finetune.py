@@ -17,7 +17,7 @@ from kluster_agents.integrations.emulator.jobs import JobEngine
 from kluster_agents.integrations.emulator.shapes import object_id
 from kluster_agents.integrations.emulator.store import Store
 from kluster_agents.integrations.emulator.text import estimate_tokens
-from kluster_agents.integrations.models import get_model
+from kluster_agents.integrations.api.catalog import get_model
 
 JOB_KIND = "fine_tuning.job"
 EVENT_KIND = "fine_tuning.job.event"

@@ -14,8 +14,8 @@ import sys
 from typing import Any
 
 from kluster_agents.integrations.emulator.exchanges import RECORDED_DIR, load_exchanges
-from kluster_agents.integrations.errors import redact, register_secret
-from kluster_agents.integrations.settings import DEFAULT_BASE_URL
+from kluster_agents.integrations.api.errors import redact, register_secret
+from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL
 
 RERECORDED = ("chat_completion", "chat_completion_tool_call", "models_list", "verify_reliability",
               "verify_chat_completion", "mcp_status_disabled")

@@ -19,7 +19,7 @@ from typing import Any
 from kluster_agents.integrations.emulator.schema_instance import instance_for_schema
 from kluster_agents.integrations.emulator.text import content_text, estimate_tokens, keywords, last_text
 from kluster_agents.integrations.emulator.verify_heuristic import Verifier
-from kluster_agents.integrations.models import ModelInfo
+from kluster_agents.integrations.api.catalog import ModelInfo
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from kluster_agents.integrations.emulator.errors import not_found
 from kluster_agents.integrations.emulator.runtime import FINE_TUNED_KIND
 from kluster_agents.integrations.emulator.web import FastJSONResponse, emulated, runtime
-from kluster_agents.integrations.models import list_models
+from kluster_agents.integrations.api.catalog import list_models
 
 router = APIRouter()
 

@@ -13,7 +13,7 @@ from kluster_agents.integrations.emulator.finetune import FineTuneEngine
 from kluster_agents.integrations.emulator.replies import Reply, ReplyEngine, ToolCall, request_key
 from kluster_agents.integrations.emulator.store import Store
 from kluster_agents.integrations.emulator.verify_heuristic import Verifier
-from kluster_agents.integrations.models import ModelInfo, get_model, list_models
+from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models
 
 FINE_TUNED_KIND = "model"
 MCP_KIND = "mcp"

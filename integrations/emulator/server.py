@@ -13,7 +13,7 @@ from typing import Any
 
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
 from kluster_agents.integrations.emulator.controls import EmulatorControls
-from kluster_agents.integrations.settings import KlusterSettings, Tier
+from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

@@ -74,8 +74,8 @@ def _ours(workdir: Path, lines: int) -> dict:
 
     import httpx
     import openai
-    from kluster_agents.integrations import batch as engine
-    from kluster_agents.integrations.settings import KlusterSettings
+    from kluster_agents.integrations.jobs import batch as engine
+    from kluster_agents.integrations.api.settings import KlusterSettings
     from openai.types import Batch
 
     settings = KlusterSettings.load(api_key="bench-key", base_url="https://bench.invalid/v1", warn_on_drop=False)

@@ -23,7 +23,7 @@ pytest.importorskip("crewai")
 from crewai import LLM, Agent, Crew, Task  # noqa: E402
 
 from kluster_agents.adapters.crewai import kluster_llm  # noqa: E402
-from kluster_agents.integrations.settings import KlusterSettings  # noqa: E402
+from kluster_agents.integrations.api.settings import KlusterSettings  # noqa: E402
 
 pytestmark = pytest.mark.benchmark
 

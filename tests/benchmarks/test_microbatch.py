@@ -11,8 +11,8 @@ import math
 import time
 
 import pytest
-from kluster_agents.integrations.batch import arun_batch
-from kluster_agents.integrations.microbatch import MicroBatcher
+from kluster_agents.integrations.jobs.batch import arun_batch
+from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 CALLERS = (10, 100, 1_000, 5_000)

@@ -17,12 +17,12 @@ import time
 import httpx
 import pytest
 
-from kluster_agents.integrations.errors import KlusterRateLimitError
-from kluster_agents.integrations.limits import RateLimiter
-from kluster_agents.integrations.models import VERIFY_MODEL, get_model
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations.verify import VerifyClient
-from kluster_agents.integrations.verify_policy import VerifyPolicy
+from kluster_agents.integrations.api.errors import KlusterRateLimitError
+from kluster_agents.integrations.api.limits import RateLimiter
+from kluster_agents.integrations.api.catalog import VERIFY_MODEL, get_model
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.verify.client import VerifyClient
+from kluster_agents.integrations.verify.policy import VerifyPolicy
 
 pytestmark = pytest.mark.benchmark
 

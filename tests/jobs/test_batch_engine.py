@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from kluster_agents.integrations.batch import BatchHandle, arun_batch, iter_results, run_batch, submit_batch
-from kluster_agents.integrations.errors import (
+from kluster_agents.integrations.jobs.batch import BatchHandle, arun_batch, iter_results, run_batch, submit_batch
+from kluster_agents.integrations.api.errors import (
     KlusterBatchError,
     KlusterConfigError,
     KlusterInvalidRequestError,
     KlusterUnsupportedError,
 )
-from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations.api.settings import KlusterSettings
 from pydantic import BaseModel
 
 from .conftest import MODEL, chat
@@ -229,7 +229,7 @@ def test_empty_batch_is_refused(fake, fake_settings):
         run(fake, fake_settings, [])
 
 
-@pytest.mark.filterwarnings("ignore::kluster_agents.integrations.compat.KlusterCompatWarning")
+@pytest.mark.filterwarnings("ignore::kluster_agents.integrations.api.compat.KlusterCompatWarning")
 def test_compat_translations_are_applied_to_every_line(fake, fake_settings):
     run(fake, fake_settings, [chat(0, max_tokens=50, store=True)])
     data = b"".join(fake.files.values())

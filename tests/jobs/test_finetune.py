@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from kluster_agents.integrations.errors import KlusterInvalidRequestError, KlusterUnsupportedError
-from kluster_agents.integrations.finetune import (
+from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations.jobs.finetune import (
     KlusterFineTuneError,
     cancel_finetune,
     create_finetune,
@@ -18,7 +18,7 @@ from kluster_agents.integrations.finetune import (
     validate_training_file,
     wait_for_finetune,
 )
-from kluster_agents.integrations.models import get_model
+from kluster_agents.integrations.api.catalog import get_model
 
 BASE = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 import typer
-from kluster_agents.integrations import jobs_cli
-from kluster_agents.integrations.batch import BatchHandle
+from kluster_agents.integrations.cli import _common
+from kluster_agents.integrations.cli.batch import batch_app
+from kluster_agents.integrations.cli.finetune import finetune_app
+from kluster_agents.integrations.jobs.batch import BatchHandle
 from typer.testing import CliRunner
 
 from .conftest import MODEL, chat
 
 app = typer.Typer()
-app.add_typer(jobs_cli.batch_app, name="batch")
-app.add_typer(jobs_cli.finetune_app, name="finetune")
+app.add_typer(batch_app, name="batch")
+app.add_typer(finetune_app, name="finetune")
 runner = CliRunner()
 
 
@@ -27,7 +29,7 @@ def cli(*args: str):
 @pytest.fixture
 def emu(kluster_emulator_env, tmp_path, monkeypatch):
     monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))
-    monkeypatch.setattr(jobs_cli.console, "width", 200)
+    monkeypatch.setattr(_common.console, "width", 200)
     return kluster_emulator_env
 
 
@@ -72,7 +74,7 @@ def test_submit_jsonl_then_status_results_list_cancel(emu, tmp_path):
     assert batch_id in status.output and "validating" in status.output
 
     early = cli("batch", "results", batch_id)
-    assert early.exit_code == 1 and "add --wait" in early.output
+    assert early.exit_code == 2 and "add --wait" in early.output
 
     assert batch_id in cli("batch", "list").output
     cancelled = cli("batch", "cancel", batch_id)
@@ -94,13 +96,13 @@ def test_results_to_stdout_is_pure_jsonl(emu, prompts):
     assert len(lines) == 3 and all(json.loads(line)["response"]["status_code"] == 200 for line in lines)
 
 
-def test_bad_input_is_one_red_line_and_exit_1(emu, tmp_path):
+def test_bad_input_is_one_line_on_stderr_and_exit_2(emu, tmp_path):
     file = tmp_path / "bad.jsonl"
     file.write_text(json.dumps(chat(0)) + "\n" + json.dumps(chat(1, n=4)) + "\n")
     result = cli("batch", "submit", str(file))
-    assert result.exit_code == 1 and "Error: Request 1 (custom_id 'auto-1'): `n`" in result.output
+    assert result.exit_code == 2 and "Error: Request 1 (custom_id 'auto-1'): `n`" in result.output
     assert emu.controls.count("/files", "POST") == 0
-    assert cli("batch", "submit", "--prompts", str(file)).exit_code == 1  # --prompts needs --model
+    assert cli("batch", "submit", "--prompts", str(file)).exit_code == 2  # --prompts needs --model
 
 
 def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(emu, prompts, monkeypatch):
@@ -148,4 +150,4 @@ def test_finetune_validation_errors_name_lines(emu, tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text('{"messages": []}\n')
     result = cli("finetune", "create", str(train), "--model", "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo")
-    assert result.exit_code == 1 and "line 1: 'messages' must be a non-empty list" in result.output
+    assert result.exit_code == 2 and "line 1: 'messages' must be a non-empty list" in result.output

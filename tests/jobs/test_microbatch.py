@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from kluster_agents.integrations.errors import KlusterBatchError, KlusterUnsupportedError
-from kluster_agents.integrations.microbatch import MicroBatcher
+from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterUnsupportedError
+from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 
 from .conftest import chat
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from kluster_agents.integrations import KlusterSettings, make_client, refresh_models
-from kluster_agents.integrations.verify import VerifyClient
+from kluster_agents.integrations.verify.client import VerifyClient
 
 pytestmark = pytest.mark.live
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
@@ -33,7 +33,7 @@ def client():
 
 
 def test_models_visible_to_the_key() -> None:
-    ids = {m.id for m in refresh_models(settings=KlusterSettings.load())}
+    ids = {m.id for m in refresh_models(make_client(KlusterSettings.load()))}
     assert MODEL in ids
 
 

@@ -35,7 +35,7 @@ def test_demo_runs_offline_and_says_it_is_emulated() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     env["COLUMNS"] = "200"
     proc = subprocess.run(
-        [sys.executable, "-m", "kluster_agents.integrations.cli", "demo"],
+        [sys.executable, "-m", "kluster_agents.integrations.cli.app", "demo"],
         capture_output=True, text=True, env=env, timeout=110,
     )
     out = proc.stdout

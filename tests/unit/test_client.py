@@ -16,7 +16,7 @@ from kluster_agents.integrations import (
     make_async_client,
     make_client,
 )
-from kluster_agents.integrations.client import shared_async_http_client, shared_http_client
+from kluster_agents.integrations.api.client import shared_async_http_client, shared_http_client
 
 KEY = "kl-key-0123456789abcdef"
 COMPLETION = {

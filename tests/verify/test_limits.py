@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from kluster_agents.integrations.errors import KlusterConfigError, KlusterRateLimitError
-from kluster_agents.integrations.limits import IN_FLIGHT_POLL_S, RPM_WINDOW_S, RateLimiter, limiter_for
-from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitError
+from kluster_agents.integrations.api.limits import IN_FLIGHT_POLL_S, RPM_WINDOW_S, RateLimiter, limiter_for
+from kluster_agents.integrations.api.settings import KlusterSettings
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from kluster_agents.integrations.errors import (
+from kluster_agents.integrations.api.errors import (
     KlusterAuthError,
     KlusterConfigError,
     KlusterConnectionError,
@@ -20,8 +20,8 @@ from kluster_agents.integrations.errors import (
     KlusterTimeoutError,
     KlusterVerifyError,
 )
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations.verify import (
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.verify.client import (
     VerifyClient,
     VerifyResult,
     combine_chunk_results,

@@ -14,7 +14,7 @@ from crewai import Agent, Crew, Task  # noqa: E402
 from crewai.tools import tool  # noqa: E402
 
 from kluster_agents.adapters.crewai import KlusterCompletion, kluster_llm  # noqa: E402
-from kluster_agents.integrations.settings import KlusterSettings  # noqa: E402
+from kluster_agents.integrations.api.settings import KlusterSettings  # noqa: E402
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools in the catalog: CrewAI uses ReAct text

@@ -14,8 +14,8 @@ from crewai import LLM, Agent, Crew, Process, Task
 from kluster_agents.adapters.crewai import akickoff_for_each_batched, kickoff_for_each_batched
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
 from kluster_agents.integrations.emulator import ToolCall
-from kluster_agents.integrations.errors import KlusterBatchError, KlusterConfigError
-from kluster_agents.integrations.microbatch import MicroBatchStats
+from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterConfigError
+from kluster_agents.integrations.jobs.microbatch import MicroBatchStats
 
 PRODUCTS = ["tea", "coffee", "bikes", "maps", "pens", "socks"]
 

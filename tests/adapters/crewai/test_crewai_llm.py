@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from kluster_agents.adapters.crewai import KlusterCompletion, kluster_llm
 from kluster_agents.integrations.emulator import ToolCall
-from kluster_agents.integrations.errors import KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.settings import KlusterSettings
-from kluster_agents.integrations.structured import KlusterStructuredOutputError
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"

@@ -9,8 +9,8 @@ import pytest
 
 from kluster_agents.adapters.crewai import KlusterVerifyTool
 from kluster_agents.integrations.emulator import ToolCall
-from kluster_agents.integrations.errors import KlusterServerError
-from kluster_agents.integrations.settings import resolve_settings
+from kluster_agents.integrations.api.errors import KlusterServerError
+from kluster_agents.integrations.api.settings import resolve_settings
 
 CONTEXT = "The Eiffel Tower in Paris was completed in 1889."
 

@@ -14,8 +14,8 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.errors import KlusterAuthError, KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.settings import KlusterSettings, Tier
+from kluster_agents.integrations.api.errors import KlusterAuthError, KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools, no vision (catalog)

@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletion
 from kluster_agents.adapters.litellm import abatch_completion_via_api, batch_completion_via_api, batch_file_line, batch_kwargs
 from kluster_agents.adapters.litellm.batch import _responses
 from kluster_agents.integrations import KlusterBatchError, KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.batch import BatchResult
+from kluster_agents.integrations.jobs.batch_results import BatchResult
 
 from .conftest import LLAMA
 

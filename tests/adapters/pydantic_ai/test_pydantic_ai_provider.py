@@ -22,7 +22,7 @@ from kluster_agents.adapters.pydantic_ai import (
 )
 from kluster_agents.integrations import KlusterConfigError, KlusterSettings, KlusterUnsupportedError, make_async_client
 from kluster_agents.integrations.emulator.replies import ToolCall
-from kluster_agents.integrations.models import register_model
+from kluster_agents.integrations.api.catalog import register_model
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 NEMO = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools in the catalog

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from kluster_agents.integrations.errors import KlusterAPIError, KlusterInvalidRequestError
+from kluster_agents.integrations.api.errors import KlusterAPIError, KlusterInvalidRequestError
 
 if TYPE_CHECKING:
     import openai

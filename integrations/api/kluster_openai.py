@@ -14,9 +14,9 @@ from typing import Any
 import openai
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 
-from kluster_agents.integrations.client import USER_AGENT
-from kluster_agents.integrations.compat import prepare_chat_request
-from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations._version import USER_AGENT
+from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.settings import KlusterSettings
 
 # Keyword arguments of `create()` that are request options, not body parameters.
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from kluster_agents.integrations.errors import KlusterError
+from kluster_agents.integrations.api.errors import KlusterError
 
 OutputSchema = type[BaseModel] | Mapping[str, Any] | type | None
 """A pydantic model class, a JSON Schema / OpenAI function dict, a TypedDict class — or None

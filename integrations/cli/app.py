@@ -1,22 +1,30 @@
-"""`kluster-agents` command line: doctor, models, chat, and the job/verify/emulator commands.
+"""`kluster-agents` command line: doctor, models, chat, demo, emulate, and the commands each area owns.
 
-Each area keeps its commands in its own module; this file only assembles the app.
+Each area keeps its commands in its own module; adapters add theirs through the
+`kluster_agents.cli` entry-point group (loaded only when run), so the core imports no framework.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from kluster_agents.integrations._version import __version__
-from kluster_agents.integrations.errors import KlusterError
-from kluster_agents.integrations.settings import KlusterSettings
+from kluster_agents.integrations.api.errors import KlusterError
+from kluster_agents.integrations.cli._common import (
+    USAGE_EXIT,
+    JsonFlag,
+    cli_errors,
+    console,
+    fail,
+    load_settings,
+    print_json,
+)
 
 app = typer.Typer(
     name="kluster-agents",
@@ -24,8 +32,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _version_callback(value: bool) -> None:
@@ -43,22 +49,14 @@ def _root(
     """kluster.ai for LangChain, LiteLLM, CrewAI and PydanticAI."""
 
 
-def _settings(**overrides: object) -> KlusterSettings:
-    try:
-        return KlusterSettings.load(**overrides)
-    except KlusterError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def doctor(
     check_key: Annotated[bool, typer.Option("--check/--no-check", help="Call /v1/models to validate the key.")] = True,
 ) -> None:
     """Show settings, whether the key works, and which framework extras are installed."""
-    from kluster_agents.integrations.extras import installed_extras
+    from kluster_agents.integrations.api.extras import installed_extras
 
-    settings = _settings()
+    settings = load_settings()
     table = Table(title="kluster-agents doctor", show_header=False)
     table.add_row("version", __version__)
     table.add_row("python", sys.version.split()[0])
@@ -68,10 +66,11 @@ def doctor(
     table.add_row("tool messages", settings.tool_messages)
     status = 0
     if settings.has_api_key and check_key:
-        from kluster_agents.integrations.models import refresh_models
+        from kluster_agents.integrations.api.catalog import refresh_models
+        from kluster_agents.integrations.api.client import make_client
 
         try:
-            count = len(refresh_models(settings=settings))
+            count = len(refresh_models(make_client(settings)))
             table.add_row("reachability", f"[green]ok[/green] ({count} models visible to this key)")
         except KlusterError as exc:
             table.add_row("reachability", f"[red]failed[/red]: {exc}")
@@ -88,18 +87,20 @@ def doctor(
 def models_command(
     refresh: Annotated[bool, typer.Option("--refresh", help="Also list what GET /v1/models returns for your key.")] = False,
     tier: Annotated[Optional[str], typer.Option(help="Show limits for this tier (default: KLUSTER_TIER).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Table of the model catalog: capabilities and per-tier limits."""
-    from kluster_agents.integrations.models import list_models, refresh_models
+    from kluster_agents.integrations.api.catalog import list_models, refresh_models
+    from kluster_agents.integrations.api.client import make_client
 
-    settings = _settings(tier=tier)
+    settings = load_settings(tier=tier)
     infos = list_models()
     if refresh:
-        try:
-            infos = refresh_models(settings=settings)
-        except KlusterError as exc:
-            err_console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from None
+        with cli_errors():
+            infos = refresh_models(make_client(settings))
+    if as_json:
+        print_json([info.model_dump(mode="json") for info in infos])
+        return
     table = Table(title=f"kluster.ai models ({settings.tier.value} tier limits)")
     table.add_column("model", no_wrap=True)
     for column in ("tools", "image", "reason", "ft", "context", "max out", "batch", "RPM"):
@@ -134,23 +135,18 @@ def chat(
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="max_completion_tokens.")] = None,
 ) -> None:
     """Stream one chat completion to the terminal."""
-    from kluster_agents.integrations.client import make_client, translate_errors
+    from kluster_agents.integrations.api.client import make_client
 
-    settings = _settings()
+    settings = load_settings()
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    try:
-        client = make_client(settings)
-        with translate_errors():
-            stream = client.chat.completions.create(
-                model=model, messages=messages, max_completion_tokens=max_tokens, stream=True
-            )
-            for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    console.print(chunk.choices[0].delta.content, end="", soft_wrap=True, highlight=False, markup=False)
-        console.print()
-    except KlusterError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    with cli_errors():
+        stream = make_client(settings).chat.completions.create(
+            model=model, messages=messages, max_completion_tokens=max_tokens, stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                console.print(chunk.choices[0].delta.content, end="", soft_wrap=True, highlight=False, markup=False)
+    console.print()
 
 
 @app.command()
@@ -158,13 +154,10 @@ def demo(
     model: Annotated[str, typer.Option("--model", "-m", help="Model for the chat and batch steps.")] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
 ) -> None:
     """Tour: streamed chat, a Batch API job, a Verify check (built-in emulator without a key)."""
-    from kluster_agents.integrations.demo import run_demo
+    from kluster_agents.integrations.cli.demo import run_demo
 
-    try:
+    with cli_errors():
         run_demo(model=model, console=console)
-    except KlusterError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -184,9 +177,10 @@ def emulate(
 
 def _mount_subcommands() -> None:
     """Areas that own their commands: the job layer and Verify/MCP."""
-    from kluster_agents.integrations.jobs_cli import batch_app, finetune_app
-    from kluster_agents.integrations.recipes_cli import recipes_app
-    from kluster_agents.integrations.verify_cli import mcp_app, verify_command
+    from kluster_agents.integrations.cli.batch import batch_app
+    from kluster_agents.integrations.cli.finetune import finetune_app
+    from kluster_agents.integrations.cli.recipes import recipes_app
+    from kluster_agents.integrations.cli.verify import mcp_app, verify_command
 
     app.add_typer(batch_app, name="batch")
     app.add_typer(finetune_app, name="finetune")
@@ -198,22 +192,32 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-@app.command(
-    "litellm-config",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def litellm_config(ctx: typer.Context) -> None:
-    """Print a LiteLLM proxy config.yaml for the catalog (options: --help; needs the litellm extra)."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map download for a config file
-    try:
-        from kluster_agents.adapters.litellm.proxy_config import litellm_config_command
-    except ImportError as exc:  # the extra is missing: the message names it
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    command = typer.Typer(add_completion=False)
-    command.command()(litellm_config_command)
-    command(args=ctx.args, prog_name="kluster-agents litellm-config")
+ADAPTER_COMMANDS_GROUP = "kluster_agents.cli"
+
+
+def _adapter_command(entry: EntryPoint) -> None:
+    """Mount an adapter's command by name; its module (and framework) loads only when it runs."""
+    extra = entry.extras[0] if entry.extras else None
+
+    @app.command(
+        entry.name,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+        help=f"Adapter command{f' (needs the {extra} extra)' if extra else ''}; --help shows its options.",
+    )
+    def run(ctx: typer.Context) -> None:
+        try:
+            function = entry.load()
+        except ImportError as exc:  # the extra is missing: the adapter's message names it
+            hint = f' Install it with: pip install "kluster-agents[{extra}]"' if extra else ""
+            fail(f"{exc}{hint}", USAGE_EXIT)
+        command = typer.Typer(add_completion=False)
+        command.command()(function)
+        command(args=ctx.args, prog_name=f"kluster-agents {entry.name}")
+
+
+for _entry in entry_points(group=ADAPTER_COMMANDS_GROUP):
+    _adapter_command(_entry)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kluster_agents.integrations.errors import KlusterConfigError, register_secret
+from kluster_agents.integrations.api.errors import KlusterConfigError, register_secret
 
 DEFAULT_BASE_URL = "https://api.kluster.ai/v1"
 GET_A_KEY = "Create a key at https://platform.kluster.ai/apikeys and set KLUSTER_API_KEY (or pass the api_key argument)."

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 
-from kluster_agents.integrations._version import __version__
-from kluster_agents.integrations.errors import from_openai_error
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._version import USER_AGENT
+from kluster_agents.integrations.api.errors import from_openai_error
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 if TYPE_CHECKING:
-    from kluster_agents.integrations.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
+    from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 
-USER_AGENT = f"kluster-agents/{__version__}"
 _POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
 _sync_pool: httpx.Client | None = None
@@ -81,7 +80,7 @@ def make_client(
 
     Overrides: api_key, base_url, tier, timeout, max_retries and any other KlusterSettings field.
     """
-    from kluster_agents.integrations.kluster_openai import KlusterOpenAI  # loads openai.resources: keep lazy
+    from kluster_agents.integrations.api.kluster_openai import KlusterOpenAI  # loads openai.resources: keep lazy
 
     settings = resolve_settings(settings, **overrides)
     return KlusterOpenAI(
@@ -93,7 +92,7 @@ def make_async_client(
     settings: KlusterSettings | None = None, *, http_client: httpx.AsyncClient | None = None, **overrides: Any
 ) -> AsyncKlusterOpenAI:
     """The async twin of `make_client`, on the running event loop's shared pool."""
-    from kluster_agents.integrations.kluster_openai import AsyncKlusterOpenAI
+    from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
 
     settings = resolve_settings(settings, **overrides)
     return AsyncKlusterOpenAI(

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from kluster_agents.integrations.client import (
+from kluster_agents.integrations.api.client import (
     client_kwargs,
     make_async_client,
     make_client,
@@ -44,8 +44,8 @@ from kluster_agents.integrations.client import (
     shared_http_client,
     translate_errors,
 )
-from kluster_agents.integrations.compat import prepare_chat_request
-from kluster_agents.integrations.errors import (
+from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.errors import (
     KlusterConnectionError,
     KlusterError,
     KlusterInvalidRequestError,
@@ -55,9 +55,9 @@ from kluster_agents.integrations.errors import (
     error_from_response,
     redact,
 )
-from kluster_agents.integrations.limits import RateLimiter, limiter_for
-from kluster_agents.integrations.models import VERIFY_MODEL, get_model
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.limits import RateLimiter, limiter_for
+from kluster_agents.integrations.api.catalog import VERIFY_MODEL, get_model
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 VerifySource = Literal["reliability", "chat", "mcp"]
 VerifyStatus = Literal["reliable", "hallucination", "unverified"]

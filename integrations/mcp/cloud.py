@@ -1,16 +1,6 @@
-"""kluster.ai MCP: manage the cloud endpoint, call its tools, or serve the same tools locally.
-
-- Management (kluster-docs "Cloud MCP API usage"): `status()`, `enable()`, `disable()` over
-  `/v1/mcp/status|enable|disable` with the API key. `enable()` returns the MCP token — a
-  secret, kept as `SecretStr` and registered with `errors.redact`, so it never shows up in a
-  repr, log line or exception.
-- `CloudMCPClient`: the cloud `verify` / `verify_document` tools (docs "MCP tools reference")
-  through the official MCP SDK over streamable HTTP, authenticated with the MCP token.
-  Async methods, plus sync twins for scripts.
-- Local server: `build_local_server()` / `serve(transport="stdio"|"http")` expose the same
-  tool names and arguments backed by `POST /v1/verify/reliability`, so any MCP client (Claude
-  desktop, Cursor, PydanticAI's MCP toolsets) can verify through your API key.
-  `python -m kluster_agents.integrations.mcp` serves over stdio.
+"""`CloudMCPClient`: the cloud `verify` / `verify_document` tools (docs "MCP tools reference")
+through the official MCP SDK over streamable HTTP, authenticated with the MCP token; async methods
+plus sync twins for scripts.
 """
 
 from __future__ import annotations
@@ -18,83 +8,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
 
-from kluster_agents.integrations.client import make_client, translate_errors
-from kluster_agents.integrations.errors import (
+from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
     KlusterError,
     KlusterVerifyError,
     redact,
     register_secret,
 )
-from kluster_agents.integrations.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations.verify import EMULATED_FIELD, EMULATOR_HEADER, VerifyClient, VerifyResult
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.mcp.management import status
+from kluster_agents.integrations.verify.client import EMULATED_FIELD, EMULATOR_HEADER, VerifyResult
 
 T = TypeVar("T")
-
-DEFAULT_LOCAL_PORT = 3001  # the self-hosted server's documented port
-LOCAL_HTTP_PATH = "/stream"  # ... and its documented MCP path
-TOOL_NAMES = ("verify", "verify_document")
-
-
-# -- management -----------------------------------------------------------------------------------
-
-
-class MCPEndpoint(BaseModel):
-    """The state of your cloud MCP endpoint. `token` is the MCP token (secret)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    enabled: bool
-    url: str | None = None
-    token: SecretStr | None = None
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> MCPEndpoint:
-        # `enable` calls the token "token"; `status` calls it "apiKey" (docs "Cloud MCP API usage").
-        raw_token = body.get("token") or body.get("apiKey") or None
-        register_secret(raw_token)
-        return cls(enabled=bool(body.get("enabled")), url=body.get("url") or None,
-                   token=SecretStr(raw_token) if raw_token else None)
-
-
-def _management_call(method: Literal["get", "post"], path: str, settings: KlusterSettings | None) -> MCPEndpoint:
-    client = make_client(resolve_settings(settings))
-    with translate_errors():
-        response = getattr(client, method)(path, cast_to=httpx.Response)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, Mapping):
-        raise KlusterVerifyError(f"kluster.ai answered {path} with unexpected content ({redact(response.text)[:120]!r}).")
-    return MCPEndpoint.from_body(body)
-
-
-def status(settings: KlusterSettings | None = None) -> MCPEndpoint:
-    """Whether the cloud MCP endpoint is enabled (and its URL/token when it is)."""
-    return _management_call("get", "/mcp/status", settings)
-
-
-def enable(settings: KlusterSettings | None = None) -> MCPEndpoint:
-    """Enable the cloud MCP endpoint; the answer carries the MCP token."""
-    return _management_call("post", "/mcp/enable", settings)
-
-
-def disable(settings: KlusterSettings | None = None) -> MCPEndpoint:
-    """Disable the cloud MCP endpoint (the token stops working until enabled again)."""
-    endpoint = _management_call("post", "/mcp/disable", settings)
-    return endpoint if "enabled" in endpoint.model_fields_set else MCPEndpoint(enabled=False)
-
-
-# -- tool results ---------------------------------------------------------------------------------
 
 
 def _tool_payload(result: Any) -> Mapping[str, Any]:
@@ -276,43 +208,3 @@ class CloudMCPClient:
     def verify_document(self, prompt: str, response: str, document_content: str,
                         return_search_results: bool = True) -> VerifyResult:
         return run_sync(self.averify_document(prompt, response, document_content, return_search_results))
-
-
-# -- local server ---------------------------------------------------------------------------------
-
-
-def build_local_server(settings: KlusterSettings | None = None, *, client: VerifyClient | None = None,
-                       host: str = "127.0.0.1", path: str = LOCAL_HTTP_PATH) -> Any:
-    """A FastMCP server with the cloud tools' names and arguments, answered by the Verify API."""
-    from kluster_agents.integrations.mcp_tools import build_verify_mcp_server
-
-    verifier = client or VerifyClient(settings)
-
-    async def reliability(prompt: str, output: str, context: str | None,
-                          return_search_results: bool) -> dict[str, Any]:
-        result = await verifier.averify(prompt, output, context, return_search_results)
-        return result.model_dump(include={"is_hallucination", "explanation", "usage", "search_results"})
-
-    return build_verify_mcp_server(reliability, name="kluster-verify-local", path=path, host=host)
-
-
-def serve(transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1", port: int = DEFAULT_LOCAL_PORT, *,
-          settings: KlusterSettings | None = None) -> None:
-    """Run the local MCP server until interrupted: stdio (for clients that spawn it) or
-    streamable HTTP at http://host:port/stream (the self-hosted server's address)."""
-    if transport not in ("stdio", "http"):
-        raise KlusterConfigError(f"transport must be 'stdio' or 'http', got {transport!r}.")
-    settings = resolve_settings(settings)
-    settings.require_api_key()  # fail now, not on the first tool call
-    server = build_local_server(settings, host=host)
-    if transport == "stdio":
-        server.run("stdio")
-        return
-    server.settings.port = port
-    print(f"kluster Verify MCP server on http://{host}:{port}{LOCAL_HTTP_PATH} (tools: verify, verify_document)",
-          file=sys.stderr)
-    server.run("streamable-http")
-
-
-if __name__ == "__main__":
-    serve("stdio")

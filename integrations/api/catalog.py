@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from kluster_agents.integrations.settings import KlusterSettings, Tier
+from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 
 if TYPE_CHECKING:
     import openai
@@ -224,7 +224,7 @@ def get_model(name: str) -> ModelInfo:
     model when the name reveals it, and get permissive defaults otherwise.
     """
     if not isinstance(name, str) or not name.strip():
-        from kluster_agents.integrations.errors import KlusterConfigError
+        from kluster_agents.integrations.api.errors import KlusterConfigError
 
         raise KlusterConfigError(
             f"Model name must be a non-empty string, got {name!r}; e.g. {DEFAULT_MODEL!r} (see `kluster-agents models`)."
@@ -250,15 +250,13 @@ def supports_tools(info: ModelInfo, settings: KlusterSettings | None = None) -> 
     return info.tools
 
 
-def refresh_models(client: openai.OpenAI | None = None, settings: KlusterSettings | None = None) -> list[ModelInfo]:
+def refresh_models(client: openai.OpenAI) -> list[ModelInfo]:
     """Read `GET /v1/models` and register every id the catalog does not know (fine-tuned models...).
 
     Returns the ModelInfo of every model the key can use, in the server's order.
     """
-    from kluster_agents.integrations.client import make_client
-    from kluster_agents.integrations.errors import from_openai_error
+    from kluster_agents.integrations.api.errors import from_openai_error
 
-    client = client or make_client(settings)
     try:
         page = client.models.list()
     except Exception as exc:  # noqa: BLE001 - mapped to a typed error

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from kluster_agents.integrations.errors import KlusterError
-from kluster_agents.integrations.settings import KlusterSettings
-from kluster_agents.integrations.verify import VerifyClient, VerifyResult
+from kluster_agents.integrations.api.errors import KlusterError
+from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
 
 EXIT_RELIABLE, EXIT_HALLUCINATION, EXIT_ERROR = 0, 1, 2
 

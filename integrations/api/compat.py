@@ -1,0 +1,277 @@
+"""What kluster.ai's chat endpoint accepts, as one declarative table, and the function that
+turns any OpenAI-style request into one it accepts — or refuses it before the network.
+
+Source: kluster-docs "Compatibility with OpenAI client libraries" (unsupported/deprecated
+parameters), "Supported AI Models" (tools, image input, max output per tier), and the docs
+README's live observation that assistant `tool_calls` + `tool` messages are accepted.
+Every adapter calls `prepare_chat_request`; no adapter keeps its own list.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations.api.catalog import ModelInfo, get_model, supports_tools
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+
+Action = Literal["drop", "drop-or-refuse", "translate", "needs-tools"]
+
+
+class KlusterCompatWarning(UserWarning):
+    """A parameter was dropped or translated so that kluster.ai accepts the request."""
+
+
+def _fmt_type(value: Any) -> Any:
+    return value.get("type") if isinstance(value, Mapping) else value
+
+
+def _function_call_to_tool_choice(value: Any) -> Any:
+    return value if isinstance(value, str) else {"type": "function", "function": {"name": value.get("name")}}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one request parameter is handled.
+
+    `drop`: removed with a one-time warning. `drop-or-refuse`: removed silently when
+    `harmless(value)`, refused otherwise. `translate`: moved to `target` (through `convert`)
+    unless the target is already set. `needs-tools`: kept on tool-capable models only.
+    `why`/`fix` may use `{value}`; they become the refusal message.
+    """
+
+    param: str
+    action: Action
+    why: str
+    fix: str = ""
+    target: str | None = None
+    harmless: Callable[[Any], bool] | None = None
+    convert: Callable[[Any], Any] | None = None
+
+
+PARAM_RULES: dict[str, Rule] = {
+    r.param: r
+    for r in (
+        Rule("store", "drop", "kluster.ai does not store completions"),
+        Rule("service_tier", "drop", "kluster.ai has no per-request service tiers"),
+        Rule("stream_options", "drop", "stream_options is not supported; streams may carry no usage"),
+        Rule("modalities", "drop-or-refuse", "only text output exists (got {value!r})",
+             "remove `modalities` (audio output is not offered)",
+             harmless=lambda v: set(v or []) <= {"text"}),
+        Rule("n", "drop-or-refuse", "n={value!r} asks for several choices; only one choice per request",
+             "send n separate requests (or a batch) instead of n>1",
+             harmless=lambda v: isinstance(v, int) and v == 1),
+        Rule("response_format", "drop-or-refuse", "response_format is not supported (got type {value!r})",
+             "use the adapter's structured output (tool calling or prompted JSON) instead of response_format",
+             harmless=lambda v: _fmt_type(v) == "text"),
+        Rule("max_tokens", "translate", "max_tokens is deprecated", target="max_completion_tokens"),
+        Rule("functions", "translate", "functions is deprecated", target="tools",
+             convert=lambda fns: [{"type": "function", "function": f} for f in fns or []]),
+        Rule("function_call", "translate", "function_call is deprecated", target="tool_choice",
+             convert=_function_call_to_tool_choice),
+        Rule("tools", "needs-tools", "tools are supported only on some models",
+             "pick a model with Tools in `kluster-agents models` (e.g. klusterai/Meta-Llama-3.3-70B-Instruct-Turbo) "
+             "or use prompted tools"),
+        Rule("tool_choice", "needs-tools", "tool_choice is supported only with tools"),
+        Rule("parallel_tool_calls", "needs-tools", "parallel_tool_calls is supported only with tools"),
+    )
+}
+
+# Message fields the docs list as unsupported; `tool_calls` is handled by the tool-message mode.
+MESSAGE_DROP_FIELDS = ("name", "refusal", "audio", "annotations")
+# Parameters the docs name as unsupported (the emulator's strict mode answers 400 for these).
+DOCS_UNSUPPORTED_PARAMS = ("store", "n", "modalities", "response_format", "service_tier", "stream_options")
+DOCS_UNSUPPORTED_MESSAGE_FIELDS = ("name", "refusal", "audio", "tool_calls")
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(key: str, message: str, settings: KlusterSettings) -> None:
+    if not settings.warn_on_drop:
+        return
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(message, KlusterCompatWarning, stacklevel=4)
+
+
+def _refuse(param: str, model: ModelInfo, why: str, fix: str) -> KlusterUnsupportedError:
+    return KlusterUnsupportedError(
+        f"`{param}` cannot be sent to kluster.ai model {model.id!r}: {why}. Fix: {fix}.", parameter=param, model=model.id
+    )
+
+
+def _is_image_part(part: Any) -> bool:
+    return isinstance(part, Mapping) and part.get("type") in ("image_url", "input_image", "image")
+
+
+def _check_content(content: Any, model: ModelInfo, index: int) -> None:
+    if isinstance(content, list) and not model.vision and any(_is_image_part(p) for p in content):
+        raise _refuse(
+            f"messages[{index}].content",
+            model,
+            "this model has no image input",
+            "use a vision model (e.g. google/gemma-3-27b-it, Qwen/Qwen2.5-VL-7B-Instruct, meta-llama/Llama-4-Scout-17B-16E-Instruct)",
+        )
+
+
+def _tool_call_text(call: Mapping[str, Any]) -> str:
+    fn = call.get("function") or {}
+    return f"[called tool `{fn.get('name')}` with arguments {fn.get('arguments') or '{}'} (call id {call.get('id')})]"
+
+
+def _rewrite_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Turn assistant tool calls and tool results into plain assistant/user text (docs-strict endpoints)."""
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        role = msg.get("role")
+        if role == "assistant" and msg.get("tool_calls"):
+            for call in msg["tool_calls"]:
+                names[str(call.get("id"))] = (call.get("function") or {}).get("name", "tool")
+            text = "\n".join(filter(None, [content_text(msg.get("content")), *map(_tool_call_text, msg["tool_calls"])]))
+            out.append({"role": "assistant", "content": text})
+        elif role == "tool":
+            call_id = str(msg.get("tool_call_id"))
+            out.append(
+                {
+                    "role": "user",
+                    "content": f"[result of tool `{names.get(call_id, 'tool')}` (call id {call_id})]: "
+                    f"{content_text(msg.get('content'))}",
+                }
+            )
+        else:
+            out.append(msg)
+    return out
+
+
+def content_text(content: Any) -> str:
+    """The text of a message `content`: a string, a list of content parts (their text joined), or None."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    return json.dumps(content)
+
+
+def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
+    if hasattr(msg, "model_dump"):
+        msg = msg.model_dump(exclude_none=True)
+    if not isinstance(msg, Mapping) or "role" not in msg:
+        raise KlusterInvalidRequestError(
+            f"messages[{index}] must be a dict with a 'role' (system/user/assistant/tool), got {msg!r:.80}",
+            parameter=f"messages[{index}]",
+        )
+    clean = dict(msg)
+    for field in MESSAGE_DROP_FIELDS:
+        if field in clean:
+            value = clean.pop(field)
+            # frameworks put `name` on tool results routinely; it is not worth a warning there
+            if value is not None and not (field == "name" and clean["role"] == "tool"):
+                _warn_once(f"messages[].{field}", f"kluster-agents: dropped unsupported message field `{field}`.", settings)
+    if clean.get("function_call") is not None and not clean.get("tool_calls"):
+        fc = clean["function_call"]
+        clean["tool_calls"] = [{"id": "call_0", "type": "function", "function": dict(fc)}]
+    clean.pop("function_call", None)
+    if clean.get("tool_calls") == [] or ("tool_calls" in clean and clean["tool_calls"] is None):
+        clean.pop("tool_calls")
+    if clean["role"] == "assistant" and clean.get("tool_calls") and clean.get("content") is None:
+        clean["content"] = ""
+    _check_content(clean.get("content"), model, index)
+    return clean
+
+
+def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    """Apply the drop / drop-or-refuse / translate rows of `PARAM_RULES` (tools are separate)."""
+    for rule in PARAM_RULES.values():
+        if rule.param not in request or rule.action == "needs-tools":
+            continue
+        value = request.pop(rule.param)
+        if rule.action == "drop":
+            _warn_once(rule.param, f"kluster-agents: dropped `{rule.param}` ({rule.why}).", settings)
+        elif rule.action == "drop-or-refuse" and not (rule.harmless and rule.harmless(value)):
+            shown = _fmt_type(value) if rule.param == "response_format" else value
+            raise _refuse(rule.param, info, rule.why.format(value=shown), rule.fix)
+        elif rule.action == "translate" and rule.target not in request:
+            request[rule.target] = rule.convert(value) if rule.convert else value
+
+
+def prepare_chat_request(
+    params: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    settings: KlusterSettings | None = None,
+) -> dict[str, Any]:
+    """Return a copy of an OpenAI-style chat request that kluster.ai accepts for `model`.
+
+    Drops (warning once per parameter), translates (`max_tokens` -> `max_completion_tokens`,
+    `functions` -> `tools`) or raises `KlusterUnsupportedError` naming the parameter, the
+    model and the fix. Never touches the network.
+    """
+    settings = resolve_settings(settings)
+    request = {k: v for k, v in params.items() if v is not None}
+    model_name = model or request.get("model")
+    if not model_name:
+        raise KlusterInvalidRequestError("No model given: pass model='klusterai/Meta-Llama-3.3-70B-Instruct-Turbo' "
+                                         "or another name from `kluster-agents models`.", parameter="model")
+    info = get_model(model_name)
+    request["model"] = info.id  # aliases resolve to the API name
+
+    messages = request.get("messages")
+    if not messages or not isinstance(messages, (list, tuple)):
+        raise KlusterInvalidRequestError(
+            "`messages` must be a non-empty list, e.g. [{'role': 'user', 'content': 'Hello'}].", parameter="messages"
+        )
+    cleaned = [_clean_message(m, i, info, settings) for i, m in enumerate(messages)]
+    request["messages"] = _rewrite_tool_messages(cleaned) if settings.tool_messages == "rewrite" else cleaned
+
+    _apply_param_rules(request, info, settings)
+    _apply_tool_rules(request, info, settings)
+    _apply_output_limit(request, info, settings)
+    return request
+
+
+def _apply_tool_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    tools = request.get("tools")
+    if not tools:
+        request.pop("tools", None)
+        for name in ("tool_choice", "parallel_tool_calls"):
+            if name in request and request[name] not in ("none", "auto", False, True):
+                raise _refuse(name, info, f"`{name}` was given without any tools", "pass tools, or remove it")
+            request.pop(name, None)
+        return
+    if not supports_tools(info, settings):
+        rule = PARAM_RULES["tools"]
+        raise _refuse("tools", info, f"{rule.why} and {info.id} has none", rule.fix)
+
+
+def _apply_output_limit(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    requested = request.get("max_completion_tokens")
+    limits = info.limits_for(settings.tier)
+    if requested is None or limits is None or not limits.max_output:
+        return
+    if not isinstance(requested, int) or requested < 1:
+        raise KlusterInvalidRequestError(
+            f"max_completion_tokens must be a positive integer, got {requested!r}.", parameter="max_completion_tokens"
+        )
+    if requested > limits.max_output:
+        if settings.over_limit == "clamp":
+            request["max_completion_tokens"] = limits.max_output
+            _warn_once(f"clamp:{info.id}", f"kluster-agents: clamped max_completion_tokens to {limits.max_output} "
+                       f"({info.id}, {settings.tier.value} tier).", settings)
+            return
+        raise _refuse(
+            "max_completion_tokens",
+            info,
+            f"{requested} is above the {settings.tier.value} tier's max output of {limits.max_output} tokens",
+            f"ask for at most {limits.max_output}, or set KLUSTER_OVER_LIMIT=clamp",
+        )

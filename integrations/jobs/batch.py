@@ -1,0 +1,418 @@
+"""Batch API engine: many chat requests in, one result per request out, in input order.
+
+Requests are validated through `compat.prepare_chat_request` and streamed to JSONL chunk files
+(constant memory), split by the tier's max batch requests and the 100 MB file limit, uploaded,
+submitted, polled with backoff, and joined back by `custom_id` from the output and error files.
+Every input is accounted for: succeeded, failed (with the server's error), cancelled or expired.
+A local journal (`journal.py`) makes a crashed run re-attach instead of submitting twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import openai
+from kluster_agents.integrations.api.client import make_client, translate_errors
+from kluster_agents.integrations.api.errors import (
+    KlusterConfigError,
+)
+from kluster_agents.integrations.jobs.batch_input import PreparedInput, check_models, prepare_requests
+from kluster_agents.integrations.jobs.batch_results import (
+    BatchResult,
+    KlusterBatchWarning,
+    build_result,
+    line_ok,
+    validation_errors,
+)
+from kluster_agents.integrations.jobs.journal import Journal
+from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, live_progress, poll_delays, poll_until
+from kluster_agents.integrations.jobs.jsonl import (
+    BATCH_ENDPOINT,
+    MAX_FILE_BYTES,
+    Chunk,
+    LineIndex,
+    iter_remote_lines,
+    parse_json_line,
+    upload_file,
+)
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from openai.types import Batch
+
+COMPLETION_WINDOWS = ("1h", "3h", "6h", "12h", "24h")
+JournalOption = str | Path | Literal[False] | None
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """The jobs of one run, summed: `status` is their common status, or e.g. 'completed+expired'."""
+
+    status: str
+    total: int
+    completed: int
+    failed: int
+    batches: tuple[Batch, ...]
+
+    @property
+    def done(self) -> bool:
+        return all(b.status in TERMINAL_STATUSES for b in self.batches)
+
+    @property
+    def batch_ids(self) -> list[str]:
+        return [b.id for b in self.batches]
+
+
+def check_completion_window(window: str) -> str:
+    if window not in COMPLETION_WINDOWS:
+        raise KlusterConfigError(
+            f"completion_window must be one of {', '.join(COMPLETION_WINDOWS)} (kluster.ai's windows), got {window!r}."
+        )
+    return window
+
+
+def _find_batch_for_file(client: openai.OpenAI, file_id: str) -> Batch | None:
+    """A batch already created from `file_id` (a crash between create and journal write)."""
+    for batch in client.batches.list(limit=100).data:
+        if batch.input_file_id == file_id:
+            return batch
+    return None
+
+
+# --- the handle -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    chunk: Chunk
+    batch: Batch
+    collected: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.batch.status in TERMINAL_STATUSES
+
+
+class BatchHandle:
+    """The submitted jobs of one run: poll, wait, cancel, and read results in input order.
+
+    Use as a context manager (or call `close()`) to delete the local work files.
+    """
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        jobs: list[_Job],
+        index: LineIndex,
+        workdir: Path,
+        *,
+        journal: Journal | None = None,
+        run_key: str | None = None,
+        poll_interval: float | None = None,
+    ) -> None:
+        self._client = client
+        self._jobs = jobs
+        self._index = index
+        self._journal = journal
+        self._run_key = run_key
+        self.poll_interval = poll_interval
+        self.workdir = workdir
+        self._finalizer = weakref.finalize(self, _cleanup, index, workdir, journal)
+
+    @property
+    def batch_ids(self) -> list[str]:
+        return [job.batch.id for job in self._jobs]
+
+    def __len__(self) -> int:
+        return sum(job.chunk.lines for job in self._jobs)
+
+    def __repr__(self) -> str:
+        return f"BatchHandle(batch_ids={self.batch_ids!r}, requests={len(self)})"
+
+    def __enter__(self) -> BatchHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Delete the local work files (the remote jobs are not affected)."""
+        self._finalizer()
+
+    def _snapshot(self) -> BatchStatus:
+        batches = tuple(job.batch for job in self._jobs)
+        counts = [b.request_counts for b in batches]
+        return BatchStatus(
+            status="+".join(sorted({b.status for b in batches})),
+            total=len(self),
+            completed=sum(c.completed for c in counts if c),
+            failed=sum(c.failed for c in counts if c),
+            batches=batches,
+        )
+
+    def status(self) -> BatchStatus:
+        """Refresh every unfinished job (one GET each) and return the summed status."""
+        with translate_errors():
+            for job in self._jobs:
+                if not job.done:
+                    job.batch = self._client.batches.retrieve(job.batch.id)
+        return self._snapshot()
+
+    def cancel(self) -> BatchStatus:
+        """Ask kluster.ai to cancel every unfinished job; lines not run end up `cancelled`."""
+        with translate_errors():
+            for job in self._jobs:
+                if not job.done:
+                    job.batch = self._client.batches.cancel(job.batch.id)
+        return self._snapshot()
+
+    @staticmethod
+    def _describe(status: BatchStatus) -> tuple[int | None, int, str]:
+        return (
+            status.total,
+            status.completed + status.failed,
+            status.status + (f", {status.failed} failed" if status.failed else ""),
+        )
+
+    @property
+    def _label(self) -> str:
+        return f"Batch {', '.join(self.batch_ids)}"
+
+    def wait(self, *, timeout: float | None = None, progress: bool = False) -> BatchStatus:
+        """Poll (with backoff) until every job is finished; a timeout leaves the jobs running."""
+        return self._wait_until(lambda status: status.done, timeout=timeout, progress=progress)
+
+    def _wait_until(
+        self, finished: Callable[[BatchStatus], bool], *, timeout: float | None, progress: bool
+    ) -> BatchStatus:
+        return poll_until(
+            self.status,
+            finished,
+            self._describe,
+            label=self._label,
+            poll_interval=self.poll_interval,
+            timeout=timeout,
+            progress=progress,
+        )
+
+    async def wait_async(self, *, timeout: float | None = None, progress: bool = False) -> BatchStatus:
+        """`wait()` for asyncio: polls in a worker thread, sleeps on the event loop."""
+        with live_progress(progress, self._label) as update:
+            for delay in poll_delays(self.poll_interval, timeout, self._label):
+                status = await asyncio.to_thread(self.status)
+                update(*self._describe(status))
+                if status.done:
+                    return status
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def iter_results(self, *, timeout: float | None = None, progress: bool = False) -> Iterator[BatchResult]:
+        """Yield one `BatchResult` per input, in input order, job by job as each finishes."""
+        for job in self._jobs:
+            if not job.done:
+                self._wait_until(lambda _, job=job: job.done, timeout=timeout, progress=progress)
+            self._collect(job)
+            for idx, custom_id, _, ok, payload in self._index.ordered(chunk=job.chunk.number):
+                yield build_result(idx, custom_id, ok, payload, job.batch)
+        if self._journal is not None and self._run_key is not None:
+            self._journal.finish(self._run_key)
+
+    def results(self, *, timeout: float | None = None, progress: bool = False) -> list[BatchResult]:
+        """Every input's result, in input order (waits for the jobs first)."""
+        return list(self.iter_results(timeout=timeout, progress=progress))
+
+    async def aresults(self, *, timeout: float | None = None, progress: bool = False) -> list[BatchResult]:
+        """`results()` for asyncio."""
+        await self.wait_async(timeout=timeout, progress=progress)
+        return await asyncio.to_thread(self.results)
+
+    def _collect(self, job: _Job) -> None:
+        """Download a finished job's output and error files into the line index (once)."""
+        if job.collected:
+            return
+        batch = job.batch
+        rows: list[tuple[str, bool, str]] = []
+        with translate_errors():
+            for file_id in (batch.output_file_id, batch.error_file_id):
+                if not file_id:
+                    continue
+                for number, raw in enumerate(iter_remote_lines(self._client, file_id), start=1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        obj = parse_json_line(raw)
+                    except ValueError as exc:  # its line then has no result and is reported as such
+                        warnings.warn(
+                            f"Batch {batch.id}: skipped line {number} of result file {file_id}: {exc}.",
+                            KlusterBatchWarning,
+                            stacklevel=2,
+                        )
+                        continue
+                    rows.append((str(obj.get("custom_id")), line_ok(obj), raw))
+                    if len(rows) >= 5000:
+                        self._index.store_results(rows)
+                        rows = []
+        self._index.store_results(rows)
+        self._index.store_results(validation_errors(batch, job.chunk, self._index))
+        job.collected = True
+
+
+def _cleanup(index: LineIndex, workdir: Path, journal: Journal | None) -> None:
+    index.close()
+    if journal is not None:
+        journal.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- public entry points --------------------------------------------------------------------------------
+
+
+def submit_batch(
+    requests: Iterable[Mapping[str, Any] | BaseModel],
+    *,
+    settings: KlusterSettings | None = None,
+    client: openai.OpenAI | None = None,
+    completion_window: str = "24h",
+    metadata: Mapping[str, str] | None = None,
+    journal: JournalOption = None,
+    strict_models: bool = True,
+    max_requests_per_job: int | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    poll_interval: float | None = None,
+) -> BatchHandle:
+    """Validate, write, upload and submit `requests`; returns at once with a `BatchHandle`.
+
+    Each request is an OpenAI-style chat body (optional `custom_id`; `auto-<index>` otherwise),
+    a pydantic model of one, or a batch line `{custom_id, method, url, body}`. Bad input raises a
+    `KlusterError` naming the request (index and custom_id) before anything is uploaded.
+    `strict_models` checks names the catalog does not know against GET /v1/models.
+    `journal` is a path, None (default `~/.cache/kluster-agents/`, or `KLUSTER_JOURNAL_PATH`), or False.
+    """
+    settings = resolve_settings(settings)
+    check_completion_window(completion_window)
+    if client is None:
+        client = make_client(settings)
+    elif not isinstance(client, openai.OpenAI):
+        raise KlusterConfigError(
+            "client must be a sync openai.OpenAI (e.g. from make_client()); async entry "
+            "points run it in a worker thread."
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="kluster-batch-"))
+    options = {
+        "completion_window": completion_window,
+        "metadata": dict(metadata or {}),
+        "max_requests": max_requests_per_job,
+        "max_bytes": max_file_bytes,
+    }
+    try:
+        prepared = prepare_requests(
+            requests,
+            settings,
+            workdir,
+            max_requests_per_job=max_requests_per_job,
+            max_file_bytes=max_file_bytes,
+            run_options=options,
+        )
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    opened: Journal | None = None
+    try:
+        if strict_models:
+            check_models(client, prepared.unknown_models)
+        opened = None if journal is False else Journal(journal)
+        jobs = _submit_chunks(client, prepared, opened, completion_window, metadata, settings.base_url)
+    except BaseException:
+        _cleanup(prepared.index, workdir, opened)
+        raise
+    return BatchHandle(
+        client, jobs, prepared.index, workdir, journal=opened, run_key=prepared.run_key, poll_interval=poll_interval
+    )
+
+
+def _submit_chunks(
+    client: openai.OpenAI,
+    prepared: PreparedInput,
+    journal: Journal | None,
+    completion_window: str,
+    metadata: Mapping[str, str] | None,
+    base_url: str,
+) -> list[_Job]:
+    known = journal.open_run(prepared.run_key, base_url) if journal else {}
+    jobs = []
+    with translate_errors():
+        for chunk in prepared.chunks:
+            entry = known.get(chunk.number)
+            batch = client.batches.retrieve(entry.batch_id) if entry and entry.batch_id else None
+            if batch is None and entry and entry.file_id:
+                batch = _find_batch_for_file(client, entry.file_id)
+            if batch is None:
+                file_id = entry.file_id if entry and entry.file_id else upload_file(client, chunk.path, purpose="batch")
+                if journal:
+                    journal.record(prepared.run_key, chunk.number, file_id=file_id)
+                batch = client.batches.create(
+                    input_file_id=file_id,
+                    endpoint=BATCH_ENDPOINT,
+                    completion_window=completion_window,  # type: ignore[arg-type]
+                    metadata=dict(metadata) if metadata else None,
+                )
+            if journal:
+                journal.record(prepared.run_key, chunk.number, batch_id=batch.id)
+            jobs.append(_Job(chunk, batch))
+    return jobs
+
+
+def run_batch(
+    requests: Iterable[Mapping[str, Any] | BaseModel],
+    *,
+    progress: bool = False,
+    timeout: float | None = None,
+    **options: Any,
+) -> list[BatchResult]:
+    """Submit `requests` as Batch API jobs, wait, and return one `BatchResult` per input, in order.
+
+    Options are those of `submit_batch` (settings, client, completion_window, metadata, journal,
+    strict_models, poll_interval, ...). After a crash, calling it again with the same input
+    re-attaches to the jobs already submitted.
+    """
+    with submit_batch(requests, **options) as handle:
+        return handle.results(timeout=timeout, progress=progress)
+
+
+def iter_results(
+    requests: Iterable[Mapping[str, Any] | BaseModel],
+    *,
+    progress: bool = False,
+    timeout: float | None = None,
+    **options: Any,
+) -> Iterator[BatchResult]:
+    """Like `run_batch`, but yields results in input order as each job finishes (constant memory)."""
+    with submit_batch(requests, **options) as handle:
+        yield from handle.iter_results(timeout=timeout, progress=progress)
+
+
+async def asubmit_batch(requests: Iterable[Mapping[str, Any] | BaseModel], **options: Any) -> BatchHandle:
+    """`submit_batch` for asyncio (validation, file writing and upload run in a worker thread)."""
+    return await asyncio.to_thread(submit_batch, requests, **options)
+
+
+async def arun_batch(
+    requests: Iterable[Mapping[str, Any] | BaseModel],
+    *,
+    progress: bool = False,
+    timeout: float | None = None,
+    **options: Any,
+) -> list[BatchResult]:
+    """`run_batch` for asyncio: file work and HTTP calls run in worker threads, waits on the loop.
+    Cancelling the awaiting task leaves the remote jobs running (re-run to re-attach)."""
+    with await asubmit_batch(requests, **options) as handle:
+        return await handle.aresults(timeout=timeout, progress=progress)

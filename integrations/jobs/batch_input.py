@@ -1,0 +1,142 @@
+"""Batch input preparation: each request validated through compat once and written to JSONL chunk
+files; unknown models are checked against `/v1/models` before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import openai
+from kluster_agents.integrations.api.client import translate_errors
+from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.errors import (
+    KlusterError,
+    KlusterInvalidRequestError,
+)
+from kluster_agents.integrations.jobs.jsonl import (
+    BATCH_ENDPOINT,
+    Chunk,
+    ChunkedWriter,
+    LineIndex,
+    batch_line,
+    dumps,
+)
+from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations.api.settings import KlusterSettings
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    pass
+
+# --- building the input ---------------------------------------------------------------------------------
+
+
+def _as_body(request: Any, index: int) -> tuple[str | None, dict[str, Any]]:
+    """(custom_id, chat body) from a chat body, a pydantic model, or a batch line {custom_id, body, ...}."""
+    if isinstance(request, BaseModel):
+        request = request.model_dump(exclude_none=True, by_alias=True)
+    if not isinstance(request, Mapping):
+        raise KlusterInvalidRequestError(
+            f"Request {index} must be a chat request dict (model, messages, ...) or a pydantic model, "
+            f"got {type(request).__name__}.",
+            parameter=f"requests[{index}]",
+        )
+    body = dict(request)
+    custom_id = body.pop("custom_id", None)
+    if "body" in body and "messages" not in body:  # already a batch line
+        url = body.get("url", BATCH_ENDPOINT)
+        if url != BATCH_ENDPOINT:
+            raise KlusterInvalidRequestError(
+                f"Request {index}: url {url!r} is not supported; kluster.ai batches only {BATCH_ENDPOINT}.",
+                parameter=f"requests[{index}].url",
+            )
+        body = dict(body["body"])
+    if custom_id is not None and (not isinstance(custom_id, str) or not custom_id.strip()):
+        raise KlusterInvalidRequestError(
+            f"Request {index}: custom_id must be a non-empty string, got {custom_id!r}.",
+            parameter=f"requests[{index}].custom_id",
+        )
+    return custom_id, body
+
+
+def _at_line(exc: KlusterError, index: int, custom_id: str) -> KlusterError:
+    """Name the offending line in an error raised while validating it (same type, same attributes)."""
+    exc.args = (f"Request {index} (custom_id {custom_id!r}): {exc.message}",)
+    return exc
+
+
+@dataclass
+class PreparedInput:
+    chunks: list[Chunk]
+    index: LineIndex
+    run_key: str
+    unknown_models: dict[str, tuple[int, str]]  # name -> first (index, custom_id) using it
+
+
+def prepare_requests(
+    requests: Iterable[Any],
+    settings: KlusterSettings,
+    workdir: Path,
+    *,
+    max_requests_per_job: int | None,
+    max_file_bytes: int,
+    run_options: Mapping[str, Any],
+) -> PreparedInput:
+    """Validate every request and stream it to chunk files; nothing touches the network."""
+    writer = ChunkedWriter(workdir, max_lines=max_requests_per_job, max_bytes=max_file_bytes)
+    index = LineIndex(workdir / "lines.sqlite3")
+    digest = hashlib.sha256(dumps({"base_url": settings.base_url, **run_options}).encode())
+    tier_limited = max_requests_per_job is None
+    unknown: dict[str, tuple[int, str]] = {}
+    try:
+        for i, request in enumerate(requests):
+            custom_id, body = _as_body(request, i)
+            custom_id = custom_id or f"auto-{i}"
+            try:
+                if body.get("stream"):
+                    raise KlusterInvalidRequestError("stream=True cannot be batched; remove it.", parameter="stream")
+                body = prepare_chat_request(body, settings=settings)
+            except KlusterError as exc:
+                raise _at_line(exc, i, custom_id) from None
+            info = get_model(body["model"])
+            if info.kind == "unknown":
+                unknown.setdefault(info.id, (i, custom_id))
+            limits = info.limits_for(settings.tier)
+            if tier_limited and limits is not None and limits.max_batch_requests is not None:
+                writer.max_lines = min(writer.max_lines or limits.max_batch_requests, limits.max_batch_requests)
+            line = batch_line(custom_id, dumps(body))
+            digest.update(line)
+            chunk = writer.write(line, index=i, custom_id=custom_id)
+            index.add(i, custom_id, chunk.number)
+        index.flush()
+    except BaseException:
+        writer.close()
+        index.close()
+        raise
+    chunks = writer.close()
+    if not chunks:
+        index.close()
+        raise KlusterInvalidRequestError("The batch is empty: pass at least one chat request.", parameter="requests")
+    return PreparedInput(chunks, index, digest.hexdigest(), unknown)
+
+
+def check_models(client: openai.OpenAI, unknown: Mapping[str, tuple[int, str]]) -> None:
+    """Names the catalog does not know are checked once against GET /v1/models (strict_models=True)."""
+    if not unknown:
+        return
+    with translate_errors():
+        served = {m.id.lower() for m in client.models.list().data}
+    for name, (i, custom_id) in unknown.items():
+        if name.lower() not in served:
+            raise KlusterInvalidRequestError(
+                f"Request {i} (custom_id {custom_id!r}): model {name!r} is neither in the kluster.ai catalog nor "
+                "in GET /v1/models for this key; fix the name (see `kluster-agents models`) or pass "
+                "strict_models=False to let the service decide.",
+                parameter=f"requests[{i}].model",
+            )
+
+

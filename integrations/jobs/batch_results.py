@@ -1,0 +1,133 @@
+"""Batch result decoding: one `BatchResult` per input line, from output lines, error lines and the
+batch's own validation errors; a bad line becomes that line's typed error, never a lost run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from kluster_agents.integrations.api.errors import (
+    KlusterBatchError,
+    error_from_response,
+)
+from kluster_agents.integrations.jobs.jsonl import (
+    Chunk,
+    LineIndex,
+    dumps,
+)
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from openai.types import Batch
+
+ResultStatus = Literal["succeeded", "failed", "cancelled", "expired"]
+
+
+class KlusterBatchWarning(UserWarning):
+    """Something in a batch's result files was unusable (the affected lines are reported as failed)."""
+
+
+@dataclass
+class BatchResult:
+    """The outcome of one input request; `index` is its position in the input."""
+
+    custom_id: str
+    index: int
+    status: ResultStatus
+    response: ChatCompletion | None = None
+    error: KlusterBatchError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def unwrap(self) -> ChatCompletion:
+        """The chat completion, or raise this line's error."""
+        if self.response is None:
+            raise self.error or KlusterBatchError(f"Request {self.index} has no result.", custom_id=self.custom_id)
+        return self.response
+
+
+
+
+def line_ok(obj: Mapping[str, Any]) -> bool:
+    """Whether a result-file line is a successful completion."""
+    response = obj.get("response") or {}
+    return not obj.get("error") and response.get("status_code") == 200 and isinstance(response.get("body"), dict)
+
+
+def validation_errors(batch: Batch, chunk: Chunk, index: LineIndex) -> list[tuple[str, bool, str]]:
+    """Line-numbered errors from the batch object (input validation) as per-line failures."""
+    rows = []
+    for err in (batch.errors.data or []) if batch.errors else []:
+        line = getattr(err, "line", None)
+        custom_id = index.custom_id_at(chunk.first_index + line - 1) if isinstance(line, int) and line >= 1 else None
+        if custom_id is not None and line <= chunk.lines:
+            error = {"code": err.code, "message": err.message, "param": err.param, "line": line}
+            rows.append((custom_id, False, dumps({"custom_id": custom_id, "error": error})))
+    return rows
+
+
+def _line_error(idx: int, custom_id: str, batch: Batch, obj: Mapping[str, Any]) -> KlusterBatchError:
+    response = obj.get("response") or {}
+    where = f"Request {idx} (custom_id {custom_id!r}) failed in batch {batch.id}"
+    if response.get("status_code") not in (None, 200):
+        cause = error_from_response(int(response["status_code"]), response.get("body"))
+        error = KlusterBatchError(f"{where}: {cause.message}", custom_id=custom_id, batch_id=batch.id)
+        error.__cause__ = cause
+        return error
+    detail = obj.get("error") or {}
+    message = detail.get("message") if isinstance(detail, dict) else str(detail)
+    code = f" [{detail.get('code')}]" if isinstance(detail, dict) and detail.get("code") else ""
+    return KlusterBatchError(f"{where}{code}: {message or 'no response body'}", custom_id=custom_id, batch_id=batch.id)
+
+
+def _batch_level_message(batch: Batch) -> str:
+    if batch.errors and batch.errors.data:
+        return "; ".join(f"{e.code}: {e.message}" for e in batch.errors.data[:3])
+    return "no result for this line"
+
+
+class _SucceededResponse(BaseModel):
+    body: ChatCompletion
+
+
+class _SucceededLine(BaseModel):
+    """A successful result line, parsed in one pass by pydantic-core (the hot path of big batches)."""
+
+    response: _SucceededResponse
+
+
+def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None, batch: Batch) -> BatchResult:
+    """One input's `BatchResult` from its stored result line (None: the job's final status decides)."""
+    if payload is not None and ok:
+        try:
+            completion = _SucceededLine.model_validate_json(payload).response.body
+        except ValidationError:  # an unusual shape still reaches the caller, as the SDK would give it
+            completion = ChatCompletion.construct(**json.loads(payload)["response"]["body"])
+        return BatchResult(custom_id, idx, "succeeded", response=completion)
+    obj = json.loads(payload) if payload is not None else None
+    status = batch.status
+    ran = obj is not None and not (obj.get("response") is None and status in ("cancelled", "expired"))
+    if ran:
+        return BatchResult(custom_id, idx, "failed", error=_line_error(idx, custom_id, batch, obj))
+    if status in ("cancelled", "expired"):
+        text = "was cancelled before it ran" if status == "cancelled" else "expired before it ran (completion window)"
+        error = KlusterBatchError(
+            f"Request {idx} (custom_id {custom_id!r}) {text} in batch {batch.id}.",
+            custom_id=custom_id,
+            batch_id=batch.id,
+        )
+        return BatchResult(custom_id, idx, status, error=error)  # type: ignore[arg-type]
+    error = KlusterBatchError(
+        f"Request {idx} (custom_id {custom_id!r}): batch {batch.id} ended '{status}': {_batch_level_message(batch)}.",
+        custom_id=custom_id,
+        batch_id=batch.id,
+    )
+    return BatchResult(custom_id, idx, "failed", error=error)
+
+

@@ -1,0 +1,131 @@
+"""`MicroBatcher`: concurrent callers `await mb.complete(request)` like a normal completion, while
+their calls are coalesced into Batch API jobs (one per window of `max_wait` seconds or
+`max_batch_size` calls). Each caller gets its own completion or its own line's error.
+
+For agent work that can wait (the Batch API is cheaper than real-time): e.g. an adapter's
+`abatch()` or a crew's `kickoff_for_each`. Bad requests fail their own caller at once, before
+joining a window, so one caller's mistake never sinks the others' job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from kluster_agents.integrations.jobs.batch import asubmit_batch, check_completion_window
+from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.errors import KlusterError
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from openai.types.chat import ChatCompletion
+
+
+@dataclass
+class MicroBatchStats:
+    """What the batcher did: calls received, windows flushed, batch jobs created."""
+
+    calls: int = 0
+    windows: int = 0
+    jobs: int = 0
+    window_sizes: list[int] = field(default_factory=list)
+
+
+class MicroBatcher:
+    """Coalesce concurrent chat completions into Batch API jobs (see the module docstring).
+
+    `async with MicroBatcher(settings, max_batch_size=1000, max_wait=0.5) as mb:` — on exit,
+    pending calls are flushed and every in-flight job is awaited.
+    """
+
+    def __init__(
+        self,
+        settings: KlusterSettings | None = None,
+        *,
+        max_batch_size: int = 1000,
+        max_wait: float = 0.5,
+        completion_window: str = "24h",
+        client: openai.OpenAI | None = None,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        if max_wait < 0:
+            raise ValueError("max_wait must be >= 0 seconds")
+        self.settings = resolve_settings(settings)
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait
+        self.completion_window = check_completion_window(completion_window)
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.stats = MicroBatchStats()
+        self._client = client
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[ChatCompletion]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._windows: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> MicroBatcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Flush pending calls and wait for every submitted window to resolve."""
+        self.flush()
+        while self._windows:
+            await asyncio.gather(*list(self._windows), return_exceptions=True)
+
+    async def complete(self, request: Mapping[str, Any]) -> ChatCompletion:
+        """Queue one chat request; returns its completion or raises its line's `KlusterError`."""
+        body = {k: v for k, v in dict(request).items() if k != "custom_id"}  # ids are per window
+        prepare_chat_request(body, settings=self.settings)  # bad input fails this caller now
+        future: asyncio.Future[ChatCompletion] = asyncio.get_running_loop().create_future()
+        self._pending.append((body, future))
+        self.stats.calls += 1
+        if len(self._pending) >= self.max_batch_size:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.max_wait, self.flush)
+        return await future
+
+    def flush(self) -> None:
+        """Submit the pending calls now as one window."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        window, self._pending = self._pending, []
+        self.stats.windows += 1
+        self.stats.window_sizes.append(len(window))
+        task = asyncio.get_running_loop().create_task(self._run(window))
+        self._windows.add(task)
+        task.add_done_callback(self._windows.discard)
+
+    async def _run(self, window: list[tuple[dict[str, Any], asyncio.Future[ChatCompletion]]]) -> None:
+        try:
+            with await asubmit_batch(
+                [body for body, _ in window],
+                settings=self.settings,
+                client=self._client,
+                completion_window=self.completion_window,
+                journal=False,
+                poll_interval=self.poll_interval,
+            ) as handle:
+                self.stats.jobs += len(handle.batch_ids)
+                results = await handle.aresults(timeout=self.timeout)
+        except (KlusterError, openai.OpenAIError, OSError) as exc:
+            for _, future in window:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(window, results, strict=True):
+            if future.done():  # the caller gave up
+                continue
+            try:
+                future.set_result(result.unwrap())
+            except KlusterError as exc:
+                future.set_exception(exc)

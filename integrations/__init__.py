@@ -64,6 +64,13 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
+    from kluster_agents.integrations.api.catalog import (
+        ModelInfo,
+        get_model,
+        list_models,
+        refresh_models,
+        register_model,
+    )
     from kluster_agents.integrations.api.client import make_async_client, make_client
     from kluster_agents.integrations.api.compat import prepare_chat_request
     from kluster_agents.integrations.api.errors import (
@@ -82,7 +89,6 @@ if TYPE_CHECKING:
         KlusterUnsupportedError,
         KlusterVerifyError,
     )
-    from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, refresh_models, register_model
     from kluster_agents.integrations.api.settings import KlusterSettings, Tier
     from kluster_agents.integrations.backend import kluster_backend
     from kluster_agents.integrations.jobs.batch import (

@@ -11,4 +11,13 @@ from kluster_agents.integrations.jobs.batch import (
 )
 from kluster_agents.integrations.jobs.batch_results import BatchResult
 
-__all__ = ["BatchHandle", "BatchResult", "BatchStatus", "arun_batch", "asubmit_batch", "iter_results", "run_batch", "submit_batch"]
+__all__ = [
+    "BatchHandle",
+    "BatchResult",
+    "BatchStatus",
+    "arun_batch",
+    "asubmit_batch",
+    "iter_results",
+    "run_batch",
+    "submit_batch",
+]

@@ -10,13 +10,13 @@ from kluster_agents.integrations.api.extras import require
 
 require("crewai", "crewai")
 
-from kluster_agents.adapters.crewai.batched_kickoff import (  # noqa: E402
+from kluster_agents.adapters.crewai.batched_kickoff import (
     akickoff_for_each_batched,
     kickoff_for_each_batched,
 )
-from kluster_agents.adapters.crewai.guardrail import VerifyGuardrail  # noqa: E402
-from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm  # noqa: E402
-from kluster_agents.adapters.crewai.tools import KlusterVerifyTool  # noqa: E402
+from kluster_agents.adapters.crewai.guardrail import VerifyGuardrail
+from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
+from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
 
 __all__ = [
     "KlusterCompletion",

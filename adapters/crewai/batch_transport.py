@@ -80,8 +80,9 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _body(self, request: httpx.Request) -> dict[str, Any] | httpx.Response:
         if request.method != "POST" or not request.url.path.endswith(_CHAT_PATH):
-            return _error_response(request, 501, f"only chat completions can be batched, not {request.method} "
-                                   f"{request.url.path}")
+            return _error_response(
+                request, 501, f"only chat completions can be batched, not {request.method} {request.url.path}"
+            )
         body = json.loads(request.content or b"{}")
         if body.get("stream"):
             return _error_response(request, 400, "a batched call cannot stream; use stream=False")
@@ -95,8 +96,10 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if isinstance(body, httpx.Response):
             return body
         if _running_loop() is self.loop:
-            raise RuntimeError("a synchronous LLM call on the micro-batcher's own event loop would deadlock; "
-                               "run the crew in a worker thread (kickoff_for_each_batched does)")
+            raise RuntimeError(
+                "a synchronous LLM call on the micro-batcher's own event loop would deadlock; "
+                "run the crew in a worker thread (kickoff_for_each_batched does)"
+            )
         try:
             return _completion_response(request, self._submit(body).result())
         except KlusterError as exc:

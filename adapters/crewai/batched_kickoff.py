@@ -25,8 +25,8 @@ from crewai.types.usage_metrics import UsageMetrics
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
 from kluster_agents.adapters.crewai.llm import KlusterCompletion
 from kluster_agents.integrations.api.errors import KlusterConfigError
-from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatchStats
 from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatchStats
 
 DEFAULT_MAX_CONCURRENCY = 64
 # A window closes as soon as every unfinished run is waiting (see batch_transport); max_wait only
@@ -52,8 +52,9 @@ def _batched_copy(crew: Crew, transport: MicroBatchTransport) -> Crew:
     for agent in [*copy.agents, *([copy.manager_agent] if copy.manager_agent else [])]:
         agent.llm = _batched_llm(agent.llm, transport, f"Agent {agent.role!r}")
         if agent.function_calling_llm is not None:
-            agent.function_calling_llm = _batched_llm(agent.function_calling_llm, transport,
-                                                      f"Agent {agent.role!r} (function_calling_llm)")
+            agent.function_calling_llm = _batched_llm(
+                agent.function_calling_llm, transport, f"Agent {agent.role!r} (function_calling_llm)"
+            )
     if copy.manager_llm is not None:
         copy.manager_llm = _batched_llm(copy.manager_llm, transport, "The crew's manager_llm")
     return copy
@@ -80,17 +81,26 @@ async def akickoff_for_each_batched(
     inputs = list(inputs)
     if not inputs:
         return []
-    batcher = MicroBatcher(settings or _settings_of(crew), max_batch_size=max_batch_size, max_wait=max_wait,
-                           completion_window=completion_window, poll_interval=poll_interval)
+    batcher = MicroBatcher(
+        settings or _settings_of(crew),
+        max_batch_size=max_batch_size,
+        max_wait=max_wait,
+        completion_window=completion_window,
+        poll_interval=poll_interval,
+    )
     if stats is not None:
         batcher.stats = stats
     loop = asyncio.get_running_loop()
     transport = MicroBatchTransport(batcher, loop, runs=len(inputs))
     copies = [_batched_copy(crew, transport) for _ in inputs]
     async with batcher:
-        with ThreadPoolExecutor(max_workers=max(1, min(len(inputs), max_concurrency)),
-                                thread_name_prefix="kluster-crew") as pool:
-            runs = [loop.run_in_executor(pool, lambda c=c, i=i: c.kickoff(inputs=i)) for c, i in zip(copies, inputs)]
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(len(inputs), max_concurrency)), thread_name_prefix="kluster-crew"
+        ) as pool:
+            runs = [
+                loop.run_in_executor(pool, lambda c=c, i=i: c.kickoff(inputs=i))
+                for c, i in zip(copies, inputs, strict=False)
+            ]
             for run in runs:
                 run.add_done_callback(lambda _: transport.run_finished())
             outcomes = await asyncio.gather(*runs, return_exceptions=True)
@@ -118,5 +128,7 @@ def kickoff_for_each_batched(crew: Crew, inputs: Iterable[dict[str, Any]], **opt
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(akickoff_for_each_batched(crew, inputs, **options))
-    raise KlusterConfigError("kickoff_for_each_batched was called inside a running event loop; "
-                             "use `await akickoff_for_each_batched(crew, inputs)` there.")
+    raise KlusterConfigError(
+        "kickoff_for_each_batched was called inside a running event loop; "
+        "use `await akickoff_for_each_batched(crew, inputs)` there."
+    )

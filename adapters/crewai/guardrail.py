@@ -18,7 +18,7 @@ here: CrewAI inspects `__call__`'s return annotation at runtime and accepts only
 import re
 import threading
 from collections.abc import Callable
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from crewai.tasks.hallucination_guardrail import HallucinationGuardrail
 from crewai.tasks.task_output import TaskOutput
@@ -27,10 +27,9 @@ from kluster_agents.integrations.api.compat import content_text
 from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
 
-ContextFrom = Union[Literal["tools", "conversation"], Callable[[TaskOutput], Union[str, None]], None]
+ContextFrom = Literal["tools", "conversation"] | Callable[[TaskOutput], str | None] | None
 
 _OBSERVATION = re.compile(r"Observation:\s*(.*?)(?=\n\s*(?:Thought|Action|Final Answer):|\Z)", re.DOTALL)
-
 
 
 def tool_results(output: TaskOutput) -> list[str]:

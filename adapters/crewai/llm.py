@@ -28,10 +28,10 @@ from crewai.llms.providers.openai.completion import OpenAICompletion
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from kluster_agents.adapters.crewai.structured_output import StructuredOutputRun
+from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import KlusterError
-from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 _PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
@@ -46,7 +46,9 @@ class KlusterCompletion(OpenAICompletion):
 
     kluster_settings: KlusterSettings | None = Field(default=None, exclude=True, repr=False)
     api_key: str | None = Field(default=None, exclude=True, repr=False)
-    structured_output_retries: int = Field(default=2, ge=0, description="Extra attempts when structured output is invalid.")
+    structured_output_retries: int = Field(
+        default=2, ge=0, description="Extra attempts when structured output is invalid."
+    )
 
     _async_loop: Any = PrivateAttr(default=None)
     _http_clients: tuple[Any, Any] | None = PrivateAttr(default=None)
@@ -69,7 +71,9 @@ class KlusterCompletion(OpenAICompletion):
             return data
         data = dict(data)
         settings = resolve_settings(
-            data.get("kluster_settings"), api_key=data.get("api_key"), base_url=data.get("base_url") or data.get("api_base")
+            data.get("kluster_settings"),
+            api_key=data.get("api_key"),
+            base_url=data.get("base_url") or data.get("api_base"),
         )
         data.update(
             kluster_settings=settings,
@@ -163,7 +167,9 @@ class KlusterCompletion(OpenAICompletion):
             return (len(messages) + 3) // 4
         return (sum(len(message_content_text(m)) for m in messages) + 3) // 4
 
-    def _prepare_completion_params(self, messages: list[Any], tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def _prepare_completion_params(
+        self, messages: list[Any], tools: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         params = super()._prepare_completion_params(messages, tools)
         params.pop("stream_options", None)  # CrewAI always asks for stream usage; kluster has no stream_options
         return params
@@ -195,7 +201,9 @@ class KlusterCompletion(OpenAICompletion):
         )
         return run.result
 
-    def _structured(self, params: dict[str, Any], response_model: type[BaseModel], from_task: Any, from_agent: Any) -> BaseModel:
+    def _structured(
+        self, params: dict[str, Any], response_model: type[BaseModel], from_task: Any, from_agent: Any
+    ) -> BaseModel:
         run = self._structured_run(params, response_model)
         client = self._get_sync_client()
         for request in run:
@@ -211,31 +219,50 @@ class KlusterCompletion(OpenAICompletion):
             run.receive(await client.chat.completions.create(**request))
         return self._finish_structured(run, from_task, from_agent)
 
-    def _handle_completion(self, params: dict[str, Any], available_functions: dict[str, Any] | None = None,
-                           from_task: Any | None = None, from_agent: Any | None = None,
-                           response_model: type[BaseModel] | None = None) -> Any:
+    def _handle_completion(
+        self,
+        params: dict[str, Any],
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any | None = None,
+        from_agent: Any | None = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> Any:
         if response_model is not None:
             return self._structured(params, response_model, from_task, from_agent)
         return super()._handle_completion(params, available_functions, from_task, from_agent)
 
-    def _handle_streaming_completion(self, params: dict[str, Any], available_functions: dict[str, Any] | None = None,
-                                     from_task: Any | None = None, from_agent: Any | None = None,
-                                     response_model: type[BaseModel] | None = None) -> Any:
+    def _handle_streaming_completion(
+        self,
+        params: dict[str, Any],
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any | None = None,
+        from_agent: Any | None = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> Any:
         if response_model is not None:  # validated output cannot be streamed piecewise
             return self._structured(params, response_model, from_task, from_agent)
         return super()._handle_streaming_completion(params, available_functions, from_task, from_agent)
 
-    async def _ahandle_completion(self, params: dict[str, Any], available_functions: dict[str, Any] | None = None,
-                                  from_task: Any | None = None, from_agent: Any | None = None,
-                                  response_model: type[BaseModel] | None = None) -> Any:
+    async def _ahandle_completion(
+        self,
+        params: dict[str, Any],
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any | None = None,
+        from_agent: Any | None = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> Any:
         if response_model is not None:
             return await self._astructured(params, response_model, from_task, from_agent)
         return await super()._ahandle_completion(params, available_functions, from_task, from_agent)
 
-    async def _ahandle_streaming_completion(self, params: dict[str, Any],
-                                            available_functions: dict[str, Any] | None = None,
-                                            from_task: Any | None = None, from_agent: Any | None = None,
-                                            response_model: type[BaseModel] | None = None) -> Any:
+    async def _ahandle_streaming_completion(
+        self,
+        params: dict[str, Any],
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any | None = None,
+        from_agent: Any | None = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> Any:
         if response_model is not None:
             return await self._astructured(params, response_model, from_task, from_agent)
         return await super()._ahandle_streaming_completion(params, available_functions, from_task, from_agent)

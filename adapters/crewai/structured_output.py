@@ -41,7 +41,7 @@ def _with_system_text(messages: list[dict[str, Any]], text: str) -> list[dict[st
     """Append `text` to the first system message (or add one in front)."""
     for i, message in enumerate(messages):
         if message.get("role") == "system" and isinstance(message.get("content"), str):
-            return [*messages[:i], {**message, "content": f"{message['content']}\n\n{text}"}, *messages[i + 1:]]
+            return [*messages[:i], {**message, "content": f"{message['content']}\n\n{text}"}, *messages[i + 1 :]]
     return [{"role": "system", "content": text}, *messages]
 
 

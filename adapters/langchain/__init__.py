@@ -13,15 +13,15 @@ from kluster_agents.integrations.api.extras import require
 require("langchain_core", "langchain")
 require("langchain_openai", "langchain")
 
-from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat  # noqa: E402
-from kluster_agents.adapters.langchain.verify import (  # noqa: E402
+from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat
+from kluster_agents.adapters.langchain.verify import (
     KlusterVerifyCallbackHandler,
     KlusterVerifyTool,
     VerifyRecord,
     with_verification,
 )
-from kluster_agents.integrations.api.structured import KlusterStructuredOutputError  # noqa: E402
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy  # noqa: E402
+from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy
 
 __all__ = [
     "ChatKluster",

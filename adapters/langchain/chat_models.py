@@ -15,12 +15,9 @@ structured-output defaults target OpenAI). What kluster changes:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from openai.types.chat.chat_completion import Choice
-from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
 from langchain_core.messages import AIMessageChunk, BaseMessage
@@ -29,16 +26,18 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
 from langchain_openai.chat_models.base import BaseChatOpenAI
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat.chat_completion import Choice
+from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
-from typing_extensions import Self
 
 from kluster_agents.adapters.langchain import batch_api
 from kluster_agents.adapters.langchain.structured_output import prompted_structured_output
 from kluster_agents.integrations._version import __version__
+from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import KlusterUnsupportedError
 from kluster_agents.integrations.api.kluster_openai import prepare_create_kwargs
-from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
 from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES
 
@@ -155,7 +154,8 @@ class ChatKluster(BaseChatOpenAI):
         if self.n is not None and self.n != 1:
             raise KlusterUnsupportedError(
                 f"n={self.n}: kluster.ai returns one choice per request; send separate requests (or a batch).",
-                parameter="n", model=self.model_name,
+                parameter="n",
+                model=self.model_name,
             )
         settings = self.settings
         self.openai_api_key = settings.api_key
@@ -218,9 +218,7 @@ class ChatKluster(BaseChatOpenAI):
             self.settings.require_api_key()
         super()._ensure_sync_client_available()
 
-    def _get_request_payload(
-        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
-    ) -> dict:
+    def _get_request_payload(self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         if self.root_client is None and self.root_async_client is None:
             self.settings.require_api_key()  # raises KlusterConfigError before any network
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
@@ -294,7 +292,8 @@ class ChatKluster(BaseChatOpenAI):
                 f"{self.model_name} has no tool calling on kluster.ai. Fix: use a model with Tools in "
                 f"`kluster-agents models` (e.g. {DEFAULT_MODEL}); for structured output use "
                 "with_structured_output(), which falls back to prompted JSON.",
-                parameter="tools", model=self.model_name,
+                parameter="tools",
+                model=self.model_name,
             )
         return super().bind_tools(
             tools, tool_choice=tool_choice, strict=strict, parallel_tool_calls=parallel_tool_calls, **kwargs

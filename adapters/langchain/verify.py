@@ -76,8 +76,15 @@ def _outcome_metadata(outcome: VerifyOutcome) -> dict[str, Any]:
 class _Verified:
     """Runs the wrapped runnable, checks its output, retries with feedback as the policy says."""
 
-    def __init__(self, runnable: Runnable, policy: VerifyPolicy, *, context_key: str | None,
-                 prompt_key: str | None, output_key: str | None) -> None:
+    def __init__(
+        self,
+        runnable: Runnable,
+        policy: VerifyPolicy,
+        *,
+        context_key: str | None,
+        prompt_key: str | None,
+        output_key: str | None,
+    ) -> None:
         self.runnable = runnable
         self.policy = policy
         self.context_key = context_key
@@ -90,13 +97,16 @@ class _Verified:
             if key is None or key not in input_:
                 raise KlusterInvalidRequestError(
                     f"with_verification: cannot find the prompt in input keys {sorted(input_)}; "
-                    "pass prompt_key='<your question key>'.", parameter="prompt_key")
+                    "pass prompt_key='<your question key>'.",
+                    parameter="prompt_key",
+                )
             context = input_.get(self.context_key) if self.context_key else None
             return text_of(input_[key]), (text_of(context) if context is not None else None)
         if self.context_key:
             raise KlusterInvalidRequestError(
                 "with_verification: context_key needs dict inputs ({'question': ..., 'context': ...}).",
-                parameter="context_key")
+                parameter="context_key",
+            )
         if isinstance(input_, PromptValue):
             return _last_human_text(input_.to_messages()), None
         if isinstance(input_, Sequence) and not isinstance(input_, str):
@@ -162,8 +172,9 @@ def with_verification(
     inputs, appended to the prompt). AIMessage outputs carry the outcome in
     `response_metadata["kluster_verify"]`. Default policy: `VerifyPolicy()` (retry, fail closed).
     """
-    call = _Verified(runnable, policy or VerifyPolicy(), context_key=context_key, prompt_key=prompt_key,
-                     output_key=output_key)
+    call = _Verified(
+        runnable, policy or VerifyPolicy(), context_key=context_key, prompt_key=prompt_key, output_key=output_key
+    )
 
     def invoke(input_: Any, config: RunnableConfig) -> Any:
         return call.invoke(input_, config)
@@ -200,8 +211,9 @@ class KlusterVerifyCallbackHandler(BaseCallbackHandler):
 
     raise_error = True
 
-    def __init__(self, policy: VerifyPolicy | None = None, *,
-                 context: str | Callable[[], str | None] | None = None) -> None:
+    def __init__(
+        self, policy: VerifyPolicy | None = None, *, context: str | Callable[[], str | None] | None = None
+    ) -> None:
         super().__init__()
         self.policy = policy or VerifyPolicy(on_hallucination="annotate")
         self.context = context
@@ -209,8 +221,9 @@ class KlusterVerifyCallbackHandler(BaseCallbackHandler):
         self._prompts: dict[UUID, str] = {}
         self._lock = threading.Lock()
 
-    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *,
-                            run_id: UUID, **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *, run_id: UUID, **kwargs: Any
+    ) -> None:
         with self._lock:
             self._prompts[run_id] = _last_human_text(messages[0]) if messages else ""
 
@@ -221,7 +234,7 @@ class KlusterVerifyCallbackHandler(BaseCallbackHandler):
         if prompt is None or not isinstance(generation, ChatGeneration):
             return
         message = generation.message
-        if isinstance(message, AIMessage) and message.tool_calls or not message.text.strip():
+        if (isinstance(message, AIMessage) and message.tool_calls) or not message.text.strip():
             return
         context = self.context() if callable(self.context) else self.context
         outcome = self.policy.check(prompt, message.text, context)

@@ -10,25 +10,25 @@ import os
 # (set LITELLM_LOCAL_MODEL_COST_MAP=False before importing to fetch it).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from kluster_agents.integrations.api.extras import require  # noqa: E402
+from kluster_agents.integrations.api.extras import require
 
 require("litellm", "litellm")
 
-from kluster_agents.adapters.litellm.batch import (  # noqa: E402
+from kluster_agents.adapters.litellm.batch import (
     abatch_completion_via_api,
     batch_completion_via_api,
     batch_file_line,
     batch_kwargs,
 )
-from kluster_agents.adapters.litellm.exceptions import (  # noqa: E402
+from kluster_agents.adapters.litellm.exceptions import (
     LiteLLMKlusterConfigError,
     LiteLLMKlusterInvalidRequestError,
     LiteLLMKlusterUnsupportedError,
 )
-from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_result  # noqa: E402
-from kluster_agents.adapters.litellm.provider import KlusterLLM, model_map, register  # noqa: E402
-from kluster_agents.adapters.litellm.proxy_config import build_proxy_config, litellm_config_command  # noqa: E402
-from kluster_agents.adapters.litellm.router import kluster_router  # noqa: E402
+from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_result
+from kluster_agents.adapters.litellm.provider import KlusterLLM, model_map, register
+from kluster_agents.adapters.litellm.proxy_config import build_proxy_config, litellm_config_command
+from kluster_agents.adapters.litellm.router import kluster_router
 
 __all__ = [
     "KlusterLLM",

@@ -20,12 +20,12 @@ from litellm.utils import convert_to_model_response_object
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.adapters.litellm.provider import model_name
-from kluster_agents.integrations.jobs.batch import arun_batch, run_batch
-from kluster_agents.integrations.jobs.batch_results import BatchResult
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import KlusterBatchError
-from kluster_agents.integrations.jobs.jsonl import batch_line, dumps
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.jobs.batch import arun_batch, run_batch
+from kluster_agents.integrations.jobs.batch_results import BatchResult
+from kluster_agents.integrations.jobs.jsonl import batch_line, dumps
 
 
 def batch_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> dict[str, str]:
@@ -49,7 +49,9 @@ def batch_file_line(custom_id: str, request: Mapping[str, Any], *, settings: Klu
 
 def to_model_response(completion: ChatCompletion) -> ModelResponse:
     """A batch line's `ChatCompletion` as the `ModelResponse` `litellm.completion` would return."""
-    return convert_to_model_response_object(response_object=completion.model_dump(), model_response_object=ModelResponse())
+    return convert_to_model_response_object(
+        response_object=completion.model_dump(), model_response_object=ModelResponse()
+    )
 
 
 def _responses(results: list[BatchResult], return_exceptions: bool) -> list[ModelResponse | KlusterBatchError]:
@@ -58,8 +60,9 @@ def _responses(results: list[BatchResult], return_exceptions: bool) -> list[Mode
         if result.ok:
             out.append(to_model_response(result.unwrap()))
         elif return_exceptions:
-            out.append(result.error or KlusterBatchError(f"request {result.index} {result.status}",
-                                                         custom_id=result.custom_id))
+            out.append(
+                result.error or KlusterBatchError(f"request {result.index} {result.status}", custom_id=result.custom_id)
+            )
         else:
             result.unwrap()  # raises the line's KlusterBatchError (custom_id, server message)
     return out
@@ -91,4 +94,3 @@ async def abatch_completion_via_api(
     """Async twin of `batch_completion_via_api`."""
     results = await arun_batch([_without_prefix(r) for r in requests], **run_batch_options)
     return _responses(results, return_exceptions)
-

@@ -33,10 +33,19 @@ from kluster_agents.integrations.verify.policy import HallucinationDetected, Ver
 GUARDRAIL_NAME = "kluster-verify"
 _HIDDEN_KEY = "kluster_verify"
 # Request parameters a regeneration keeps (everything else is LiteLLM bookkeeping).
-_REGENERATE_PARAMS = ("model", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
-                      "api_base", "api_key", "timeout")
+_REGENERATE_PARAMS = (
+    "model",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "api_base",
+    "api_key",
+    "timeout",
+)
 _regenerating: ContextVar[bool] = ContextVar("kluster_verify_regenerating", default=False)
-
 
 
 def prompt_and_context(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
@@ -81,10 +90,18 @@ class KlusterVerifyGuardrail(CustomGuardrail):
         default_on: bool = True,
         **policy_kwargs: Any,
     ) -> None:
-        policy_args = {k: policy_kwargs.pop(k) for k in list(policy_kwargs)
-                       if k in ("on_hallucination", "on_error", "max_retries", "sample_rate", "on_exhausted")}
-        super().__init__(guardrail_name=guardrail_name, event_hook=event_hook, default_on=default_on,
-                         supported_event_hooks=[GuardrailEventHooks.post_call], **policy_kwargs)
+        policy_args = {
+            k: policy_kwargs.pop(k)
+            for k in list(policy_kwargs)
+            if k in ("on_hallucination", "on_error", "max_retries", "sample_rate", "on_exhausted")
+        }
+        super().__init__(
+            guardrail_name=guardrail_name,
+            event_hook=event_hook,
+            default_on=default_on,
+            supported_event_hooks=[GuardrailEventHooks.post_call],
+            **policy_kwargs,
+        )
         if policy is not None and policy_args:
             raise TypeError("pass either policy=VerifyPolicy(...) or its keyword arguments, not both")
         if "max_retries" in policy_args:
@@ -126,8 +143,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
             _regenerating.reset(token)
 
     # -- LiteLLM hooks ------------------------------------------------------------------------
-    async def async_post_call_success_deployment_hook(self, request_data: dict, response: Any,
-                                                      call_type: Any) -> Any:
+    async def async_post_call_success_deployment_hook(self, request_data: dict, response: Any, call_type: Any) -> Any:
         """SDK path: every `acompletion` (no `guardrails=[...]` needed when default_on)."""
         if not self.should_run_guardrail(data=request_data, event_type=GuardrailEventHooks.post_call):
             return None
@@ -143,8 +159,14 @@ class KlusterVerifyGuardrail(CustomGuardrail):
         except HallucinationDetected as exc:
             from fastapi import HTTPException
 
-            raise HTTPException(status_code=400, detail={"error": str(exc), "guardrail": self.guardrail_name,
-                                                         "kluster_verify": exc.result.model_dump(mode="json")}) from exc
+            raise HTTPException(
+                status_code=400,
+                detail={
+                    "error": str(exc),
+                    "guardrail": self.guardrail_name,
+                    "kluster_verify": exc.result.model_dump(mode="json"),
+                },
+            ) from exc
 
 
 def _proxy_router() -> Any:

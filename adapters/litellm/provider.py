@@ -32,10 +32,14 @@ from litellm.utils import convert_to_model_response_object, custom_llm_setup
 from openai.resources.chat import Completions
 
 from kluster_agents.adapters.litellm.exceptions import PROVIDER, as_litellm_error
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterInvalidRequestError, KlusterUnsupportedError
-from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 from kluster_agents.integrations.api.catalog import ModelInfo, list_models, supports_tools
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.errors import (
+    KlusterConfigError,
+    KlusterInvalidRequestError,
+    KlusterUnsupportedError,
+)
+from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 PREFIX = f"{PROVIDER}/"
@@ -111,7 +115,10 @@ class KlusterLLM(CustomLLM):
     # -- request building -----------------------------------------------------------------
     @staticmethod
     def create_kwargs(
-        model: str, messages: list, optional_params: Mapping[str, Any], headers: Mapping[str, str] | None,
+        model: str,
+        messages: list,
+        optional_params: Mapping[str, Any],
+        headers: Mapping[str, str] | None,
         timeout: float | httpx.Timeout | None,
     ) -> dict[str, Any]:
         """`chat.completions.create` keyword arguments from LiteLLM's call (compat runs inside create)."""
@@ -133,8 +140,14 @@ class KlusterLLM(CustomLLM):
         return kwargs
 
     def _prepare(
-        self, model: str, messages: list, api_base: str | None, api_key: str | None, optional_params: dict,
-        headers: Mapping[str, str] | None, timeout: Any,
+        self,
+        model: str,
+        messages: list,
+        api_base: str | None,
+        api_key: str | None,
+        optional_params: dict,
+        headers: Mapping[str, str] | None,
+        timeout: Any,
     ) -> tuple[KlusterSettings, int | None, dict[str, Any]]:
         try:
             settings = self.resolve(api_base, api_key)
@@ -153,42 +166,98 @@ class KlusterLLM(CustomLLM):
         )
 
     # -- LiteLLM entry points -------------------------------------------------------------
-    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                   model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
-                   logging_obj: Any, optional_params: dict, acompletion: Any = None, litellm_params: Any = None,
-                   logger_fn: Any = None, headers: dict | None = None, timeout: Any = None, client: Any = None,
-                   ) -> ModelResponse:
+    def completion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Callable,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        acompletion: Any = None,
+        litellm_params: Any = None,
+        logger_fn: Any = None,
+        headers: dict | None = None,
+        timeout: Any = None,
+        client: Any = None,
+    ) -> ModelResponse:
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
         with _pre_network_errors(model):
             raw = self.sync_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
-    async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                          model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
-                          logging_obj: Any, optional_params: dict, acompletion: Any = None,
-                          litellm_params: Any = None, logger_fn: Any = None, headers: dict | None = None,
-                          timeout: Any = None, client: Any = None) -> ModelResponse:
+    async def acompletion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Callable,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        acompletion: Any = None,
+        litellm_params: Any = None,
+        logger_fn: Any = None,
+        headers: dict | None = None,
+        timeout: Any = None,
+        client: Any = None,
+    ) -> ModelResponse:
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
         with _pre_network_errors(model):
             raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
-    def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                  model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
-                  logging_obj: Any, optional_params: dict, acompletion: Any = None, litellm_params: Any = None,
-                  logger_fn: Any = None, headers: dict | None = None, timeout: Any = None, client: Any = None,
-                  ) -> Iterator[ModelResponseStream]:
+    def streaming(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Callable,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        acompletion: Any = None,
+        litellm_params: Any = None,
+        logger_fn: Any = None,
+        headers: dict | None = None,
+        timeout: Any = None,
+        client: Any = None,
+    ) -> Iterator[ModelResponseStream]:
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
         kwargs["stream"] = True
         with _pre_network_errors(model):
             stream = self.sync_client(settings, retries).chat.completions.create(**kwargs)
         return _chunks(stream)
 
-    async def astreaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
-                         model_response: ModelResponse, print_verbose: Callable, encoding: Any, api_key: Any,
-                         logging_obj: Any, optional_params: dict, acompletion: Any = None,
-                         litellm_params: Any = None, logger_fn: Any = None, headers: dict | None = None,
-                         timeout: Any = None, client: Any = None) -> AsyncIterator[ModelResponseStream]:
+    async def astreaming(
+        self,
+        model: str,
+        messages: list,
+        api_base: str,
+        custom_prompt_dict: dict,
+        model_response: ModelResponse,
+        print_verbose: Callable,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict,
+        acompletion: Any = None,
+        litellm_params: Any = None,
+        logger_fn: Any = None,
+        headers: dict | None = None,
+        timeout: Any = None,
+        client: Any = None,
+    ) -> AsyncIterator[ModelResponseStream]:
         # LiteLLM iterates this without awaiting it first, so it must be an async generator.
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
         kwargs["stream"] = True
@@ -200,7 +269,7 @@ class KlusterLLM(CustomLLM):
                     yield _chunk(chunk)
 
 
-class _pre_network_errors:  # noqa: N801 - used as a context manager
+class _pre_network_errors:
     """Turn compat refusals into their LiteLLM-passable twins; HTTP errors pass untouched."""
 
     def __init__(self, model: str) -> None:
@@ -242,8 +311,12 @@ def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, An
         "supports_system_messages": True,
     }
     if limits is not None:
-        entry.update(max_input_tokens=limits.context, max_output_tokens=limits.max_output,
-                     max_tokens=limits.max_output, rpm=limits.rpm)
+        entry.update(
+            max_input_tokens=limits.context,
+            max_output_tokens=limits.max_output,
+            max_tokens=limits.max_output,
+            rpm=limits.rpm,
+        )
     return {k: v for k, v in entry.items() if v is not None}
 
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import litellm
 
 from kluster_agents.adapters.litellm.provider import PREFIX, ensure_registered, model_info_entry, model_name
-from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.api.catalog import ModelInfo, get_model
+from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.api.settings import KlusterSettings, Tier, resolve_settings
 
 Fallbacks = Mapping[str, Sequence[str]] | Sequence[Mapping[str, Sequence[str]]] | Literal["chain"] | None
@@ -28,12 +28,16 @@ def deployment(name: str, info: ModelInfo, settings: KlusterSettings, *, credent
     params: dict[str, Any] = {"model": PREFIX + info.id}
     limits = info.limits_for(settings.tier)
     if limits is not None:
-        params.update({k: v for k, v in (("rpm", limits.rpm), ("max_parallel_requests", limits.concurrency))
-                       if v is not None})
+        params.update(
+            {k: v for k, v in (("rpm", limits.rpm), ("max_parallel_requests", limits.concurrency)) if v is not None}
+        )
     if credentials:
         params.update(api_base=settings.base_url, api_key=settings.require_api_key())
-    model_info = {"id": f"kluster-{settings.tier.value}-{info.id}", "base_model": PREFIX + info.id,
-                  **model_info_entry(info, settings)}
+    model_info = {
+        "id": f"kluster-{settings.tier.value}-{info.id}",
+        "base_model": PREFIX + info.id,
+        **model_info_entry(info, settings),
+    }
     return {"model_name": name, "litellm_params": params, "model_info": model_info}
 
 
@@ -52,8 +56,10 @@ def normalise_fallbacks(fallbacks: Fallbacks, names: Sequence[str]) -> list[dict
     result = [{model_name(k): [model_name(v) for v in vs]} for item in items for k, vs in item.items()]
     unknown = sorted({n for item in result for k, vs in item.items() for n in (k, *vs)} - set(names))
     if unknown:
-        raise KlusterConfigError(f"fallbacks name models that are not in the router: {unknown}; "
-                                 f"add them to models=[...] (router models: {list(names)}).")
+        raise KlusterConfigError(
+            f"fallbacks name models that are not in the router: {unknown}; "
+            f"add them to models=[...] (router models: {list(names)})."
+        )
     return result
 
 
@@ -75,8 +81,9 @@ def kluster_router(
     each call reads KLUSTER_BASE_URL/KLUSTER_API_KEY. Other keyword arguments go to `litellm.Router`.
     """
     if not models:
-        raise KlusterConfigError("kluster_router needs at least one model, e.g. "
-                                 "models=['klusterai/Meta-Llama-3.3-70B-Instruct-Turbo'].")
+        raise KlusterConfigError(
+            "kluster_router needs at least one model, e.g. models=['klusterai/Meta-Llama-3.3-70B-Instruct-Turbo']."
+        )
     resolved = resolve_settings(settings, tier=tier.value if isinstance(tier, Tier) else tier)
     ensure_registered()
     names = list(dict.fromkeys(model_name(m) for m in models))

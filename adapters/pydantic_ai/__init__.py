@@ -8,15 +8,15 @@ from kluster_agents.integrations.api.extras import require
 
 require("pydantic_ai", "pydantic-ai")
 
-from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync  # noqa: E402
-from kluster_agents.adapters.pydantic_ai.mcp import kluster_mcp_toolset, local_mcp_toolset  # noqa: E402
-from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile  # noqa: E402
-from kluster_agents.adapters.pydantic_ai.provider import (  # noqa: E402
+from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync
+from kluster_agents.adapters.pydantic_ai.mcp import kluster_mcp_toolset, local_mcp_toolset
+from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
+from kluster_agents.adapters.pydantic_ai.provider import (
     KlusterProvider,
     KlusterProviderError,
     kluster_model,
 )
-from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator  # noqa: E402
+from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator
 
 __all__ = [
     "KlusterProvider",

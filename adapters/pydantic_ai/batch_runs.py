@@ -23,12 +23,11 @@ from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.run import AgentRunResult
 
+from kluster_agents.adapters.pydantic_ai.provider import KlusterProvider, kluster_model
+from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
 from kluster_agents.integrations.api.kluster_openai import prepare_create_kwargs
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher
-from kluster_agents.integrations.api.catalog import get_model
-
-from kluster_agents.adapters.pydantic_ai.provider import KlusterProvider, kluster_model
 
 OutputT = TypeVar("OutputT")
 Via = Literal["batch", "realtime"]
@@ -127,7 +126,7 @@ async def _run_all(
                 return RunOutcome(index, item, result=await agent.run(**_run_kwargs(item, shared)))
             async with gate:
                 return RunOutcome(index, item, result=await agent.run(**_run_kwargs(item, shared)))
-        except Exception as exc:  # noqa: BLE001 - reported per input, the other runs go on
+        except Exception as exc:
             return RunOutcome(index, item, error=exc)
 
     return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
@@ -179,6 +178,8 @@ async def run_many(
             return await _run_all(agent, items, run_kwargs, max_concurrency)
 
 
-def run_many_sync(agent: AbstractAgent[Any, OutputT], inputs: Iterable[RunInput], **kwargs: Any) -> list[RunOutcome[OutputT]]:
+def run_many_sync(
+    agent: AbstractAgent[Any, OutputT], inputs: Iterable[RunInput], **kwargs: Any
+) -> list[RunOutcome[OutputT]]:
     """`run_many` for scripts without an event loop (like `agent.run_sync`)."""
     return asyncio.run(run_many(agent, inputs, **kwargs))

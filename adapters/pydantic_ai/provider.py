@@ -27,13 +27,12 @@ from pydantic_ai.profiles.openai import OpenAIModelProfile
 from pydantic_ai.providers import Provider
 from pydantic_ai.settings import ModelSettings
 
+from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
+from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, get_model
 from kluster_agents.integrations.api.client import make_async_client
 from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
-from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, get_model
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
-
-from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
 
 MODEL_PREFIX = "kluster:"
 

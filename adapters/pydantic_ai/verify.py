@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from pydantic_ai import ModelRetry, RunContext
@@ -30,7 +30,7 @@ from kluster_agents.integrations.api.errors import KlusterVerifyError
 from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
 
 OutputT = TypeVar("OutputT")
-ContextSource = Union[str, Literal["auto", "deps", "tool_results"], Callable[[RunContext[Any]], Union[str, None]], None]
+ContextSource = str | Literal["auto", "deps", "tool_results"] | Callable[[RunContext[Any]], str | None] | None
 METADATA_KEY = "kluster_verify"
 _DEPS_CONTEXT_ATTRS = ("context", "documents", "document")
 
@@ -41,8 +41,10 @@ def as_text(value: Any) -> str:
         return value
     if isinstance(value, BaseModel):
         return value.model_dump_json()
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)) and all(
-        isinstance(v, str) for v in value
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, (bytes, bytearray))
+        and all(isinstance(v, str) for v in value)
     ):
         return "\n\n".join(value)
     return json.dumps(value, default=str, ensure_ascii=False)

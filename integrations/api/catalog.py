@@ -201,8 +201,14 @@ def _derived(name: str, kind: ModelKind, base: ModelInfo | None) -> ModelInfo:
         # Permissive defaults: we do not know, so we do not refuse anything client-side.
         return ModelInfo(id=name, display_name=name, kind=kind, tools=True, vision=True, limits={})
     return base.model_copy(
-        update={"id": name, "display_name": f"{name} (based on {base.display_name})", "aliases": (), "kind": kind,
-                "base_model": base.id, "fine_tuning": False}
+        update={
+            "id": name,
+            "display_name": f"{name} (based on {base.display_name})",
+            "aliases": (),
+            "kind": kind,
+            "base_model": base.id,
+            "fine_tuning": False,
+        }
     )
 
 
@@ -259,7 +265,7 @@ def refresh_models(client: openai.OpenAI) -> list[ModelInfo]:
 
     try:
         page = client.models.list()
-    except Exception as exc:  # noqa: BLE001 - mapped to a typed error
+    except Exception as exc:
         raise from_openai_error(exc) from exc
     infos = []
     for entry in page.data:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
 from kluster_agents.integrations.api.catalog import ModelInfo, get_model, supports_tools
+from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 Action = Literal["drop", "drop-or-refuse", "translate", "needs-tools"]
@@ -60,23 +60,49 @@ PARAM_RULES: dict[str, Rule] = {
         Rule("store", "drop", "kluster.ai does not store completions"),
         Rule("service_tier", "drop", "kluster.ai has no per-request service tiers"),
         Rule("stream_options", "drop", "stream_options is not supported; streams may carry no usage"),
-        Rule("modalities", "drop-or-refuse", "only text output exists (got {value!r})",
-             "remove `modalities` (audio output is not offered)",
-             harmless=lambda v: set(v or []) <= {"text"}),
-        Rule("n", "drop-or-refuse", "n={value!r} asks for several choices; only one choice per request",
-             "send n separate requests (or a batch) instead of n>1",
-             harmless=lambda v: isinstance(v, int) and v == 1),
-        Rule("response_format", "drop-or-refuse", "response_format is not supported (got type {value!r})",
-             "use the adapter's structured output (tool calling or prompted JSON) instead of response_format",
-             harmless=lambda v: _fmt_type(v) == "text"),
+        Rule(
+            "modalities",
+            "drop-or-refuse",
+            "only text output exists (got {value!r})",
+            "remove `modalities` (audio output is not offered)",
+            harmless=lambda v: set(v or []) <= {"text"},
+        ),
+        Rule(
+            "n",
+            "drop-or-refuse",
+            "n={value!r} asks for several choices; only one choice per request",
+            "send n separate requests (or a batch) instead of n>1",
+            harmless=lambda v: isinstance(v, int) and v == 1,
+        ),
+        Rule(
+            "response_format",
+            "drop-or-refuse",
+            "response_format is not supported (got type {value!r})",
+            "use the adapter's structured output (tool calling or prompted JSON) instead of response_format",
+            harmless=lambda v: _fmt_type(v) == "text",
+        ),
         Rule("max_tokens", "translate", "max_tokens is deprecated", target="max_completion_tokens"),
-        Rule("functions", "translate", "functions is deprecated", target="tools",
-             convert=lambda fns: [{"type": "function", "function": f} for f in fns or []]),
-        Rule("function_call", "translate", "function_call is deprecated", target="tool_choice",
-             convert=_function_call_to_tool_choice),
-        Rule("tools", "needs-tools", "tools are supported only on some models",
-             "pick a model with Tools in `kluster-agents models` (e.g. klusterai/Meta-Llama-3.3-70B-Instruct-Turbo) "
-             "or use prompted tools"),
+        Rule(
+            "functions",
+            "translate",
+            "functions is deprecated",
+            target="tools",
+            convert=lambda fns: [{"type": "function", "function": f} for f in fns or []],
+        ),
+        Rule(
+            "function_call",
+            "translate",
+            "function_call is deprecated",
+            target="tool_choice",
+            convert=_function_call_to_tool_choice,
+        ),
+        Rule(
+            "tools",
+            "needs-tools",
+            "tools are supported only on some models",
+            "pick a model with Tools in `kluster-agents models` (e.g. klusterai/Meta-Llama-3.3-70B-Instruct-Turbo) "
+            "or use prompted tools",
+        ),
         Rule("tool_choice", "needs-tools", "tool_choice is supported only with tools"),
         Rule("parallel_tool_calls", "needs-tools", "parallel_tool_calls is supported only with tools"),
     )
@@ -104,7 +130,9 @@ def _warn_once(key: str, message: str, settings: KlusterSettings) -> None:
 
 def _refuse(param: str, model: ModelInfo, why: str, fix: str) -> KlusterUnsupportedError:
     return KlusterUnsupportedError(
-        f"`{param}` cannot be sent to kluster.ai model {model.id!r}: {why}. Fix: {fix}.", parameter=param, model=model.id
+        f"`{param}` cannot be sent to kluster.ai model {model.id!r}: {why}. Fix: {fix}.",
+        parameter=param,
+        model=model.id,
     )
 
 
@@ -177,7 +205,9 @@ def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSett
             value = clean.pop(field)
             # frameworks put `name` on tool results routinely; it is not worth a warning there
             if value is not None and not (field == "name" and clean["role"] == "tool"):
-                _warn_once(f"messages[].{field}", f"kluster-agents: dropped unsupported message field `{field}`.", settings)
+                _warn_once(
+                    f"messages[].{field}", f"kluster-agents: dropped unsupported message field `{field}`.", settings
+                )
     if clean.get("function_call") is not None and not clean.get("tool_calls"):
         fc = clean["function_call"]
         clean["tool_calls"] = [{"id": "call_0", "type": "function", "function": dict(fc)}]
@@ -221,8 +251,11 @@ def prepare_chat_request(
     request = {k: v for k, v in params.items() if v is not None}
     model_name = model or request.get("model")
     if not model_name:
-        raise KlusterInvalidRequestError("No model given: pass model='klusterai/Meta-Llama-3.3-70B-Instruct-Turbo' "
-                                         "or another name from `kluster-agents models`.", parameter="model")
+        raise KlusterInvalidRequestError(
+            "No model given: pass model='klusterai/Meta-Llama-3.3-70B-Instruct-Turbo' "
+            "or another name from `kluster-agents models`.",
+            parameter="model",
+        )
     info = get_model(model_name)
     request["model"] = info.id  # aliases resolve to the API name
 
@@ -266,8 +299,12 @@ def _apply_output_limit(request: dict[str, Any], info: ModelInfo, settings: Klus
     if requested > limits.max_output:
         if settings.over_limit == "clamp":
             request["max_completion_tokens"] = limits.max_output
-            _warn_once(f"clamp:{info.id}", f"kluster-agents: clamped max_completion_tokens to {limits.max_output} "
-                       f"({info.id}, {settings.tier.value} tier).", settings)
+            _warn_once(
+                f"clamp:{info.id}",
+                f"kluster-agents: clamped max_completion_tokens to {limits.max_output} "
+                f"({info.id}, {settings.tier.value} tier).",
+                settings,
+            )
             return
         raise _refuse(
             "max_completion_tokens",

@@ -11,9 +11,7 @@ from typing import Any
 
 _SECRET_PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE),
-    re.compile(
-        r"((?:api[_-]?key|token|authorization)[\"']?\s*[:=]\s*[\"']?(?:Bearer\s+)?)[^\s\"',}]+", re.IGNORECASE
-    ),
+    re.compile(r"((?:api[_-]?key|token|authorization)[\"']?\s*[:=]\s*[\"']?(?:Bearer\s+)?)[^\s\"',}]+", re.IGNORECASE),
 ]
 _registered_secrets: set[str] = set()
 
@@ -166,7 +164,9 @@ def error_from_response(
 ) -> KlusterAPIError:
     """Map an HTTP error status (and its JSON body) to the matching `KlusterAPIError`."""
     detail = _error_message_from_body(body) or "no error message in the response"
-    hint = _HINTS.get(status_code, "Retry later; if it persists, contact support@kluster.ai." if status_code >= 500 else "")
+    hint = _HINTS.get(
+        status_code, "Retry later; if it persists, contact support@kluster.ai." if status_code >= 500 else ""
+    )
     message = f"kluster.ai returned HTTP {status_code}: {detail}" + (f" — {hint}" if hint else "")
     kwargs: dict[str, Any] = {"status_code": status_code, "body": body, "request_id": request_id}
     if status_code == 429:

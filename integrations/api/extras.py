@@ -29,7 +29,12 @@ def installed_extras() -> dict[str, str | None]:
     """Each extra's framework version, or None when it is not installed (for `doctor`)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    dists = {"langchain": "langchain-openai", "litellm": "litellm", "crewai": "crewai", "pydantic-ai": "pydantic-ai-slim"}
+    dists = {
+        "langchain": "langchain-openai",
+        "litellm": "litellm",
+        "crewai": "crewai",
+        "pydantic-ai": "pydantic-ai-slim",
+    }
     found: dict[str, str | None] = {}
     for extra, dist in dists.items():
         try:

@@ -26,8 +26,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitError
 from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 T = TypeVar("T")

@@ -17,10 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kluster_agents.integrations.api.errors import KlusterConfigError, register_secret
 
 DEFAULT_BASE_URL = "https://api.kluster.ai/v1"
-GET_A_KEY = "Create a key at https://platform.kluster.ai/apikeys and set KLUSTER_API_KEY (or pass the api_key argument)."
+GET_A_KEY = (
+    "Create a key at https://platform.kluster.ai/apikeys and set KLUSTER_API_KEY (or pass the api_key argument)."
+)
 
 
-class Tier(str, Enum):
+class Tier(str, Enum):  # noqa: UP042 - str() and format() keep their Enum behaviour users rely on
     """kluster.ai plans; each has its own limits in the model catalog."""
 
     trial = "trial"
@@ -71,9 +73,7 @@ class KlusterSettings(BaseSettings):
     def _check_base_url(cls, value: str) -> str:
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(
-                f"KLUSTER_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {value!r}"
-            )
+            raise ValueError(f"KLUSTER_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {value!r}")
         return value.rstrip("/")
 
     @field_validator("tier", mode="before")

@@ -74,9 +74,7 @@ def schema_instructions(schema: OutputSchema) -> str:
     """System-prompt text asking for exactly one JSON object (conforming to `schema` if given)."""
     json_schema = json_schema_of(schema)
     if json_schema is None:
-        return (
-            "Answer with a single JSON object and nothing else: no prose, no Markdown code fences."
-        )
+        return "Answer with a single JSON object and nothing else: no prose, no Markdown code fences."
     return (
         "Answer with a single JSON object that conforms to the JSON Schema below, and nothing else: "
         "no prose, no Markdown code fences, no schema keywords — only the data.\n"
@@ -132,10 +130,7 @@ def parse_structured(text: str, schema: OutputSchema) -> Any:
 
 def retry_feedback(error: KlusterStructuredOutputError, schema: OutputSchema) -> str:
     """The message sent back to the model after an unusable reply."""
-    return (
-        f"Your previous reply could not be used: {error.problem}. "
-        + schema_instructions(schema)
-    )
+    return f"Your previous reply could not be used: {error.problem}. " + schema_instructions(schema)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -150,7 +145,9 @@ def _validate_with_json_schema(data: Any, json_schema: dict[str, Any], raw: str)
         jsonschema.validate(data, json_schema)
     except jsonschema.ValidationError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise KlusterStructuredOutputError(f"the JSON did not match the schema ({where}: {exc.message})", raw=raw) from None
+        raise KlusterStructuredOutputError(
+            f"the JSON did not match the schema ({where}: {exc.message})", raw=raw
+        ) from None
     except jsonschema.SchemaError as exc:
         raise KlusterStructuredOutputError(f"the output schema itself is invalid: {exc.message}", raw=raw) from None
     return data

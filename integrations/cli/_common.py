@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import openai
 import typer
+from rich.console import Console
+from rich.markup import escape
+
 from kluster_agents.integrations.api.client import make_client, translate_errors
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
@@ -21,9 +24,6 @@ from kluster_agents.integrations.api.errors import (
     KlusterUnsupportedError,
 )
 from kluster_agents.integrations.api.settings import KlusterSettings
-from rich.console import Console
-from rich.markup import escape
-
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -81,7 +81,6 @@ def reattach_on_ctrl_c(*commands: str) -> Iterator[None]:
 
 def when(timestamp: Any) -> str:
     try:
-        return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return "-"
-

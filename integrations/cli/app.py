@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -43,7 +43,7 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+        bool | None, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
     ] = None,
 ) -> None:
     """kluster.ai for LangChain, LiteLLM, CrewAI and PydanticAI."""
@@ -78,15 +78,19 @@ def doctor(
     elif not settings.has_api_key:
         table.add_row("reachability", "skipped (no key; `kluster-agents demo` runs on the built-in emulator)")
     for extra, found in installed_extras().items():
-        table.add_row(f"extra \\[{extra}]", found or f'[dim]not installed — pip install "kluster-agents[{extra}]"[/dim]')
+        table.add_row(
+            f"extra \\[{extra}]", found or f'[dim]not installed — pip install "kluster-agents[{extra}]"[/dim]'
+        )
     console.print(table)
     raise typer.Exit(status)
 
 
 @app.command("models")
 def models_command(
-    refresh: Annotated[bool, typer.Option("--refresh", help="Also list what GET /v1/models returns for your key.")] = False,
-    tier: Annotated[Optional[str], typer.Option(help="Show limits for this tier (default: KLUSTER_TIER).")] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Also list what GET /v1/models returns for your key.")
+    ] = False,
+    tier: Annotated[str | None, typer.Option(help="Show limits for this tier (default: KLUSTER_TIER).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Table of the model catalog: capabilities and per-tier limits."""
@@ -107,9 +111,7 @@ def models_command(
         table.add_column(column, no_wrap=True)
     for info in infos:
         limits = info.limits_for(settings.tier)
-        numbers = (
-            [limits.context, limits.max_output, limits.max_batch_requests, limits.rpm] if limits else [-1] * 4
-        )
+        numbers = [limits.context, limits.max_output, limits.max_batch_requests, limits.rpm] if limits else [-1] * 4
         flags = [info.tools, info.vision, info.reasoning, info.fine_tuning]
         table.add_row(info.id, *("yes" if f else "" for f in flags), *map(_compact, numbers))
     console.print(table)
@@ -130,9 +132,11 @@ def _compact(number: int | None) -> str:
 @app.command()
 def chat(
     prompt: Annotated[str, typer.Argument(help="What to ask.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name or alias.")] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
-    system: Annotated[Optional[str], typer.Option(help="Optional system prompt.")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="max_completion_tokens.")] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name or alias.")
+    ] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
+    system: Annotated[str | None, typer.Option(help="Optional system prompt.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="max_completion_tokens.")] = None,
 ) -> None:
     """Stream one chat completion to the terminal."""
     from kluster_agents.integrations.api.client import make_client
@@ -151,7 +155,9 @@ def chat(
 
 @app.command()
 def demo(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model for the chat and batch steps.")] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model for the chat and batch steps.")
+    ] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
 ) -> None:
     """Tour: streamed chat, a Batch API job, a Verify check (built-in emulator without a key)."""
     from kluster_agents.integrations.cli.demo import run_demo
@@ -164,10 +170,14 @@ def demo(
 def emulate(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     tier: Annotated[str, typer.Option(help="Tier whose limits the emulator enforces.")] = "core",
-    mode: Annotated[str, typer.Option(help="strict (docs' unsupported params -> 400), docs-strict, or lenient.")] = "strict",
+    mode: Annotated[
+        str, typer.Option(help="strict (docs' unsupported params -> 400), docs-strict, or lenient.")
+    ] = "strict",
     lenient: Annotated[bool, typer.Option("--lenient", help="Shorthand for --mode lenient.")] = False,
-    state: Annotated[Optional[Path], typer.Option(help="SQLite state file (default: a temp dir).")] = None,
-    api_key: Annotated[Optional[str], typer.Option(help="Key clients must send (default: KLUSTER_EMULATOR_KEY or 'emulator').")] = None,
+    state: Annotated[Path | None, typer.Option(help="SQLite state file (default: a temp dir).")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="Key clients must send (default: KLUSTER_EMULATOR_KEY or 'emulator').")
+    ] = None,
 ) -> None:
     """Serve the built-in kluster emulator (EMULATED responses) until Ctrl-C."""
     from kluster_agents.integrations.emulator.cli import emulate as serve_emulator

@@ -13,23 +13,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from kluster_agents.integrations.jobs.batch import check_completion_window, submit_batch
-from kluster_agents.integrations.jobs.batch_results import BatchResult
-from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, wait_for_batch
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
-from kluster_agents.integrations.jobs.jsonl import iter_json_lines, iter_remote_lines
 from rich.table import Column, Table
 
+from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
 from kluster_agents.integrations.cli._common import (
     PollInterval,
     WaitFlag,
-    cli_errors,
     cli_client,
+    cli_errors,
     console,
     err_console,
     reattach_on_ctrl_c,
     when,
 )
+from kluster_agents.integrations.jobs.batch import check_completion_window, submit_batch
+from kluster_agents.integrations.jobs.batch_results import BatchResult
+from kluster_agents.integrations.jobs.jsonl import iter_json_lines, iter_remote_lines
+from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, wait_for_batch
 
 batch_app = typer.Typer(help="Batch API jobs: submit, follow, fetch results, cancel, list.", no_args_is_help=True)
 
@@ -198,5 +198,3 @@ def batch_list(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None
     """List your most recent batch jobs."""
     with cli_errors():
         console.print(_batch_table(list(cli_client().batches.list(limit=limit).data)))
-
-

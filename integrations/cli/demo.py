@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from kluster_agents.integrations.backend import kluster_backend
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL
+from kluster_agents.integrations.backend import kluster_backend
 
 BATCH_PROMPTS = (
     "Classify the sentiment of: 'The delivery was late again.'",
@@ -19,8 +19,8 @@ VERIFY_CONTEXT = "The Eiffel Tower is in Paris. It was completed in 1889 and is 
 
 def run_demo(model: str = DEFAULT_MODEL, console: Console | None = None) -> None:
     """Run the three steps and print what happened at each."""
-    from kluster_agents.integrations.jobs.batch import run_batch
     from kluster_agents.integrations.api.client import make_client, translate_errors
+    from kluster_agents.integrations.jobs.batch import run_batch
     from kluster_agents.integrations.verify.client import VerifyClient
 
     console = console or Console()

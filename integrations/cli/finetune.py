@@ -6,6 +6,16 @@ from typing import Annotated, Any
 
 import openai
 import typer
+from rich.table import Column, Table
+
+from kluster_agents.integrations.cli._common import (
+    PollInterval,
+    WaitFlag,
+    cli_client,
+    cli_errors,
+    console,
+    reattach_on_ctrl_c,
+)
 from kluster_agents.integrations.jobs.finetune import (
     Hyperparameters,
     cancel_finetune,
@@ -13,16 +23,6 @@ from kluster_agents.integrations.jobs.finetune import (
     get_finetune,
     list_finetunes,
     wait_for_finetune,
-)
-from rich.table import Column, Table
-
-from kluster_agents.integrations.cli._common import (
-    PollInterval,
-    WaitFlag,
-    cli_errors,
-    cli_client,
-    console,
-    reattach_on_ctrl_c,
 )
 
 finetune_app = typer.Typer(help="Fine-tuning jobs: create, follow, list, cancel.", no_args_is_help=True)

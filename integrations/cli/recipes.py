@@ -11,7 +11,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.table import Table
 recipes_app = typer.Typer(help="List and run the framework recipes of a kluster-agents checkout.", no_args_is_help=True)
 console = Console()
 
-DirOption = Annotated[Optional[Path], typer.Option("--dir", help="The recipes folder (default: ./recipes or a parent's).")]
+DirOption = Annotated[Path | None, typer.Option("--dir", help="The recipes folder (default: ./recipes or a parent's).")]
 
 
 def find_recipes_dir(start: Path | None = None) -> Path:
@@ -30,8 +30,10 @@ def find_recipes_dir(start: Path | None = None) -> Path:
         candidate = folder if folder.name == "recipes" else folder / "recipes"
         if candidate.is_dir() and any(candidate.glob("*/*.py")):
             return candidate
-    console.print("[red]No recipes/ folder found.[/red] Recipes ship with the source repository: clone it and run "
-                  "this command inside the checkout, or pass --dir.")
+    console.print(
+        "[red]No recipes/ folder found.[/red] Recipes ship with the source repository: clone it and run "
+        "this command inside the checkout, or pass --dir."
+    )
     raise typer.Exit(2)
 
 

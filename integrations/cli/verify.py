@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -48,10 +48,12 @@ def _verdict_panel(result: VerifyResult) -> Panel:
     if result.emulated:
         body = "[yellow]EMULATED answer: the built-in kluster emulator, not the real Verify service[/yellow]\n" + body
     if result.search_results:
-        body += "\n\nSources:\n" + escape("\n".join(
-            f"- {s.get('title', '')} {s.get('link', '')}".strip() if isinstance(s, dict) else f"- {s}"
-            for s in result.search_results[:5]
-        ))
+        body += "\n\nSources:\n" + escape(
+            "\n".join(
+                f"- {s.get('title', '')} {s.get('link', '')}".strip() if isinstance(s, dict) else f"- {s}"
+                for s in result.search_results[:5]
+            )
+        )
     return Panel(body, title=f"[bold {style}]{title}[/]", subtitle=" · ".join(details), border_style=style)
 
 
@@ -59,9 +61,15 @@ def verify_command(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="The question or instruction the model answered.")],
     output: Annotated[str, typer.Option("--output", "-o", help="The answer to check; '-' reads it from stdin.")],
     context_file: Annotated[
-        Optional[Path],
-        typer.Option("--context-file", "-c", exists=True, dir_okay=False, readable=True,
-                     help="Reference text to check against (RAG); without it Verify checks general knowledge."),
+        Path | None,
+        typer.Option(
+            "--context-file",
+            "-c",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Reference text to check against (RAG); without it Verify checks general knowledge.",
+        ),
     ] = None,
     search_results: Annotated[bool, typer.Option("--search-results", help="Ask for the sources used.")] = False,
     long_context: Annotated[
@@ -131,7 +139,9 @@ def mcp_disable() -> None:
 
 @mcp_app.command("serve")
 def mcp_serve(
-    transport: Annotated[str, typer.Option(help="'stdio' (spawned by an MCP client) or 'http' (streamable HTTP).")] = "stdio",
+    transport: Annotated[
+        str, typer.Option(help="'stdio' (spawned by an MCP client) or 'http' (streamable HTTP).")
+    ] = "stdio",
     host: Annotated[str, typer.Option(help="Interface for --transport http.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for --transport http.")] = 3001,
 ) -> None:

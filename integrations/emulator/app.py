@@ -42,11 +42,23 @@ def create_app(
         async with mcp_server.session_manager.run():
             yield
 
-    app = FastAPI(title="kluster.ai emulator (EMULATED, not the real service)", docs_url=None, redoc_url=None,
-                  openapi_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="kluster.ai emulator (EMULATED, not the real service)",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
-    for module in (routes_chat, routes_models, routes_files, routes_batches, routes_finetune, routes_verify,
-                   routes_mcp):
+    for module in (
+        routes_chat,
+        routes_models,
+        routes_files,
+        routes_batches,
+        routes_finetune,
+        routes_verify,
+        routes_mcp,
+    ):
         app.include_router(module.router, prefix="/v1")
 
     @app.exception_handler(EmulatorAPIError)
@@ -62,7 +74,8 @@ def create_app(
     async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        return FastJSONResponse(error_body(f"Invalid request: {first.get('msg', 'bad input')}", param=param),
-                                status_code=400)
+        return FastJSONResponse(
+            error_body(f"Invalid request: {first.get('msg', 'bad input')}", param=param), status_code=400
+        )
 
     return Gateway(app, runtime, mcp_server.session_manager.handle_request), runtime

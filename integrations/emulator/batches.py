@@ -16,22 +16,30 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kluster_agents.integrations.api.catalog import ModelInfo
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request
 from kluster_agents.integrations.emulator.fidelity import validate_chat_request
-from kluster_agents.integrations.emulator.jobs import JobEngine
 from kluster_agents.integrations.emulator.files import FileService
+from kluster_agents.integrations.emulator.jobs import JobEngine
 from kluster_agents.integrations.emulator.replies import ReplyEngine
 from kluster_agents.integrations.emulator.shapes import async_placeholder, chat_completion, object_id
 from kluster_agents.integrations.emulator.store import Store
-from kluster_agents.integrations.api.catalog import ModelInfo
 
 BATCH_KIND = "batch"
 ENDPOINT = "/v1/chat/completions"
 WINDOWS = {"1h": 3600, "3h": 3 * 3600, "6h": 6 * 3600, "12h": 12 * 3600, "24h": 24 * 3600}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
-_TIMESTAMPS = ("in_progress_at", "expires_at", "finalizing_at", "completed_at", "failed_at", "expired_at",
-               "cancelling_at", "cancelled_at")
+_TIMESTAMPS = (
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
 
 
 class BatchEngine(JobEngine):
@@ -39,8 +47,14 @@ class BatchEngine(JobEngine):
 
     kind, label, id_param, terminal = BATCH_KIND, "batch", "batch_id", TERMINAL
 
-    def __init__(self, store: Store, files: FileService, controls: EmulatorControls, replies: ReplyEngine,
-                 lookup: Callable[[str], ModelInfo | None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        files: FileService,
+        controls: EmulatorControls,
+        replies: ReplyEngine,
+        lookup: Callable[[str], ModelInfo | None],
+    ) -> None:
         super().__init__(store)
         self.files = files
         self.controls = controls
@@ -48,23 +62,39 @@ class BatchEngine(JobEngine):
         self.lookup = lookup
 
     # -- API operations ---------------------------------------------------------------------
-    def create(self, input_file_id: str, endpoint: str, completion_window: str,
-               metadata: Mapping[str, Any] | None = None, batch_id: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        input_file_id: str,
+        endpoint: str,
+        completion_window: str,
+        metadata: Mapping[str, Any] | None = None,
+        batch_id: str | None = None,
+    ) -> dict[str, Any]:
         if endpoint != ENDPOINT:
             raise bad_request(f"Only {ENDPOINT} is supported as a batch endpoint.", param="endpoint")
         if completion_window not in WINDOWS:
             raise bad_request(f"`completion_window` must be one of {', '.join(WINDOWS)}.", param="completion_window")
         file = self.files.get(input_file_id)
         if file["purpose"] != "batch":
-            raise bad_request(f"File {input_file_id} has purpose {file['purpose']!r}, not 'batch'.",
-                              param="input_file_id")
+            raise bad_request(
+                f"File {input_file_id} has purpose {file['purpose']!r}, not 'batch'.", param="input_file_id"
+            )
         now = int(self.controls.clock.now())
         batch: dict[str, Any] = {
-            "id": batch_id or object_id(), "object": "batch", "endpoint": endpoint, "errors": None,
-            "input_file_id": input_file_id, "completion_window": completion_window, "status": "validating",
-            "output_file_id": None, "error_file_id": None, "created_at": now,
-            **dict.fromkeys(_TIMESTAMPS), "expires_at": now + WINDOWS[completion_window],
-            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": dict(metadata or {}),
+            "id": batch_id or object_id(),
+            "object": "batch",
+            "endpoint": endpoint,
+            "errors": None,
+            "input_file_id": input_file_id,
+            "completion_window": completion_window,
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            **dict.fromkeys(_TIMESTAMPS),
+            "expires_at": now + WINDOWS[completion_window],
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "metadata": dict(metadata or {}),
         }
         return self.store.put(BATCH_KIND, batch)
 
@@ -79,10 +109,16 @@ class BatchEngine(JobEngine):
         """An adaptive-inference request: queue it as a one-line batch; return the documented placeholder."""
         window = str(options.get("completion_window", "24h"))
         if window not in WINDOWS:
-            raise bad_request(f"`completion_window` must be one of {', '.join(WINDOWS)}.",
-                              param='metadata["@kluster.ai"].completion_window')
-        line = {"custom_id": f"adaptive-{uuid.uuid4().hex[:12]}", "method": "POST", "url": ENDPOINT,
-                "body": {k: v for k, v in body.items() if k != "metadata"}}
+            raise bad_request(
+                f"`completion_window` must be one of {', '.join(WINDOWS)}.",
+                param='metadata["@kluster.ai"].completion_window',
+            )
+        line = {
+            "custom_id": f"adaptive-{uuid.uuid4().hex[:12]}",
+            "method": "POST",
+            "url": ENDPOINT,
+            "body": {k: v for k, v in body.items() if k != "metadata"},
+        }
         file = self.files.create(json.dumps(line).encode() + b"\n", "adaptive-request.jsonl", "batch")
         batch = self.create(file["id"], ENDPOINT, window, metadata={"@kluster.ai": dict(options)})
         now = self.controls.clock.now()
@@ -125,9 +161,13 @@ class BatchEngine(JobEngine):
             except ValueError:
                 line = None
             if not isinstance(line, dict) or not isinstance(line.get("body"), dict) or "custom_id" not in line:
-                errors.append(_line_error("invalid_json_line",
-                                          "Each line must be a JSON object with custom_id, method, url and body.",
-                                          number))
+                errors.append(
+                    _line_error(
+                        "invalid_json_line",
+                        "Each line must be a JSON object with custom_id, method, url and body.",
+                        number,
+                    )
+                )
             elif line.get("url") != ENDPOINT or str(line.get("method", "POST")).upper() != "POST":
                 errors.append(_line_error("invalid_url", f"Each line must be a POST to {ENDPOINT}.", number))
             else:
@@ -137,8 +177,14 @@ class BatchEngine(JobEngine):
         limits = [self._limits(line) for line in lines]
         max_lines = min((m for m in limits if m is not None), default=None)
         if max_lines is not None and len(lines) > max_lines:
-            return [], [_line_error("too_many_requests", f"The file has {len(lines)} requests; the "
-                                    f"{self.controls.tier.value} tier allows at most {max_lines} per batch.", None)]
+            return [], [
+                _line_error(
+                    "too_many_requests",
+                    f"The file has {len(lines)} requests; the "
+                    f"{self.controls.tier.value} tier allows at most {max_lines} per batch.",
+                    None,
+                )
+            ]
         if lines and all(self.lookup(str(line["body"].get("model"))) is None for line in lines):
             return [], [_line_error("model_not_found", f"Unknown model {lines[0]['body'].get('model')!r}.", 1)]
         return lines, []
@@ -160,8 +206,12 @@ class BatchEngine(JobEngine):
             reply = self.replies.reply(body, info)
             completion = chat_completion(body["model"], body["messages"], reply, int(self.controls.clock.now()))
             response = {"status_code": 200, "request_id": request_id, "body": completion}
-        return {"id": f"batch-req-{uuid.uuid4().hex}", "custom_id": line["custom_id"], "response": response,
-                "error": None}
+        return {
+            "id": f"batch-req-{uuid.uuid4().hex}",
+            "custom_id": line["custom_id"],
+            "response": response,
+            "error": None,
+        }
 
     def _progress(self, batch: dict[str, Any], now: float) -> None:
         timing = self.controls.timing
@@ -188,17 +238,29 @@ class BatchEngine(JobEngine):
         ok = [r for r in results[:done] if r["response"]["status_code"] == 200]
         failed = [r for r in results[:done] if r["response"]["status_code"] != 200]
         code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(status)
-        failed += [{"id": r["id"], "custom_id": r["custom_id"], "response": None,
-                    "error": {"code": code, "message": f"The request was not processed: the batch was {status}."}}
-                   for r in results[done:]] if code else []
+        failed += (
+            [
+                {
+                    "id": r["id"],
+                    "custom_id": r["custom_id"],
+                    "response": None,
+                    "error": {"code": code, "message": f"The request was not processed: the batch was {status}."},
+                }
+                for r in results[done:]
+            ]
+            if code
+            else []
+        )
         output = [json.dumps(r) for r in ok]
         output[1:1] = ['{"id": "batch-req-corrupt", "custom_id": '] * self.controls.faults.take_malformed_lines()
         if output:
-            batch["output_file_id"] = self.files.create(_jsonl(output), f"{batch['id']}_output.jsonl",
-                                                        "batch_output")["id"]
+            batch["output_file_id"] = self.files.create(_jsonl(output), f"{batch['id']}_output.jsonl", "batch_output")[
+                "id"
+            ]
         if failed:
-            batch["error_file_id"] = self.files.create(_jsonl(json.dumps(r) for r in failed),
-                                                       f"{batch['id']}_error.jsonl", "batch_output")["id"]
+            batch["error_file_id"] = self.files.create(
+                _jsonl(json.dumps(r) for r in failed), f"{batch['id']}_error.jsonl", "batch_output"
+            )["id"]
         batch.update({"status": status, f"{status}_at": at})
 
 
@@ -208,4 +270,3 @@ def _line_error(code: str, message: str, line: int | None) -> dict[str, Any]:
 
 def _jsonl(lines: Any) -> bytes:
     return "".join(f"{line}\n" for line in lines).encode()
-

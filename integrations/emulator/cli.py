@@ -10,28 +10,43 @@ from kluster_agents.integrations.emulator.server import DEFAULT_PORT, Emulator, 
 
 def banner(emulator: Emulator) -> str:
     """What `emulate` prints before serving (the key is the emulator's own, not a kluster.ai key)."""
-    return "\n".join([
-        "kluster.ai EMULATOR - EMULATED responses for offline development, NOT the real kluster.ai service",
-        f"  base URL : {emulator.base_url}",
-        f"  API key  : {emulator.api_key}",
-        f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value}",
-        f"  state    : {emulator.runtime.store.path}",
-        "Point clients at it with:",
-        f"  export KLUSTER_BASE_URL={emulator.base_url} KLUSTER_API_KEY={emulator.api_key}",
-        "Press Ctrl-C to stop.",
-    ])
+    return "\n".join(
+        [
+            "kluster.ai EMULATOR - EMULATED responses for offline development, NOT the real kluster.ai service",
+            f"  base URL : {emulator.base_url}",
+            f"  API key  : {emulator.api_key}",
+            f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value}",
+            f"  state    : {emulator.runtime.store.path}",
+            "Point clients at it with:",
+            f"  export KLUSTER_BASE_URL={emulator.base_url} KLUSTER_API_KEY={emulator.api_key}",
+            "Press Ctrl-C to stop.",
+        ]
+    )
 
 
-def emulate(port: int = DEFAULT_PORT, tier: str = "core", mode: str = "strict", lenient: bool = False,
-            state: Path | None = None, api_key: str | None = None) -> None:
+def emulate(
+    port: int = DEFAULT_PORT,
+    tier: str = "core",
+    mode: str = "strict",
+    lenient: bool = False,
+    state: Path | None = None,
+    api_key: str | None = None,
+) -> None:
     """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`)."""
     from rich.console import Console
 
     console = Console()
     try:
-        serve(port=port, tier=tier, mode="lenient" if lenient else mode, api_key=api_key, state_path=state,
-              on_ready=lambda emulator: console.print(banner(emulator), style="bold yellow", highlight=False,
-                                                    soft_wrap=True))
+        serve(
+            port=port,
+            tier=tier,
+            mode="lenient" if lenient else mode,
+            api_key=api_key,
+            state_path=state,
+            on_ready=lambda emulator: console.print(
+                banner(emulator), style="bold yellow", highlight=False, soft_wrap=True
+            ),
+        )
     except KeyboardInterrupt:
         pass
     console.print("kluster emulator stopped.")

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kluster_agents.integrations.api.settings import Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED, EmulatedClock
 from kluster_agents.integrations.emulator.faults import Fault, FaultInjector
 from kluster_agents.integrations.emulator.fidelity import Mode, check_mode
 from kluster_agents.integrations.emulator.ratelimit import RateLimiter
 from kluster_agents.integrations.emulator.replies import Reply, ScriptedReplies, ToolCall
-from kluster_agents.integrations.api.settings import Tier
 
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the documented 100 MB per uploaded file
 _LOG_SIZE = 100_000
@@ -51,7 +51,9 @@ class RequestRecord:
 class EmulatorControls:
     """Knobs and request log of one emulator; see the module docstring."""
 
-    def __init__(self, *, mode: str = "strict", tier: Tier | str = Tier.core, clock_speed: float = DEFAULT_SPEED) -> None:
+    def __init__(
+        self, *, mode: str = "strict", tier: Tier | str = Tier.core, clock_speed: float = DEFAULT_SPEED
+    ) -> None:
         self._defaults = (check_mode(mode), Tier(tier), clock_speed)
         self._log: deque[RequestRecord] = deque(maxlen=_LOG_SIZE)
         self.clock = EmulatedClock(clock_speed)
@@ -70,8 +72,9 @@ class EmulatorControls:
         self.scripts.push([Reply.of(r) for r in replies], model)
 
     # -- faults ----------------------------------------------------------------------------
-    def fail(self, status: int = 503, *, times: int | None = 1, fraction: float | None = None,
-             path: str | None = None) -> Fault:
+    def fail(
+        self, status: int = 503, *, times: int | None = 1, fraction: float | None = None, path: str | None = None
+    ) -> Fault:
         """Answer `status` (500/502/503...) to the next `times` matching requests, or a `fraction` of them."""
         return self.faults.add(Fault("status", path=path, times=times, fraction=fraction, status=status))
 
@@ -79,8 +82,9 @@ class EmulatorControls:
         """Delay matching requests by `seconds` of real time."""
         return self.faults.add(Fault("latency", path=path, times=times, seconds=seconds))
 
-    def drop_connections(self, *, times: int | None = 1, fraction: float | None = None,
-                         path: str | None = None) -> Fault:
+    def drop_connections(
+        self, *, times: int | None = 1, fraction: float | None = None, path: str | None = None
+    ) -> Fault:
         """Close the socket of matching requests without sending any response."""
         return self.faults.add(Fault("drop", path=path, times=times, fraction=fraction))
 
@@ -127,7 +131,8 @@ class EmulatorControls:
     def count(self, path: str | None = None, method: str | None = None) -> int:
         """How many requests hit `path` (with or without the /v1 prefix) and `method`."""
         return sum(
-            1 for r in self.requests
+            1
+            for r in self.requests
             if (path is None or r.path in (path, "/v1" + path)) and (method is None or r.method == method.upper())
         )
 

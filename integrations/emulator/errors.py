@@ -21,7 +21,7 @@ class EmulatorAPIError(KlusterAPIError):
         *,
         param: str | None = None,
         code: str | None = None,
-        type: str = "invalid_request_error",  # noqa: A002 - the OpenAI field name
+        type: str = "invalid_request_error",
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message, status_code=status_code)
@@ -34,8 +34,13 @@ class EmulatorAPIError(KlusterAPIError):
         return error_body(self.message, type=self.type, param=self.param, code=self.code)
 
 
-def error_body(message: str, *, type: str = "invalid_request_error", param: str | None = None,  # noqa: A002
-               code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
     """The OpenAI error envelope, marked as emulated."""
     return {"error": {"message": message, "type": type, "param": param, "code": code}, "kluster_emulated": True}
 
@@ -64,5 +69,9 @@ def rate_limited(message: str, retry_after: int) -> EmulatorAPIError:
 
 
 def server_error(status_code: int) -> EmulatorAPIError:
-    return EmulatorAPIError(status_code, f"Injected fault: HTTP {status_code} from the emulator.",
-                            type="server_error", code="emulated_fault")
+    return EmulatorAPIError(
+        status_code,
+        f"Injected fault: HTTP {status_code} from the emulator.",
+        type="server_error",
+        code="emulated_fault",
+    )

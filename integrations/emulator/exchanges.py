@@ -37,7 +37,11 @@ def chat_replays(exchanges: dict[str, dict[str, Any]]) -> list[tuple[str, dict[s
 def verify_answers(exchanges: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """{prompt, output, response} of every recorded `/v1/verify/reliability` exchange."""
     return [
-        {"prompt": e["request"]["body"]["prompt"], "output": e["request"]["body"]["output"],
-         "response": e["response"]["body"]}
-        for e in exchanges.values() if e.get("kind") == "verify.reliability"
+        {
+            "prompt": e["request"]["body"]["prompt"],
+            "output": e["request"]["body"]["output"],
+            "response": e["response"]["body"],
+        }
+        for e in exchanges.values()
+        if e.get("kind") == "verify.reliability"
     ]

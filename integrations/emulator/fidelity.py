@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from kluster_agents.integrations.api.catalog import ModelInfo
 from kluster_agents.integrations.api.compat import DOCS_UNSUPPORTED_MESSAGE_FIELDS, DOCS_UNSUPPORTED_PARAMS
+from kluster_agents.integrations.api.settings import Tier
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request, not_found, unsupported
 from kluster_agents.integrations.emulator.text import prompt_tokens
-from kluster_agents.integrations.api.catalog import ModelInfo
-from kluster_agents.integrations.api.settings import Tier
 
 Mode = Literal["strict", "docs-strict", "lenient"]
 MODES: tuple[Mode, ...] = ("strict", "docs-strict", "lenient")
@@ -30,9 +30,7 @@ def check_mode(mode: str) -> Mode:
     return mode  # type: ignore[return-value]
 
 
-def validate_chat_request(
-    body: Any, *, mode: Mode, tier: Tier, lookup: Callable[[str], ModelInfo | None]
-) -> ModelInfo:
+def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable[[str], ModelInfo | None]) -> ModelInfo:
     """Return the model of a valid request, or raise the `EmulatorAPIError` the service would send."""
     if not isinstance(body, Mapping):
         raise bad_request("The request body must be a JSON object.")
@@ -73,19 +71,28 @@ def _check_messages(messages: list[Any], info: ModelInfo, mode: Mode) -> None:
             if message.get(field):
                 raise unsupported(f"messages[{index}].{field}", "this message field is not supported.")
         content = message.get("content")
-        if not info.vision and isinstance(content, list) and any(
-            isinstance(p, Mapping) and p.get("type") in _IMAGE_PART_TYPES for p in content
+        if (
+            not info.vision
+            and isinstance(content, list)
+            and any(isinstance(p, Mapping) and p.get("type") in _IMAGE_PART_TYPES for p in content)
         ):
-            raise bad_request(f"Model {info.id} does not accept image input.", param=f"messages[{index}].content",
-                              code="unsupported_content")
+            raise bad_request(
+                f"Model {info.id} does not accept image input.",
+                param=f"messages[{index}].content",
+                code="unsupported_content",
+            )
 
 
 def _check_context(messages: list[Any], info: ModelInfo, tier: Tier) -> None:
     limits = info.limits_for(tier)
     if limits and limits.context and (used := prompt_tokens(messages)) > limits.context:
         raise EmulatorAPIError(
-            400, f"This model's maximum context length is {limits.context} tokens on the {tier.value} tier; "
-            f"the messages use about {used}.", param="messages", code="context_length_exceeded")
+            400,
+            f"This model's maximum context length is {limits.context} tokens on the {tier.value} tier; "
+            f"the messages use about {used}.",
+            param="messages",
+            code="context_length_exceeded",
+        )
 
 
 def _check_output(body: Mapping[str, Any], info: ModelInfo, tier: Tier) -> None:
@@ -97,5 +104,9 @@ def _check_output(body: Mapping[str, Any], info: ModelInfo, tier: Tier) -> None:
         if not isinstance(value, int) or value < 1:
             raise bad_request(f"`{param}` must be a positive integer.", param=param)
         if limits and limits.max_output and value > limits.max_output:
-            raise bad_request(f"`{param}`={value} is above the max output of {limits.max_output} tokens for "
-                              f"{info.id} on the {tier.value} tier.", param=param, code="max_tokens_exceeded")
+            raise bad_request(
+                f"`{param}`={value} is above the max output of {limits.max_output} tokens for "
+                f"{info.id} on the {tier.value} tier.",
+                param=param,
+                code="max_tokens_exceeded",
+            )

@@ -28,8 +28,14 @@ class FileService:
         return self.create(content, filename, _check_purpose(purpose))
 
     def create(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        file = {"id": object_id(), "bytes": len(content), "created_at": int(self.clock.now()),
-                "filename": filename, "object": "file", "purpose": purpose}
+        file = {
+            "id": object_id(),
+            "bytes": len(content),
+            "created_at": int(self.clock.now()),
+            "filename": filename,
+            "object": "file",
+            "purpose": purpose,
+        }
         self.store.put_blob(file["id"], content)
         return self.store.put(FILE_KIND, file)
 
@@ -56,9 +62,19 @@ class FileService:
     def create_upload(self, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:
         _check_purpose(purpose)
         now = int(self.clock.now())
-        upload = {"id": f"upload_{object_id()}", "object": "upload", "bytes": size, "created_at": now,
-                  "filename": filename, "purpose": purpose, "status": "pending", "expires_at": now + UPLOAD_TTL_SECONDS,
-                  "file": None, "_mime_type": mime_type, "_parts": []}
+        upload = {
+            "id": f"upload_{object_id()}",
+            "object": "upload",
+            "bytes": size,
+            "created_at": now,
+            "filename": filename,
+            "purpose": purpose,
+            "status": "pending",
+            "expires_at": now + UPLOAD_TTL_SECONDS,
+            "file": None,
+            "_mime_type": mime_type,
+            "_parts": [],
+        }
         return self.store.put(UPLOAD_KIND, upload)
 
     def _pending_upload(self, upload_id: str) -> dict[str, Any]:
@@ -71,8 +87,12 @@ class FileService:
 
     def add_part(self, upload_id: str, data: bytes) -> dict[str, Any]:
         upload = self._pending_upload(upload_id)
-        part = {"id": f"part_{object_id()}", "object": "upload.part", "created_at": int(self.clock.now()),
-                "upload_id": upload_id}
+        part = {
+            "id": f"part_{object_id()}",
+            "object": "upload.part",
+            "created_at": int(self.clock.now()),
+            "upload_id": upload_id,
+        }
         self.store.put_blob(part["id"], data)
         upload["_parts"].append(part["id"])
         self.store.put(UPLOAD_KIND, upload)
@@ -85,8 +105,10 @@ class FileService:
             raise bad_request(f"Unknown part ids for this upload: {', '.join(unknown)}.", param="part_ids")
         content = b"".join(self.store.get_blob(p) or b"" for p in part_ids)
         if len(content) != upload["bytes"]:
-            raise bad_request(f"The parts add up to {len(content)} bytes, but the upload declared {upload['bytes']}.",
-                              param="part_ids")
+            raise bad_request(
+                f"The parts add up to {len(content)} bytes, but the upload declared {upload['bytes']}.",
+                param="part_ids",
+            )
         upload["file"] = self.create(content, upload["filename"], upload["purpose"])
         upload["status"] = "completed"
         return self.store.put(UPLOAD_KIND, upload)

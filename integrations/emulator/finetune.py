@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.errors import bad_request
 from kluster_agents.integrations.emulator.files import FileService
@@ -17,7 +18,6 @@ from kluster_agents.integrations.emulator.jobs import JobEngine
 from kluster_agents.integrations.emulator.shapes import object_id
 from kluster_agents.integrations.emulator.store import Store
 from kluster_agents.integrations.emulator.text import estimate_tokens
-from kluster_agents.integrations.api.catalog import get_model
 
 JOB_KIND = "fine_tuning.job"
 EVENT_KIND = "fine_tuning.job.event"
@@ -35,8 +35,9 @@ class FineTuneEngine(JobEngine):
 
     kind, label, id_param, terminal = JOB_KIND, "fine-tuning job", "fine_tuning_job_id", TERMINAL
 
-    def __init__(self, store: Store, files: FileService, controls: EmulatorControls,
-                 on_model: Callable[[str, int], None]) -> None:
+    def __init__(
+        self, store: Store, files: FileService, controls: EmulatorControls, on_model: Callable[[str, int], None]
+    ) -> None:
         super().__init__(store)
         self.files = files
         self.controls = controls
@@ -45,24 +46,40 @@ class FineTuneEngine(JobEngine):
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         training_file, requested = body.get("training_file"), body.get("model")
         if not training_file or not requested:
-            raise bad_request("`training_file` and `model` are required.", param="training_file" if not training_file
-                              else "model")
+            raise bad_request(
+                "`training_file` and `model` are required.", param="training_file" if not training_file else "model"
+            )
         base = get_model(str(requested))
         base_id = base.base_model or base.id
         if base_id not in FT_BASE_NAMES:
-            raise bad_request(f"Model {requested!r} cannot be fine-tuned; use one of {', '.join(FT_BASE_NAMES)}.",
-                              param="model", code="model_not_fine_tunable")
+            raise bad_request(
+                f"Model {requested!r} cannot be fine-tuned; use one of {', '.join(FT_BASE_NAMES)}.",
+                param="model",
+                code="model_not_fine_tunable",
+            )
         for param in ("training_file", "validation_file"):
             if body.get(param) and self.files.get(str(body[param]))["purpose"] != "fine-tune":
                 raise bad_request(f"`{param}` must be a file uploaded with purpose 'fine-tune'.", param=param)
         hyper = {**DEFAULT_HYPERPARAMETERS, **(body.get("hyperparameters") or {})}
         now = int(self.controls.clock.now())
         job = {
-            "object": "fine_tuning.job", "id": object_id(), "model": FT_BASE_NAMES[base_id], "created_at": now,
-            "finished_at": None, "fine_tuned_model": None, "result_files": [], "status": "queued",
-            "training_file": training_file, "validation_file": body.get("validation_file"), "hyperparameters": hyper,
-            "method": {"type": "supervised", "supervised": hyper}, "trained_tokens": None, "integrations": [],
-            "error": None, "_suffix": body.get("nickname") or body.get("suffix") or "personal", "_events": [],
+            "object": "fine_tuning.job",
+            "id": object_id(),
+            "model": FT_BASE_NAMES[base_id],
+            "created_at": now,
+            "finished_at": None,
+            "fine_tuned_model": None,
+            "result_files": [],
+            "status": "queued",
+            "training_file": training_file,
+            "validation_file": body.get("validation_file"),
+            "hyperparameters": hyper,
+            "method": {"type": "supervised", "supervised": hyper},
+            "trained_tokens": None,
+            "integrations": [],
+            "error": None,
+            "_suffix": body.get("nickname") or body.get("suffix") or "personal",
+            "_events": [],
         }
         self._event(job, now, f"Created fine-tuning job: {job['id']}")
         return self.store.put(JOB_KIND, job)
@@ -98,8 +115,11 @@ class FineTuneEngine(JobEngine):
         if job["status"] == "validating_files" and now >= running_at:
             problem = self._training_problem(job["training_file"])
             if problem:
-                job.update(status="failed", finished_at=int(running_at),
-                           error={"code": "invalid_training_file", "message": problem, "param": "training_file"})
+                job.update(
+                    status="failed",
+                    finished_at=int(running_at),
+                    error={"code": "invalid_training_file", "message": problem, "param": "training_file"},
+                )
                 self._event(job, int(running_at), f"Training file validation failed: {problem}")
                 return self.store.put(JOB_KIND, job)
             job["status"] = "running"
@@ -112,8 +132,12 @@ class FineTuneEngine(JobEngine):
         org, name = job["model"].split("/", 1)
         model = f"ft:{org}:{name}:{job['_suffix']}:{os.urandom(4).hex()}"
         tokens = estimate_tokens(self.files.content(job["training_file"]).decode("utf-8", "replace"))
-        job.update(status="succeeded", finished_at=at, fine_tuned_model=model,
-                   trained_tokens=tokens * int(job["hyperparameters"].get("n_epochs", 1)))
+        job.update(
+            status="succeeded",
+            finished_at=at,
+            fine_tuned_model=model,
+            trained_tokens=tokens * int(job["hyperparameters"].get("n_epochs", 1)),
+        )
         self.on_model(model, at)
         self._event(job, at, f"New fine-tuned model created: {model}")
         self._event(job, at, "The job has successfully completed")
@@ -133,5 +157,14 @@ class FineTuneEngine(JobEngine):
 
     @staticmethod
     def _event(job: dict[str, Any], at: int, message: str) -> None:
-        job["_events"].append({"id": object_id(), "created_at": at, "level": "info", "message": message,
-                               "object": EVENT_KIND, "data": {}, "type": "message"})
+        job["_events"].append(
+            {
+                "id": object_id(),
+                "created_at": at,
+                "level": "info",
+                "message": message,
+                "object": EVENT_KIND,
+                "data": {},
+                "type": "message",
+            }
+        )

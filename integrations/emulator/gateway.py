@@ -46,9 +46,14 @@ class Gateway:
 
         length = int(headers.get(b"content-length", b"0") or 0)
         if length > controls.max_request_bytes:
-            await _send_error(raw_send, EmulatorAPIError(
-                413, f"Request body of {length} bytes is over the {controls.max_request_bytes}-byte limit.",
-                code="request_too_large"))
+            await _send_error(
+                raw_send,
+                EmulatorAPIError(
+                    413,
+                    f"Request body of {length} bytes is over the {controls.max_request_bytes}-byte limit.",
+                    code="request_too_large",
+                ),
+            )
             return
         body = await _read_body(receive)
         parsed = _parse_json(body, headers)
@@ -155,8 +160,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send_error(send: Send, error: EmulatorAPIError) -> None:
-    headers = [(b"content-type", b"application/json"),
-               *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]
+    headers = [
+        (b"content-type", b"application/json"),
+        *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+    ]
     await send({"type": "http.response.start", "status": error.status_code or 500, "headers": headers})
     await send({"type": "http.response.body", "body": dumps(error.payload())})
 

@@ -36,6 +36,10 @@ class JobEngine:
     def _cancellable(self, ident: str) -> dict[str, Any]:
         job = self.get(ident)
         if job["status"] in self.terminal or job["status"] == "cancelling":
-            raise EmulatorAPIError(409, f"The {self.label} {ident} is {job['status']} and cannot be cancelled.",
-                                   param=self.id_param, code="not_cancellable")
+            raise EmulatorAPIError(
+                409,
+                f"The {self.label} {ident} is {job['status']} and cannot be cancelled.",
+                param=self.id_param,
+                code="not_cancellable",
+            )
         return job

@@ -13,18 +13,26 @@ import os
 import sys
 from typing import Any
 
-from kluster_agents.integrations.emulator.exchanges import RECORDED_DIR, load_exchanges
 from kluster_agents.integrations.api.errors import redact, register_secret
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL
+from kluster_agents.integrations.emulator.exchanges import RECORDED_DIR, load_exchanges
 
-RERECORDED = ("chat_completion", "chat_completion_tool_call", "models_list", "verify_reliability",
-              "verify_chat_completion", "mcp_status_disabled")
+RERECORDED = (
+    "chat_completion",
+    "chat_completion_tool_call",
+    "models_list",
+    "verify_reliability",
+    "verify_chat_completion",
+    "mcp_status_disabled",
+)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("***" if k.lower() in ("authorization", "apikey", "api_key", "token") and v else _scrub(v))
-                for k, v in value.items()}
+        return {
+            k: ("***" if k.lower() in ("authorization", "apikey", "api_key", "token") and v else _scrub(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     return redact(value) if isinstance(value, str) else value
@@ -53,9 +61,11 @@ def record(api_key: str, base_url: str = DEFAULT_BASE_URL) -> list[str]:
 def main() -> int:
     api_key = os.environ.get("KLUSTER_API_KEY", "").strip()
     if not api_key:
-        print("record: KLUSTER_API_KEY is not set, so nothing was re-recorded. Set it (and optionally "
-              "KLUSTER_BASE_URL) to re-record the exchanges in " + str(RECORDED_DIR) + " against the live API.",
-              file=sys.stderr)
+        print(
+            "record: KLUSTER_API_KEY is not set, so nothing was re-recorded. Set it (and optionally "
+            "KLUSTER_BASE_URL) to re-record the exchanges in " + str(RECORDED_DIR) + " against the live API.",
+            file=sys.stderr,
+        )
         return 2
     names = record(api_key, os.environ.get("KLUSTER_BASE_URL", DEFAULT_BASE_URL))
     print(f"re-recorded {len(names)} exchanges: {', '.join(names)}")

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kluster_agents.integrations.api.catalog import ModelInfo
 from kluster_agents.integrations.emulator.schema_instance import instance_for_schema
 from kluster_agents.integrations.emulator.text import content_text, estimate_tokens, keywords, last_text
 from kluster_agents.integrations.emulator.verify_heuristic import Verifier
-from kluster_agents.integrations.api.catalog import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,11 @@ class ToolCall:
 
     def to_openai(self) -> dict[str, Any]:
         args = self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
-        return {"id": f"chatcmpl-tool-{uuid.uuid4().hex}", "type": "function",
-                "function": {"name": self.name, "arguments": args}}
+        return {
+            "id": f"chatcmpl-tool-{uuid.uuid4().hex}",
+            "type": "function",
+            "function": {"name": self.name, "arguments": args},
+        }
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,9 @@ def _chosen_tool(request: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _tool_result_answer(messages: Sequence[Mapping[str, Any]]) -> str:
     names = {
         call.get("id"): (call.get("function") or {}).get("name", "tool")
-        for m in messages if m.get("role") == "assistant" for call in m.get("tool_calls") or []
+        for m in messages
+        if m.get("role") == "assistant"
+        for call in m.get("tool_calls") or []
     }
     results = []
     for message in reversed(messages):

@@ -17,8 +17,9 @@ async def create(request: Request) -> Response:
     missing = [k for k in ("input_file_id", "endpoint", "completion_window") if not body.get(k)]
     if missing:
         raise bad_request(f"`{missing[0]}` is required.", param=missing[0])
-    batch = runtime(request).batches.create(str(body["input_file_id"]), str(body["endpoint"]),
-                                            str(body["completion_window"]), body.get("metadata"))
+    batch = runtime(request).batches.create(
+        str(body["input_file_id"]), str(body["endpoint"]), str(body["completion_window"]), body.get("metadata")
+    )
     return FastJSONResponse(public(batch))
 
 

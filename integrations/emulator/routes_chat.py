@@ -41,4 +41,3 @@ async def _sse(model: str, reply: Reply, created: int, limit: int | None) -> Asy
             return  # injected fault: the stream stops mid-way, without the finish chunk and [DONE]
         yield b"data: " + dumps(chunk) + b"\n\n"
     yield b"data: [DONE]\n\n"
-

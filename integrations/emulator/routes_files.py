@@ -19,8 +19,9 @@ async def upload(request: Request, file: UploadFile = File(...), purpose: str = 
 
 
 @router.get("/files")
-async def list_files(request: Request, purpose: str | None = None, after: str | None = None,
-                     limit: int = 100) -> Response:
+async def list_files(
+    request: Request, purpose: str | None = None, after: str | None = None, limit: int = 100
+) -> Response:
     return FastJSONResponse(page(runtime(request).files.list(purpose), after=after, limit=limit, max_limit=10_000))
 
 

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from kluster_agents.integrations.api.catalog import list_models
 from kluster_agents.integrations.emulator.errors import not_found
 from kluster_agents.integrations.emulator.runtime import FINE_TUNED_KIND
 from kluster_agents.integrations.emulator.web import FastJSONResponse, emulated, runtime
-from kluster_agents.integrations.api.catalog import list_models
 
 router = APIRouter()
 
@@ -25,8 +25,9 @@ def owner_of(model_id: str) -> str:
 
 
 def _all_models(request: Request) -> list[dict[str, Any]]:
-    catalog = [{"id": m.id, "object": "model", "created": _CATALOG_CREATED, "owned_by": owner_of(m.id)}
-               for m in list_models()]
+    catalog = [
+        {"id": m.id, "object": "model", "created": _CATALOG_CREATED, "owned_by": owner_of(m.id)} for m in list_models()
+    ]
     return catalog + list(reversed(runtime(request).store.list(FINE_TUNED_KIND)))
 
 

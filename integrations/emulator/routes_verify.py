@@ -21,6 +21,7 @@ async def reliability(request: Request) -> Response:
     context = body.get("context")
     if context is not None and not isinstance(context, str):
         raise bad_request("`context` must be a string.", param="context")
-    result = runtime(request).verifier.check(body["prompt"], body["output"], context,
-                                             bool(body.get("return_search_results", False)))
+    result = runtime(request).verifier.check(
+        body["prompt"], body["output"], context, bool(body.get("return_search_results", False))
+    )
     return FastJSONResponse(emulated(result))

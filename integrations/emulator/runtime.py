@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models
 from kluster_agents.integrations.emulator.batches import BatchEngine
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.exchanges import chat_replays, load_exchanges, verify_answers
@@ -13,7 +14,6 @@ from kluster_agents.integrations.emulator.finetune import FineTuneEngine
 from kluster_agents.integrations.emulator.replies import Reply, ReplyEngine, ToolCall, request_key
 from kluster_agents.integrations.emulator.store import Store
 from kluster_agents.integrations.emulator.verify_heuristic import Verifier
-from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models
 
 FINE_TUNED_KIND = "model"
 MCP_KIND = "mcp"
@@ -32,8 +32,9 @@ class EmulatorRuntime:
         recorded = {
             request_key(model, messages): Reply(
                 content=message.get("content"),
-                tool_calls=tuple(ToolCall(c["function"]["name"], c["function"]["arguments"])
-                                 for c in message.get("tool_calls") or []),
+                tool_calls=tuple(
+                    ToolCall(c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or []
+                ),
                 finish_reason="tool_calls" if message.get("tool_calls") else "stop",
             )
             for model, messages, message in chat_replays(exchanges)

@@ -48,12 +48,17 @@ class _Generator:
         self.word_index += 1
         return word
 
-    def value(self, schema: Any, depth: int) -> Any:  # noqa: PLR0911 - one branch per schema keyword
+    def value(self, schema: Any, depth: int) -> Any:
         if not isinstance(schema, Mapping):
             return "emulated" if schema is not False else None
         if "$ref" in schema:
-            return self.value({**self.resolve(schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}},
-                              depth + 1) if depth < _MAX_DEPTH else None
+            return (
+                self.value(
+                    {**self.resolve(schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}}, depth + 1
+                )
+                if depth < _MAX_DEPTH
+                else None
+            )
         if "const" in schema:
             return schema["const"]
         if schema.get("enum"):

@@ -11,9 +11,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
 from kluster_agents.integrations.emulator.controls import EmulatorControls
-from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -86,8 +86,16 @@ class Emulator:
     def _config(self) -> Any:
         import uvicorn
 
-        return uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
-                              loop="auto", http="auto", ws="none", timeout_graceful_shutdown=1)
+        return uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="auto",
+            http="auto",
+            ws="none",
+            timeout_graceful_shutdown=1,
+        )
 
     def start(self) -> Emulator:
         """Start serving in a daemon thread; returns once the server accepts connections."""
@@ -97,8 +105,12 @@ class Emulator:
             return self
         self._socket = _bind(self._requested_port)
         self._server = uvicorn.Server(self._config())
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        name=f"kluster-emulator:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"kluster-emulator:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         started = threading.Event()
         while not started.wait(0.01):
@@ -125,8 +137,9 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def serve_forever(self, on_ready: Callable[[Emulator], None] | None = None) -> None:
@@ -145,7 +158,13 @@ class Emulator:
             self._socket = self._server = None
 
 
-def serve(port: int = DEFAULT_PORT, tier: Tier | str = Tier.core, mode: str = "strict", api_key: str | None = None,
-          state_path: str | Path | None = None, on_ready: Callable[[Emulator], None] | None = None) -> None:
+def serve(
+    port: int = DEFAULT_PORT,
+    tier: Tier | str = Tier.core,
+    mode: str = "strict",
+    api_key: str | None = None,
+    state_path: str | Path | None = None,
+    on_ready: Callable[[Emulator], None] | None = None,
+) -> None:
     """Run an emulator in the foreground (what `kluster-agents emulate` does)."""
     Emulator(port=port, tier=tier, mode=mode, api_key=api_key, state_path=state_path).serve_forever(on_ready)

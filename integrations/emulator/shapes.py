@@ -42,13 +42,15 @@ def chat_completion(model: str, messages: Sequence[Any], reply: Reply, created: 
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": reply.content, "tool_calls": tool_calls},
-            "logprobs": None,
-            "finish_reason": reply.finish_reason,
-            "stop_reason": None,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content, "tool_calls": tool_calls},
+                "logprobs": None,
+                "finish_reason": reply.finish_reason,
+                "stop_reason": None,
+            }
+        ],
         "usage": _reply_usage(messages, reply, tool_calls),
         "prompt_logprobs": None,
         EMULATED_FIELD: True,
@@ -59,8 +61,14 @@ def _chunk(ident: str, model: str, created: int, delta: Mapping[str, Any], finis
     choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
     if finish is not None:
         choice["stop_reason"] = None
-    return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [choice], EMULATED_FIELD: True}
+    return {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        EMULATED_FIELD: True,
+    }
 
 
 def stream_chunks(model: str, reply: Reply, created: int) -> Iterator[dict[str, Any]]:
@@ -79,7 +87,7 @@ def _pieces(text: str) -> list[str]:
         return []
     words = text.split(" ")
     per_piece = max(1, -(-len(words) // _STREAM_PIECES))
-    groups = [" ".join(words[i:i + per_piece]) for i in range(0, len(words), per_piece)]
+    groups = [" ".join(words[i : i + per_piece]) for i in range(0, len(words), per_piece)]
     return [g if i == len(groups) - 1 else g + " " for i, g in enumerate(groups)]
 
 
@@ -90,11 +98,16 @@ def async_placeholder(model: str, request_id: str, created: int) -> dict[str, An
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": "Your request has been queued for adaptive inference. "
-                        "Check your batch jobs for results."},
-            "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Your request has been queued for adaptive inference. "
+                    "Check your batch jobs for results.",
+                },
+                "finish_reason": "stop",
+            }
+        ],
         EMULATED_FIELD: True,
     }

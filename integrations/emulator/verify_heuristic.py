@@ -15,7 +15,9 @@ from kluster_agents.integrations.emulator.text import content_text, estimate_tok
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
-_CERTAINTY = re.compile(r"(\b100%|\b(?:always|never|definitely|scientifically proven|guaranteed|yes, my friend)\b)", re.I)
+_CERTAINTY = re.compile(
+    r"(\b100%|\b(?:always|never|definitely|scientifically proven|guaranteed|yes, my friend)\b)", re.I
+)
 _KNOWN_FALSE = (
     re.compile(r"earth is flat|flat earth", re.I),
     re.compile(r"great wall.*visible from space", re.I),
@@ -31,8 +33,9 @@ class Verifier:
     def __init__(self, recorded: Iterable[Mapping[str, Any]] = ()) -> None:
         self._recorded = {(r["prompt"], r["output"]): dict(r["response"]) for r in recorded}
 
-    def check(self, prompt: str, output: str, context: str | None = None,
-              return_search_results: bool = False) -> dict[str, Any]:
+    def check(
+        self, prompt: str, output: str, context: str | None = None, return_search_results: bool = False
+    ) -> dict[str, Any]:
         """The `/v1/verify/reliability` response body for one check."""
         recorded = self._recorded.get((prompt, output))
         if recorded is not None:
@@ -44,8 +47,11 @@ class Verifier:
             "is_hallucination": flagged,
             "explanation": explanation,
             "search_results": [] if not return_search_results else _search_results(output),
-            "usage": {"completion_tokens": completion_tokens, "prompt_tokens": prompt_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": {
+                "completion_tokens": completion_tokens,
+                "prompt_tokens": prompt_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
 
     def check_conversation(self, messages: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -64,16 +70,25 @@ def _judge(prompt: str, output: str, context: str | None) -> tuple[bool, str]:
     if context:
         missing = [t for t in _claims(output) if t.lower() not in context.lower()]
         if missing:
-            return True, (f"[emulated] The response mentions {', '.join(missing[:5])}, which the provided context "
-                          "does not contain (heuristic check by the kluster emulator, not the real Verify service).")
-        return False, ("[emulated] Every number and name in the response appears in the provided context "
-                       "(heuristic check by the kluster emulator).")
+            return True, (
+                f"[emulated] The response mentions {', '.join(missing[:5])}, which the provided context "
+                "does not contain (heuristic check by the kluster emulator, not the real Verify service)."
+            )
+        return False, (
+            "[emulated] Every number and name in the response appears in the provided context "
+            "(heuristic check by the kluster emulator)."
+        )
     claim = f"{prompt} {output}"
-    if any(p.search(output) or p.search(claim) and _affirms(output) for p in _KNOWN_FALSE):
-        return True, "[emulated] The response repeats a well-known false claim (heuristic check by the kluster emulator)."
+    if any(p.search(output) or (p.search(claim) and _affirms(output)) for p in _KNOWN_FALSE):
+        return (
+            True,
+            "[emulated] The response repeats a well-known false claim (heuristic check by the kluster emulator).",
+        )
     if _CERTAINTY.search(output):
-        return True, ("[emulated] The response states an absolute certainty that general knowledge does not support "
-                      "(heuristic check by the kluster emulator).")
+        return True, (
+            "[emulated] The response states an absolute certainty that general knowledge does not support "
+            "(heuristic check by the kluster emulator)."
+        )
     return False, "[emulated] No reliability issue found by the kluster emulator's heuristic check."
 
 
@@ -87,5 +102,10 @@ def _claims(output: str) -> list[str]:
 
 
 def _search_results(output: str) -> list[dict[str, str]]:
-    return [{"title": "[emulated] no web search in the emulator", "link": "https://example.com/emulated",
-             "snippet": output[:120]}]
+    return [
+        {
+            "title": "[emulated] no web search in the emulator",
+            "link": "https://example.com/emulated",
+            "snippet": output[:120],
+        }
+    ]

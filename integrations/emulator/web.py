@@ -72,7 +72,7 @@ def page(items: list[dict[str, Any]], *, after: str | None, limit: int, max_limi
         raise bad_request(f"`limit` must be between 1 and {max_limit}.", param="limit")
     if after is not None:
         ids = [item["id"] for item in items]
-        items = items[ids.index(after) + 1:] if after in ids else []
+        items = items[ids.index(after) + 1 :] if after in ids else []
     chunk = items[:limit]
     return {
         "object": "list",

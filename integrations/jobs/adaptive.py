@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import openai
-from kluster_agents.integrations.jobs.batch import check_completion_window
-from kluster_agents.integrations.jobs.batch_results import build_result, line_ok
-from kluster_agents.integrations.jobs.polling import wait_for_batch
+from openai.types.chat import ChatCompletion
+
 from kluster_agents.integrations.api.client import make_client, translate_errors
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterInvalidRequestError, KlusterNotFoundError
-from kluster_agents.integrations.jobs.jsonl import dumps, iter_json_lines, iter_remote_lines
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
-from openai.types.chat import ChatCompletion
+from kluster_agents.integrations.jobs.batch import check_completion_window
+from kluster_agents.integrations.jobs.batch_results import build_result, line_ok
+from kluster_agents.integrations.jobs.jsonl import dumps, iter_json_lines, iter_remote_lines
+from kluster_agents.integrations.jobs.polling import wait_for_batch
 
 if TYPE_CHECKING:
     from openai.types import Batch

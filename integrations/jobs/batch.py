@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
+from pydantic import BaseModel
+
 from kluster_agents.integrations.api.client import make_client, translate_errors
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
 )
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.batch_input import PreparedInput, check_models, prepare_requests
 from kluster_agents.integrations.jobs.batch_results import (
     BatchResult,
@@ -33,7 +36,6 @@ from kluster_agents.integrations.jobs.batch_results import (
     validation_errors,
 )
 from kluster_agents.integrations.jobs.journal import Journal
-from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, live_progress, poll_delays, poll_until
 from kluster_agents.integrations.jobs.jsonl import (
     BATCH_ENDPOINT,
     MAX_FILE_BYTES,
@@ -43,8 +45,7 @@ from kluster_agents.integrations.jobs.jsonl import (
     parse_json_line,
     upload_file,
 )
-from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
-from pydantic import BaseModel
+from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, live_progress, poll_delays, poll_until
 
 if TYPE_CHECKING:
     from openai.types import Batch

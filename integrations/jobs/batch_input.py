@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import openai
+from pydantic import BaseModel
+
+from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.api.client import translate_errors
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import (
     KlusterError,
     KlusterInvalidRequestError,
 )
+from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.jobs.jsonl import (
     BATCH_ENDPOINT,
     Chunk,
@@ -25,9 +29,6 @@ from kluster_agents.integrations.jobs.jsonl import (
     batch_line,
     dumps,
 )
-from kluster_agents.integrations.api.catalog import get_model
-from kluster_agents.integrations.api.settings import KlusterSettings
-from pydantic import BaseModel
 
 if TYPE_CHECKING:
     pass
@@ -138,5 +139,3 @@ def check_models(client: openai.OpenAI, unknown: Mapping[str, tuple[int, str]]) 
                 "strict_models=False to let the service decide.",
                 parameter=f"requests[{i}].model",
             )
-
-

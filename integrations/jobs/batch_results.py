@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+
 from kluster_agents.integrations.api.errors import (
     KlusterBatchError,
     error_from_response,
@@ -18,8 +21,6 @@ from kluster_agents.integrations.jobs.jsonl import (
     LineIndex,
     dumps,
 )
-from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -50,8 +51,6 @@ class BatchResult:
         if self.response is None:
             raise self.error or KlusterBatchError(f"Request {self.index} has no result.", custom_id=self.custom_id)
         return self.response
-
-
 
 
 def line_ok(obj: Mapping[str, Any]) -> bool:
@@ -129,5 +128,3 @@ def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None,
         batch_id=batch.id,
     )
     return BatchResult(custom_id, idx, "failed", error=error)
-
-

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import openai
-from kluster_agents.integrations.jobs.polling import poll_until
-from kluster_agents.integrations.api.client import make_client, translate_errors
-from kluster_agents.integrations.api.errors import KlusterError, KlusterInvalidRequestError, KlusterUnsupportedError
-from kluster_agents.integrations.jobs.jsonl import MAX_FILE_BYTES, parse_json_line, upload_file
-from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, register_model
-from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from openai.types.fine_tuning import FineTuningJob
 from pydantic import BaseModel, ConfigDict, Field
+
+from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, register_model
+from kluster_agents.integrations.api.client import make_client, translate_errors
+from kluster_agents.integrations.api.errors import KlusterError, KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.jobs.jsonl import MAX_FILE_BYTES, parse_json_line, upload_file
+from kluster_agents.integrations.jobs.polling import poll_until
 
 MIN_EXAMPLES = 10
 TRAINING_ROLES = ("system", "user", "assistant")

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from kluster_agents.integrations.jobs.batch import asubmit_batch, check_completion_window
+from openai.types.chat import ChatCompletion
+
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import KlusterError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
-from openai.types.chat import ChatCompletion
+from kluster_agents.integrations.jobs.batch import asubmit_batch, check_completion_window
 
 
 @dataclass

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import openai
+
 from kluster_agents.integrations.api.client import translate_errors
 from kluster_agents.integrations.api.errors import (
     KlusterTimeoutError,
@@ -121,5 +122,3 @@ def wait_for_batch(
         timeout=timeout,
         progress=progress,
     )
-
-

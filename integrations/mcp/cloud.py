@@ -44,7 +44,9 @@ def _tool_payload(result: Any) -> Mapping[str, Any]:
             continue
         if isinstance(parsed, Mapping):
             return parsed
-    raise KlusterVerifyError(f"The MCP verify tool answered without a JSON verdict ({redact(' '.join(texts))[:160]!r}).")
+    raise KlusterVerifyError(
+        f"The MCP verify tool answered without a JSON verdict ({redact(' '.join(texts))[:160]!r})."
+    )
 
 
 def result_from_tool(result: Any, *, latency_s: float, emulated: bool = False) -> VerifyResult:
@@ -53,8 +55,9 @@ def result_from_tool(result: Any, *, latency_s: float, emulated: bool = False) -
         text = " ".join(getattr(part, "text", "") for part in result.content or [])
         raise KlusterVerifyError(f"The MCP verify tool failed: {redact(text)[:300]}")
     payload = _tool_payload(result)
-    return VerifyResult.from_verdict(payload, source="mcp", latency_s=latency_s,
-                                     emulated=emulated or bool(payload.get(EMULATED_FIELD)))
+    return VerifyResult.from_verdict(
+        payload, source="mcp", latency_s=latency_s, emulated=emulated or bool(payload.get(EMULATED_FIELD))
+    )
 
 
 # -- cloud client ---------------------------------------------------------------------------------
@@ -73,8 +76,11 @@ def _session_error(exc: BaseException, url: str) -> KlusterError:
         return leaf
     if isinstance(leaf, httpx.HTTPStatusError):
         status_code = leaf.response.status_code
-        hint = (" Check the MCP token (`kluster-agents mcp status`; enable the endpoint with `kluster-agents mcp enable`)."
-                if status_code in (401, 403) else "")
+        hint = (
+            " Check the MCP token (`kluster-agents mcp status`; enable the endpoint with `kluster-agents mcp enable`)."
+            if status_code in (401, 403)
+            else ""
+        )
         return KlusterVerifyError(f"The MCP endpoint {url} answered HTTP {status_code}.{hint}")
     return KlusterVerifyError(f"MCP session with {url} failed: {leaf.__class__.__name__}: {redact(str(leaf))[:300]}")
 
@@ -96,8 +102,14 @@ class CloudMCPClient:
     methods (`averify`, `verify`, ...) open a session when none is open.
     """
 
-    def __init__(self, token: str | SecretStr | None = None, url: str | None = None, *,
-                 settings: KlusterSettings | None = None, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        token: str | SecretStr | None = None,
+        url: str | None = None,
+        *,
+        settings: KlusterSettings | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self._settings = settings
         if isinstance(token, str):
             register_secret(token)
@@ -120,7 +132,8 @@ class CloudMCPClient:
                 if not state.enabled or state.token is None:
                     raise KlusterConfigError(
                         "Your kluster.ai MCP endpoint is disabled: run `kluster-agents mcp enable` "
-                        "(or mcp.enable()) first, or give CloudMCPClient your MCP token.")
+                        "(or mcp.enable()) first, or give CloudMCPClient your MCP token."
+                    )
                 self._token = state.token
                 self._url = self._url or state.url
             self._url = self._url or settings.base_url + "/mcp"
@@ -138,9 +151,13 @@ class CloudMCPClient:
             self._emulated = self._emulated or EMULATOR_HEADER in response.headers
 
         try:
-            http = await stack.enter_async_context(httpx.AsyncClient(
-                headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(30.0, read=self._timeout or 300.0),
-                event_hooks={"response": [note_emulator]}))
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=httpx.Timeout(30.0, read=self._timeout or 300.0),
+                    event_hooks={"response": [note_emulator]},
+                )
+            )
             read, write, _ = await stack.enter_async_context(streamable_http_client(url, http_client=http))
             self._session = await stack.enter_async_context(ClientSession(read, write))
             await self._session.initialize()
@@ -149,11 +166,11 @@ class CloudMCPClient:
             failure: BaseException = exc
             try:
                 await stack.aclose()  # ... and re-raises the transport's error here
-            except BaseException as close_exc:  # noqa: BLE001
+            except BaseException as close_exc:
                 failure = close_exc
             if isinstance(_leaf_error(failure), Exception):
                 raise _session_error(failure, url) from None
-            raise failure
+            raise failure  # noqa: B904 - a KeyboardInterrupt or cancellation propagates as it is
         self._stack = stack
         return self
 
@@ -175,8 +192,10 @@ class CloudMCPClient:
 
     async def alist_tools(self) -> list[str]:
         """Names of the tools the endpoint offers."""
+
         async def work(session: Any) -> list[str]:
             return [tool.name for tool in (await session.list_tools()).tools]
+
         return await self._with_session(work)
 
     async def _call(self, name: str, arguments: dict[str, Any]) -> VerifyResult:
@@ -185,19 +204,28 @@ class CloudMCPClient:
             started = loop.time()
             result = await session.call_tool(name, arguments)
             return result_from_tool(result, latency_s=loop.time() - started, emulated=self._emulated)
+
         return await self._with_session(work)
 
     async def averify(self, prompt: str, response: str, return_search_results: bool = True) -> VerifyResult:
         """The cloud `verify` tool: `response` (the answer to `prompt`) against reliable sources."""
-        return await self._call("verify", {"prompt": prompt, "response": response,
-                                           "returnSearchResults": return_search_results})
+        return await self._call(
+            "verify", {"prompt": prompt, "response": response, "returnSearchResults": return_search_results}
+        )
 
-    async def averify_document(self, prompt: str, response: str, document_content: str,
-                               return_search_results: bool = True) -> VerifyResult:
+    async def averify_document(
+        self, prompt: str, response: str, document_content: str, return_search_results: bool = True
+    ) -> VerifyResult:
         """The cloud `verify_document` tool: `response` against the document's text."""
-        return await self._call("verify_document", {"prompt": prompt, "response": response,
-                                                    "documentContent": document_content,
-                                                    "returnSearchResults": return_search_results})
+        return await self._call(
+            "verify_document",
+            {
+                "prompt": prompt,
+                "response": response,
+                "documentContent": document_content,
+                "returnSearchResults": return_search_results,
+            },
+        )
 
     def list_tools(self) -> list[str]:
         return run_sync(self.alist_tools())
@@ -205,6 +233,7 @@ class CloudMCPClient:
     def verify(self, prompt: str, response: str, return_search_results: bool = True) -> VerifyResult:
         return run_sync(self.averify(prompt, response, return_search_results))
 
-    def verify_document(self, prompt: str, response: str, document_content: str,
-                        return_search_results: bool = True) -> VerifyResult:
+    def verify_document(
+        self, prompt: str, response: str, document_content: str, return_search_results: bool = True
+    ) -> VerifyResult:
         return run_sync(self.averify_document(prompt, response, document_content, return_search_results))

@@ -34,8 +34,11 @@ class MCPEndpoint(BaseModel):
         # `enable` calls the token "token"; `status` calls it "apiKey" (docs "Cloud MCP API usage").
         raw_token = body.get("token") or body.get("apiKey") or None
         register_secret(raw_token)
-        return cls(enabled=bool(body.get("enabled")), url=body.get("url") or None,
-                   token=SecretStr(raw_token) if raw_token else None)
+        return cls(
+            enabled=bool(body.get("enabled")),
+            url=body.get("url") or None,
+            token=SecretStr(raw_token) if raw_token else None,
+        )
 
 
 def _management_call(method: Literal["get", "post"], path: str, settings: KlusterSettings | None) -> MCPEndpoint:
@@ -47,7 +50,9 @@ def _management_call(method: Literal["get", "post"], path: str, settings: Kluste
     except ValueError:
         body = None
     if not isinstance(body, Mapping):
-        raise KlusterVerifyError(f"kluster.ai answered {path} with unexpected content ({redact(response.text)[:120]!r}).")
+        raise KlusterVerifyError(
+            f"kluster.ai answered {path} with unexpected content ({redact(response.text)[:120]!r})."
+        )
     return MCPEndpoint.from_body(body)
 
 

@@ -9,35 +9,42 @@ from __future__ import annotations
 import sys
 from typing import Any, Literal
 
-
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
 )
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.verify.client import VerifyClient
 
-
 DEFAULT_LOCAL_PORT = 3001  # the self-hosted server's documented port
 LOCAL_HTTP_PATH = "/stream"  # ... and its documented MCP path
 
 
-def build_local_server(settings: KlusterSettings | None = None, *, client: VerifyClient | None = None,
-                       host: str = "127.0.0.1", path: str = LOCAL_HTTP_PATH) -> Any:
+def build_local_server(
+    settings: KlusterSettings | None = None,
+    *,
+    client: VerifyClient | None = None,
+    host: str = "127.0.0.1",
+    path: str = LOCAL_HTTP_PATH,
+) -> Any:
     """A FastMCP server with the cloud tools' names and arguments, answered by the Verify API."""
     from kluster_agents.integrations.mcp.tools import build_verify_mcp_server
 
     verifier = client or VerifyClient(settings)
 
-    async def reliability(prompt: str, output: str, context: str | None,
-                          return_search_results: bool) -> dict[str, Any]:
+    async def reliability(prompt: str, output: str, context: str | None, return_search_results: bool) -> dict[str, Any]:
         result = await verifier.averify(prompt, output, context, return_search_results)
         return result.model_dump(include={"is_hallucination", "explanation", "usage", "search_results"})
 
     return build_verify_mcp_server(reliability, name="kluster-verify-local", path=path, host=host)
 
 
-def serve(transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1", port: int = DEFAULT_LOCAL_PORT, *,
-          settings: KlusterSettings | None = None) -> None:
+def serve(
+    transport: Literal["stdio", "http"] = "stdio",
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_LOCAL_PORT,
+    *,
+    settings: KlusterSettings | None = None,
+) -> None:
     """Run the local MCP server until interrupted: stdio (for clients that spawn it) or
     streamable HTTP at http://host:port/stream (the self-hosted server's address)."""
     if transport not in ("stdio", "http"):
@@ -49,8 +56,10 @@ def serve(transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1"
         server.run("stdio")
         return
     server.settings.port = port
-    print(f"kluster Verify MCP server on http://{host}:{port}{LOCAL_HTTP_PATH} (tools: verify, verify_document)",
-          file=sys.stderr)
+    print(
+        f"kluster Verify MCP server on http://{host}:{port}{LOCAL_HTTP_PATH} (tools: verify, verify_document)",
+        file=sys.stderr,
+    )
     server.run("streamable-http")
 
 

@@ -9,7 +9,6 @@ the real Verify API. The verifier is any async callable
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,22 +39,38 @@ def build_verify_mcp_server(
     at `path` (stateless, so any number of clients can call it)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    server = FastMCP(name, host=host, streamable_http_path=path, stateless_http=True, log_level="WARNING",
-                     instructions="Reliability checks by kluster.ai Verify: `verify` for general claims, "
-                                  "`verify_document` for answers about a document.")
+    server = FastMCP(
+        name,
+        host=host,
+        streamable_http_path=path,
+        stateless_http=True,
+        log_level="WARNING",
+        instructions="Reliability checks by kluster.ai Verify: `verify` for general claims, "
+        "`verify_document` for answers about a document.",
+    )
     # FastMCP calls logging.basicConfig() with a rich handler; a library must not reconfigure the host's logging.
     root.handlers[:] = handlers
     root.setLevel(level)
 
-    @server.tool(name="verify", description="Verify a prompt and response pair against reliable sources "
-                 "(general statements, trivia, current events, news).")
-    async def verify_tool(prompt: str, response: str, returnSearchResults: bool = True) -> dict[str, Any]:  # noqa: N803
+    @server.tool(
+        name="verify",
+        description="Verify a prompt and response pair against reliable sources "
+        "(general statements, trivia, current events, news).",
+    )
+    async def verify_tool(prompt: str, response: str, returnSearchResults: bool = True) -> dict[str, Any]:
         return tool_result(prompt, response, await verify(prompt, response, None, returnSearchResults))
 
-    @server.tool(name="verify_document", description="Verify that a response about a document accurately reflects "
-                 "the document content (quotes, data extraction, RAG hallucination checking).")
-    async def verify_document_tool(prompt: str, response: str, documentContent: str,  # noqa: N803
-                                   returnSearchResults: bool = True) -> dict[str, Any]:
+    @server.tool(
+        name="verify_document",
+        description="Verify that a response about a document accurately reflects "
+        "the document content (quotes, data extraction, RAG hallucination checking).",
+    )
+    async def verify_document_tool(
+        prompt: str,
+        response: str,
+        documentContent: str,
+        returnSearchResults: bool = True,
+    ) -> dict[str, Any]:
         return tool_result(prompt, response, await verify(prompt, response, documentContent, returnSearchResults))
 
     return server

@@ -12,7 +12,7 @@ from kluster_agents.integrations.verify.client import (
     verify,
     verify_conversation,
 )
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyReport, VerifyPolicy
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy, VerifyReport
 
 __all__ = [
     "HallucinationDetected",

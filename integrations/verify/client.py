@@ -36,6 +36,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from kluster_agents.integrations.api.catalog import VERIFY_MODEL, get_model
 from kluster_agents.integrations.api.client import (
     client_kwargs,
     make_async_client,
@@ -56,7 +57,6 @@ from kluster_agents.integrations.api.errors import (
     redact,
 )
 from kluster_agents.integrations.api.limits import RateLimiter, limiter_for
-from kluster_agents.integrations.api.catalog import VERIFY_MODEL, get_model
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 VerifySource = Literal["reliability", "chat", "mcp"]
@@ -98,7 +98,9 @@ class VerifyResult(BaseModel):
         return self.status == "reliable"
 
     @classmethod
-    def from_verdict(cls, body: Mapping[str, Any], *, source: VerifySource, latency_s: float, emulated: bool) -> VerifyResult:
+    def from_verdict(
+        cls, body: Mapping[str, Any], *, source: VerifySource, latency_s: float, emulated: bool
+    ) -> VerifyResult:
         """Parse the documented verdict object; anything without a boolean `is_hallucination` is malformed."""
         verdict = body.get("is_hallucination") if isinstance(body, Mapping) else None
         if not isinstance(verdict, bool):
@@ -142,12 +144,19 @@ def combine_chunk_results(results: Sequence[VerifyResult]) -> VerifyResult:
     }
     if supporting is not None:
         index = results.index(supporting) + 1
-        return VerifyResult(is_hallucination=False, status="reliable",
-                            explanation=f"[context chunk {index}/{len(results)} supports the output] "
-                            f"{supporting.explanation}", **common)
+        return VerifyResult(
+            is_hallucination=False,
+            status="reliable",
+            explanation=f"[context chunk {index}/{len(results)} supports the output] {supporting.explanation}",
+            **common,
+        )
     explanation = "\n".join(f"[context chunk {i}/{len(results)}] {r.explanation}" for i, r in enumerate(results, 1))
-    return VerifyResult(is_hallucination=True, status="hallucination",
-                        explanation="No single context chunk supports the whole output.\n" + explanation, **common)
+    return VerifyResult(
+        is_hallucination=True,
+        status="hallucination",
+        explanation="No single context chunk supports the whole output.\n" + explanation,
+        **common,
+    )
 
 
 def split_context(text: str, max_chars: int, overlap: float = CHUNK_OVERLAP) -> list[str]:
@@ -216,8 +225,9 @@ class VerifyClient:
         retry_backoff: float = 0.5,
     ) -> None:
         if long_context not in ("chunk", "refuse"):
-            raise KlusterInvalidRequestError(f"long_context must be 'chunk' or 'refuse', got {long_context!r}.",
-                                             parameter="long_context")
+            raise KlusterInvalidRequestError(
+                f"long_context must be 'chunk' or 'refuse', got {long_context!r}.", parameter="long_context"
+            )
         self.settings = resolve_settings(settings)
         self.long_context = long_context
         self.limiter = None if limiter is False else (limiter or limiter_for(VERIFY_MODEL, self.settings))
@@ -243,12 +253,15 @@ class VerifyClient:
         limits = get_model(VERIFY_MODEL).limits_for(self.settings.tier)
         return limits.context if limits else None
 
-    def _payloads(self, prompt: str, output: str, context: str | None, return_search_results: bool) -> list[dict[str, Any]]:
+    def _payloads(
+        self, prompt: str, output: str, context: str | None, return_search_results: bool
+    ) -> list[dict[str, Any]]:
         """One payload, or one per context chunk; refuses what cannot fit before any network call."""
         for name, value in (("prompt", prompt), ("output", output)):
             if not isinstance(value, str) or not value.strip():
-                raise KlusterInvalidRequestError(f"Verify needs a non-empty `{name}` string, got {value!r:.60}.",
-                                                 parameter=name)
+                raise KlusterInvalidRequestError(
+                    f"Verify needs a non-empty `{name}` string, got {value!r:.60}.", parameter=name
+                )
         if context is not None and not isinstance(context, str):
             raise KlusterInvalidRequestError("`context` must be a string (join documents first).", parameter="context")
         base: dict[str, Any] = {"prompt": prompt, "output": output}
@@ -287,16 +300,22 @@ class VerifyClient:
                 body: Any = response.json()
             except ValueError:
                 body = response.text
-            raise error_from_response(response.status_code, body, headers=response.headers,
-                                      request_id=response.headers.get("x-request-id"))
+            raise error_from_response(
+                response.status_code, body, headers=response.headers, request_id=response.headers.get("x-request-id")
+            )
         try:
             body = response.json()
         except ValueError:
-            raise KlusterVerifyError(f"Verify answered HTTP {response.status_code} with non-JSON content "
-                                     f"({redact(response.text)[:120]!r}); no verdict.") from None
-        return VerifyResult.from_verdict(body, source="reliability", latency_s=time.perf_counter() - started,
-                                         emulated=EMULATOR_HEADER in response.headers
-                                         or (isinstance(body, dict) and bool(body.get(EMULATED_FIELD))))
+            raise KlusterVerifyError(
+                f"Verify answered HTTP {response.status_code} with non-JSON content "
+                f"({redact(response.text)[:120]!r}); no verdict."
+            ) from None
+        return VerifyResult.from_verdict(
+            body,
+            source="reliability",
+            latency_s=time.perf_counter() - started,
+            emulated=EMULATOR_HEADER in response.headers or (isinstance(body, dict) and bool(body.get(EMULATED_FIELD))),
+        )
 
     def _retryable(self, exc: Exception, attempt: int) -> bool:
         return attempt < self.settings.max_retries and isinstance(
@@ -345,8 +364,9 @@ class VerifyClient:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def verify(self, prompt: str, output: str, context: str | None = None,
-               return_search_results: bool = False) -> VerifyResult:
+    def verify(
+        self, prompt: str, output: str, context: str | None = None, return_search_results: bool = False
+    ) -> VerifyResult:
         """Check `output` (the answer to `prompt`) against `context`, or against the web without one."""
         payloads = self._payloads(prompt, output, context, return_search_results)
         if len(payloads) == 1:
@@ -358,8 +378,9 @@ class VerifyClient:
                 break  # one chunk supporting the whole output decides (see module docstring)
         return combine_chunk_results(results)
 
-    async def averify(self, prompt: str, output: str, context: str | None = None,
-                      return_search_results: bool = False) -> VerifyResult:
+    async def averify(
+        self, prompt: str, output: str, context: str | None = None, return_search_results: bool = False
+    ) -> VerifyResult:
         """Async twin of `verify`."""
         payloads = self._payloads(prompt, output, context, return_search_results)
         if len(payloads) == 1:
@@ -375,21 +396,27 @@ class VerifyClient:
         if not messages or not any(m.get("role") == "assistant" for m in messages):
             raise KlusterInvalidRequestError(
                 "verify_conversation needs the conversation including the assistant answer to check "
-                "(a message with role 'assistant').", parameter="messages")
+                "(a message with role 'assistant').",
+                parameter="messages",
+            )
         text = "".join(str(m.get("content") or "") for m in messages)
         limit = self.context_limit()
         if limit is not None and estimate_tokens(text) + RESERVED_TOKENS > limit:
             raise KlusterInvalidRequestError(
                 f"the conversation is ~{estimate_tokens(text)} tokens, above {VERIFY_MODEL}'s {limit}-token context "
                 f"on the {self.settings.tier.value} tier; verify the last turn with verify(prompt, output, context).",
-                parameter="messages")
+                parameter="messages",
+            )
         return prepare_chat_request({"model": VERIFY_MODEL, "messages": list(messages)}, settings=self.settings)
 
     def _chat_result(self, completion: Any, started: float) -> VerifyResult:
         content = completion.choices[0].message.content if completion.choices else None
-        return VerifyResult.from_verdict(parse_chat_verdict(content), source="chat",
-                                         latency_s=time.perf_counter() - started,
-                                         emulated=bool((completion.model_extra or {}).get(EMULATED_FIELD)))
+        return VerifyResult.from_verdict(
+            parse_chat_verdict(content),
+            source="chat",
+            latency_s=time.perf_counter() - started,
+            emulated=bool((completion.model_extra or {}).get(EMULATED_FIELD)),
+        )
 
     def verify_conversation(self, messages: Sequence[Mapping[str, Any]]) -> VerifyResult:
         """Check the last assistant answer of a whole conversation (chat completions with
@@ -425,25 +452,41 @@ def _transport_errors() -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise KlusterTimeoutError("Verify request to kluster.ai timed out — raise KLUSTER_TIMEOUT or retry later.") from exc
+        raise KlusterTimeoutError(
+            "Verify request to kluster.ai timed out — raise KLUSTER_TIMEOUT or retry later."
+        ) from exc
     except httpx.TransportError as exc:
         raise KlusterConnectionError(
             f"Could not reach kluster.ai Verify ({exc.__class__.__name__}) — check KLUSTER_BASE_URL and your network."
         ) from exc
 
 
-def verify(prompt: str, output: str, context: str | None = None, return_search_results: bool = False, *,
-           settings: KlusterSettings | None = None) -> VerifyResult:
+def verify(
+    prompt: str,
+    output: str,
+    context: str | None = None,
+    return_search_results: bool = False,
+    *,
+    settings: KlusterSettings | None = None,
+) -> VerifyResult:
     """One-shot `VerifyClient(settings).verify(...)`."""
     return VerifyClient(settings).verify(prompt, output, context, return_search_results)
 
 
-async def averify(prompt: str, output: str, context: str | None = None, return_search_results: bool = False, *,
-                  settings: KlusterSettings | None = None) -> VerifyResult:
+async def averify(
+    prompt: str,
+    output: str,
+    context: str | None = None,
+    return_search_results: bool = False,
+    *,
+    settings: KlusterSettings | None = None,
+) -> VerifyResult:
     """One-shot `VerifyClient(settings).averify(...)`."""
     return await VerifyClient(settings).averify(prompt, output, context, return_search_results)
 
 
-def verify_conversation(messages: Sequence[Mapping[str, Any]], *, settings: KlusterSettings | None = None) -> VerifyResult:
+def verify_conversation(
+    messages: Sequence[Mapping[str, Any]], *, settings: KlusterSettings | None = None
+) -> VerifyResult:
     """One-shot `VerifyClient(settings).verify_conversation(messages)`."""
     return VerifyClient(settings).verify_conversation(messages)

@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,14 +40,19 @@ from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
 
 Action = Literal["pass", "retry", "annotate", "unverified"]
 Decision = Literal["raise", "retry", "annotate", "pass"]
-OnHallucination = Union[Literal["raise", "retry", "annotate"], Callable[[VerifyResult], Union[Decision, None]]]
+OnHallucination = Literal["raise", "retry", "annotate"] | Callable[[VerifyResult], Decision | None]
 OnError = Literal["fail_closed", "mark_unverified"]
 OnExhausted = Literal["raise", "annotate"]
 OutcomeStatus = Literal["reliable", "hallucination", "unverified", "skipped"]
 
 # Failures of the Verify service itself (as opposed to a bad request or a bad key).
-OUTAGE_ERRORS = (KlusterServerError, KlusterTimeoutError, KlusterConnectionError, KlusterRateLimitError,
-                 KlusterVerifyError)
+OUTAGE_ERRORS = (
+    KlusterServerError,
+    KlusterTimeoutError,
+    KlusterConnectionError,
+    KlusterRateLimitError,
+    KlusterVerifyError,
+)
 
 
 class HallucinationDetected(KlusterVerifyError):
@@ -134,18 +139,28 @@ class VerifyReport:
         return max(self.latencies) if self.latencies else None
 
     def as_dict(self) -> dict[str, int | float | None]:
-        return {"checked": self.checked, "flagged": self.flagged, "unverified": self.unverified,
-                "skipped": self.skipped, "cached": self.cached, "retries": self.retries, "errors": self.errors,
-                "latency_p50_s": self.latency_p50, "latency_max_s": self.latency_max}
+        return {
+            "checked": self.checked,
+            "flagged": self.flagged,
+            "unverified": self.unverified,
+            "skipped": self.skipped,
+            "cached": self.cached,
+            "retries": self.retries,
+            "errors": self.errors,
+            "latency_p50_s": self.latency_p50,
+            "latency_max_s": self.latency_max,
+        }
 
     def __str__(self) -> str:
         ms = lambda s: "-" if s is None else f"{s * 1000:.0f} ms"  # noqa: E731
-        return (f"Verify: {self.checked} checked ({self.cached} cached), {self.flagged} flagged, "
-                f"{self.unverified} unverified, {self.skipped} skipped, {self.errors} errors; "
-                f"latency p50 {ms(self.latency_p50)}, max {ms(self.latency_max)}")
+        return (
+            f"Verify: {self.checked} checked ({self.cached} cached), {self.flagged} flagged, "
+            f"{self.unverified} unverified, {self.skipped} skipped, {self.errors} errors; "
+            f"latency p50 {ms(self.latency_p50)}, max {ms(self.latency_max)}"
+        )
 
 
-CacheKey = tuple[str, str, Union[str, None]]
+CacheKey = tuple[str, str, str | None]
 
 
 class VerifyPolicy:
@@ -167,8 +182,9 @@ class VerifyPolicy:
         seed: int | None = None,
     ) -> None:
         if not callable(on_hallucination) and on_hallucination not in ("raise", "retry", "annotate"):
-            raise KlusterVerifyError(f"on_hallucination must be 'raise', 'retry', 'annotate' or a callable, "
-                                     f"got {on_hallucination!r}.")
+            raise KlusterVerifyError(
+                f"on_hallucination must be 'raise', 'retry', 'annotate' or a callable, got {on_hallucination!r}."
+            )
         if on_error not in ("fail_closed", "mark_unverified"):
             raise KlusterVerifyError(f"on_error must be 'fail_closed' or 'mark_unverified', got {on_error!r}.")
         if on_exhausted not in ("raise", "annotate"):
@@ -193,8 +209,10 @@ class VerifyPolicy:
         self.report = VerifyReport()
 
     def __repr__(self) -> str:
-        return (f"VerifyPolicy(on_hallucination={self.on_hallucination!r}, on_error={self.on_error!r}, "
-                f"max_retries={self.max_retries}, sample_rate={self.sample_rate})")
+        return (
+            f"VerifyPolicy(on_hallucination={self.on_hallucination!r}, on_error={self.on_error!r}, "
+            f"max_retries={self.max_retries}, sample_rate={self.sample_rate})"
+        )
 
     @property
     def client(self) -> VerifyClient:
@@ -246,8 +264,9 @@ class VerifyPolicy:
                 "Use VerifyPolicy(on_error='mark_unverified') to let outputs through labelled 'unverified'."
             ) from exc
         self.report.record("unverified")
-        return VerifyOutcome(action="unverified", status="unverified",
-                             result=VerifyResult.unverified(f"Verify unavailable: {exc}"))
+        return VerifyOutcome(
+            action="unverified", status="unverified", result=VerifyResult.unverified(f"Verify unavailable: {exc}")
+        )
 
     def _choose(self, result: VerifyResult) -> Decision:
         if not callable(self.on_hallucination):
@@ -256,8 +275,9 @@ class VerifyPolicy:
         if choice is None:
             return "annotate"
         if choice not in ("raise", "retry", "annotate", "pass"):
-            raise KlusterVerifyError(f"on_hallucination callable returned {choice!r}; "
-                                     "return 'raise', 'retry', 'annotate', 'pass' or None.")
+            raise KlusterVerifyError(
+                f"on_hallucination callable returned {choice!r}; return 'raise', 'retry', 'annotate', 'pass' or None."
+            )
         return choice
 
     def _decide(self, key: CacheKey, result: VerifyResult, attempt: int | None, *, cached: bool) -> VerifyOutcome:
@@ -290,7 +310,9 @@ class VerifyPolicy:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def check(self, prompt: str, output: str, context: str | None = None, *, attempt: int | None = None) -> VerifyOutcome:
+    def check(
+        self, prompt: str, output: str, context: str | None = None, *, attempt: int | None = None
+    ) -> VerifyOutcome:
         """Verify `output` and decide. `attempt` (retries already made for this prompt) overrides
         the policy's own per-prompt counter — pass it when your framework counts retries."""
         key: CacheKey = (prompt, output, context)
@@ -307,8 +329,9 @@ class VerifyPolicy:
             return self._on_failure(exc)
         return self._after_call(key, result, attempt)
 
-    async def acheck(self, prompt: str, output: str, context: str | None = None, *,
-                     attempt: int | None = None) -> VerifyOutcome:
+    async def acheck(
+        self, prompt: str, output: str, context: str | None = None, *, attempt: int | None = None
+    ) -> VerifyOutcome:
         """Async twin of `check`."""
         key: CacheKey = (prompt, output, context)
         early = self._before_call(key, attempt)

@@ -10,17 +10,17 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
-from crewai import Agent, Crew, Task  # noqa: E402
-from crewai.tools import tool  # noqa: E402
+from crewai import Agent, Crew, Task
+from crewai.tools import tool
 
-from kluster_agents.adapters.crewai import kluster_llm  # noqa: E402
-from kluster_agents.integrations.backend import kluster_backend  # noqa: E402
+from kluster_agents.adapters.crewai import kluster_llm
+from kluster_agents.integrations.backend import kluster_backend
 
 FACTS = {
     "batch api": "kluster.ai's Batch API takes a JSONL file of chat requests and returns results within a "
-                 "completion window (24h by default) at a lower price than real-time calls.",
+    "completion window (24h by default) at a lower price than real-time calls.",
     "verify": "kluster.ai Verify checks an answer for hallucinations, optionally against a given context, "
-              "and explains what is unsupported.",
+    "and explains what is unsupported.",
 }
 
 
@@ -32,14 +32,25 @@ def lookup_facts(topic: str) -> str:
 
 with kluster_backend() as backend:
     llm = kluster_llm("klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0)
-    researcher = Agent(role="Researcher", goal="Collect accurate facts with the lookup tool",
-                       backstory="You never state a fact you have not looked up.", llm=llm, tools=[lookup_facts])
-    writer = Agent(role="Writer", goal="Write short, plain briefs", backstory="You write for busy engineers.",
-                   llm=llm)
-    research = Task(description="Look up the facts about kluster.ai's {feature}.",
-                    expected_output="The facts, quoted from the lookup tool", agent=researcher)
-    brief = Task(description="Write a two-sentence brief about kluster.ai's {feature} from the research.",
-                 expected_output="Two sentences", agent=writer, context=[research])
+    researcher = Agent(
+        role="Researcher",
+        goal="Collect accurate facts with the lookup tool",
+        backstory="You never state a fact you have not looked up.",
+        llm=llm,
+        tools=[lookup_facts],
+    )
+    writer = Agent(role="Writer", goal="Write short, plain briefs", backstory="You write for busy engineers.", llm=llm)
+    research = Task(
+        description="Look up the facts about kluster.ai's {feature}.",
+        expected_output="The facts, quoted from the lookup tool",
+        agent=researcher,
+    )
+    brief = Task(
+        description="Write a two-sentence brief about kluster.ai's {feature} from the research.",
+        expected_output="Two sentences",
+        agent=writer,
+        context=[research],
+    )
     crew = Crew(agents=[researcher, writer], tasks=[research, brief])
 
     if backend.emulated:  # script what a real model does: one tool call, then the two answers

@@ -9,24 +9,35 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
-from crewai import Agent, Crew, Task  # noqa: E402
+from crewai import Agent, Crew, Task
 
-from kluster_agents.adapters.crewai import VerifyGuardrail, kluster_llm  # noqa: E402
-from kluster_agents.integrations.backend import kluster_backend  # noqa: E402
-from kluster_agents.integrations.verify_policy import VerifyPolicy  # noqa: E402
+from kluster_agents.adapters.crewai import VerifyGuardrail, kluster_llm
+from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations.verify_policy import VerifyPolicy
 
-REFERENCE = ("The Eiffel Tower in Paris was completed in 1889 for the World's Fair. It is 330 metres tall "
-             "and was designed by the engineering company of Gustave Eiffel.")
+REFERENCE = (
+    "The Eiffel Tower in Paris was completed in 1889 for the World's Fair. It is 330 metres tall "
+    "and was designed by the engineering company of Gustave Eiffel."
+)
 
 with kluster_backend() as backend:
     guardrail = VerifyGuardrail(
         VerifyPolicy(on_hallucination="retry", max_retries=2),  # then raise HallucinationDetected
         context_from=lambda output: REFERENCE,  # or "tools" / "conversation" / None (web search)
     )
-    agent = Agent(role="Guide", goal="Answer questions about landmarks", backstory="A Paris tour guide.",
-                  llm=kluster_llm("llama-3.3-70b", temperature=0))
-    task = Task(description=f"Using this reference: {REFERENCE}\nWhen was the Eiffel Tower completed, and how tall is it?",
-                expected_output="One sentence", agent=agent, guardrail=guardrail, guardrail_max_retries=2)
+    agent = Agent(
+        role="Guide",
+        goal="Answer questions about landmarks",
+        backstory="A Paris tour guide.",
+        llm=kluster_llm("llama-3.3-70b", temperature=0),
+    )
+    task = Task(
+        description=f"Using this reference: {REFERENCE}\nWhen was the Eiffel Tower completed, and how tall is it?",
+        expected_output="One sentence",
+        agent=agent,
+        guardrail=guardrail,
+        guardrail_max_retries=2,
+    )
 
     if backend.emulated:  # a first answer with a wrong year, then the corrected one
         backend.emulator.controls.script(

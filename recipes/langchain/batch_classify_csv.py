@@ -24,24 +24,33 @@ class Label(BaseModel):
 
 with kluster_backend() as backend:
     rows = list(csv.DictReader(CSV_PATH.open(encoding="utf-8")))
-    llm = ChatKluster(model="klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0,
-                      batch=True, batch_completion_window="24h")
+    llm = ChatKluster(
+        model="klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0, batch=True, batch_completion_window="24h"
+    )
     classifier = llm.with_structured_output(Label)
     prompts = [[("system", "Classify the support ticket."), ("human", row["text"])] for row in rows]
 
     if backend.emulated:  # the labels a real model gives (the emulator alone would pick the first enum value)
         from kluster_agents.integrations.emulator import ToolCall
 
-        expected = [("billing", False), ("bug", True), ("how-to", False), ("billing", False), ("bug", True),
-                    ("feature-request", False)]
+        expected = [
+            ("billing", False),
+            ("bug", True),
+            ("how-to", False),
+            ("billing", False),
+            ("bug", True),
+            ("feature-request", False),
+        ]
         backend.emulator.controls.script(*(ToolCall("Label", {"category": c, "urgent": u}) for c, u in expected))
 
     labels = classifier.batch(prompts, return_exceptions=True)
 
-    for row, label in zip(rows, labels):
+    for row, label in zip(rows, labels, strict=False):
         shown = f"{label.category:<16} urgent={label.urgent}" if isinstance(label, Label) else f"ERROR {label}"
         print(f"{row['id']:>2}  {shown}  | {row['text'][:50]}")
     if backend.emulated:
         controls = backend.emulator.controls
-        print(f"{len(rows)} rows -> {controls.count('/batches', 'POST')} Batch API job, "
-              f"{controls.count('/chat/completions')} real-time calls, {len(controls.requests)} HTTP requests")
+        print(
+            f"{len(rows)} rows -> {controls.count('/batches', 'POST')} Batch API job, "
+            f"{controls.count('/chat/completions')} real-time calls, {len(controls.requests)} HTTP requests"
+        )

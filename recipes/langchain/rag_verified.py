@@ -23,18 +23,21 @@ def retrieve(question: str, k: int = 2) -> list[Document]:
 
 
 with kluster_backend() as backend:
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", "Answer in one sentence using only this context:\n{context}"),
-        ("human", "{question}"),
-    ])
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "Answer in one sentence using only this context:\n{context}"),
+            ("human", "{question}"),
+        ]
+    )
     llm = ChatKluster(model="klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0)
     policy = VerifyPolicy(on_hallucination="retry", max_retries=2)
     answer_chain = with_verification(prompt | llm, policy, context_key="context")
 
     question = "How tall is the Eiffel Tower?"
     if backend.emulated:  # a first answer with a wrong number, then the grounded one
-        backend.emulator.controls.script("The Eiffel Tower is 450 metres tall.",
-                                         "The Eiffel Tower is 330 metres tall including its antennas.")
+        backend.emulator.controls.script(
+            "The Eiffel Tower is 450 metres tall.", "The Eiffel Tower is 330 metres tall including its antennas."
+        )
 
     context = retrieve(question)
     print("retrieved:", [d.page_content[:40] + "..." for d in context])

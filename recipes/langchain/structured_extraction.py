@@ -28,8 +28,11 @@ with kluster_backend() as backend:
             from kluster_agents.integrations.emulator import ToolCall
 
             invoice = {"vendor": "Acme GmbH", "amount_eur": 1250.0, "due_date": "2025-03-31"}
-            backend.emulator.controls.script(ToolCall("Invoice", invoice) if llm.supports_tools
-                                             else f"Here is the invoice: {invoice}".replace("'", '"'))
+            backend.emulator.controls.script(
+                ToolCall("Invoice", invoice)
+                if llm.supports_tools
+                else f"Here is the invoice: {invoice}".replace("'", '"')
+            )
         out = llm.with_structured_output(Invoice, include_raw=True).invoke(f"Extract the invoice:\n{EMAIL}")
         print(f"{model} ({how}):")
         print("  parsed:", repr(out["parsed"]))

@@ -27,14 +27,18 @@ def celsius_to_fahrenheit(celsius: float) -> str:
 
 with kluster_backend() as backend:
     llm = ChatKluster(model="klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0)
-    agent = create_agent(llm, tools=[get_weather, celsius_to_fahrenheit],
-                         system_prompt="Use the tools. Report temperatures in Fahrenheit.")
+    agent = create_agent(
+        llm,
+        tools=[get_weather, celsius_to_fahrenheit],
+        system_prompt="Use the tools. Report temperatures in Fahrenheit.",
+    )
 
     if backend.emulated:  # script the two tool turns a real model makes; the final answer is the emulator's
         from kluster_agents.integrations.emulator import ToolCall
 
-        backend.emulator.controls.script(ToolCall("get_weather", {"city": "Paris"}),
-                                         ToolCall("celsius_to_fahrenheit", {"celsius": 18}))
+        backend.emulator.controls.script(
+            ToolCall("get_weather", {"city": "Paris"}), ToolCall("celsius_to_fahrenheit", {"celsius": 18})
+        )
 
     result = agent.invoke({"messages": [("user", "How warm is it in Paris, in Fahrenheit?")]})
     for message in result["messages"]:

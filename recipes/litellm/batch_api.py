@@ -30,12 +30,16 @@ with kluster_backend() as backend:
     path = Path(tempfile.mkdtemp()) / "questions.jsonl"
     with path.open("wb") as f:
         for i, question in enumerate(QUESTIONS):
-            f.write(batch_file_line(f"q{i}", {"model": MODEL, "messages": [{"role": "user", "content": question}],
-                                              "max_tokens": 64}))
+            f.write(
+                batch_file_line(
+                    f"q{i}", {"model": MODEL, "messages": [{"role": "user", "content": question}], "max_tokens": 64}
+                )
+            )
     with path.open("rb") as f:
         uploaded = litellm.create_file(file=f, purpose="batch", **kluster)
-    batch = litellm.create_batch(completion_window="24h", endpoint="/v1/chat/completions",
-                                 input_file_id=uploaded.id, **kluster)
+    batch = litellm.create_batch(
+        completion_window="24h", endpoint="/v1/chat/completions", input_file_id=uploaded.id, **kluster
+    )
     print(f"submitted batch {batch.id} ({batch.status})")
     while batch.status not in ("completed", "failed", "expired", "cancelled"):
         time.sleep(1 if not backend.emulated else 0.1)
@@ -49,5 +53,5 @@ with kluster_backend() as backend:
     # 2. The same through the batch engine, as ModelResponses in input order
     requests = [{"model": MODEL, "messages": [{"role": "user", "content": q}]} for q in QUESTIONS]
     responses = batch_completion_via_api(requests, journal=False, poll_interval=0.1 if backend.emulated else None)
-    for question, response in zip(QUESTIONS, responses):
+    for question, response in zip(QUESTIONS, responses, strict=False):
         print(f"{type(response).__name__} for {question!r}: {response.choices[0].message.content}")

@@ -25,8 +25,10 @@ with kluster_backend() as backend:
     register()  # kluster/<model> now routes through kluster-agents (compat, catalog, our client)
 
     info = litellm.get_model_info(MODEL)
-    print(f"model info: context {info['max_input_tokens']}, max output {info['max_output_tokens']}, "
-          f"tools={litellm.supports_function_calling(MODEL)}, vision={litellm.supports_vision(MODEL)}")
+    print(
+        f"model info: context {info['max_input_tokens']}, max output {info['max_output_tokens']}, "
+        f"tools={litellm.supports_function_calling(MODEL)}, vision={litellm.supports_vision(MODEL)}"
+    )
 
     response = litellm.completion(model=MODEL, messages=QUESTION, max_tokens=100)  # sent as max_completion_tokens
     print("completion:", response.choices[0].message.content)

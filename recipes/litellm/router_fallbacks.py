@@ -22,7 +22,9 @@ with kluster_backend() as backend:
     router = kluster_router([PRIMARY, FALLBACK], tier="core", num_retries=0)  # fallbacks="chain" by default
     for entry in router.model_list:
         params = entry["litellm_params"]
-        print(f"deployment {entry['model_name']}: rpm={params['rpm']}, max_parallel_requests={params['max_parallel_requests']}")
+        print(
+            f"deployment {entry['model_name']}: rpm={params['rpm']}, max_parallel_requests={params['max_parallel_requests']}"
+        )
     print("fallbacks:", router.fallbacks)
 
     if backend.emulated:  # make the emulator enforce 1 request/minute: the 2nd call gets a 429

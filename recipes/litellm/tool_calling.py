@@ -17,15 +17,20 @@ from kluster_agents.integrations.backend import kluster_backend
 from kluster_agents.integrations.emulator import ToolCall
 
 MODEL = "kluster/klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "multiply",
-        "description": "Multiply two integers",
-        "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-                       "required": ["a", "b"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "multiply",
+            "description": "Multiply two integers",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                "required": ["a", "b"],
+            },
+        },
+    }
+]
 
 
 def multiply(a: int, b: int) -> int:

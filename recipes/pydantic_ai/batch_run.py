@@ -26,8 +26,11 @@ REVIEWS = [
 ]
 
 with kluster_backend() as backend:
-    agent = Agent(kluster_model("klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"), output_type=Review,
-                  instructions="Classify the product review.")
+    agent = Agent(
+        kluster_model("klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"),
+        output_type=Review,
+        instructions="Classify the product review.",
+    )
     outcomes = run_many_sync(agent, REVIEWS, via="batch", poll_interval=0.05 if backend.emulated else None)
     for outcome in outcomes:
         if outcome.ok:

@@ -11,16 +11,21 @@ from kluster_agents.adapters.pydantic_ai import kluster_mcp_toolset, kluster_mod
 from kluster_agents.integrations import mcp
 from kluster_agents.integrations.backend import kluster_backend
 
-CLAIM = {"prompt": "Is the Great Wall of China visible from space?",
-         "response": "Yes, the Great Wall of China is visible from space with the naked eye."}
+CLAIM = {
+    "prompt": "Is the Great Wall of China visible from space?",
+    "response": "Yes, the Great Wall of China is visible from space with the naked eye.",
+}
 
 
 async def main(backend) -> None:
     if not mcp.status(backend.settings).enabled:
         mcp.enable(backend.settings)  # one-time: creates your MCP token
     toolset = kluster_mcp_toolset(settings=backend.settings)  # token read from /v1/mcp/status
-    agent = Agent(kluster_model("llama-3.3-70b"), toolsets=[toolset],
-                  instructions="Use the verify tool to fact-check claims, then report the verdict.")
+    agent = Agent(
+        kluster_model("llama-3.3-70b"),
+        toolsets=[toolset],
+        instructions="Use the verify tool to fact-check claims, then report the verdict.",
+    )
     if backend.emulated:  # the emulator's model calls the MCP tool with these arguments
         from kluster_agents.integrations.emulator.replies import ToolCall
 

@@ -74,9 +74,10 @@ def _ours(workdir: Path, lines: int) -> dict:
 
     import httpx
     import openai
-    from kluster_agents.integrations.jobs import batch as engine
-    from kluster_agents.integrations.api.settings import KlusterSettings
     from openai.types import Batch
+
+    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations.jobs import batch as engine
 
     settings = KlusterSettings.load(api_key="bench-key", base_url="https://bench.invalid/v1", warn_on_drop=False)
     start_rss = _rss_mb()

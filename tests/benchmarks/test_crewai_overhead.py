@@ -20,20 +20,24 @@ import pytest
 
 pytest.importorskip("crewai")
 
-from crewai import LLM, Agent, Crew, Task  # noqa: E402
+from crewai import LLM, Agent, Crew, Task
 
-from kluster_agents.adapters.crewai import kluster_llm  # noqa: E402
-from kluster_agents.integrations.api.settings import KlusterSettings  # noqa: E402
+from kluster_agents.adapters.crewai import kluster_llm
+from kluster_agents.integrations.api.settings import KlusterSettings
 
 pytestmark = pytest.mark.benchmark
 
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 KEY = "kl-bench-key-000111"
 BASE_URL = "http://crewai.bench/v1"
-COMPLETION = {"id": "c1", "object": "chat.completion", "created": 1, "model": MODEL,
-              "choices": [{"index": 0, "finish_reason": "stop",
-                           "message": {"role": "assistant", "content": "Final Answer: ok"}}],
-              "usage": {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23}}
+COMPLETION = {
+    "id": "c1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": MODEL,
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Final Answer: ok"}}],
+    "usage": {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23},
+}
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say ok."}]
 
 
@@ -79,8 +83,9 @@ def _crew(llm: Any) -> Crew:
     researcher = Agent(role="Researcher", goal="Find one fact", backstory="Careful.", llm=llm)
     writer = Agent(role="Writer", goal="Write one line", backstory="Terse.", llm=llm)
     research = Task(description="Find a fact about tea.", expected_output="One fact", agent=researcher)
-    write = Task(description="Write a line from the fact.", expected_output="One line", agent=writer,
-                 context=[research])
+    write = Task(
+        description="Write a line from the fact.", expected_output="One line", agent=writer, context=[research]
+    )
     return Crew(agents=[researcher, writer], tasks=[research, write])
 
 

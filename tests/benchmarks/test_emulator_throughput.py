@@ -15,6 +15,7 @@ import os
 import socket
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,9 +29,11 @@ BODY = {"model": "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo", "messages": [{"ro
 
 def _request_bytes(port: int, api_key: str) -> bytes:
     body = json.dumps(BODY).encode()
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -39,8 +42,9 @@ async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requ
     httpx costs more CPU per request than the server does, and both share 2 cores."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
     await reader.readexactly(length)
     return int(head.split(b" ", 2)[1])
 
@@ -71,7 +75,7 @@ def _cpu_seconds(pid: int) -> float | None:
     """User+system CPU time of a process (Linux /proc), to show the server's own cost per request
     even when other processes compete for the cores."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -98,7 +102,8 @@ def _wait_ready(base_url: str) -> None:
 def test_emulator_chat_throughput() -> None:
     port = _free_port()
     server = multiprocessing.get_context("spawn").Process(
-        target=serve, kwargs={"port": port, "api_key": "bench-key"}, daemon=True)
+        target=serve, kwargs={"port": port, "api_key": "bench-key"}, daemon=True
+    )
     server.start()
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -113,11 +118,15 @@ def test_emulator_chat_throughput() -> None:
     rps = len(latencies) / elapsed
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(f"\nemulator chat completions: {len(latencies)} requests, {CLIENTS} concurrent clients: "
-          f"{rps:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"\nemulator chat completions: {len(latencies)} requests, {CLIENTS} concurrent clients: "
+        f"{rps:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
     if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
         per_request = (cpu_after - cpu_before) / len(latencies) * 1000
-        print(f"server CPU: {per_request:.2f} ms per request (= {1000 / per_request:.0f} req/s per core); "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(
+            f"server CPU: {per_request:.2f} ms per request (= {1000 / per_request:.0f} req/s per core); "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
     assert len(latencies) == TOTAL_REQUESTS
     assert rps >= 500, f"{rps:.0f} req/s is below the 500 req/s target"

@@ -25,8 +25,13 @@ BASE = "http://bench.kluster.test/v1"
 MODEL_ID = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello to the benchmark."}]
 BODY = {
-    "id": "chat-bench", "object": "chat.completion", "created": 1_700_000_000, "model": MODEL_ID,
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello, benchmark!"}, "finish_reason": "stop"}],
+    "id": "chat-bench",
+    "object": "chat.completion",
+    "created": 1_700_000_000,
+    "model": MODEL_ID,
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Hello, benchmark!"}, "finish_reason": "stop"}
+    ],
     "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
 }
 ROUNDS, CALLS, WARMUP = 7, 60, 30
@@ -49,8 +54,14 @@ def test_litellm_registration_overhead(monkeypatch):
         litellm.completion(model=f"kluster/{MODEL_ID}", messages=MESSAGES, max_tokens=32, temperature=0.2)
 
     def plain():
-        litellm.completion(model=f"openai/{MODEL_ID}", messages=MESSAGES, max_tokens=32, temperature=0.2,
-                           api_base=BASE, api_key="sk-bench")
+        litellm.completion(
+            model=f"openai/{MODEL_ID}",
+            messages=MESSAGES,
+            max_tokens=32,
+            temperature=0.2,
+            api_base=BASE,
+            api_key="sk-bench",
+        )
 
     with respx.mock(assert_all_mocked=True) as mock:
         route = mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=BODY))
@@ -59,11 +70,13 @@ def test_litellm_registration_overhead(monkeypatch):
             plain()
         samples: dict[str, list[float]] = {"ours": [], "plain": []}
         for i in range(ROUNDS):  # interleaved, alternating order: drift hits both equally
-            for name, fn in ((("ours", ours), ("plain", plain)) if i % 2 == 0 else (("plain", plain), ("ours", ours))):
+            for name, fn in (("ours", ours), ("plain", plain)) if i % 2 == 0 else (("plain", plain), ("ours", ours)):
                 samples[name].append(_timed(fn))
     ours_s, plain_s = statistics.median(samples["ours"]), statistics.median(samples["plain"])
     ratio = ours_s / plain_s
-    print(f"\nlitellm.completion per call (median of {ROUNDS}x{CALLS}, same respx transport): "
-          f"kluster/ {ours_s * 1e3:.3f} ms, openai/ + api_base {plain_s * 1e3:.3f} ms, ratio {ratio:.3f}x "
-          f"({route.call_count} mocked requests)")
+    print(
+        f"\nlitellm.completion per call (median of {ROUNDS}x{CALLS}, same respx transport): "
+        f"kluster/ {ours_s * 1e3:.3f} ms, openai/ + api_base {plain_s * 1e3:.3f} ms, ratio {ratio:.3f}x "
+        f"({route.call_count} mocked requests)"
+    )
     assert ratio <= 1.05, f"kluster/ route is {ratio:.2f}x the plain openai/ route (target <= 1.05x)"

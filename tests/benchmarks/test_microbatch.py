@@ -11,6 +11,7 @@ import math
 import time
 
 import pytest
+
 from kluster_agents.integrations.jobs.batch import arun_batch
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 

@@ -17,9 +17,9 @@ import time
 import httpx
 import pytest
 
+from kluster_agents.integrations.api.catalog import VERIFY_MODEL, get_model
 from kluster_agents.integrations.api.errors import KlusterRateLimitError
 from kluster_agents.integrations.api.limits import RateLimiter
-from kluster_agents.integrations.api.catalog import VERIFY_MODEL, get_model
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.verify.client import VerifyClient
 from kluster_agents.integrations.verify.policy import VerifyPolicy
@@ -28,9 +28,14 @@ pytestmark = pytest.mark.benchmark
 
 BASE_URL = "http://verify.bench/v1"
 KEY = "kl-bench-key-000111"
-ANSWER = json.dumps({"is_hallucination": False, "explanation": "Supported by general knowledge.",
-                     "usage": {"completion_tokens": 40, "prompt_tokens": 900, "total_tokens": 940},
-                     "search_results": []}).encode()
+ANSWER = json.dumps(
+    {
+        "is_hallucination": False,
+        "explanation": "Supported by general knowledge.",
+        "usage": {"completion_tokens": 40, "prompt_tokens": 900, "total_tokens": 940},
+        "search_results": [],
+    }
+).encode()
 
 
 def _transport(latency_s: float) -> httpx.MockTransport:
@@ -38,6 +43,7 @@ def _transport(latency_s: float) -> httpx.MockTransport:
         if latency_s:
             time.sleep(latency_s)
         return httpx.Response(200, content=ANSWER, headers={"content-type": "application/json"})
+
     return httpx.MockTransport(handler)
 
 
@@ -52,16 +58,21 @@ def _measure(latency_s: float, n: int, rounds: int = 9) -> dict[str, float]:
     settings = KlusterSettings.load(api_key=KEY, base_url=BASE_URL, max_retries=0)
     raw = httpx.Client(transport=_transport(latency_s))
     headers = {"Authorization": f"Bearer {KEY}", "User-Agent": "bench"}
-    client = VerifyClient(settings, http_client=httpx.Client(transport=_transport(latency_s)),
-                          limiter=RateLimiter(rpm=None, concurrency=100))
+    client = VerifyClient(
+        settings,
+        http_client=httpx.Client(transport=_transport(latency_s)),
+        limiter=RateLimiter(rpm=None, concurrency=100),
+    )
     policy = VerifyPolicy("annotate", client=client, cache=False)
 
     def raw_call(i: int) -> None:
         raw.post(f"{BASE_URL}/verify/reliability", json={"prompt": "q", "output": f"a{i}"}, headers=headers).json()
 
-    candidates = {"raw httpx": raw_call,
-                  "VerifyClient.verify": lambda i: client.verify("q", f"a{i}"),
-                  "VerifyPolicy.check": lambda i: policy.check("q", f"a{i}")}
+    candidates = {
+        "raw httpx": raw_call,
+        "VerifyClient.verify": lambda i: client.verify("q", f"a{i}"),
+        "VerifyPolicy.check": lambda i: policy.check("q", f"a{i}"),
+    }
     for fn in candidates.values():  # warm up
         _per_call(fn, 50)
     samples: dict[str, list[float]] = {name: [] for name in candidates}
@@ -82,14 +93,17 @@ def test_policy_overhead_vs_raw_httpx(latency_s, n):
         assert times["VerifyPolicy.check"] / base <= 1.10
 
 
-CONVERSATION = [{"role": "user", "content": "Where is the Eiffel Tower?"},
-                {"role": "assistant", "content": "The Eiffel Tower is in Paris."}]
+CONVERSATION = [
+    {"role": "user", "content": "Where is the Eiffel Tower?"},
+    {"role": "assistant", "content": "The Eiffel Tower is in Paris."},
+]
 
 
 async def _burst(client: VerifyClient, n: int) -> tuple[float, list]:
     started = time.perf_counter()
-    results = await asyncio.gather(*(client.averify_conversation(CONVERSATION) for _ in range(n)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(client.averify_conversation(CONVERSATION) for _ in range(n)), return_exceptions=True
+    )
     return time.perf_counter() - started, results
 
 
@@ -115,10 +129,14 @@ async def test_concurrent_checks_under_tier_limits_without_429(kluster_emulator)
     paced = VerifyClient(settings, limiter=limiter)
     elapsed, results = await _burst(paced, n)
     failures = [r for r in results if isinstance(r, BaseException)]
-    print(f"\n{n} concurrent chat-completion Verify checks, {settings.tier.value} tier "
-          f"({limits.rpm} RPM, {limits.concurrency} concurrent, 50 ms latency):")
+    print(
+        f"\n{n} concurrent chat-completion Verify checks, {settings.tier.value} tier "
+        f"({limits.rpm} RPM, {limits.concurrency} concurrent, 50 ms latency):"
+    )
     print(f"  without limiter: {elapsed_raw:5.2f} s, {raw_429} of {n} answered 429")
-    print(f"  with limiter:    {elapsed:5.2f} s, {n / elapsed:6.1f} checks/s real, "
-          f"429s: {limiter.rate_limited}, failures: {len(failures)}")
+    print(
+        f"  with limiter:    {elapsed:5.2f} s, {n / elapsed:6.1f} checks/s real, "
+        f"429s: {limiter.rate_limited}, failures: {len(failures)}"
+    )
     assert not failures and limiter.rate_limited == 0
     assert raw_429 > 0  # the limits really were enforced

@@ -8,9 +8,6 @@ import pytest
 from kluster_agents.integrations.emulator.server import Emulator
 
 
-
-
-
 @pytest.fixture
 def client(kluster_emulator: Emulator) -> openai.OpenAI:
     return openai.OpenAI(base_url=kluster_emulator.base_url, api_key=kluster_emulator.api_key, max_retries=0)

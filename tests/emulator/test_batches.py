@@ -13,8 +13,12 @@ from .helpers import LLAMA_8B, user
 
 
 def _line(custom_id: str, text: str, model: str = LLAMA_8B, **extra) -> dict:
-    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": model, "messages": user(text), **extra}}
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": model, "messages": user(text), **extra},
+    }
 
 
 def _upload(client: openai.OpenAI, lines: list, purpose: str = "batch") -> str:
@@ -46,10 +50,11 @@ def test_files_upload_retrieve_list_content_delete(client: openai.OpenAI) -> Non
 
 def test_uploads_api_in_parts(client: openai.OpenAI) -> None:
     data = b"".join(json.dumps(_line(f"r{i}", f"q{i}")).encode() + b"\n" for i in range(10))
-    upload = client.uploads.create(bytes=len(data), filename="big.jsonl", mime_type="application/jsonl",
-                                   purpose="batch")
+    upload = client.uploads.create(
+        bytes=len(data), filename="big.jsonl", mime_type="application/jsonl", purpose="batch"
+    )
     assert upload.status == "pending"
-    parts = [client.uploads.parts.create(upload.id, data=data[i:i + 300]) for i in range(0, len(data), 300)]
+    parts = [client.uploads.parts.create(upload.id, data=data[i : i + 300]) for i in range(0, len(data), 300)]
     done = client.uploads.complete(upload.id, part_ids=[p.id for p in parts])
     assert done.status == "completed" and done.file.bytes == len(data)
     assert client.files.content(done.file.id).content == data
@@ -91,14 +96,17 @@ def test_batch_completes_quickly_at_default_speed(client: openai.OpenAI) -> None
 def test_partial_failure_lands_in_error_file(client: openai.OpenAI, controls) -> None:
     controls.script("scripted answer")
     lines = [_line("ok", "fine"), _line("bad-param", "x", n=2), _line("bad-model", "x", model="acme/nope")]
-    batch = client.batches.create(input_file_id=_upload(client, lines), endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=_upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+    )
     controls.advance(3600)
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "completed"
     assert (batch.request_counts.completed, batch.request_counts.failed) == (1, 2)
-    assert _results(client, batch.output_file_id)["ok"]["response"]["body"]["choices"][0]["message"]["content"] == \
-        "scripted answer"
+    assert (
+        _results(client, batch.output_file_id)["ok"]["response"]["body"]["choices"][0]["message"]["content"]
+        == "scripted answer"
+    )
     errors = _results(client, batch.error_file_id)
     assert errors["bad-param"]["response"]["status_code"] == 400
     assert errors["bad-param"]["response"]["body"]["error"]["param"] == "n"
@@ -113,8 +121,9 @@ def test_partial_failure_lands_in_error_file(client: openai.OpenAI, controls) ->
     ],
 )
 def test_invalid_input_fails_batch(client: openai.OpenAI, controls, lines, code: str) -> None:
-    batch = client.batches.create(input_file_id=_upload(client, lines), endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=_upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+    )
     controls.advance(60)
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "failed" and batch.failed_at is not None
@@ -124,8 +133,9 @@ def test_invalid_input_fails_batch(client: openai.OpenAI, controls, lines, code:
 @pytest.mark.kluster_emulator(tier="trial")
 def test_over_tier_limit_fails_batch(client: openai.OpenAI, controls) -> None:
     lines = [_line(f"r{i}", "x") for i in range(1001)]
-    batch = client.batches.create(input_file_id=_upload(client, lines), endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=_upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+    )
     controls.advance(60)
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "failed" and batch.errors.data[0].code == "too_many_requests"
@@ -134,8 +144,9 @@ def test_over_tier_limit_fails_batch(client: openai.OpenAI, controls) -> None:
 def test_cancel_goes_through_cancelling(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
     lines = [_line(f"r{i}", f"q{i}") for i in range(5)]
-    batch = client.batches.create(input_file_id=_upload(client, lines), endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=_upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+    )
     controls.advance(7)  # validated at 5s, two lines done
     batch = client.batches.cancel(batch.id)
     assert batch.status == "cancelling" and batch.cancelling_at is not None
@@ -151,8 +162,11 @@ def test_cancel_goes_through_cancelling(client: openai.OpenAI, controls) -> None
 def test_batch_expires_past_completion_window(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
     controls.timing.batch_per_line = 3600
-    batch = client.batches.create(input_file_id=_upload(client, [_line(f"r{i}", "x") for i in range(3)]),
-                                  endpoint="/v1/chat/completions", completion_window="1h")
+    batch = client.batches.create(
+        input_file_id=_upload(client, [_line(f"r{i}", "x") for i in range(3)]),
+        endpoint="/v1/chat/completions",
+        completion_window="1h",
+    )
     controls.advance(3 * 3600)
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "expired" and batch.expired_at == batch.expires_at
@@ -161,8 +175,10 @@ def test_batch_expires_past_completion_window(client: openai.OpenAI, controls) -
 
 def test_list_batches_with_after_and_limit(client: openai.OpenAI) -> None:
     file_id = _upload(client, [_line("a", "x")])
-    ids = [client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
-                                 completion_window="24h").id for _ in range(3)]
+    ids = [
+        client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h").id
+        for _ in range(3)
+    ]
     first = client.batches.list(limit=2)
     assert [b.id for b in first.data] == ids[::-1][:2] and first.has_more
     rest = client.batches.list(limit=2, after=first.data[-1].id)
@@ -182,8 +198,11 @@ def test_batch_errors_for_bad_requests(client: openai.OpenAI) -> None:
 
 def test_malformed_output_lines_fault(client: openai.OpenAI, controls) -> None:
     controls.corrupt_batch_output(lines=1)
-    batch = client.batches.create(input_file_id=_upload(client, [_line("a", "x"), _line("b", "y")]),
-                                  endpoint="/v1/chat/completions", completion_window="24h")
+    batch = client.batches.create(
+        input_file_id=_upload(client, [_line("a", "x"), _line("b", "y")]),
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+    )
     controls.advance(3600)
     text = client.files.content(client.batches.retrieve(batch.id).output_file_id).text
     bad = []
@@ -197,7 +216,8 @@ def test_malformed_output_lines_fault(client: openai.OpenAI, controls) -> None:
 
 def test_adaptive_async_request_becomes_batch(client: openai.OpenAI, controls) -> None:
     completion = client.chat.completions.create(
-        model="google/gemma-3-27b-it", messages=user("best stock?"),
+        model="google/gemma-3-27b-it",
+        messages=user("best stock?"),
         metadata={"@kluster.ai": {"async": True, "completion_window": "1h"}},  # type: ignore[dict-item]
     )
     assert completion.choices[0].message.content.startswith("Your request has been queued for adaptive inference")

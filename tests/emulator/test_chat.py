@@ -40,9 +40,11 @@ def test_streaming_sends_chunks_and_done(client: openai.OpenAI, kluster_emulator
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices[0].finish_reason == "stop"
     with httpx.Client() as http:
-        raw = http.post(f"{kluster_emulator.base_url}/chat/completions",
-                        headers={"Authorization": f"Bearer {kluster_emulator.api_key}"},
-                        json={"model": LLAMA_8B, "messages": user("x"), "stream": True})
+        raw = http.post(
+            f"{kluster_emulator.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {kluster_emulator.api_key}"},
+            json={"model": LLAMA_8B, "messages": user("x"), "stream": True},
+        )
     assert raw.text.rstrip().endswith("data: [DONE]")
     assert raw.headers["content-type"].startswith("text/event-stream")
 
@@ -74,24 +76,33 @@ def test_tool_call_satisfies_schema_then_answer_quotes_tool_result(client: opena
 def test_tool_choice_names_the_tool(client: openai.OpenAI) -> None:
     other = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
     completion = client.chat.completions.create(
-        model=LLAMA_8B, messages=user("hi"), tools=[other, WEATHER_TOOL],
+        model=LLAMA_8B,
+        messages=user("hi"),
+        tools=[other, WEATHER_TOOL],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     assert completion.choices[0].message.tool_calls[0].function.name == "get_weather"
 
 
 def test_streamed_tool_call(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(model=LLAMA_8B, messages=user("Paris"), tools=[WEATHER_TOOL],
-                                                 stream=True))
+    chunks = list(
+        client.chat.completions.create(model=LLAMA_8B, messages=user("Paris"), tools=[WEATHER_TOOL], stream=True)
+    )
     calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
     assert calls[0].function.name == "get_weather"
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
 def test_prompted_json_conforms_to_schema(client: openai.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
-                                               "tags": {"type": "array", "items": {"type": "string"}}},
-              "required": ["name", "age"]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["name", "age"],
+    }
     prompt = f"Extract the person. Answer with JSON matching this schema: {json.dumps(schema)}\nText: Alice is 30."
     completion = client.chat.completions.create(model=NO_TOOLS_MODEL, messages=user(prompt))
     value = json.loads(completion.choices[0].message.content)
@@ -102,18 +113,24 @@ def test_scripted_replies_are_fifo_and_per_model(client: openai.OpenAI, controls
     controls.script("first", "second")
     controls.script("only for gemma", model=NO_TOOLS_MODEL)
     controls.script(ToolCall("get_weather", {"city": "Oslo", "unit": "celsius"}))
-    texts = [client.chat.completions.create(model=m, messages=user("q")).choices[0].message.content
-             for m in (NO_TOOLS_MODEL, LLAMA_8B, LLAMA_8B)]
+    texts = [
+        client.chat.completions.create(model=m, messages=user("q")).choices[0].message.content
+        for m in (NO_TOOLS_MODEL, LLAMA_8B, LLAMA_8B)
+    ]
     assert texts == ["only for gemma", "first", "second"]
     call = client.chat.completions.create(model=LLAMA_8B, messages=user("q")).choices[0].message.tool_calls[0]
     assert json.loads(call.function.arguments) == {"city": "Oslo", "unit": "celsius"}
-    assert client.chat.completions.create(model=LLAMA_8B, messages=user("q")).choices[0].message.content.startswith(
-        "[emulated]")
+    assert (
+        client.chat.completions.create(model=LLAMA_8B, messages=user("q"))
+        .choices[0]
+        .message.content.startswith("[emulated]")
+    )
 
 
 def test_max_completion_tokens_truncates_with_length(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(model=LLAMA_8B, messages=user("a long question " * 20),
-                                                max_completion_tokens=3)
+    completion = client.chat.completions.create(
+        model=LLAMA_8B, messages=user("a long question " * 20), max_completion_tokens=3
+    )
     assert completion.choices[0].finish_reason == "length"
     assert len(completion.choices[0].message.content) <= 12
 

@@ -12,14 +12,26 @@ from kluster_agents.integrations.api.compat import DOCS_UNSUPPORTED_PARAMS
 from .helpers import LLAMA_8B, NO_TOOLS_MODEL, TEXT_ONLY_MODEL, WEATHER_TOOL, user
 
 PARAM_VALUES = {
-    "store": True, "n": 2, "modalities": ["text"], "response_format": {"type": "json_object"},
-    "service_tier": "auto", "stream_options": {"include_usage": True},
+    "store": True,
+    "n": 2,
+    "modalities": ["text"],
+    "response_format": {"type": "json_object"},
+    "service_tier": "auto",
+    "stream_options": {"include_usage": True},
 }
 TOOL_TURN = [
     {"role": "user", "content": "weather?"},
-    {"role": "assistant", "content": None, "refusal": None, "audio": None, "function_call": None, "annotations": None,
-     "tool_calls": [{"id": "call_1", "type": "function",
-                     "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+    {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "audio": None,
+        "function_call": None,
+        "annotations": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+        ],
+    },
     {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
 ]
 
@@ -52,9 +64,21 @@ def test_strict_rejects_message_fields(client: openai.OpenAI, field: str, value)
     [
         ({"model": NO_TOOLS_MODEL, "tools": [WEATHER_TOOL]}, "tools"),
         ({"model": NO_TOOLS_MODEL, "tool_choice": "auto"}, "tool_choice"),
-        ({"model": TEXT_ONLY_MODEL, "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, "messages[0].content"),
+        (
+            {
+                "model": TEXT_ONLY_MODEL,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "what is this"},
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                        ],
+                    }
+                ],
+            },
+            "messages[0].content",
+        ),
         ({"max_completion_tokens": 10**7}, "max_completion_tokens"),
     ],
 )
@@ -96,9 +120,16 @@ def test_docs_strict_allows_tools_only_on_llama(client: openai.OpenAI) -> None:
 
 @pytest.mark.kluster_emulator(mode="lenient")
 def test_lenient_accepts_everything(client: openai.OpenAI) -> None:
-    completion = _create(client, model=NO_TOOLS_MODEL, n=1, store=True, response_format={"type": "json_object"},
-                         service_tier="auto", tools=[WEATHER_TOOL],
-                         messages=[{"role": "user", "content": "hi", "name": "bob"}, *TOOL_TURN[1:]])
+    completion = _create(
+        client,
+        model=NO_TOOLS_MODEL,
+        n=1,
+        store=True,
+        response_format={"type": "json_object"},
+        service_tier="auto",
+        tools=[WEATHER_TOOL],
+        messages=[{"role": "user", "content": "hi", "name": "bob"}, *TOOL_TURN[1:]],
+    )
     assert completion.choices[0].message.content
 
 
@@ -171,7 +202,9 @@ async def test_concurrency_limit_429(aclient: openai.AsyncOpenAI, controls) -> N
     controls.add_latency(0.3, path="/chat/completions", times=1)
     results = await asyncio.gather(
         aclient.chat.completions.create(model=LLAMA_8B, messages=user("slow")),
-        _delayed(aclient), return_exceptions=True)
+        _delayed(aclient),
+        return_exceptions=True,
+    )
     assert isinstance(results[1], openai.RateLimitError)
     assert results[1].response.headers["retry-after"] == "1"
 

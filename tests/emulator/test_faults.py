@@ -15,8 +15,9 @@ def _chat(client: openai.OpenAI, text: str = "hi"):
     return client.chat.completions.create(model=LLAMA_8B, messages=user(text))
 
 
-@pytest.mark.parametrize("status,error", [(500, openai.InternalServerError), (502, openai.APIStatusError),
-                                          (503, openai.APIStatusError)])
+@pytest.mark.parametrize(
+    "status,error", [(500, openai.InternalServerError), (502, openai.APIStatusError), (503, openai.APIStatusError)]
+)
 def test_status_faults_for_n_requests(client: openai.OpenAI, controls, status: int, error) -> None:
     controls.fail(status, times=2)
     for _ in range(2):
@@ -69,8 +70,9 @@ def test_dropped_connection(client: openai.OpenAI, controls) -> None:
 
 def test_truncated_stream_has_no_done(client: openai.OpenAI, controls) -> None:
     controls.truncate_streams(after_chunks=2)
-    chunks = list(client.chat.completions.create(model=LLAMA_8B, messages=user("a fairly long answer please"),
-                                                 stream=True))
+    chunks = list(
+        client.chat.completions.create(model=LLAMA_8B, messages=user("a fairly long answer please"), stream=True)
+    )
     assert len(chunks) == 2 and all(c.choices[0].finish_reason is None for c in chunks)
     full = list(client.chat.completions.create(model=LLAMA_8B, messages=user("again"), stream=True))
     assert full[-1].choices[0].finish_reason == "stop"

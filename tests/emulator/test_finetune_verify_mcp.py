@@ -18,15 +18,23 @@ VERIFY_MODEL = "klusterai/verify-reliability"
 
 
 def _training_file(client: openai.OpenAI, text: str | None = None) -> str:
-    data = text if text is not None else "\n".join(
-        json.dumps({"messages": [*user(f"q{i}"), {"role": "assistant", "content": f"a{i}"}]}) for i in range(5))
+    data = (
+        text
+        if text is not None
+        else "\n".join(
+            json.dumps({"messages": [*user(f"q{i}"), {"role": "assistant", "content": f"a{i}"}]}) for i in range(5)
+        )
+    )
     return client.files.create(file=("train.jsonl", io.BytesIO(data.encode())), purpose="fine-tune").id
 
 
 def test_fine_tuning_produces_usable_model(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
-    job = client.fine_tuning.jobs.create(training_file=_training_file(client), model="meta-llama/Meta-Llama-3.1-8B-Instruct",
-                                         hyperparameters={"n_epochs": 2})
+    job = client.fine_tuning.jobs.create(
+        training_file=_training_file(client),
+        model="meta-llama/Meta-Llama-3.1-8B-Instruct",
+        hyperparameters={"n_epochs": 2},
+    )
     assert job.status == "queued" and job.model == "meta-llama/Llama-3.1-8B-Instruct"
     controls.advance(60)
     assert client.fine_tuning.jobs.retrieve(job.id).status == "validating_files"
@@ -61,18 +69,32 @@ def test_fine_tuning_cancel_and_failures(client: openai.OpenAI, controls) -> Non
 
 
 def _verify(kluster_emulator, **body) -> httpx.Response:
-    return httpx.post(f"{kluster_emulator.base_url}/verify/reliability", json=body,
-                      headers={"Authorization": f"Bearer {kluster_emulator.api_key}"})
+    return httpx.post(
+        f"{kluster_emulator.base_url}/verify/reliability",
+        json=body,
+        headers={"Authorization": f"Bearer {kluster_emulator.api_key}"},
+    )
 
 
 def test_verify_reliability_recorded_and_heuristic(kluster_emulator) -> None:
-    recorded = _verify(kluster_emulator, prompt="Where is the Eiffel Tower?", output="The Eiffel Tower is located in Rome.").json()
+    recorded = _verify(
+        kluster_emulator, prompt="Where is the Eiffel Tower?", output="The Eiffel Tower is located in Rome."
+    ).json()
     assert recorded["is_hallucination"] is True and set(recorded) >= {"explanation", "search_results", "usage"}
-    ok = _verify(kluster_emulator, prompt="Invoice date?", output="The date is 22May25 for Acme",
-                 context="InvID:INV7701B Client:Acme Date:22May25").json()
+    ok = _verify(
+        kluster_emulator,
+        prompt="Invoice date?",
+        output="The date is 22May25 for Acme",
+        context="InvID:INV7701B Client:Acme Date:22May25",
+    ).json()
     assert ok["is_hallucination"] is False and ok["explanation"].startswith("[emulated]")
-    bad = _verify(kluster_emulator, prompt="Invoice amount?", output="The amount is 9999 EUR for Globex",
-                  context="InvID:INV7701B Client:Acme Amt:7116GBP", return_search_results=True).json()
+    bad = _verify(
+        kluster_emulator,
+        prompt="Invoice amount?",
+        output="The amount is 9999 EUR for Globex",
+        context="InvID:INV7701B Client:Acme Amt:7116GBP",
+        return_search_results=True,
+    ).json()
     assert bad["is_hallucination"] is True and "9999" in bad["explanation"] and bad["search_results"]
     plain = _verify(kluster_emulator, prompt="What is water made of?", output="Hydrogen and oxygen.").json()
     assert plain["is_hallucination"] is False
@@ -81,11 +103,14 @@ def test_verify_reliability_recorded_and_heuristic(kluster_emulator) -> None:
 
 def test_verify_via_chat_completion(client: openai.OpenAI) -> None:
     def check(answer: str) -> dict:
-        completion = client.chat.completions.create(model=VERIFY_MODEL, messages=[
-            {"role": "system", "content": "You are a knowledgeable assistant."},
-            {"role": "user", "content": "Where is the Eiffel Tower?"},
-            {"role": "assistant", "content": answer},
-        ])
+        completion = client.chat.completions.create(
+            model=VERIFY_MODEL,
+            messages=[
+                {"role": "system", "content": "You are a knowledgeable assistant."},
+                {"role": "user", "content": "Where is the Eiffel Tower?"},
+                {"role": "assistant", "content": answer},
+            ],
+        )
         return json.loads(completion.choices[0].message.content)
 
     recorded = check("The Eiffel Tower is located in Rome.")  # the documented example's answer
@@ -114,16 +139,34 @@ async def test_mcp_management_and_client_session(kluster_emulator) -> None:
             tools = {t.name: t for t in (await session.list_tools()).tools}
             assert set(tools) == {"verify", "verify_document"}
             assert set(tools["verify_document"].inputSchema["required"]) == {"prompt", "response", "documentContent"}
-            result = await session.call_tool("verify", {"prompt": "Is the Great Wall of China visible from space?",
-                                                        "response": "Yes, it is visible from space with the naked eye."})
+            result = await session.call_tool(
+                "verify",
+                {
+                    "prompt": "Is the Great Wall of China visible from space?",
+                    "response": "Yes, it is visible from space with the naked eye.",
+                },
+            )
             verdict = result.structuredContent
             assert verdict["is_hallucination"] is True
             # the documented tool fields, plus the emulator's own marker
-            assert set(verdict) == {"prompt", "response", "is_hallucination", "explanation", "confidence",
-                                    "search_results", "kluster_emulated"}
-            doc = await session.call_tool("verify_document", {
-                "prompt": "Remote work?", "response": "Remote work is allowed 2 days per week.",
-                "documentContent": "Section 4.2: on-site work at least 3 days per week.", "returnSearchResults": False})
+            assert set(verdict) == {
+                "prompt",
+                "response",
+                "is_hallucination",
+                "explanation",
+                "confidence",
+                "search_results",
+                "kluster_emulated",
+            }
+            doc = await session.call_tool(
+                "verify_document",
+                {
+                    "prompt": "Remote work?",
+                    "response": "Remote work is allowed 2 days per week.",
+                    "documentContent": "Section 4.2: on-site work at least 3 days per week.",
+                    "returnSearchResults": False,
+                },
+            )
             assert doc.structuredContent["is_hallucination"] is True and doc.structuredContent["search_results"] == []
 
     async with httpx.AsyncClient(headers=headers) as http:

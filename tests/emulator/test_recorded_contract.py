@@ -14,8 +14,12 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from kluster_agents.integrations.emulator.exchanges import RECORDED_DIR, load_exchanges
 
 SDK_TYPES = {
-    "chat.completion": ChatCompletion, "chat.completion.async": ChatCompletion,
-    "verify.chat_completion": ChatCompletion, "batch": Batch, "file": FileObject, "fine_tuning.job": FineTuningJob,
+    "chat.completion": ChatCompletion,
+    "chat.completion.async": ChatCompletion,
+    "verify.chat_completion": ChatCompletion,
+    "batch": Batch,
+    "file": FileObject,
+    "fine_tuning.job": FineTuningJob,
 }
 
 
@@ -72,8 +76,9 @@ def test_emulator_replays_recorded_chat(client: openai.OpenAI, kluster_fixture) 
         recorded = exchange["response"]["body"]["choices"][0]["message"]
         replayed = client.chat.completions.create(**exchange["request"]["body"]).choices[0].message
         assert replayed.content == recorded["content"]
-        assert [c.function.arguments for c in replayed.tool_calls or []] == \
-            [c["function"]["arguments"] for c in recorded.get("tool_calls") or []]
+        assert [c.function.arguments for c in replayed.tool_calls or []] == [
+            c["function"]["arguments"] for c in recorded.get("tool_calls") or []
+        ]
 
 
 def test_emulator_objects_parse_like_recorded_ones(client: openai.OpenAI, kluster_fixture) -> None:

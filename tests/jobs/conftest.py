@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kluster_agents.integrations.api.settings import KlusterSettings
 
 from .fake_api import API_KEY, BASE_URL, FakeKluster

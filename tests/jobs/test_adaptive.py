@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+
+from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterConfigError, KlusterInvalidRequestError
 from kluster_agents.integrations.jobs.adaptive import (
     acomplete_adaptive,
     adaptive_metadata,
     complete_adaptive,
     submit_adaptive,
 )
-from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterConfigError, KlusterInvalidRequestError
 
 from .conftest import chat
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
 from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from kluster_agents.integrations.jobs.batch import BatchHandle, arun_batch, iter_results, run_batch, submit_batch
+from pydantic import BaseModel
+
 from kluster_agents.integrations.api.errors import (
     KlusterBatchError,
     KlusterConfigError,
@@ -11,7 +12,7 @@ from kluster_agents.integrations.api.errors import (
     KlusterUnsupportedError,
 )
 from kluster_agents.integrations.api.settings import KlusterSettings
-from pydantic import BaseModel
+from kluster_agents.integrations.jobs.batch import BatchHandle, arun_batch, iter_results, run_batch, submit_batch
 
 from .conftest import MODEL, chat
 from .fake_api import API_KEY, FakeKluster
@@ -183,7 +184,7 @@ def test_bad_line_is_named_before_anything_is_uploaded(fake, fake_settings, bad,
 def test_duplicate_found_across_index_flushes(fake, fake_settings):
     requests = [chat(i, custom_id=f"id-{i}") for i in range(12_000)] + [chat(0, custom_id="id-5")]
     with pytest.raises(
-        KlusterInvalidRequestError, match="Request 12000 repeats custom_id 'id-5' .first used by request 5"
+        KlusterInvalidRequestError, match=r"Request 12000 repeats custom_id 'id-5' .first used by request 5"
     ):
         run(fake, fake_settings, requests)
     assert fake.log == []

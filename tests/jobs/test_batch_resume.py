@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
+
 from kluster_agents.integrations.api.errors import KlusterConnectionError
+from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
 from kluster_agents.integrations.jobs.journal import Journal, default_journal_path
 
 from .conftest import chat

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
 from kluster_agents.integrations.jobs.finetune import (
     KlusterFineTuneError,
@@ -18,7 +20,6 @@ from kluster_agents.integrations.jobs.finetune import (
     validate_training_file,
     wait_for_finetune,
 )
-from kluster_agents.integrations.api.catalog import get_model
 
 BASE = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 
@@ -66,12 +67,12 @@ def test_every_bad_line_is_reported_with_its_number(tmp_path):
 def test_too_few_examples(tmp_path):
     path = tmp_path / "small.jsonl"
     path.write_text(json.dumps(example(0)) + "\n")
-    with pytest.raises(KlusterInvalidRequestError, match="only 1 examples; kluster.ai needs at least 10"):
+    with pytest.raises(KlusterInvalidRequestError, match=r"only 1 examples; kluster\.ai needs at least 10"):
         validate_training_file(path)
 
 
 def test_non_fine_tunable_model_is_refused_before_upload(fake, training):
-    with pytest.raises(KlusterUnsupportedError, match="cannot be fine-tuned.*Meta-Llama-3.1-8B"):
+    with pytest.raises(KlusterUnsupportedError, match=r"cannot be fine-tuned.*Meta-Llama-3.1-8B"):
         create_finetune(training, model="google/gemma-3-27b-it", client=fake.client())
     assert fake.log == []
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from kluster_agents.integrations.cli import _common
 from kluster_agents.integrations.cli.batch import batch_app
 from kluster_agents.integrations.cli.finetune import finetune_app
 from kluster_agents.integrations.jobs.batch import BatchHandle
-from typer.testing import CliRunner
 
 from .conftest import MODEL, chat
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterUnsupportedError
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 

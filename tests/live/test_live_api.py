@@ -39,8 +39,11 @@ def test_models_visible_to_the_key() -> None:
 
 def test_chat_with_parameters_compat_drops(client) -> None:
     reply = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Say OK.", "name": "tester"}],
-        max_tokens=10, store=True, stream_options=None,
+        model=MODEL,
+        messages=[{"role": "user", "content": "Say OK.", "name": "tester"}],
+        max_tokens=10,
+        store=True,
+        stream_options=None,
     )
     assert reply.choices[0].message.content
 

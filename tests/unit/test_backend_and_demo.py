@@ -36,7 +36,10 @@ def test_demo_runs_offline_and_says_it_is_emulated() -> None:
     env["COLUMNS"] = "200"
     proc = subprocess.run(
         [sys.executable, "-m", "kluster_agents.integrations.cli.app", "demo"],
-        capture_output=True, text=True, env=env, timeout=110,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=110,
     )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr

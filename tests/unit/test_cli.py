@@ -81,7 +81,9 @@ def test_chat_without_key_says_how_to_get_one() -> None:
 
 
 def test_chat_refused_parameter() -> None:
-    result = runner.invoke(app, ["chat", "hi", "--max-tokens", "999999"], env={"KLUSTER_API_KEY": KEY, "KLUSTER_TIER": "trial"})
+    result = runner.invoke(
+        app, ["chat", "hi", "--max-tokens", "999999"], env={"KLUSTER_API_KEY": KEY, "KLUSTER_TIER": "trial"}
+    )
     assert result.exit_code == 2 and "max output" in result.output
 
 
@@ -91,7 +93,12 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 def test_recipes_list_covers_every_framework() -> None:
     result = runner.invoke(app, ["recipes", "list", "--dir", str(ROOT / "recipes")], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
-    for name in ("langchain/chat_streaming", "litellm/router_fallbacks", "crewai/verified_task", "pydantic_ai/batch_run"):
+    for name in (
+        "langchain/chat_streaming",
+        "litellm/router_fallbacks",
+        "crewai/verified_task",
+        "pydantic_ai/batch_run",
+    ):
         assert name in result.stdout
 
 

@@ -101,15 +101,23 @@ def test_async_client_applies_compat() -> None:
             KlusterSettings(api_key=KEY, warn_on_drop=False),
             http_client=httpx.AsyncClient(transport=httpx.MockTransport(rec)),
         )
-        await client.chat.completions.create(model="llama-3.1-8b", messages=[{"role": "user", "content": "x"}], max_tokens=3)
+        await client.chat.completions.create(
+            model="llama-3.1-8b", messages=[{"role": "user", "content": "x"}], max_tokens=3
+        )
         with pytest.raises(KlusterUnsupportedError):
             await client.chat.completions.create(
-                model="llama-3.1-8b", messages=[{"role": "user", "content": "x"}], response_format={"type": "json_object"}
+                model="llama-3.1-8b",
+                messages=[{"role": "user", "content": "x"}],
+                response_format={"type": "json_object"},
             )
 
     asyncio.run(run())
     assert rec.bodies == [
-        {"model": "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 3}
+        {
+            "model": "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo",
+            "messages": [{"role": "user", "content": "x"}],
+            "max_completion_tokens": 3,
+        }
     ]
 
 
@@ -128,6 +136,8 @@ def test_framework_user_agent_is_kept_after_ours() -> None:
     rec = Recorder()
     client = make_client(KlusterSettings(api_key=KEY), http_client=httpx.Client(transport=httpx.MockTransport(rec)))
     client.chat.completions.create(
-        model="llama-3.3-70b", messages=[{"role": "user", "content": "hi"}], extra_headers={"User-Agent": "pydantic-ai/2"}
+        model="llama-3.3-70b",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"User-Agent": "pydantic-ai/2"},
     )
     assert rec.requests[0].headers["user-agent"] == f"kluster-agents/{__version__} pydantic-ai/2"

@@ -58,7 +58,9 @@ def test_drops_warn_once_per_parameter() -> None:
 def test_no_warning_when_disabled() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        prepare_chat_request({"model": LLAMA, "messages": USER, "store": True}, settings=KlusterSettings(warn_on_drop=False))
+        prepare_chat_request(
+            {"model": LLAMA, "messages": USER, "store": True}, settings=KlusterSettings(warn_on_drop=False)
+        )
 
 
 def test_n_equal_one_dropped_n_above_one_refused() -> None:
@@ -125,7 +127,9 @@ def test_image_input_on_text_model_refused_and_allowed_on_vision_model() -> None
     with pytest.raises(KlusterUnsupportedError, match="image input") as info:
         prep(messages=[{"role": "user", "content": content}])
     assert info.value.parameter == "messages[0].content"
-    assert prep(model="google/gemma-3-27b-it", messages=[{"role": "user", "content": content}])["messages"][0]["content"]
+    assert prep(model="google/gemma-3-27b-it", messages=[{"role": "user", "content": content}])["messages"][0][
+        "content"
+    ]
 
 
 def test_output_above_tier_max_refused_or_clamped() -> None:
@@ -168,7 +172,9 @@ ASSISTANT_TOOL_CALL = {
     "audio": None,
     "function_call": None,
     "annotations": None,
-    "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "mul", "arguments": '{"a": 1337, "b": 42}'}}],
+    "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "mul", "arguments": '{"a": 1337, "b": 42}'}}
+    ],
 }
 TOOL_RESULT = {"role": "tool", "tool_call_id": "call_1", "content": "56154"}
 LOOP = [{"role": "user", "content": "1337*42?"}, ASSISTANT_TOOL_CALL, TOOL_RESULT]

@@ -70,7 +70,8 @@ def test_connection_and_timeout_errors() -> None:
 
     for handler, exc_type in ((refuse, KlusterConnectionError), (slow, KlusterTimeoutError)):
         client = make_client(
-            KlusterSettings(api_key=KEY, max_retries=0), http_client=httpx.Client(transport=httpx.MockTransport(handler))
+            KlusterSettings(api_key=KEY, max_retries=0),
+            http_client=httpx.Client(transport=httpx.MockTransport(handler)),
         )
         with pytest.raises(exc_type) as info, translate_errors():
             client.models.list()

@@ -35,7 +35,7 @@ def test_key_never_in_repr_or_dump() -> None:
 
 def test_missing_key_is_only_an_error_when_needed() -> None:
     s = KlusterSettings()  # constructing is fine
-    with pytest.raises(KlusterConfigError, match="platform.kluster.ai/apikeys"):
+    with pytest.raises(KlusterConfigError, match=r"platform\.kluster\.ai/apikeys"):
         s.require_api_key()
 
 

@@ -31,8 +31,9 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, content=json.dumps(body).encode(), headers={"content-type": "application/json",
-                                                                               **(headers or {})})
+    return httpx.Response(
+        status, content=json.dumps(body).encode(), headers={"content-type": "application/json", **(headers or {})}
+    )
 
 
 class ScriptedVerify:
@@ -66,12 +67,19 @@ def settings() -> KlusterSettings:
 def make_client(settings: KlusterSettings) -> Callable[..., tuple[VerifyClient, ScriptedVerify]]:
     """`make_client(*items, **client_kwargs)` -> (VerifyClient on a scripted transport, the script)."""
 
-    def build(*items: Any, settings_: KlusterSettings | None = None, **kwargs: Any) -> tuple[VerifyClient, ScriptedVerify]:
+    def build(
+        *items: Any, settings_: KlusterSettings | None = None, **kwargs: Any
+    ) -> tuple[VerifyClient, ScriptedVerify]:
         script = ScriptedVerify(*items)
         transport = httpx.MockTransport(script)
         kwargs.setdefault("limiter", False)
-        client = VerifyClient(settings_ or settings, http_client=httpx.Client(transport=transport),
-                              async_http_client=httpx.AsyncClient(transport=transport), retry_backoff=0.0, **kwargs)
+        client = VerifyClient(
+            settings_ or settings,
+            http_client=httpx.Client(transport=transport),
+            async_http_client=httpx.AsyncClient(transport=transport),
+            retry_backoff=0.0,
+            **kwargs,
+        )
         return client, script
 
     return build

@@ -24,7 +24,7 @@ class FakeClock:
 def test_rpm_window_counts_requests_at_their_answer():
     clock = FakeClock()
     window = RateLimiter(rpm=2, concurrency=None, clock=clock)._window
-    (w1, first), (w2, second) = window.try_book(), window.try_book()
+    (w1, first), (w2, _second) = window.try_book(), window.try_book()
     assert w1 == w2 == 0.0
     assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # the oldest is still in flight
     clock.now += 5
@@ -114,6 +114,7 @@ def test_async_slots_work_on_successive_event_loops():
         async def one():
             async with limiter.aslot():
                 await asyncio.sleep(0.001)
+
         await asyncio.gather(one(), one())
 
     asyncio.run(contend())

@@ -19,10 +19,12 @@ MCP_TOKEN = "MCP_TOKEN-mgmt-test-a1b2c3"
 @respx.mock
 def test_enable_status_disable_round_trip(settings, caplog):
     caplog.set_level(logging.DEBUG)
-    enable = respx.post(f"{BASE_URL}/mcp/enable").mock(return_value=json_response(
-        {"enabled": True, "url": "https://api.kluster.ai/v1/mcp", "token": MCP_TOKEN}))
-    respx.get(f"{BASE_URL}/mcp/status").mock(return_value=json_response(
-        {"enabled": True, "url": "https://api.kluster.ai/v1/mcp", "apiKey": MCP_TOKEN}))
+    enable = respx.post(f"{BASE_URL}/mcp/enable").mock(
+        return_value=json_response({"enabled": True, "url": "https://api.kluster.ai/v1/mcp", "token": MCP_TOKEN})
+    )
+    respx.get(f"{BASE_URL}/mcp/status").mock(
+        return_value=json_response({"enabled": True, "url": "https://api.kluster.ai/v1/mcp", "apiKey": MCP_TOKEN})
+    )
     respx.post(f"{BASE_URL}/mcp/disable").mock(return_value=json_response({}))
 
     enabled = mcp.enable(settings)
@@ -44,8 +46,9 @@ def test_disabled_status_has_no_token(settings):
 
 @respx.mock
 def test_management_errors_are_typed_and_scrubbed(settings):
-    respx.post(f"{BASE_URL}/mcp/enable").mock(return_value=json_response(
-        {"error": {"message": f"key {SECRET_KEY} is not allowed"}}, 403))
+    respx.post(f"{BASE_URL}/mcp/enable").mock(
+        return_value=json_response({"error": {"message": f"key {SECRET_KEY} is not allowed"}}, 403)
+    )
     with pytest.raises(KlusterAuthError) as info:
         mcp.enable(settings)
     assert SECRET_KEY not in str(info.value)
@@ -79,11 +82,13 @@ class _ToolResult:
 
 def test_documented_tool_answer_parses():
     # The "MCP tools reference" example: usage is called "confidence" there.
-    doc = ('{"prompt": "Does this employment contract allow unlimited remote work?", '
-           '"response": "This employment contract allows unlimited remote work.", "is_hallucination": true, '
-           '"explanation": "The response is incorrect. Section 4.2 explicitly requires on-site work.", '
-           '"confidence": {"completion_tokens": 156, "prompt_tokens": 890, "total_tokens": 1046}, '
-           '"search_results": []}')
+    doc = (
+        '{"prompt": "Does this employment contract allow unlimited remote work?", '
+        '"response": "This employment contract allows unlimited remote work.", "is_hallucination": true, '
+        '"explanation": "The response is incorrect. Section 4.2 explicitly requires on-site work.", '
+        '"confidence": {"completion_tokens": 156, "prompt_tokens": 890, "total_tokens": 1046}, '
+        '"search_results": []}'
+    )
     result = result_from_tool(_ToolResult([doc]), latency_s=0.1)
     assert result.is_hallucination and result.source == "mcp"
     assert result.usage == {"completion_tokens": 156, "prompt_tokens": 890, "total_tokens": 1046}

@@ -21,8 +21,10 @@ from kluster_agents.integrations import mcp
 from kluster_agents.integrations.api.errors import KlusterVerifyError
 from kluster_agents.integrations.mcp import CloudMCPClient, result_from_tool
 
-GREAT_WALL = ("Is the Great Wall of China visible from space?",
-              "Yes, the Great Wall of China is visible from space with the naked eye.")
+GREAT_WALL = (
+    "Is the Great Wall of China visible from space?",
+    "Yes, the Great Wall of China is visible from space with the naked eye.",
+)
 CONTRACT = "Section 4.2: employees work on site at least 3 days per week and live within 50 miles of headquarters."
 
 
@@ -35,8 +37,9 @@ def test_cloud_client_against_the_emulator(kluster_emulator):
     result = client.verify(*GREAT_WALL)
     assert result.is_hallucination and result.source == "mcp" and result.emulated
     assert result.usage and result.usage["total_tokens"] > 0
-    doc = client.verify_document("Does the contract allow unlimited remote work?",
-                                 "Yes, remote work is unlimited under Section 7.", CONTRACT)
+    doc = client.verify_document(
+        "Does the contract allow unlimited remote work?", "Yes, remote work is unlimited under Section 7.", CONTRACT
+    )
     assert doc.is_hallucination and "7" in doc.explanation
 
 
@@ -45,8 +48,9 @@ async def test_async_session_reuse_and_wrong_token(kluster_emulator):
     token = mcp.enable(settings).token
     async with CloudMCPClient(token=token, url=kluster_emulator.base_url + "/mcp") as client:
         first = await client.averify("What is 2 + 2?", "2 + 2 is 4.")
-        second = await client.averify_document("Where do employees work?", "On site at least 3 days per week.",
-                                               CONTRACT)
+        second = await client.averify_document(
+            "Where do employees work?", "On site at least 3 days per week.", CONTRACT
+        )
     assert first.reliable and second.reliable
     bad = "MCP_TOKEN_wrong_but_secret_123456"
     with pytest.raises(KlusterVerifyError) as info:
@@ -66,18 +70,26 @@ async def _exercise(session: ClientSession) -> None:
     tools = {tool.name: tool for tool in (await session.list_tools()).tools}
     assert set(tools) == {"verify", "verify_document"}
     assert set(tools["verify_document"].inputSchema["required"]) == {"prompt", "response", "documentContent"}
-    flagged = result_from_tool(await session.call_tool("verify", {"prompt": GREAT_WALL[0], "response": GREAT_WALL[1]}),
-                               latency_s=0)
+    flagged = result_from_tool(
+        await session.call_tool("verify", {"prompt": GREAT_WALL[0], "response": GREAT_WALL[1]}), latency_s=0
+    )
     assert flagged.is_hallucination and flagged.explanation.startswith("[emulated]")
-    supported = await session.call_tool("verify_document", {
-        "prompt": "Where do employees work?", "response": "On site at least 3 days per week.",
-        "documentContent": CONTRACT, "returnSearchResults": False})
+    supported = await session.call_tool(
+        "verify_document",
+        {
+            "prompt": "Where do employees work?",
+            "response": "On site at least 3 days per week.",
+            "documentContent": CONTRACT,
+            "returnSearchResults": False,
+        },
+    )
     assert result_from_tool(supported, latency_s=0).reliable
 
 
 async def test_local_server_over_stdio(kluster_emulator):
-    params = StdioServerParameters(command=sys.executable, args=["-m", "kluster_agents.integrations.mcp.server"],
-                                   env=_server_env(kluster_emulator))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "kluster_agents.integrations.mcp.server"], env=_server_env(kluster_emulator)
+    )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await _exercise(session)
     assert kluster_emulator.controls.count("/v1/verify/reliability", "POST") == 2
@@ -93,8 +105,12 @@ def _free_port() -> int:
 def local_http_server(kluster_emulator):
     port = _free_port()
     code = f"from kluster_agents.integrations.mcp.server import serve; serve('http', port={port})"
-    process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **_server_env(kluster_emulator)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, **_server_env(kluster_emulator)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}/stream"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -111,8 +127,11 @@ def local_http_server(kluster_emulator):
 
 
 async def test_local_server_over_streamable_http(local_http_server, kluster_emulator):
-    async with httpx.AsyncClient() as http, streamable_http_client(local_http_server, http_client=http) as (
-        read, write, _), ClientSession(read, write) as session:
+    async with (
+        httpx.AsyncClient() as http,
+        streamable_http_client(local_http_server, http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
         await _exercise(session)
     # and the package's own cloud client speaks to it too (any MCP client works)
     result = await CloudMCPClient(token="unused-locally", url=local_http_server).averify(*GREAT_WALL)

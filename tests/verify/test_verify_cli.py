@@ -47,16 +47,23 @@ def test_hallucination_exits_1_and_shows_the_explanation():
 @respx.mock
 def test_json_output_with_context_file_and_stdin(tmp_path):
     route = respx.post(f"{BASE_URL}/verify/reliability").mock(
-        return_value=json_response(RELIABLE, headers={"x-kluster-emulator": "true"}))
+        return_value=json_response(RELIABLE, headers={"x-kluster-emulator": "true"})
+    )
     context = tmp_path / "invoice.txt"
     context.write_text("InvID:INV7701B Date:22May25")
-    result = runner.invoke(app, ["verify", "-p", "Invoice date?", "-o", "-", "--context-file", str(context), "--json"],
-                           input="May 22, 2025")
+    result = runner.invoke(
+        app,
+        ["verify", "-p", "Invoice date?", "-o", "-", "--context-file", str(context), "--json"],
+        input="May 22, 2025",
+    )
     assert result.exit_code == 0
     payload = json.loads(result.output)
     assert payload["status"] == "reliable" and payload["emulated"] is True
     assert json.loads(route.calls[0].request.content) == {
-        "prompt": "Invoice date?", "output": "May 22, 2025", "context": "InvID:INV7701B Date:22May25"}
+        "prompt": "Invoice date?",
+        "output": "May 22, 2025",
+        "context": "InvID:INV7701B Date:22May25",
+    }
 
 
 @respx.mock
@@ -74,8 +81,9 @@ def test_missing_key_exits_2(monkeypatch):
 
 @respx.mock
 def test_mcp_enable_hides_the_token_unless_asked():
-    respx.post(f"{BASE_URL}/mcp/enable").mock(return_value=json_response(
-        {"enabled": True, "url": "https://api.kluster.ai/v1/mcp", "token": MCP_TOKEN}))
+    respx.post(f"{BASE_URL}/mcp/enable").mock(
+        return_value=json_response({"enabled": True, "url": "https://api.kluster.ai/v1/mcp", "token": MCP_TOKEN})
+    )
     hidden = runner.invoke(app, ["mcp", "enable"])
     assert hidden.exit_code == 0 and "enabled" in hidden.output
     assert MCP_TOKEN not in hidden.output and "hidden" in hidden.output

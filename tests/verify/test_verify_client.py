@@ -12,6 +12,7 @@ import respx
 
 from kluster_agents.integrations.api.errors import (
     KlusterAuthError,
+    KlusterBadRequestError,
     KlusterConfigError,
     KlusterConnectionError,
     KlusterInvalidRequestError,
@@ -46,16 +47,24 @@ def test_documented_hallucination_parses_into_a_typed_result(make_client):
     assert str(request.url) == f"{BASE_URL}/verify/reliability"
     assert request.headers["authorization"] == f"Bearer {SECRET_KEY}"
     assert request.headers["user-agent"].startswith("kluster-agents/")
-    assert script.bodies[0] == {"prompt": "Where is the Eiffel Tower?", "output": "The Eiffel Tower is located in Rome."}
+    assert script.bodies[0] == {
+        "prompt": "Where is the Eiffel Tower?",
+        "output": "The Eiffel Tower is located in Rome.",
+    }
 
 
 def test_context_and_search_results_are_sent_as_documented(make_client):
     answer = {**RELIABLE, "search_results": [{"title": "Invoice", "link": "https://example.com"}]}
     client, script = make_client(answer)
-    result = client.verify("What's the invoice date?", "May 22, 2025", context="Date:22May25",
-                           return_search_results=True)
-    assert script.bodies[0] == {"prompt": "What's the invoice date?", "output": "May 22, 2025",
-                                "context": "Date:22May25", "return_search_results": True}
+    result = client.verify(
+        "What's the invoice date?", "May 22, 2025", context="Date:22May25", return_search_results=True
+    )
+    assert script.bodies[0] == {
+        "prompt": "What's the invoice date?",
+        "output": "May 22, 2025",
+        "context": "Date:22May25",
+        "return_search_results": True,
+    }
     assert result.reliable and result.search_results == answer["search_results"]
 
 
@@ -104,8 +113,10 @@ def test_transient_failures_are_retried_up_to_max_retries(make_client, settings)
 
 
 def test_client_errors_are_not_retried(make_client, settings):
-    client, script = make_client(json_response({"detail": "bad"}, 400), settings_=resolve_settings(settings, max_retries=3))
-    with pytest.raises(Exception):
+    client, script = make_client(
+        json_response({"detail": "bad"}, 400), settings_=resolve_settings(settings, max_retries=3)
+    )
+    with pytest.raises(KlusterBadRequestError):
         client.verify("q", "a")
     assert len(script.requests) == 1
 
@@ -126,6 +137,7 @@ def test_missing_key_is_a_config_error_before_the_network(make_client):
 
 
 # -- long contexts ----------------------------------------------------------------------------------
+
 
 def _long_context(tokens: int) -> str:
     paragraph = "The warehouse in Lyon stores 40 pallets of parts. " * 20 + "\n\n"
@@ -166,7 +178,7 @@ def test_long_context_flagged_when_no_chunk_supports_the_output(make_client):
 
 
 def test_trial_tier_has_a_smaller_window(make_client, settings):
-    client, script = make_client(settings_=resolve_settings(settings, tier="trial"), long_context="refuse")
+    client, _script = make_client(settings_=resolve_settings(settings, tier="trial"), long_context="refuse")
     assert client.context_limit() == 32_000
     with pytest.raises(KlusterInvalidRequestError, match="trial tier"):
         client.verify("q", "a", context=_long_context(40_000))
@@ -196,10 +208,16 @@ def test_combine_is_conservative():
 
 # -- chat-completion Verify ---------------------------------------------------------------------------
 
+
 def _chat_completion(content: str, **extra) -> dict:
-    return {"id": "c1", "object": "chat.completion", "created": 1, "model": "klusterai/verify-reliability",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            **extra}
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "klusterai/verify-reliability",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        **extra,
+    }
 
 
 CONVERSATION = [
@@ -212,7 +230,8 @@ CONVERSATION = [
 @respx.mock
 def test_verify_conversation_reads_the_json_verdict(settings):
     route = respx.post(f"{BASE_URL}/chat/completions").mock(
-        return_value=json_response(_chat_completion(json.dumps(DOCS_HALLUCINATION), kluster_emulated=True)))
+        return_value=json_response(_chat_completion(json.dumps(DOCS_HALLUCINATION), kluster_emulated=True))
+    )
     result = VerifyClient(settings, limiter=False).verify_conversation(CONVERSATION)
     sent = json.loads(route.calls[0].request.content)
     assert sent["model"] == "klusterai/verify-reliability" and sent["messages"] == CONVERSATION
@@ -238,6 +257,7 @@ def test_verify_conversation_needs_an_assistant_turn(settings):
 
 
 # -- secrets ------------------------------------------------------------------------------------------
+
 
 def test_key_never_in_repr_logs_or_errors(make_client, caplog):
     caplog.set_level(logging.DEBUG)

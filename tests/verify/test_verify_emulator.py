@@ -16,8 +16,8 @@ from kluster_agents.integrations.api.errors import (
     KlusterTimeoutError,
     KlusterVerifyError,
 )
-from kluster_agents.integrations.mcp import result_from_tool
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.mcp import result_from_tool
 from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
 from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy
 
@@ -43,8 +43,9 @@ def test_recorded_chat_and_mcp_shapes_parse(kluster_fixture):
     chat = kluster_fixture["verify_chat_completion"]["response"]["body"]
     from kluster_agents.integrations.verify.client import parse_chat_verdict
 
-    verdict = VerifyResult.from_verdict(parse_chat_verdict(chat["choices"][0]["message"]["content"]), source="chat",
-                                        latency_s=0, emulated=False)
+    verdict = VerifyResult.from_verdict(
+        parse_chat_verdict(chat["choices"][0]["message"]["content"]), source="chat", latency_s=0, emulated=False
+    )
     assert verdict.is_hallucination and "Vitamin C" in verdict.explanation
 
     class Text:
@@ -60,8 +61,11 @@ def test_recorded_chat_and_mcp_shapes_parse(kluster_fixture):
 def test_heuristic_answers_are_labelled_emulated(kluster_emulator):
     client = VerifyClient(_settings(kluster_emulator))
     flagged = client.verify("Is earth flat?", "Yes, the earth is flat.")
-    supported = client.verify("What's the invoice date?", "The invoice date is 22May25.",
-                              context="InvID:INV7701B Co:OptiTech Date:22May25 Due:21Jun25")
+    supported = client.verify(
+        "What's the invoice date?",
+        "The invoice date is 22May25.",
+        context="InvID:INV7701B Co:OptiTech Date:22May25 Due:21Jun25",
+    )
     assert flagged.is_hallucination and flagged.emulated and flagged.explanation.startswith("[emulated]")
     assert supported.reliable and supported.emulated
 

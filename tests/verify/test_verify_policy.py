@@ -88,8 +88,13 @@ def test_callable_decides_per_result(make_client):
 
 @pytest.mark.parametrize(
     "failure",
-    [json_response({"error": {"message": "down"}}, 503), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("drop"),
-     json_response({"error": {"message": "slow down"}}, 429, {"retry-after": "0"}), {"no": "verdict"}],
+    [
+        json_response({"error": {"message": "down"}}, 503),
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("drop"),
+        json_response({"error": {"message": "slow down"}}, 429, {"retry-after": "0"}),
+        {"no": "verdict"},
+    ],
     ids=["5xx", "timeout", "dropped", "429", "malformed"],
 )
 def test_outage_fails_closed_by_default(make_client, failure):
@@ -161,8 +166,16 @@ def test_report_counts_and_latency(make_client):
         policy.check(PROMPT, output)
     report = policy.report.as_dict()
     assert report | {"latency_p50_s": None, "latency_max_s": None} == {
-        "checked": 3, "flagged": 1, "unverified": 1, "skipped": 0, "cached": 1, "retries": 0, "errors": 0,
-        "latency_p50_s": None, "latency_max_s": None}
+        "checked": 3,
+        "flagged": 1,
+        "unverified": 1,
+        "skipped": 0,
+        "cached": 1,
+        "retries": 0,
+        "errors": 0,
+        "latency_p50_s": None,
+        "latency_max_s": None,
+    }
     assert 0 < report["latency_p50_s"] <= report["latency_max_s"]
     assert str(policy.report).startswith("Verify: 3 checked (1 cached), 1 flagged, 1 unverified")
     policy.reset()
@@ -229,8 +242,16 @@ def test_sync_concurrency_cap_across_threads(make_client):
     assert state["peak"] == 2 and policy.report.checked == 8
 
 
-@pytest.mark.parametrize("bad", [{"on_hallucination": "ignore"}, {"on_error": "pass"}, {"sample_rate": 2},
-                                 {"max_retries": -1}, {"on_exhausted": "retry"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"on_hallucination": "ignore"},
+        {"on_error": "pass"},
+        {"sample_rate": 2},
+        {"max_retries": -1},
+        {"on_exhausted": "retry"},
+    ],
+)
 def test_bad_policy_settings_are_refused(bad):
     with pytest.raises(KlusterVerifyError):
         VerifyPolicy(**bad)

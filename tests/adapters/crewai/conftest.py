@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("crewai")
 
-from crewai import Agent, Crew, Task  # noqa: E402
-from crewai.tools import tool  # noqa: E402
+from crewai import Agent, Crew, Task
+from crewai.tools import tool
 
-from kluster_agents.adapters.crewai import KlusterCompletion, kluster_llm  # noqa: E402
-from kluster_agents.integrations.api.settings import KlusterSettings  # noqa: E402
+from kluster_agents.adapters.crewai import KlusterCompletion, kluster_llm
+from kluster_agents.integrations.api.settings import KlusterSettings
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools in the catalog: CrewAI uses ReAct text
@@ -55,11 +55,13 @@ def chat_bodies(kluster_emulator: Any) -> Callable[[], list[dict[str, Any]]]:
     return bodies
 
 
-def _single_task_crew(llm: Any, *, tools: list[Any] | None = None, description: str = "Describe {topic}.",
-                     **task_options: Any) -> Crew:
+def _single_task_crew(
+    llm: Any, *, tools: list[Any] | None = None, description: str = "Describe {topic}.", **task_options: Any
+) -> Crew:
     """One agent, one task: the smallest crew that exercises the agent loop."""
-    agent = Agent(role="Researcher", goal="Answer precisely", backstory="You are careful.", llm=llm,
-                  tools=tools or [], max_iter=4)
+    agent = Agent(
+        role="Researcher", goal="Answer precisely", backstory="You are careful.", llm=llm, tools=tools or [], max_iter=4
+    )
     task = Task(description=description, expected_output="A short answer", agent=agent, **task_options)
     return Crew(agents=[agent], tasks=[task])
 

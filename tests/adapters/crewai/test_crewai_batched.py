@@ -13,8 +13,8 @@ from crewai import LLM, Agent, Crew, Process, Task
 
 from kluster_agents.adapters.crewai import akickoff_for_each_batched, kickoff_for_each_batched
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
-from kluster_agents.integrations.emulator import ToolCall
 from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterConfigError
+from kluster_agents.integrations.emulator import ToolCall
 from kluster_agents.integrations.jobs.microbatch import MicroBatchStats
 
 PRODUCTS = ["tea", "coffee", "bikes", "maps", "pens", "socks"]
@@ -36,7 +36,7 @@ def test_same_outputs_in_order_with_fewer_http_calls(make_llm: Any, crew_of: Any
     batched = kickoff_for_each_batched(crew, inputs, stats=stats, max_wait=60)  # windows close early anyway
 
     assert _raws(batched) == _raws(plain)
-    assert all(p in out.raw for p, out in zip(PRODUCTS, batched))  # input order kept
+    assert all(p in out.raw for p, out in zip(PRODUCTS, batched, strict=False))  # input order kept
     assert plain_calls == len(PRODUCTS)
     assert controls.count("/chat/completions") == 0
     assert len(controls.requests) < plain_calls
@@ -45,8 +45,9 @@ def test_same_outputs_in_order_with_fewer_http_calls(make_llm: Any, crew_of: Any
     assert crew.usage_metrics.successful_requests == len(PRODUCTS)
 
 
-def test_multi_step_tool_runs_join_one_window_per_step(make_llm: Any, crew_of: Any, word_count: Any,
-                                                       kluster_emulator: Any) -> None:
+def test_multi_step_tool_runs_join_one_window_per_step(
+    make_llm: Any, crew_of: Any, word_count: Any, kluster_emulator: Any
+) -> None:
     crew = crew_of(make_llm(), tools=[word_count], description="Count the words of: {topic}.")
     inputs = [{"topic": "one two"}, {"topic": "three four five"}, {"topic": "six"}]
     plain = crew.kickoff_for_each(inputs)
@@ -57,12 +58,24 @@ def test_multi_step_tool_runs_join_one_window_per_step(make_llm: Any, crew_of: A
 
 
 def test_hierarchical_crews_batch_manager_and_coworker_calls(make_llm: Any, kluster_emulator: Any) -> None:
-    delegate = ToolCall("delegate_work_to_coworker",
-                        {"task": "Name one planet.", "context": "Any planet.", "coworker": "Astronomer"})
-    kluster_emulator.controls.script(delegate, delegate, "Final Answer: Mars.", "Final Answer: Mars.",
-                                     "The astronomer says: Mars.", "The astronomer says: Mars.")
-    astronomer = Agent(role="Astronomer", goal="Know planets", backstory="Stargazer.", llm=make_llm("mistral-nemo"),
-                       allow_delegation=False)
+    delegate = ToolCall(
+        "delegate_work_to_coworker", {"task": "Name one planet.", "context": "Any planet.", "coworker": "Astronomer"}
+    )
+    kluster_emulator.controls.script(
+        delegate,
+        delegate,
+        "Final Answer: Mars.",
+        "Final Answer: Mars.",
+        "The astronomer says: Mars.",
+        "The astronomer says: Mars.",
+    )
+    astronomer = Agent(
+        role="Astronomer",
+        goal="Know planets",
+        backstory="Stargazer.",
+        llm=make_llm("mistral-nemo"),
+        allow_delegation=False,
+    )
     task = Task(description="Name one planet for reader {n}.", expected_output="A planet")
     crew = Crew(agents=[astronomer], tasks=[task], process=Process.hierarchical, manager_llm=make_llm())
     stats = MicroBatchStats()
@@ -81,9 +94,12 @@ async def test_async_variant(make_llm: Any, crew_of: Any, kluster_emulator: Any)
 
 
 def test_non_kluster_llm_is_refused_before_any_request(crew_of: Any, kluster_emulator: Any) -> None:
-    plain = LLM(model="openai/klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", base_url=kluster_emulator.base_url,
-                api_key=kluster_emulator.api_key)
-    with pytest.raises(KlusterConfigError, match="Agent 'Researcher'.*kluster_llm"):
+    plain = LLM(
+        model="openai/klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
+        base_url=kluster_emulator.base_url,
+        api_key=kluster_emulator.api_key,
+    )
+    with pytest.raises(KlusterConfigError, match=r"Agent 'Researcher'.*kluster_llm"):
         kickoff_for_each_batched(crew_of(plain), [{"topic": "tea"}])
     assert kluster_emulator.controls.requests == []
 
@@ -100,8 +116,9 @@ class _FailingBatcher:
 
 async def test_a_failed_line_reaches_the_caller_as_an_http_error_with_its_custom_id() -> None:
     transport = MicroBatchTransport(_FailingBatcher(), asyncio.get_running_loop())  # type: ignore[arg-type]
-    client = openai.AsyncOpenAI(api_key="k", base_url="http://batched/v1", max_retries=0,
-                                http_client=httpx.AsyncClient(transport=transport))
+    client = openai.AsyncOpenAI(
+        api_key="k", base_url="http://batched/v1", max_retries=0, http_client=httpx.AsyncClient(transport=transport)
+    )
     with pytest.raises(openai.APIStatusError) as info:
         await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 502
@@ -110,8 +127,9 @@ async def test_a_failed_line_reaches_the_caller_as_an_http_error_with_its_custom
         await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
     with pytest.raises(openai.APIStatusError, match="only chat completions"):
         await client.models.list()
-    sync_client = openai.OpenAI(api_key="k", base_url="http://batched/v1", max_retries=0,
-                                http_client=httpx.Client(transport=transport))
+    sync_client = openai.OpenAI(
+        api_key="k", base_url="http://batched/v1", max_retries=0, http_client=httpx.Client(transport=transport)
+    )
     with pytest.raises(openai.APIConnectionError) as sync_info:  # a sync call on the batcher's loop would hang
         sync_client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert "deadlock" in str(sync_info.value.__cause__)

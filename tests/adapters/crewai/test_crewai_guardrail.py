@@ -33,8 +33,9 @@ def _reference(_: TaskOutput) -> str:
     return REFERENCE
 
 
-def test_flagged_answer_is_retried_with_verify_feedback_then_passes(make_llm: Any, crew_of: Any, policy_for: Any,
-                                                                     kluster_emulator: Any, chat_bodies: Any) -> None:
+def test_flagged_answer_is_retried_with_verify_feedback_then_passes(
+    make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any, chat_bodies: Any
+) -> None:
     kluster_emulator.controls.script(f"Final Answer: {WRONG}", f"Final Answer: {RIGHT}")
     guardrail = VerifyGuardrail(policy_for(), context_from=_reference)
     result = crew_of(make_llm(), guardrail=guardrail, description="When was the Eiffel Tower completed?").kickoff()
@@ -56,16 +57,18 @@ def test_reliable_answer_passes_untouched(make_llm: Any, crew_of: Any, policy_fo
     assert [o.status for o in guardrail.outcomes] == ["reliable"]
 
 
-def test_retries_exhausted_raises_hallucination_detected(make_llm: Any, crew_of: Any, policy_for: Any,
-                                                         kluster_emulator: Any) -> None:
+def test_retries_exhausted_raises_hallucination_detected(
+    make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(f"Final Answer: {WRONG}", f"Final Answer: {WRONG} Really.")
     guardrail = VerifyGuardrail(policy_for(max_retries=1), context_from=_reference)
     with pytest.raises(HallucinationDetected, match="1887"):
         crew_of(make_llm(), guardrail=guardrail).kickoff()
 
 
-def test_annotate_lets_the_answer_through_with_a_label(make_llm: Any, crew_of: Any, policy_for: Any,
-                                                       kluster_emulator: Any) -> None:
+def test_annotate_lets_the_answer_through_with_a_label(
+    make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(f"Final Answer: {WRONG}")
     guardrail = VerifyGuardrail(policy_for(on_hallucination="annotate"), context_from=_reference)
     result = crew_of(make_llm(), guardrail=guardrail).kickoff()
@@ -73,16 +76,18 @@ def test_annotate_lets_the_answer_through_with_a_label(make_llm: Any, crew_of: A
     assert "[kluster.ai Verify: flagged as possibly unreliable." in result.raw
 
 
-def test_verify_outage_fails_closed_by_default(make_llm: Any, crew_of: Any, policy_for: Any,
-                                               kluster_emulator: Any) -> None:
+def test_verify_outage_fails_closed_by_default(
+    make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(f"Final Answer: {RIGHT}")
     kluster_emulator.controls.fail(503, times=None, path="/v1/verify/reliability")
     with pytest.raises(KlusterVerifyError, match="fail_closed"):
         crew_of(make_llm(), guardrail=VerifyGuardrail(policy_for(), context_from=_reference)).kickoff()
 
 
-def test_verify_outage_marked_unverified_passes_with_a_label(make_llm: Any, crew_of: Any, policy_for: Any,
-                                                             kluster_emulator: Any) -> None:
+def test_verify_outage_marked_unverified_passes_with_a_label(
+    make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(f"Final Answer: {RIGHT}")
     kluster_emulator.controls.fail(503, times=None, path="/v1/verify/reliability")
     guardrail = VerifyGuardrail(policy_for(on_error="mark_unverified"), context_from=_reference)
@@ -100,13 +105,20 @@ def test_guardrail_satisfies_crewais_signature_check() -> None:
 
 
 def test_context_sources_read_native_tool_results_and_react_observations() -> None:
-    output = TaskOutput(description="q", raw="a", agent="x", messages=[
-        {"role": "system", "content": "You are x."},
-        {"role": "user", "content": "Task: q"},
-        {"role": "assistant", "content": "", "tool_calls": []},
-        {"role": "tool", "tool_call_id": "1", "content": "native result"},
-        {"role": "assistant", "content": "Thought: t\nAction: a\nAction Input: {}\nObservation: react result\n"
-                                         "Thought: done"},
-    ])
+    output = TaskOutput(
+        description="q",
+        raw="a",
+        agent="x",
+        messages=[
+            {"role": "system", "content": "You are x."},
+            {"role": "user", "content": "Task: q"},
+            {"role": "assistant", "content": "", "tool_calls": []},
+            {"role": "tool", "tool_call_id": "1", "content": "native result"},
+            {
+                "role": "assistant",
+                "content": "Thought: t\nAction: a\nAction Input: {}\nObservation: react result\nThought: done",
+            },
+        ],
+    )
     assert tool_results(output) == ["native result", "react result"]
     assert conversation_context(output) == "Task: q\n\nnative result"

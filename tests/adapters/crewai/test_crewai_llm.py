@@ -14,10 +14,10 @@ from crewai import LLM, Agent, Crew, Process, Task
 from pydantic import BaseModel
 
 from kluster_agents.adapters.crewai import KlusterCompletion, kluster_llm
-from kluster_agents.integrations.emulator import ToolCall
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
 from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
+from kluster_agents.integrations.emulator import ToolCall
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"
@@ -32,9 +32,14 @@ class City(BaseModel):
 
 
 def _canned_completion(content: str = "hello") -> dict[str, Any]:
-    return {"id": "c1", "object": "chat.completion", "created": 1, "model": TOOL_MODEL,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": TOOL_MODEL,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -129,8 +134,9 @@ async def test_async_call(make_llm: Any, chat_bodies: Any) -> None:
     assert len(chat_bodies()) == 1
 
 
-def test_tool_model_uses_native_function_calling_without_strict(make_llm: Any, chat_bodies: Any, crew_of: Any,
-                                                                 word_count: Any, kluster_emulator: Any) -> None:
+def test_tool_model_uses_native_function_calling_without_strict(
+    make_llm: Any, chat_bodies: Any, crew_of: Any, word_count: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(ToolCall("word_count", {"text": "one two three"}), "Three words.")
     result = crew_of(make_llm(), tools=[word_count], description="How many words in 'one two three'?").kickoff()
     assert result.raw == "Three words."
@@ -144,7 +150,8 @@ def test_tool_model_uses_native_function_calling_without_strict(make_llm: Any, c
 
 
 def test_plain_crewai_llm_is_rejected_in_the_same_tool_loop_on_the_strict_emulator(
-        kluster_emulator: Any, crew_of: Any, word_count: Any) -> None:
+    kluster_emulator: Any, crew_of: Any, word_count: Any
+) -> None:
     """Why the adapter exists: CrewAI's own OpenAI LLM sends `messages[].name` with tool results
     (CrewAI then retries without the tool history); ours never gets a 400."""
     kluster_emulator.controls.script(ToolCall("word_count", {"text": "one two three"}), "Three words.")
@@ -154,8 +161,9 @@ def test_plain_crewai_llm_is_rejected_in_the_same_tool_loop_on_the_strict_emulat
     assert rejected and any("name" in m for m in rejected[0]["messages"] if m["role"] == "tool")
 
 
-def test_text_model_gets_react_text_tools_and_no_tools_param(make_llm: Any, chat_bodies: Any, crew_of: Any,
-                                                             word_count: Any, kluster_emulator: Any) -> None:
+def test_text_model_gets_react_text_tools_and_no_tools_param(
+    make_llm: Any, chat_bodies: Any, crew_of: Any, word_count: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(
         'Thought: I should count.\nAction: word_count\nAction Input: {"text": "a b c d"}',
         "Thought: I know it now.\nFinal Answer: There are 4 words.",
@@ -171,8 +179,9 @@ def test_text_model_gets_react_text_tools_and_no_tools_param(make_llm: Any, chat
 # -- structured output without response_format ----------------------------------------------------
 
 
-def test_output_pydantic_on_a_tool_model_uses_a_forced_tool_call(make_llm: Any, chat_bodies: Any, crew_of: Any,
-                                                                 kluster_emulator: Any) -> None:
+def test_output_pydantic_on_a_tool_model_uses_a_forced_tool_call(
+    make_llm: Any, chat_bodies: Any, crew_of: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(ToolCall("City", {"name": "Paris", "country": "France"}))
     result = crew_of(make_llm(), output_pydantic=City).kickoff()
     assert result.pydantic == City(name="Paris", country="France")
@@ -190,8 +199,9 @@ def test_output_pydantic_on_a_text_model_uses_prompted_json(make_llm: Any, chat_
     assert '"properties"' in body["messages"][0]["content"]  # the schema went into the system prompt
 
 
-def test_invalid_structured_reply_is_retried_with_feedback(make_llm: Any, chat_bodies: Any,
-                                                           kluster_emulator: Any) -> None:
+def test_invalid_structured_reply_is_retried_with_feedback(
+    make_llm: Any, chat_bodies: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script('{"name": "Paris"}', '{"name": "Paris", "country": "France"}')
     city = make_llm(TEXT_MODEL).call("Capital of France?", response_model=City)
     assert city == City(name="Paris", country="France")
@@ -216,14 +226,16 @@ async def test_async_structured_output(make_llm: Any, kluster_emulator: Any) -> 
 
 
 def test_multi_agent_sequential_crew_passes_context(make_llm: Any, chat_bodies: Any, kluster_emulator: Any) -> None:
-    kluster_emulator.controls.script("Final Answer: Fact: tea was first drunk in China.",
-                                     "Final Answer: Tea, from China with love.")
+    kluster_emulator.controls.script(
+        "Final Answer: Fact: tea was first drunk in China.", "Final Answer: Tea, from China with love."
+    )
     llm = make_llm()
     researcher = Agent(role="Researcher", goal="Find facts", backstory="Careful.", llm=llm)
     writer = Agent(role="Writer", goal="Write taglines", backstory="Witty.", llm=llm)
     research = Task(description="Find a fact about tea.", expected_output="One fact", agent=researcher)
-    write = Task(description="Write a tagline from the fact.", expected_output="One line", agent=writer,
-                 context=[research])
+    write = Task(
+        description="Write a tagline from the fact.", expected_output="One line", agent=writer, context=[research]
+    )
     crew = Crew(agents=[researcher, writer], tasks=[research, write])
     assert crew.memory is False  # memory needs an embedder; kluster has no embeddings endpoint
     result = crew.kickoff()
@@ -233,13 +245,16 @@ def test_multi_agent_sequential_crew_passes_context(make_llm: Any, chat_bodies: 
 
 def test_hierarchical_crew_with_a_kluster_manager_llm(make_llm: Any, chat_bodies: Any, kluster_emulator: Any) -> None:
     kluster_emulator.controls.script(
-        ToolCall("delegate_work_to_coworker",
-                 {"task": "Name one planet.", "context": "Any planet.", "coworker": "Astronomer"}),
+        ToolCall(
+            "delegate_work_to_coworker",
+            {"task": "Name one planet.", "context": "Any planet.", "coworker": "Astronomer"},
+        ),
         "Final Answer: Mars.",
         "The astronomer says: Mars.",  # native tool mode: the final text is taken as is
     )
-    astronomer = Agent(role="Astronomer", goal="Know planets", backstory="Stargazer.", llm=make_llm(TEXT_MODEL),
-                       allow_delegation=False)
+    astronomer = Agent(
+        role="Astronomer", goal="Know planets", backstory="Stargazer.", llm=make_llm(TEXT_MODEL), allow_delegation=False
+    )
     task = Task(description="Name one planet.", expected_output="A planet")
     crew = Crew(agents=[astronomer], tasks=[task], process=Process.hierarchical, manager_llm=make_llm())
     result = crew.kickoff()
@@ -250,8 +265,9 @@ def test_hierarchical_crew_with_a_kluster_manager_llm(make_llm: Any, chat_bodies
     assert "Mars." in json.dumps(bodies[2]["messages"])
 
 
-async def test_native_async_kickoff_uses_a_client_per_event_loop(make_llm: Any, crew_of: Any,
-                                                                 kluster_emulator: Any) -> None:
+async def test_native_async_kickoff_uses_a_client_per_event_loop(
+    make_llm: Any, crew_of: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script("Final Answer: async ok")
     llm = make_llm()
     result = await crew_of(llm).akickoff()
@@ -260,9 +276,11 @@ async def test_native_async_kickoff_uses_a_client_per_event_loop(make_llm: Any, 
 
 
 def test_import_without_crewai_names_the_extra() -> None:
-    code = ("import sys; sys.modules['crewai'] = None\n"
-            "try:\n    import kluster_agents.adapters.crewai\n"
-            "except ImportError as exc:\n    print(exc)\n")
+    code = (
+        "import sys; sys.modules['crewai'] = None\n"
+        "try:\n    import kluster_agents.adapters.crewai\n"
+        "except ImportError as exc:\n    print(exc)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert 'pip install "kluster-agents[crewai]"' in out
 
@@ -274,8 +292,9 @@ def test_explicit_tools_on_a_text_model_are_refused_before_the_network(make_llm:
     assert info.value.parameter == "tools" and chat_bodies() == []
 
 
-def test_structured_output_on_a_streaming_llm_is_one_validated_non_streamed_call(make_llm: Any, chat_bodies: Any,
-                                                                                  kluster_emulator: Any) -> None:
+def test_structured_output_on_a_streaming_llm_is_one_validated_non_streamed_call(
+    make_llm: Any, chat_bodies: Any, kluster_emulator: Any
+) -> None:
     kluster_emulator.controls.script(ToolCall("City", {"name": "Oslo", "country": "Norway"}))
     assert make_llm(stream=True).call("Capital of Norway?", response_model=City) == City(name="Oslo", country="Norway")
     assert "stream" not in chat_bodies()[0]

@@ -23,8 +23,17 @@ def recipe_output() -> dict[str, list[str]]:
     after the emulator banner."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KLUSTER_", "CREWAI_", "OTEL_"))}
     env["OPENAI_API_KEY"] = "sk-not-for-kluster"  # must never be used: the recipes talk to the emulator
-    procs = {name: subprocess.Popen([sys.executable, str(RECIPES / f"{name}.py")], cwd=ROOT, env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in NAMES}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(RECIPES / f"{name}.py")],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in NAMES
+    }
     outputs = {}
     for name, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=240)
@@ -62,7 +71,7 @@ def test_verified_task_retries_once_then_passes(recipe_output: dict[str, list[st
 def test_batch_crew_uses_one_batch_job_and_no_realtime_calls(recipe_output: dict[str, list[str]]) -> None:
     lines = recipe_output["batch_crew"]
     products = ["green tea", "trail shoes", "desk lamp", "fountain pen", "road bike", "wool socks"]
-    for product, line in zip(products, lines):
+    for product, line in zip(products, lines, strict=False):
         assert line.startswith(f"{product}: ") and f"tagline for {product}." in line  # input order kept
     assert lines[6] == "6 crew runs, 6 LLM calls, 1 batch job(s) (window sizes [6])"
     assert lines[7] == "HTTP requests: 4 (real-time chat completions: 0)"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from kluster_agents.adapters.crewai import KlusterVerifyTool
-from kluster_agents.integrations.emulator import ToolCall
 from kluster_agents.integrations.api.errors import KlusterServerError
 from kluster_agents.integrations.api.settings import resolve_settings
+from kluster_agents.integrations.emulator import ToolCall
 
 CONTEXT = "The Eiffel Tower in Paris was completed in 1889."
 
@@ -37,8 +37,9 @@ def test_outage_raises_instead_of_reporting_reliable(emu_settings: Any, kluster_
         tool.run(prompt="When?", output="In 1889.")
 
 
-def test_an_agent_calls_the_tool_natively(make_llm: Any, crew_of: Any, emu_settings: Any, kluster_emulator: Any,
-                                          chat_bodies: Any) -> None:
+def test_an_agent_calls_the_tool_natively(
+    make_llm: Any, crew_of: Any, emu_settings: Any, kluster_emulator: Any, chat_bodies: Any
+) -> None:
     kluster_emulator.controls.script(
         ToolCall("kluster_verify", {"prompt": "When was it completed?", "output": "In 1887.", "context": CONTEXT}),
         "Verify says 1887 is not supported; the tower was completed in 1889.",

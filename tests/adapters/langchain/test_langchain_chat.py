@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api.errors import KlusterAuthError, KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
 from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
@@ -112,8 +112,12 @@ def test_response_format_is_refused_before_the_network(kluster_emulator: Any) ->
 
 
 def test_image_input_refused_on_text_model(kluster_emulator: Any) -> None:
-    image = HumanMessage(content=[{"type": "text", "text": "what is this"},
-                                  {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}])
+    image = HumanMessage(
+        content=[
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+        ]
+    )
     with pytest.raises(KlusterUnsupportedError, match="image"):
         chat(kluster_emulator, model=TEXT_MODEL).invoke([image])
     assert kluster_emulator.controls.count() == 0
@@ -164,14 +168,32 @@ def test_requests_carry_the_kluster_key_only() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={
-            "id": "chat-1", "object": "chat.completion", "created": 1, "model": TOOL_MODEL,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok", "tool_calls": []},
-                         "logprobs": None, "finish_reason": "stop", "stop_reason": 128009}],
-            "usage": {"prompt_tokens": 3, "total_tokens": 4, "completion_tokens": 1}, "prompt_logprobs": None})
+        return httpx.Response(
+            200,
+            json={
+                "id": "chat-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": TOOL_MODEL,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "ok", "tool_calls": []},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                        "stop_reason": 128009,
+                    }
+                ],
+                "usage": {"prompt_tokens": 3, "total_tokens": 4, "completion_tokens": 1},
+                "prompt_logprobs": None,
+            },
+        )
 
-    llm = ChatKluster(api_key=SECRET, base_url="https://kluster.example/v1",
-                      http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    llm = ChatKluster(
+        api_key=SECRET,
+        base_url="https://kluster.example/v1",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     reply = llm.invoke("hi")
     assert seen[0].headers["authorization"] == f"Bearer {SECRET}"
     assert str(seen[0].url) == "https://kluster.example/v1/chat/completions"
@@ -216,8 +238,7 @@ def test_secret_not_in_auth_error(kluster_emulator: Any) -> None:
 def test_serialisation_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KLUSTER_API_KEY", SECRET)
     llm = ChatKluster(model=TEXT_MODEL, temperature=0.2, batch=True, batch_completion_window="1h")
-    loaded = load(dumpd(llm), allowed_objects=[ChatKluster], valid_namespaces=["kluster_agents"],
-                  secrets_from_env=True)
+    loaded = load(dumpd(llm), allowed_objects=[ChatKluster], valid_namespaces=["kluster_agents"], secrets_from_env=True)
     assert isinstance(loaded, ChatKluster) and loaded.dict() == llm.dict()
     assert loaded.openai_api_key.get_secret_value() == SECRET and loaded.use_batch_api
 

@@ -4,9 +4,9 @@ prints what its README shows."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +16,38 @@ RECIPES = ROOT / "recipes" / "langchain"
 EMULATOR_LINE = "No KLUSTER_API_KEY set: using the built-in kluster emulator (emulated responses) at http://127.0.0.1:"
 
 EXPECTED = {
-    "chat_streaming": ["answer: [emulated] reply to: One fact about Kathmandu?", "usage: {'input_tokens':",
-                       "streamed: [emulated] reply to: Name three rivers of Nepal.", "no usage",
-                       "async: [emulated] reply to: Capital of Nepal?", "async: [emulated] reply to: Capital of Peru?"],
-    "tool_agent": ["model called get_weather({'city': 'Paris'})", "get_weather -> 18 °C in Paris",
-                   "model called celsius_to_fahrenheit({'celsius': 18})", "celsius_to_fahrenheit -> 64.4 °F",
-                   "answer: [emulated] The tool `celsius_to_fahrenheit` returned: 64.4 °F", "model turns: 3"],
-    "rag_verified": ["answer: The Eiffel Tower is 330 metres tall including its antennas.",
-                     "verify: reliable after 1 retry", "1 flagged"],
-    "batch_classify_csv": [" 2  bug              urgent=True", " 6  feature-request  urgent=False",
-                           "6 rows -> 1 Batch API job, 0 real-time calls"],
-    "structured_extraction": ["(tool calling):", "(prompted JSON):", "parsing_error: None",
-                              "parsed: Invoice(vendor='Acme GmbH', amount_eur=1250.0, due_date='2025-03-31')"],
+    "chat_streaming": [
+        "answer: [emulated] reply to: One fact about Kathmandu?",
+        "usage: {'input_tokens':",
+        "streamed: [emulated] reply to: Name three rivers of Nepal.",
+        "no usage",
+        "async: [emulated] reply to: Capital of Nepal?",
+        "async: [emulated] reply to: Capital of Peru?",
+    ],
+    "tool_agent": [
+        "model called get_weather({'city': 'Paris'})",
+        "get_weather -> 18 °C in Paris",
+        "model called celsius_to_fahrenheit({'celsius': 18})",
+        "celsius_to_fahrenheit -> 64.4 °F",
+        "answer: [emulated] The tool `celsius_to_fahrenheit` returned: 64.4 °F",
+        "model turns: 3",
+    ],
+    "rag_verified": [
+        "answer: The Eiffel Tower is 330 metres tall including its antennas.",
+        "verify: reliable after 1 retry",
+        "1 flagged",
+    ],
+    "batch_classify_csv": [
+        " 2  bug              urgent=True",
+        " 6  feature-request  urgent=False",
+        "6 rows -> 1 Batch API job, 0 real-time calls",
+    ],
+    "structured_extraction": [
+        "(tool calling):",
+        "(prompted JSON):",
+        "parsing_error: None",
+        "parsed: Invoice(vendor='Acme GmbH', amount_eur=1250.0, due_date='2025-03-31')",
+    ],
 }
 
 
@@ -35,9 +55,17 @@ EXPECTED = {
 def recipe_runs() -> Iterator[dict[str, subprocess.Popen[str]]]:
     """Start every recipe at once (each is mostly import time and waiting), as a user would run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
-    runs = {name: subprocess.Popen([sys.executable, str(RECIPES / f"{name}.py")], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-            for name in EXPECTED}
+    runs = {
+        name: subprocess.Popen(
+            [sys.executable, str(RECIPES / f"{name}.py")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for name in EXPECTED
+    }
     yield runs
     for run in runs.values():
         if run.poll() is None:

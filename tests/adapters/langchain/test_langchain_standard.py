@@ -16,8 +16,8 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.emulator import ToolCall
 from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations.emulator import ToolCall
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 OTHER_TOOL_MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"

@@ -69,15 +69,17 @@ def test_text_model_uses_prompted_json(kluster_emulator: Any, schema: Any) -> No
 
 def test_prompted_json_merges_into_an_existing_system_message(kluster_emulator: Any) -> None:
     chat(kluster_emulator, TEXT_MODEL).with_structured_output(Person).invoke(
-        [("system", "You extract people."), ("human", "Ada, 36")])
+        [("system", "You extract people."), ("human", "Ada, 36")]
+    )
     [body] = chat_bodies(kluster_emulator)
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert body["messages"][0]["content"].startswith("You extract people.\n\n")
 
 
 def test_prompted_json_retries_with_feedback(kluster_emulator: Any) -> None:
-    kluster_emulator.controls.script("Sure! Ada is 36.", '```json\n{"name": "Ada", "age": "old"}\n```',
-                                     'Here it is: {"name": "Ada", "age": 36}')
+    kluster_emulator.controls.script(
+        "Sure! Ada is 36.", '```json\n{"name": "Ada", "age": "old"}\n```', 'Here it is: {"name": "Ada", "age": 36}'
+    )
     person = chat(kluster_emulator, TEXT_MODEL).with_structured_output(Person).invoke("Ada, 36")
     assert person == Person(name="Ada", age=36)
     bodies = chat_bodies(kluster_emulator)
@@ -129,12 +131,16 @@ def test_structured_output_needs_a_schema() -> None:
 
 # -- integrations.structured (framework-free) ----------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    '{"a": 1}',
-    'Here you go:\n```json\n{"a": 1}\n```',
-    'The answer is {"a": 1} as requested.',
-    'Note {not json} then {"a": 1}',
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}',
+        'Here you go:\n```json\n{"a": 1}\n```',
+        'The answer is {"a": 1} as requested.',
+        'Note {not json} then {"a": 1}',
+    ],
+)
 def test_extract_json_finds_the_object(text: str) -> None:
     assert extract_json(text) == {"a": 1}
 

@@ -19,15 +19,18 @@ from kluster_agents.adapters.langchain import (
 )
 from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterVerifyError
 
-CONTEXT = [Document(page_content="The Eiffel Tower is 330 metres tall."),
-           Document(page_content="It was completed in 1889 in Paris.")]
+CONTEXT = [
+    Document(page_content="The Eiffel Tower is 330 metres tall."),
+    Document(page_content="It was completed in 1889 in Paris."),
+]
 WRONG = "The Eiffel Tower is 450 metres tall."
 RIGHT = "The Eiffel Tower is 330 metres tall."
 
 
 def rag_chain(emulator: Any) -> Any:
     prompt = ChatPromptTemplate.from_messages(
-        [("system", "Answer only from this context:\n{context}"), ("human", "{question}")])
+        [("system", "Answer only from this context:\n{context}"), ("human", "{question}")]
+    )
     llm = ChatKluster(api_key=emulator.api_key, base_url=emulator.base_url)
     return prompt | llm
 
@@ -110,8 +113,9 @@ def test_callback_handler_records_final_answers_only(kluster_emulator: Any) -> N
         return "Paris has 2 million inhabitants."
 
     kluster_emulator.controls.script("It is always sunny in Paris, guaranteed.")
-    handler = KlusterVerifyCallbackHandler(VerifyPolicy(on_hallucination="annotate",
-                                                        settings=settings_of(kluster_emulator)))
+    handler = KlusterVerifyCallbackHandler(
+        VerifyPolicy(on_hallucination="annotate", settings=settings_of(kluster_emulator))
+    )
     llm = ChatKluster(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url)
     llm.invoke("Weather in Paris?", config={"callbacks": [handler]})
     llm.bind_tools([lookup]).invoke("Look up Paris", config={"callbacks": [handler]})  # a tool call: not checked
@@ -122,11 +126,18 @@ def test_callback_handler_records_final_answers_only(kluster_emulator: Any) -> N
 
 def test_verify_tool(kluster_emulator: Any) -> None:
     tool = KlusterVerifyTool(settings=settings_of(kluster_emulator))
-    message = tool.invoke({"type": "tool_call", "id": "c1", "name": tool.name,
-                           "args": {"prompt": "How tall?", "output": WRONG, "context": CONTEXT[0].page_content}})
+    message = tool.invoke(
+        {
+            "type": "tool_call",
+            "id": "c1",
+            "name": tool.name,
+            "args": {"prompt": "How tall?", "output": WRONG, "context": CONTEXT[0].page_content},
+        }
+    )
     assert message.content.startswith("hallucination:") and message.artifact.is_hallucination
     assert tool.invoke({"prompt": "How tall?", "output": RIGHT, "context": CONTEXT[0].page_content}).startswith(
-        "reliable:")
+        "reliable:"
+    )
 
 
 async def test_verify_tool_async(kluster_emulator: Any) -> None:

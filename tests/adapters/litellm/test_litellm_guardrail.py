@@ -22,6 +22,7 @@ def use_guardrail(monkeypatch):
     def install(guardrail: KlusterVerifyGuardrail) -> KlusterVerifyGuardrail:
         monkeypatch.setattr(litellm, "callbacks", [guardrail])
         return guardrail
+
     return install
 
 

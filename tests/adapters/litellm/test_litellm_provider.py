@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import litellm
 import pytest
-from .conftest import GEMMA, LLAMA, WEATHER_TOOL, chat_bodies
 
 from kluster_agents.adapters.litellm import (
     KlusterLLM,
@@ -15,6 +14,8 @@ from kluster_agents.adapters.litellm import (
     register,
 )
 from kluster_agents.integrations import KlusterSettings, KlusterUnsupportedError
+
+from .conftest import GEMMA, LLAMA, WEATHER_TOOL, chat_bodies
 
 MODEL = f"kluster/{LLAMA}"
 HELLO = [{"role": "user", "content": "Say hello"}]
@@ -33,7 +34,11 @@ def test_register_is_idempotent_and_updates_settings():
 
 def test_model_info_comes_from_the_catalog():
     info = litellm.get_model_info(MODEL)
-    assert (info["max_input_tokens"], info["max_output_tokens"], info["litellm_provider"]) == (131_000, 131_000, "kluster")
+    assert (info["max_input_tokens"], info["max_output_tokens"], info["litellm_provider"]) == (
+        131_000,
+        131_000,
+        "kluster",
+    )
     assert litellm.supports_function_calling(MODEL) is True
     assert litellm.supports_function_calling(f"kluster/{GEMMA}") is False
     assert litellm.supports_vision(f"kluster/{GEMMA}") is True
@@ -48,8 +53,9 @@ def test_trial_tier_limits_in_model_map():
 
 def test_completion_sends_only_what_kluster_accepts(emulator):
     named = [{"role": "user", "content": "Say hello", "name": "alice"}]
-    response = litellm.completion(model=MODEL, messages=named, max_tokens=20, store=True, stream_options=None,
-                                  seed=7, top_k=3)
+    response = litellm.completion(
+        model=MODEL, messages=named, max_tokens=20, store=True, stream_options=None, seed=7, top_k=3
+    )
     assert response.choices[0].message.content.startswith("[emulated]")
     assert response.usage.total_tokens > 0
     (body,) = chat_bodies(emulator)
@@ -61,8 +67,11 @@ def test_completion_sends_only_what_kluster_accepts(emulator):
 
 @pytest.mark.parametrize(
     ("params", "parameter"),
-    [({"n": 2}, "n"), ({"response_format": {"type": "json_object"}}, "response_format"),
-     ({"max_tokens": 10**7}, "max_completion_tokens")],
+    [
+        ({"n": 2}, "n"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"max_tokens": 10**7}, "max_completion_tokens"),
+    ],
 )
 def test_refusals_are_typed_and_raised_before_the_network(emulator, params, parameter):
     with pytest.raises(KlusterUnsupportedError) as caught:
@@ -84,8 +93,10 @@ def test_tool_call_round_trip(emulator):
     first = litellm.completion(model=MODEL, messages=messages, tools=[WEATHER_TOOL], tool_choice="auto")
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
-    messages += [first.choices[0].message.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id, "content": "18C and sunny"}]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "18C and sunny"},
+    ]
     final = litellm.completion(model=MODEL, messages=messages, tools=[WEATHER_TOOL])
     assert "18C and sunny" in final.choices[0].message.content
     assert chat_bodies(emulator)[1]["messages"][1]["tool_calls"][0]["id"] == call.id
@@ -102,8 +113,9 @@ def test_sync_stream(emulator):
 async def test_async_completion_and_stream_with_tools(emulator):
     response = await litellm.acompletion(model=MODEL, messages=HELLO)
     assert response.choices[0].message.content == "[emulated] reply to: Say hello"
-    stream = await litellm.acompletion(model=MODEL, messages=HELLO, stream=True, tools=[WEATHER_TOOL],
-                                       stream_options={"include_usage": True})
+    stream = await litellm.acompletion(
+        model=MODEL, messages=HELLO, stream=True, tools=[WEATHER_TOOL], stream_options={"include_usage": True}
+    )
     chunks = [c async for c in stream]
     built = litellm.stream_chunk_builder(chunks, messages=HELLO)
     assert built.choices[0].message.tool_calls[0].function.name == "get_weather"

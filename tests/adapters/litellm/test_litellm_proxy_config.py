@@ -57,16 +57,21 @@ async def test_litellm_loads_the_config_and_serves_it(tmp_path, emulator):
     path.write_text(_cli("--tier", "core", "--model", LLAMA, "--model", GEMMA))
     config = yaml.safe_load(path.read_text())
 
-    provider_map = [{"provider": i["provider"], "custom_handler": get_instance_fn(i["custom_handler"], str(path))}
-                    for i in config["litellm_settings"]["custom_provider_map"]]
+    provider_map = [
+        {"provider": i["provider"], "custom_handler": get_instance_fn(i["custom_handler"], str(path))}
+        for i in config["litellm_settings"]["custom_provider_map"]
+    ]
     assert isinstance(provider_map[0]["custom_handler"], KlusterLLM)
     router = litellm.Router(model_list=config["model_list"], **config["router_settings"])
 
     (entry,) = config["guardrails"]
     params = LitellmParams(**entry["litellm_params"])
-    extra = {k: v for k, v in params.model_dump(exclude_none=True).items() if k not in ("guardrail", "mode", "default_on")}
+    extra = {
+        k: v for k, v in params.model_dump(exclude_none=True).items() if k not in ("guardrail", "mode", "default_on")
+    }
     guardrail = get_instance_fn(params.guardrail, str(path))(
-        guardrail_name=entry["guardrail_name"], event_hook=params.mode, default_on=params.default_on, **extra)
+        guardrail_name=entry["guardrail_name"], event_hook=params.mode, default_on=params.default_on, **extra
+    )
     assert isinstance(guardrail, KlusterVerifyGuardrail) and guardrail.policy.max_retries == 2
 
     previous = litellm.custom_provider_map
@@ -84,5 +89,5 @@ async def test_proxy_config_loader(tmp_path, emulator):  # pragma: no cover - ne
 
     path = tmp_path / "config.yaml"
     path.write_text(_cli("--tier", "core", "--model", LLAMA))
-    router, models, _ = await ProxyConfig().load_config(router=None, config_file_path=str(path))
+    _router, models, _ = await ProxyConfig().load_config(router=None, config_file_path=str(path))
     assert [m["model_name"] for m in models] == [LLAMA]

@@ -15,16 +15,34 @@ from .conftest import ROOT
 
 RECIPES = ROOT / "recipes" / "litellm"
 EXPECTED = {
-    "completion_streaming": ["model info: context 131000", "completion: [emulated]", "stream: [emulated]",
-                             "acompletion: [emulated]", "refused before any request was sent"],
-    "router_fallbacks": ["rpm=600, max_parallel_requests=100", "call 2: answered by klusterai/Meta-Llama-3.1-8B",
-                         "HTTP statuses seen by the emulator: [200, 429, 200]"],
-    "tool_calling": ["model called multiply({'a': 1337, 'b': 42}) -> 56154", "returned: 56154",
-                     "supports function calling: False", "refused before the network: 'tools'"],
-    "batch_api": ["batch completed: 3 completed, 0 failed", "q2: [emulated] reply to: What colour is the sky?",
-                  "ModelResponse for 'What colour is the sky?'"],
-    "verify_guardrail": ["answer: The Eiffel Tower is in Paris, France.", "verify: reliable (emulated=True)",
-                         "1 flagged"],
+    "completion_streaming": [
+        "model info: context 131000",
+        "completion: [emulated]",
+        "stream: [emulated]",
+        "acompletion: [emulated]",
+        "refused before any request was sent",
+    ],
+    "router_fallbacks": [
+        "rpm=600, max_parallel_requests=100",
+        "call 2: answered by klusterai/Meta-Llama-3.1-8B",
+        "HTTP statuses seen by the emulator: [200, 429, 200]",
+    ],
+    "tool_calling": [
+        "model called multiply({'a': 1337, 'b': 42}) -> 56154",
+        "returned: 56154",
+        "supports function calling: False",
+        "refused before the network: 'tools'",
+    ],
+    "batch_api": [
+        "batch completed: 3 completed, 0 failed",
+        "q2: [emulated] reply to: What colour is the sky?",
+        "ModelResponse for 'What colour is the sky?'",
+    ],
+    "verify_guardrail": [
+        "answer: The Eiffel Tower is in Paris, France.",
+        "verify: reliable (emulated=True)",
+        "1 flagged",
+    ],
 }
 
 
@@ -32,8 +50,17 @@ EXPECTED = {
 def runs() -> dict[str, subprocess.CompletedProcess[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     env["OPENAI_API_KEY"] = "sk-not-for-kluster"
-    procs = {name: subprocess.Popen([sys.executable, str(RECIPES / f"{name}.py")], cwd=ROOT, env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in EXPECTED}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(RECIPES / f"{name}.py")],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in EXPECTED
+    }
     done = {}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=280)

@@ -70,14 +70,21 @@ async def test_concurrency_429_is_retried_after_retry_after(emulator):
 def test_retry_after_header_sets_the_wait():
     """Without the header LiteLLM would back off 0.5s (+<=0.75s jitter); Retry-After: 2 must win."""
     settings = KlusterSettings(api_key="sk-test", base_url="http://kluster.test/v1")
-    ok = {"id": "c", "object": "chat.completion", "created": 1, "model": LLAMA,
-          "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-          "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    ok = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": LLAMA,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post("http://kluster.test/v1/chat/completions").mock(side_effect=[
-            httpx.Response(429, headers={"Retry-After": "2"}, json={"error": {"message": "slow down"}}),
-            httpx.Response(200, json=ok),
-        ])
+        route = mock.post("http://kluster.test/v1/chat/completions").mock(
+            side_effect=[
+                httpx.Response(429, headers={"Retry-After": "2"}, json={"error": {"message": "slow down"}}),
+                httpx.Response(200, json=ok),
+            ]
+        )
         router = kluster_router([LLAMA], fallbacks=None, num_retries=1, settings=settings)
         start = time.monotonic()
         answer = router.completion(model=LLAMA, messages=HELLO)

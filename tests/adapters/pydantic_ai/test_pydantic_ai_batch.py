@@ -60,8 +60,9 @@ async def test_batch_run_with_typed_output_and_tools_takes_one_job_per_step(klus
 
 
 async def test_prompted_output_model_in_batch(kluster_emulator) -> None:
-    outcomes = await run_many(agent_for(kluster_emulator, NEMO, output_type=Sentiment), ["good", "bad"],
-                              poll_interval=0.02)
+    outcomes = await run_many(
+        agent_for(kluster_emulator, NEMO, output_type=Sentiment), ["good", "bad"], poll_interval=0.02
+    )
     assert all(isinstance(o.unwrap(), Sentiment) for o in outcomes)
 
 

@@ -13,8 +13,10 @@ from kluster_agents.integrations import mcp as kluster_mcp
 from kluster_agents.integrations.emulator.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
-CLAIM = {"prompt": "Is the Great Wall of China visible from space?",
-         "response": "Yes, the Great Wall of China is visible from space with the naked eye."}
+CLAIM = {
+    "prompt": "Is the Great Wall of China visible from space?",
+    "response": "Yes, the Great Wall of China is visible from space with the naked eye.",
+}
 
 
 def agent_with(emulator, toolset) -> Agent:
@@ -51,7 +53,7 @@ async def test_wrong_token_is_rejected_by_the_endpoint(kluster_emulator) -> None
     kluster_mcp.enable(kluster_emulator.settings)
     toolset = kluster_mcp_toolset("not-the-token", settings=kluster_emulator.settings)
     agent = agent_with(kluster_emulator, toolset)
-    with pytest.raises(Exception) as info:  # noqa: PT011 - the MCP client's own error type
+    with pytest.raises(Exception) as info:
         await agent.run("Check a claim.")
     assert "not-the-token" not in str(info.value)
 
@@ -59,9 +61,16 @@ async def test_wrong_token_is_rejected_by_the_endpoint(kluster_emulator) -> None
 async def test_local_mcp_server_toolset_verifies_documents(kluster_emulator) -> None:
     toolset = local_mcp_toolset(kluster_emulator.settings)
     doc = "Section 4.2: on-site work is required 3 days per week."
-    kluster_emulator.controls.script(ToolCall("verify_document", {
-        "prompt": "Does the contract allow unlimited remote work?",
-        "response": "The contract allows 5 remote days per week.", "documentContent": doc}))
+    kluster_emulator.controls.script(
+        ToolCall(
+            "verify_document",
+            {
+                "prompt": "Does the contract allow unlimited remote work?",
+                "response": "The contract allows 5 remote days per week.",
+                "documentContent": doc,
+            },
+        )
+    )
     async with agent_with(kluster_emulator, toolset) as agent:
         await agent.run("Check the answer against the contract.")
     verdict = json.loads(tool_message(kluster_emulator)["content"])

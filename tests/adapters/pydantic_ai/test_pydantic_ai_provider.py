@@ -21,8 +21,8 @@ from kluster_agents.adapters.pydantic_ai import (
     kluster_model_profile,
 )
 from kluster_agents.integrations import KlusterConfigError, KlusterSettings, KlusterUnsupportedError, make_async_client
-from kluster_agents.integrations.emulator.replies import ToolCall
 from kluster_agents.integrations.api.catalog import register_model
+from kluster_agents.integrations.emulator.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 NEMO = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools in the catalog
@@ -76,10 +76,16 @@ async def test_http_client_passthrough_reaches_the_wire() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={
-            "id": "c1", "object": "chat.completion", "created": 0, "model": LLAMA,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
-        })
+        return httpx.Response(
+            200,
+            json={
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": LLAMA,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
+            },
+        )
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     agent = Agent(kluster_model(LLAMA, api_key=SECRET, http_client=http))
@@ -170,8 +176,10 @@ async def test_streaming_sends_no_stream_options(kluster_emulator) -> None:
 
 
 def test_multi_turn_tool_use_native(kluster_emulator) -> None:
-    agent = Agent(kluster_model(LLAMA, provider=KlusterProvider(settings=kluster_emulator.settings)),
-                  model_settings={"max_tokens": 256})
+    agent = Agent(
+        kluster_model(LLAMA, provider=KlusterProvider(settings=kluster_emulator.settings)),
+        model_settings={"max_tokens": 256},
+    )
 
     @agent.tool_plain
     def get_weather(city: str) -> str:

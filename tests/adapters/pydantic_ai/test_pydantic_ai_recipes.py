@@ -27,8 +27,9 @@ def test_every_recipe_is_covered() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_recipe_runs_offline(name: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
-    proc = subprocess.run([sys.executable, str(RECIPES / name)], capture_output=True, text=True, timeout=120,
-                          env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(RECIPES / name)], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("No KLUSTER_API_KEY set: using the built-in kluster emulator")

@@ -1,0 +1,106 @@
+"""The tree is the architecture: layered rooms in `integrations/`, no cycles, no adapter imports in the core,
+and recipes that import only the public API (never the emulator).
+
+Imports are read statically (including lazy, function-level ones), so a cycle held together by lazy
+imports still fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "integrations"
+
+# Floors from the ground: a room may import its own floor's modules only within itself, and lower floors.
+FLOORS = {
+    "_version": 0,
+    "api": 1,
+    "jobs": 2,
+    "verify": 2,
+    "mcp": 3,
+    "emulator": 4,
+    "backend": 5,
+    "cli": 6,
+    # package-level re-exports of documented import paths
+    "__init__": 7,
+    "batch": 7,
+    "compat": 7,
+    "microbatch": 7,
+    "verify_policy": 7,
+}
+
+
+def _imported_modules(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def _room_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] != ["kluster_agents", "integrations"]:
+        return None
+    if len(parts) == 2:
+        return "__init__"
+    return parts[2] if parts[2] in FLOORS else None
+
+
+def _room_edges() -> set[tuple[str, str]]:
+    edges = set()
+    for path in CORE.rglob("*.py"):
+        rel = path.relative_to(CORE).with_suffix("")
+        source = rel.parts[0]
+        for module in _imported_modules(path):
+            target = _room_of(module)
+            if target and target != source and target != "__init__":
+                edges.add((source, target))
+    return edges
+
+
+def test_every_core_room_has_a_floor() -> None:
+    rooms = {
+        p.stem if p.is_file() else p.name for p in CORE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
+    assert rooms <= set(FLOORS), f"give these a floor in FLOORS: {sorted(rooms - set(FLOORS))}"
+
+
+def test_few_modules_directly_in_integrations() -> None:
+    modules = sorted(p.name for p in CORE.glob("*.py"))
+    assert len(modules) <= 10, modules
+
+
+@pytest.mark.parametrize(("source", "target"), sorted(_room_edges()))
+def test_rooms_only_import_lower_floors(source: str, target: str) -> None:
+    assert FLOORS[target] < FLOORS[source], (
+        f"{source} (floor {FLOORS[source]}) imports {target} (floor {FLOORS[target]})"
+    )
+
+
+def test_core_imports_no_adapter_and_no_framework() -> None:
+    frameworks = ("langchain", "langchain_core", "langchain_openai", "litellm", "crewai", "pydantic_ai")
+    offenders = [
+        (str(path.relative_to(ROOT)), module)
+        for path in CORE.rglob("*.py")
+        for module in _imported_modules(path)
+        if module.startswith("kluster_agents.adapters") or module.split(".")[0] in frameworks
+    ]
+    assert offenders == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15: recipes still script the emulated model's turns")
+def test_recipes_import_no_emulator_module() -> None:
+    offenders = [
+        (str(path.relative_to(ROOT)), module)
+        for path in (ROOT / "recipes").rglob("*.py")
+        for module in _imported_modules(path)
+        if module.startswith("kluster_agents.integrations.emulator")
+    ]
+    assert offenders == [], "recipes are user code: no emulator imports (the emulator's model answers on its own)"

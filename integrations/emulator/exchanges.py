@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-RECORDED_DIR = Path(__file__).with_name("recorded")
+RECORDED_DIR = Path(__file__).resolve().with_name("recorded")  # the source tree under an editable install
 REPLAYED_CHAT_KINDS = ("chat.completion", "verify.chat_completion")
 
 

@@ -57,16 +57,17 @@ def json_schema_of(schema: OutputSchema) -> dict[str, Any] | None:
     if is_pydantic_model(schema):
         return schema.model_json_schema()  # type: ignore[union-attr]
     if isinstance(schema, Mapping):
-        if schema.get("type") == "function" and isinstance(schema.get("function"), Mapping):
-            schema = schema["function"]
-        if "parameters" in schema and "properties" not in schema:
-            params = dict(schema["parameters"])
+        spec: Mapping[str, Any] = schema
+        if spec.get("type") == "function" and isinstance(spec.get("function"), Mapping):
+            spec = spec["function"]
+        if "parameters" in spec and "properties" not in spec:
+            params = dict(spec["parameters"])
             for key in ("title", "description"):
                 source = "name" if key == "title" else key
-                if source in schema:
-                    params.setdefault(key, schema[source])
+                if source in spec:
+                    params.setdefault(key, spec[source])
             return params
-        return dict(schema)
+        return dict(spec)
     return TypeAdapter(schema).json_schema()
 
 

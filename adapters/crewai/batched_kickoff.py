@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 from crewai import Crew
@@ -46,12 +47,19 @@ def _batched_llm(llm: Any, transport: MicroBatchTransport, owner: str) -> Kluste
     return batched
 
 
+@runtime_checkable
+class _WithFunctionCallingLLM(Protocol):
+    """`crewai.Agent` and CrewAI's agent adapters; `BaseAgent` itself declares no `function_calling_llm`."""
+
+    function_calling_llm: Any
+
+
 def _batched_copy(crew: Crew, transport: MicroBatchTransport) -> Crew:
     """A copy of `crew` whose every LLM answers from the micro-batcher."""
     copy = crew.copy()
     for agent in [*copy.agents, *([copy.manager_agent] if copy.manager_agent else [])]:
         agent.llm = _batched_llm(agent.llm, transport, f"Agent {agent.role!r}")
-        if agent.function_calling_llm is not None:
+        if isinstance(agent, _WithFunctionCallingLLM) and agent.function_calling_llm is not None:
             agent.function_calling_llm = _batched_llm(
                 agent.function_calling_llm, transport, f"Agent {agent.role!r} (function_calling_llm)"
             )
@@ -98,8 +106,7 @@ async def akickoff_for_each_batched(
             max_workers=max(1, min(len(inputs), max_concurrency)), thread_name_prefix="kluster-crew"
         ) as pool:
             runs = [
-                loop.run_in_executor(pool, lambda c=c, i=i: c.kickoff(inputs=i))
-                for c, i in zip(copies, inputs, strict=False)
+                loop.run_in_executor(pool, partial(c.kickoff, inputs=i)) for c, i in zip(copies, inputs, strict=False)
             ]
             for run in runs:
                 run.add_done_callback(lambda _: transport.run_finished())

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 from crewai import Crew
 from crewai.crews.crew_output import CrewOutput
+from crewai.types.streaming import CrewStreamingOutput
 from crewai.types.usage_metrics import UsageMetrics
 
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
@@ -84,7 +85,7 @@ async def akickoff_for_each_batched(
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     poll_interval: float | None = None,
     stats: MicroBatchStats | None = None,
-) -> list[CrewOutput]:
+) -> list[CrewOutput | CrewStreamingOutput]:
     """Async `kickoff_for_each_batched` (the crews still run in worker threads)."""
     inputs = list(inputs)
     if not inputs:
@@ -111,18 +112,22 @@ async def akickoff_for_each_batched(
             for run in runs:
                 run.add_done_callback(lambda _: transport.run_finished())
             outcomes = await asyncio.gather(*runs, return_exceptions=True)
-    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-    if failure is not None:
-        raise failure
+    results: list[CrewOutput | CrewStreamingOutput] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        results.append(outcome)
     total = UsageMetrics()
     for copy in copies:
         if copy.usage_metrics:
             total.add_usage_metrics(copy.usage_metrics)
     crew.usage_metrics = total
-    return list(outcomes)  # type: ignore[arg-type]
+    return results
 
 
-def kickoff_for_each_batched(crew: Crew, inputs: Iterable[dict[str, Any]], **options: Any) -> list[CrewOutput]:
+def kickoff_for_each_batched(
+    crew: Crew, inputs: Iterable[dict[str, Any]], **options: Any
+) -> list[CrewOutput | CrewStreamingOutput]:
     """Run `crew` once per input with its LLM calls coalesced into Batch API jobs.
 
     Returns the `CrewOutput`s in input order, like `crew.kickoff_for_each(inputs)`. Options:

@@ -124,6 +124,8 @@ class KlusterProvider(Provider[AsyncOpenAI]):
             client = self._per_loop[loop] = make_async_client(self._settings)
         return client
 
+    # pydantic-ai declares a staticmethod but calls it on the provider instance (`Model.profile`);
+    # ours depends on this provider's settings, so it is an instance method.
     def model_profile(self, model_name: str) -> OpenAIModelProfile:  # type: ignore[override]
         """Profile from the catalog, under this provider's settings (e.g. `tool_support`)."""
         return kluster_model_profile(model_name, self._settings)

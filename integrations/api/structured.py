@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -42,7 +42,7 @@ class KlusterStructuredOutputError(KlusterError, ValueError):
         self.raw = raw
 
 
-def is_pydantic_model(schema: Any) -> bool:
+def is_pydantic_model(schema: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(schema, type) and issubclass(schema, BaseModel)
 
 
@@ -55,7 +55,7 @@ def json_schema_of(schema: OutputSchema) -> dict[str, Any] | None:
     if schema is None:
         return None
     if is_pydantic_model(schema):
-        return schema.model_json_schema()  # type: ignore[union-attr]
+        return schema.model_json_schema()
     if isinstance(schema, Mapping):
         spec: Mapping[str, Any] = schema
         if spec.get("type") == "function" and isinstance(spec.get("function"), Mapping):
@@ -113,7 +113,7 @@ def validate_output(data: Any, schema: OutputSchema, *, raw: str = "") -> Any:
         return data
     if is_pydantic_model(schema):
         try:
-            return schema.model_validate(data)  # type: ignore[union-attr]
+            return schema.model_validate(data)
         except ValidationError as exc:
             raise KlusterStructuredOutputError(_describe(exc), raw=raw) from None
     if isinstance(schema, Mapping):

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 from crewai import Crew
 from crewai.crews.crew_output import CrewOutput
+from crewai.types.streaming import CrewStreamingOutput
 from crewai.types.usage_metrics import UsageMetrics
 
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
@@ -46,12 +48,19 @@ def _batched_llm(llm: Any, transport: MicroBatchTransport, owner: str) -> Kluste
     return batched
 
 
+@runtime_checkable
+class _WithFunctionCallingLLM(Protocol):
+    """`crewai.Agent` and CrewAI's agent adapters; `BaseAgent` itself declares no `function_calling_llm`."""
+
+    function_calling_llm: Any
+
+
 def _batched_copy(crew: Crew, transport: MicroBatchTransport) -> Crew:
     """A copy of `crew` whose every LLM answers from the micro-batcher."""
     copy = crew.copy()
     for agent in [*copy.agents, *([copy.manager_agent] if copy.manager_agent else [])]:
         agent.llm = _batched_llm(agent.llm, transport, f"Agent {agent.role!r}")
-        if agent.function_calling_llm is not None:
+        if isinstance(agent, _WithFunctionCallingLLM) and agent.function_calling_llm is not None:
             agent.function_calling_llm = _batched_llm(
                 agent.function_calling_llm, transport, f"Agent {agent.role!r} (function_calling_llm)"
             )
@@ -76,7 +85,7 @@ async def akickoff_for_each_batched(
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     poll_interval: float | None = None,
     stats: MicroBatchStats | None = None,
-) -> list[CrewOutput]:
+) -> list[CrewOutput | CrewStreamingOutput]:
     """Async `kickoff_for_each_batched` (the crews still run in worker threads)."""
     inputs = list(inputs)
     if not inputs:
@@ -98,24 +107,27 @@ async def akickoff_for_each_batched(
             max_workers=max(1, min(len(inputs), max_concurrency)), thread_name_prefix="kluster-crew"
         ) as pool:
             runs = [
-                loop.run_in_executor(pool, lambda c=c, i=i: c.kickoff(inputs=i))
-                for c, i in zip(copies, inputs, strict=False)
+                loop.run_in_executor(pool, partial(c.kickoff, inputs=i)) for c, i in zip(copies, inputs, strict=False)
             ]
             for run in runs:
                 run.add_done_callback(lambda _: transport.run_finished())
             outcomes = await asyncio.gather(*runs, return_exceptions=True)
-    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-    if failure is not None:
-        raise failure
+    results: list[CrewOutput | CrewStreamingOutput] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        results.append(outcome)
     total = UsageMetrics()
     for copy in copies:
         if copy.usage_metrics:
             total.add_usage_metrics(copy.usage_metrics)
     crew.usage_metrics = total
-    return list(outcomes)  # type: ignore[arg-type]
+    return results
 
 
-def kickoff_for_each_batched(crew: Crew, inputs: Iterable[dict[str, Any]], **options: Any) -> list[CrewOutput]:
+def kickoff_for_each_batched(
+    crew: Crew, inputs: Iterable[dict[str, Any]], **options: Any
+) -> list[CrewOutput | CrewStreamingOutput]:
     """Run `crew` once per input with its LLM calls coalesced into Batch API jobs.
 
     Returns the `CrewOutput`s in input order, like `crew.kickoff_for_each(inputs)`. Options:

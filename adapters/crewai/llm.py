@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from crewai.llms.context_window import CONTEXT_WINDOW_USAGE_RATIO
 from crewai.llms.providers.openai.completion import OpenAICompletion
@@ -189,17 +189,20 @@ class KlusterCompletion(OpenAICompletion):
 
     def _finish_structured(self, run: StructuredOutputRun, from_task: Any, from_agent: Any) -> BaseModel:
         from crewai.events.types.llm_events import LLMCallType
+        from crewai.utilities.types import LLMMessage
 
+        result = run.result
+        assert result is not None, "a StructuredOutputRun ends with a validated result or raises"
         self._track_token_usage_internal(run.usage)
         self._emit_call_completed_event(
-            response=run.result.model_dump_json(),
+            response=result.model_dump_json(),
             call_type=LLMCallType.LLM_CALL,
             from_task=from_task,
             from_agent=from_agent,
-            messages=run.messages,
+            messages=cast("list[LLMMessage]", run.messages),  # OpenAI chat messages, CrewAI's LLMMessage shape
             usage=run.usage,
         )
-        return run.result
+        return result
 
     def _structured(
         self, params: dict[str, Any], response_model: type[BaseModel], from_task: Any, from_agent: Any

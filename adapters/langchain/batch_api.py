@@ -26,7 +26,7 @@ from kluster_agents.integrations.jobs.batch_results import BatchResult
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput
-    from langchain_core.messages import BaseMessage
+    from langchain_core.messages import AIMessage
 
     from kluster_agents.adapters.langchain.chat_models import ChatKluster
 
@@ -97,12 +97,12 @@ def batch(
     *,
     return_exceptions: bool,
     **kwargs: Any,
-) -> list[BaseMessage | Exception]:
+) -> list[AIMessage | Exception]:
     configs = get_config_list(config, len(inputs))
     bodies, refused = _requests(model, inputs, return_exceptions, kwargs)
     results = run_batch(bodies, **_engine_options(model)) if bodies else []
     placed = _placed(results, refused, len(inputs))
-    outputs: list[BaseMessage | Exception] = []
+    outputs: list[AIMessage | Exception] = []
     for input_, cfg, item in zip(inputs, configs, placed, strict=True):
         if isinstance(item, Exception):
             outputs.append(item)
@@ -124,7 +124,7 @@ async def abatch(
     *,
     return_exceptions: bool,
     **kwargs: Any,
-) -> list[BaseMessage | Exception]:
+) -> list[AIMessage | Exception]:
     configs = get_config_list(config, len(inputs))
     bodies, refused = _requests(model, inputs, return_exceptions, kwargs)
     results = await arun_batch(bodies, **_engine_options(model)) if bodies else []

@@ -15,12 +15,12 @@ structured-output defaults target OpenAI). What kluster changes:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
@@ -67,11 +67,11 @@ class ChatKluster(BaseChatOpenAI):
 
     model_name: str = Field(default=DEFAULT_MODEL, alias="model")
     """kluster.ai model name (see `kluster-agents models`); aliases such as `llama-3.3-70b` work."""
-    openai_api_key: SecretStr | None = Field(  # type: ignore[assignment]
+    openai_api_key: SecretStr | None = Field(
         alias="api_key", default_factory=secret_from_env("KLUSTER_API_KEY", default=None)
     )
     """kluster.ai API key; read from `KLUSTER_API_KEY` when not given."""
-    openai_api_base: str = Field(  # type: ignore[assignment]
+    openai_api_base: str = Field(
         alias="base_url", default_factory=from_env("KLUSTER_BASE_URL", default=DEFAULT_BASE_URL)
     )
     """API base URL; read from `KLUSTER_BASE_URL` when not given."""
@@ -284,8 +284,9 @@ class ChatKluster(BaseChatOpenAI):
         tool_choice: dict | str | bool | None = None,
         strict: bool | None = None,
         parallel_tool_calls: bool | None = None,
+        response_format: dict[str, Any] | type | None = None,
         **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, BaseMessage]:
+    ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools; refused up front (`KlusterUnsupportedError`) on models without tool calling."""
         if not self.supports_tools:
             raise KlusterUnsupportedError(
@@ -296,7 +297,12 @@ class ChatKluster(BaseChatOpenAI):
                 model=self.model_name,
             )
         return super().bind_tools(
-            tools, tool_choice=tool_choice, strict=strict, parallel_tool_calls=parallel_tool_calls, **kwargs
+            tools,
+            tool_choice=tool_choice,
+            strict=strict,
+            parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            **kwargs,
         )
 
     def with_structured_output(
@@ -337,10 +343,13 @@ class ChatKluster(BaseChatOpenAI):
         *,
         return_exceptions: bool = False,
         **kwargs: Any,
-    ) -> list[BaseMessage]:
+    ) -> list[AIMessage]:
         if not self.use_batch_api or not inputs:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        return batch_api.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+        # LangChain types batch() as list[Output] although return_exceptions=True puts exceptions in it.
+        return cast(
+            "list[AIMessage]", batch_api.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+        )
 
     async def abatch(
         self,
@@ -349,10 +358,12 @@ class ChatKluster(BaseChatOpenAI):
         *,
         return_exceptions: bool = False,
         **kwargs: Any,
-    ) -> list[BaseMessage]:
+    ) -> list[AIMessage]:
         if not self.use_batch_api or not inputs:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        return await batch_api.abatch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+        # As in batch(): LangChain's list[Output] leaves out the exceptions of return_exceptions=True.
+        results = await batch_api.abatch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return cast("list[AIMessage]", results)
 
 
 class KlusterBatchChat(ChatKluster):

@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -272,7 +272,7 @@ class KlusterVerifyTool(BaseTool):
         "'hallucination' with an explanation."
     )
     args_schema: type[BaseModel] = _VerifyArgs
-    response_format: str = "content_and_artifact"
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     settings: KlusterSettings | None = Field(default=None, exclude=True)
     client: VerifyClient | None = Field(default=None, exclude=True)
 

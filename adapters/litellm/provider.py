@@ -214,7 +214,9 @@ class KlusterLLM(CustomLLM):
             raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
-    def streaming(
+    # LiteLLM annotates only GenericStreamingChunk, yet its stream wrapper takes a custom provider's
+    # ModelResponseStream chunks as they are (CustomStreamWrapper, `_custom_providers` branch).
+    def streaming(  # type: ignore[override]
         self,
         model: str,
         messages: list,
@@ -239,7 +241,9 @@ class KlusterLLM(CustomLLM):
             stream = self.sync_client(settings, retries).chat.completions.create(**kwargs)
         return _chunks(stream)
 
-    async def astreaming(
+    # LiteLLM annotates a coroutine returning an iterator but iterates the call directly (an async
+    # generator), and takes ModelResponseStream chunks as in `streaming`.
+    async def astreaming(  # type: ignore[override]
         self,
         model: str,
         messages: list,

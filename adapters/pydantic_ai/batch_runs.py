@@ -155,7 +155,8 @@ async def run_many(
         raise KlusterConfigError(f"via must be 'batch' or 'realtime', got {via!r}.")
     items = list(inputs)
     chat_model = _kluster_chat_model(agent, model)
-    provider: KlusterProvider = chat_model._provider  # type: ignore[assignment]
+    provider = chat_model._provider
+    assert isinstance(provider, KlusterProvider), "_kluster_chat_model returns models on a KlusterProvider"
     if via == "realtime":
         limits = get_model(chat_model.model_name).limits_for(provider.settings.tier)
         limit = max_concurrency or (limits.concurrency if limits else None) or DEFAULT_REALTIME_CONCURRENCY

@@ -62,4 +62,5 @@ def kluster_model_profile(model_name: str, settings: KlusterSettings | None = No
     )
     base = OpenAIModelProfile(json_schema_transformer=OpenAIJsonSchemaTransformer)
     family = _family_profile(info.base_model or info.id)
+    # merge_profile is typed to return the base ModelProfile; merging OpenAIModelProfiles gives one.
     return merge_profile(base, family, kluster)  # type: ignore[return-value]

@@ -30,7 +30,7 @@ from pydantic_ai.settings import ModelSettings
 from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, get_model
 from kluster_agents.integrations.api.client import make_async_client
-from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.api.errors import KlusterConfigError, redact
 from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
@@ -43,6 +43,16 @@ class KlusterProviderError(KlusterConfigError, UserError):
     Both a `KlusterConfigError` (like every configuration error of kluster-agents) and a
     pydantic-ai `UserError` (what pydantic-ai's own providers raise), so either `except` works.
     """
+
+    # `UserError` declares `message` a writable attribute, `KlusterError` a read-only view of the
+    # (redacted) first argument: one property serves both, and a new message is redacted too.
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.args = (redact(value),)
 
 
 class KlusterProvider(Provider[AsyncOpenAI]):
@@ -114,6 +124,8 @@ class KlusterProvider(Provider[AsyncOpenAI]):
             client = self._per_loop[loop] = make_async_client(self._settings)
         return client
 
+    # pydantic-ai declares a staticmethod but calls it on the provider instance (`Model.profile`);
+    # ours depends on this provider's settings, so it is an instance method.
     def model_profile(self, model_name: str) -> OpenAIModelProfile:  # type: ignore[override]
         """Profile from the catalog, under this provider's settings (e.g. `tool_support`)."""
         return kluster_model_profile(model_name, self._settings)
@@ -125,15 +137,26 @@ def kluster_model(
     provider: KlusterProvider | None = None,
     profile: ModelProfileSpec | None = None,
     settings: ModelSettings | None = None,
+    kluster_settings: KlusterSettings | None = None,
     **provider_kwargs: Any,
 ) -> OpenAIChatModel:
     """An `OpenAIChatModel` on kluster.ai: `Agent(kluster_model("kluster:llama-3.3-70b"))`.
 
     `model` is an API name, alias, fine-tuned name or endpoint ID, optionally prefixed with
-    `kluster:`; aliases resolve to the API name. `provider_kwargs` go to `KlusterProvider`.
+    `kluster:`; aliases resolve to the API name. `settings` are PydanticAI's model settings
+    (`{"temperature": 0.2}`), as for any pydantic-ai model; `kluster_settings` (a
+    `KlusterSettings`) and the other `provider_kwargs` go to `KlusterProvider`.
     """
+    if isinstance(settings, KlusterSettings):
+        raise KlusterProviderError(
+            "kluster_model(settings=...) takes PydanticAI model settings (e.g. {'temperature': 0.2}); "
+            "pass a KlusterSettings as kluster_settings=... instead."
+        )
+    if kluster_settings is not None:
+        provider_kwargs["settings"] = kluster_settings
     if provider is not None and provider_kwargs:
-        raise KlusterProviderError(f"Pass either provider= or provider options, not both: {sorted(provider_kwargs)}")
+        options = sorted("kluster_settings" if key == "settings" else key for key in provider_kwargs)
+        raise KlusterProviderError(f"Pass either provider= or provider options, not both: {options}")
     name = get_model(model.removeprefix(MODEL_PREFIX)).id
     return OpenAIChatModel(
         name, provider=provider or KlusterProvider(**provider_kwargs), profile=profile, settings=settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict
 
@@ -112,7 +112,19 @@ def _limits(model_id: str) -> dict[Tier, TierLimits]:
     return result
 
 
-def _m(model_id: str, name: str, aliases: tuple[str, ...], **caps: bool) -> ModelInfo:
+class _Capabilities(TypedDict, total=False):
+    """The capability flags of `ModelInfo` that a catalog entry may set."""
+
+    realtime: bool
+    batch: bool
+    tools: bool
+    fine_tuning: bool
+    vision: bool
+    reasoning: bool
+    verify: bool
+
+
+def _m(model_id: str, name: str, aliases: tuple[str, ...], **caps: Unpack[_Capabilities]) -> ModelInfo:
     return ModelInfo(id=model_id, display_name=name, aliases=aliases, limits=_limits(model_id), **caps)
 
 

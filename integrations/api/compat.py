@@ -231,7 +231,7 @@ def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: Klust
         elif rule.action == "drop-or-refuse" and not (rule.harmless and rule.harmless(value)):
             shown = _fmt_type(value) if rule.param == "response_format" else value
             raise _refuse(rule.param, info, rule.why.format(value=shown), rule.fix)
-        elif rule.action == "translate" and rule.target not in request:
+        elif rule.action == "translate" and rule.target is not None and rule.target not in request:
             request[rule.target] = rule.convert(value) if rule.convert else value
 
 

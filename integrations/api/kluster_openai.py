@@ -37,12 +37,12 @@ def _settings_of(client: Any) -> KlusterSettings | None:
 
 
 class KlusterCompletions(Completions):
-    def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def create(self, **kwargs: Any) -> Any:
         return super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
 
 
 class AsyncKlusterCompletions(AsyncCompletions):
-    async def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def create(self, **kwargs: Any) -> Any:
         return await super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
 
 

@@ -149,8 +149,8 @@ class RateLimiter:
                 time.sleep(wait)
             yield
         finally:
-            if ticket is not None:
-                self._window.done(ticket)  # type: ignore[union-attr]
+            if ticket is not None and self._window is not None:  # a ticket comes only from a window
+                self._window.done(ticket)
             if self._sync_slots:
                 self._sync_slots.release()
 
@@ -169,8 +169,8 @@ class RateLimiter:
                 await asyncio.sleep(wait)
             yield
         finally:
-            if ticket is not None:
-                self._window.done(ticket)  # type: ignore[union-attr]
+            if ticket is not None and self._window is not None:  # a ticket comes only from a window
+                self._window.done(ticket)
             if sem:
                 sem.release()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -42,7 +42,7 @@ class KlusterStructuredOutputError(KlusterError, ValueError):
         self.raw = raw
 
 
-def is_pydantic_model(schema: Any) -> bool:
+def is_pydantic_model(schema: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(schema, type) and issubclass(schema, BaseModel)
 
 
@@ -55,18 +55,19 @@ def json_schema_of(schema: OutputSchema) -> dict[str, Any] | None:
     if schema is None:
         return None
     if is_pydantic_model(schema):
-        return schema.model_json_schema()  # type: ignore[union-attr]
+        return schema.model_json_schema()
     if isinstance(schema, Mapping):
-        if schema.get("type") == "function" and isinstance(schema.get("function"), Mapping):
-            schema = schema["function"]
-        if "parameters" in schema and "properties" not in schema:
-            params = dict(schema["parameters"])
+        spec: Mapping[str, Any] = schema
+        if spec.get("type") == "function" and isinstance(spec.get("function"), Mapping):
+            spec = spec["function"]
+        if "parameters" in spec and "properties" not in spec:
+            params = dict(spec["parameters"])
             for key in ("title", "description"):
                 source = "name" if key == "title" else key
-                if source in schema:
-                    params.setdefault(key, schema[source])
+                if source in spec:
+                    params.setdefault(key, spec[source])
             return params
-        return dict(schema)
+        return dict(spec)
     return TypeAdapter(schema).json_schema()
 
 
@@ -112,7 +113,7 @@ def validate_output(data: Any, schema: OutputSchema, *, raw: str = "") -> Any:
         return data
     if is_pydantic_model(schema):
         try:
-            return schema.model_validate(data)  # type: ignore[union-attr]
+            return schema.model_validate(data)
         except ValidationError as exc:
             raise KlusterStructuredOutputError(_describe(exc), raw=raw) from None
     if isinstance(schema, Mapping):

@@ -51,7 +51,8 @@ def _requests_from(file: Path | None, prompts: Path | None, model: str | None) -
     assert file is not None
     with file.open("rb") as handle:
         for request in iter_json_lines(handle, source=str(file)):
-            body = request.get("body") if isinstance(request.get("body"), dict) else request
+            nested = request.get("body")
+            body = nested if isinstance(nested, dict) else request
             if model and not body.get("model"):
                 body["model"] = model
             yield request

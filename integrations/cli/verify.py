@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.panel import Panel
 
 from kluster_agents.integrations.api.errors import KlusterError
 from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations.verify.client import LongContextMode, VerifyClient, VerifyResult
 
 EXIT_RELIABLE, EXIT_HALLUCINATION, EXIT_ERROR = 0, 1, 2
 
@@ -82,7 +82,8 @@ def verify_command(
         output = sys.stdin.read()
     try:
         context = context_file.read_text(encoding="utf-8") if context_file else None
-        client = VerifyClient(KlusterSettings.load(), long_context=long_context)  # type: ignore[arg-type]
+        # VerifyClient checks the value itself; its KlusterError is the CLI's one-line message.
+        client = VerifyClient(KlusterSettings.load(), long_context=cast("LongContextMode", long_context))
         result = client.verify(prompt, output, context, return_search_results=search_results)
     except KlusterError as exc:
         raise _fail(exc) from None
@@ -149,6 +150,7 @@ def mcp_serve(
     from kluster_agents.integrations import mcp
 
     try:
-        mcp.serve(transport, host, port, settings=KlusterSettings.load())  # type: ignore[arg-type]
+        # serve() checks the transport itself and raises a KlusterConfigError for anything else.
+        mcp.serve(cast("Literal['stdio', 'http']", transport), host, port, settings=KlusterSettings.load())
     except KlusterError as exc:
         raise _fail(exc) from None

@@ -27,7 +27,7 @@ _IMAGE_PART_TYPES = ("image_url", "input_image", "image")
 def check_mode(mode: str) -> Mode:
     if mode not in MODES:
         raise ValueError(f"unknown emulator mode {mode!r}; use one of {', '.join(MODES)}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable[[str], ModelInfo | None]) -> ModelInfo:

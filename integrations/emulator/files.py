@@ -3,6 +3,7 @@ contents as blobs. Batch and fine-tuning engines use it to read inputs and write
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kluster_agents.integrations.emulator.clock import EmulatedClock
@@ -28,7 +29,7 @@ class FileService:
         return self.create(content, filename, _check_purpose(purpose))
 
     def create(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        file = {
+        file: dict[str, Any] = {
             "id": object_id(),
             "bytes": len(content),
             "created_at": int(self.clock.now()),
@@ -87,7 +88,7 @@ class FileService:
 
     def add_part(self, upload_id: str, data: bytes) -> dict[str, Any]:
         upload = self._pending_upload(upload_id)
-        part = {
+        part: dict[str, Any] = {
             "id": f"part_{object_id()}",
             "object": "upload.part",
             "created_at": int(self.clock.now()),
@@ -98,7 +99,7 @@ class FileService:
         self.store.put(UPLOAD_KIND, upload)
         return part
 
-    def complete_upload(self, upload_id: str, part_ids: list[str]) -> dict[str, Any]:
+    def complete_upload(self, upload_id: str, part_ids: Sequence[str]) -> dict[str, Any]:
         upload = self._pending_upload(upload_id)
         unknown = [p for p in part_ids if p not in upload["_parts"]]
         if unknown:

@@ -24,8 +24,11 @@ class Store:
     """A thread-safe document store in one SQLite file (a temporary one unless `path` is given)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="kluster-emulator-") if path is None else None
-        self.path = Path(self._tmp.name) / "state.sqlite3" if self._tmp else Path(path)  # type: ignore[arg-type]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="kluster-emulator-")
+            path = Path(self._tmp.name) / "state.sqlite3"
+        self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

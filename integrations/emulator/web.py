@@ -4,6 +4,7 @@ list envelopes with `after`/`limit` paging, and the emulated-object marker."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -12,6 +13,8 @@ from fastapi.responses import Response
 from kluster_agents.integrations.emulator.errors import bad_request
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.shapes import EMULATED_FIELD
+
+loads: Callable[[bytes | str], Any]  # orjson's or the standard library's
 
 try:
     import orjson

@@ -102,6 +102,10 @@ class _Job:
     def done(self) -> bool:
         return self.batch.status in TERMINAL_STATUSES
 
+    def finished(self, _status: BatchStatus) -> bool:
+        """`done`, as the `finished` test of `BatchHandle._wait_until`."""
+        return self.done
+
 
 class BatchHandle:
     """The submitted jobs of one run: poll, wait, cancel, and read results in input order.
@@ -220,7 +224,7 @@ class BatchHandle:
         """Yield one `BatchResult` per input, in input order, job by job as each finishes."""
         for job in self._jobs:
             if not job.done:
-                self._wait_until(lambda _, job=job: job.done, timeout=timeout, progress=progress)
+                self._wait_until(job.finished, timeout=timeout, progress=progress)
             self._collect(job)
             for idx, custom_id, _, ok, payload in self._index.ordered(chunk=job.chunk.number):
                 yield build_result(idx, custom_id, ok, payload, job.batch)
@@ -363,7 +367,7 @@ def _submit_chunks(
                 batch = client.batches.create(
                     input_file_id=file_id,
                     endpoint=BATCH_ENDPOINT,
-                    completion_window=completion_window,  # type: ignore[arg-type]
+                    completion_window=completion_window,  # type: ignore[arg-type]  # openai types only "24h"; kluster accepts more windows
                     metadata=dict(metadata) if metadata else None,
                 )
             if journal:

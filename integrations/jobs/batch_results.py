@@ -64,8 +64,10 @@ def validation_errors(batch: Batch, chunk: Chunk, index: LineIndex) -> list[tupl
     rows = []
     for err in (batch.errors.data or []) if batch.errors else []:
         line = getattr(err, "line", None)
-        custom_id = index.custom_id_at(chunk.first_index + line - 1) if isinstance(line, int) and line >= 1 else None
-        if custom_id is not None and line <= chunk.lines:
+        if not isinstance(line, int) or not 1 <= line <= chunk.lines:
+            continue
+        custom_id = index.custom_id_at(chunk.first_index + line - 1)
+        if custom_id is not None:
             error = {"code": err.code, "message": err.message, "param": err.param, "line": line}
             rows.append((custom_id, False, dumps({"custom_id": custom_id, "error": error})))
     return rows
@@ -112,7 +114,7 @@ def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None,
     obj = json.loads(payload) if payload is not None else None
     status = batch.status
     ran = obj is not None and not (obj.get("response") is None and status in ("cancelled", "expired"))
-    if ran:
+    if ran and obj is not None:  # `ran` implies a line; the second test narrows `obj` for the checker
         return BatchResult(custom_id, idx, "failed", error=_line_error(idx, custom_id, batch, obj))
     if status in ("cancelled", "expired"):
         text = "was cancelled before it ran" if status == "cancelled" else "expired before it ran (completion window)"
@@ -121,7 +123,7 @@ def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None,
             custom_id=custom_id,
             batch_id=batch.id,
         )
-        return BatchResult(custom_id, idx, status, error=error)  # type: ignore[arg-type]
+        return BatchResult(custom_id, idx, status, error=error)
     error = KlusterBatchError(
         f"Request {idx} (custom_id {custom_id!r}): batch {batch.id} ended '{status}': {_batch_level_message(batch)}.",
         custom_id=custom_id,

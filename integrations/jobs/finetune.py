@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import openai
-from openai.types.fine_tuning import FineTuningJob
+from openai.types.fine_tuning import FineTuningJob, job_create_params
 from pydantic import BaseModel, ConfigDict, Field
 
 from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, register_model
@@ -162,7 +162,11 @@ def create_finetune(
     """Create a fine-tuning job. `training_file`/`validation_file`: a local path (validated and
     uploaded) or the id of an uploaded file."""
     _check_base_model(model)
-    params = Hyperparameters.model_validate(hyperparameters or {}).model_dump(exclude_none=True)
+    # The model's fields are the documented subset of openai's `Hyperparameters` TypedDict.
+    params = cast(
+        "job_create_params.Hyperparameters",
+        Hyperparameters.model_validate(hyperparameters or {}).model_dump(exclude_none=True),
+    )
     settings = resolve_settings(settings)
     client = client or make_client(settings)
 
@@ -177,8 +181,8 @@ def create_finetune(
         return client.fine_tuning.jobs.create(
             training_file=training_id,
             model=get_model(model).id,
-            **({"hyperparameters": params} if params else {}),  # type: ignore[arg-type]
-            **({"validation_file": validation_id} if validation_id else {}),
+            hyperparameters=params or openai.omit,
+            validation_file=validation_id or openai.omit,
             extra_body=extra or None,
         )
 

@@ -14,14 +14,15 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from kluster_agents.integrations.api.errors import KlusterAPIError, KlusterInvalidRequestError
 
 if TYPE_CHECKING:
     import openai
+    from openai.types import FilePurpose
 
-BATCH_ENDPOINT = "/v1/chat/completions"
+BATCH_ENDPOINT: Final = "/v1/chat/completions"
 MAX_FILE_BYTES = 100 * 1024 * 1024
 UPLOADS_API_PART_BYTES = 64 * 1024 * 1024
 
@@ -210,7 +211,7 @@ def upload_file(
     client: openai.OpenAI,
     path: Path,
     *,
-    purpose: str,
+    purpose: FilePurpose,
     uploads_api_above: int = MAX_FILE_BYTES,
     part_bytes: int = UPLOADS_API_PART_BYTES,
 ) -> str:
@@ -222,7 +223,7 @@ def upload_file(
             file=path,
             mime_type="application/jsonl",
             purpose=purpose,
-            part_size=part_bytes,  # type: ignore[arg-type]
+            part_size=part_bytes,
         )
         if upload.file is None:
             raise KlusterAPIError(
@@ -230,4 +231,4 @@ def upload_file(
             )
         return upload.file.id
     with path.open("rb") as handle:
-        return client.files.create(file=(path.name, handle, "application/jsonl"), purpose=purpose).id  # type: ignore[arg-type]
+        return client.files.create(file=(path.name, handle, "application/jsonl"), purpose=purpose).id

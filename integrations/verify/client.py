@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -126,6 +126,17 @@ class VerifyResult(BaseModel):
         return cls(is_hallucination=None, explanation=reason, latency_s=latency_s, source=source, status="unverified")
 
 
+class _CombinedFields(TypedDict):
+    """The `VerifyResult` fields merged over every chunk, whatever the verdict."""
+
+    search_results: list[Any]
+    usage: dict[str, Any] | None
+    latency_s: float
+    source: VerifySource
+    emulated: bool
+    chunks: int
+
+
 def combine_chunk_results(results: Sequence[VerifyResult]) -> VerifyResult:
     """The conservative rule: reliable iff some chunk alone supports the whole output."""
     supporting = next((r for r in results if r.status == "reliable"), None)
@@ -134,7 +145,7 @@ def combine_chunk_results(results: Sequence[VerifyResult]) -> VerifyResult:
         for key, value in (r.usage or {}).items():
             if isinstance(value, (int, float)):
                 usage[key] = usage.get(key, 0) + value
-    common = {
+    common: _CombinedFields = {
         "search_results": [s for r in results for s in r.search_results],
         "usage": usage or None,
         "latency_s": sum(r.latency_s for r in results),

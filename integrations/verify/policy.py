@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -81,6 +81,14 @@ class VerifyOutcome(BaseModel):
     def passed(self) -> bool:
         """True when the output may be used as is (pass, annotate, or a sampled-out skip)."""
         return self.action in ("pass", "annotate")
+
+
+class _OutcomeFields(TypedDict):
+    """The `VerifyOutcome` fields every decision on one check shares."""
+
+    result: VerifyResult
+    cached: bool
+    attempt: int
 
 
 def build_feedback(result: VerifyResult, *, has_context: bool) -> str:
@@ -285,7 +293,7 @@ class VerifyPolicy:
         prompt_key = (key[0], key[2])
         with self._lock:
             spent = self._attempts.get(prompt_key, 0) if attempt is None else attempt
-        common = {"result": result, "cached": cached, "attempt": spent}
+        common: _OutcomeFields = {"result": result, "cached": cached, "attempt": spent}
         if not result.is_hallucination:
             self._forget(prompt_key)
             return VerifyOutcome(action="pass", status="reliable", **common)

@@ -57,6 +57,13 @@ def test_missing_key_is_both_a_kluster_and_a_pydantic_ai_error() -> None:
     assert isinstance(info.value, KlusterConfigError) and isinstance(info.value, UserError)
 
 
+def test_provider_error_message_is_one_redacted_attribute_for_both_hierarchies() -> None:
+    error = KlusterProviderError("bad key Bearer abc.def")
+    assert error.message == str(error) == "bad key Bearer ***"
+    error.message = "api_key=sk-123456789012"  # UserError declares `message` writable
+    assert error.message == str(error) == "api_key=***"
+
+
 def test_openai_key_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
     # conftest sets OPENAI_API_KEY; pydantic-ai's OpenAIProvider would pick it up, ours must not.
     with pytest.raises(KlusterProviderError):
@@ -114,6 +121,28 @@ def test_agent_string_prefix_is_not_registrable_but_infer_model_with_factory_is(
 def test_kluster_model_refuses_provider_and_provider_options() -> None:
     with pytest.raises(KlusterProviderError):
         kluster_model(LLAMA, provider=KlusterProvider(api_key=SECRET), api_key=SECRET)
+
+
+def test_kluster_model_takes_kluster_settings_by_their_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KLUSTER_API_KEY", raising=False)
+    settings = KlusterSettings(api_key=SECRET, base_url="http://127.0.0.1:9/v1")
+    model = kluster_model(LLAMA, kluster_settings=settings, settings={"temperature": 0.25})
+    assert isinstance(model.client, openai.AsyncOpenAI)
+    assert model.client.api_key == SECRET and str(model.client.base_url).startswith("http://127.0.0.1:9/v1")
+    assert model.settings == {"temperature": 0.25}  # `settings=` keeps PydanticAI's meaning
+
+
+def test_kluster_settings_passed_as_model_settings_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KLUSTER_API_KEY", raising=False)
+    with pytest.raises(KlusterProviderError, match="kluster_settings=") as info:
+        kluster_model(LLAMA, settings=KlusterSettings(api_key=SECRET))  # type: ignore[arg-type]
+    assert isinstance(info.value, KlusterConfigError) and "Set the KLUSTER_API_KEY" not in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_kluster_model_refuses_provider_and_kluster_settings() -> None:
+    with pytest.raises(KlusterProviderError, match="kluster_settings"):
+        kluster_model(LLAMA, provider=KlusterProvider(api_key=SECRET), kluster_settings=KlusterSettings(api_key=SECRET))
 
 
 # -- profiles per model kind --------------------------------------------------------------------------

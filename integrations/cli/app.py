@@ -34,7 +34,7 @@ from kluster_agents.integrations.cli._common import (
 
 DEFAULT_CHAT_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"  # = catalog.DEFAULT_MODEL, without importing it
 DOCTOR_CONNECT_TIMEOUT = 3.0
-DOCTOR_READ_TIMEOUT = 8.0  # + the connect timeout: an unreachable endpoint is reported within ~11 s
+DOCTOR_READ_TIMEOUT = 4.0  # + the connect timeout: an unreachable endpoint is reported within ~7 s
 CHAT_CONNECT_TIMEOUT = 5.0
 
 app = typer.Typer(
@@ -122,8 +122,7 @@ def models_command(
         print_json([info.model_dump(mode="json") for info in infos])
         return
     grid = table(
-        Column("model (aliases)", overflow="fold", ratio=1),
-        Column("can", overflow="fold", max_width=12),
+        Column("model / aliases / can", overflow="fold", ratio=1),
         *(Column(name, justify="right", no_wrap=True) for name in ("context", "out", "batch", "RPM")),
         title=f"kluster.ai models ({settings.tier.value} tier limits)",
     )
@@ -131,8 +130,11 @@ def models_command(
         limits = info.limits_for(settings.tier)
         numbers = [limits.context, limits.max_output, limits.max_batch_requests, limits.rpm] if limits else [-1] * 4
         flags = {"tools": info.tools, "image": info.vision, "reason": info.reasoning, "ft": info.fine_tuning}
-        name = escape(info.id) + (f"\n[dim]{escape(', '.join(info.aliases))}[/dim]" if info.aliases else "")
-        grid.add_row(name, " ".join(flag for flag, on in flags.items() if on) or "-", *map(_compact, numbers))
+        can = " ".join(flag for flag, on in flags.items() if on)
+        details = ", ".join(info.aliases) + (f" | {can}" if can else "")
+        grid.add_row(
+            escape(info.id) + (f"\n  [dim]{escape(details)}[/dim]" if details else ""), *map(_compact, numbers)
+        )
     console.print(grid)
     console.print(
         f"Any name or alias works as model=. Limits: {settings.tier.value} tier (--tier); "

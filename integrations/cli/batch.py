@@ -165,29 +165,40 @@ def _exit_on_unfinished(counts: Counter[str]) -> None:
         raise typer.Exit(FAILED_EXIT)
 
 
-def _batch_table(batches: list[Any], *, files: bool = False) -> Table:
-    """Id, status, done/failed/total and creation time fit 80 columns; `files` adds the result file ids."""
+def _counts(batch: Any) -> list[str]:
+    counts = batch.request_counts
+    return [str(getattr(counts, k, "-")) if counts else "-" for k in ("completed", "failed", "total")]
+
+
+def _batch_table(batches: list[Any]) -> Table:
+    """Whole ids, status, done/failed/total and creation time: fits 80 columns."""
     grid = table(
-        Column("batch id", overflow="fold", min_width=12),
+        Column("batch id", no_wrap=True),
         Column("status", no_wrap=True),
         Column("done", justify="right", no_wrap=True),
         Column("failed", justify="right", no_wrap=True),
         Column("total", justify="right", no_wrap=True),
-        Column("created", no_wrap=True),
+        Column("created", overflow="fold"),
     )
-    if files:
-        grid.add_column("files", overflow="fold")
     for b in batches:
-        counts = b.request_counts
-        row = [
-            b.id,
-            b.status,
-            *(str(getattr(counts, k, "-")) if counts else "-" for k in ("completed", "failed", "total")),
-            when(b.created_at),
-        ]
-        if files:
-            row.append(f"output {b.output_file_id or '-'}\nerrors {b.error_file_id or '-'}")
-        grid.add_row(*row)
+        grid.add_row(b.id, b.status, *_counts(b), when(b.created_at))
+    return grid
+
+
+def _batch_detail(batch: Any) -> Table:
+    """One job as `field  value` lines (status, counts, files), readable at any width."""
+    grid = table(Column(no_wrap=True), Column(overflow="fold"))
+    grid.show_header = False
+    done, failed, total = _counts(batch)
+    for field, value in (
+        ("batch id", batch.id),
+        ("status", batch.status),
+        ("requests", f"{done} done, {failed} failed, {total} total"),
+        ("created", when(batch.created_at)),
+        ("output file", batch.output_file_id or "-"),
+        ("error file", batch.error_file_id or "-"),
+    ):
+        grid.add_row(field, value)
     return grid
 
 
@@ -211,7 +222,7 @@ def batch_status(
     if as_json:
         print_json(api_object(batch))
     else:
-        console.print(_batch_table([batch], files=True))
+        console.print(_batch_detail(batch))
 
 
 @batch_app.command("results")

@@ -8,6 +8,7 @@ when one of its names is first used, so `import kluster_agents.integrations` sta
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations._version import __version__
@@ -62,6 +63,10 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
+
+# The `kluster_agents` logger hierarchy is silent unless the application configures logging
+# (README: "Logging"); libraries add a NullHandler and leave levels and handlers to the app.
+logging.getLogger("kluster_agents").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.api.catalog import (

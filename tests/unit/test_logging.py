@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations import KlusterSettings, prepare_chat_request, run_batch, verify
+from kluster_agents.integrations import KlusterSettings, prepare_chat_request, run_batch
 from kluster_agents.integrations.api.errors import KlusterUnsupportedError
 from kluster_agents.integrations.api.limits import RateLimiter
+from kluster_agents.integrations.verify.client import VerifyClient
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 USER = [{"role": "user", "content": "hi"}]
@@ -56,7 +57,7 @@ def test_batch_transitions_and_verify_verdicts_are_logged(
     settings: KlusterSettings = kluster_emulator.settings
     with caplog.at_level(logging.INFO, logger="kluster_agents"):
         run_batch([{"model": LLAMA, "messages": USER}], settings=settings, poll_interval=0.01, journal=False)
-        verify("Where is the Eiffel Tower?", "In Paris.", context="The Eiffel Tower is in Paris.", settings=settings)
+        VerifyClient(settings).verify("Where is the Eiffel Tower?", "In Paris.", "The Eiffel Tower is in Paris.")
     transitions = [r.getMessage() for r in caplog.records if r.name == "kluster_agents.integrations.jobs.polling"]
     assert transitions and transitions[-1].split(": ", 1)[1].split(" (")[0].endswith("-> completed")
     assert "Verify verdict via /reliability: is_hallucination=False" in caplog.text

@@ -8,6 +8,7 @@ when one of its names is first used, so `import kluster_agents.integrations` sta
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations._version import __version__
@@ -35,8 +36,6 @@ _EXPORTS = {
     "MicroBatcher": "jobs.microbatch",
     "VerifyClient": "verify.client",
     "VerifyResult": "verify.client",
-    "verify": "verify.client",
-    "averify": "verify.client",
     "VerifyPolicy": "verify.policy",
     "VerifyOutcome": "verify.policy",
     "HallucinationDetected": "verify.policy",
@@ -62,6 +61,10 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
+
+# The `kluster_agents` logger hierarchy is silent unless the application configures logging
+# (README: "Logging"); libraries add a NullHandler and leave levels and handlers to the app.
+logging.getLogger("kluster_agents").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.api.catalog import (
@@ -102,7 +105,7 @@ if TYPE_CHECKING:
     )
     from kluster_agents.integrations.jobs.batch_results import BatchResult
     from kluster_agents.integrations.jobs.microbatch import MicroBatcher
-    from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult, averify, verify
+    from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
     from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 

@@ -99,6 +99,13 @@ def litellm_config_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Print a LiteLLM proxy config.yaml for kluster.ai's models on a tier."""
+    unknown = [name for name in model or () if get_model(name).kind == "unknown"]
+    if unknown:  # a deployment for a name kluster does not serve would only fail at request time
+        typer.echo(
+            f"Error: unknown model {', '.join(map(repr, unknown))}; `kluster-agents models` lists names and aliases.",
+            err=True,
+        )
+        raise typer.Exit(2)
     settings = KlusterSettings.load(tier=tier)
     text = render_proxy_config(
         build_proxy_config(models=model, verify=verify, fallbacks=fallbacks, settings=settings), settings.tier.value

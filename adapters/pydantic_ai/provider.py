@@ -32,7 +32,7 @@ from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, get_model
 from kluster_agents.integrations.api.client import make_async_client
 from kluster_agents.integrations.api.errors import KlusterConfigError, redact
 from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
-from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.settings import NO_API_KEY, KlusterSettings, resolve_settings
 
 MODEL_PREFIX = "kluster:"
 
@@ -83,11 +83,7 @@ class KlusterProvider(Provider[AsyncOpenAI]):
         else:
             self._settings = resolve_settings(settings, api_key=api_key, base_url=base_url)
             if not self._settings.has_api_key:
-                raise KlusterProviderError(
-                    "Set the KLUSTER_API_KEY environment variable, or pass the key as KlusterProvider(api_key), "
-                    "to use the kluster provider (create a key at https://platform.kluster.ai/apikeys). To run "
-                    "offline, start the emulator: `kluster-agents emulate`, or `with kluster_backend():` in a script."
-                )
+                raise KlusterProviderError(NO_API_KEY)
         self._fixed: AsyncOpenAI | None = openai_client or (
             make_async_client(self._settings, http_client=http_client) if http_client else None
         )

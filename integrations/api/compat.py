@@ -10,6 +10,7 @@ Every adapter calls `prepare_chat_request`; no adapter keeps its own list.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -116,10 +117,16 @@ DOCS_UNSUPPORTED_MESSAGE_FIELDS = ("name", "refusal", "audio", "tool_calls")
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+logger = logging.getLogger(__name__)
+
+# Frameworks add these on their own (PydanticAI's run_stream, LangChain's stream_usage): the user
+# did not ask for them, so dropping them is a debug log, not a warning.
+FRAMEWORK_ADDED = frozenset({"stream_options"})
 
 
 def _warn_once(key: str, message: str, settings: KlusterSettings) -> None:
-    if not settings.warn_on_drop:
+    logger.debug(message)
+    if not settings.warn_on_drop or key in FRAMEWORK_ADDED:
         return
     with _warned_lock:
         if key in _warned:
@@ -129,6 +136,7 @@ def _warn_once(key: str, message: str, settings: KlusterSettings) -> None:
 
 
 def _refuse(param: str, model: ModelInfo, why: str, fix: str) -> KlusterUnsupportedError:
+    logger.info("kluster-agents: refused `%s` for %s: %s", param, model.id, why)
     return KlusterUnsupportedError(
         f"`{param}` cannot be sent to kluster.ai model {model.id!r}: {why}. Fix: {fix}.",
         parameter=param,
@@ -232,6 +240,7 @@ def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: Klust
             shown = _fmt_type(value) if rule.param == "response_format" else value
             raise _refuse(rule.param, info, rule.why.format(value=shown), rule.fix)
         elif rule.action == "translate" and rule.target is not None and rule.target not in request:
+            logger.debug("kluster-agents: translated `%s` to `%s`.", rule.param, rule.target)
             request[rule.target] = rule.convert(value) if rule.convert else value
 
 

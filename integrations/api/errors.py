@@ -11,7 +11,11 @@ from typing import Any
 
 _SECRET_PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE),
-    re.compile(r"((?:api[_-]?key|token|authorization)[\"']?\s*[:=]\s*[\"']?(?:Bearer\s+)?)[^\s\"',}]+", re.IGNORECASE),
+    # a value with at least one letter or digit: `token=abc` is a secret, the hint "pass token=." is not
+    re.compile(
+        r"((?:api[_-]?key|token|authorization)[\"']?\s*[:=]\s*[\"']?(?:Bearer\s+)?+)(?=[^\s\"',}]*\w)[^\s\"',}]+",
+        re.IGNORECASE,
+    ),
 ]
 _registered_secrets: set[str] = set()
 

@@ -17,6 +17,7 @@ One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_f
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
@@ -29,6 +30,8 @@ from typing import TypeVar
 from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -121,6 +124,7 @@ class RateLimiter:
     def pause(self, seconds: float | None) -> None:
         """Hold every caller back for `seconds` (a 429's Retry-After)."""
         delay = DEFAULT_RETRY_AFTER if seconds is None else max(0.0, seconds)
+        logger.info("rate limited (429): every caller waits %.1f s, then retries", delay)
         with self._lock:
             self.rate_limited += 1
             self._paused_until = max(self._paused_until, self._clock() + delay)

@@ -20,6 +20,14 @@ DEFAULT_BASE_URL = "https://api.kluster.ai/v1"
 GET_A_KEY = (
     "Create a key at https://platform.kluster.ai/apikeys and set KLUSTER_API_KEY (or pass the api_key argument)."
 )
+NO_API_KEY = (
+    "No kluster.ai API key configured. Two ways forward: (1) set KLUSTER_API_KEY "
+    "(create a key at https://platform.kluster.ai/apikeys) or pass the api_key argument; or "
+    "(2) run offline on the built-in emulator: `kluster-agents emulate` in another terminal and export the "
+    "KLUSTER_BASE_URL and KLUSTER_API_KEY it prints, or wrap a script in `with kluster_backend():` "
+    "(from kluster_agents.integrations import kluster_backend)."
+)
+"""The one "no key" message: every adapter, the CLI and `require_api_key` raise it word for word."""
 
 
 class Tier(str, Enum):  # noqa: UP042 - str() and format() keep their Enum behaviour users rely on
@@ -104,7 +112,7 @@ class KlusterSettings(BaseSettings):
     def require_api_key(self) -> str:
         """Return the key, or raise a `KlusterConfigError` that says how to get one."""
         if self.api_key is None or not self.api_key.get_secret_value().strip():
-            raise KlusterConfigError(f"No kluster.ai API key configured. {GET_A_KEY}")
+            raise KlusterConfigError(NO_API_KEY)
         return self.api_key.get_secret_value()
 
     @property

@@ -1,6 +1,8 @@
-"""What every `kluster-agents` command shares: consoles, the error convention, the client.
+"""What every `kluster-agents` command shares: consoles, tables, the error convention, the client.
 
 Errors: one line on stderr; exit 2 for usage and configuration errors, 1 for a failed operation.
+Imports stay light (no openai, httpx or pydantic-settings here) so `--help` and `--version` are
+fast; each command imports the API layer when it runs.
 """
 
 from __future__ import annotations
@@ -9,21 +11,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import openai
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Column, Table
 
-from kluster_agents.integrations.api.client import make_client, translate_errors
-from kluster_agents.integrations.api.errors import (
-    KlusterConfigError,
-    KlusterError,
-    KlusterInvalidRequestError,
-    KlusterUnsupportedError,
-)
-from kluster_agents.integrations.api.settings import KlusterSettings
+if TYPE_CHECKING:
+    import openai
+
+    from kluster_agents.integrations.api.settings import KlusterSettings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -42,11 +40,51 @@ def fail(message: str, code: int = FAILED_EXIT) -> NoReturn:
     raise typer.Exit(code)
 
 
-def cli_client() -> openai.OpenAI:
-    return make_client(load_settings())
+def note(message: str) -> None:
+    """A progress line on stderr (what is being tried), so stdout stays the command's output."""
+    err_console.print(f"[dim]{escape(message)}[/dim]")
+
+
+def table(*columns: str | Column, title: str | None = None) -> Table:
+    """A table that fits the terminal: wraps instead of cutting, and is plain (no box, no colour)
+    when stdout is not a terminal, so piped output stays greppable."""
+    from rich import box
+
+    tty = console.is_terminal
+    return Table(
+        *columns,
+        title=title if tty else None,
+        box=box.SIMPLE_HEAD if tty else None,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold" if tty else "",
+    )
+
+
+def cli_client(**overrides: Any) -> openai.OpenAI:
+    """The API client for a command; says so on stderr when the base URL is a kluster emulator."""
+    from kluster_agents.integrations.api.client import make_client
+
+    settings = load_settings(**overrides)
+    with cli_errors():
+        client = make_client(settings)
+    announce_emulator(settings)
+    return client
+
+
+def announce_emulator(settings: KlusterSettings) -> bool:
+    """When the configured base URL answers as a kluster emulator, say so (stderr) and return True."""
+    from kluster_agents.integrations.backend import emulator_at
+
+    if settings.has_api_key and emulator_at(settings.base_url, timeout=min(settings.connect_timeout, 2.0)):
+        note(f"{settings.base_url} is a kluster emulator: responses are EMULATED, not from kluster.ai.")
+        return True
+    return False
 
 
 def load_settings(**overrides: object) -> KlusterSettings:
+    from kluster_agents.integrations.api.settings import KlusterSettings
+
     with cli_errors():
         return KlusterSettings.load(**overrides)
 
@@ -54,6 +92,14 @@ def load_settings(**overrides: object) -> KlusterSettings:
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """KlusterErrors become one line on stderr: exit 2 for bad input or configuration, 1 otherwise."""
+    from kluster_agents.integrations.api.client import translate_errors
+    from kluster_agents.integrations.api.errors import (
+        KlusterConfigError,
+        KlusterError,
+        KlusterInvalidRequestError,
+        KlusterUnsupportedError,
+    )
+
     try:
         with translate_errors():
             yield
@@ -68,6 +114,14 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+def api_object(obj: Any) -> Any:
+    """An openai SDK object (or a list of them) as plain JSON data, for `--json`."""
+    if isinstance(obj, list):
+        return [api_object(item) for item in obj]
+    dump = getattr(obj, "model_dump", None)
+    return dump(mode="json") if callable(dump) else obj
+
+
 @contextmanager
 def reattach_on_ctrl_c(*commands: str) -> Iterator[None]:
     try:
@@ -75,7 +129,7 @@ def reattach_on_ctrl_c(*commands: str) -> Iterator[None]:
     except KeyboardInterrupt:
         console.print("\n[yellow]Stopped waiting; the job is still running on kluster.ai.[/yellow] Re-attach with:")
         for command in commands:
-            console.print(f"  {command}")
+            console.print(f"  {command}", markup=False)
         raise typer.Exit(130) from None
 
 

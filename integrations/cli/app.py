@@ -2,6 +2,9 @@
 
 Each area keeps its commands in its own module; adapters add theirs through the
 `kluster_agents.cli` entry-point group (loaded only when run), so the core imports no framework.
+Start-up stays well under the cost of `import openai`: this module and the command modules import
+only typer and rich at the top; the API layer (openai, httpx, pydantic-settings) loads when a
+command runs.
 """
 
 from __future__ import annotations
@@ -12,19 +15,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column
 
 from kluster_agents.integrations._version import __version__
-from kluster_agents.integrations.api.errors import KlusterError
 from kluster_agents.integrations.cli._common import (
     USAGE_EXIT,
     JsonFlag,
+    announce_emulator,
     cli_errors,
     console,
     fail,
     load_settings,
+    note,
     print_json,
+    table,
 )
+
+DEFAULT_CHAT_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"  # = catalog.DEFAULT_MODEL, without importing it
+DOCTOR_CONNECT_TIMEOUT = 3.0
+DOCTOR_READ_TIMEOUT = 4.0  # + the connect timeout: an unreachable endpoint is reported within ~7 s
+CHAT_CONNECT_TIMEOUT = 5.0
 
 app = typer.Typer(
     name="kluster-agents",
@@ -54,34 +65,39 @@ def doctor(
     check_key: Annotated[bool, typer.Option("--check/--no-check", help="Call /v1/models to validate the key.")] = True,
 ) -> None:
     """Show settings, whether the key works, and which framework extras are installed."""
+    from kluster_agents.integrations.api.errors import KlusterError
     from kluster_agents.integrations.api.extras import installed_extras
 
-    settings = load_settings()
-    table = Table(title="kluster-agents doctor", show_header=False)
-    table.add_row("version", __version__)
-    table.add_row("python", sys.version.split()[0])
-    table.add_row("base URL", settings.base_url)
-    table.add_row("tier", settings.tier.value)
-    table.add_row("API key", "set (hidden)" if settings.has_api_key else "[yellow]not set[/yellow] — KLUSTER_API_KEY")
-    table.add_row("tool messages", settings.tool_messages)
+    settings = load_settings(connect_timeout=DOCTOR_CONNECT_TIMEOUT, timeout=DOCTOR_READ_TIMEOUT, max_retries=0)
+    grid = table(Column(no_wrap=True), Column(overflow="fold"), title="kluster-agents doctor")
+    grid.show_header = False
+    grid.add_row("version", __version__)
+    grid.add_row("python", sys.version.split()[0])
+    grid.add_row("base URL", escape(settings.base_url))
+    grid.add_row("tier", settings.tier.value)
+    grid.add_row("API key", "set (hidden)" if settings.has_api_key else "[yellow]not set[/yellow] - KLUSTER_API_KEY")
+    grid.add_row("tool messages", settings.tool_messages)
     status = 0
     if settings.has_api_key and check_key:
         from kluster_agents.integrations.api.catalog import refresh_models
         from kluster_agents.integrations.api.client import make_client
 
+        budget = DOCTOR_CONNECT_TIMEOUT + DOCTOR_READ_TIMEOUT
+        note(f"Checking {settings.base_url}/models (gives up after {budget:g} s, no retries)...")
         try:
             count = len(refresh_models(make_client(settings)))
-            table.add_row("reachability", f"[green]ok[/green] ({count} models visible to this key)")
+            grid.add_row("reachability", f"[green]ok[/green] ({count} models visible to this key)")
+            if announce_emulator(settings):
+                grid.add_row("endpoint", "[yellow]kluster emulator[/yellow] (EMULATED responses, not kluster.ai)")
         except KlusterError as exc:
-            table.add_row("reachability", f"[red]failed[/red]: {exc}")
+            grid.add_row("reachability", f"[red]failed[/red]: {escape(exc.message)}")
             status = 1
     elif not settings.has_api_key:
-        table.add_row("reachability", "skipped (no key; `kluster-agents demo` runs on the built-in emulator)")
+        grid.add_row("reachability", "skipped (no key; `kluster-agents demo` runs on the built-in emulator)")
     for extra, found in installed_extras().items():
-        table.add_row(
-            f"extra \\[{extra}]", found or f'[dim]not installed — pip install "kluster-agents[{extra}]"[/dim]'
-        )
-    console.print(table)
+        hint = escape(f'pip install "kluster-agents[{extra}]"')
+        grid.add_row(escape(f"extra [{extra}]"), found or f"[dim]not installed - {hint}[/dim]")
+    console.print(grid)
     raise typer.Exit(status)
 
 
@@ -93,7 +109,7 @@ def models_command(
     tier: Annotated[str | None, typer.Option(help="Show limits for this tier (default: KLUSTER_TIER).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Table of the model catalog: capabilities and per-tier limits."""
+    """The model catalog: names and aliases, capabilities and per-tier limits."""
     from kluster_agents.integrations.api.catalog import list_models, refresh_models
     from kluster_agents.integrations.api.client import make_client
 
@@ -105,16 +121,26 @@ def models_command(
     if as_json:
         print_json([info.model_dump(mode="json") for info in infos])
         return
-    table = Table(title=f"kluster.ai models ({settings.tier.value} tier limits)")
-    table.add_column("model", no_wrap=True)
-    for column in ("tools", "image", "reason", "ft", "context", "max out", "batch", "RPM"):
-        table.add_column(column, no_wrap=True)
+    grid = table(
+        Column("model / aliases / can", overflow="fold", ratio=1),
+        *(Column(name, justify="right", no_wrap=True) for name in ("context", "out", "batch", "RPM")),
+        title=f"kluster.ai models ({settings.tier.value} tier limits)",
+    )
     for info in infos:
         limits = info.limits_for(settings.tier)
         numbers = [limits.context, limits.max_output, limits.max_batch_requests, limits.rpm] if limits else [-1] * 4
-        flags = [info.tools, info.vision, info.reasoning, info.fine_tuning]
-        table.add_row(info.id, *("yes" if f else "" for f in flags), *map(_compact, numbers))
-    console.print(table)
+        flags = {"tools": info.tools, "image": info.vision, "reason": info.reasoning, "ft": info.fine_tuning}
+        can = " ".join(flag for flag, on in flags.items() if on)
+        details = ", ".join(info.aliases) + (f" | {can}" if can else "")
+        grid.add_row(
+            escape(info.id) + (f"\n  [dim]{escape(details)}[/dim]" if details else ""), *map(_compact, numbers)
+        )
+    console.print(grid)
+    console.print(
+        f"Any name or alias works as model=. Limits: {settings.tier.value} tier (--tier); "
+        "can: tools, image input, reasoning, fine-tuning.",
+        markup=False,
+    )
 
 
 def _compact(number: int | None) -> str:
@@ -132,9 +158,7 @@ def _compact(number: int | None) -> str:
 @app.command()
 def chat(
     prompt: Annotated[str, typer.Argument(help="What to ask.")],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Model name or alias.")
-    ] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name or alias.")] = DEFAULT_CHAT_MODEL,
     system: Annotated[str | None, typer.Option(help="Optional system prompt.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="max_completion_tokens.")] = None,
 ) -> None:
@@ -142,6 +166,13 @@ def chat(
     from kluster_agents.integrations.api.client import make_client
 
     settings = load_settings()
+    settings = settings.model_copy(update={"connect_timeout": min(settings.connect_timeout, CHAT_CONNECT_TIMEOUT)})
+    announce_emulator(settings)
+    if settings.has_api_key:
+        note(
+            f"Asking {model} at {settings.base_url} (connect timeout {settings.connect_timeout:g} s, "
+            f"read timeout {settings.timeout:g} s, {settings.max_retries} retries)..."
+        )
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     with cli_errors():
         stream = make_client(settings).chat.completions.create(
@@ -157,7 +188,7 @@ def chat(
 def demo(
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model for the chat and batch steps.")
-    ] = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",
+    ] = DEFAULT_CHAT_MODEL,
 ) -> None:
     """Tour: streamed chat, a Batch API job, a Verify check (built-in emulator without a key)."""
     from kluster_agents.integrations.cli.demo import run_demo

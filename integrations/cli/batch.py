@@ -1,6 +1,7 @@
 """`kluster-agents batch ...`: submit, follow, fetch results, cancel and list Batch API jobs.
 
 Long waits show a rich progress bar; Ctrl-C stops waiting but leaves the job running, and says how to re-attach.
+The engine is imported when a command runs, so `kluster-agents --help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,32 +11,41 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Column, Table
 
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
 from kluster_agents.integrations.cli._common import (
+    FAILED_EXIT,
+    JsonFlag,
     PollInterval,
     WaitFlag,
+    api_object,
     cli_client,
     cli_errors,
     console,
     err_console,
+    print_json,
     reattach_on_ctrl_c,
+    table,
     when,
 )
-from kluster_agents.integrations.jobs.batch import check_completion_window, submit_batch
-from kluster_agents.integrations.jobs.batch_results import BatchResult
-from kluster_agents.integrations.jobs.jsonl import iter_json_lines, iter_remote_lines
-from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, wait_for_batch
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.jobs.batch_results import BatchResult
+
+DEFAULT_RESULTS = "batch-results-{batch_id}.jsonl"
+UNFINISHED = ("failed", "expired", "cancelled")
 
 batch_app = typer.Typer(help="Batch API jobs: submit, follow, fetch results, cancel, list.", no_args_is_help=True)
 
 
 def _requests_from(file: Path | None, prompts: Path | None, model: str | None) -> Iterator[dict[str, Any]]:
     """Chat requests from a JSONL file (chat bodies or batch lines) or a text file of prompts."""
+    from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
+    from kluster_agents.integrations.jobs.jsonl import iter_json_lines
+
     if (file is None) == (prompts is None):
         raise KlusterInvalidRequestError("Give either a JSONL FILE or --prompts FILE (one prompt per line).")
     if prompts is not None:
@@ -75,14 +85,30 @@ def batch_submit(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for --prompts / lines without one.")] = None,
     completion_window: Annotated[str, typer.Option(help="1h, 3h, 6h, 12h or 24h.")] = "24h",
-    wait: Annotated[bool, typer.Option("--wait", help="Wait with a progress bar and collect the results.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait with a progress bar and write the results (default file: see -o)."),
+    ] = False,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="With --wait: write results here (JSONL).")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write results here (JSONL; '-' for stdout); implies --wait. Default with --wait: "
+            + DEFAULT_RESULTS.replace("{", "<").replace("}", ">"),
+        ),
     ] = None,
     journal: Annotated[bool, typer.Option(help="Journal the run so re-running it re-attaches.")] = True,
     poll_interval: PollInterval = None,
 ) -> None:
-    """Validate, upload and submit a batch; with --wait, follow it and write results in input order."""
+    """Validate, upload and submit a batch; with --wait, follow it and write results in input order.
+
+    Exits 1 when any line failed, expired or was cancelled (the counts are printed)."""
+    from kluster_agents.integrations.jobs.batch import check_completion_window, submit_batch
+
+    if output is not None and not wait:
+        err_console.print(f"-o {output} given: waiting for the job to finish (as with --wait).", markup=False)
+        wait = True
     with cli_errors():
         check_completion_window(completion_window)
         handle = submit_batch(
@@ -94,45 +120,87 @@ def batch_submit(
         )
         with handle:
             ids = handle.batch_ids
-            console.print(f"Submitted {len(handle):,} requests as {len(ids)} batch job(s): {', '.join(ids)}")
+            again = set(handle.reattached_ids)
+            new = [i for i in ids if i not in again]
+            # progress lines go to stderr when the results themselves go to stdout
+            say = err_console if str(output) == "-" else console
+            if again:
+                say.print(
+                    f"This input was submitted before: re-attached to batch {', '.join(sorted(again))} "
+                    "(nothing re-uploaded; --no-journal submits it again).",
+                    markup=False,
+                )
+            if new:
+                say.print(
+                    f"Submitted {len(handle):,} requests as {len(new)} batch job(s): {', '.join(new)}", markup=False
+                )
             if not wait:
-                console.print(f"Follow: kluster-agents batch status {ids[0]} --wait")
-                console.print(f"Results: kluster-agents batch results {ids[0]} -o results.jsonl")
+                say.print(f"Follow: kluster-agents batch status {ids[0]} --wait", markup=False)
+                say.print(f"Results: kluster-agents batch results {ids[0]} -o results.jsonl", markup=False)
                 return
-            with reattach_on_ctrl_c(*(f"kluster-agents batch results {i} --wait -o results.jsonl" for i in ids)):
+            target = output or Path(DEFAULT_RESULTS.format(batch_id=ids[0]))
+            with reattach_on_ctrl_c(*(f"kluster-agents batch results {i} --wait -o {target}" for i in ids)):
                 handle.wait(progress=True)
             counts: Counter[str] = Counter()
-            with output.open("w", encoding="utf-8") if output else nullcontext() as sink:
+            to_stdout = str(target) == "-"
+            with nullcontext(None) if to_stdout else target.open("w", encoding="utf-8") as sink:
                 for result in handle.iter_results():
                     counts[result.status] += 1
-                    if sink is not None:
-                        sink.write(_result_line(result) + "\n")
+                    line = _result_line(result)
+                    if sink is None:
+                        typer.echo(line)
+                    else:
+                        sink.write(line + "\n")
         summary = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()))
-        console.print(f"Done: {summary}." + (f" Results in {output}" if output else ""))
+        say.print(f"Done: {summary}. " + ("Results on stdout." if to_stdout else f"Results in {target}"), markup=False)
+        _exit_on_unfinished(counts)
+
+
+def _exit_on_unfinished(counts: Counter[str]) -> None:
+    """Exit 1 with the counts on stderr when any line failed, expired or was cancelled."""
+    bad = {status: counts[status] for status in UNFINISHED if counts.get(status)}
+    if bad:
+        total = sum(counts.values())
+        detail = ", ".join(f"{n:,} {status}" for status, n in bad.items())
+        err_console.print(f"Error: {detail} of {total:,} requests did not succeed.", markup=False)
+        raise typer.Exit(FAILED_EXIT)
+
+
+def _counts(batch: Any) -> list[str]:
+    counts = batch.request_counts
+    return [str(getattr(counts, k, "-")) if counts else "-" for k in ("completed", "failed", "total")]
 
 
 def _batch_table(batches: list[Any]) -> Table:
-    table = Table(
+    """Whole ids, status, done/failed/total and creation time: fits 80 columns."""
+    grid = table(
         Column("batch id", no_wrap=True),
-        "status",
-        "completed",
-        "failed",
-        "total",
-        "created",
-        Column("output file", no_wrap=True),
-        Column("error file", no_wrap=True),
+        Column("status", no_wrap=True),
+        Column("done", justify="right", no_wrap=True),
+        Column("failed", justify="right", no_wrap=True),
+        Column("total", justify="right", no_wrap=True),
+        Column("created", overflow="fold"),
     )
     for b in batches:
-        counts = b.request_counts
-        table.add_row(
-            b.id,
-            b.status,
-            *(str(getattr(counts, k, "-")) if counts else "-" for k in ("completed", "failed", "total")),
-            when(b.created_at),
-            b.output_file_id or "-",
-            b.error_file_id or "-",
-        )
-    return table
+        grid.add_row(b.id, b.status, *_counts(b), when(b.created_at))
+    return grid
+
+
+def _batch_detail(batch: Any) -> Table:
+    """One job as `field  value` lines (status, counts, files), readable at any width."""
+    grid = table(Column(no_wrap=True), Column(overflow="fold"))
+    grid.show_header = False
+    done, failed, total = _counts(batch)
+    for field, value in (
+        ("batch id", batch.id),
+        ("status", batch.status),
+        ("requests", f"{done} done, {failed} failed, {total} total"),
+        ("created", when(batch.created_at)),
+        ("output file", batch.output_file_id or "-"),
+        ("error file", batch.error_file_id or "-"),
+    ):
+        grid.add_row(field, value)
+    return grid
 
 
 @batch_app.command("status")
@@ -140,8 +208,11 @@ def batch_status(
     batch_id: str,
     wait: WaitFlag = False,
     poll_interval: PollInterval = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show one batch job (status, request counts, result files)."""
+    from kluster_agents.integrations.jobs.polling import wait_for_batch
+
     with cli_errors():
         client = cli_client()
         if wait:
@@ -149,7 +220,10 @@ def batch_status(
                 batch = wait_for_batch(client, batch_id, poll_interval=poll_interval, progress=True)
         else:
             batch = client.batches.retrieve(batch_id)
-        console.print(_batch_table([batch]))
+    if as_json:
+        print_json(api_object(batch))
+    else:
+        console.print(_batch_detail(batch))
 
 
 @batch_app.command("results")
@@ -162,6 +236,10 @@ def batch_results(
     poll_interval: PollInterval = None,
 ) -> None:
     """Download a finished job's output and error lines (raw kluster.ai result objects, JSONL)."""
+    from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
+    from kluster_agents.integrations.jobs.jsonl import iter_remote_lines
+    from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, wait_for_batch
+
     with cli_errors():
         client = cli_client()
         with reattach_on_ctrl_c(f"kluster-agents batch results {batch_id} --wait"):
@@ -195,7 +273,11 @@ def batch_cancel(batch_id: str) -> None:
 
 
 @batch_app.command("list")
-def batch_list(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
+def batch_list(limit: Annotated[int, typer.Option(min=1, max=100)] = 20, as_json: JsonFlag = False) -> None:
     """List your most recent batch jobs."""
     with cli_errors():
-        console.print(_batch_table(list(cli_client().batches.list(limit=limit).data)))
+        batches = list(cli_client().batches.list(limit=limit).data)
+    if as_json:
+        print_json(api_object(batches))
+    else:
+        console.print(_batch_table(batches))

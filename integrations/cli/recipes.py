@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column
 
 recipes_app = typer.Typer(help="List and run the framework recipes of a kluster-agents checkout.", no_args_is_help=True)
 console = Console()
@@ -49,14 +49,22 @@ def list_recipes(recipes_dir: Path) -> list[tuple[str, str]]:
 
 
 @recipes_app.command("list")
-def recipes_list(directory: DirOption = None) -> None:
+def recipes_list(
+    directory: DirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
     """Show every recipe with what it demonstrates."""
-    table = Table(title="kluster-agents recipes (run: kluster-agents recipes run <name>)")
-    table.add_column("name", no_wrap=True)
-    table.add_column("what it shows")
-    for name, summary in list_recipes(find_recipes_dir(directory)):
-        table.add_row(name, summary)
-    console.print(table)
+    from kluster_agents.integrations.cli._common import print_json, table
+
+    found = list_recipes(find_recipes_dir(directory))
+    if as_json:
+        print_json([{"name": name, "summary": summary} for name, summary in found])
+        return
+    grid = table(Column("name", no_wrap=True), Column("what it shows", ratio=1), title="kluster-agents recipes")
+    for name, summary in found:
+        grid.add_row(name, summary)
+    console.print(grid)
+    console.print("Run one: kluster-agents recipes run <name>", markup=False)
 
 
 @recipes_app.command("run")

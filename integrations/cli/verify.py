@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
 
-from kluster_agents.integrations.api.errors import KlusterError
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.verify.client import LongContextMode, VerifyClient, VerifyResult
+if TYPE_CHECKING:
+    from rich.panel import Panel
+
+    from kluster_agents.integrations.api.errors import KlusterError
+    from kluster_agents.integrations.verify.client import LongContextMode, VerifyResult
 
 EXIT_RELIABLE, EXIT_HALLUCINATION, EXIT_ERROR = 0, 1, 2
 
@@ -29,11 +30,13 @@ err_console = Console(stderr=True)
 
 
 def _fail(exc: KlusterError) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+    err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
     return typer.Exit(EXIT_ERROR)
 
 
 def _verdict_panel(result: VerifyResult) -> Panel:
+    from rich.panel import Panel
+
     if result.is_hallucination:
         title, style = "HALLUCINATION — the output is not supported", "red"
     else:
@@ -78,6 +81,10 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the VerifyResult as JSON.")] = False,
 ) -> None:
     """Check an answer for hallucinations with kluster.ai Verify (exit 0 reliable, 1 hallucination, 2 error)."""
+    from kluster_agents.integrations.api.errors import KlusterError
+    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations.verify.client import VerifyClient
+
     if output == "-":
         output = sys.stdin.read()
     try:
@@ -101,13 +108,27 @@ mcp_app = typer.Typer(
 )
 
 
-def _show_endpoint(action: str, show_token: bool) -> None:
+def _show_endpoint(action: str, show_token: bool, as_json: bool = False) -> None:
     from kluster_agents.integrations import mcp
+    from kluster_agents.integrations.api.errors import KlusterError
+    from kluster_agents.integrations.api.settings import KlusterSettings
 
     try:
         endpoint = getattr(mcp, action)(KlusterSettings.load())
     except KlusterError as exc:
         raise _fail(exc) from None
+    if as_json:
+        from kluster_agents.integrations.cli._common import print_json
+
+        token = endpoint.token
+        print_json(
+            {
+                "enabled": endpoint.enabled,
+                "url": endpoint.url,
+                "token": None if token is None else token.get_secret_value() if show_token else "set (hidden)",
+            }
+        )
+        return
     state = "[green]enabled[/green]" if endpoint.enabled else "[yellow]disabled[/yellow]"
     console.print(f"MCP endpoint: {state}")
     if endpoint.url:
@@ -121,9 +142,12 @@ ShowToken = Annotated[bool, typer.Option("--show-token", help="Print the MCP tok
 
 
 @mcp_app.command("status")
-def mcp_status(show_token: ShowToken = False) -> None:
+def mcp_status(
+    show_token: ShowToken = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
     """Whether your cloud MCP endpoint is enabled."""
-    _show_endpoint("status", show_token)
+    _show_endpoint("status", show_token, as_json)
 
 
 @mcp_app.command("enable")
@@ -148,6 +172,8 @@ def mcp_serve(
 ) -> None:
     """Serve the `verify` and `verify_document` tools locally, backed by the Verify API."""
     from kluster_agents.integrations import mcp
+    from kluster_agents.integrations.api.errors import KlusterError
+    from kluster_agents.integrations.api.settings import KlusterSettings
 
     try:
         # serve() checks the transport itself and raises a KlusterConfigError for anything else.

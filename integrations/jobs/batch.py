@@ -97,6 +97,7 @@ class _Job:
     chunk: Chunk
     batch: Batch
     collected: bool = False
+    reattached: bool = False  # found through the journal, not created by this run
 
     @property
     def done(self) -> bool:
@@ -136,6 +137,11 @@ class BatchHandle:
     @property
     def batch_ids(self) -> list[str]:
         return [job.batch.id for job in self._jobs]
+
+    @property
+    def reattached_ids(self) -> list[str]:
+        """Jobs an earlier run of the same input had already submitted (re-attached, not re-created)."""
+        return [job.batch.id for job in self._jobs if job.reattached]
 
     def __len__(self) -> int:
         return sum(job.chunk.lines for job in self._jobs)
@@ -360,6 +366,7 @@ def _submit_chunks(
             batch = client.batches.retrieve(entry.batch_id) if entry and entry.batch_id else None
             if batch is None and entry and entry.file_id:
                 batch = _find_batch_for_file(client, entry.file_id)
+            reattached = batch is not None
             if batch is None:
                 file_id = entry.file_id if entry and entry.file_id else upload_file(client, chunk.path, purpose="batch")
                 if journal:
@@ -372,7 +379,7 @@ def _submit_chunks(
                 )
             if journal:
                 journal.record(prepared.run_key, chunk.number, batch_id=batch.id)
-            jobs.append(_Job(chunk, batch))
+            jobs.append(_Job(chunk, batch, reattached=reattached))
     return jobs
 
 

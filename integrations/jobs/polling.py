@@ -4,6 +4,7 @@ fine-tuning: one place decides how often we ask and what the user sees while wai
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from kluster_agents.integrations.api.errors import (
 
 if TYPE_CHECKING:
     from openai.types import Batch
+
+logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -85,10 +88,15 @@ def poll_until(
     progress: bool,
 ) -> T:
     """Call `fetch` with backoff until `finished(value)`, showing `describe(value)` = (total, done, note)."""
+    last: str | None = None
     with live_progress(progress, label) as update:
         for delay in poll_delays(poll_interval, timeout, label):
             value = fetch()
-            update(*describe(value))
+            total, done, status = describe(value)
+            if status != last:
+                logger.info("%s: %s -> %s (%s of %s done)", label, last or "submitted", status, done, total or "?")
+                last = status
+            update(total, done, status)
             if finished(value):
                 return value
             time.sleep(delay)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 import time
@@ -62,6 +63,8 @@ from kluster_agents.integrations.api.settings import KlusterSettings, resolve_se
 VerifySource = Literal["reliability", "chat", "mcp"]
 VerifyStatus = Literal["reliable", "hallucination", "unverified"]
 LongContextMode = Literal["chunk", "refuse"]
+
+logger = logging.getLogger(__name__)
 
 RELIABILITY_PATH = "/verify/reliability"
 EMULATOR_HEADER = "x-kluster-emulator"  # the embedded emulator labels every HTTP answer with it...
@@ -103,6 +106,7 @@ class VerifyResult(BaseModel):
     ) -> VerifyResult:
         """Parse the documented verdict object; anything without a boolean `is_hallucination` is malformed."""
         verdict = body.get("is_hallucination") if isinstance(body, Mapping) else None
+        logger.info("Verify verdict via /%s: is_hallucination=%s (%.0f ms)", source, verdict, latency_s * 1000)
         if not isinstance(verdict, bool):
             raise KlusterVerifyError(
                 f"Verify answered without a boolean `is_hallucination` (got {redact(repr(body))[:200]}); "
@@ -329,9 +333,12 @@ class VerifyClient:
         )
 
     def _retryable(self, exc: Exception, attempt: int) -> bool:
-        return attempt < self.settings.max_retries and isinstance(
+        retry = attempt < self.settings.max_retries and isinstance(
             exc, (KlusterServerError, KlusterTimeoutError, KlusterConnectionError)
         )
+        if retry:
+            logger.info("Verify: retry %d of %d after %s", attempt + 1, self.settings.max_retries, type(exc).__name__)
+        return retry
 
     def _post_once(self, payload: dict[str, Any]) -> VerifyResult:
         started = time.perf_counter()

@@ -21,7 +21,8 @@ def test_models_table_shows_catalog_and_tier_limits() -> None:
     result = runner.invoke(app, ["models", "--tier", "trial"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo" in result.stdout
-    assert "trial tier limits" in result.stdout and "32k" in result.stdout
+    assert "Limits: trial tier" in result.stdout and "32k" in result.stdout
+    assert "llama-3.3-70b" in result.stdout  # aliases are listed
 
 
 def test_models_bad_tier_is_an_actionable_error() -> None:

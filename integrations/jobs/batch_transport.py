@@ -163,9 +163,19 @@ def make_async_batch_client(
 
 def batch_error_from(exc: BaseException) -> KlusterBatchError | None:
     """The `KlusterBatchError` of a failed batch line, rebuilt from the SDK error the transport's
-    502 answer became (None for any other error), so adapters can re-raise the line's own error."""
-    response = getattr(exc, "response", None)
-    if response is None or getattr(response, "status_code", None) != 502:
+    502 answer became (also when a framework wrapped it: the cause chain is searched); None for
+    any other error. Adapters re-raise it so a failed line surfaces as the line's own error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        found = _line_error(getattr(seen, "response", None))
+        if found is not None:
+            return found
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _line_error(response: Any) -> KlusterBatchError | None:
+    if not isinstance(response, httpx.Response) or response.status_code != 502:
         return None
     try:
         error = response.json().get("error") or {}
@@ -173,4 +183,6 @@ def batch_error_from(exc: BaseException) -> KlusterBatchError | None:
         return None
     if not isinstance(error, dict) or error.get("type") != BATCH_ERROR_TYPE:
         return None
-    return KlusterBatchError(str(error.get("message", "")), custom_id=error.get("custom_id"), batch_id=error.get("batch_id"))
+    return KlusterBatchError(
+        str(error.get("message", "")), custom_id=error.get("custom_id"), batch_id=error.get("batch_id")
+    )

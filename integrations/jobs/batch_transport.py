@@ -149,7 +149,9 @@ def batch_http_clients(transport: MicroBatchTransport) -> tuple[httpx.Client, ht
 def make_batch_client(transport: MicroBatchTransport, settings: KlusterSettings | None = None) -> KlusterOpenAI:
     """A kluster openai client (compat applied once, in the client) whose chat completions join
     `transport`'s batcher; max_retries=0, since a retry would queue a second line."""
-    return make_client(settings or transport.batcher.settings, http_client=httpx.Client(transport=transport), max_retries=0)
+    return make_client(
+        settings or transport.batcher.settings, http_client=httpx.Client(transport=transport), max_retries=0
+    )
 
 
 def make_async_batch_client(

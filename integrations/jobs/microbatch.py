@@ -81,6 +81,7 @@ class MicroBatcher:
         client: openai.OpenAI | None = None,
         poll_interval: float | None = None,
         timeout: float | None = None,
+        progress: bool = False,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -92,6 +93,7 @@ class MicroBatcher:
         self.completion_window = check_completion_window(completion_window)
         self.poll_interval = poll_interval
         self.timeout = timeout
+        self.progress = progress
         self.stats = MicroBatchStats()
         self._client = client
         self._pending: list[_Pending] = []
@@ -159,7 +161,7 @@ class MicroBatcher:
                 compat_applied=True,  # every body went through compat once when it joined
             ) as handle:
                 self.stats.jobs += len(handle.batch_ids)
-                results = await handle.aresults(timeout=self.timeout)
+                results = await handle.aresults(timeout=self.timeout, progress=self.progress)
         except (KlusterError, openai.OpenAIError, OSError) as exc:
             for item in window:
                 if not item.future.done():

@@ -22,6 +22,7 @@ from langchain_core.runnables.config import get_config_list
 from kluster_agents.integrations.api.compat import check_chat_request
 from kluster_agents.integrations.jobs.batch_transport import (
     BATCH_CUSTOM_ID_HEADER,
+    BATCH_POSITION_HEADER,
     MicroBatchTransport,
     batch_error_from,
     make_async_batch_client,
@@ -74,7 +75,8 @@ def _batched_copy(model: ChatKluster, transport: MicroBatchTransport) -> ChatKlu
 
 
 def _call_kwargs(kwargs: dict[str, Any], index: int) -> dict[str, Any]:
-    headers = {**(kwargs.get("extra_headers") or {}), BATCH_CUSTOM_ID_HEADER: f"lc-{index}"}
+    line = {BATCH_CUSTOM_ID_HEADER: f"lc-{index}", BATCH_POSITION_HEADER: str(index)}  # the job in input order
+    headers = {**(kwargs.get("extra_headers") or {}), **line}
     return {**kwargs, "stream": False, "extra_headers": headers}
 
 

@@ -10,7 +10,8 @@ thread-safely. A failed line comes back as an HTTP error response with the line'
 the SDK raises its usual status error (the clients have max_retries=0: a retry would queue a
 new line). Compat runs once, in the kluster openai client, before a request gets here; the
 transport hands the body on as is (`compat_applied=True`). A caller may name its line with
-the `X-Kluster-Batch-Custom-Id` header (`BATCH_CUSTOM_ID_HEADER`).
+the `X-Kluster-Batch-Custom-Id` header and place it in the window's line order with
+`X-Kluster-Batch-Position` (neither header leaves the process).
 
 Early flush: when the transport knows how many independent runs share it (`runs`), it closes
 a window as soon as every unfinished run is waiting on the batcher — nobody else could join —
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 _CHAT_PATH = "/chat/completions"
 BATCH_CUSTOM_ID_HEADER = "X-Kluster-Batch-Custom-Id"
+BATCH_POSITION_HEADER = "X-Kluster-Batch-Position"
 BATCH_ERROR_TYPE = "kluster_batch_error"
 
 
@@ -57,6 +60,17 @@ def _failure_response(request: httpx.Request, exc: KlusterError) -> httpx.Respon
             request, 502, exc.message, type=BATCH_ERROR_TYPE, custom_id=exc.custom_id, batch_id=exc.batch_id
         )
     return _error_response(request, 502, exc.message, type=type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class _Line:
+    custom_id: str | None
+    position: int | None
+
+    @classmethod
+    def of(cls, request: httpx.Request) -> _Line:
+        position = request.headers.get(BATCH_POSITION_HEADER)
+        return cls(request.headers.get(BATCH_CUSTOM_ID_HEADER), int(position) if position else None)
 
 
 class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -82,9 +96,11 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._waiting += 1
         self._flush_if_all_waiting()
 
-    async def _complete(self, body: dict[str, Any], custom_id: str | None) -> ChatCompletion:
+    async def _complete(self, body: dict[str, Any], line: _Line) -> ChatCompletion:
         """On `loop`: queue the call; count it as waiting only once its body is in the window."""
-        task = self.loop.create_task(self.batcher.complete(body, custom_id=custom_id, compat_applied=True))
+        task = self.loop.create_task(
+            self.batcher.complete(body, custom_id=line.custom_id, position=line.position, compat_applied=True)
+        )
         self.loop.call_soon(self._joined)  # runs right after the task's first step queued the body
         try:
             return await task
@@ -101,21 +117,21 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return _error_response(request, 400, "a batched call cannot stream; use stream=False")
         return body
 
-    def _submit(self, body: dict[str, Any], custom_id: str | None) -> Future[ChatCompletion]:
-        return asyncio.run_coroutine_threadsafe(self._complete(body, custom_id), self.loop)
+    def _submit(self, body: dict[str, Any], line: _Line) -> Future[ChatCompletion]:
+        return asyncio.run_coroutine_threadsafe(self._complete(body, line), self.loop)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = self._body(request)
         if isinstance(body, httpx.Response):
             return body
-        custom_id = request.headers.get(BATCH_CUSTOM_ID_HEADER)
+        line = _Line.of(request)
         if _running_loop() is self.loop:
             raise RuntimeError(
                 "a synchronous LLM call on the micro-batcher's own event loop would deadlock; "
                 "make synchronous calls from a worker thread (kickoff_for_each_batched does)"
             )
         try:
-            return _completion_response(request, self._submit(body, custom_id).result())
+            return _completion_response(request, self._submit(body, line).result())
         except KlusterError as exc:
             return _failure_response(request, exc)
 
@@ -123,12 +139,12 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         body = self._body(request)
         if isinstance(body, httpx.Response):
             return body
-        custom_id = request.headers.get(BATCH_CUSTOM_ID_HEADER)
+        line = _Line.of(request)
         try:
             if _running_loop() is self.loop:
-                completion = await self._complete(body, custom_id)
+                completion = await self._complete(body, line)
             else:
-                completion = await asyncio.wrap_future(self._submit(body, custom_id))
+                completion = await asyncio.wrap_future(self._submit(body, line))
         except KlusterError as exc:
             return _failure_response(request, exc)
         return _completion_response(request, completion)

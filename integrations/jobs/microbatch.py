@@ -31,6 +31,12 @@ class _Pending:
     body: dict[str, Any]
     future: asyncio.Future[ChatCompletion]
     custom_id: str | None
+    position: int | None = None
+
+
+def _in_order(window: list[_Pending]) -> list[_Pending]:
+    """Callers that gave a `position` first, ascending; the rest after, in the order they joined."""
+    return sorted(window, key=lambda item: (item.position is None, item.position or 0))
 
 
 def _line_ids(window: list[_Pending]) -> list[str]:
@@ -113,12 +119,19 @@ class MicroBatcher:
             await asyncio.gather(*list(self._windows), return_exceptions=True)
 
     async def complete(
-        self, request: Mapping[str, Any], *, custom_id: str | None = None, compat_applied: bool = False
+        self,
+        request: Mapping[str, Any],
+        *,
+        custom_id: str | None = None,
+        position: int | None = None,
+        compat_applied: bool = False,
     ) -> ChatCompletion:
         """Queue one chat request; returns its completion or raises its line's `KlusterError`.
 
         `custom_id` (or the request's own) names the line when it is unique in its window; a
-        clash gets a generated id, so callers never collide. `compat_applied=True` says the
+        clash gets a generated id, so callers never collide. `position` orders the lines of a
+        window (e.g. a `.batch()` writes its inputs in input order, whatever order the calls
+        arrive in; the service does not care, a reader of the job does). `compat_applied=True` says the
         body already went through `prepare_chat_request` (a kluster openai client did it).
         """
         body = dict(request)
@@ -127,7 +140,7 @@ class MicroBatcher:
         if not compat_applied:
             body = prepare_chat_request(body, settings=self.settings)  # bad input fails this caller now
         future: asyncio.Future[ChatCompletion] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(body, future, wanted if isinstance(wanted, str) and wanted else None))
+        self._pending.append(_Pending(body, future, wanted if isinstance(wanted, str) and wanted else None, position))
         self.stats.calls += 1
         if len(self._pending) >= self.max_batch_size:
             self.flush()
@@ -142,7 +155,7 @@ class MicroBatcher:
             self._timer = None
         if not self._pending:
             return
-        window, self._pending = self._pending, []
+        window, self._pending = _in_order(self._pending), []
         self.stats.windows += 1
         self.stats.window_sizes.append(len(window))
         task = asyncio.get_running_loop().create_task(self._run(window))

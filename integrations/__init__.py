@@ -17,6 +17,7 @@ _EXPORTS = {
     "make_client": "api.client",
     "make_async_client": "api.client",
     "prepare_chat_request": "api.compat",
+    "check_chat_request": "api.compat",
     "ModelInfo": "api.catalog",
     "get_model": "api.catalog",
     "list_models": "api.catalog",
@@ -34,6 +35,9 @@ _EXPORTS = {
     "iter_results": "jobs.batch",
     "BatchResult": "jobs.batch_results",
     "MicroBatcher": "jobs.microbatch",
+    "MicroBatchTransport": "jobs.batch_transport",
+    "make_batch_client": "jobs.batch_transport",
+    "make_async_batch_client": "jobs.batch_transport",
     "VerifyClient": "verify.client",
     "VerifyResult": "verify.client",
     "VerifyPolicy": "verify.policy",
@@ -75,7 +79,7 @@ if TYPE_CHECKING:
         register_model,
     )
     from kluster_agents.integrations.api.client import make_async_client, make_client
-    from kluster_agents.integrations.api.compat import prepare_chat_request
+    from kluster_agents.integrations.api.compat import check_chat_request, prepare_chat_request
     from kluster_agents.integrations.api.errors import (
         KlusterAPIError,
         KlusterAuthError,
@@ -104,6 +108,11 @@ if TYPE_CHECKING:
         submit_batch,
     )
     from kluster_agents.integrations.jobs.batch_results import BatchResult
+    from kluster_agents.integrations.jobs.batch_transport import (
+        MicroBatchTransport,
+        make_async_batch_client,
+        make_batch_client,
+    )
     from kluster_agents.integrations.jobs.microbatch import MicroBatcher
     from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
     from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy

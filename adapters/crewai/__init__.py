@@ -14,14 +14,19 @@ from kluster_agents.adapters.crewai.batched_kickoff import (
     akickoff_for_each_batched,
     kickoff_for_each_batched,
 )
-from kluster_agents.adapters.crewai.guardrail import VerifyGuardrail
+from kluster_agents.adapters.crewai.guardrail import KlusterVerifyGuardrail, VerifyGuardrail
 from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
 from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 __all__ = [
+    "HallucinationDetected",
     "KlusterCompletion",
+    "KlusterVerifyGuardrail",
     "KlusterVerifyTool",
     "VerifyGuardrail",
+    "VerifyOutcome",
+    "VerifyPolicy",
     "akickoff_for_each_batched",
     "kickoff_for_each_batched",
     "kluster_llm",

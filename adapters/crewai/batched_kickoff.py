@@ -18,20 +18,19 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
 from crewai import Crew
 from crewai.crews.crew_output import CrewOutput
 from crewai.types.streaming import CrewStreamingOutput
 from crewai.types.usage_metrics import UsageMetrics
 
-from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
 from kluster_agents.adapters.crewai.llm import KlusterCompletion
 from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.jobs.batch_transport import MicroBatchTransport, batch_http_clients
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatchStats
 
 DEFAULT_MAX_CONCURRENCY = 64
-# A window closes as soon as every unfinished run is waiting (see batch_transport); max_wait only
+# A window closes as soon as every unfinished run is waiting (see jobs/batch_transport); max_wait only
 # bounds how long runs busy elsewhere (tools, guardrails) can hold it open.
 DEFAULT_MAX_WAIT = 5.0
 
@@ -44,7 +43,7 @@ def _batched_llm(llm: Any, transport: MicroBatchTransport, owner: str) -> Kluste
         )
     batched = llm.model_copy(update={"stream": False, "max_retries": 0})
     batched._token_usage = dict.fromkeys(llm._token_usage, 0)  # per run, not shared with the original
-    batched.use_http_clients(httpx.Client(transport=transport), httpx.AsyncClient(transport=transport))
+    batched.use_http_clients(*batch_http_clients(transport))
     return batched
 
 

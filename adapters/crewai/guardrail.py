@@ -1,4 +1,5 @@
-"""`VerifyGuardrail`: kluster.ai Verify as a CrewAI task guardrail.
+"""`KlusterVerifyGuardrail`: kluster.ai Verify as a CrewAI task guardrail (`VerifyGuardrail` is its
+deprecated old name, still working).
 
 CrewAI calls a guardrail with the `TaskOutput` and expects `(True, output)` to accept it or
 `(False, feedback)` to re-run the agent with the feedback. The guardrail asks a `VerifyPolicy`:
@@ -17,6 +18,7 @@ here: CrewAI inspects `__call__`'s return annotation at runtime and accepts only
 
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -25,9 +27,10 @@ from crewai.tasks.task_output import TaskOutput
 
 from kluster_agents.integrations.api.compat import content_text
 from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.verify.deprecation import deprecated_context_alias
 from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
 
-ContextFrom = Literal["tools", "conversation"] | Callable[[TaskOutput], str | None] | None
+ContextSource = Literal["tools", "conversation"] | Callable[[TaskOutput], str | None] | None
 
 _OBSERVATION = re.compile(r"Observation:\s*(.*?)(?=\n\s*(?:Thought|Action|Final Answer):|\Z)", re.DOTALL)
 
@@ -50,47 +53,52 @@ def conversation_context(output: TaskOutput) -> str | None:
     return "\n\n".join(p for p in parts if p.strip()) or None
 
 
-def _resolve_context_source(context_from: ContextFrom) -> Callable[[TaskOutput], str | None]:
-    if context_from is None:
+ContextFrom = ContextSource  # the old name of the type
+
+
+def _resolve_context_source(context: ContextSource) -> Callable[[TaskOutput], str | None]:
+    if context is None:
         return lambda output: None
-    if context_from == "tools":
+    if context == "tools":
         return lambda output: "\n\n".join(tool_results(output)) or None
-    if context_from == "conversation":
+    if context == "conversation":
         return conversation_context
-    if callable(context_from):
-        return context_from
+    if callable(context):
+        return context
     raise KlusterConfigError(
-        f"context_from must be None, 'tools', 'conversation' or a callable(TaskOutput) -> str | None, "
-        f"got {context_from!r}."
+        f"context must be None, 'tools', 'conversation' or a callable(TaskOutput) -> str | None, got {context!r}."
     )
 
 
-class VerifyGuardrail(HallucinationGuardrail):
-    """Use as `Task(guardrail=VerifyGuardrail(...))` or in `Task(guardrails=[...])`.
+class KlusterVerifyGuardrail(HallucinationGuardrail):
+    """Use as `Task(guardrail=KlusterVerifyGuardrail(...))` or in `Task(guardrails=[...])`.
 
     `policy`: a `VerifyPolicy` (default: retry up to 2 times with feedback, then raise; fail
     closed on outages). Give the task `guardrail_max_retries >= policy.max_retries`.
-    `context_from`: what Verify checks the answer against — None (Verify's own web search),
+    `context`: where the grounding context comes from — None (Verify's own web search),
     "tools" (the results of the agent's tool calls), "conversation" (task prompt, upstream task
-    outputs and tool results) or a callable(TaskOutput) -> str | None.
-    `prompt_from`: the question that was answered; default: the task description.
+    outputs and tool results) or a callable(TaskOutput) -> str | None (`context_from=` is its
+    deprecated old name). `prompt_from`: the question that was answered; default: the task
+    description. Every outcome is kept in `outcomes` (CrewAI outputs have no metadata slot;
+    `outcome.to_metadata()` is the dict the other adapters store).
     """
 
     def __init__(
         self,
         policy: VerifyPolicy | None = None,
         *,
-        context_from: ContextFrom = None,
+        context: ContextSource = None,
         prompt_from: Callable[[TaskOutput], str] | None = None,
+        context_from: ContextSource = None,
     ) -> None:  # the placeholder's __init__ (an LLM and a "no-op" warning) is deliberately not called
         self.policy = policy or VerifyPolicy()
-        self._context = _resolve_context_source(context_from)
+        self._context = _resolve_context_source(deprecated_context_alias(context, context_from=context_from))
         self._prompt = prompt_from or (lambda output: output.description)
         self.outcomes: list[VerifyOutcome] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"VerifyGuardrail(policy={self.policy!r})"
+        return f"{type(self).__name__}(policy={self.policy!r})"
 
     @property
     def description(self) -> str:
@@ -106,6 +114,18 @@ class VerifyGuardrail(HallucinationGuardrail):
         if outcome.action in ("annotate", "unverified"):
             _add_note(output, outcome)
         return True, output
+
+
+class VerifyGuardrail(KlusterVerifyGuardrail):
+    """Deprecated old name of `KlusterVerifyGuardrail` (works the same; warns once per use)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            "VerifyGuardrail is deprecated; use KlusterVerifyGuardrail (same arguments).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(*args, **kwargs)
 
 
 def _add_note(output: TaskOutput, outcome: VerifyOutcome) -> None:

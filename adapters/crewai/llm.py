@@ -8,7 +8,7 @@ accounting) and changes only what kluster needs:
 - the openai clients are ours (`make_client` / `make_async_client`), so every request goes
   through `compat.prepare_chat_request` (`stream_options` dropped, `max_tokens` translated,
   unsupported parameters refused before the network); constructor parameters are checked
-  against compat at construction time;
+  at construction time with `compat.check_chat_request` (a pure check, no second compat pass);
 - capabilities come from the model catalog: native function calling only where the model has
   tools (otherwise CrewAI falls back to its ReAct text tools), context window, vision;
 - tools are sent without OpenAI's `strict` flag (undocumented on kluster);
@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_valid
 from kluster_agents.adapters.crewai.structured_output import StructuredOutputRun
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.compat import check_chat_request
 from kluster_agents.integrations.api.errors import KlusterError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
@@ -99,7 +99,7 @@ class KlusterCompletion(OpenAICompletion):
         probe = self._prepare_completion_params(messages=list(_PROBE_MESSAGES))
         if self.n is not None:
             probe["n"] = self.n
-        prepare_chat_request(probe, settings=self.settings)
+        check_chat_request(probe, settings=self.settings)  # a pure check: compat itself runs once per request
         return self
 
     def to_config_dict(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from kluster_agents.adapters.langchain.verify import (
     with_verification,
 )
 from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 __all__ = [
     "ChatKluster",
@@ -30,6 +30,7 @@ __all__ = [
     "KlusterStructuredOutputError",
     "KlusterVerifyCallbackHandler",
     "KlusterVerifyTool",
+    "VerifyOutcome",
     "VerifyPolicy",
     "VerifyRecord",
     "with_verification",

@@ -1,120 +1,83 @@
-"""`.batch()/.abatch()` of a `ChatKluster` as one Batch API job.
+"""`.batch()/.abatch()` of a `ChatKluster` through the Batch API, on the core batch seam.
 
-Each input becomes exactly the request the real-time path would send (`_get_request_payload`,
-so compat applies), the job runs through the batch engine (`run_batch`/`arun_batch`), and
-each result is handed back through the model's normal `invoke` with the completion
-pre-filled: `_generate` then builds the message with the same `_create_chat_result` as a
-real-time call, and LangChain's own machinery (callbacks, message ids, response metadata,
-output version) runs unchanged. So a batch returns the same `AIMessage`s, in input order.
-Failed lines raise their `KlusterBatchError` inside that `invoke` (callbacks see the error);
-with `return_exceptions=True` they are returned in place.
+Every input is first checked with `compat.check_chat_request` (a pure check: a refused input
+fails before anything is submitted, or takes its place under `return_exceptions=True`). Then a
+copy of the model whose clients are kluster openai clients on a `MicroBatchTransport`
+(`integrations.jobs.batch_transport`) runs LangChain's ordinary `ainvoke` for every input at
+once: compat runs once, in the client; the calls join one `MicroBatcher` window, which becomes
+one Batch API job (split by the engine only where the tier's limits require). So a batch
+returns the same `AIMessage`s, in input order, with LangChain's own callbacks, message ids and
+metadata. A failed line raises (or returns) its `KlusterBatchError`, custom_id `lc-<index>`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+import concurrent.futures
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list
 
-from kluster_agents.integrations.jobs.batch import arun_batch, run_batch
-from kluster_agents.integrations.jobs.batch_results import BatchResult
+from kluster_agents.integrations.api.compat import check_chat_request
+from kluster_agents.integrations.jobs.batch_transport import (
+    BATCH_CUSTOM_ID_HEADER,
+    BATCH_POSITION_HEADER,
+    MicroBatchTransport,
+    batch_error_from,
+    make_async_batch_client,
+    make_batch_client,
+)
+from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput
-    from langchain_core.messages import AIMessage
+    from langchain_core.messages import BaseMessage
 
     from kluster_agents.adapters.langchain.chat_models import ChatKluster
 
 # Keyword arguments LangChain consumes for tracing; they never reach the request body.
 _TRACING_ONLY = frozenset({"ls_structured_output_format"})
-
-_completed: ContextVar[BatchResult | None] = ContextVar("kluster_batch_result", default=None)
-
-
-def completed_in_batch() -> BatchResult | None:
-    """The batch result the current `invoke` must turn into a message (None: call the API)."""
-    return _completed.get()
+# The window closes as soon as every input's call is waiting; this only bounds a straggler.
+MAX_WAIT = 5.0
 
 
-@contextmanager
-def _serving(result: BatchResult) -> Iterator[None]:
-    token = _completed.set(result)
-    try:
-        yield
-    finally:
-        _completed.reset(token)
-
-
-def _requests(
+def _refusals(
     model: ChatKluster, inputs: list[LanguageModelInput], return_exceptions: bool, kwargs: dict[str, Any]
-) -> tuple[list[dict[str, Any]], dict[int, Exception]]:
-    """The chat body of every input; inputs compat refuses are errors (raised unless returned)."""
-    bodies: list[dict[str, Any]] = []
+) -> dict[int, Exception]:
+    """Inputs compat refuses (raised at once unless returned), found before anything is submitted."""
     refused: dict[int, Exception] = {}
     request_kwargs = {k: v for k, v in kwargs.items() if k not in _TRACING_ONLY}
     for index, input_ in enumerate(inputs):
         try:
-            payload = model._get_request_payload(input_, **request_kwargs)
+            check_chat_request(model._get_request_payload(input_, **request_kwargs), settings=model.settings)
         except Exception as exc:
             if not return_exceptions:
                 raise
             refused[index] = exc
-            continue
-        payload.pop("stream", None)
-        bodies.append({**payload, "custom_id": f"lc-{index}"})
-    return bodies, refused
+    return refused
 
 
-def _engine_options(model: ChatKluster) -> dict[str, Any]:
-    return {
-        "settings": model.settings,
-        "client": model.root_client,
-        "completion_window": model.batch_completion_window,
-        "progress": model.batch_progress,
-        "poll_interval": model.batch_poll_interval,
-    }
+def _batched_copy(model: ChatKluster, transport: MicroBatchTransport) -> ChatKluster:
+    """`model` with kluster clients on the batch transport (its own config otherwise)."""
+    root = make_batch_client(transport, model.settings)
+    root_async = make_async_batch_client(transport, model.settings)
+    return model.model_copy(
+        update={
+            "root_client": root,
+            "client": root.chat.completions,
+            "root_async_client": root_async,
+            "async_client": root_async.chat.completions,
+            "use_batch_api": False,
+            "streaming": False,
+        }
+    )
 
 
-def _placed(results: list[BatchResult], refused: dict[int, Exception], total: int) -> list[BatchResult | Exception]:
-    """Results and refusals back in input order."""
-    submitted = iter(results)
-    return [refused[i] if i in refused else next(submitted) for i in range(total)]
-
-
-def _invoke_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {**kwargs, "stream": False}  # the result is already complete: never take the streaming path
-
-
-def batch(
-    model: ChatKluster,
-    inputs: list[LanguageModelInput],
-    config: RunnableConfig | list[RunnableConfig] | None,
-    *,
-    return_exceptions: bool,
-    **kwargs: Any,
-) -> list[AIMessage | Exception]:
-    configs = get_config_list(config, len(inputs))
-    bodies, refused = _requests(model, inputs, return_exceptions, kwargs)
-    results = run_batch(bodies, **_engine_options(model)) if bodies else []
-    placed = _placed(results, refused, len(inputs))
-    outputs: list[AIMessage | Exception] = []
-    for input_, cfg, item in zip(inputs, configs, placed, strict=True):
-        if isinstance(item, Exception):
-            outputs.append(item)
-            continue
-        try:
-            with _serving(item):
-                outputs.append(model.invoke(input_, cfg, **_invoke_kwargs(kwargs)))
-        except Exception as exc:
-            if not return_exceptions:
-                raise
-            outputs.append(exc)
-    return outputs
+def _call_kwargs(kwargs: dict[str, Any], index: int) -> dict[str, Any]:
+    line = {BATCH_CUSTOM_ID_HEADER: f"lc-{index}", BATCH_POSITION_HEADER: str(index)}  # the job in input order
+    headers = {**(kwargs.get("extra_headers") or {}), **line}
+    return {**kwargs, "stream": False, "extra_headers": headers}
 
 
 async def abatch(
@@ -124,21 +87,56 @@ async def abatch(
     *,
     return_exceptions: bool,
     **kwargs: Any,
-) -> list[AIMessage | Exception]:
+) -> list[BaseMessage | Exception]:
     configs = get_config_list(config, len(inputs))
-    bodies, refused = _requests(model, inputs, return_exceptions, kwargs)
-    results = await arun_batch(bodies, **_engine_options(model)) if bodies else []
+    refused = _refusals(model, inputs, return_exceptions, kwargs)
+    accepted = [i for i in range(len(inputs)) if i not in refused]
+    batcher = MicroBatcher(
+        model.settings,
+        max_batch_size=max(1, len(accepted)),
+        max_wait=MAX_WAIT,
+        completion_window=model.batch_completion_window,
+        client=model.root_client,
+        poll_interval=model.batch_poll_interval,
+        progress=model.batch_progress,
+    )
+    transport = MicroBatchTransport(batcher, asyncio.get_running_loop(), runs=len(accepted))
+    batched = _batched_copy(model, transport)
 
-    async def deliver(input_: LanguageModelInput, cfg: RunnableConfig, item: BatchResult | Exception) -> Any:
-        if isinstance(item, Exception):
-            return item
+    async def one(index: int) -> Any:
         try:
-            with _serving(item):
-                return await model.ainvoke(input_, cfg, **_invoke_kwargs(kwargs))
+            return await batched.ainvoke(inputs[index], configs[index], **_call_kwargs(kwargs, index))
         except Exception as exc:
-            if not return_exceptions:
-                raise
-            return exc
+            return batch_error_from(exc) or exc  # a failed line is its own KlusterBatchError
+        finally:
+            transport.run_finished()
 
-    placed = _placed(results, refused, len(inputs))
-    return list(await asyncio.gather(*(deliver(i, c, r) for i, c, r in zip(inputs, configs, placed, strict=True))))
+    async with batcher:
+        answers = dict(zip(accepted, await asyncio.gather(*(one(i) for i in accepted)), strict=True))
+    outputs: list[BaseMessage | Exception] = [refused[i] if i in refused else answers[i] for i in range(len(inputs))]
+    if not return_exceptions:
+        failure = next((o for o in outputs if isinstance(o, Exception)), None)
+        if failure is not None:
+            raise failure
+    return outputs
+
+
+def batch(
+    model: ChatKluster,
+    inputs: list[LanguageModelInput],
+    config: RunnableConfig | list[RunnableConfig] | None,
+    *,
+    return_exceptions: bool,
+    **kwargs: Any,
+) -> list[BaseMessage | Exception]:
+    """Sync `.batch()`: the same run on a private event loop (in a worker thread inside a running loop)."""
+
+    def run() -> list[BaseMessage | Exception]:
+        return asyncio.run(abatch(model, inputs, config, return_exceptions=return_exceptions, **kwargs))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kluster-batch") as pool:
+        return pool.submit(run).result()

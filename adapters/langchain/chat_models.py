@@ -3,13 +3,14 @@
 A `BaseChatOpenAI` subclass (like `ChatDeepSeek`/`ChatXAI`; not `ChatOpenAI`, whose payload and
 structured-output defaults target OpenAI). What kluster changes:
 - clients come from `kluster_agents.integrations.api.client` (compat-enforcing, shared pool, retries);
-- every payload goes through `compat` (drops, `max_tokens` -> `max_completion_tokens`, refusals
-  before the network), also at the payload hook so errors surface before any client call;
+- every request goes through `compat` exactly once, in the kluster openai client (drops,
+  `max_tokens` -> `max_completion_tokens`, refusals before the network);
 - capabilities (tools, vision, reasoning, limits) come from the model catalog;
 - structured output never uses `response_format` (kluster refuses it): tool calling on models
   with tools, prompted JSON with validation and bounded retry elsewhere;
 - kluster response extras (`stop_reason`, `prompt_logprobs`...) land in `response_metadata`;
-- `.batch()/.abatch()` may run as one Batch API job (`batch=True`, or `KlusterBatchChat`).
+- `.batch()/.abatch()` may run as one Batch API job (`batch=True`, or `KlusterBatchChat`), through
+  the core batch seam (`integrations.jobs.batch_transport`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, Self, cast
 
 import openai
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
@@ -37,7 +37,6 @@ from kluster_agents.integrations._version import __version__
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import KlusterUnsupportedError
-from kluster_agents.integrations.api.kluster_openai import prepare_create_kwargs
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
 from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES
 
@@ -221,31 +220,7 @@ class ChatKluster(BaseChatOpenAI):
     def _get_request_payload(self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         if self.root_client is None and self.root_async_client is None:
             self.settings.require_api_key()  # raises KlusterConfigError before any network
-        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
-        return prepare_create_kwargs(payload, self.settings)
-
-    def _batch_result(self) -> ChatResult | None:
-        """Inside a Batch API `.batch()`, the finished line for this call (built like a real-time reply)."""
-        done = batch_api.completed_in_batch()
-        return None if done is None else self._create_chat_result(done.unwrap())
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return self._batch_result() or super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return self._batch_result() or await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        return super()._get_request_payload(input_, stop=stop, **kwargs)  # compat runs once, in the client
 
     # -- responses ------------------------------------------------------------------------------
 

@@ -29,10 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
 from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
-from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations.verify.deprecation import deprecated_context_alias
+from kluster_agents.integrations.verify.policy import METADATA_KEY, VerifyOutcome, VerifyPolicy
 
-VERIFY_METADATA_KEY = "kluster_verify"
+VERIFY_METADATA_KEY = METADATA_KEY
 DEFAULT_PROMPT_KEYS = ("question", "input", "query", "prompt")
+ContextSource = str | Callable[[Any], Any] | None
 
 
 def text_of(value: Any) -> str:
@@ -57,20 +59,8 @@ def _annotated(output: Any, outcome: VerifyOutcome) -> Any:
     """Attach the outcome to an AIMessage output (`response_metadata["kluster_verify"]`)."""
     if isinstance(output, AIMessage):
         output = output.model_copy(deep=False)
-        output.response_metadata = {**output.response_metadata, VERIFY_METADATA_KEY: _outcome_metadata(outcome)}
+        output.response_metadata = {**output.response_metadata, VERIFY_METADATA_KEY: outcome.to_metadata()}
     return output
-
-
-def _outcome_metadata(outcome: VerifyOutcome) -> dict[str, Any]:
-    result = outcome.result
-    return {
-        "status": outcome.status,
-        "action": outcome.action,
-        "is_hallucination": result.is_hallucination if result else None,
-        "explanation": result.explanation if result else "",
-        "retries": outcome.attempt,
-        "emulated": result.emulated if result else False,
-    }
 
 
 class _Verified:
@@ -81,13 +71,13 @@ class _Verified:
         runnable: Runnable,
         policy: VerifyPolicy,
         *,
-        context_key: str | None,
+        context: ContextSource,
         prompt_key: str | None,
         output_key: str | None,
     ) -> None:
         self.runnable = runnable
         self.policy = policy
-        self.context_key = context_key
+        self.context = context
         self.prompt_key = prompt_key
         self.output_key = output_key
 
@@ -100,20 +90,33 @@ class _Verified:
                     "pass prompt_key='<your question key>'.",
                     parameter="prompt_key",
                 )
-            context = input_.get(self.context_key) if self.context_key else None
-            return text_of(input_[key]), (text_of(context) if context is not None else None)
-        if self.context_key:
+            return text_of(input_[key]), self.context_of(input_)
+        if isinstance(self.context, str):
             raise KlusterInvalidRequestError(
-                "with_verification: context_key needs dict inputs ({'question': ..., 'context': ...}).",
-                parameter="context_key",
+                "with_verification: context='<input key>' needs dict inputs ({'question': ..., 'context': ...}).",
+                parameter="context",
             )
+        if callable(self.context):
+            return self.prompt_only(input_), self.context_of(input_)
+        return self.prompt_only(input_), None
+
+    def context_of(self, input_: Any) -> str | None:
+        if callable(self.context):
+            found = self.context(input_)
+        elif isinstance(self.context, str) and isinstance(input_, Mapping):
+            found = input_.get(self.context)
+        else:
+            found = None
+        return text_of(found) if found is not None else None
+
+    def prompt_only(self, input_: Any) -> str:
         if isinstance(input_, PromptValue):
-            return _last_human_text(input_.to_messages()), None
+            return _last_human_text(input_.to_messages())
         if isinstance(input_, Sequence) and not isinstance(input_, str):
             from langchain_core.messages import convert_to_messages
 
-            return _last_human_text(convert_to_messages(input_)), None
-        return text_of(input_), None
+            return _last_human_text(convert_to_messages(input_))
+        return text_of(input_)
 
     def output_text(self, output: Any) -> str:
         if self.output_key is not None and isinstance(output, Mapping):
@@ -159,22 +162,24 @@ def with_verification(
     runnable: Runnable,
     policy: VerifyPolicy | None = None,
     *,
-    context_key: str | None = None,
+    context: ContextSource = None,
     prompt_key: str | None = None,
     output_key: str | None = None,
+    context_key: str | None = None,
 ) -> Runnable:
     """Wrap `runnable` so each output is checked by kluster.ai Verify under `policy`.
 
     Inputs: a string or messages (the prompt is the last human message), or a dict whose
-    `prompt_key` (default: question/input/query/prompt) is the prompt and `context_key` the
-    retrieved context (a string or a list of `Document`s) the answer must be grounded in.
+    `prompt_key` (default: question/input/query/prompt) is the prompt. `context` says where the
+    grounding context comes from: None (Verify checks against the web), the key of a dict
+    input holding the retrieved context (a string or a list of `Document`s), or a
+    callable(input) -> str | None. (`context_key=` is its deprecated old name.)
     On "retry" the wrapped runnable runs again with Verify's explanation as feedback (for dict
     inputs, appended to the prompt). AIMessage outputs carry the outcome in
     `response_metadata["kluster_verify"]`. Default policy: `VerifyPolicy()` (retry, fail closed).
     """
-    call = _Verified(
-        runnable, policy or VerifyPolicy(), context_key=context_key, prompt_key=prompt_key, output_key=output_key
-    )
+    context = deprecated_context_alias(context, context_key=context_key)
+    call = _Verified(runnable, policy or VerifyPolicy(), context=context, prompt_key=prompt_key, output_key=output_key)
 
     def invoke(input_: Any, config: RunnableConfig) -> Any:
         return call.invoke(input_, config)

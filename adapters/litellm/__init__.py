@@ -25,17 +25,21 @@ from kluster_agents.adapters.litellm.exceptions import (
     LiteLLMKlusterInvalidRequestError,
     LiteLLMKlusterUnsupportedError,
 )
-from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_result
+from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_outcome, verify_result
 from kluster_agents.adapters.litellm.provider import KlusterLLM, model_map, register
 from kluster_agents.adapters.litellm.proxy_config import build_proxy_config, litellm_config_command
 from kluster_agents.adapters.litellm.router import kluster_router
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 __all__ = [
+    "HallucinationDetected",
     "KlusterLLM",
     "KlusterVerifyGuardrail",
     "LiteLLMKlusterConfigError",
     "LiteLLMKlusterInvalidRequestError",
     "LiteLLMKlusterUnsupportedError",
+    "VerifyOutcome",
+    "VerifyPolicy",
     "abatch_completion_via_api",
     "batch_completion_via_api",
     "batch_file_line",
@@ -45,5 +49,6 @@ __all__ = [
     "litellm_config_command",
     "model_map",
     "register",
+    "verify_outcome",
     "verify_result",
 ]

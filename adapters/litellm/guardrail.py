@@ -11,15 +11,18 @@ What the policy decides becomes: pass -> the answer, with its verdict attached; 
 model is asked again with Verify's explanation as feedback (at most `max_retries` times, then
 `on_exhausted`); raise -> `HallucinationDetected` (a 400 on the proxy); annotate/unverified ->
 the answer, labelled. The verdict is in `verify_result(response)` (the response's hidden
-params; `.status` is reliable / hallucination / unverified). Streams and tool-call answers carry no text to check and
-pass unchecked.
+params; `.status` is reliable / hallucination / unverified); `verify_outcome(response)` gives
+the whole `VerifyOutcome`, stored as `VerifyOutcome.to_metadata()` under the hidden param
+`kluster_verify` like every adapter's metadata. `context=` says where the grounding context
+comes from: "system" (the system turns, default), None (the web) or a callable(messages).
+Streams and tool-call answers carry no text to check and pass unchecked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal
 
 import litellm
 from litellm.integrations.custom_guardrail import CustomGuardrail
@@ -27,11 +30,13 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import ModelResponse
 
 from kluster_agents.integrations.api.compat import content_text
+from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.verify.client import VerifyResult
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations.verify.policy import METADATA_KEY, HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 GUARDRAIL_NAME = "kluster-verify"
-_HIDDEN_KEY = "kluster_verify"
+_HIDDEN_KEY = METADATA_KEY
+ContextSource = Literal["system"] | Callable[[Sequence[Mapping[str, Any]]], str | None] | None
 # Request parameters a regeneration keeps (everything else is LiteLLM bookkeeping).
 _REGENERATE_PARAMS = (
     "model",
@@ -64,16 +69,31 @@ def answer_text(response: Any) -> str | None:
     return content if isinstance(content, str) and content.strip() else None
 
 
+def verify_outcome(response: Any) -> VerifyOutcome | None:
+    """The `VerifyOutcome` the guardrail attached to `response` (None when it was not checked)."""
+    data = (getattr(response, "_hidden_params", None) or {}).get(_HIDDEN_KEY)
+    return VerifyOutcome.from_metadata(data) if data else None
+
+
 def verify_result(response: Any) -> VerifyResult | None:
     """The Verify verdict the guardrail attached to `response` (None when it was not checked)."""
-    data = (getattr(response, "_hidden_params", None) or {}).get(_HIDDEN_KEY)
-    return VerifyResult.model_validate(data) if data else None
+    outcome = verify_outcome(response)
+    return outcome.result if outcome is not None else None
 
 
 def _attach(response: ModelResponse, outcome: VerifyOutcome) -> ModelResponse:
-    if outcome.result is not None:
-        response._hidden_params[_HIDDEN_KEY] = outcome.result.model_dump(mode="json")
+    response._hidden_params[_HIDDEN_KEY] = outcome.to_metadata()
     return response
+
+
+def _context_reader(context: ContextSource) -> Callable[[Sequence[Mapping[str, Any]]], str | None]:
+    if context is None:
+        return lambda messages: None
+    if context == "system":
+        return lambda messages: prompt_and_context(messages)[1]
+    if callable(context):
+        return context
+    raise KlusterConfigError(f"context must be 'system', None or a callable(messages) -> str | None, got {context!r}.")
 
 
 class KlusterVerifyGuardrail(CustomGuardrail):
@@ -88,6 +108,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
         guardrail_name: str = GUARDRAIL_NAME,
         event_hook: Any = GuardrailEventHooks.post_call,
         default_on: bool = True,
+        context: ContextSource = "system",
         **policy_kwargs: Any,
     ) -> None:
         policy_args = {
@@ -109,6 +130,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
         if "sample_rate" in policy_args:
             policy_args["sample_rate"] = float(policy_args["sample_rate"])
         self.policy = policy or VerifyPolicy(**policy_args)
+        self._context = _context_reader(context)
 
     def __repr__(self) -> str:
         return f"KlusterVerifyGuardrail(name={self.guardrail_name!r}, policy={self.policy!r})"
@@ -119,7 +141,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
         messages = list(data.get("messages") or [])
         if output is None or not messages or _regenerating.get():
             return response
-        prompt, context = prompt_and_context(messages)
+        prompt, context = prompt_and_context(messages)[0], self._context(messages)
         attempt = 0
         while True:
             outcome = await self.policy.acheck(prompt, output, context, attempt=attempt)
@@ -164,7 +186,11 @@ class KlusterVerifyGuardrail(CustomGuardrail):
                 detail={
                     "error": str(exc),
                     "guardrail": self.guardrail_name,
-                    "kluster_verify": exc.result.model_dump(mode="json"),
+                    METADATA_KEY: {
+                        "status": "hallucination",
+                        "action": "raise",
+                        "result": exc.result.model_dump(mode="json"),
+                    },
                 },
             ) from exc
 

@@ -17,11 +17,15 @@ from kluster_agents.adapters.pydantic_ai.provider import (
     kluster_model,
 )
 from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator
+from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 __all__ = [
+    "HallucinationDetected",
     "KlusterProvider",
     "KlusterProviderError",
     "RunOutcome",
+    "VerifyOutcome",
+    "VerifyPolicy",
     "kluster_mcp_toolset",
     "kluster_model",
     "kluster_model_profile",

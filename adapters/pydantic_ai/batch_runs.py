@@ -1,7 +1,8 @@
 """`run_many`: one PydanticAI agent over many inputs, results in input order with per-input errors.
 
-`via="batch"` routes every model request of every run through a `MicroBatcher`: the runs
-proceed concurrently, so their first model requests land in one window and become one Batch
+`via="batch"` gives the agent a kluster client on the core batch seam
+(`integrations.jobs.batch_transport`): every model request of every run joins a `MicroBatcher`
+window. The runs proceed concurrently, so their first model requests land in one window and become one Batch
 API job (cheaper than real time, and fine for work that can wait); a run that calls tools
 continues in the next window. `via="realtime"` runs them concurrently against the chat
 endpoint, at most `max_concurrency` at a time (default: the model's tier concurrency).
@@ -13,63 +14,28 @@ output types, validators and deps work as in `agent.run`, only the transport dif
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Generic, Literal, TypeVar
 
-from openai.types.chat import ChatCompletion
 from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.run import AgentRunResult
 
 from kluster_agents.adapters.pydantic_ai.provider import KlusterProvider, kluster_model
 from kluster_agents.integrations.api.catalog import get_model
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.api.kluster_openai import prepare_create_kwargs
+from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.jobs.batch_transport import (
+    MicroBatchTransport,
+    batch_error_from,
+    make_async_batch_client,
+)
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 
 OutputT = TypeVar("OutputT")
 Via = Literal["batch", "realtime"]
 RunInput = str | Sequence[Any] | Mapping[str, Any]
 DEFAULT_REALTIME_CONCURRENCY = 8
-_REQUEST_OPTIONS = ("extra_headers", "extra_query", "timeout")
-
-
-class MicroBatchClient:
-    """The part of `AsyncOpenAI` that `OpenAIChatModel` uses, with chat completions sent to a
-    `MicroBatcher` instead of the real-time endpoint (compat applied first, like every client)."""
-
-    def __init__(self, provider: KlusterProvider, batcher: MicroBatcher) -> None:
-        self._provider = provider
-        self._batcher = batcher
-        self.base_url = provider.client.base_url
-        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._create))
-
-    async def _create(self, **kwargs: Any) -> ChatCompletion:
-        if kwargs.get("stream"):
-            raise KlusterUnsupportedError(
-                "Streaming cannot go through the Batch API; use run_many(..., via='realtime') or agent.run_stream().",
-                parameter="stream",
-            )
-        body = prepare_create_kwargs(kwargs, self._provider.settings)
-        for option in _REQUEST_OPTIONS:
-            body.pop(option, None)
-        body.pop("stream", None)
-        body.update(body.pop("extra_body", None) or {})
-        return await self._batcher.complete(body)
-
-
-class _MicroBatchProvider(KlusterProvider):
-    """A KlusterProvider whose client is a `MicroBatchClient` (same name, base URL and settings)."""
-
-    def __init__(self, base: KlusterProvider, batcher: MicroBatcher) -> None:
-        self._settings = base.settings
-        self._batching = MicroBatchClient(base, batcher)
-
-    @property
-    def client(self) -> Any:
-        return self._batching
 
 
 @dataclass
@@ -116,7 +82,11 @@ def _run_kwargs(item: RunInput, shared: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _run_all(
-    agent: AbstractAgent[Any, Any], items: list[RunInput], shared: Mapping[str, Any], limit: int | None
+    agent: AbstractAgent[Any, Any],
+    items: list[RunInput],
+    shared: Mapping[str, Any],
+    limit: int | None,
+    on_finished: Callable[[], None] | None = None,
 ) -> list[RunOutcome[Any]]:
     gate = asyncio.Semaphore(limit) if limit else None
 
@@ -127,7 +97,10 @@ async def _run_all(
             async with gate:
                 return RunOutcome(index, item, result=await agent.run(**_run_kwargs(item, shared)))
         except Exception as exc:
-            return RunOutcome(index, item, error=exc)
+            return RunOutcome(index, item, error=batch_error_from(exc) or exc)  # a failed line: its own error
+        finally:
+            if on_finished is not None:
+                on_finished()
 
     return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
 
@@ -169,14 +142,19 @@ async def run_many(
         completion_window=completion_window,
         poll_interval=poll_interval,
     ) as batcher:
+        # the core batch seam: a kluster client (compat once) whose chat completions join the batcher;
+        # without a concurrency cap every run is live, so a window closes once all of them wait
+        transport = MicroBatchTransport(
+            batcher, asyncio.get_running_loop(), runs=len(items) if max_concurrency is None else None
+        )
         batched = OpenAIChatModel(
             chat_model.model_name,
-            provider=_MicroBatchProvider(provider, batcher),
+            provider=KlusterProvider(openai_client=make_async_batch_client(transport, provider.settings)),
             profile=chat_model.profile,
             settings=chat_model.settings,
         )
         with agent.override(model=batched):
-            return await _run_all(agent, items, run_kwargs, max_concurrency)
+            return await _run_all(agent, items, run_kwargs, max_concurrency, transport.run_finished)
 
 
 def run_many_sync(

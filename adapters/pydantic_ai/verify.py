@@ -12,8 +12,8 @@ the `RunContext`, the deps (`"deps"`), the tool results the agent retrieved in t
 (`"tool_results"`), or `"auto"` = deps when they carry context, else the tool results.
 Without context Verify checks the answer against reliable online sources.
 
-The verdict is stored in `result.metadata["kluster_verify"]` when the agent has run
-metadata (`Agent(..., metadata={})`).
+The outcome is stored in `result.metadata["kluster_verify"]` as `VerifyOutcome.to_metadata()`
+(the same dict every adapter stores) when the agent has run metadata (`Agent(..., metadata={})`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from pydantic_ai import ModelRetry, RunContext
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
 
 from kluster_agents.integrations.api.errors import KlusterVerifyError
+from kluster_agents.integrations.verify.policy import METADATA_KEY as _METADATA_KEY
 from kluster_agents.integrations.verify.policy import VerifyOutcome, VerifyPolicy
 
 OutputT = TypeVar("OutputT")
 ContextSource = str | Literal["auto", "deps", "tool_results"] | Callable[[RunContext[Any]], str | None] | None
-METADATA_KEY = "kluster_verify"
+METADATA_KEY = _METADATA_KEY
 _DEPS_CONTEXT_ATTRS = ("context", "documents", "document")
 
 
@@ -127,4 +128,4 @@ def verify_output_validator(
 
 def _record(ctx: RunContext[Any], outcome: VerifyOutcome) -> None:
     if isinstance(ctx.metadata, dict):
-        ctx.metadata[METADATA_KEY] = outcome
+        ctx.metadata[METADATA_KEY] = outcome.to_metadata()

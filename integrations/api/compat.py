@@ -199,7 +199,7 @@ def content_text(content: Any) -> str:
     return json.dumps(content)
 
 
-def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
+def _message_mapping(msg: Any, index: int) -> Mapping[str, Any]:
     if hasattr(msg, "model_dump"):
         msg = msg.model_dump(exclude_none=True)
     if not isinstance(msg, Mapping) or "role" not in msg:
@@ -207,7 +207,11 @@ def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSett
             f"messages[{index}] must be a dict with a 'role' (system/user/assistant/tool), got {msg!r:.80}",
             parameter=f"messages[{index}]",
         )
-    clean = dict(msg)
+    return msg
+
+
+def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
+    clean = dict(_message_mapping(msg, index))
     for field in MESSAGE_DROP_FIELDS:
         if field in clean:
             value = clean.pop(field)
@@ -236,12 +240,61 @@ def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: Klust
         value = request.pop(rule.param)
         if rule.action == "drop":
             _warn_once(rule.param, f"kluster-agents: dropped `{rule.param}` ({rule.why}).", settings)
-        elif rule.action == "drop-or-refuse" and not (rule.harmless and rule.harmless(value)):
-            shown = _fmt_type(value) if rule.param == "response_format" else value
-            raise _refuse(rule.param, info, rule.why.format(value=shown), rule.fix)
+        elif rule.action == "drop-or-refuse":
+            _check_harmless(rule, value, info)
         elif rule.action == "translate" and rule.target is not None and rule.target not in request:
             logger.debug("kluster-agents: translated `%s` to `%s`.", rule.param, rule.target)
             request[rule.target] = rule.convert(value) if rule.convert else value
+
+
+def _check_harmless(rule: Rule, value: Any, info: ModelInfo) -> None:
+    if not (rule.harmless and rule.harmless(value)):
+        shown = _fmt_type(value) if rule.param == "response_format" else value
+        raise _refuse(rule.param, info, rule.why.format(value=shown), rule.fix)
+
+
+def _model_and_messages(params: Mapping[str, Any], model: str | None) -> tuple[ModelInfo, Any]:
+    model_name = model or params.get("model")
+    if not model_name:
+        raise KlusterInvalidRequestError(
+            "No model given: pass model='klusterai/Meta-Llama-3.3-70B-Instruct-Turbo' "
+            "or another name from `kluster-agents models`.",
+            parameter="model",
+        )
+    info = get_model(model_name)
+    messages = params.get("messages")
+    if not messages or not isinstance(messages, (list, tuple)):
+        raise KlusterInvalidRequestError(
+            "`messages` must be a non-empty list, e.g. [{'role': 'user', 'content': 'Hello'}].", parameter="messages"
+        )
+    return info, messages
+
+
+def check_chat_request(
+    params: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    settings: KlusterSettings | None = None,
+) -> None:
+    """Raise the error `prepare_chat_request` would raise for `params`, without building a request.
+
+    A pure check (no copy, no warnings, nothing transformed) for frameworks that need an early
+    error before a request exists, e.g. LangChain's batch mode validating every input before
+    anything is submitted. Compat itself still runs once, in the client or the batch writer.
+    """
+    settings = resolve_settings(settings)
+    params = {k: v for k, v in params.items() if v is not None}
+    info, messages = _model_and_messages(params, model)
+    for index, msg in enumerate(messages):
+        _check_content(_message_mapping(msg, index).get("content"), info, index)
+    for rule in PARAM_RULES.values():
+        if rule.action == "drop-or-refuse" and rule.param in params:
+            _check_harmless(rule, params[rule.param], info)
+    tools = params.get("tools") or (params.get("functions") and ["translated"])
+    _check_tools(bool(tools), params, info, settings)
+    requested = params.get("max_completion_tokens", params.get("max_tokens"))
+    if requested is not None:
+        _checked_output_limit(requested, info, settings)
 
 
 def prepare_chat_request(
@@ -258,21 +311,8 @@ def prepare_chat_request(
     """
     settings = resolve_settings(settings)
     request = {k: v for k, v in params.items() if v is not None}
-    model_name = model or request.get("model")
-    if not model_name:
-        raise KlusterInvalidRequestError(
-            "No model given: pass model='klusterai/Meta-Llama-3.3-70B-Instruct-Turbo' "
-            "or another name from `kluster-agents models`.",
-            parameter="model",
-        )
-    info = get_model(model_name)
+    info, messages = _model_and_messages(request, model)
     request["model"] = info.id  # aliases resolve to the API name
-
-    messages = request.get("messages")
-    if not messages or not isinstance(messages, (list, tuple)):
-        raise KlusterInvalidRequestError(
-            "`messages` must be a non-empty list, e.g. [{'role': 'user', 'content': 'Hello'}].", parameter="messages"
-        )
     cleaned = [_clean_message(m, i, info, settings) for i, m in enumerate(messages)]
     request["messages"] = _rewrite_tool_messages(cleaned) if settings.tool_messages == "rewrite" else cleaned
 
@@ -282,42 +322,55 @@ def prepare_chat_request(
     return request
 
 
-def _apply_tool_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
-    tools = request.get("tools")
-    if not tools:
-        request.pop("tools", None)
+def _check_tools(has_tools: bool, request: Mapping[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    if not has_tools:
         for name in ("tool_choice", "parallel_tool_calls"):
             if name in request and request[name] not in ("none", "auto", False, True):
                 raise _refuse(name, info, f"`{name}` was given without any tools", "pass tools, or remove it")
-            request.pop(name, None)
         return
     if not supports_tools(info, settings):
         rule = PARAM_RULES["tools"]
         raise _refuse("tools", info, f"{rule.why} and {info.id} has none", rule.fix)
 
 
-def _apply_output_limit(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
-    requested = request.get("max_completion_tokens")
+def _apply_tool_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    has_tools = bool(request.get("tools"))
+    _check_tools(has_tools, request, info, settings)
+    if not has_tools:
+        for name in ("tools", "tool_choice", "parallel_tool_calls"):
+            request.pop(name, None)
+
+
+def _checked_output_limit(requested: Any, info: ModelInfo, settings: KlusterSettings) -> int | None:
+    """The tier's max output when `requested` is above it and the setting is clamp; raises when refused."""
     limits = info.limits_for(settings.tier)
-    if requested is None or limits is None or not limits.max_output:
-        return
+    if limits is None or not limits.max_output:
+        return None
     if not isinstance(requested, int) or requested < 1:
         raise KlusterInvalidRequestError(
             f"max_completion_tokens must be a positive integer, got {requested!r}.", parameter="max_completion_tokens"
         )
-    if requested > limits.max_output:
-        if settings.over_limit == "clamp":
-            request["max_completion_tokens"] = limits.max_output
-            _warn_once(
-                f"clamp:{info.id}",
-                f"kluster-agents: clamped max_completion_tokens to {limits.max_output} "
-                f"({info.id}, {settings.tier.value} tier).",
-                settings,
-            )
-            return
+    if requested <= limits.max_output:
+        return None
+    if settings.over_limit != "clamp":
         raise _refuse(
             "max_completion_tokens",
             info,
             f"{requested} is above the {settings.tier.value} tier's max output of {limits.max_output} tokens",
             f"ask for at most {limits.max_output}, or set KLUSTER_OVER_LIMIT=clamp",
+        )
+    return limits.max_output
+
+
+def _apply_output_limit(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    requested = request.get("max_completion_tokens")
+    if requested is None:
+        return
+    clamped = _checked_output_limit(requested, info, settings)
+    if clamped is not None:
+        request["max_completion_tokens"] = clamped
+        _warn_once(
+            f"clamp:{info.id}",
+            f"kluster-agents: clamped max_completion_tokens to {clamped} ({info.id}, {settings.tier.value} tier).",
+            settings,
         )

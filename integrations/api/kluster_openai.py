@@ -1,5 +1,6 @@
-"""`openai.OpenAI` / `AsyncOpenAI` subclasses whose `chat.completions.create` runs every request
-through `compat.prepare_chat_request` first.
+"""`openai.OpenAI` / `AsyncOpenAI` subclasses whose `chat.completions.create` (and `parse`, and
+`stream`, which calls `create`; also under `beta.chat`) runs every request through
+`compat.prepare_chat_request` first — the one place compat runs on the real-time path.
 
 This is what makes compat impossible to bypass: any framework that takes an openai client
 (PydanticAI providers, CrewAI's native OpenAI LLM, LangChain's root client) gets kluster's
@@ -12,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 import openai
+from openai.resources.beta import AsyncBeta, Beta
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 
 from kluster_agents.integrations._version import USER_AGENT
@@ -40,10 +42,16 @@ class KlusterCompletions(Completions):
     def create(self, **kwargs: Any) -> Any:
         return super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
 
+    def parse(self, **kwargs: Any) -> Any:
+        return super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+
 
 class AsyncKlusterCompletions(AsyncCompletions):
     async def create(self, **kwargs: Any) -> Any:
         return await super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+
+    async def parse(self, **kwargs: Any) -> Any:
+        return await super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
 
 
 class KlusterChat(Chat):
@@ -58,6 +66,18 @@ class AsyncKlusterChat(AsyncChat):
         return AsyncKlusterCompletions(self._client)
 
 
+class KlusterBeta(Beta):
+    @cached_property
+    def chat(self) -> KlusterChat:
+        return KlusterChat(self._client)
+
+
+class AsyncKlusterBeta(AsyncBeta):
+    @cached_property
+    def chat(self) -> AsyncKlusterChat:
+        return AsyncKlusterChat(self._client)
+
+
 class KlusterOpenAI(openai.OpenAI):
     """An `openai.OpenAI` for kluster.ai that applies compat to chat completions."""
 
@@ -68,6 +88,10 @@ class KlusterOpenAI(openai.OpenAI):
     @cached_property
     def chat(self) -> KlusterChat:
         return KlusterChat(self)
+
+    @cached_property
+    def beta(self) -> KlusterBeta:
+        return KlusterBeta(self)
 
 
 class AsyncKlusterOpenAI(openai.AsyncOpenAI):
@@ -80,3 +104,7 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
     @cached_property
     def chat(self) -> AsyncKlusterChat:
         return AsyncKlusterChat(self)
+
+    @cached_property
+    def beta(self) -> AsyncKlusterBeta:
+        return AsyncKlusterBeta(self)

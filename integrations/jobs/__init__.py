@@ -14,6 +14,11 @@ from kluster_agents.integrations.jobs.batch import (
     submit_batch,
 )
 from kluster_agents.integrations.jobs.batch_results import BatchResult
+from kluster_agents.integrations.jobs.batch_transport import (
+    MicroBatchTransport,
+    make_async_batch_client,
+    make_batch_client,
+)
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatchStats
 
 __all__ = [
@@ -21,10 +26,13 @@ __all__ = [
     "BatchResult",
     "BatchStatus",
     "MicroBatchStats",
+    "MicroBatchTransport",
     "MicroBatcher",
     "arun_batch",
     "asubmit_batch",
     "iter_results",
+    "make_async_batch_client",
+    "make_batch_client",
     "run_batch",
     "submit_batch",
 ]

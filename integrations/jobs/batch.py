@@ -299,6 +299,7 @@ def submit_batch(
     max_requests_per_job: int | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
     poll_interval: float | None = None,
+    compat_applied: bool = False,
 ) -> BatchHandle:
     """Validate, write, upload and submit `requests`; returns at once with a `BatchHandle`.
 
@@ -307,6 +308,8 @@ def submit_batch(
     `KlusterError` naming the request (index and custom_id) before anything is uploaded.
     `strict_models` checks names the catalog does not know against GET /v1/models.
     `journal` is a path, None (default `~/.cache/kluster-agents/`, or `KLUSTER_JOURNAL_PATH`), or False.
+    `compat_applied=True` (the micro-batcher) says every body already went through
+    `prepare_chat_request`, so it is written as is: compat runs once per request.
     """
     settings = resolve_settings(settings)
     check_completion_window(completion_window)
@@ -332,6 +335,7 @@ def submit_batch(
             max_requests_per_job=max_requests_per_job,
             max_file_bytes=max_file_bytes,
             run_options=options,
+            compat_applied=compat_applied,
         )
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import openai
 from pydantic import BaseModel
@@ -29,9 +29,6 @@ from kluster_agents.integrations.jobs.jsonl import (
     batch_line,
     dumps,
 )
-
-if TYPE_CHECKING:
-    pass
 
 # --- building the input ---------------------------------------------------------------------------------
 
@@ -86,8 +83,12 @@ def prepare_requests(
     max_requests_per_job: int | None,
     max_file_bytes: int,
     run_options: Mapping[str, Any],
+    compat_applied: bool = False,
 ) -> PreparedInput:
-    """Validate every request and stream it to chunk files; nothing touches the network."""
+    """Validate every request and stream it to chunk files; nothing touches the network.
+
+    Compat runs once per request here, unless `compat_applied` (the body was prepared already).
+    """
     writer = ChunkedWriter(workdir, max_lines=max_requests_per_job, max_bytes=max_file_bytes)
     index = LineIndex(workdir / "lines.sqlite3")
     digest = hashlib.sha256(dumps({"base_url": settings.base_url, **run_options}).encode())
@@ -100,7 +101,8 @@ def prepare_requests(
             try:
                 if body.get("stream"):
                     raise KlusterInvalidRequestError("stream=True cannot be batched; remove it.", parameter="stream")
-                body = prepare_chat_request(body, settings=settings)
+                if not compat_applied:
+                    body = prepare_chat_request(body, settings=settings)
             except KlusterError as exc:
                 raise _at_line(exc, i, custom_id) from None
             info = get_model(body["model"])

@@ -2,9 +2,12 @@
 their calls are coalesced into Batch API jobs (one per window of `max_wait` seconds or
 `max_batch_size` calls). Each caller gets its own completion or its own line's error.
 
-For agent work that can wait (the Batch API is cheaper than real-time): e.g. an adapter's
-`abatch()` or a crew's `kickoff_for_each`. Bad requests fail their own caller at once, before
-joining a window, so one caller's mistake never sinks the others' job.
+For agent work that can wait (the Batch API is cheaper than real-time). Adapters do not call it
+directly: their openai clients talk to it through `batch_transport.MicroBatchTransport`, the one
+batch-mode seam. Compat runs exactly once per request: here when a request joins a window, or
+in the kluster openai client before the transport (then `compat_applied=True`), never again
+when the window is written. Bad requests fail their own caller at once, before joining a
+window, so one caller's mistake never sinks the others' job.
 """
 
 from __future__ import annotations
@@ -21,6 +24,40 @@ from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import KlusterError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.batch import asubmit_batch, check_completion_window
+
+
+@dataclass
+class _Pending:
+    body: dict[str, Any]
+    future: asyncio.Future[ChatCompletion]
+    custom_id: str | None
+    position: int | None = None
+
+
+def _in_order(window: list[_Pending]) -> list[_Pending]:
+    """Callers that gave a `position` first, ascending; the rest after, in the order they joined."""
+    return sorted(window, key=lambda item: (item.position is None, item.position or 0))
+
+
+def _line_ids(window: list[_Pending]) -> list[str]:
+    """Each caller's own id where it is unique in the window, else `auto-<position>`."""
+    wanted = [item.custom_id for item in window]
+    counts: dict[str, int] = {}
+    for cid in wanted:
+        if cid is not None:
+            counts[cid] = counts.get(cid, 0) + 1
+    ids: list[str] = []
+    taken = {cid for cid, n in counts.items() if n == 1}
+    for position, cid in enumerate(wanted):
+        if cid is not None and counts[cid] == 1:
+            ids.append(cid)
+            continue
+        line_id = f"auto-{position}"
+        while line_id in taken:
+            line_id += "_"
+        taken.add(line_id)
+        ids.append(line_id)
+    return ids
 
 
 @dataclass
@@ -50,6 +87,7 @@ class MicroBatcher:
         client: openai.OpenAI | None = None,
         poll_interval: float | None = None,
         timeout: float | None = None,
+        progress: bool = False,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -61,9 +99,10 @@ class MicroBatcher:
         self.completion_window = check_completion_window(completion_window)
         self.poll_interval = poll_interval
         self.timeout = timeout
+        self.progress = progress
         self.stats = MicroBatchStats()
         self._client = client
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[ChatCompletion]]] = []
+        self._pending: list[_Pending] = []
         self._timer: asyncio.TimerHandle | None = None
         self._windows: set[asyncio.Task[None]] = set()
 
@@ -79,12 +118,29 @@ class MicroBatcher:
         while self._windows:
             await asyncio.gather(*list(self._windows), return_exceptions=True)
 
-    async def complete(self, request: Mapping[str, Any]) -> ChatCompletion:
-        """Queue one chat request; returns its completion or raises its line's `KlusterError`."""
-        body = {k: v for k, v in dict(request).items() if k != "custom_id"}  # ids are per window
-        prepare_chat_request(body, settings=self.settings)  # bad input fails this caller now
+    async def complete(
+        self,
+        request: Mapping[str, Any],
+        *,
+        custom_id: str | None = None,
+        position: int | None = None,
+        compat_applied: bool = False,
+    ) -> ChatCompletion:
+        """Queue one chat request; returns its completion or raises its line's `KlusterError`.
+
+        `custom_id` (or the request's own) names the line when it is unique in its window; a
+        clash gets a generated id, so callers never collide. `position` orders the lines of a
+        window (e.g. a `.batch()` writes its inputs in input order, whatever order the calls
+        arrive in; the service does not care, a reader of the job does). `compat_applied=True` says the
+        body already went through `prepare_chat_request` (a kluster openai client did it).
+        """
+        body = dict(request)
+        wanted = custom_id or body.pop("custom_id", None)
+        body.pop("custom_id", None)
+        if not compat_applied:
+            body = prepare_chat_request(body, settings=self.settings)  # bad input fails this caller now
         future: asyncio.Future[ChatCompletion] = asyncio.get_running_loop().create_future()
-        self._pending.append((body, future))
+        self._pending.append(_Pending(body, future, wanted if isinstance(wanted, str) and wanted else None, position))
         self.stats.calls += 1
         if len(self._pending) >= self.max_batch_size:
             self.flush()
@@ -99,31 +155,33 @@ class MicroBatcher:
             self._timer = None
         if not self._pending:
             return
-        window, self._pending = self._pending, []
+        window, self._pending = _in_order(self._pending), []
         self.stats.windows += 1
         self.stats.window_sizes.append(len(window))
         task = asyncio.get_running_loop().create_task(self._run(window))
         self._windows.add(task)
         task.add_done_callback(self._windows.discard)
 
-    async def _run(self, window: list[tuple[dict[str, Any], asyncio.Future[ChatCompletion]]]) -> None:
+    async def _run(self, window: list[_Pending]) -> None:
         try:
             with await asubmit_batch(
-                [body for body, _ in window],
+                [{**item.body, "custom_id": line_id} for item, line_id in zip(window, _line_ids(window), strict=True)],
                 settings=self.settings,
                 client=self._client,
                 completion_window=self.completion_window,
                 journal=False,
                 poll_interval=self.poll_interval,
+                compat_applied=True,  # every body went through compat once when it joined
             ) as handle:
                 self.stats.jobs += len(handle.batch_ids)
-                results = await handle.aresults(timeout=self.timeout)
+                results = await handle.aresults(timeout=self.timeout, progress=self.progress)
         except (KlusterError, openai.OpenAIError, OSError) as exc:
-            for _, future in window:
-                if not future.done():
-                    future.set_exception(exc)
+            for item in window:
+                if not item.future.done():
+                    item.future.set_exception(exc)
             return
-        for (_, future), result in zip(window, results, strict=True):
+        for item, result in zip(window, results, strict=True):
+            future = item.future
             if future.done():  # the caller gave up
                 continue
             try:

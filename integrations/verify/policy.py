@@ -20,9 +20,9 @@ import random
 import statistics
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,6 +39,7 @@ from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
 
 Action = Literal["pass", "retry", "annotate", "unverified"]
+METADATA_KEY = "kluster_verify"  # where every adapter stores `VerifyOutcome.to_metadata()`
 Decision = Literal["raise", "retry", "annotate", "pass"]
 OnHallucination = Literal["raise", "retry", "annotate"] | Callable[[VerifyResult], Decision | None]
 OnError = Literal["fail_closed", "mark_unverified"]
@@ -81,6 +82,39 @@ class VerifyOutcome(BaseModel):
     def passed(self) -> bool:
         """True when the output may be used as is (pass, annotate, or a sampled-out skip)."""
         return self.action in ("pass", "annotate")
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The one JSON-ready dict every adapter stores under its framework's `kluster_verify`
+        metadata (LangChain `response_metadata`, PydanticAI run `metadata`, LiteLLM hidden params).
+
+        Keys: status, action, is_hallucination, explanation, retries (retries already spent),
+        cached, emulated, feedback, and `result` (the full `VerifyResult` dump, or None).
+        """
+        result = self.result
+        return {
+            "status": self.status,
+            "action": self.action,
+            "is_hallucination": result.is_hallucination if result else None,
+            "explanation": result.explanation if result else "",
+            "retries": self.attempt,
+            "cached": self.cached,
+            "emulated": result.emulated if result else False,
+            "feedback": self.feedback,
+            "result": result.model_dump(mode="json") if result else None,
+        }
+
+    @classmethod
+    def from_metadata(cls, data: Mapping[str, Any]) -> VerifyOutcome:
+        """The outcome back from `to_metadata()`'s dict."""
+        result = data.get("result")
+        return cls(
+            action=data["action"],
+            status=data["status"],
+            result=VerifyResult.model_validate(result) if result else None,
+            feedback=data.get("feedback"),
+            cached=bool(data.get("cached", False)),
+            attempt=int(data.get("retries", 0)),
+        )
 
 
 class _OutcomeFields(TypedDict):

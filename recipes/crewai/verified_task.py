@@ -11,7 +11,7 @@ os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from crewai import Agent, Crew, Task
 
-from kluster_agents.adapters.crewai import VerifyGuardrail, kluster_llm
+from kluster_agents.adapters.crewai import KlusterVerifyGuardrail, kluster_llm
 from kluster_agents.integrations.backend import kluster_backend
 from kluster_agents.integrations.verify_policy import VerifyPolicy
 
@@ -21,9 +21,9 @@ REFERENCE = (
 )
 
 with kluster_backend() as backend:
-    guardrail = VerifyGuardrail(
+    guardrail = KlusterVerifyGuardrail(
         VerifyPolicy(on_hallucination="retry", max_retries=2),  # then raise HallucinationDetected
-        context_from=lambda output: REFERENCE,  # or "tools" / "conversation" / None (web search)
+        context=lambda output: REFERENCE,  # or "tools" / "conversation" / None (web search)
     )
     agent = Agent(
         role="Guide",

@@ -31,7 +31,7 @@ with kluster_backend() as backend:
     )
     llm = ChatKluster(model="klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0)
     policy = VerifyPolicy(on_hallucination="retry", max_retries=2)
-    answer_chain = with_verification(prompt | llm, policy, context_key="context")
+    answer_chain = with_verification(prompt | llm, policy, context="context")
 
     question = "How tall is the Eiffel Tower?"
     if backend.emulated:  # a first answer with a wrong number, then the grounded one

@@ -39,5 +39,5 @@ with kluster_backend() as backend:
 
     result = agent.run_sync("How many days per week can I work from home?", deps=Docs(POLICY))
     print("answer:", result.output)
-    print("verdict:", result.metadata["kluster_verify"].status)
+    print("verdict:", result.metadata["kluster_verify"]["status"])
     print(policy.report)

@@ -107,7 +107,7 @@ def test_non_kluster_llm_is_refused_before_any_request(crew_of: Any, kluster_emu
 class _FailingBatcher:
     """Stands in for a MicroBatcher whose line failed."""
 
-    async def complete(self, body: dict[str, Any]) -> Any:
+    async def complete(self, body: dict[str, Any], **options: Any) -> Any:
         raise KlusterBatchError("line failed: the request was not processed", custom_id="req-7")
 
     def flush(self) -> None:

@@ -1,4 +1,4 @@
-"""`VerifyGuardrail` on real crews against the emulator's Verify (its heuristic flags names and
+"""`KlusterVerifyGuardrail` on real crews against the emulator's Verify (its heuristic flags names and
 numbers of the answer that the context does not contain)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from crewai import Task
 from crewai.tasks.task_output import TaskOutput
 
-from kluster_agents.adapters.crewai import VerifyGuardrail
+from kluster_agents.adapters.crewai import KlusterVerifyGuardrail
 from kluster_agents.adapters.crewai.guardrail import conversation_context, tool_results
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterVerifyError
 from kluster_agents.integrations.api.settings import resolve_settings
@@ -37,7 +37,7 @@ def test_flagged_answer_is_retried_with_verify_feedback_then_passes(
     make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any, chat_bodies: Any
 ) -> None:
     kluster_emulator.controls.script(f"Final Answer: {WRONG}", f"Final Answer: {RIGHT}")
-    guardrail = VerifyGuardrail(policy_for(), context_from=_reference)
+    guardrail = KlusterVerifyGuardrail(policy_for(), context=_reference)
     result = crew_of(make_llm(), guardrail=guardrail, description="When was the Eiffel Tower completed?").kickoff()
 
     assert result.raw == RIGHT
@@ -51,7 +51,7 @@ def test_flagged_answer_is_retried_with_verify_feedback_then_passes(
 
 def test_reliable_answer_passes_untouched(make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any) -> None:
     kluster_emulator.controls.script(f"Final Answer: {RIGHT}")
-    guardrail = VerifyGuardrail(policy_for(), context_from=_reference)
+    guardrail = KlusterVerifyGuardrail(policy_for(), context=_reference)
     result = crew_of(make_llm(), guardrails=[guardrail]).kickoff()
     assert result.raw == RIGHT
     assert [o.status for o in guardrail.outcomes] == ["reliable"]
@@ -61,7 +61,7 @@ def test_retries_exhausted_raises_hallucination_detected(
     make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any
 ) -> None:
     kluster_emulator.controls.script(f"Final Answer: {WRONG}", f"Final Answer: {WRONG} Really.")
-    guardrail = VerifyGuardrail(policy_for(max_retries=1), context_from=_reference)
+    guardrail = KlusterVerifyGuardrail(policy_for(max_retries=1), context=_reference)
     with pytest.raises(HallucinationDetected, match="1887"):
         crew_of(make_llm(), guardrail=guardrail).kickoff()
 
@@ -70,7 +70,7 @@ def test_annotate_lets_the_answer_through_with_a_label(
     make_llm: Any, crew_of: Any, policy_for: Any, kluster_emulator: Any
 ) -> None:
     kluster_emulator.controls.script(f"Final Answer: {WRONG}")
-    guardrail = VerifyGuardrail(policy_for(on_hallucination="annotate"), context_from=_reference)
+    guardrail = KlusterVerifyGuardrail(policy_for(on_hallucination="annotate"), context=_reference)
     result = crew_of(make_llm(), guardrail=guardrail).kickoff()
     assert result.raw.startswith(WRONG)
     assert "[kluster.ai Verify: flagged as possibly unreliable." in result.raw
@@ -82,7 +82,7 @@ def test_verify_outage_fails_closed_by_default(
     kluster_emulator.controls.script(f"Final Answer: {RIGHT}")
     kluster_emulator.controls.fail(503, times=None, path="/v1/verify/reliability")
     with pytest.raises(KlusterVerifyError, match="fail_closed"):
-        crew_of(make_llm(), guardrail=VerifyGuardrail(policy_for(), context_from=_reference)).kickoff()
+        crew_of(make_llm(), guardrail=KlusterVerifyGuardrail(policy_for(), context=_reference)).kickoff()
 
 
 def test_verify_outage_marked_unverified_passes_with_a_label(
@@ -90,7 +90,7 @@ def test_verify_outage_marked_unverified_passes_with_a_label(
 ) -> None:
     kluster_emulator.controls.script(f"Final Answer: {RIGHT}")
     kluster_emulator.controls.fail(503, times=None, path="/v1/verify/reliability")
-    guardrail = VerifyGuardrail(policy_for(on_error="mark_unverified"), context_from=_reference)
+    guardrail = KlusterVerifyGuardrail(policy_for(on_error="mark_unverified"), context=_reference)
     result = crew_of(make_llm(), guardrail=guardrail).kickoff()
     assert result.raw.startswith(RIGHT)
     assert "[kluster.ai Verify: unverified." in result.raw
@@ -98,10 +98,10 @@ def test_verify_outage_marked_unverified_passes_with_a_label(
 
 
 def test_guardrail_satisfies_crewais_signature_check() -> None:
-    task = Task(description="d", expected_output="e", guardrail=VerifyGuardrail())
+    task = Task(description="d", expected_output="e", guardrail=KlusterVerifyGuardrail())
     assert task.guardrail is not None
-    with pytest.raises(KlusterConfigError, match="context_from"):
-        VerifyGuardrail(context_from="everything")  # type: ignore[arg-type]
+    with pytest.raises(KlusterConfigError, match="context must"):
+        KlusterVerifyGuardrail(context="everything")  # type: ignore[arg-type]
 
 
 def test_context_sources_read_native_tool_results_and_react_observations() -> None:

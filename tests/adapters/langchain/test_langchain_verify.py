@@ -46,7 +46,7 @@ def verify_calls(emulator: Any) -> int:
 def test_retry_on_hallucination_then_pass(kluster_emulator: Any) -> None:
     kluster_emulator.controls.script(WRONG, RIGHT)
     policy = VerifyPolicy(on_hallucination="retry", max_retries=2, settings=settings_of(kluster_emulator))
-    chain = with_verification(rag_chain(kluster_emulator), policy, context_key="context")
+    chain = with_verification(rag_chain(kluster_emulator), policy, context="context")
     answer = chain.invoke({"question": "How tall is the Eiffel Tower?", "context": CONTEXT})
     assert answer.text == RIGHT
     meta = answer.response_metadata["kluster_verify"]
@@ -60,7 +60,7 @@ def test_retry_on_hallucination_then_pass(kluster_emulator: Any) -> None:
 def test_raise_policy(kluster_emulator: Any) -> None:
     kluster_emulator.controls.script(WRONG)
     policy = VerifyPolicy(on_hallucination="raise", settings=settings_of(kluster_emulator))
-    chain = with_verification(rag_chain(kluster_emulator), policy, context_key="context")
+    chain = with_verification(rag_chain(kluster_emulator), policy, context="context")
     with pytest.raises(HallucinationDetected) as err:
         chain.invoke({"question": "How tall?", "context": CONTEXT})
     assert "450" in err.value.result.explanation
@@ -69,7 +69,7 @@ def test_raise_policy(kluster_emulator: Any) -> None:
 async def test_exhausted_retries_annotate_async(kluster_emulator: Any) -> None:
     kluster_emulator.controls.script(WRONG, WRONG)
     policy = VerifyPolicy(max_retries=1, on_exhausted="annotate", settings=settings_of(kluster_emulator))
-    chain = with_verification(rag_chain(kluster_emulator), policy, context_key="context")
+    chain = with_verification(rag_chain(kluster_emulator), policy, context="context")
     answer = await chain.ainvoke({"question": "How tall?", "context": CONTEXT})
     assert answer.text == WRONG
     assert answer.response_metadata["kluster_verify"]["status"] == "hallucination"
@@ -81,10 +81,10 @@ def test_outage_fails_closed_or_marks_unverified(kluster_emulator: Any) -> None:
     closed = VerifyPolicy(settings=settings_of(kluster_emulator))
     closed.client.retry_backoff = 0
     with pytest.raises(KlusterVerifyError, match="fail_closed"):
-        with_verification(rag_chain(kluster_emulator), closed, context_key="context").invoke(chain_input)
+        with_verification(rag_chain(kluster_emulator), closed, context="context").invoke(chain_input)
     marked = VerifyPolicy(on_error="mark_unverified", settings=settings_of(kluster_emulator))
     marked.client.retry_backoff = 0
-    answer = with_verification(rag_chain(kluster_emulator), marked, context_key="context").invoke(chain_input)
+    answer = with_verification(rag_chain(kluster_emulator), marked, context="context").invoke(chain_input)
     assert answer.response_metadata["kluster_verify"]["status"] == "unverified"
 
 
@@ -98,7 +98,7 @@ def test_plain_model_input_with_feedback_as_messages(kluster_emulator: Any) -> N
 
 
 def test_missing_prompt_key_is_a_clear_error(kluster_emulator: Any) -> None:
-    chain = with_verification(rag_chain(kluster_emulator), VerifyPolicy(), context_key="context")
+    chain = with_verification(rag_chain(kluster_emulator), VerifyPolicy(), context="context")
     with pytest.raises(KlusterInvalidRequestError, match="prompt_key"):
         chain.invoke({"text": "x", "context": CONTEXT})
     assert kluster_emulator.controls.count() == 0

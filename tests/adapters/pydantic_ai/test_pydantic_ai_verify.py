@@ -51,7 +51,7 @@ def test_hallucination_is_retried_with_verify_explanation(kluster_emulator) -> N
     explanation = policy.report  # flagged once, then reliable
     assert (explanation.checked, explanation.flagged, explanation.retries) == (2, 1, 1)
     assert "Verify flagged your previous answer" in retry_turn and "[emulated]" in retry_turn
-    assert result.metadata["kluster_verify"].status == "reliable"
+    assert result.metadata["kluster_verify"]["status"] == "reliable"
 
 
 def test_context_from_retrieved_documents(kluster_emulator) -> None:
@@ -98,7 +98,7 @@ def test_outage_marked_unverified(kluster_emulator) -> None:
     agent = verified_agent(kluster_emulator, policy, deps_type=str, metadata={})
     result = agent.run_sync("How many remote days?", deps=POLICY_DOC)
     assert result.output == WRONG
-    assert result.metadata["kluster_verify"].status == "unverified" and policy.report.unverified == 1
+    assert result.metadata["kluster_verify"]["status"] == "unverified" and policy.report.unverified == 1
 
 
 def test_no_context_checks_against_the_web(kluster_emulator) -> None:

@@ -16,6 +16,7 @@ from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 
 from kluster_agents.integrations._version import USER_AGENT
 from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.embeddings import AsyncKlusterEmbeddingsResource, KlusterEmbeddingsResource
 from kluster_agents.integrations.api.settings import KlusterSettings
 
 # Keyword arguments of `create()` that are request options, not body parameters.
@@ -69,6 +70,10 @@ class KlusterOpenAI(openai.OpenAI):
     def chat(self) -> KlusterChat:
         return KlusterChat(self)
 
+    @cached_property
+    def embeddings(self) -> KlusterEmbeddingsResource:
+        return KlusterEmbeddingsResource(self)
+
 
 class AsyncKlusterOpenAI(openai.AsyncOpenAI):
     """An `openai.AsyncOpenAI` for kluster.ai that applies compat to chat completions."""
@@ -80,3 +85,7 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
     @cached_property
     def chat(self) -> AsyncKlusterChat:
         return AsyncKlusterChat(self)
+
+    @cached_property
+    def embeddings(self) -> AsyncKlusterEmbeddingsResource:
+        return AsyncKlusterEmbeddingsResource(self)

@@ -1,4 +1,5 @@
-"""kluster.ai for PydanticAI: `KlusterProvider`, `kluster_model()`, catalog-driven model profiles,
+"""kluster.ai for PydanticAI: `KlusterProvider`, `kluster_model()`, `kluster_embedder()`, catalog-driven
+model profiles,
 a Verify output validator, the kluster Verify MCP as a toolset, and batch runs of an agent.
 
 Needs the `pydantic-ai` extra: `pip install "kluster-agents[pydantic-ai]"`.
@@ -9,6 +10,11 @@ from kluster_agents.integrations.api.extras import require
 require("pydantic_ai", "pydantic-ai")
 
 from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync
+from kluster_agents.adapters.pydantic_ai.embeddings import (
+    KlusterEmbeddingModel,
+    kluster_embedder,
+    kluster_embedding_model,
+)
 from kluster_agents.adapters.pydantic_ai.mcp import kluster_mcp_toolset, local_mcp_toolset
 from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
 from kluster_agents.adapters.pydantic_ai.provider import (
@@ -19,9 +25,12 @@ from kluster_agents.adapters.pydantic_ai.provider import (
 from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator
 
 __all__ = [
+    "KlusterEmbeddingModel",
     "KlusterProvider",
     "KlusterProviderError",
     "RunOutcome",
+    "kluster_embedder",
+    "kluster_embedding_model",
     "kluster_mcp_toolset",
     "kluster_model",
     "kluster_model_profile",

@@ -21,6 +21,7 @@ from kluster_agents.adapters.pydantic_ai.provider import (
     KlusterProvider,
     KlusterProviderError,
     kluster_model,
+    kluster_models,
 )
 from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator
 
@@ -34,6 +35,7 @@ __all__ = [
     "kluster_mcp_toolset",
     "kluster_model",
     "kluster_model_profile",
+    "kluster_models",
     "local_mcp_toolset",
     "run_many",
     "run_many_sync",

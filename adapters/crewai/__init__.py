@@ -1,4 +1,5 @@
-"""kluster.ai for CrewAI: a configured LLM, Verify guardrails and tool, batch-aware crews.
+"""kluster.ai for CrewAI: a configured LLM, an embedder for memory and knowledge, Verify
+guardrails and tool, batch-aware crews.
 
     from kluster_agents.adapters.crewai import kluster_llm
     agent = Agent(role=..., goal=..., backstory=..., llm=kluster_llm("llama-3.3-70b"))
@@ -14,6 +15,12 @@ from kluster_agents.adapters.crewai.batched_kickoff import (
     akickoff_for_each_batched,
     kickoff_for_each_batched,
 )
+from kluster_agents.adapters.crewai.embeddings import (
+    KlusterEmbeddingFunction,
+    KlusterEmbeddingsProvider,
+    kluster_embedder,
+    kluster_embedder_config,
+)
 from kluster_agents.adapters.crewai.guardrail import KlusterVerifyGuardrail, VerifyGuardrail
 from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
 from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
@@ -22,6 +29,8 @@ from kluster_agents.integrations.verify.policy import HallucinationDetected, Ver
 __all__ = [
     "HallucinationDetected",
     "KlusterCompletion",
+    "KlusterEmbeddingFunction",
+    "KlusterEmbeddingsProvider",
     "KlusterVerifyGuardrail",
     "KlusterVerifyTool",
     "VerifyGuardrail",
@@ -29,5 +38,7 @@ __all__ = [
     "VerifyPolicy",
     "akickoff_for_each_batched",
     "kickoff_for_each_batched",
+    "kluster_embedder",
+    "kluster_embedder_config",
     "kluster_llm",
 ]

@@ -27,7 +27,7 @@ import httpx
 import litellm
 import openai
 from litellm import CustomLLM
-from litellm.types.utils import ModelResponse, ModelResponseStream
+from litellm.types.utils import EmbeddingResponse, ModelResponse, ModelResponseStream
 from litellm.utils import convert_to_model_response_object, custom_llm_setup
 from openai.resources.chat import Completions
 
@@ -157,6 +157,26 @@ class KlusterLLM(CustomLLM):
         max_retries = optional_params.get("max_retries")
         return settings, max_retries, self.create_kwargs(model, messages, optional_params, headers, timeout)
 
+    def _prepare_embedding(
+        self, model: str, input: list, api_base: str | None, api_key: str | None, optional_params: dict, timeout: Any
+    ) -> tuple[KlusterSettings, int | None, dict[str, Any]]:
+        """`embeddings.create` arguments (checked inside create; `float` unless the caller chose)."""
+        settings, retries, _ = self._prepare(model, [], api_base, api_key, {}, None, None)
+        params = {k: v for k, v in optional_params.items() if k != "max_retries"}
+        kwargs: dict[str, Any] = {"model": model_name(model), "input": input, "encoding_format": "float", **params}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        return settings, optional_params.get("max_retries", retries), kwargs
+
+    @staticmethod
+    def _to_embedding_response(raw: Any, model_response: EmbeddingResponse) -> EmbeddingResponse:
+        return convert_to_model_response_object(
+            response_object=raw.http_response.json(),
+            model_response_object=model_response,
+            response_type="embedding",
+            _response_headers=dict(raw.headers),
+        )
+
     @staticmethod
     def _to_model_response(raw: Any, model_response: ModelResponse) -> ModelResponse:
         return convert_to_model_response_object(
@@ -272,6 +292,42 @@ class KlusterLLM(CustomLLM):
                 if chunk.choices:
                     yield _chunk(chunk)
 
+    def embedding(
+        self,
+        model: str,
+        input: list,
+        model_response: EmbeddingResponse,
+        print_verbose: Callable,
+        logging_obj: Any,
+        optional_params: dict,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
+    ) -> EmbeddingResponse:
+        settings, retries, kwargs = self._prepare_embedding(model, input, api_base, api_key, optional_params, timeout)
+        with _pre_network_errors(model):
+            raw = self.sync_client(settings, retries).embeddings.with_raw_response.create(**kwargs)
+        return self._to_embedding_response(raw, model_response)
+
+    async def aembedding(
+        self,
+        model: str,
+        input: list,
+        model_response: EmbeddingResponse,
+        print_verbose: Callable,
+        logging_obj: Any,
+        optional_params: dict,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        litellm_params: Any = None,
+    ) -> EmbeddingResponse:
+        settings, retries, kwargs = self._prepare_embedding(model, input, api_base, api_key, optional_params, timeout)
+        with _pre_network_errors(model):
+            raw = await self.async_client(settings, retries).embeddings.with_raw_response.create(**kwargs)
+        return self._to_embedding_response(raw, model_response)
+
 
 class _pre_network_errors:
     """Turn compat refusals into their LiteLLM-passable twins; HTTP errors pass untouched."""
@@ -303,6 +359,13 @@ def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, An
     """LiteLLM model-map entry for one catalog model on the settings' tier (no prices: the
     docs publish none per token, so cost tracking reports nothing rather than a made-up 0)."""
     limits = info.limits_for(settings.tier)
+    if info.embedding:
+        return {
+            "litellm_provider": PROVIDER,
+            "mode": "embedding",
+            "output_vector_size": info.dimensions,
+            **({"max_input_tokens": limits.context, "max_tokens": limits.context} if limits else {}),
+        }
     entry: dict[str, Any] = {
         "litellm_provider": PROVIDER,
         "mode": "chat",

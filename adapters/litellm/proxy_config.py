@@ -29,7 +29,7 @@ GUARDRAIL_PATH = "kluster_agents.adapters.litellm.guardrail.KlusterVerifyGuardra
 
 
 def _chat_models() -> list[ModelInfo]:
-    return [m for m in list_models(include_registered=False) if m.realtime and not m.verify]
+    return [m for m in list_models(include_registered=False) if m.realtime and not m.verify and not m.embedding]
 
 
 def capability_fallbacks(infos: Sequence[ModelInfo], settings: KlusterSettings) -> dict[str, list[str]]:

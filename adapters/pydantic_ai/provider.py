@@ -6,10 +6,11 @@ kluster's compat layer (drops `stream_options`, translates, refuses what kluster
 before the network) and uses the shared connection pool, retries and timeouts of
 `KlusterSettings`.
 
-pydantic-ai resolves `"provider:model"` strings through a hard-coded chain with no plug-in
-point, so `Agent("kluster:...")` cannot work without patching it. Use
-`Agent(kluster_model("kluster:llama-3.3-70b"))` (the prefix is optional), or
-`infer_model("openai-chat:<id>", provider_factory=lambda _: KlusterProvider())`.
+`Agent("kluster:llama-3.3-70b", capabilities=[kluster_models()])`: pydantic-ai 2.31 asks its
+`ResolveModelId` capabilities before its built-in provider list, and `kluster_models()` is one.
+`Agent(kluster_model("kluster:llama-3.3-70b"))` (the prefix is optional) works too. The plain
+`infer_model("kluster:...")` has no plug-in point (use
+`infer_model("openai-chat:<id>", provider_factory=lambda _: KlusterProvider())`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 from openai import AsyncOpenAI
+from pydantic_ai.capabilities import ResolveModelId
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.profiles import ModelProfileSpec
@@ -157,3 +159,26 @@ def kluster_model(
     return OpenAIChatModel(
         name, provider=provider or KlusterProvider(**provider_kwargs), profile=profile, settings=settings
     )
+
+
+def kluster_models(provider: KlusterProvider | None = None, **provider_kwargs: Any) -> ResolveModelId[Any]:
+    """A capability that makes `"kluster:<model>"` strings work: `Agent("kluster:llama-3.3-70b",
+    capabilities=[kluster_models()])`, also for per-run `agent.run(..., model="kluster:...")`.
+
+    pydantic-ai 2.31 resolves model strings through `ResolveModelId` capabilities before its
+    built-in provider list; this one builds `kluster_model(...)` for the `kluster:` prefix and
+    leaves every other string to pydantic-ai. The provider (key from `KLUSTER_API_KEY` unless
+    given) is created at the first kluster model, so the agent can be defined before the key is set.
+    """
+    if provider is not None and provider_kwargs:
+        raise KlusterProviderError(f"Pass either provider= or provider options, not both: {sorted(provider_kwargs)}")
+    shared: list[KlusterProvider] = [provider] if provider is not None else []
+
+    def resolve(_: Any, model_id: str) -> OpenAIChatModel | None:
+        if not model_id.startswith(MODEL_PREFIX):
+            return None
+        if not shared:
+            shared.append(KlusterProvider(**provider_kwargs))
+        return kluster_model(model_id, provider=shared[0])
+
+    return ResolveModelId(resolve)

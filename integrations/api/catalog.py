@@ -51,6 +51,10 @@ class ModelInfo(BaseModel):
     vision: bool = False
     reasoning: bool = False
     verify: bool = False
+    embedding: bool = False
+    """An embedding model (`POST /v1/embeddings`), not a chat model: chat code paths skip it."""
+    dimensions: int | None = None
+    """Length of an embedding model's vectors (fixed: kluster takes no `dimensions` parameter)."""
     limits: dict[Tier, TierLimits] = {}
 
     def limits_for(self, tier: Tier | str) -> TierLimits | None:
@@ -128,6 +132,35 @@ def _m(model_id: str, name: str, aliases: tuple[str, ...], **caps: Unpack[_Capab
     return ModelInfo(id=model_id, display_name=name, aliases=aliases, limits=_limits(model_id), **caps)
 
 
+# Embedding models are not in the docs' model table. Observed: the vendor's RAG notebook
+# (kluster-ai/klusterai-cookbook `rag.ipynb`, executed against the live API) called
+# `embeddings.create(model="BAAI/bge-m3", encoding_format="float")` and got 1024-dim vectors.
+# Context: bge-m3's model card (8192 tokens); the plan quotas (batch size, RPM) are the plan's.
+_EMBEDDING_CONTEXT = 8192
+
+
+def _embedding(model_id: str, name: str, aliases: tuple[str, ...], dimensions: int) -> ModelInfo:
+    limits = {
+        tier: TierLimits(
+            context=_EMBEDDING_CONTEXT,
+            max_output=0,
+            max_batch_requests=_k(batch),
+            concurrency=_k(conc),
+            rpm=_k(rpm),
+        )
+        for tier, (batch, conc, rpm, _hosted) in _TIER_QUOTAS.items()
+    }
+    return ModelInfo(
+        id=model_id,
+        display_name=name,
+        aliases=aliases,
+        batch=False,
+        embedding=True,
+        dimensions=dimensions,
+        limits=limits,
+    )
+
+
 CATALOG: tuple[ModelInfo, ...] = (
     _m("deepseek-ai/DeepSeek-R1-0528", "DeepSeek-R1-0528", ("deepseek-r1", "deepseek-r1-0528", "r1"), reasoning=True),
     _m("deepseek-ai/DeepSeek-V3-0324", "DeepSeek-V3-0324", ("deepseek-v3", "deepseek-v3-0324", "v3"), tools=True),
@@ -164,9 +197,11 @@ CATALOG: tuple[ModelInfo, ...] = (
         ("verify", "verify-reliability"),
         verify=True,
     ),
+    _embedding("BAAI/bge-m3", "BGE-M3 embeddings", ("bge-m3",), dimensions=1024),
 )
 
 DEFAULT_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
+DEFAULT_EMBEDDING_MODEL = "BAAI/bge-m3"
 VERIFY_MODEL = "klusterai/verify-reliability"
 
 _by_key: dict[str, ModelInfo] = {}
@@ -266,6 +301,16 @@ def supports_tools(info: ModelInfo, settings: KlusterSettings | None = None) -> 
     if settings is not None and settings.tool_support == "llama-only" and info.kind == "catalog":
         return info.is_llama
     return info.tools
+
+
+def embedding_models() -> list[ModelInfo]:
+    """The catalog's embedding models (for `/v1/embeddings`)."""
+    return [m for m in list_models() if m.embedding]
+
+
+def chat_models(*, include_registered: bool = True) -> list[ModelInfo]:
+    """Every model `/v1/chat/completions` serves: the catalog without embedding models."""
+    return [m for m in list_models(include_registered=include_registered) if not m.embedding]
 
 
 def refresh_models(client: openai.OpenAI) -> list[ModelInfo]:

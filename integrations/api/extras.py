@@ -15,14 +15,30 @@ EXTRAS = {
 
 
 def require(module: str, extra: str) -> ModuleType:
-    """Import `module`, or raise ImportError telling the user which extra provides it."""
+    """Import `module`, or raise ImportError telling the user which extra provides it.
+
+    Only a missing package is translated: a `ModuleNotFoundError` for `module` itself or one of
+    its parents (`langchain_openai` for `langchain_openai.chat_models`). Any other import error
+    raised while the framework loads (a missing dependency of the framework, a broken install,
+    an error in its own code) surfaces unchanged, so the real cause is visible.
+    """
     try:
         return importlib.import_module(module)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if not _is_missing(module, exc.name):
+            raise
         raise ImportError(
             f"{module} is not installed; this part of kluster-agents needs the '{extra}' extra: "
             f'pip install "kluster-agents[{extra}]"  (or: uv add "kluster-agents[{extra}]")'
         ) from exc
+
+
+def _is_missing(module: str, missing: str | None) -> bool:
+    """True when `missing` (ModuleNotFoundError.name) is `module` or one of its parent packages."""
+    if not missing:
+        return False
+    parts = module.split(".")
+    return missing in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
 def installed_extras() -> dict[str, str | None]:

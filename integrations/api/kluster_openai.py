@@ -18,6 +18,7 @@ from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 
 from kluster_agents.integrations._version import USER_AGENT
 from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.embeddings import AsyncKlusterEmbeddingsResource, KlusterEmbeddingsResource
 from kluster_agents.integrations.api.settings import KlusterSettings
 
 # Keyword arguments of `create()` that are request options, not body parameters.
@@ -93,6 +94,10 @@ class KlusterOpenAI(openai.OpenAI):
     def beta(self) -> KlusterBeta:
         return KlusterBeta(self)
 
+    @cached_property
+    def embeddings(self) -> KlusterEmbeddingsResource:
+        return KlusterEmbeddingsResource(self)
+
 
 class AsyncKlusterOpenAI(openai.AsyncOpenAI):
     """An `openai.AsyncOpenAI` for kluster.ai that applies compat to chat completions."""
@@ -108,3 +113,7 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
     @cached_property
     def beta(self) -> AsyncKlusterBeta:
         return AsyncKlusterBeta(self)
+
+    @cached_property
+    def embeddings(self) -> AsyncKlusterEmbeddingsResource:
+        return AsyncKlusterEmbeddingsResource(self)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kluster_agents.integrations.emulator import (
     routes_batches,
     routes_chat,
+    routes_embeddings,
     routes_files,
     routes_finetune,
     routes_mcp,
@@ -52,6 +53,7 @@ def create_app(
     app.state.runtime = runtime
     for module in (
         routes_chat,
+        routes_embeddings,
         routes_models,
         routes_files,
         routes_batches,

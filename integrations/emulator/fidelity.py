@@ -43,6 +43,12 @@ def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable
     info = lookup(model)
     if info is None:
         raise not_found("model", model, param="model")
+    if info.embedding:
+        raise bad_request(
+            f"Model {info.id} is an embedding model: use POST /v1/embeddings.",
+            param="model",
+            code="model_not_supported",
+        )
     if mode != "lenient":
         _check_params(body, info, mode)
         _check_messages(messages, info, mode)

@@ -4,14 +4,20 @@ import httpx
 import pytest
 
 from kluster_agents.integrations import KlusterConfigError, KlusterSettings, get_model, list_models, refresh_models
-from kluster_agents.integrations.api.catalog import CATALOG, register_model, supports_tools
+from kluster_agents.integrations.api.catalog import (
+    CATALOG,
+    chat_models,
+    embedding_models,
+    register_model,
+    supports_tools,
+)
 from kluster_agents.integrations.api.client import make_client
 
 LLAMA70 = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 
 
 def test_catalog_has_every_documented_model() -> None:
-    ids = {m.id for m in CATALOG}
+    ids = {m.id for m in CATALOG if not m.embedding}
     assert len(ids) == 13
     assert {"deepseek-ai/DeepSeek-R1-0528", "Qwen/Qwen3-235B-A22B-FP8", "klusterai/verify-reliability", LLAMA70} <= ids
 
@@ -84,3 +90,13 @@ def test_refresh_models_registers_listed_fine_tunes() -> None:
     infos = refresh_models(client)
     assert [i.id for i in infos] == [LLAMA70, "ft:meta-llama:Llama-3.3-70B-Instruct:team:abc"]
     assert infos[1].kind == "fine-tuned" and infos[1].base_model == LLAMA70
+
+
+def test_embedding_model_from_the_vendor_notebook() -> None:
+    bge = get_model("bge-m3")
+    assert bge.id == "BAAI/bge-m3" and bge.embedding and bge.dimensions == 1024
+    assert not (bge.tools or bge.vision or bge.reasoning or bge.verify or bge.fine_tuning or bge.batch)
+    assert bge.limits_for("core").context == 8192
+    assert embedding_models() == [bge]
+    assert bge not in chat_models() and get_model(LLAMA70) in chat_models()
+    assert all(m.dimensions is None for m in chat_models())

@@ -14,7 +14,7 @@ RECIPES = ROOT / "recipes" / "crewai"
 BANNER = "No KLUSTER_API_KEY set: using the built-in kluster emulator (emulated responses) at http://127.0.0.1:"
 
 
-NAMES = ("research_crew", "verified_task", "batch_crew")
+NAMES = ("research_crew", "verified_task", "batch_crew", "rag_embeddings")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,15 @@ def test_batch_crew_uses_one_batch_job_and_no_realtime_calls(recipe_output: dict
         assert line.startswith(f"{product}: ") and f"tagline for {product}." in line  # input order kept
     assert lines[6] == "6 crew runs, 6 LLM calls, 1 batch job(s) (window sizes [6])"
     assert lines[7] == "HTTP requests: 4 (real-time chat completions: 0)"
+
+
+def test_rag_embeddings_retrieves_by_vector_and_answers(recipe_output: dict[str, list[str]]) -> None:
+    lines = recipe_output["rag_embeddings"]
+    assert lines[0] == "indexed 4 documents with BAAI/bge-m3"
+    assert lines[1] == "retrieved: The Eiffel Tower was completed in 1889 for the World's Fair in Paris."
+    answer = next(i for i, line in enumerate(lines) if line.startswith("answer: [emulated] reply to:"))
+    assert all(line.startswith("retrieved: ") for line in lines[1:answer])
+    assert "Question: When was the Eiffel Tower completed?" in "\n".join(lines[answer:])
 
 
 def test_recipes_switch_crewai_telemetry_off_before_importing_it() -> None:

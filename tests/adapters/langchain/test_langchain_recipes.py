@@ -42,6 +42,11 @@ EXPECTED = {
         " 6  feature-request  urgent=False",
         "6 rows -> 1 Batch API job, 0 real-time calls",
     ],
+    "rag_embeddings": [
+        "indexed 4 documents with BAAI/bge-m3 (1024 dims)",
+        "retrieved (0.41): Photosynthesis lets plants",  # nearest vector first
+        "answer: [emulated] reply to: How do plants make sugar from sunlight?",
+    ],
     "structured_extraction": [
         "(tool calling):",
         "(prompted JSON):",

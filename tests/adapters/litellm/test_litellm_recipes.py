@@ -27,6 +27,11 @@ EXPECTED = {
         "call 2: answered by klusterai/Meta-Llama-3.1-8B",
         "HTTP statuses seen by the emulator: [200, 429, 200]",
     ],
+    "rag_embeddings": [
+        "indexed 4 documents: 1024 dims, 80 tokens",
+        "retrieved: The Python programming language was created by Guido van Rossum.\nretrieved:",
+        "answer: [emulated] reply to: Who created the Python language?",
+    ],
     "tool_calling": [
         "model called multiply({'a': 1337, 'b': 42}) -> 56154",
         "returned: 56154",

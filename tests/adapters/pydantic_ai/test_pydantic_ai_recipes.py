@@ -16,6 +16,11 @@ EXPECTED = {
     "tool_agent.py": ["tools called: ['check_stock']", "42 units of widget"],
     "verified_answer.py": ["answer: Employees may work remotely up to 2 days", "verdict: reliable", "1 flagged"],
     "mcp_verify_toolset.py": ["MCP tool verify -> is_hallucination=True", "answer:"],
+    "rag_embeddings.py": [
+        "indexed 4 documents: 1024 dims, 80 tokens",
+        "retrieved (0.43): Mount Everest",  # nearest vector first
+        "answer: [emulated] reply to: What is the highest mountain in the world?",
+    ],
     "batch_run.py": ["0: Review(", "1: Review(", "2: ERROR KlusterUnsupportedError", "3: Review("],
 }
 

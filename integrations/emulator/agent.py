@@ -240,21 +240,23 @@ def _numbers(text: str) -> list[float]:
 
 
 def _names(text: str) -> list[str]:
-    names: dict[str, None] = {}
+    """Capitalised names, those inside a sentence first (a capitalised first word is often just the
+    start of a sentence); labels ("Current Task:") and JSON strings are not names."""
+    inside: dict[str, None] = {}
+    starting: dict[str, None] = {}
     for match in _NAME.finditer(text):
         words = match.group().split(" ")
-        start = match.start()
+        start, end = match.start(), match.end()
+        if text[end : end + 1] == ":" or text[start - 1 : start] == '"' or text[end : end + 1] == '"':
+            continue
         at_sentence_start = start == 0 or re.search(r"[.!?:\n]\s*$", text[:start]) is not None
-        while (
-            words
-            and (words[0].lower() in _STOPWORDS or words[0].lower() in _SENTENCE_WORDS)
-            and (at_sentence_start or words[0].lower() in _SENTENCE_WORDS)
-        ):
+        while words and words[0].lower() in (_STOPWORDS | _SENTENCE_WORDS):
             words = words[1:]
-            at_sentence_start = False
         if words:
-            names.setdefault(" ".join(words), None)
-    return list(names)
+            (starting if at_sentence_start and len(words) == len(match.group().split(" ")) else inside).setdefault(
+                " ".join(words), None
+            )
+    return [*inside, *(n for n in starting if n not in inside)]
 
 
 def _listed(names: Sequence[str], text: str) -> list[str]:

@@ -88,6 +88,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "temperature": ("weather", "forecast"),
     "forecast": ("weather",),
     "hot": ("weather", "temperature"),
+    "warm": ("weather", "temperature"),
+    "sunny": ("weather",),
     "cold": ("weather", "temperature"),
     "rain": ("weather", "forecast"),
     "calculate": ("calculator", "compute", "math", "arithmetic", "evaluate", "expression"),
@@ -101,10 +103,12 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "time": ("clock", "date"),
     "verify": ("check", "hallucination", "reliability"),
     "fact": ("facts", "lookup"),
+    "true": ("verify", "check", "fact"),
+    "claim": ("verify", "check", "fact"),
     "facts": ("fact", "lookup"),
 }
 _ARITHMETIC = ("calculator", "calculate", "compute", "math", "arithmetic", "evaluate", "expression", "multiply")
-_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
+_NUMBER = re.compile(r"(?<![\w.#-])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|(?:(?<=\s)|^)'([^'\n]{1,200})'(?=[\s.,;:!?)]|$)")
 _NAME = re.compile(r"\b[A-Z][a-zA-Z]+(?:[ -][A-Z][a-zA-Z]+)*\b")
@@ -232,8 +236,9 @@ def _computable(expression: str) -> bool:
 
 
 def _numbers(text: str) -> list[float]:
+    """Numbers in the text, without ids ("#42") and the parts of dates."""
     result: list[float] = []
-    for match in _NUMBER.findall(text):
+    for match in _NUMBER.findall(_DATE.sub(" ", text)):
         value = float(match.replace(",", ""))
         result.append(int(value) if value.is_integer() else value)
     return result
@@ -244,11 +249,14 @@ def _names(text: str) -> list[str]:
     start of a sentence); labels ("Current Task:") and JSON strings are not names."""
     inside: dict[str, None] = {}
     starting: dict[str, None] = {}
+    text = _without_json(text)
     for match in _NAME.finditer(text):
         words = match.group().split(" ")
         start, end = match.start(), match.end()
         if text[end : end + 1] == ":" or text[start - 1 : start] == '"' or text[end : end + 1] == '"':
             continue
+        if match.group().isupper() and len(match.group()) > 1:
+            continue  # emphasis ("MUST"), not a name
         at_sentence_start = start == 0 or re.search(r"[.!?:\n]\s*$", text[:start]) is not None
         while words and words[0].lower() in (_STOPWORDS | _SENTENCE_WORDS):
             words = words[1:]
@@ -279,8 +287,16 @@ def _listed(names: Sequence[str], text: str) -> list[str]:
     return best if len(best) > 1 else []
 
 
+def _without_json(text: str) -> str:
+    """The text without embedded JSON objects (schemas frameworks paste into prompts)."""
+    previous = None
+    while previous != text:
+        previous, text = text, re.sub(r"\{[^{}]*\}", " ", text)
+    return text
+
+
 def _quoted(text: str) -> list[str]:
-    return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
+    return [next(g for g in groups if g) for groups in _QUOTED.findall(_without_json(text))]
 
 
 def conversation_values(
@@ -447,7 +463,7 @@ def agent_turn(request: Mapping[str, Any]) -> Turn | None:
     user = _user_tokens(last_text(messages, "user"), values.expression)
     scored = sorted(((relevance(t, user), i, t) for i, t in enumerate(plain)), key=lambda x: (-x[0], x[1]))
     called = _called_since_user(messages)
-    relevant = [t for score, _, t in scored if score >= 2 and tool_name(t) not in called]
+    relevant = [t for score, _, t in scored if score >= 1 and tool_name(t) not in called]
     calls = _relevant_calls(relevant, values, first_turn=not results, parallel=parallel)
     if calls:
         return Turn(calls=tuple(calls))

@@ -45,6 +45,9 @@ _NAME_FIELDS = re.compile(
     r"product|destination|origin|capital|state)",
     re.I,
 )
+_TEXT_FIELDS = re.compile(
+    r"^(text|content|response|output|answer|claim|statement|document\w*|body|message|prompt|question|query)$", re.I
+)
 _EXPRESSION_FIELDS = re.compile(r"(expression|expr|formula|equation|calculation|math)", re.I)
 
 
@@ -220,16 +223,20 @@ class _Generator:
         if fmt in ("date", "date-time") and values.dates:
             day = values.dates[variant % len(values.dates)]
             yield day if fmt == "date" else f"{day}T00:00:00Z"
+        if values.dates and fmt is None and re.search(r"date|day|deadline|due", name, re.I):
+            yield values.dates[variant % len(values.dates)]
         if isinstance(fmt, str) and fmt in _FORMATS:
             yield _FORMATS[fmt]
         if values.expression and _EXPRESSION_FIELDS.search(name):
             yield values.expression
+        if values.quoted and not _TEXT_FIELDS.search(name):
+            yield values.quoted[(self.quoted_index + variant) % len(values.quoted)]
+            self.quoted_index += 1
         if values.names and _NAME_FIELDS.search(name):
             yield values.names[(self.name_index + variant) % len(values.names)]
             self.name_index += 1
-        if values.quoted:
-            yield values.quoted[(self.quoted_index + variant) % len(values.quoted)]
-            self.quoted_index += 1
+        if values.listing and _TEXT_FIELDS.search(name):
+            yield values.listing
         if isinstance(schema.get("pattern"), str):
             candidates = [*values.names, *values.quoted, *values.words, *(_number_text(n) for n in values.numbers)]
             yield from candidates[variant:] + candidates[:variant]

@@ -123,7 +123,14 @@ def _affirms(output: str) -> bool:
 
 
 def _claims(output: str) -> list[str]:
-    names = [w for w in _CAPITALISED.findall(output) if w not in _SENTENCE_START_WORDS]
+    """Numbers, and capitalised names inside sentences (not sentence starts, labels or emphasis)."""
+    names = []
+    for match in _CAPITALISED.finditer(output):
+        word, start, end = match.group(), match.start(), match.end()
+        at_start = start == 0 or re.search(r"[.!?:\n]\s*$", output[:start]) is not None
+        if word in _SENTENCE_START_WORDS or at_start or word.isupper() or output[end : end + 1] == ":":
+            continue
+        names.append(word)
     return list(dict.fromkeys([*_NUMBER.findall(output), *names]))
 
 

@@ -236,7 +236,7 @@ class _Generator:
             yield values.names[(self.name_index + variant) % len(values.names)]
             self.name_index += 1
         if values.listing and _TEXT_FIELDS.search(name):
-            yield values.listing
+            yield _text_for(name, values.listing)
         if isinstance(schema.get("pattern"), str):
             candidates = [*values.names, *values.quoted, *values.words, *(_number_text(n) for n in values.numbers)]
             yield from candidates[variant:] + candidates[:variant]
@@ -268,6 +268,16 @@ class _Generator:
 
     def _null(self, schema: Mapping[str, Any], depth: int, name: str, variant: int) -> None:
         return None
+
+
+def _text_for(field_name: str, text: str) -> str:
+    """The part of the user's text a model puts in a text field: the question for prompt-like
+    fields, the statements for response-like ones (the whole text when it has only one kind)."""
+    sentences = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p.strip()]
+    questions = [p for p in sentences if p.endswith("?")]
+    statements = [p for p in sentences if not p.endswith("?")]
+    wanted = questions if re.fullmatch(r"prompt|question|query", field_name, re.I) else statements
+    return " ".join(wanted) if wanted and len(wanted) < len(sentences) else text
 
 
 def _implied_type(schema: Mapping[str, Any]) -> str:

@@ -464,6 +464,9 @@ def agent_turn(request: Mapping[str, Any]) -> Turn | None:
     scored = sorted(((relevance(t, user), i, t) for i, t in enumerate(plain)), key=lambda x: (-x[0], x[1]))
     called = _called_since_user(messages)
     relevant = [t for score, _, t in scored if score >= 1 and tool_name(t) not in called]
+    if results:  # chain only to tools that needed what the results supplied (°C → °F), never re-check
+        before = conversation_values([m for m in messages if m.get("role") != "tool"])
+        relevant = [t for t in relevant if not _fillable(t, before)]
     calls = _relevant_calls(relevant, values, first_turn=not results, parallel=parallel)
     if calls:
         return Turn(calls=tuple(calls))

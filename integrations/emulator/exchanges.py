@@ -23,14 +23,16 @@ def load_exchanges() -> dict[str, dict[str, Any]]:
     return {name: json.loads(json.dumps(data)) for name, data in _load_all()}  # deep copy: callers may mutate
 
 
-def chat_replays(exchanges: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(model, messages, assistant message) of every recorded non-streaming chat completion."""
+def chat_replays(exchanges: dict[str, dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(request body, assistant message) of every recorded non-streaming chat completion. A replay
+    matches on the model, the messages and the tool declarations of the body (see
+    `replies.request_key`), never on the messages alone."""
     result = []
     for exchange in exchanges.values():
         body = exchange.get("request", {}).get("body") or {}
         response = exchange.get("response", {}).get("body") or {}
         if exchange.get("kind") in REPLAYED_CHAT_KINDS and body.get("messages") and response.get("choices"):
-            result.append((body["model"], body["messages"], response["choices"][0]["message"]))
+            result.append((body, response["choices"][0]["message"]))
     return result
 
 

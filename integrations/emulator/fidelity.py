@@ -52,6 +52,7 @@ def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable
     if mode != "lenient":
         _check_params(body, info, mode)
         _check_messages(messages, info, mode)
+    _check_named_tool(body)
     _check_context(messages, info, tier)
     if mode != "lenient":
         _check_output(body, info, tier)
@@ -66,6 +67,26 @@ def _check_params(body: Mapping[str, Any], info: ModelInfo, mode: Mode) -> None:
     for param in _TOOL_PARAMS:
         if body.get(param) is not None and not tools_ok:
             raise unsupported(param, f"model {info.id} does not support tools.")
+
+
+def _check_named_tool(body: Mapping[str, Any]) -> None:
+    """A named `tool_choice` must name a declared tool: OpenAI-compatible servers (vLLM, which
+    serves kluster's models) answer 400 otherwise — in every mode, since no model can call it."""
+    choice = body.get("tool_choice")
+    if not isinstance(choice, Mapping):
+        return
+    function = choice.get("function")
+    wanted = function.get("name") if isinstance(function, Mapping) else None
+    declared = body.get("tools")
+    tools: list[Any] = declared if isinstance(declared, list) else []
+    names = [
+        t["function"].get("name") for t in tools if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)
+    ]
+    if wanted not in names:
+        raise bad_request(
+            f"Tool '{wanted}' has not been passed in `tools` (declared: {', '.join(map(str, names)) or 'none'}).",
+            param="tool_choice",
+        )
 
 
 def _check_messages(messages: list[Any], info: ModelInfo, mode: Mode) -> None:

@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kluster_agents.integrations.api.catalog import ModelInfo
+from kluster_agents.integrations.emulator.agent import (
+    agent_turn,
+    conversation_values,
+    tool_result_answer,
+    tool_results,
+)
 from kluster_agents.integrations.emulator.schema_instance import instance_for_schema
-from kluster_agents.integrations.emulator.text import content_text, estimate_tokens, keywords, last_text
+from kluster_agents.integrations.emulator.text import content_text, estimate_tokens, last_text
 from kluster_agents.integrations.emulator.verify_heuristic import Verifier
 
 
@@ -87,9 +93,15 @@ class ScriptedReplies:
             self._queues.clear()
 
 
-def request_key(model: str, messages: Any) -> str:
-    """The identity of a chat request for replaying recorded exchanges."""
-    return json.dumps({"model": model, "messages": messages}, sort_keys=True, separators=(",", ":"))
+def request_key(
+    model: str, messages: Any, tools: Any = None, tool_choice: Any = None, parallel_tool_calls: Any = None
+) -> str:
+    """The identity of a chat request for replaying recorded exchanges: model, messages and the
+    tool declarations (a recorded tool call is only a valid answer to a request with the same tools)."""
+    identity = {"model": model, "messages": messages, "tools": tools or None, "tool_choice": tool_choice}
+    if parallel_tool_calls is not None:
+        identity["parallel_tool_calls"] = parallel_tool_calls
+    return json.dumps(identity, sort_keys=True, separators=(",", ":"))
 
 
 class ReplyEngine:
@@ -105,57 +117,39 @@ class ReplyEngine:
         scripted = self.scripts.pop(info.id)
         if scripted is not None:
             reply = scripted
-        elif self.recorded and (recorded := self.recorded.get(request_key(info.id, messages))) is not None:
+        elif self.recorded and (recorded := self.recorded.get(_key_of(info.id, request))) is not None:
             reply = recorded
         elif info.verify:
             reply = Reply(content=json.dumps(self.verifier.check_conversation(messages)))
         else:
-            reply = _derived_reply(request, info)
+            reply = derived_reply(request, info)
         return _apply_max_tokens(reply, request)
 
 
-def _derived_reply(request: Mapping[str, Any], info: ModelInfo) -> Reply:
-    messages: list[Mapping[str, Any]] = list(request.get("messages") or [])
-    last = messages[-1] if messages else {}
+def _key_of(model: str, request: Mapping[str, Any]) -> str:
+    return request_key(
+        model,
+        request.get("messages") or [],
+        request.get("tools"),
+        request.get("tool_choice"),
+        request.get("parallel_tool_calls"),
+    )
+
+
+def derived_reply(request: Mapping[str, Any], info: ModelInfo) -> Reply:
+    """The emulated model's own answer: deterministic, derived from the conversation and the tools."""
+    messages: list[Mapping[str, Any]] = [m for m in request.get("messages") or [] if isinstance(m, Mapping)]
     user_text = last_text(messages, "user")
-    if last.get("role") == "tool":
-        return Reply(content=_tool_result_answer(messages))
-    tool = _chosen_tool(request) if info.tools else None
-    if tool is not None:
-        function = tool.get("function") or {}
-        args = instance_for_schema(function.get("parameters") or {"type": "object"}, keywords(user_text))
-        return Reply.of(ToolCall(function.get("name", "tool"), args))
+    turn = agent_turn(request) if info.tools else None
+    if turn is not None and turn.calls:
+        return Reply.of([ToolCall(name, args) for name, args in turn.calls])
+    if tool_results(messages):
+        return Reply(content=tool_result_answer(messages))
     schema = find_json_schema(messages)
     if schema is not None:
-        return Reply(content=json.dumps(instance_for_schema(schema, keywords(user_text))))
+        values = conversation_values(messages)
+        return Reply(content=json.dumps(instance_for_schema(schema, values=values)))
     return Reply(content=f"[emulated] reply to: {user_text}" if user_text else "[emulated] reply")
-
-
-def _chosen_tool(request: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    tools = [t for t in request.get("tools") or [] if isinstance(t, Mapping)]
-    choice = request.get("tool_choice")
-    if not tools or choice == "none":
-        return None
-    if isinstance(choice, Mapping):
-        wanted = (choice.get("function") or {}).get("name")
-        return next((t for t in tools if (t.get("function") or {}).get("name") == wanted), tools[0])
-    return tools[0]
-
-
-def _tool_result_answer(messages: Sequence[Mapping[str, Any]]) -> str:
-    names = {
-        call.get("id"): (call.get("function") or {}).get("name", "tool")
-        for m in messages
-        if m.get("role") == "assistant"
-        for call in m.get("tool_calls") or []
-    }
-    results = []
-    for message in reversed(messages):
-        if message.get("role") != "tool":
-            break
-        name = names.get(message.get("tool_call_id"), "tool")
-        results.append(f"`{name}` returned: {content_text(message.get('content'))}")
-    return "[emulated] The tool " + "; the tool ".join(reversed(results))
 
 
 def find_json_schema(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

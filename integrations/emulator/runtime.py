@@ -30,14 +30,20 @@ class EmulatorRuntime:
         exchanges = load_exchanges()
         self.verifier = Verifier(verify_answers(exchanges))
         recorded = {
-            request_key(model, messages): Reply(
+            request_key(
+                body["model"],
+                body["messages"],
+                body.get("tools"),
+                body.get("tool_choice"),
+                body.get("parallel_tool_calls"),
+            ): Reply(
                 content=message.get("content"),
                 tool_calls=tuple(
                     ToolCall(c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or []
                 ),
                 finish_reason="tool_calls" if message.get("tool_calls") else "stop",
             )
-            for model, messages, message in chat_replays(exchanges)
+            for body, message in chat_replays(exchanges)
         }
         self.replies = ReplyEngine(controls.scripts, recorded, self.verifier)
         self._catalog = {m.id: m for m in list_models()}

@@ -1,8 +1,12 @@
 """The emulator's Verify: recorded answers for the documented examples, otherwise a small,
 clearly labelled heuristic — never a claim about the truth. Explanations start with "[emulated]".
 
-With context: flags numbers and capitalised words of the output that the context does not contain.
+With context: the claims of the output (numbers, dates, capitalised names) are judged against the
+context: a claim found in the context (or the prompt) is supported; a number, date or name found
+in neither contradicts it, and the answer is flagged as a hallucination.
 Without context: flags absolute certainty and a few well-known false claims.
+In both cases whatever the output merely echoes from the prompt (the question itself, the
+emulated model's "[emulated] reply to: ..." answers) is never held against it.
 """
 
 from __future__ import annotations
@@ -67,8 +71,10 @@ class Verifier:
 
 
 def _judge(prompt: str, output: str, context: str | None) -> tuple[bool, str]:
+    output = _without_echo(prompt, output)
     if context:
-        missing = [t for t in _claims(output) if t.lower() not in context.lower()]
+        support = _normalise(f"{context}\n{prompt}")
+        missing = [t for t in _claims(output) if not _supported(t, support)]
         if missing:
             return True, (
                 f"[emulated] The response mentions {', '.join(missing[:5])}, which the provided context "
@@ -92,12 +98,39 @@ def _judge(prompt: str, output: str, context: str | None) -> tuple[bool, str]:
     return False, "[emulated] No reliability issue found by the kluster emulator's heuristic check."
 
 
+def _without_echo(prompt: str, output: str) -> str:
+    """The output without the emulator's marker and without any verbatim copy of the prompt."""
+    text = output.replace("[emulated]", " ")
+    if prompt.strip() and len(prompt.strip()) > 3:
+        text = text.replace(prompt.strip(), " ")
+    return text
+
+
+def _normalise(text: str) -> str:
+    """Lower case, and numbers without thousands separators (so "1,250" supports "1250")."""
+    return re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())
+
+
+def _supported(claim: str, support: str) -> bool:
+    claim = _normalise(claim)
+    if _NUMBER.fullmatch(claim):
+        return re.search(rf"(?<![\d.]){re.escape(claim)}(?![\d])", support) is not None
+    return claim in support
+
+
 def _affirms(output: str) -> bool:
     return bool(re.match(r"\s*(yes|correct|true|indeed)\b", output, re.I))
 
 
 def _claims(output: str) -> list[str]:
-    names = [w for w in _CAPITALISED.findall(output) if w not in _SENTENCE_START_WORDS]
+    """Numbers, and capitalised names inside sentences (not sentence starts, labels or emphasis)."""
+    names = []
+    for match in _CAPITALISED.finditer(output):
+        word, start, end = match.group(), match.start(), match.end()
+        at_start = start == 0 or re.search(r"[.!?:\n]\s*$", output[:start]) is not None
+        if word in _SENTENCE_START_WORDS or at_start or word.isupper() or output[end : end + 1] == ":":
+            continue
+        names.append(word)
     return list(dict.fromkeys([*_NUMBER.findall(output), *names]))
 
 

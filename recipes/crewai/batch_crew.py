@@ -13,8 +13,8 @@ os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 from crewai import Agent, Crew, Task
 
 from kluster_agents.adapters.crewai import kickoff_for_each_batched, kluster_llm
-from kluster_agents.integrations.backend import kluster_backend
-from kluster_agents.integrations.microbatch import MicroBatchStats
+from kluster_agents.integrations import kluster_backend
+from kluster_agents.integrations.jobs import MicroBatchStats
 
 PRODUCTS = ["green tea", "trail shoes", "desk lamp", "fountain pen", "road bike", "wool socks"]
 

@@ -14,7 +14,7 @@ from crewai import Agent, Crew, Task
 from crewai.tools import tool
 
 from kluster_agents.adapters.crewai import kluster_llm
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 FACTS = {
     "batch api": "kluster.ai's Batch API takes a JSONL file of chat requests and returns results within a "
@@ -41,7 +41,7 @@ with kluster_backend() as backend:
     )
     writer = Agent(role="Writer", goal="Write short, plain briefs", backstory="You write for busy engineers.", llm=llm)
     research = Task(
-        description="Look up the facts about kluster.ai's {feature}.",
+        description='Look up the facts about the kluster.ai feature "{feature}".',
         expected_output="The facts, quoted from the lookup tool",
         agent=researcher,
     )
@@ -52,16 +52,6 @@ with kluster_backend() as backend:
         context=[research],
     )
     crew = Crew(agents=[researcher, writer], tasks=[research, brief])
-
-    if backend.emulated:  # script what a real model does: one tool call, then the two answers
-        from kluster_agents.integrations.emulator import ToolCall
-
-        backend.emulator.controls.script(
-            ToolCall("lookup_facts", {"topic": "batch api"}),
-            f"Facts found: {FACTS['batch api']}",
-            "The Batch API runs a JSONL file of chat requests within a completion window (24h by default). "
-            "It costs less than real-time calls, so use it for work that can wait.",
-        )
 
     result = crew.kickoff(inputs={"feature": "batch api"})
     for task_output in result.tasks_output:

@@ -12,8 +12,7 @@ os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 from crewai import Agent, Crew, Task
 
 from kluster_agents.adapters.crewai import KlusterVerifyGuardrail, kluster_llm
-from kluster_agents.integrations.backend import kluster_backend
-from kluster_agents.integrations.verify_policy import VerifyPolicy
+from kluster_agents.integrations import VerifyPolicy, kluster_backend
 
 REFERENCE = (
     "The Eiffel Tower in Paris was completed in 1889 for the World's Fair. It is 330 metres tall "
@@ -38,12 +37,6 @@ with kluster_backend() as backend:
         guardrail=guardrail,
         guardrail_max_retries=2,
     )
-
-    if backend.emulated:  # a first answer with a wrong year, then the corrected one
-        backend.emulator.controls.script(
-            "Final Answer: The Eiffel Tower was completed in 1887 and is 330 metres tall.",
-            "Final Answer: The Eiffel Tower was completed in 1889 and is 330 metres tall.",
-        )
 
     result = Crew(agents=[agent], tasks=[task]).kickoff()
     for attempt, outcome in enumerate(guardrail.outcomes, 1):

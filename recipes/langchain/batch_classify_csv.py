@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 CSV_PATH = Path(__file__).with_name("tickets.csv")
 
@@ -29,19 +29,6 @@ with kluster_backend() as backend:
     )
     classifier = llm.with_structured_output(Label)
     prompts = [[("system", "Classify the support ticket."), ("human", row["text"])] for row in rows]
-
-    if backend.emulated:  # the labels a real model gives (the emulator alone would pick the first enum value)
-        from kluster_agents.integrations.emulator import ToolCall
-
-        expected = [
-            ("billing", False),
-            ("bug", True),
-            ("how-to", False),
-            ("billing", False),
-            ("bug", True),
-            ("feature-request", False),
-        ]
-        backend.emulator.controls.script(*(ToolCall("Label", {"category": c, "urgent": u}) for c, u in expected))
 
     labels = classifier.batch(prompts, return_exceptions=True)
 

@@ -5,7 +5,7 @@ Run: uv run python recipes/langchain/chat_streaming.py   (no key needed: uses th
 import asyncio
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 with kluster_backend() as backend:
     llm = ChatKluster(model="klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", temperature=0, max_tokens=200)

@@ -7,7 +7,7 @@ from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 
 from kluster_agents.adapters.langchain import ChatKluster, VerifyPolicy, with_verification
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 DOCS = [
     Document(page_content="The Eiffel Tower is 330 metres tall including its antennas."),
@@ -34,11 +34,6 @@ with kluster_backend() as backend:
     answer_chain = with_verification(prompt | llm, policy, context="context")
 
     question = "How tall is the Eiffel Tower?"
-    if backend.emulated:  # a first answer with a wrong number, then the grounded one
-        backend.emulator.controls.script(
-            "The Eiffel Tower is 450 metres tall.", "The Eiffel Tower is 330 metres tall including its antennas."
-        )
-
     context = retrieve(question)
     print("retrieved:", [d.page_content[:40] + "..." for d in context])
     answer = answer_chain.invoke({"question": question, "context": context})

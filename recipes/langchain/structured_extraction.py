@@ -7,7 +7,7 @@ Run: uv run python recipes/langchain/structured_extraction.py   (no key needed: 
 from pydantic import BaseModel, Field
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 
 class Invoice(BaseModel):
@@ -24,15 +24,6 @@ with kluster_backend() as backend:
     for model in ("klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", "mistralai/Mistral-Nemo-Instruct-2407"):
         llm = ChatKluster(model=model, temperature=0)
         how = "tool calling" if llm.supports_tools else "prompted JSON"
-        if backend.emulated:  # what a real model extracts (the emulator would only fill the schema)
-            from kluster_agents.integrations.emulator import ToolCall
-
-            invoice = {"vendor": "Acme GmbH", "amount_eur": 1250.0, "due_date": "2025-03-31"}
-            backend.emulator.controls.script(
-                ToolCall("Invoice", invoice)
-                if llm.supports_tools
-                else f"Here is the invoice: {invoice}".replace("'", '"')
-            )
         out = llm.with_structured_output(Invoice, include_raw=True).invoke(f"Extract the invoice:\n{EMAIL}")
         print(f"{model} ({how}):")
         print("  parsed:", repr(out["parsed"]))

@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 WEATHER_C = {"paris": 18, "oslo": 4}
 
@@ -32,13 +32,6 @@ with kluster_backend() as backend:
         tools=[get_weather, celsius_to_fahrenheit],
         system_prompt="Use the tools. Report temperatures in Fahrenheit.",
     )
-
-    if backend.emulated:  # script the two tool turns a real model makes; the final answer is the emulator's
-        from kluster_agents.integrations.emulator import ToolCall
-
-        backend.emulator.controls.script(
-            ToolCall("get_weather", {"city": "Paris"}), ToolCall("celsius_to_fahrenheit", {"celsius": 18})
-        )
 
     result = agent.invoke({"messages": [("user", "How warm is it in Paris, in Fahrenheit?")]})
     for message in result["messages"]:

@@ -17,7 +17,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # kluster's model
 import litellm
 
 from kluster_agents.adapters.litellm import batch_completion_via_api, batch_file_line, batch_kwargs
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 MODEL = "kluster/klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 QUESTIONS = ["What is the capital of France?", "Name a prime number above 10.", "What colour is the sky?"]

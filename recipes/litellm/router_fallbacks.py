@@ -12,7 +12,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # kluster's model
 import litellm
 
 from kluster_agents.adapters.litellm import kluster_router
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 PRIMARY = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 FALLBACK = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"

@@ -12,9 +12,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # kluster's model
 import litellm
 
 from kluster_agents.adapters.litellm import register
-from kluster_agents.integrations import KlusterUnsupportedError
-from kluster_agents.integrations.backend import kluster_backend
-from kluster_agents.integrations.emulator import ToolCall
+from kluster_agents.integrations import KlusterUnsupportedError, kluster_backend
 
 MODEL = "kluster/klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TOOLS = [
@@ -40,8 +38,6 @@ def multiply(a: int, b: int) -> int:
 with kluster_backend() as backend:
     litellm.suppress_debug_info = True
     register()
-    if backend.emulated:  # the emulator invents schema-valid arguments; script the ones a real model would pick
-        backend.emulator.controls.script(ToolCall("multiply", {"a": 1337, "b": 42}))
     messages = [{"role": "user", "content": "What is 1337 multiplied by 42? Use the multiply tool."}]
     first = litellm.completion(model=MODEL, messages=messages, tools=TOOLS, tool_choice="auto")
     message = first.choices[0].message

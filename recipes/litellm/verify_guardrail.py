@@ -13,7 +13,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # kluster's model
 import litellm
 
 from kluster_agents.adapters.litellm import KlusterVerifyGuardrail, register, verify_result
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 MODEL = "kluster/klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 QUESTION = [{"role": "user", "content": "Where is the Eiffel Tower?"}]
@@ -23,9 +23,6 @@ with kluster_backend() as backend:
     register()
     guardrail = KlusterVerifyGuardrail(on_hallucination="retry", max_retries=2)
     litellm.callbacks = [guardrail]  # runs after every acompletion / Router.acompletion
-
-    if backend.emulated:  # a wrong first answer, then a right one
-        backend.emulator.controls.script("The Eiffel Tower is in Rome.", "The Eiffel Tower is in Paris, France.")
 
     async def main() -> None:
         response = await litellm.acompletion(model=MODEL, messages=QUESTION)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import kluster_model, run_many_sync
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 
 class Review(BaseModel):

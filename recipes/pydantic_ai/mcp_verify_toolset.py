@@ -8,8 +8,7 @@ import asyncio
 from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import kluster_mcp_toolset, kluster_model
-from kluster_agents.integrations import mcp
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend, mcp
 
 CLAIM = {
     "prompt": "Is the Great Wall of China visible from space?",
@@ -26,10 +25,6 @@ async def main(backend) -> None:
         toolsets=[toolset],
         instructions="Use the verify tool to fact-check claims, then report the verdict.",
     )
-    if backend.emulated:  # the emulator's model calls the MCP tool with these arguments
-        from kluster_agents.integrations.emulator.replies import ToolCall
-
-        backend.emulator.controls.script(ToolCall("verify", CLAIM))
     async with agent:
         result = await agent.run(f"Is this claim true? {CLAIM['response']}")
     for message in result.all_messages():

@@ -6,7 +6,7 @@ Run: python recipes/pydantic_ai/tool_agent.py   (no key needed: uses the emulato
 from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import kluster_model
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 STOCK = {"widget": 42, "gadget": 0}
 
@@ -21,12 +21,7 @@ with kluster_backend() as backend:
         """How many units of a product are in stock."""
         return f"{STOCK.get(product.lower(), 0)} units of {product} in stock"
 
-    if backend.emulated:  # the emulator's model calls the tool with these arguments
-        from kluster_agents.integrations.emulator.replies import ToolCall
-
-        backend.emulator.controls.script(ToolCall("check_stock", {"product": "widget"}))
-
-    result = agent.run_sync("How many widgets do we have?")
+    result = agent.run_sync("How many units of the 'widget' product do we have?")
     calls = [p.tool_name for m in result.all_messages() for p in m.parts if p.part_kind == "tool-call"]
     print("tools called:", calls)
     print("answer:", result.output)

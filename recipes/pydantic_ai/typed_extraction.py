@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import kluster_model
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 
 class Invoice(BaseModel):

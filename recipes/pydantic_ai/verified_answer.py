@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import kluster_model, verify_output_validator
-from kluster_agents.integrations.backend import kluster_backend
-from kluster_agents.integrations.verify_policy import VerifyPolicy
+from kluster_agents.integrations import VerifyPolicy, kluster_backend
 
 
 @dataclass
@@ -30,12 +29,6 @@ with kluster_backend() as backend:
         metadata={},  # receives the final verdict under "kluster_verify"
     )
     agent.output_validator(verify_output_validator(policy))
-
-    if backend.emulated:  # a wrong first answer, then a faithful one, to show the retry
-        backend.emulator.controls.script(
-            "Employees may work remotely 5 days per week.",
-            "Employees may work remotely up to 2 days per week, with manager approval.",
-        )
 
     result = agent.run_sync("How many days per week can I work from home?", deps=Docs(POLICY))
     print("answer:", result.output)

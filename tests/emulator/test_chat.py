@@ -86,7 +86,9 @@ def test_tool_choice_names_the_tool(client: openai.OpenAI) -> None:
 
 def test_streamed_tool_call(client: openai.OpenAI) -> None:
     chunks = list(
-        client.chat.completions.create(model=LLAMA_8B, messages=user("Paris"), tools=[WEATHER_TOOL], stream=True)
+        client.chat.completions.create(
+            model=LLAMA_8B, messages=user("Weather in Paris?"), tools=[WEATHER_TOOL], stream=True
+        )
     )
     calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
     assert calls[0].function.name == "get_weather"

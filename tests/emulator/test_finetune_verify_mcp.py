@@ -45,7 +45,9 @@ def test_fine_tuning_produces_usable_model(client: openai.OpenAI, controls) -> N
     assert job.status == "succeeded" and job.trained_tokens and job.finished_at
     assert job.fine_tuned_model.startswith("ft:meta-llama:Llama-3.1-8B-Instruct:personal:")
     assert job.fine_tuned_model in [m.id for m in client.models.list()]
-    reply = client.chat.completions.create(model=job.fine_tuned_model, messages=user("hi"), tools=[WEATHER_TOOL])
+    reply = client.chat.completions.create(
+        model=job.fine_tuned_model, messages=user("What is the weather in Oslo?"), tools=[WEATHER_TOOL]
+    )
     assert reply.choices[0].message.tool_calls  # inherits the base model's tool support
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id)]
     assert messages[0] == "The job has successfully completed" and messages[-1].startswith("Created fine-tuning job")

@@ -95,7 +95,6 @@ def test_core_imports_no_adapter_and_no_framework() -> None:
     assert offenders == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: recipes still script the emulated model's turns")
 def test_recipes_import_no_emulator_module() -> None:
     offenders = [
         (str(path.relative_to(ROOT)), module)

@@ -29,17 +29,18 @@ EXPECTED = {
         "get_weather -> 18 °C in Paris",
         "model called celsius_to_fahrenheit({'celsius': 18})",
         "celsius_to_fahrenheit -> 64.4 °F",
-        "answer: [emulated] The tool `celsius_to_fahrenheit` returned: 64.4 °F",
+        "answer: [emulated] The tool `get_weather` returned: 18 °C in Paris; "
+        "the tool `celsius_to_fahrenheit` returned: 64.4 °F",
         "model turns: 3",
     ],
     "rag_verified": [
-        "answer: The Eiffel Tower is 330 metres tall including its antennas.",
-        "verify: reliable after 1 retry",
-        "1 flagged",
+        "answer: [emulated] reply to: How tall is the Eiffel Tower?",
+        "verify: reliable after 0 retries",
+        "Verify: 1 checked (0 cached), 0 flagged",
     ],
     "batch_classify_csv": [
-        " 2  bug              urgent=True",
-        " 6  feature-request  urgent=False",
+        " 1  billing          urgent=True  | I was charged twice",  # the emulated model picks the first label
+        " 6  billing          urgent=True  | Can you add dark mode",
         "6 rows -> 1 Batch API job, 0 real-time calls",
     ],
     "rag_embeddings": [

@@ -113,11 +113,12 @@ def test_sync_stream(emulator):
 async def test_async_completion_and_stream_with_tools(emulator):
     response = await litellm.acompletion(model=MODEL, messages=HELLO)
     assert response.choices[0].message.content == "[emulated] reply to: Say hello"
+    weather = [{"role": "user", "content": "What is the weather in Paris?"}]  # a greeting gets text, not a tool
     stream = await litellm.acompletion(
-        model=MODEL, messages=HELLO, stream=True, tools=[WEATHER_TOOL], stream_options={"include_usage": True}
+        model=MODEL, messages=weather, stream=True, tools=[WEATHER_TOOL], stream_options={"include_usage": True}
     )
     chunks = [c async for c in stream]
-    built = litellm.stream_chunk_builder(chunks, messages=HELLO)
+    built = litellm.stream_chunk_builder(chunks, messages=weather)
     assert built.choices[0].message.tool_calls[0].function.name == "get_weather"
     assert all("stream_options" not in b for b in chat_bodies(emulator))
 

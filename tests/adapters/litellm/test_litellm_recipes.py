@@ -44,9 +44,9 @@ EXPECTED = {
         "ModelResponse for 'What colour is the sky?'",
     ],
     "verify_guardrail": [
-        "answer: The Eiffel Tower is in Paris, France.",
+        "answer: [emulated] reply to: Where is the Eiffel Tower?",
         "verify: reliable (emulated=True)",
-        "1 flagged",
+        "0 flagged",
     ],
 }
 

@@ -14,7 +14,11 @@ RECIPES = ROOT / "recipes" / "pydantic_ai"
 EXPECTED = {
     "typed_extraction.py": ["(tool output): Invoice(", "(prompted output): Invoice("],
     "tool_agent.py": ["tools called: ['check_stock']", "42 units of widget"],
-    "verified_answer.py": ["answer: Employees may work remotely up to 2 days", "verdict: reliable", "1 flagged"],
+    "verified_answer.py": [
+        "answer: [emulated] reply to: How many days per week can I work from home?",
+        "verdict: reliable",
+        "0 flagged",
+    ],
     "mcp_verify_toolset.py": ["MCP tool verify -> is_hallucination=True", "answer:"],
     "rag_embeddings.py": [
         "indexed 4 documents: 1024 dims, 80 tokens",

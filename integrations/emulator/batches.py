@@ -158,9 +158,7 @@ class BatchEngine(JobEngine):
         batch["_results"] = [self._run_line(line, observed) for line in lines]
         batch["request_counts"]["total"] = len(lines)
         # Lines start running at `at`; the observed service reports `in_progress_at == created_at`.
-        batch.update(
-            status="in_progress", _started_at=at, in_progress_at=batch["created_at"] if observed else int(at)
-        )
+        batch.update(status="in_progress", _started_at=at, in_progress_at=batch["created_at"] if observed else int(at))
 
     def _parse_input(self, file_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         lines: list[dict[str, Any]] = []
@@ -220,7 +218,12 @@ class BatchEngine(JobEngine):
             response = {"status_code": 200, "request_id": request_id, "body": completion}
         if observed:  # no `error` key on observed output lines
             return {"id": object_id(), "custom_id": line["custom_id"], "response": response}
-        return {"id": f"batch-req-{uuid.uuid4().hex}", "custom_id": line["custom_id"], "response": response, "error": None}
+        return {
+            "id": f"batch-req-{uuid.uuid4().hex}",
+            "custom_id": line["custom_id"],
+            "response": response,
+            "error": None,
+        }
 
     def _progress(self, batch: dict[str, Any], now: float) -> None:
         timing = self.controls.timing

@@ -106,7 +106,9 @@ def test_observed_batch_lifecycle(client: openai.OpenAI, controls) -> None:
     assert batch.status == "pre_schedule" and batch.errors == []
     controls.advance(5)
     batch = client.batches.retrieve(batch.id)
-    assert batch.status == "in_progress" and batch.request_counts.total == 2 and batch.in_progress_at == batch.created_at
+    assert (
+        batch.status == "in_progress" and batch.request_counts.total == 2 and batch.in_progress_at == batch.created_at
+    )
     controls.advance(1)
     assert client.batches.retrieve(batch.id).request_counts.completed == 1
     controls.advance(1)

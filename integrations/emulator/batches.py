@@ -85,7 +85,8 @@ class BatchEngine(JobEngine):
             raise bad_request(
                 f"File {input_file_id} has purpose {file['purpose']!r}, not 'batch'.", param="input_file_id"
             )
-        now = int(self.controls.clock.now())
+        started = self.controls.clock.now()
+        now = int(started)
         observed = self.controls.mode != "docs-strict"
         batch: dict[str, Any] = {
             "id": batch_id or object_id(),
@@ -103,6 +104,7 @@ class BatchEngine(JobEngine):
             "request_counts": {"total": 0, "completed": 0, "failed": 0},
             "metadata": dict(metadata or {}),
             "_observed": observed,
+            "_t0": started,  # the exact creation time: phases are timed from it, not from the whole second
         }
         return self.store.put(BATCH_KIND, batch)
 
@@ -139,8 +141,9 @@ class BatchEngine(JobEngine):
         now = self.controls.clock.now()
         timing = self.controls.timing
         before = json.dumps(batch, sort_keys=True)
-        if batch["status"] in SCHEDULING and now >= batch["created_at"] + timing.batch_scheduling:
-            self._validate(batch, batch["created_at"] + timing.batch_scheduling)
+        t0 = batch.get("_t0", batch["created_at"])
+        if batch["status"] in SCHEDULING and now >= t0 + timing.batch_scheduling:
+            self._validate(batch, t0 + timing.batch_scheduling)
         if batch["status"] in ("in_progress", "cancelling"):
             self._progress(batch, now)
         if batch["status"] == "finalizing" and now >= batch["finalizing_at"] + timing.batch_finalizing:

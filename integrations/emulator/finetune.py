@@ -74,7 +74,8 @@ class FineTuneEngine(JobEngine):
         observed = self.controls.mode != "docs-strict"
         defaults = OBSERVED_DEFAULT_HYPERPARAMETERS if observed else DOCS_DEFAULT_HYPERPARAMETERS
         hyper = {**defaults, **(body.get("hyperparameters") or {})}
-        now = int(self.controls.clock.now())
+        started = self.controls.clock.now()
+        now = int(started)
         job: dict[str, Any] = {
             "object": "fine_tuning.job",
             "id": object_id(),
@@ -94,6 +95,7 @@ class FineTuneEngine(JobEngine):
             "_suffix": body.get("nickname") or body.get("suffix") or "personal",
             "_events": [],
             "_observed": observed,
+            "_t0": started,
         }
         if observed:
             job.update(labels=[], metrics={}, metadata=None)
@@ -131,7 +133,7 @@ class FineTuneEngine(JobEngine):
 
     def _refresh_documented(self, job: dict[str, Any], now: float) -> None:
         timing = self.controls.timing
-        validating_at = job["created_at"] + timing.finetune_queued
+        validating_at = job.get("_t0", job["created_at"]) + timing.finetune_queued
         running_at = validating_at + timing.finetune_validating
         done_at = running_at + self._total_steps(job) * timing.finetune_per_step
         if job["status"] == "queued" and now >= validating_at:
@@ -147,7 +149,7 @@ class FineTuneEngine(JobEngine):
 
     def _refresh_observed(self, job: dict[str, Any], now: float) -> None:
         timing = self.controls.timing
-        queued_at = job["created_at"] + timing.finetune_validating
+        queued_at = job.get("_t0", job["created_at"]) + timing.finetune_validating
         running_at = queued_at + timing.finetune_queued
         if job["status"] == "validating_files" and now >= queued_at:
             if self._fail_on_bad_file(job, queued_at):

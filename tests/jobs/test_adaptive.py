@@ -14,6 +14,9 @@ from kluster_agents.integrations.jobs.adaptive import (
 
 from .conftest import chat
 
+# Engine tests: emulated jobs finish at their first read (observed-like timing: tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 PLACEHOLDER = "Your request has been queued for adaptive inference"
 
 

@@ -112,7 +112,8 @@ class BatchEngine(JobEngine):
         batch = self._cancellable(batch_id)
         if batch["status"] in SCHEDULING:
             self._validate(batch, int(self.controls.clock.now()))
-        batch["status"], batch["cancelling_at"] = "cancelling", int(self.controls.clock.now())
+        now = self.controls.clock.now()
+        batch.update(status="cancelling", cancelling_at=int(now), _cancel_t=now)
         return self._refresh(self.store.put(BATCH_KIND, batch))
 
     def submit_adaptive(self, body: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,13 +233,14 @@ class BatchEngine(JobEngine):
         timing = self.controls.timing
         start, results = batch.get("_started_at", batch["in_progress_at"]), batch["_results"]
         per_line = max(timing.batch_per_line, 1e-9)
-        stop = batch["cancelling_at"] if batch["status"] == "cancelling" else min(now, batch["expires_at"])
+        cancel_t = batch.get("_cancel_t", batch["cancelling_at"])
+        stop = cancel_t if batch["status"] == "cancelling" else min(now, batch["expires_at"])
         done = min(len(results), math.floor((stop - start) / per_line)) if stop >= start else 0
         succeeded = sum(1 for r in results[:done] if r["response"]["status_code"] == 200)
         batch["request_counts"].update(completed=succeeded, failed=done - succeeded)
         if batch["status"] == "cancelling":
-            if now >= batch["cancelling_at"] + timing.cancelling:
-                self._finish(batch, "cancelled", int(batch["cancelling_at"] + timing.cancelling), done)
+            if now >= cancel_t + timing.cancelling:
+                self._finish(batch, "cancelled", int(cancel_t + timing.cancelling), done)
             return
         finished_at = start + len(results) * per_line
         if finished_at > batch["expires_at"] and now >= batch["expires_at"]:

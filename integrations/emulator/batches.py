@@ -110,9 +110,9 @@ class BatchEngine(JobEngine):
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
         batch = self._cancellable(batch_id)
-        if batch["status"] in SCHEDULING:
-            self._validate(batch, int(self.controls.clock.now()))
         now = self.controls.clock.now()
+        if batch["status"] in SCHEDULING:
+            self._validate(batch, now)
         batch.update(status="cancelling", cancelling_at=int(now), _cancel_t=now)
         return self._refresh(self.store.put(BATCH_KIND, batch))
 

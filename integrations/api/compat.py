@@ -3,7 +3,10 @@ turns any OpenAI-style request into one it accepts — or refuses it before the 
 
 Source: kluster-docs "Compatibility with OpenAI client libraries" (unsupported/deprecated
 parameters), "Supported AI Models" (tools, image input, max output per tier), and the docs
-README's live observation that assistant `tool_calls` + `tool` messages are accepted.
+README's live observations: assistant `tool_calls` + `tool` messages are accepted, and so is
+`response_format: {"type": "json_object"}` (JSON mode, in the vendor's executed batch notebooks),
+although the compatibility page lists `response_format` as unsupported. `json_schema` has no such
+evidence and stays refused.
 Every adapter calls `prepare_chat_request`; no adapter keeps its own list.
 """
 
@@ -22,6 +25,7 @@ from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, K
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 Action = Literal["drop", "drop-or-refuse", "translate", "needs-tools"]
+JSON_MODE = "json_object"  # the one response_format type observed accepted (besides the no-op "text")
 
 
 class KlusterCompatWarning(UserWarning):
@@ -40,8 +44,8 @@ def _function_call_to_tool_choice(value: Any) -> Any:
 class Rule:
     """How one request parameter is handled.
 
-    `drop`: removed with a one-time warning. `drop-or-refuse`: removed silently when
-    `harmless(value)`, refused otherwise. `translate`: moved to `target` (through `convert`)
+    `drop`: removed with a one-time warning. `drop-or-refuse`: sent as is when `keep(value)`,
+    removed silently when `harmless(value)`, refused otherwise. `translate`: moved to `target` (through `convert`)
     unless the target is already set. `needs-tools`: kept on tool-capable models only.
     `why`/`fix` may use `{value}`; they become the refusal message.
     """
@@ -53,6 +57,7 @@ class Rule:
     target: str | None = None
     harmless: Callable[[Any], bool] | None = None
     convert: Callable[[Any], Any] | None = None
+    keep: Callable[[Any], bool] | None = None
 
 
 PARAM_RULES: dict[str, Rule] = {
@@ -78,9 +83,11 @@ PARAM_RULES: dict[str, Rule] = {
         Rule(
             "response_format",
             "drop-or-refuse",
-            "response_format is not supported (got type {value!r})",
-            "use the adapter's structured output (tool calling or prompted JSON) instead of response_format",
+            "only JSON mode ({{'type': 'json_object'}}) was observed accepted; got type {value!r}",
+            "use response_format={'type': 'json_object'} or the adapter's structured output "
+            "(tool calling or prompted JSON) instead",
             harmless=lambda v: _fmt_type(v) == "text",
+            keep=lambda v: _fmt_type(v) == JSON_MODE,
         ),
         Rule("max_tokens", "translate", "max_tokens is deprecated", target="max_completion_tokens"),
         Rule(
@@ -238,7 +245,9 @@ def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: Klust
         if rule.param not in request or rule.action == "needs-tools":
             continue
         value = request.pop(rule.param)
-        if rule.action == "drop":
+        if rule.keep is not None and rule.keep(value):
+            request[rule.param] = value
+        elif rule.action == "drop":
             _warn_once(rule.param, f"kluster-agents: dropped `{rule.param}` ({rule.why}).", settings)
         elif rule.action == "drop-or-refuse":
             _check_harmless(rule, value, info)

@@ -72,11 +72,15 @@ class KlusterAPIError(KlusterError):
         status_code: int | None = None,
         body: Any = None,
         request_id: str | None = None,
+        code: str | int | None = None,
+        error_type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body = body
         self.request_id = request_id
+        self.code = code
+        self.error_type = error_type
 
 
 class KlusterBadRequestError(KlusterAPIError):
@@ -134,20 +138,34 @@ _HINTS = {
 }
 
 
+def error_details(body: Any) -> tuple[str | None, str | int | None, str | None]:
+    """(message, code, type) from any error body kluster.ai was seen sending: the OpenAI envelope
+    `{"error": {"message", "type", "param", "code"}}`, `{"error": {"message", "errorCode", "type"}}`,
+    `{"message", "errorCode"}` at top level (both observed on the live service), `{"detail": ...}`,
+    a bare string."""
+    if isinstance(body, str):
+        return (body[:500] or None), None, None
+    if not isinstance(body, dict):
+        return None, None, None
+    inner = body.get("error")
+    err = inner if isinstance(inner, dict) else body
+    message = err.get("message") or err.get("detail")
+    if not message and isinstance(inner, str):
+        message = inner
+    if not message and isinstance(body.get("detail"), str):
+        message = body["detail"]
+    code = err.get("code")
+    if code is None:
+        code = err.get("errorCode", body.get("errorCode"))
+    kind = err.get("type")
+    return (str(message) if message else None), code, (str(kind) if kind else None)
+
+
 def _error_message_from_body(body: Any) -> str | None:
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict):
-            msg = err.get("message") or err.get("detail")
-            if msg:
-                return str(msg)
-        elif isinstance(err, str):
-            return err
-        if isinstance(body.get("detail"), str):
-            return body["detail"]
-    if isinstance(body, str) and body:
-        return body[:500]
-    return None
+    return error_details(body)[0]
+
+
+_EMPTY_BODY_MARKER = "Body cannot be empty"
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -166,13 +184,22 @@ def error_from_response(
     headers: Any = None,
     request_id: str | None = None,
 ) -> KlusterAPIError:
-    """Map an HTTP error status (and its JSON body) to the matching `KlusterAPIError`."""
-    detail = _error_message_from_body(body) or "no error message in the response"
+    """Map an HTTP error status (and its JSON body, in any observed shape) to the matching `KlusterAPIError`."""
+    text, code, error_type = error_details(body)
+    detail = (text or "no error message in the response") + (f" (code {code})" if code not in (None, "") else "")
     hint = _HINTS.get(
         status_code, "Retry later; if it persists, contact support@kluster.ai." if status_code >= 500 else ""
     )
+    if text and _EMPTY_BODY_MARKER in text:  # observed answer to a bodiless JSON POST (e.g. SDK cancel)
+        hint = "send a JSON body (`{}`, e.g. extra_body={}) with the request; kluster.ai refuses an empty one."
     message = f"kluster.ai returned HTTP {status_code}: {detail}" + (f" — {hint}" if hint else "")
-    kwargs: dict[str, Any] = {"status_code": status_code, "body": body, "request_id": request_id}
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "body": body,
+        "request_id": request_id,
+        "code": code,
+        "error_type": error_type,
+    }
     if status_code == 429:
         retry_after = _parse_retry_after(headers.get("retry-after") if headers is not None else None)
         return KlusterRateLimitError(message, retry_after=retry_after, **kwargs)

@@ -42,6 +42,7 @@ class Tier(str, Enum):  # noqa: UP042 - str() and format() keep their Enum behav
 ToolMessageMode = Literal["native", "rewrite"]
 OverLimitMode = Literal["refuse", "clamp"]
 ToolSupportSource = Literal["models-table", "llama-only"]
+VerifyConversationRoute = Literal["reliability", "chat", "auto"]
 
 
 class KlusterSettings(BaseSettings):
@@ -75,6 +76,13 @@ class KlusterSettings(BaseSettings):
         "compatibility page ('only Llama models').",
     )
     warn_on_drop: bool = Field(default=True, description="Warn once per dropped parameter per process.")
+    verify_conversation_route: VerifyConversationRoute = Field(
+        default="reliability",
+        description="How verify_conversation reaches Verify: 'reliability' flattens the conversation onto "
+        "/v1/verify/reliability (the live service answered the docs' [system, user, assistant] chat form "
+        "with HTTP 500); 'chat' uses chat completions with klusterai/verify-reliability as documented; "
+        "'auto' tries chat and falls back to reliability on a server error.",
+    )
 
     @field_validator("base_url")
     @classmethod

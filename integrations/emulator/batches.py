@@ -2,10 +2,15 @@
 output and error files in the documented line format — and adaptive (`@kluster.ai` async) requests,
 which become one-line batches.
 
-Lifecycle (computed whenever a batch is read): validating -> in_progress (lines complete one by
-one, `request_counts` move) -> finalizing -> completed; or failed (invalid JSONL, unknown model,
-too many lines for the tier), expired (not done by `expires_at`), cancelling -> cancelled.
-Every line gets the same reply logic as a real-time request.
+Lifecycle (computed whenever a batch is read), as observed on the live service (default modes):
+pre_schedule -> in_progress (lines complete one by one, `request_counts` move) -> completed, with
+`in_progress_at == created_at`, `finalizing_at == completed_at`, `errors: []`, and output lines
+`{"id": <24-hex>, "custom_id", "response": {"status_code", "request_id": <uuid4>, "body"}}` (no
+`error` key). `docs-strict` keeps the documented lifecycle instead: validating -> in_progress ->
+finalizing -> completed, `errors: null`, lines with `"error": null`. Either way: failed (invalid
+JSONL, unknown model, too many lines for the tier), expired (not done by `expires_at`),
+cancelling -> cancelled. Phase durations are `controls.timing`. Every line gets the same reply
+logic as a real-time request.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ BATCH_KIND = "batch"
 ENDPOINT = "/v1/chat/completions"
 WINDOWS = {"1h": 3600, "3h": 3 * 3600, "6h": 6 * 3600, "12h": 12 * 3600, "24h": 24 * 3600}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+SCHEDULING = ("pre_schedule", "validating")  # the first status: observed / documented
 _TIMESTAMPS = (
     "in_progress_at",
     "expires_at",
@@ -79,15 +85,17 @@ class BatchEngine(JobEngine):
             raise bad_request(
                 f"File {input_file_id} has purpose {file['purpose']!r}, not 'batch'.", param="input_file_id"
             )
-        now = int(self.controls.clock.now())
+        started = self.controls.clock.now()
+        now = int(started)
+        observed = self.controls.mode != "docs-strict"
         batch: dict[str, Any] = {
             "id": batch_id or object_id(),
             "object": "batch",
             "endpoint": endpoint,
-            "errors": None,
+            "errors": [] if observed else None,
             "input_file_id": input_file_id,
             "completion_window": completion_window,
-            "status": "validating",
+            "status": "pre_schedule" if observed else "validating",
             "output_file_id": None,
             "error_file_id": None,
             "created_at": now,
@@ -95,14 +103,17 @@ class BatchEngine(JobEngine):
             "expires_at": now + WINDOWS[completion_window],
             "request_counts": {"total": 0, "completed": 0, "failed": 0},
             "metadata": dict(metadata or {}),
+            "_observed": observed,
+            "_t0": started,  # the exact creation time: phases are timed from it, not from the whole second
         }
         return self.store.put(BATCH_KIND, batch)
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
         batch = self._cancellable(batch_id)
-        if batch["status"] == "validating":
-            self._validate(batch, int(self.controls.clock.now()))
-        batch["status"], batch["cancelling_at"] = "cancelling", int(self.controls.clock.now())
+        now = self.controls.clock.now()
+        if batch["status"] in SCHEDULING:
+            self._validate(batch, now)
+        batch.update(status="cancelling", cancelling_at=int(now), _cancel_t=now)
         return self._refresh(self.store.put(BATCH_KIND, batch))
 
     def submit_adaptive(self, body: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,8 +142,9 @@ class BatchEngine(JobEngine):
         now = self.controls.clock.now()
         timing = self.controls.timing
         before = json.dumps(batch, sort_keys=True)
-        if batch["status"] == "validating" and now >= batch["created_at"] + timing.batch_validating:
-            self._validate(batch, int(batch["created_at"] + timing.batch_validating))
+        t0 = batch.get("_t0", batch["created_at"])
+        if batch["status"] in SCHEDULING and now >= t0 + timing.batch_scheduling:
+            self._validate(batch, t0 + timing.batch_scheduling)
         if batch["status"] in ("in_progress", "cancelling"):
             self._progress(batch, now)
         if batch["status"] == "finalizing" and now >= batch["finalizing_at"] + timing.batch_finalizing:
@@ -141,14 +153,16 @@ class BatchEngine(JobEngine):
             self.store.put(BATCH_KIND, batch)
         return batch
 
-    def _validate(self, batch: dict[str, Any], at: int) -> None:
+    def _validate(self, batch: dict[str, Any], at: float) -> None:
         lines, errors = self._parse_input(batch["input_file_id"])
-        if errors:
-            batch.update(status="failed", failed_at=at, errors={"object": "list", "data": errors})
+        if errors:  # no observed failure shape: the documented errors object
+            batch.update(status="failed", failed_at=int(at), errors={"object": "list", "data": errors})
             return
-        batch["_results"] = [self._run_line(line) for line in lines]
+        observed = batch.get("_observed", False)
+        batch["_results"] = [self._run_line(line, observed) for line in lines]
         batch["request_counts"]["total"] = len(lines)
-        batch.update(status="in_progress", in_progress_at=at)
+        # Lines start running at `at`; the observed service reports `in_progress_at == created_at`.
+        batch.update(status="in_progress", _started_at=at, in_progress_at=batch["created_at"] if observed else int(at))
 
     def _parse_input(self, file_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         lines: list[dict[str, Any]] = []
@@ -194,10 +208,10 @@ class BatchEngine(JobEngine):
         limits = info.limits_for(self.controls.tier) if info else None
         return limits.max_batch_requests if limits else None
 
-    def _run_line(self, line: Mapping[str, Any]) -> dict[str, Any]:
+    def _run_line(self, line: Mapping[str, Any], observed: bool) -> dict[str, Any]:
         """The output line of one request: the same validation and reply as the real-time endpoint."""
         body = line["body"]
-        request_id = f"req-{uuid.uuid4().hex}"
+        request_id = str(uuid.uuid4()) if observed else f"req-{uuid.uuid4().hex}"
         try:
             info = validate_chat_request(body, mode=self.controls.mode, tier=self.controls.tier, lookup=self.lookup)
         except EmulatorAPIError as exc:
@@ -206,6 +220,8 @@ class BatchEngine(JobEngine):
             reply = self.replies.reply(body, info)
             completion = chat_completion(body["model"], body["messages"], reply, int(self.controls.clock.now()))
             response = {"status_code": 200, "request_id": request_id, "body": completion}
+        if observed:  # no `error` key on observed output lines
+            return {"id": object_id(), "custom_id": line["custom_id"], "response": response}
         return {
             "id": f"batch-req-{uuid.uuid4().hex}",
             "custom_id": line["custom_id"],
@@ -215,19 +231,23 @@ class BatchEngine(JobEngine):
 
     def _progress(self, batch: dict[str, Any], now: float) -> None:
         timing = self.controls.timing
-        start, results = batch["in_progress_at"], batch["_results"]
+        start, results = batch.get("_started_at", batch["in_progress_at"]), batch["_results"]
         per_line = max(timing.batch_per_line, 1e-9)
-        stop = batch["cancelling_at"] if batch["status"] == "cancelling" else min(now, batch["expires_at"])
+        cancel_t = batch.get("_cancel_t", batch["cancelling_at"])
+        stop = cancel_t if batch["status"] == "cancelling" else min(now, batch["expires_at"])
         done = min(len(results), math.floor((stop - start) / per_line)) if stop >= start else 0
         succeeded = sum(1 for r in results[:done] if r["response"]["status_code"] == 200)
         batch["request_counts"].update(completed=succeeded, failed=done - succeeded)
         if batch["status"] == "cancelling":
-            if now >= batch["cancelling_at"] + timing.cancelling:
-                self._finish(batch, "cancelled", int(batch["cancelling_at"] + timing.cancelling), done)
+            if now >= cancel_t + timing.cancelling:
+                self._finish(batch, "cancelled", int(cancel_t + timing.cancelling), done)
             return
         finished_at = start + len(results) * per_line
         if finished_at > batch["expires_at"] and now >= batch["expires_at"]:
             self._finish(batch, "expired", int(batch["expires_at"]), done)
+        elif now >= finished_at and batch.get("_observed"):  # never seen `finalizing` on the live service
+            self._finish(batch, "completed", int(finished_at))
+            batch["finalizing_at"] = batch["completed_at"]
         elif now >= finished_at:
             batch.update(status="finalizing", finalizing_at=int(finished_at))
 

@@ -1,7 +1,10 @@
-"""A controllable UNIX clock, so batch and fine-tuning jobs that take hours finish in milliseconds.
+"""A controllable UNIX clock: wall-clock time by default, frozen or moved on by tests.
 
 Emulated time = a start time + real elapsed time x `speed` + explicit `advance()`s. Jobs compute
-their state from it whenever they are read, so no background thread is needed.
+their state from it whenever they are read, so no background thread is needed. The default speed
+is 1: every timestamp a client sees (`created`, `created_at`, ...) stays at wall-clock time however
+long the emulator runs (it used to run 360,000x fast, so `created` drifted years ahead and passed
+2^31 after ~16 minutes). How fast jobs progress is `controls.JobTiming`, not this clock.
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 
-# One emulated hour per 10 ms of real time: a "24h" batch window passes in a quarter of a second.
-DEFAULT_SPEED = 3600 / 0.01
+# Wall-clock time; tests that need hours to pass call `advance()` (or `set_speed`) explicitly.
+DEFAULT_SPEED = 1.0
 
 
 class EmulatedClock:

@@ -1,7 +1,9 @@
 """The errors the emulator answers with, as `KlusterAPIError`s that know their OpenAI-style body.
 
-Route code raises these; one exception handler turns them into responses, so every error the
-emulator sends has the same `{"error": {message, type, param, code}}` shape as the real service.
+Route code raises these; one exception handler turns them into responses. Most carry the OpenAI
+envelope `{"error": {message, type, param, code}}`; where the live service was observed answering
+another shape (`observed_error`: `{"message", "errorCode"}` at top level, or `{"error": {"message",
+"errorCode", "type"}}`), the emulator sends that exact body instead.
 """
 
 from __future__ import annotations
@@ -23,15 +25,26 @@ class EmulatorAPIError(KlusterAPIError):
         code: str | None = None,
         type: str = "invalid_request_error",
         headers: dict[str, str] | None = None,
+        raw_body: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message, status_code=status_code)
         self.param = param
         self.code = code
         self.type = type
         self.headers = headers or {}
+        self.raw_body = raw_body
 
     def payload(self) -> dict[str, Any]:
+        if self.raw_body is not None:
+            return {**self.raw_body, "kluster_emulated": True}
         return error_body(self.message, type=self.type, param=self.param, code=self.code)
+
+
+def observed_error(status_code: int, body: dict[str, Any]) -> EmulatorAPIError:
+    """An error answered with exactly the body the live service was seen sending (see tests/fidelity)."""
+    nested = body.get("error")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else body
+    return EmulatorAPIError(status_code, str(inner.get("message", "")), raw_body=body)
 
 
 def error_body(
@@ -39,7 +52,7 @@ def error_body(
     *,
     type: str = "invalid_request_error",
     param: str | None = None,
-    code: str | None = None,
+    code: str | int | None = None,
 ) -> dict[str, Any]:
     """The OpenAI error envelope, marked as emulated."""
     return {"error": {"message": message, "type": type, "param": param, "code": code}, "kluster_emulated": True}

@@ -1,7 +1,8 @@
 """Request validation per fidelity mode — what the real endpoint refuses, as documented.
 
-- `strict` (default): the docs' unsupported parameters and message fields get a 400, except that
-  assistant `tool_calls` + `tool` messages are accepted, as the live service was observed to do.
+- `strict` (default): the docs' unsupported parameters and message fields get a 400, except what
+  the live service was observed accepting: assistant `tool_calls` + `tool` messages, and
+  `response_format: {"type": "json_object"}` (JSON mode, in the vendor's executed batch notebooks).
 - `docs-strict`: also rejects `messages[].tool_calls`, and allows tools only on Llama models
   (both exactly as the compatibility page says).
 - `lenient`: accepts everything a physical limit allows (context size still applies).
@@ -61,7 +62,10 @@ def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable
 
 def _check_params(body: Mapping[str, Any], info: ModelInfo, mode: Mode) -> None:
     for param in DOCS_UNSUPPORTED_PARAMS:
-        if body.get(param) is not None:
+        value = body.get(param)
+        if param == "response_format" and mode == "strict" and _json_mode(value):
+            continue  # observed accepted
+        if value is not None:
             raise unsupported(param, "kluster.ai does not support this parameter (see the OpenAI compatibility page).")
     tools_ok = info.is_llama if (mode == "docs-strict" and info.kind == "catalog") else info.tools
     for param in _TOOL_PARAMS:
@@ -87,6 +91,10 @@ def _check_named_tool(body: Mapping[str, Any]) -> None:
             f"Tool '{wanted}' has not been passed in `tools` (declared: {', '.join(map(str, names)) or 'none'}).",
             param="tool_choice",
         )
+
+
+def _json_mode(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("type") == "json_object"
 
 
 def _check_messages(messages: list[Any], info: ModelInfo, mode: Mode) -> None:

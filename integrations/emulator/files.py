@@ -1,9 +1,15 @@
 """Stored files (`/v1/files`) and multi-part uploads (`/v1/uploads`): metadata as documents,
-contents as blobs. Batch and fine-tuning engines use it to read inputs and write outputs."""
+contents as blobs. Batch and fine-tuning engines use it to read inputs and write outputs.
+
+Observed on the live service (default modes): an uploaded file's `filename` is server-generated,
+`<24-hex org id>/<uuid>-<uuid>`, not the name the client sent; upload and part ids are bare 24-hex.
+`docs-strict` keeps the client's filename and the `upload_`/`part_` prefixes of the docs' examples.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kluster_agents.integrations.emulator.clock import EmulatedClock
@@ -14,19 +20,27 @@ from kluster_agents.integrations.emulator.store import Store
 FILE_KIND = "file"
 UPLOAD_KIND = "upload"
 UPLOAD_PURPOSES = ("batch", "fine-tune")
-UPLOAD_TTL_SECONDS = 3600  # reported as `expires_at`; not enforced, the fast clock would expire every upload
+UPLOAD_TTL_SECONDS = 3600  # reported as `expires_at`; not enforced (tests advance the clock by hours)
 
 
 class FileService:
     """Files and uploads over the store, timestamped on the emulated clock."""
 
-    def __init__(self, store: Store, clock: EmulatedClock) -> None:
+    def __init__(self, store: Store, clock: EmulatedClock, observed: Callable[[], bool] = lambda: True) -> None:
         self.store = store
         self.clock = clock
+        self.observed = observed
+        self.org_id = object_id()
+
+    def _stored_name(self, filename: str) -> str:
+        return f"{self.org_id}/{uuid.uuid4()}-{uuid.uuid4()}" if self.observed() else filename
+
+    def _id(self, prefix: str) -> str:
+        return object_id() if self.observed() else f"{prefix}_{object_id()}"
 
     def upload(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
         """A file uploaded by a client (purposes `batch` and `fine-tune`)."""
-        return self.create(content, filename, _check_purpose(purpose))
+        return self.create(content, self._stored_name(filename), _check_purpose(purpose))
 
     def create(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
         file: dict[str, Any] = {
@@ -64,7 +78,7 @@ class FileService:
         _check_purpose(purpose)
         now = int(self.clock.now())
         upload = {
-            "id": f"upload_{object_id()}",
+            "id": self._id("upload"),
             "object": "upload",
             "bytes": size,
             "created_at": now,
@@ -89,7 +103,7 @@ class FileService:
     def add_part(self, upload_id: str, data: bytes) -> dict[str, Any]:
         upload = self._pending_upload(upload_id)
         part: dict[str, Any] = {
-            "id": f"part_{object_id()}",
+            "id": self._id("part"),
             "object": "upload.part",
             "created_at": int(self.clock.now()),
             "upload_id": upload_id,
@@ -110,7 +124,7 @@ class FileService:
                 f"The parts add up to {len(content)} bytes, but the upload declared {upload['bytes']}.",
                 param="part_ids",
             )
-        upload["file"] = self.create(content, upload["filename"], upload["purpose"])
+        upload["file"] = self.create(content, self._stored_name(upload["filename"]), upload["purpose"])
         upload["status"] = "completed"
         return self.store.put(UPLOAD_KIND, upload)
 

@@ -1,6 +1,12 @@
 """The outermost ASGI layer: everything that happens before a route runs, in the order the
 real service's edge would do it — request log, injected faults, body-size limit, authentication,
-rate limits — and the `x-kluster-emulator: true` header on every response.
+the empty-JSON-body check, rate limits — and the `x-kluster-emulator: true` header on every response.
+
+Empty JSON bodies: the live service answered a POST with `Content-Type: application/json` and a
+0-byte body (what the openai SDK sends for `batches.cancel`, `fine_tuning.jobs.cancel`,
+`uploads.cancel`) with HTTP 500 `{"message": "Unknown error occurred: Body cannot be empty when
+content-type is set to 'application/json'", "errorCode": -1}` (observed; not in the docs, so
+`lenient` mode accepts it).
 
 It wraps the FastAPI app directly (not as Starlette middleware) so that it holds uvicorn's own
 `send`, which is what lets it drop a connection without answering.
@@ -13,7 +19,13 @@ import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from kluster_agents.integrations.emulator.errors import EmulatorAPIError, rate_limited, server_error, unauthorized
+from kluster_agents.integrations.emulator.errors import (
+    EmulatorAPIError,
+    observed_error,
+    rate_limited,
+    server_error,
+    unauthorized,
+)
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import JSON_BODY_SCOPE_KEY, dumps, loads
 
@@ -24,6 +36,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 EMULATOR_HEADER = (b"x-kluster-emulator", b"true")
+EMPTY_JSON_BODY_ERROR = {
+    "message": "Unknown error occurred: Body cannot be empty when content-type is set to 'application/json'",
+    "errorCode": -1,
+}
 MCP_PATH = "/v1/mcp"
 CHAT_PATH = "/v1/chat/completions"
 
@@ -69,6 +85,8 @@ class Gateway:
             return
         try:
             self._authenticate(path, headers)
+            if _empty_json_post(scope["method"], body, headers) and controls.mode != "lenient":
+                raise observed_error(500, EMPTY_JSON_BODY_ERROR)
         except EmulatorAPIError as exc:
             await _send_error(send_marked, exc)
             return
@@ -125,6 +143,11 @@ class Gateway:
             await self._serve(app, scope, receive, send)
         finally:
             runtime.controls.rate_limiter.release(model)
+
+
+def _empty_json_post(method: str, body: bytes, headers: dict[bytes, bytes]) -> bool:
+    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    return method in ("POST", "PUT", "PATCH") and not body and content_type == b"application/json"
 
 
 async def _read_body(receive: Receive) -> bytes:

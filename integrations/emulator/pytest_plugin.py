@@ -2,7 +2,9 @@
 kluster emulator and the recorded exchanges.
 
 - `kluster_emulator`: one server per session, reset before each test (state, scripts, faults,
-  clock, request log); mode/tier per test with `@pytest.mark.kluster_emulator(mode=..., tier=...)`.
+  clock, request log); mode/tier/job timing per test or module with
+  `@pytest.mark.kluster_emulator(mode=..., tier=..., timing="observed"|"instant")` (closest marker wins
+  per option; jobs take observed-like seconds unless `timing="instant"`).
 - `kluster_emulator_env`: the same, with KLUSTER_BASE_URL/KLUSTER_API_KEY set for the test only.
 - `kluster_fixture`: the recorded request/response exchanges, by name.
 
@@ -25,8 +27,8 @@ MARKER = "kluster_emulator"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(mode='strict'|'docs-strict'|'lenient', tier='trial'|'core'|'scale'|'enterprise'): "
-        "fidelity mode and tier of the kluster emulator for this test",
+        f"{MARKER}(mode='strict'|'docs-strict'|'lenient', tier='trial'|'core'|'scale'|'enterprise', "
+        "timing='observed'|'instant'): fidelity mode, tier and job timing of the kluster emulator for this test",
     )
 
 
@@ -42,9 +44,12 @@ def kluster_emulator_session() -> Iterator[Emulator]:
 @pytest.fixture
 def kluster_emulator(kluster_emulator_session: Emulator, request: pytest.FixtureRequest) -> Iterator[Emulator]:
     """A clean emulator for this test: `.base_url`, `.api_key`, `.settings`, `.controls`."""
-    marker = request.node.get_closest_marker(MARKER)
-    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    options: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers(MARKER))):  # farthest first: the closest wins
+        options.update(marker.kwargs)
     kluster_emulator_session.reset(mode=options.get("mode"), tier=options.get("tier"))
+    if options.get("timing") is not None:
+        kluster_emulator_session.controls.set_timing(options["timing"])
     yield kluster_emulator_session
     kluster_emulator_session.reset()
 

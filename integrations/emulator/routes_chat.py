@@ -1,5 +1,10 @@
 """`POST /v1/chat/completions`: validation per fidelity mode, the reply engine, JSON or SSE
-(with the truncated-stream fault), and adaptive `@kluster.ai` async requests."""
+(with the truncated-stream fault), and adaptive `@kluster.ai` async requests.
+
+Observed (2025-08, twice): `klusterai/verify-reliability` called with `[system, user, assistant]`
+messages — the exact shape of the docs' "Chat completion Verify API" example — answered HTTP 500
+`{"error": {"message": "Unexpected error occurred", "errorCode": 4000, "type": "invalid_request_error"}}`.
+The default modes reproduce that for that shape; `docs-strict` answers as documented."""
 
 from __future__ import annotations
 
@@ -8,12 +13,18 @@ from collections.abc import AsyncIterator, Mapping
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from kluster_agents.integrations.api.catalog import VERIFY_MODEL
+from kluster_agents.integrations.emulator.errors import observed_error
 from kluster_agents.integrations.emulator.fidelity import validate_chat_request
 from kluster_agents.integrations.emulator.replies import Reply
 from kluster_agents.integrations.emulator.shapes import chat_completion, stream_chunks
 from kluster_agents.integrations.emulator.web import FastJSONResponse, dumps, json_body, runtime
 
 router = APIRouter()
+VERIFY_CHAT_ERROR = {
+    "error": {"message": "Unexpected error occurred", "errorCode": 4000, "type": "invalid_request_error"}
+}
+VERIFY_CHAT_FAILING_ROLES = ["system", "user", "assistant"]
 
 
 @router.post("/chat/completions")
@@ -22,6 +33,12 @@ async def create_chat_completion(request: Request) -> Response:
     body = await json_body(request)
     controls = rt.controls
     info = validate_chat_request(body, mode=controls.mode, tier=controls.tier, lookup=rt.lookup_model)
+    if (
+        controls.mode != "docs-strict"
+        and body["model"] == VERIFY_MODEL
+        and [m.get("role") for m in body["messages"]] == VERIFY_CHAT_FAILING_ROLES
+    ):
+        raise observed_error(500, VERIFY_CHAT_ERROR)
     metadata = body.get("metadata")
     options = metadata.get("@kluster.ai") if isinstance(metadata, Mapping) else None
     if isinstance(options, Mapping) and options.get("async"):

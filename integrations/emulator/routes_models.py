@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +17,12 @@ router = APIRouter()
 
 _OWNERS = {"meta-llama": "meta", "Qwen": "qwen", "deepseek-ai": "klusterai"}
 _CATALOG_CREATED = 1731336418  # the first `created` in the docs' example listing
+_YEAR = 365 * 86400
+
+
+def created_of(model_id: str) -> int:
+    """Each model its own stable `created` (observed: the live listing's values differ per model)."""
+    return _CATALOG_CREATED + zlib.crc32(model_id.encode()) % _YEAR
 
 
 def owner_of(model_id: str) -> str:
@@ -26,7 +33,7 @@ def owner_of(model_id: str) -> str:
 
 def _all_models(request: Request) -> list[dict[str, Any]]:
     catalog = [
-        {"id": m.id, "object": "model", "created": _CATALOG_CREATED, "owned_by": owner_of(m.id)} for m in list_models()
+        {"id": m.id, "object": "model", "created": created_of(m.id), "owned_by": owner_of(m.id)} for m in list_models()
     ]
     return catalog + list(reversed(runtime(request).store.list(FINE_TUNED_KIND)))
 

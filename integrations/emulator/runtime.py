@@ -48,7 +48,7 @@ class EmulatorRuntime:
         self.replies = ReplyEngine(controls.scripts, recorded, self.verifier)
         self._catalog = {m.id: m for m in list_models()}
         self._fine_tuned = {m["id"] for m in self.store.list(FINE_TUNED_KIND)}
-        self.files = FileService(self.store, controls.clock)
+        self.files = FileService(self.store, controls.clock, lambda: controls.mode != "docs-strict")
         self.batches = BatchEngine(self.store, self.files, controls, self.replies, self.lookup_model)
         self.finetunes = FineTuneEngine(self.store, self.files, controls, self.add_fine_tuned_model)
 

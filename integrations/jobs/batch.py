@@ -183,7 +183,8 @@ class BatchHandle:
         with translate_errors():
             for job in self._jobs:
                 if not job.done:
-                    job.batch = self._client.batches.cancel(job.batch.id)
+                    # A JSON body: the live service answers the SDK's bodiless cancel with HTTP 500.
+                    job.batch = self._client.batches.cancel(job.batch.id, extra_body={})
         return self._snapshot()
 
     @staticmethod

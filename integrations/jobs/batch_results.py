@@ -59,16 +59,38 @@ def line_ok(obj: Mapping[str, Any]) -> bool:
     return not obj.get("error") and response.get("status_code") == 200 and isinstance(response.get("body"), dict)
 
 
+def batch_errors(batch: Batch) -> list[dict[str, Any]]:
+    """The batch object's `errors` as plain dicts, whatever their shape: the documented
+    `{"object": "list", "data": [...]}`, the `[]` the live service sends (observed; the SDK then
+    keeps a list, and `batch.errors.data` would raise), null, or SDK objects."""
+    raw: Any = batch.errors
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, dict)):
+        raw = raw.model_dump() if isinstance(raw, BaseModel) else getattr(raw, "data", None)
+    if isinstance(raw, dict):
+        raw = raw.get("data")
+    items = raw if isinstance(raw, list) else []
+    out = []
+    for item in items:
+        data = item.model_dump() if isinstance(item, BaseModel) else item
+        if isinstance(data, dict):
+            out.append(data)
+        elif data is not None:
+            out.append({"message": str(data)})
+    return out
+
+
 def validation_errors(batch: Batch, chunk: Chunk, index: LineIndex) -> list[tuple[str, bool, str]]:
     """Line-numbered errors from the batch object (input validation) as per-line failures."""
     rows = []
-    for err in (batch.errors.data or []) if batch.errors else []:
-        line = getattr(err, "line", None)
+    for err in batch_errors(batch):
+        line = err.get("line")
         if not isinstance(line, int) or not 1 <= line <= chunk.lines:
             continue
         custom_id = index.custom_id_at(chunk.first_index + line - 1)
         if custom_id is not None:
-            error = {"code": err.code, "message": err.message, "param": err.param, "line": line}
+            error = {"code": err.get("code"), "message": err.get("message"), "param": err.get("param"), "line": line}
             rows.append((custom_id, False, dumps({"custom_id": custom_id, "error": error})))
     return rows
 
@@ -88,8 +110,9 @@ def _line_error(idx: int, custom_id: str, batch: Batch, obj: Mapping[str, Any]) 
 
 
 def _batch_level_message(batch: Batch) -> str:
-    if batch.errors and batch.errors.data:
-        return "; ".join(f"{e.code}: {e.message}" for e in batch.errors.data[:3])
+    errors = batch_errors(batch)
+    if errors:
+        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3])
     return "no result for this line"
 
 

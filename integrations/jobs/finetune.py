@@ -9,6 +9,7 @@ Docs: kluster-docs "Fine-tuning with the kluster.ai API" (data format, >= 10 exa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +201,8 @@ def cancel_finetune(
 ) -> FineTuningJob:
     client = client or make_client(settings)
     with translate_errors():
-        return client.fine_tuning.jobs.cancel(job_id)
+        # A JSON body: the live service answers the SDK's bodiless cancel with HTTP 500.
+        return client.fine_tuning.jobs.cancel(job_id, extra_body={})
 
 
 def list_finetunes(
@@ -220,6 +222,47 @@ def register_finetuned(job: FineTuningJob) -> str:
     return job.fine_tuned_model
 
 
+_STEP_EVENT = re.compile(
+    r"Step (?P<step>\d+)/(?P<total>\d+): training loss=(?P<train>[-+0-9.eE]+)"
+    r"(?:,\s*validation loss=(?P<valid>[-+0-9.eE]+))?"
+)
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One "Step k/N: training loss=..." event (the live service's per-step progress)."""
+
+    step: int
+    total: int
+    train_loss: float
+    validation_loss: float | None = None
+
+
+def parse_step_event(message: str) -> TrainingStep | None:
+    """The step and losses of a fine-tuning event message, or None for other events."""
+    match = _STEP_EVENT.search(message or "")
+    if match is None:
+        return None
+    valid = match.group("valid")
+    return TrainingStep(
+        int(match.group("step")),
+        int(match.group("total")),
+        float(match.group("train")),
+        float(valid) if valid is not None else None,
+    )
+
+
+def training_steps(
+    job_id: str, *, settings: KlusterSettings | None = None, client: openai.OpenAI | None = None, limit: int = 100
+) -> list[TrainingStep]:
+    """The job's step events (oldest first, the newest `limit` events): a loss curve."""
+    client = client or make_client(settings)
+    with translate_errors():
+        events = list(client.fine_tuning.jobs.list_events(job_id, limit=limit).data)
+    steps = [parse_step_event(e.message) for e in reversed(events)]
+    return [s for s in steps if s is not None]
+
+
 def wait_for_finetune(
     job_id: str,
     *,
@@ -229,16 +272,30 @@ def wait_for_finetune(
     timeout: float | None = None,
     progress: bool = False,
 ) -> FineTuningJob:
-    """Poll until the job is finished; a succeeded job's model is registered in the catalog."""
+    """Poll until the job is finished; a succeeded job's model is registered in the catalog.
+    With `progress`, the display shows training steps and loss from the job's step events."""
     client = client or make_client(settings)
 
-    def describe(job: FineTuningJob) -> tuple[int | None, int, str]:
+    def fetch() -> tuple[FineTuningJob, TrainingStep | None]:
+        job = get_finetune(job_id, client=client)
+        if not progress or job.status in ("validating_files", "queued"):
+            return job, None
+        steps = training_steps(job_id, client=client, limit=20)
+        return job, steps[-1] if steps else None
+
+    def describe(state: tuple[FineTuningJob, TrainingStep | None]) -> tuple[int | None, int, str]:
+        job, step = state
         tokens = f", {job.trained_tokens:,} tokens" if job.trained_tokens else ""
+        if step is not None:
+            loss = f", loss {step.train_loss:.4f}" + (
+                f" (validation {step.validation_loss:.4f})" if step.validation_loss is not None else ""
+            )
+            return step.total, step.step, f"{job.status}{loss}{tokens}"
         return 1, int(job.status in TERMINAL_STATUSES), f"{job.status}{tokens}"
 
-    job = poll_until(
-        lambda: get_finetune(job_id, client=client),
-        lambda j: j.status in TERMINAL_STATUSES,
+    job, _ = poll_until(
+        fetch,
+        lambda state: state[0].status in TERMINAL_STATUSES,
         describe,
         label=f"Fine-tuning {job_id}",
         poll_interval=poll_interval,

@@ -44,7 +44,10 @@ class MCPEndpoint(BaseModel):
 def _management_call(method: Literal["get", "post"], path: str, settings: KlusterSettings | None) -> MCPEndpoint:
     client = make_client(resolve_settings(settings))
     with translate_errors():
-        response = getattr(client, method)(path, cast_to=httpx.Response)
+        if method == "post":  # the SDK would send an empty JSON body, which kluster.ai answers with HTTP 500
+            response = client.post(path, cast_to=httpx.Response, body={})
+        else:
+            response = client.get(path, cast_to=httpx.Response)
     try:
         body = response.json()
     except ValueError:

@@ -2,9 +2,13 @@
 
 Two documented ways in (kluster-docs "Verify API endpoint", "Chat completion Verify API"):
 - `verify(prompt, output, context=None)` -> `POST /v1/verify/reliability`;
-- `verify_conversation(messages)` -> chat completions with model `klusterai/verify-reliability`,
-  whose verdict is the same JSON object (`is_hallucination`, `explanation`, ...) as the
-  message content (docs "Reliability check by Verify").
+- `verify_conversation(messages)` -> by default `/v1/verify/reliability` with the conversation
+  flattened (prompt = the transcript before the last assistant message, output = that message):
+  the live service answered the documented form — chat completions with model
+  `klusterai/verify-reliability` and `[system, user, assistant]` — with HTTP 500 `{"error":
+  {"message": "Unexpected error occurred", "errorCode": 4000}}` (observed 2025-08). The setting
+  `verify_conversation_route` = "chat" uses the documented form (verdict JSON as the message
+  content), "auto" tries it first and falls back on a server error.
 
 Both return a `VerifyResult`. The reliability call uses httpx directly on the shared pool
 (`client.shared_http_client`, `client.client_kwargs`): it is a plain JSON POST and the
@@ -218,6 +222,24 @@ def parse_chat_verdict(content: str | None) -> dict[str, Any]:
         f"The {VERIFY_MODEL} chat answer carries no JSON verdict (content starts {redact(content or '')[:120]!r}); "
         "use verify() on /v1/verify/reliability instead, or retry."
     )
+
+
+def flatten_conversation(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(prompt, output) for `/v1/verify/reliability` from a conversation: the output is the last
+    assistant message, the prompt the transcript before it ("System: ...", "User: ...", ...)."""
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    turns = [
+        f"{str(m.get('role', 'user')).capitalize()}: {_text(m.get('content'))}"
+        for m in messages[:last]
+        if _text(m.get("content"))
+    ]
+    return "\n\n".join(turns), _text(messages[last].get("content"))
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return str(content or "")
 
 
 class VerifyClient:
@@ -437,10 +459,15 @@ class VerifyClient:
         )
 
     def verify_conversation(self, messages: Sequence[Mapping[str, Any]]) -> VerifyResult:
-        """Check the last assistant answer of a whole conversation (chat completions with
-        `klusterai/verify-reliability`)."""
+        """Check the last assistant answer of a whole conversation (route: the
+        `verify_conversation_route` setting, see the module docstring)."""
         request = self._chat_request(messages)
+        route = self.settings.verify_conversation_route
+        if route == "reliability":
+            return self.verify(*flatten_conversation(messages))
         client = make_client(self.settings)
+        if route == "auto":
+            client = client.with_options(max_retries=0)  # a 500 here means "fall back", not "retry"
 
         def call() -> VerifyResult:
             started = time.perf_counter()
@@ -448,12 +475,22 @@ class VerifyClient:
                 completion = client.chat.completions.create(**request)
             return self._chat_result(completion, started)
 
-        return call() if self.limiter is None else self.limiter.call(call)
+        try:
+            return call() if self.limiter is None else self.limiter.call(call)
+        except KlusterServerError:
+            if route != "auto":
+                raise
+            return self.verify(*flatten_conversation(messages))
 
     async def averify_conversation(self, messages: Sequence[Mapping[str, Any]]) -> VerifyResult:
         """Async twin of `verify_conversation`."""
         request = self._chat_request(messages)
+        route = self.settings.verify_conversation_route
+        if route == "reliability":
+            return await self.averify(*flatten_conversation(messages))
         client = make_async_client(self.settings)
+        if route == "auto":
+            client = client.with_options(max_retries=0)
 
         async def call() -> VerifyResult:
             started = time.perf_counter()
@@ -461,7 +498,12 @@ class VerifyClient:
                 completion = await client.chat.completions.create(**request)
             return self._chat_result(completion, started)
 
-        return await call() if self.limiter is None else await self.limiter.acall(call)
+        try:
+            return await call() if self.limiter is None else await self.limiter.acall(call)
+        except KlusterServerError:
+            if route != "auto":
+                raise
+            return await self.averify(*flatten_conversation(messages))
 
 
 @contextmanager

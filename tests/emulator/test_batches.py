@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import openai
 import pytest
 
+from kluster_agents.integrations.emulator.controls import JobTiming
+
 from .helpers import LLAMA_8B, user
+
+# The phase lengths these lifecycle tests step through with `advance()`, set explicitly.
+STEPPED = JobTiming(batch_scheduling=5, batch_per_line=1, batch_finalizing=5, cancelling=30)
 
 
 def _line(custom_id: str, text: str, model: str = LLAMA_8B, **extra) -> dict:
@@ -36,7 +42,8 @@ def _results(client: openai.OpenAI, file_id: str | None) -> dict[str, dict]:
 def test_files_upload_retrieve_list_content_delete(client: openai.OpenAI) -> None:
     file_id = _upload(client, [_line("a", "hi")])
     info = client.files.retrieve(file_id)
-    assert info.purpose == "batch" and info.filename == "input.jsonl" and info.bytes > 0
+    assert info.purpose == "batch" and info.bytes > 0
+    assert re.fullmatch(r"[0-9a-f]{24}/[0-9a-f-]{36}-[0-9a-f-]{36}", info.filename)  # server-generated (observed)
     assert json.loads(client.files.content(file_id).text)["custom_id"] == "a"
     ft_id = _upload(client, [{"messages": user("x")}], purpose="fine-tune")
     assert {f.id for f in client.files.list()} == {file_id, ft_id}
@@ -60,8 +67,15 @@ def test_uploads_api_in_parts(client: openai.OpenAI) -> None:
     assert client.files.content(done.file.id).content == data
 
 
-def test_batch_full_lifecycle_matches_realtime(client: openai.OpenAI, controls) -> None:
+@pytest.mark.kluster_emulator(mode="docs-strict")
+def test_uploaded_filename_is_the_clients_in_docs_strict_mode(client: openai.OpenAI) -> None:
+    assert client.files.retrieve(_upload(client, [_line("a", "hi")])).filename == "input.jsonl"
+
+
+@pytest.mark.kluster_emulator(mode="docs-strict")
+def test_documented_batch_lifecycle_in_docs_strict_mode(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
+    controls.set_timing(STEPPED)
     file_id = _upload(client, [_line("r1", "first question"), _line("r2", "second question")])
     batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
     assert batch.status == "validating" and batch.expires_at == batch.created_at + 24 * 3600
@@ -84,12 +98,32 @@ def test_batch_full_lifecycle_matches_realtime(client: openai.OpenAI, controls) 
     assert controls.count("/batches", method="POST") == 1
 
 
-def test_batch_completes_quickly_at_default_speed(client: openai.OpenAI) -> None:
+def test_observed_batch_lifecycle(client: openai.OpenAI, controls) -> None:
+    controls.clock.freeze()
+    controls.set_timing(STEPPED)
+    file_id = _upload(client, [_line("r1", "first question"), _line("r2", "second question")])
+    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert batch.status == "pre_schedule" and batch.errors == []
+    controls.advance(5)
+    batch = client.batches.retrieve(batch.id)
+    assert (
+        batch.status == "in_progress" and batch.request_counts.total == 2 and batch.in_progress_at == batch.created_at
+    )
+    controls.advance(1)
+    assert client.batches.retrieve(batch.id).request_counts.completed == 1
+    controls.advance(1)
+    batch = client.batches.retrieve(batch.id)
+    assert batch.status == "completed" and batch.finalizing_at == batch.completed_at and batch.errors == []
+    rows = _results(client, batch.output_file_id)
+    assert set(rows["r1"]) == {"id", "custom_id", "response"}
+    assert re.fullmatch(r"[0-9a-f]{24}", rows["r1"]["id"])
+
+
+@pytest.mark.kluster_emulator(timing="instant")
+def test_batch_completes_at_first_read_with_instant_timing(client: openai.OpenAI) -> None:
     file_id = _upload(client, [_line("r1", "hi")])
     batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="1h")
-    import time
-
-    time.sleep(0.01)
+    assert batch.status == "pre_schedule"
     assert client.batches.retrieve(batch.id).status == "completed"
 
 
@@ -143,12 +177,13 @@ def test_over_tier_limit_fails_batch(client: openai.OpenAI, controls) -> None:
 
 def test_cancel_goes_through_cancelling(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
+    controls.set_timing(STEPPED)
     lines = [_line(f"r{i}", f"q{i}") for i in range(5)]
     batch = client.batches.create(
         input_file_id=_upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
     )
     controls.advance(7)  # validated at 5s, two lines done
-    batch = client.batches.cancel(batch.id)
+    batch = client.batches.cancel(batch.id, extra_body={})  # a bodiless cancel gets the observed 500
     assert batch.status == "cancelling" and batch.cancelling_at is not None
     controls.advance(30)
     batch = client.batches.retrieve(batch.id)
@@ -156,7 +191,7 @@ def test_cancel_goes_through_cancelling(client: openai.OpenAI, controls) -> None
     assert len(_results(client, batch.output_file_id)) == 2
     assert {r["error"]["code"] for r in _results(client, batch.error_file_id).values()} == {"batch_cancelled"}
     with pytest.raises(openai.ConflictError):
-        client.batches.cancel(batch.id)
+        client.batches.cancel(batch.id, extra_body={})
 
 
 def test_batch_expires_past_completion_window(client: openai.OpenAI, controls) -> None:

@@ -15,7 +15,7 @@ PARAM_VALUES = {
     "store": True,
     "n": 2,
     "modalities": ["text"],
-    "response_format": {"type": "json_object"},
+    "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
     "service_tier": "auto",
     "stream_options": {"include_usage": True},
 }
@@ -116,6 +116,16 @@ def test_docs_strict_allows_tools_only_on_llama(client: openai.OpenAI) -> None:
     _create(client, tools=[WEATHER_TOOL])
     with pytest.raises(openai.BadRequestError):
         _create(client, model="deepseek-ai/DeepSeek-V3-0324", tools=[WEATHER_TOOL])
+
+
+def test_strict_accepts_json_mode_as_observed(client: openai.OpenAI) -> None:
+    assert _create(client, response_format={"type": "json_object"}).choices[0].message.content is not None
+
+
+@pytest.mark.kluster_emulator(mode="docs-strict")
+def test_docs_strict_refuses_json_mode_as_documented(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError):
+        _create(client, response_format={"type": "json_object"})
 
 
 @pytest.mark.kluster_emulator(mode="lenient")

@@ -12,7 +12,12 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from kluster_agents.integrations.emulator.controls import JobTiming
+
 from .helpers import LLAMA_8B, WEATHER_TOOL, user
+
+# The phase lengths the fine-tuning tests step through with `advance()`, set explicitly.
+STEPPED = JobTiming(finetune_validating=30, finetune_queued=60, finetune_per_step=1, cancelling=30)
 
 VERIFY_MODEL = "klusterai/verify-reliability"
 
@@ -28,8 +33,40 @@ def _training_file(client: openai.OpenAI, text: str | None = None) -> str:
     return client.files.create(file=("train.jsonl", io.BytesIO(data.encode())), purpose="fine-tune").id
 
 
+def test_fine_tuning_observed_defaults_and_step_events(client: openai.OpenAI, controls) -> None:
+    controls.clock.freeze()
+    controls.set_timing(STEPPED)
+    job = client.fine_tuning.jobs.create(training_file=_training_file(client), model=LLAMA_8B)
+    assert job.status == "validating_files"
+    assert job.hyperparameters.model_dump(exclude_none=True) == {
+        "batch_size": 1,
+        "learning_rate_multiplier": 1.0,
+        "n_epochs": 10,
+    }
+    extra = job.model_dump()
+    assert extra["labels"] == [] and extra["metrics"] == {} and extra["metadata"] is None
+    controls.advance(30)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "queued"
+    controls.advance(60 + 3)  # running, three steps done
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "running"
+    steps = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100) if e.message.startswith("Step")]
+    assert steps[0].startswith("Step 3/50: training loss=") and len(steps) == 3
+    controls.advance(50)
+    job = client.fine_tuning.jobs.retrieve(job.id)
+    assert job.status == "succeeded"
+    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
+    assert messages[:3] == [
+        "The job has successfully completed",
+        f"New fine-tuned model created: {job.fine_tuned_model}",
+        "Checkpoint created at step 50",
+    ]
+    assert "Files validated, moving job to queued state" in messages
+
+
+@pytest.mark.kluster_emulator(mode="docs-strict")
 def test_fine_tuning_produces_usable_model(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
+    controls.set_timing(STEPPED)
     job = client.fine_tuning.jobs.create(
         training_file=_training_file(client),
         model="meta-llama/Meta-Llama-3.1-8B-Instruct",
@@ -40,7 +77,7 @@ def test_fine_tuning_produces_usable_model(client: openai.OpenAI, controls) -> N
     assert client.fine_tuning.jobs.retrieve(job.id).status == "validating_files"
     controls.advance(30)
     assert client.fine_tuning.jobs.retrieve(job.id).status == "running"
-    controls.advance(600)
+    controls.advance(600)  # 5 examples / batch size 4 x 2 epochs = 4 steps
     job = client.fine_tuning.jobs.retrieve(job.id)
     assert job.status == "succeeded" and job.trained_tokens and job.finished_at
     assert job.fine_tuned_model.startswith("ft:meta-llama:Llama-3.1-8B-Instruct:personal:")
@@ -56,8 +93,9 @@ def test_fine_tuning_produces_usable_model(client: openai.OpenAI, controls) -> N
 
 def test_fine_tuning_cancel_and_failures(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
+    controls.set_timing(STEPPED)
     job = client.fine_tuning.jobs.create(training_file=_training_file(client), model=LLAMA_8B)
-    assert client.fine_tuning.jobs.cancel(job.id).status == "cancelling"
+    assert client.fine_tuning.jobs.cancel(job.id, extra_body={}).status == "cancelling"
     controls.advance(30)
     assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
     bad = client.fine_tuning.jobs.create(training_file=_training_file(client, "not json"), model=LLAMA_8B)
@@ -103,6 +141,18 @@ def test_verify_reliability_recorded_and_heuristic(kluster_emulator) -> None:
     assert _verify(kluster_emulator, prompt="x").status_code == 400
 
 
+def test_verify_via_chat_completion_fails_like_the_service_for_the_documented_shape(client: openai.OpenAI) -> None:
+    messages = [
+        {"role": "system", "content": "You are a knowledgeable assistant."},
+        {"role": "user", "content": "Where is the Eiffel Tower?"},
+        {"role": "assistant", "content": "The Eiffel Tower is located in Rome."},
+    ]
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model=VERIFY_MODEL, messages=messages)
+    assert info.value.response.json()["error"]["errorCode"] == 4000
+
+
+@pytest.mark.kluster_emulator(mode="docs-strict")
 def test_verify_via_chat_completion(client: openai.OpenAI) -> None:
     def check(answer: str) -> dict:
         completion = client.chat.completions.create(

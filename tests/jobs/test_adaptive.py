@@ -14,6 +14,9 @@ from kluster_agents.integrations.jobs.adaptive import (
 
 from .conftest import chat
 
+# Engine tests: emulated jobs finish at their first read (observed-like timing: tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 PLACEHOLDER = "Your request has been queued for adaptive inference"
 
 
@@ -62,6 +65,7 @@ async def test_async_variant(kluster_emulator):
 
 def test_expired_adaptive_request_raises_with_the_batch_id(kluster_emulator):
     kluster_emulator.controls.timing.batch_per_line = 7200.0
+    kluster_emulator.controls.clock.set_speed(3600 / 0.01)  # the 1h window passes in 10 ms (this test only)
     with pytest.raises(KlusterBatchError, match=r"Adaptive request \(batch .+\).*expired"):
         complete_adaptive(chat(0), settings=kluster_emulator.settings, completion_window="1h", poll_interval=0.01)
 

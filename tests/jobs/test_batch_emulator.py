@@ -6,10 +6,17 @@ import time
 
 import pytest
 
+from kluster_agents.integrations.emulator.controls import JobTiming
 from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
 from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
 
 from .conftest import chat
+
+# These tests are about the engine, not about waiting: jobs finish at their first read after create
+# (the observed-like default timing is exercised in tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
+FAST_CLOCK = 3600 / 0.01  # an emulated hour per 10 ms, for the tests that need windows to pass
 
 
 @pytest.fixture
@@ -38,6 +45,7 @@ def test_batch_results_in_input_order(emu, n):
 @pytest.mark.slow
 def test_batch_of_50_000(emu):
     emu.controls.timing.batch_per_line = 0.5  # 50k lines stay well inside the 24h window
+    emu.controls.clock.set_speed(FAST_CLOCK)
     started = time.perf_counter()
     results = run(emu, [chat(i) for i in range(50_000)], poll_interval=0.2)
     assert [r.index for r in results] == list(range(50_000)) and all(r.ok for r in results)
@@ -72,6 +80,7 @@ def test_over_tier_limit_is_split_before_the_service_would_refuse_it(kluster_emu
 
 
 def test_cancel_in_the_emulator(emu):
+    emu.controls.set_timing(JobTiming(batch_scheduling=60))  # still pre_schedule when cancelled
     emu.controls.clock.freeze()
     with submit_batch([chat(i) for i in range(5)], settings=emu.settings, journal=False, poll_interval=0.01) as h:
         h.cancel()
@@ -82,6 +91,7 @@ def test_cancel_in_the_emulator(emu):
 
 def test_expiry_in_the_emulator(emu):
     emu.controls.timing.batch_per_line = 3600.0  # 1h per line: a 1h window finishes none
+    emu.controls.clock.set_speed(FAST_CLOCK)
     results = run(emu, [chat(i) for i in range(3)], completion_window="1h")
     assert [r.status for r in results] == ["expired"] * 3
 
@@ -96,7 +106,7 @@ def test_corrupt_output_line_is_skipped_and_nothing_goes_missing(emu):
 def test_crash_after_create_resumes_with_exactly_one_batch_create(emu, journal_path):
     emu.controls.clock.freeze()
     submit_batch([chat(i) for i in range(20)], settings=emu.settings, journal=journal_path).close()  # "crash"
-    emu.controls.clock.set_speed(3600 / 0.01)
+    emu.controls.clock.set_speed(FAST_CLOCK)
     results = run_batch([chat(i) for i in range(20)], settings=emu.settings, journal=journal_path, poll_interval=0.01)
     assert all(r.ok for r in results)
     assert creates(emu) == 1 and emu.controls.count("/files", "POST") == 1

@@ -17,6 +17,9 @@ from kluster_agents.integrations.jobs.batch import BatchHandle, arun_batch, iter
 from .conftest import MODEL, chat
 from .fake_api import API_KEY, FakeKluster
 
+# Engine tests: emulated jobs finish at their first read (observed-like timing: tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 
 def run(fake: FakeKluster, settings: KlusterSettings, requests, **options) -> list:
     return run_batch(requests, settings=settings, client=fake.client(), journal=False, poll_interval=0, **options)
@@ -158,7 +161,7 @@ def test_timeout_leaves_the_job_running(fake, fake_settings):
     [
         (chat(9, custom_id="auto-1"), KlusterInvalidRequestError, "Request 2 repeats custom_id 'auto-1'"),
         (
-            chat(9, response_format={"type": "json_object"}),
+            chat(9, response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
             KlusterUnsupportedError,
             "Request 2 (custom_id 'auto-2'): `response_format`",
         ),

@@ -12,6 +12,9 @@ from kluster_agents.integrations.jobs.journal import Journal, default_journal_pa
 from .conftest import chat
 from .fake_api import API_KEY
 
+# Engine tests: emulated jobs finish at their first read (observed-like timing: tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 REQUESTS = [chat(i) for i in range(6)]
 
 

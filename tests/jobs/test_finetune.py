@@ -21,6 +21,9 @@ from kluster_agents.integrations.jobs.finetune import (
     wait_for_finetune,
 )
 
+# Engine tests: emulated jobs finish at their first read (observed-like timing: tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 BASE = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 
 

@@ -16,6 +16,9 @@ from kluster_agents.integrations.jobs.batch import BatchHandle
 
 from .conftest import MODEL, chat
 
+# Engine tests: emulated jobs finish at their first read (observed-like timing: tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 app = typer.Typer()
 app.add_typer(batch_app, name="batch")
 app.add_typer(finetune_app, name="finetune")
@@ -65,6 +68,7 @@ def test_submit_prompts_wait_and_write_results(emu, prompts, tmp_path):
 def test_submit_jsonl_then_status_results_list_cancel(emu, tmp_path):
     file = tmp_path / "requests.jsonl"
     file.write_text("".join(json.dumps(chat(i, custom_id=f"c{i}")) + "\n" for i in range(4)))
+    emu.controls.set_timing("observed")  # on a frozen clock the job stays in its first status
     emu.controls.clock.freeze()
     submitted = cli("batch", "submit", str(file))
     assert submitted.exit_code == 0, submitted.output
@@ -72,7 +76,7 @@ def test_submit_jsonl_then_status_results_list_cancel(emu, tmp_path):
     assert "batch status" in submitted.output
 
     status = cli("batch", "status", batch_id)
-    assert batch_id in status.output and "validating" in status.output
+    assert batch_id in status.output and "pre_schedule" in status.output  # the observed first status
 
     early = cli("batch", "results", batch_id)
     assert early.exit_code == 2 and "add --wait" in early.output

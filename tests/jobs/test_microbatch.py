@@ -11,6 +11,9 @@ from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 
 from .conftest import chat
 
+# Engine tests: emulated jobs finish at their first read (observed-like timing: tests/fidelity).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 
 async def test_concurrent_callers_share_one_job(kluster_emulator):
     async with MicroBatcher(kluster_emulator.settings, max_wait=0.05, poll_interval=0.01) as mb:
@@ -46,7 +49,9 @@ async def test_a_failing_line_fails_only_its_caller(fake, fake_settings):
 async def test_bad_request_fails_its_caller_before_joining_a_window(fake, fake_settings):
     async with MicroBatcher(fake_settings, client=fake.client(), max_wait=0.01, poll_interval=0) as mb:
         with pytest.raises(KlusterUnsupportedError, match="response_format"):
-            await mb.complete(chat(0, response_format={"type": "json_object"}))
+            await mb.complete(
+                chat(0, response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
+            )
         ok = await mb.complete(chat(1))
     assert ok.choices[0].message.content == "echo: prompt 1" and mb.stats.calls == 1
 

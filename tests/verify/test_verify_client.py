@@ -228,10 +228,44 @@ CONVERSATION = [
 
 
 @respx.mock
+def test_verify_conversation_defaults_to_the_reliability_endpoint(settings):
+    route = respx.post(f"{BASE_URL}/verify/reliability").mock(return_value=json_response(DOCS_HALLUCINATION))
+    result = VerifyClient(settings, limiter=False).verify_conversation(CONVERSATION)
+    sent = json.loads(route.calls[0].request.content)
+    assert sent["prompt"] == (
+        "System: You are a knowledgeable assistant that provides accurate medical information.\n\n"
+        "User: Does vitamin C cure the common cold?"
+    )
+    assert sent["output"] == CONVERSATION[-1]["content"] and "context" not in sent
+    assert result.is_hallucination and result.source == "reliability"
+
+
+@respx.mock
+def test_verify_conversation_auto_falls_back_on_the_observed_500(settings):
+    observed = {"error": {"message": "Unexpected error occurred", "errorCode": 4000, "type": "invalid_request_error"}}
+    chat = respx.post(f"{BASE_URL}/chat/completions").mock(return_value=httpx.Response(500, json=observed))
+    respx.post(f"{BASE_URL}/verify/reliability").mock(return_value=json_response(RELIABLE))
+    auto = resolve_settings(settings, verify_conversation_route="auto", max_retries=2)
+    result = VerifyClient(auto, limiter=False).verify_conversation(CONVERSATION)
+    assert result.reliable and result.source == "reliability" and chat.call_count == 1  # no retries of the 500
+
+
+@respx.mock
+def test_verify_conversation_chat_route_surfaces_the_observed_500(settings):
+    observed = {"error": {"message": "Unexpected error occurred", "errorCode": 4000, "type": "invalid_request_error"}}
+    respx.post(f"{BASE_URL}/chat/completions").mock(return_value=httpx.Response(500, json=observed))
+    chat = resolve_settings(settings, verify_conversation_route="chat")
+    with pytest.raises(KlusterServerError) as info:
+        VerifyClient(chat, limiter=False).verify_conversation(CONVERSATION)
+    assert info.value.code == 4000 and "Unexpected error occurred" in info.value.message
+
+
+@respx.mock
 def test_verify_conversation_reads_the_json_verdict(settings):
     route = respx.post(f"{BASE_URL}/chat/completions").mock(
         return_value=json_response(_chat_completion(json.dumps(DOCS_HALLUCINATION), kluster_emulated=True))
     )
+    settings = resolve_settings(settings, verify_conversation_route="chat")
     result = VerifyClient(settings, limiter=False).verify_conversation(CONVERSATION)
     sent = json.loads(route.calls[0].request.content)
     assert sent["model"] == "klusterai/verify-reliability" and sent["messages"] == CONVERSATION
@@ -242,6 +276,7 @@ def test_verify_conversation_reads_the_json_verdict(settings):
 async def test_averify_conversation_and_fenced_json(settings):
     fenced = "Here is the verdict:\n```json\n" + json.dumps(RELIABLE) + "\n```"
     respx.post(f"{BASE_URL}/chat/completions").mock(return_value=json_response(_chat_completion(fenced)))
+    settings = resolve_settings(settings, verify_conversation_route="chat")
     result = await VerifyClient(settings, limiter=False).averify_conversation(CONVERSATION)
     assert result.reliable and result.emulated is False
 

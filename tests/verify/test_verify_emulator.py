@@ -72,10 +72,21 @@ def test_heuristic_answers_are_labelled_emulated(kluster_emulator):
 
 async def test_verify_conversation_on_the_emulator(kluster_emulator, kluster_fixture):
     messages = kluster_fixture["verify_chat_completion"]["request"]["body"]["messages"]
-    client = VerifyClient(_settings(kluster_emulator))
+    for route in ("reliability", "auto"):  # the default route, and the fallback after the observed 500
+        client = VerifyClient(_settings(kluster_emulator, verify_conversation_route=route))
+        result = await client.averify_conversation(messages)
+        assert result.is_hallucination and result.source == "reliability" and result.emulated
+        assert client.verify_conversation(messages).is_hallucination
+    with pytest.raises(KlusterServerError):  # the documented chat form fails like the live service
+        VerifyClient(_settings(kluster_emulator, verify_conversation_route="chat")).verify_conversation(messages)
+
+
+@pytest.mark.kluster_emulator(mode="docs-strict")
+async def test_verify_conversation_chat_route_as_documented(kluster_emulator, kluster_fixture):
+    messages = kluster_fixture["verify_chat_completion"]["request"]["body"]["messages"]
+    client = VerifyClient(_settings(kluster_emulator, verify_conversation_route="chat"))
     result = await client.averify_conversation(messages)
     assert result.is_hallucination and result.source == "chat" and result.emulated
-    assert client.verify_conversation(messages).is_hallucination
 
 
 def test_wrong_key_is_an_auth_error(kluster_emulator):

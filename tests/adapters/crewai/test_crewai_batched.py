@@ -17,6 +17,9 @@ from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterCon
 from kluster_agents.integrations.emulator import ToolCall
 from kluster_agents.integrations.jobs.microbatch import MicroBatchStats
 
+# HTTP-call counting tests: emulated batches finish at their first read (no extra polls).
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
 PRODUCTS = ["tea", "coffee", "bikes", "maps", "pens", "socks"]
 
 

@@ -56,6 +56,11 @@ def test_batch_file_line_goes_through_compat():
         batch_file_line("b", {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 2})
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14 (open): litellm's LiteLLMBatch validates strictly and rejects the live service's "
+    "status 'pre_schedule' and errors [] (the emulator reproduces both); the adapter needs a lenient path",
+)
 def test_litellm_file_and_batch_functions_against_kluster(emulator, tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(

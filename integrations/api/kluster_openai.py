@@ -4,18 +4,43 @@ through `compat.prepare_chat_request` first.
 This is what makes compat impossible to bypass: any framework that takes an openai client
 (PydanticAI providers, CrewAI's native OpenAI LLM, LangChain's root client) gets kluster's
 rules applied — drops, translations, and refusals raised before the network.
+
+Every failure comes out as a `KlusterError` that is *also* the openai exception type the
+framework on top already catches and retries (`KlusterOpenAIAuthError` is a `KlusterAuthError`
+and an `openai.AuthenticationError`); a stream that ends without its finish chunk raises
+`KlusterOpenAIStreamError` instead of passing for a complete answer; a malformed 200 answer raises
+`KlusterOpenAIResponseError`. Secrets echoed by a server are scrubbed from every error.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from typing import Any
 
+import httpx
 import openai
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
+from openai.types.chat import ChatCompletion
 
 from kluster_agents.integrations._version import USER_AGENT
 from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.errors import (
+    KlusterAuthError,
+    KlusterBadRequestError,
+    KlusterConnectionError,
+    KlusterError,
+    KlusterNotFoundError,
+    KlusterRateLimitError,
+    KlusterResponseError,
+    KlusterServerError,
+    KlusterStreamError,
+    KlusterTimeoutError,
+    from_openai_error,
+    redact,
+    scrub_exception,
+)
 from kluster_agents.integrations.api.settings import KlusterSettings
 
 # Keyword arguments of `create()` that are request options, not body parameters.
@@ -38,12 +63,236 @@ def _settings_of(client: Any) -> KlusterSettings | None:
 
 class KlusterCompletions(Completions):
     def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
-        return super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        try:
+            result = super().create(**prepared)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            twin = openai_twin(exc, self._client)
+            if twin is exc:
+                raise
+            raise twin from exc
+        return _checked_result(result, self._client)
 
 
 class AsyncKlusterCompletions(AsyncCompletions):
     async def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
-        return await super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        try:
+            result = await super().create(**prepared)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            twin = openai_twin(exc, self._client)
+            if twin is exc:
+                raise
+            raise twin from exc
+        return _checked_result(result, self._client)
+
+
+# -- errors: every failure a KlusterError that is also the openai exception its callers catch -------
+
+
+class _OpenAITwin:
+    # openai's APIError assigns `self.message`; KlusterError exposes it as a read-only property.
+    message: str = ""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.message
+
+
+class KlusterOpenAIBadRequestError(_OpenAITwin, KlusterBadRequestError, openai.BadRequestError):
+    """HTTP 400/413/422 as both a `KlusterBadRequestError` and an `openai.BadRequestError`."""
+
+
+class KlusterOpenAIUnprocessableError(_OpenAITwin, KlusterBadRequestError, openai.UnprocessableEntityError):
+    """HTTP 422 as both a `KlusterBadRequestError` and an `openai.UnprocessableEntityError`."""
+
+
+class KlusterOpenAIAuthError(_OpenAITwin, KlusterAuthError, openai.AuthenticationError):
+    """HTTP 401 as both a `KlusterAuthError` and an `openai.AuthenticationError`."""
+
+
+class KlusterOpenAIPermissionError(_OpenAITwin, KlusterAuthError, openai.PermissionDeniedError):
+    """HTTP 403 as both a `KlusterAuthError` and an `openai.PermissionDeniedError`."""
+
+
+class KlusterOpenAINotFoundError(_OpenAITwin, KlusterNotFoundError, openai.NotFoundError):
+    """HTTP 404 as both a `KlusterNotFoundError` and an `openai.NotFoundError`."""
+
+
+class KlusterOpenAIRateLimitError(_OpenAITwin, KlusterRateLimitError, openai.RateLimitError):
+    """HTTP 429 as both a `KlusterRateLimitError` and an `openai.RateLimitError`."""
+
+
+class KlusterOpenAIServerError(_OpenAITwin, KlusterServerError, openai.InternalServerError):
+    """HTTP 5xx as both a `KlusterServerError` and an `openai.InternalServerError`."""
+
+
+class KlusterOpenAIStatusError(_OpenAITwin, KlusterBadRequestError, openai.APIStatusError):
+    """Any other 4xx status (408, 409, 413...) as both a `KlusterBadRequestError` and an `openai.APIStatusError`."""
+
+
+class KlusterOpenAITimeoutError(_OpenAITwin, KlusterTimeoutError, openai.APITimeoutError):
+    """A request timeout as both a `KlusterTimeoutError` and an `openai.APITimeoutError`."""
+
+
+class KlusterOpenAIConnectionError(_OpenAITwin, KlusterConnectionError, openai.APIConnectionError):
+    """An unreachable service as both a `KlusterConnectionError` and an `openai.APIConnectionError`."""
+
+
+class KlusterOpenAIStreamError(_OpenAITwin, KlusterStreamError, openai.APIConnectionError):
+    """A truncated/broken stream as both a `KlusterStreamError` and an `openai.APIConnectionError` (so
+    retry logic that retries dropped connections retries it)."""
+
+
+class KlusterOpenAIResponseError(_OpenAITwin, KlusterResponseError, openai.APIResponseValidationError):
+    """A malformed 200 answer as both a `KlusterResponseError` and an `openai.APIResponseValidationError`."""
+
+
+_STATUS_TWINS: list[tuple[type[openai.APIStatusError], type[_OpenAITwin]]] = [
+    (openai.BadRequestError, KlusterOpenAIBadRequestError),
+    (openai.UnprocessableEntityError, KlusterOpenAIUnprocessableError),
+    (openai.AuthenticationError, KlusterOpenAIAuthError),
+    (openai.PermissionDeniedError, KlusterOpenAIPermissionError),
+    (openai.NotFoundError, KlusterOpenAINotFoundError),
+    (openai.RateLimitError, KlusterOpenAIRateLimitError),
+    (openai.InternalServerError, KlusterOpenAIServerError),
+]
+
+
+def _placeholder_request(client: Any) -> httpx.Request:
+    return httpx.Request("POST", f"{str(getattr(client, 'base_url', '')).rstrip('/')}/chat/completions")
+
+
+def openai_twin(exc: BaseException, client: Any = None) -> BaseException:
+    """The `KlusterError` twin of an openai/transport/decoding failure (secrets scrubbed from the
+    original, which stays as `__cause__`); anything else is returned unchanged."""
+    if isinstance(exc, KlusterError):
+        return exc
+    if not isinstance(exc, openai.OpenAIError | json.JSONDecodeError | httpx.HTTPError):
+        return exc
+    scrub_exception(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        exc = openai.APITimeoutError(request=exc.request if _has_request(exc) else _placeholder_request(client))
+    elif isinstance(exc, httpx.HTTPError):
+        request = exc.request if _has_request(exc) else _placeholder_request(client)
+        exc = openai.APIConnectionError(message=str(exc), request=request)
+    kluster = from_openai_error(exc)
+    twin: BaseException
+    if isinstance(exc, openai.APIStatusError):
+        cls: type[Any] = next((t for o, t in _STATUS_TWINS if isinstance(exc, o)), KlusterOpenAIStatusError)
+        if cls is KlusterOpenAIStatusError and exc.status_code >= 500:
+            cls = KlusterOpenAIServerError
+        twin = cls.__new__(cls)
+        openai.APIStatusError.__init__(twin, kluster.message, response=exc.response, body=kluster_body(kluster))
+        twin.request_id = getattr(kluster, "request_id", None)
+        if isinstance(twin, KlusterRateLimitError):
+            twin.retry_after = getattr(kluster, "retry_after", None)
+        return twin
+    request = getattr(exc, "request", None) or _placeholder_request(client)
+    if isinstance(exc, openai.APITimeoutError):
+        twin = KlusterOpenAITimeoutError.__new__(KlusterOpenAITimeoutError)
+        openai.APIConnectionError.__init__(twin, message=kluster.message, request=request)
+        return twin
+    if isinstance(exc, openai.APIConnectionError):
+        twin = KlusterOpenAIConnectionError.__new__(KlusterOpenAIConnectionError)
+        openai.APIConnectionError.__init__(twin, message=kluster.message, request=request)
+        return twin
+    if isinstance(kluster, KlusterResponseError):
+        return response_error(kluster.message, request)
+    return kluster
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when the error has no request
+    except RuntimeError:
+        return False
+    return True
+
+
+def kluster_body(error: KlusterError) -> Any:
+    return getattr(error, "body", None)
+
+
+def response_error(message: str, request: httpx.Request) -> KlusterOpenAIResponseError:
+    twin = KlusterOpenAIResponseError.__new__(KlusterOpenAIResponseError)
+    openai.APIError.__init__(twin, redact(message), request, body=None)
+    twin.response = None  # type: ignore[assignment]  # there is no usable response to show
+    twin.status_code = 200
+    return twin
+
+
+def stream_error(message: str, request: httpx.Request) -> KlusterOpenAIStreamError:
+    twin = KlusterOpenAIStreamError.__new__(KlusterOpenAIStreamError)
+    openai.APIConnectionError.__init__(twin, message=redact(message), request=request)
+    return twin
+
+
+_TRUNCATED = (
+    "The streamed answer from kluster.ai ended before its finish chunk (no finish_reason / [DONE]) after "
+    "{chunks} chunk(s): the text so far is incomplete. Retry the request."
+)
+_BROKEN = "The streamed answer from kluster.ai broke after {chunks} chunk(s) ({cause}); the text so far is incomplete. Retry the request."
+
+
+def _finished(chunk: Any) -> bool:
+    return any(getattr(choice, "finish_reason", None) for choice in getattr(chunk, "choices", None) or ())
+
+
+def _checked_stream(stream: openai.Stream[Any]) -> openai.Stream[Any]:
+    """Make `stream` raise a `KlusterOpenAIStreamError` when it ends without a finish chunk or breaks."""
+    inner = stream._iterator
+    request = stream.response.request
+
+    def checked() -> Iterator[Any]:
+        chunks, finished = 0, False
+        try:
+            for chunk in inner:
+                chunks += 1
+                finished = finished or _finished(chunk)
+                yield chunk
+        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
+            scrub_exception(exc)
+            raise stream_error(_BROKEN.format(chunks=chunks, cause=type(exc).__name__), request) from exc
+        if not finished:
+            raise stream_error(_TRUNCATED.format(chunks=chunks), request)
+
+    stream._iterator = checked()
+    return stream
+
+
+def _checked_async_stream(stream: openai.AsyncStream[Any]) -> openai.AsyncStream[Any]:
+    inner = stream._iterator
+    request = stream.response.request
+
+    async def checked() -> AsyncIterator[Any]:
+        chunks, finished = 0, False
+        try:
+            async for chunk in inner:
+                chunks += 1
+                finished = finished or _finished(chunk)
+                yield chunk
+        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
+            scrub_exception(exc)
+            raise stream_error(_BROKEN.format(chunks=chunks, cause=type(exc).__name__), request) from exc
+        if not finished:
+            raise stream_error(_TRUNCATED.format(chunks=chunks), request)
+
+    stream._iterator = checked()
+    return stream
+
+
+def _checked_result(result: Any, client: Any) -> Any:
+    if isinstance(result, openai.Stream):
+        return _checked_stream(result)
+    if isinstance(result, openai.AsyncStream):
+        return _checked_async_stream(result)
+    if isinstance(result, ChatCompletion) and not isinstance(getattr(result, "choices", None), list):
+        raise response_error(
+            "kluster.ai answered 200 with a chat completion that has no `choices` list — retry the request; "
+            "if it persists, check KLUSTER_BASE_URL points at the kluster API (…/v1).",
+            _placeholder_request(client),
+        )
+    return result
 
 
 class KlusterChat(Chat):

@@ -18,7 +18,6 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.integrations.api.compat import prepare_chat_request
-from kluster_agents.integrations.api.errors import KlusterError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.batch import asubmit_batch, check_completion_window
 
@@ -118,15 +117,17 @@ class MicroBatcher:
             ) as handle:
                 self.stats.jobs += len(handle.batch_ids)
                 results = await handle.aresults(timeout=self.timeout)
-        except (KlusterError, openai.OpenAIError, OSError) as exc:
+            for (_, future), result in zip(window, results, strict=True):
+                if future.done():  # the caller gave up
+                    continue
+                try:
+                    future.set_result(result.unwrap())
+                except Exception as exc:  # this line's own error, for this caller only
+                    future.set_exception(exc)
+        except BaseException as exc:  # any failure of the window reaches every waiter: nobody hangs
+            error = exc if isinstance(exc, Exception) else asyncio.CancelledError()
             for _, future in window:
                 if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), result in zip(window, results, strict=True):
-            if future.done():  # the caller gave up
-                continue
-            try:
-                future.set_result(result.unwrap())
-            except KlusterError as exc:
-                future.set_exception(exc)
+                    future.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise

@@ -1,0 +1,197 @@
+"""The fault matrix: {core client, batch engine, micro-batcher, 4 adapters} x {injected faults}, sync
+and async. Every cell ends in a recovered answer or a typed `KlusterError` — never a hang (each test
+has a timeout), never a short answer passed off as complete.
+
+Faults come from the emulator's injection (`controls.fail/drop_connections/reset_connections/
+malformed_json/truncate_streams`), the same knobs users get from the pytest plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.errors import (
+    KlusterAuthError,
+    KlusterConnectionError,
+    KlusterError,
+    KlusterRateLimitError,
+    KlusterResponseError,
+    KlusterServerError,
+    KlusterStreamError,
+    KlusterTimeoutError,
+)
+from kluster_agents.integrations.emulator.controls import EmulatorControls
+from kluster_agents.integrations.emulator.server import Emulator
+
+from .conftest import MODEL, user
+
+pytestmark = pytest.mark.timeout(60)
+
+LONG = "a fairly long answer please, with several sentences in it"
+
+# fault name -> (inject it, the KlusterError type expected without retries, the openai type it also is)
+Inject = Callable[[EmulatorControls], Any]
+FAULTS: dict[str, tuple[Inject, type[KlusterError], type[Exception]]] = {
+    "503": (lambda c: c.fail(503), KlusterServerError, openai.InternalServerError),
+    "500": (lambda c: c.fail(500), KlusterServerError, openai.InternalServerError),
+    "502": (lambda c: c.fail(502), KlusterServerError, openai.InternalServerError),
+    "drop": (lambda c: c.drop_connections(), KlusterConnectionError, openai.APIConnectionError),
+    "reset-mid-body": (lambda c: c.reset_connections(), KlusterConnectionError, openai.APIConnectionError),
+    "malformed-json": (lambda c: c.malformed_json(), KlusterResponseError, openai.APIResponseValidationError),
+}
+STREAM_FAULTS: dict[str, Inject] = {
+    "truncated-sse": lambda c: c.truncate_streams(after_chunks=2),
+    "aborted-sse": lambda c: c.reset_connections(after_chunks=2, path="/v1/chat/completions"),
+}
+
+
+# -- core client -------------------------------------------------------------------------------
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_core_sync_typed_error(kluster_emulator: Emulator, fault: str) -> None:
+    inject, kluster_type, openai_type = FAULTS[fault]
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    inject(kluster_emulator.controls)
+    with pytest.raises(kluster_type) as info:
+        client.chat.completions.create(model=MODEL, messages=user("hi"))
+    assert isinstance(info.value, openai_type)  # what openai users and framework retry logic catch
+    assert client.chat.completions.create(model=MODEL, messages=user("hi")).choices[0].message.content
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_core_async_typed_error(kluster_emulator: Emulator, fault: str) -> None:
+    inject, kluster_type, openai_type = FAULTS[fault]
+    client = make_async_client(kluster_emulator.settings, max_retries=0)
+    inject(kluster_emulator.controls)
+    with pytest.raises(kluster_type) as info:
+        await client.chat.completions.create(model=MODEL, messages=user("hi"))
+    assert isinstance(info.value, openai_type)
+    assert (await client.chat.completions.create(model=MODEL, messages=user("hi"))).choices
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "502", "drop", "reset-mid-body"])
+def test_core_sdk_retries_recover(kluster_emulator: Emulator, fault: str) -> None:
+    FAULTS[fault][0](kluster_emulator.controls)
+    client = make_client(kluster_emulator.settings, max_retries=2)
+    assert client.chat.completions.create(model=MODEL, messages=user("hi")).choices[0].message.content
+    assert kluster_emulator.controls.count("/chat/completions") == 2
+
+
+def test_core_429_retry_after_recovers_or_types(kluster_emulator: Emulator) -> None:
+    controls = kluster_emulator.controls
+    controls.clock.freeze()
+    controls.enable_rate_limits(rpm=1)
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    client.chat.completions.create(model=MODEL, messages=user("first"))
+    with pytest.raises(KlusterRateLimitError) as info:
+        client.chat.completions.create(model=MODEL, messages=user("second"))
+    assert isinstance(info.value, openai.RateLimitError) and info.value.status_code == 429
+    assert info.value.retry_after is not None and info.value.retry_after > 0
+    controls.advance(61)  # the window reopens: the next call goes through
+    assert client.chat.completions.create(model=MODEL, messages=user("third")).choices
+
+
+def test_core_401_is_typed_and_an_openai_auth_error(kluster_emulator: Emulator) -> None:
+    client = make_client(kluster_emulator.settings, api_key="wrong-key-for-the-matrix", max_retries=0)
+    with pytest.raises(KlusterAuthError) as info:
+        client.chat.completions.create(model=MODEL, messages=user("hi"))
+    assert isinstance(info.value, openai.AuthenticationError) and info.value.status_code == 401
+
+
+def test_core_stall_past_timeout_is_typed(kluster_emulator: Emulator) -> None:
+    kluster_emulator.controls.add_latency(3.0, times=1)
+    client = make_client(kluster_emulator.settings, max_retries=0, timeout=0.5)
+    with pytest.raises(KlusterTimeoutError) as info:
+        client.chat.completions.create(model=MODEL, messages=user("hi"))
+    assert isinstance(info.value, openai.APITimeoutError)
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+def test_core_sync_stream_fault_is_never_a_short_answer(kluster_emulator: Emulator, fault: str) -> None:
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    STREAM_FAULTS[fault](kluster_emulator.controls)
+    received: list[Any] = []
+    with pytest.raises(KlusterStreamError) as info:
+        for chunk in client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True):
+            received.append(chunk)
+    assert isinstance(info.value, openai.APIConnectionError)
+    assert len(received) == 2 and all(c.choices[0].finish_reason is None for c in received)
+    full = list(client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True))
+    assert full[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+async def test_core_async_stream_fault_is_never_a_short_answer(kluster_emulator: Emulator, fault: str) -> None:
+    client = make_async_client(kluster_emulator.settings, max_retries=0)
+    STREAM_FAULTS[fault](kluster_emulator.controls)
+    received: list[Any] = []
+    with pytest.raises(KlusterStreamError):
+        async for chunk in await client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True):
+            received.append(chunk)
+    assert len(received) == 2
+    stream = await client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True)
+    assert [c async for c in stream][-1].choices[0].finish_reason == "stop"
+
+
+def test_core_stream_closed_early_by_the_caller_raises_nothing(kluster_emulator: Emulator) -> None:
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    with client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True) as stream:
+        first = next(iter(stream))
+    assert first.choices  # leaving early is the caller's choice, not a truncation
+
+
+# -- micro-batcher: any worker exception reaches every waiter ----------------------------------
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyError("custom_id"), asyncio.InvalidStateError("x")])
+async def test_microbatcher_worker_exception_reaches_every_waiter(
+    kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    from kluster_agents.integrations.jobs import microbatch
+
+    async def failing_submit(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(microbatch, "asubmit_batch", failing_submit)
+    async with microbatch.MicroBatcher(kluster_emulator.settings, max_wait=0.01, poll_interval=0.01) as mb:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(mb.complete({"model": MODEL, "messages": user(str(i))}) for i in range(5)), return_exceptions=True
+            ),
+            timeout=10,
+        )
+    assert all(o is error for o in outcomes)
+
+
+async def test_microbatcher_result_count_mismatch_reaches_every_waiter(
+    kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kluster_agents.integrations.jobs import microbatch
+
+    class _Handle:
+        batch_ids = ["b"]
+
+        def __enter__(self) -> _Handle:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        async def aresults(self, timeout: float | None = None) -> list[Any]:
+            return []  # fewer results than callers
+
+    async def short_submit(*args: Any, **kwargs: Any) -> _Handle:
+        return _Handle()
+
+    monkeypatch.setattr(microbatch, "asubmit_batch", short_submit)
+    async with microbatch.MicroBatcher(kluster_emulator.settings, max_wait=0.01) as mb:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(mb.complete({"model": MODEL, "messages": user(str(i))}) for i in range(3)), return_exceptions=True
+            ),
+            timeout=10,
+        )
+    assert all(isinstance(o, ValueError) for o in outcomes)

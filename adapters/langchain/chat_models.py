@@ -14,7 +14,7 @@ structured-output defaults target OpenAI). What kluster changes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal, Self
 
 import openai
@@ -37,7 +37,7 @@ from kluster_agents.integrations._version import __version__
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import KlusterUnsupportedError
-from kluster_agents.integrations.api.kluster_openai import prepare_create_kwargs
+from kluster_agents.integrations.api.kluster_openai import as_kluster_error, prepare_create_kwargs
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
 from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES
 
@@ -236,7 +236,11 @@ class ChatKluster(BaseChatOpenAI):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._batch_result() or super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        try:
+            return self._batch_result() or super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
 
     async def _agenerate(
         self,
@@ -245,7 +249,40 @@ class ChatKluster(BaseChatOpenAI):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._batch_result() or await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        try:
+            return self._batch_result() or await super()._agenerate(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            )
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        try:
+            yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        try:
+            async for chunk in super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
+                yield chunk
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -383,3 +420,11 @@ def _extras(body: Any, standard: frozenset[str]) -> dict[str, Any]:
 
 
 __all__ = ["ChatKluster", "KlusterBatchChat"]
+
+
+def _reraise_typed(exc: Exception) -> None:
+    """Raise the `KlusterError` form of `exc` (also LangChain's/openai's own type, so `with_retry`,
+    `with_fallbacks` and users' `except openai...`/`except ModelAPIError` keep working); return if none."""
+    mapped = as_kluster_error(exc)
+    if mapped is not exc:
+        raise mapped from exc

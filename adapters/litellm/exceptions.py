@@ -67,7 +67,7 @@ class LiteLLMKlusterStreamError(KlusterStreamError, litellm.APIConnectionError):
 
     def __init__(self, error: KlusterError, model: str | None = None) -> None:
         litellm.APIConnectionError.__init__(self, error.message, llm_provider=PROVIDER, model=model or "")
-        KlusterStreamError.__init__(self, error.message)
+        self.args = (error.message,)  # already redacted by KlusterError
 
     def __str__(self) -> str:
         return self.args[0] if self.args else self.message
@@ -81,7 +81,7 @@ class LiteLLMKlusterResponseError(KlusterResponseError, litellm.APIError):
 
     def __init__(self, error: KlusterError, model: str | None = None) -> None:
         litellm.APIError.__init__(self, 500, error.message, llm_provider=PROVIDER, model=model or "")
-        KlusterResponseError.__init__(self, error.message)
+        self.args = (error.message,)
 
     def __str__(self) -> str:
         return self.args[0] if self.args else self.message

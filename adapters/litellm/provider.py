@@ -295,7 +295,7 @@ class _pre_network_errors:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, _PRE_NETWORK_ERRORS | KlusterResponseError):
+        if isinstance(exc, (*_PRE_NETWORK_ERRORS, KlusterResponseError)):
             raise as_litellm_error(exc, self.model) from None
 
 

@@ -201,6 +201,75 @@ def openai_twin(exc: BaseException, client: Any = None) -> BaseException:
     return kluster
 
 
+_COMBINED: dict[tuple[type[BaseException], type[BaseException]], type[BaseException] | None] = {}
+
+
+def _kluster_base(error: KlusterError) -> type[KlusterError]:
+    """The public `KlusterError` class of `error` (not a twin)."""
+    return next(
+        c
+        for c in type(error).__mro__
+        if isinstance(c, type) and issubclass(c, KlusterError) and c.__module__ == KlusterError.__module__
+    )
+
+
+def _combined_class(base: type[KlusterError], framework: type[BaseException]) -> type[BaseException] | None:
+    key = (base, framework)
+    if key not in _COMBINED:
+        try:
+            _COMBINED[key] = type(
+                f"Kluster{framework.__name__}",
+                (_OpenAITwin, base, framework),
+                {
+                    "__module__": __name__,
+                    "__doc__": f"A `{base.__name__}` that is also the framework's `{framework.__qualname__}`.",
+                },
+            )
+        except TypeError:  # incompatible layouts: the kluster error alone is the best we can do
+            _COMBINED[key] = None
+    return _COMBINED[key]
+
+
+def combine_errors(kluster: KlusterError, framework_error: BaseException) -> BaseException:
+    """One exception that is both `kluster` (its `KlusterError` class and attributes) and
+    `framework_error` (its class and attributes), so a framework's retry/fallback logic and its users'
+    `except` clauses keep working while `except KlusterError` catches it too."""
+    if isinstance(framework_error, KlusterError):
+        return framework_error
+    cls = _combined_class(_kluster_base(kluster), type(framework_error))
+    if cls is None:
+        return kluster
+    combined = cls.__new__(cls)
+    combined.__dict__.update(framework_error.__dict__)
+    combined.__dict__.update(kluster.__dict__)
+    combined.args = kluster.args
+    return combined
+
+
+def as_kluster_error(exc: BaseException, client: Any = None) -> BaseException:
+    """What an adapter should raise for `exc` raised by a framework on top of our clients: `exc` itself
+    when it already is a `KlusterError`; the framework's wrapper combined with the `KlusterError` found
+    in its cause chain; a typed twin for a raw openai/decoding/transport failure; else `exc` unchanged."""
+    if isinstance(exc, KlusterError):
+        return exc
+    link: BaseException | None = exc.__cause__ or exc.__context__
+    seen = {id(exc)}
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, KlusterError):
+            scrub_exception(exc)
+            return combine_errors(link, exc)
+        link = link.__cause__ or link.__context__
+    twin = openai_twin(exc, client)
+    if (
+        twin is not exc
+        and isinstance(twin, KlusterError)
+        and type(exc).__module__.split(".")[0] not in ("openai", "json", "httpx")
+    ):
+        return combine_errors(twin, exc)
+    return twin
+
+
 def _has_request(exc: httpx.HTTPError) -> bool:
     try:
         exc.request  # noqa: B018 - raises RuntimeError when the error has no request

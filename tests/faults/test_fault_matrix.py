@@ -172,7 +172,7 @@ async def test_microbatcher_result_count_mismatch_reaches_every_waiter(
     from kluster_agents.integrations.jobs import microbatch
 
     class _Handle:
-        batch_ids = ["b"]
+        batch_ids = ("b",)
 
         def __enter__(self) -> _Handle:
             return self
@@ -195,3 +195,212 @@ async def test_microbatcher_result_count_mismatch_reaches_every_waiter(
             timeout=10,
         )
     assert all(isinstance(o, ValueError) for o in outcomes)
+
+
+# -- the four adapters -------------------------------------------------------------------------
+ADAPTER_FAULTS: dict[str, tuple[Inject, type[KlusterError]]] = {
+    "401": (lambda c: c.fail(401, times=5), KlusterAuthError),
+    "503": (lambda c: c.fail(503, times=5), KlusterServerError),
+    "reset-mid-body": (lambda c: c.reset_connections(times=5), KlusterConnectionError),
+    "malformed-json": (lambda c: c.malformed_json(times=5), KlusterResponseError),
+}
+
+
+def _langchain(emulator: Emulator) -> Any:
+    pytest.importorskip("langchain_openai")
+    from kluster_agents.adapters.langchain import ChatKluster
+
+    return ChatKluster(model=MODEL, max_retries=0)
+
+
+@pytest.mark.parametrize("fault", list(ADAPTER_FAULTS))
+def test_langchain_sync_typed_and_still_langchains_type(kluster_emulator_env: Emulator, fault: str) -> None:
+    from langchain_core.exceptions import ModelError  # what LangChain users catch
+
+    inject, kluster_type = ADAPTER_FAULTS[fault]
+    llm = _langchain(kluster_emulator_env)
+    inject(kluster_emulator_env.controls)
+    with pytest.raises(kluster_type) as info:
+        llm.invoke("hi")
+    assert isinstance(info.value, openai.APIError)
+    if fault != "malformed-json":  # LangChain classifies status and connection errors as ModelError
+        assert isinstance(info.value, ModelError)
+
+
+@pytest.mark.parametrize("fault", list(ADAPTER_FAULTS))
+async def test_langchain_async_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    inject, kluster_type = ADAPTER_FAULTS[fault]
+    llm = _langchain(kluster_emulator_env)
+    inject(kluster_emulator_env.controls)
+    with pytest.raises(kluster_type):
+        await llm.ainvoke("hi")
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+def test_langchain_stream_fault_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    llm = _langchain(kluster_emulator_env)
+    STREAM_FAULTS[fault](kluster_emulator_env.controls)
+    with pytest.raises(KlusterStreamError):
+        "".join(str(chunk.content) for chunk in llm.stream(LONG))
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+async def test_langchain_astream_fault_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    llm = _langchain(kluster_emulator_env)
+    STREAM_FAULTS[fault](kluster_emulator_env.controls)
+    with pytest.raises(KlusterStreamError):
+        async for _ in llm.astream(LONG):
+            pass
+
+
+def test_langchain_with_retry_still_recovers(kluster_emulator_env: Emulator) -> None:
+    llm = _langchain(kluster_emulator_env)
+    kluster_emulator_env.controls.fail(503, times=1)
+    answer = llm.with_retry(stop_after_attempt=2, wait_exponential_jitter=False).invoke("hi")
+    assert answer.content and kluster_emulator_env.controls.count("/chat/completions") == 2
+
+
+def test_langchain_with_fallbacks_still_falls_back(kluster_emulator_env: Emulator) -> None:
+    from langchain_core.exceptions import ModelError
+
+    llm = _langchain(kluster_emulator_env)
+    kluster_emulator_env.controls.fail(503, times=1)
+    answer = llm.with_fallbacks([_langchain(kluster_emulator_env)], exceptions_to_handle=(ModelError,)).invoke("hi")
+    assert answer.content
+
+
+def _crewai_llm(emulator: Emulator) -> Any:
+    pytest.importorskip("crewai")
+    from kluster_agents.adapters.crewai import kluster_llm
+
+    return kluster_llm(MODEL, max_retries=0)
+
+
+@pytest.mark.parametrize("fault", list(ADAPTER_FAULTS))
+def test_crewai_sync_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    inject, kluster_type = ADAPTER_FAULTS[fault]
+    llm = _crewai_llm(kluster_emulator_env)
+    inject(kluster_emulator_env.controls)
+    with pytest.raises(kluster_type):
+        llm.call("hi")
+
+
+@pytest.mark.parametrize("fault", list(ADAPTER_FAULTS))
+async def test_crewai_async_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    inject, kluster_type = ADAPTER_FAULTS[fault]
+    llm = _crewai_llm(kluster_emulator_env)
+    inject(kluster_emulator_env.controls)
+    with pytest.raises(kluster_type):
+        await llm.acall("hi")
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+def test_crewai_stream_fault_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    llm = _crewai_llm(kluster_emulator_env)
+    llm.stream = True
+    STREAM_FAULTS[fault](kluster_emulator_env.controls)
+    with pytest.raises(KlusterStreamError):
+        llm.call(LONG)
+
+
+def _pydantic_model(emulator: Emulator) -> Any:
+    """A kluster model with no SDK retries, so each injected fault reaches the caller."""
+    pytest.importorskip("pydantic_ai")
+    from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model
+    from kluster_agents.integrations.api.settings import KlusterSettings
+
+    settings = KlusterSettings.load(**{**emulator.settings.model_dump(), "max_retries": 0})
+    return kluster_model(MODEL, provider=KlusterProvider(settings=settings))
+
+
+def _pydantic_agent(emulator: Emulator) -> Any:
+    from pydantic_ai import Agent
+
+    return Agent(_pydantic_model(emulator))
+
+
+@pytest.mark.parametrize("fault", list(ADAPTER_FAULTS))
+async def test_pydantic_ai_typed_and_still_pydantic_ais_type(kluster_emulator_env: Emulator, fault: str) -> None:
+    from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
+
+    inject, kluster_type = ADAPTER_FAULTS[fault]
+    agent = _pydantic_agent(kluster_emulator_env)
+    inject(kluster_emulator_env.controls)
+    with pytest.raises(kluster_type) as info:
+        await agent.run("hi")
+    if fault in ("401", "503"):
+        assert isinstance(info.value, ModelAPIError | UnexpectedModelBehavior)
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+async def test_pydantic_ai_stream_fault_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    agent = _pydantic_agent(kluster_emulator_env)
+    STREAM_FAULTS[fault](kluster_emulator_env.controls)
+    with pytest.raises(KlusterStreamError):
+        async with agent.run_stream(LONG) as run:
+            async for _ in run.stream_text():
+                pass
+
+
+async def test_pydantic_ai_fallback_model_still_falls_back(kluster_emulator_env: Emulator) -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.fallback import FallbackModel
+
+    kluster_emulator_env.controls.fail(503, times=1)
+    agent = Agent(FallbackModel(_pydantic_model(kluster_emulator_env), _pydantic_model(kluster_emulator_env)))
+    assert (await agent.run("hi")).output
+
+
+def _litellm() -> Any:
+    litellm = pytest.importorskip("litellm")
+    from kluster_agents.adapters.litellm import register
+
+    register()
+    litellm.suppress_debug_info = True
+    litellm.disable_hf_tokenizer_download = True
+    return litellm
+
+
+def test_litellm_malformed_json_typed(kluster_emulator_env: Emulator) -> None:
+    litellm = _litellm()
+    kluster_emulator_env.controls.malformed_json(times=5)
+    with pytest.raises(KlusterResponseError) as info:
+        litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0)
+    assert isinstance(info.value, litellm.APIError)
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+def test_litellm_stream_fault_is_typed_never_short(kluster_emulator_env: Emulator, fault: str) -> None:
+    litellm = _litellm()
+    STREAM_FAULTS[fault](kluster_emulator_env.controls)
+    with pytest.raises(litellm.exceptions.MidStreamFallbackError) as info:  # LiteLLM's own mid-stream type
+        for _ in litellm.completion(model=f"kluster/{MODEL}", messages=user(LONG), stream=True, num_retries=0):
+            pass
+    assert isinstance(info.value.original_exception, KlusterStreamError)
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+def test_litellm_provider_chunk_iterator_raises_kluster_stream_error(
+    kluster_emulator_env: Emulator, fault: str
+) -> None:
+    _litellm()
+    from kluster_agents.adapters.litellm.provider import _chunks
+
+    client = make_client(kluster_emulator_env.settings, max_retries=0)
+    STREAM_FAULTS[fault](kluster_emulator_env.controls)
+    stream = client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True)
+    with pytest.raises(KlusterStreamError) as info:
+        list(_chunks(stream, MODEL))
+    assert isinstance(info.value, _litellm().APIConnectionError)  # a Router retries it
+
+
+@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
+async def test_litellm_async_stream_fault_typed(kluster_emulator_env: Emulator, fault: str) -> None:
+    litellm = _litellm()
+    STREAM_FAULTS[fault](kluster_emulator_env.controls)
+    with pytest.raises(litellm.exceptions.MidStreamFallbackError) as info:
+        async for _ in await litellm.acompletion(
+            model=f"kluster/{MODEL}", messages=user(LONG), stream=True, num_retries=0
+        ):
+            pass
+    assert isinstance(info.value.original_exception, KlusterStreamError)

@@ -29,14 +29,14 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.chat_completion import Choice
 from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 
 from kluster_agents.adapters.langchain import batch_api
 from kluster_agents.adapters.langchain.structured_output import prompted_structured_output
 from kluster_agents.integrations._version import __version__
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterError, KlusterUnsupportedError
 from kluster_agents.integrations.api.kluster_openai import as_kluster_error, prepare_create_kwargs
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
 from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES
@@ -98,6 +98,13 @@ class ChatKluster(BaseChatOpenAI):
 
     _settings: KlusterSettings | None = PrivateAttr(default=None)
 
+    def __init__(self, **kwargs: Any) -> None:
+        """Invalid arguments raise the `KlusterError` that names the fix (not a pydantic ValidationError)."""
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _kluster_error_from(exc) or exc from None
+
     # -- identity and serialisation ---------------------------------------------------------
 
     @property
@@ -142,6 +149,10 @@ class ChatKluster(BaseChatOpenAI):
         if self.max_retries is not None:
             overrides["max_retries"] = self.max_retries
         if isinstance(self.request_timeout, int | float) and not isinstance(self.request_timeout, bool):
+            if self.request_timeout <= 0:
+                raise KlusterConfigError(
+                    f"timeout={self.request_timeout!r}: use a positive number of seconds (e.g. timeout=60)."
+                )
             overrides["timeout"] = float(self.request_timeout)
         return resolve_settings(self.kluster_settings, **overrides)
 
@@ -428,3 +439,20 @@ def _reraise_typed(exc: Exception) -> None:
     mapped = as_kluster_error(exc)
     if mapped is not exc:
         raise mapped from exc
+
+
+def _kluster_error_from(exc: ValidationError) -> KlusterError | None:
+    """The `KlusterError` a validator raised inside `exc`, or one for a field pydantic itself rejected."""
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, KlusterError):
+            return cause
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ()))
+        if field == "tier":
+            return KlusterConfigError(f"Unknown tier: use one of {', '.join(t.value for t in Tier)} (KLUSTER_TIER).")
+        if field in ("timeout", "request_timeout"):
+            return KlusterConfigError("timeout must be a positive number of seconds (e.g. timeout=60).")
+        if field == "n":
+            return KlusterUnsupportedError("n must be 1: kluster.ai returns one choice per request.", parameter="n")
+    return None

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from kluster_agents.integrations.api.client import make_client, translate_errors
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
+    KlusterInvalidRequestError,
 )
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.batch_input import PreparedInput, check_models, prepare_requests
@@ -277,6 +278,24 @@ def _cleanup(index: LineIndex, workdir: Path, journal: Journal | None) -> None:
 # --- public entry points --------------------------------------------------------------------------------
 
 
+def check_metadata(metadata: Mapping[str, Any] | None) -> None:
+    """Batch metadata is a map of strings (OpenAI's Batch API: up to 16 pairs, keys <= 64 and values
+    <= 512 characters); refuse anything else before any upload."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping):
+        raise KlusterInvalidRequestError(
+            "metadata must be a dict of strings, e.g. {'run': 'nightly'}.", parameter="metadata"
+        )
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise KlusterInvalidRequestError(
+                f"metadata[{key!r}] is {type(value).__name__}; batch metadata values must be strings — "
+                f"use str(...) (e.g. {{{key!r}: {str(value)!r}}}).",
+                parameter="metadata",
+            )
+
+
 def submit_batch(
     requests: Iterable[Mapping[str, Any] | BaseModel],
     *,
@@ -300,6 +319,7 @@ def submit_batch(
     """
     settings = resolve_settings(settings)
     check_completion_window(completion_window)
+    check_metadata(metadata)
     if client is None:
         client = make_client(settings)
     elif not isinstance(client, openai.OpenAI):

@@ -89,6 +89,8 @@ def _scrub_response(response: Any) -> None:
     cleaned = redact(text)
     if cleaned != text:
         response._content = cleaned.encode()
+        if hasattr(response, "_text"):  # httpx caches the decoded text
+            del response._text
 
 
 class KlusterError(Exception):

@@ -404,3 +404,178 @@ async def test_litellm_async_stream_fault_typed(kluster_emulator_env: Emulator, 
         ):
             pass
     assert isinstance(info.value.original_exception, KlusterStreamError)
+
+
+# -- batch engine ----------------------------------------------------------------------------------
+def _batch_requests(n: int) -> list[dict[str, Any]]:
+    return [{"model": MODEL, "messages": user(f"prompt {i}")} for i in range(n)]
+
+
+def test_batch_lost_create_response_makes_exactly_one_job(kluster_emulator: Emulator, tmp_path: Any) -> None:
+    """The POST /batches reaches the server (the job exists) but the answer is cut off: the engine must
+    find that job instead of creating a second, double-billed one."""
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    controls = kluster_emulator.controls
+    controls.reset_connections(path="/v1/batches", times=1)
+    results = run_batch(
+        _batch_requests(4), settings=kluster_emulator.settings, journal=tmp_path / "j.db", poll_interval=0.01
+    )
+    assert [r.ok for r in results] == [True] * 4
+    assert controls.count("/batches", "POST") == 1
+    assert len(make_client(kluster_emulator.settings).batches.list(limit=100).data) == 1
+
+
+def test_batch_transport_never_retries_create(kluster_emulator: Emulator, tmp_path: Any) -> None:
+    """Even with SDK retries configured, a failed create is reconciled, not blindly re-sent."""
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    controls = kluster_emulator.controls
+    controls.reset_connections(path="/v1/batches", times=1)
+    client = make_client(kluster_emulator.settings, max_retries=5)
+    results = run_batch(_batch_requests(2), settings=kluster_emulator.settings, client=client, journal=False)
+    assert all(r.ok for r in results) and controls.count("/batches", "POST") == 1
+
+
+def test_batch_reset_during_result_download_resumes(kluster_emulator: Emulator) -> None:
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    controls = kluster_emulator.controls
+    controls.reset_connections(path="/v1/files/", times=2)  # the output file's content, twice
+    results = run_batch(_batch_requests(5), settings=kluster_emulator.settings, journal=False, poll_interval=0.01)
+    assert [r.index for r in results] == list(range(5)) and all(r.ok for r in results)
+    downloads = [r for r in controls.requests if r.path.endswith("/content")]
+    assert len(downloads) == 3  # two resets, then the resumed download
+
+
+def test_batch_corrupt_output_line_is_a_warning_not_a_lost_run(kluster_emulator: Emulator) -> None:
+    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
+
+    kluster_emulator.controls.corrupt_batch_output(1)
+    with pytest.warns(KlusterBatchWarning, match="skipped line"):
+        results = run_batch(_batch_requests(3), settings=kluster_emulator.settings, journal=False, poll_interval=0.01)
+    assert [r.index for r in results] == [0, 1, 2] and all(r.ok for r in results)
+
+
+def _fake() -> Any:
+    from kluster_agents.integrations.api.settings import KlusterSettings
+    from tests.jobs.fake_api import API_KEY, BASE_URL, FakeKluster
+
+    return FakeKluster(), KlusterSettings.load(api_key=API_KEY, base_url=BASE_URL)
+
+
+def _rewrite_output(fake: Any, monkeypatch: pytest.MonkeyPatch, rewrite: Callable[[list[bytes]], list[bytes]]) -> None:
+    real = fake._content
+
+    def content(request: Any, file_id: str) -> Any:
+        response = real(request, file_id)
+        if file_id in fake.files and any(b.get("output_file_id") == file_id for b in fake.batches.values()):
+            lines = fake.files[file_id].splitlines()
+            return type(response)(200, content=b"\n".join(rewrite(lines)) + b"\n")
+        return response
+
+    monkeypatch.setattr(fake, "_content", content)
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        b'{"custom_id": "auto-1", "response": "not an object"}',
+        b'{"custom_id": "auto-1", "response": {"status_code": 200, "body": {"choices": "nope"}}}',
+        b'{"custom_id": "auto-1", "response": {"status_code": "two hundred", "body": null}}',
+        b'{"custom_id": "auto-1", "response": {"status_code": 200, "body": []}}',
+        b'{"custom_id": "auto-1", "error": ["weird"]}',
+    ],
+)
+def test_batch_malformed_result_line_is_that_lines_typed_error(
+    monkeypatch: pytest.MonkeyPatch, bad_line: bytes
+) -> None:
+    from kluster_agents.integrations.api.errors import KlusterBatchError
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    fake, settings = _fake()
+    _rewrite_output(fake, monkeypatch, lambda lines: [bad_line if b'"auto-1"' in line else line for line in lines])
+    results = run_batch(_batch_requests(4), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert [r.index for r in results] == [0, 1, 2, 3]
+    assert [r.ok for r in results] == [True, False, True, True]
+    with pytest.raises(KlusterBatchError) as info:
+        results[1].unwrap()
+    assert info.value.custom_id == "auto-1"
+
+
+def test_batch_duplicate_custom_id_lines_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
+
+    fake, settings = _fake()
+    _rewrite_output(fake, monkeypatch, lambda lines: [*lines, *[line for line in lines if b'"auto-2"' in line]])
+    with pytest.warns(KlusterBatchWarning, match="auto-2"):
+        results = run_batch(_batch_requests(4), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert [r.duplicate for r in results] == [False, False, True, False]
+    assert all(r.ok for r in results) and [r.index for r in results] == [0, 1, 2, 3]
+
+
+def test_batch_stale_journal_entry_is_reported_and_resubmitted(tmp_path: Any) -> None:
+    from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
+    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
+
+    fake, settings = _fake()
+    journal = tmp_path / "journal.db"
+    fake.polls_to_finish = 3
+    submit_batch(_batch_requests(3), settings=settings, client=fake.client(), journal=journal).close()  # "crash"
+    fake.batches.clear()  # the job and its file are gone on the server (deleted, or another account)
+    fake.files.clear()
+    fake.polls_to_finish = 1
+    with pytest.warns(KlusterBatchWarning, match="no longer has it"):
+        results = run_batch(
+            _batch_requests(3), settings=settings, client=fake.client(), journal=journal, poll_interval=0
+        )
+    assert all(r.ok for r in results) and len(fake.batches) == 1
+    # and the journal now points at the new job: a third run of the same (finished) input starts afresh
+    assert run_batch(_batch_requests(3), settings=settings, client=fake.client(), journal=journal, poll_interval=0)
+
+
+def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The journal knows the file but not the job; the job is older than the newest 100 batches."""
+    from kluster_agents.integrations.jobs import batch as engine
+    from kluster_agents.integrations.jobs.journal import Journal
+
+    fake, settings = _fake()
+    real_record = Journal.record
+
+    def lose_batch_id(
+        self: Any, run_key: str, chunk: int, *, file_id: str | None = None, batch_id: str | None = None
+    ) -> None:
+        if batch_id is not None:
+            raise KeyboardInterrupt
+        real_record(self, run_key, chunk, file_id=file_id)
+
+    monkeypatch.setattr(Journal, "record", lose_batch_id)
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_batch(_batch_requests(2), settings=settings, client=fake.client(), journal=tmp_path / "j.db")
+    monkeypatch.setattr(Journal, "record", real_record)
+    [ours] = list(fake.batches)
+    for i in range(150):  # newer batches push ours off the first page
+        fake.batches[f"batch-newer-{i}"] = {
+            **fake.batches[ours],
+            "id": f"batch-newer-{i}",
+            "input_file_id": f"file-x{i}",
+            "metadata": {},
+        }
+
+    def paged_list(request: Any) -> Any:
+        after = request.url.params.get("after")
+        data = [{k: v for k, v in b.items() if not k.startswith("_")} for b in reversed(fake.batches.values())]
+        start = next((i + 1 for i, b in enumerate(data) if b["id"] == after), 0)
+        page = data[start : start + 100]
+        return type(fake._batch_json(ours))(
+            200, json={"object": "list", "data": page, "has_more": start + 100 < len(data)}
+        )
+
+    monkeypatch.setattr(fake, "_batch_list", paged_list)
+    results = engine.run_batch(
+        _batch_requests(2), settings=settings, client=fake.client(), journal=tmp_path / "j.db", poll_interval=0
+    )
+    assert all(r.ok for r in results) and fake.count("POST", "/batches") == 1
+    assert fake.count("GET", "/batches") == 2  # two pages were read

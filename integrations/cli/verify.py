@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from kluster_agents.integrations.api.errors import KlusterError
+from kluster_agents.integrations.api.errors import KlusterError, KlusterInvalidRequestError
 from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
 
@@ -81,7 +81,7 @@ def verify_command(
     if output == "-":
         output = sys.stdin.read()
     try:
-        context = context_file.read_text(encoding="utf-8") if context_file else None
+        context = _read_context(context_file) if context_file else None
         client = VerifyClient(KlusterSettings.load(), long_context=long_context)  # type: ignore[arg-type]
         result = client.verify(prompt, output, context, return_search_results=search_results)
     except KlusterError as exc:
@@ -152,3 +152,23 @@ def mcp_serve(
         mcp.serve(transport, host, port, settings=KlusterSettings.load())  # type: ignore[arg-type]
     except KlusterError as exc:
         raise _fail(exc) from None
+
+
+def _read_context(path: Path) -> str:
+    """The context file's text; a non-UTF-8 or empty file is refused (an empty context would silently
+    verify against the web instead)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise KlusterInvalidRequestError(
+            f"--context-file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); convert it first, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path} > context.txt`.",
+            parameter="context",
+        ) from None
+    if not text.strip():
+        raise KlusterInvalidRequestError(
+            f"--context-file {path} is empty: give the document to verify against, or leave the option out to "
+            "verify against the web.",
+            parameter="context",
+        )
+    return text

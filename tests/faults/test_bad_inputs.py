@@ -186,3 +186,66 @@ def test_langchain_role_bot_never_sent(kluster_emulator_env: Emulator) -> None:
     with pytest.raises(ValueError):  # LangChain's own message coercion refuses it (KlusterErrors are ValueErrors too)
         ChatKluster(model=MODEL, max_retries=0).invoke([{"role": "bot", "content": "hi"}])
     assert kluster_emulator_env.controls.count("/chat/completions") == 0
+
+
+# -- CLI: one line on stderr naming the fix, never a traceback -------------------------------------
+def _cli(args: list[str]) -> Any:
+    from typer.testing import CliRunner
+
+    from kluster_agents.integrations.cli.app import app
+
+    return CliRunner().invoke(app, args)
+
+
+def _assert_one_line_error(result: Any, needle: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and needle in result.output
+
+
+def test_cli_batch_prompts_not_utf8(kluster_emulator_env: Emulator, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    result = _cli(["batch", "submit", "--prompts", str(prompts), "--model", MODEL])
+    _assert_one_line_error(result, "not UTF-8")
+    assert kluster_emulator_env.controls.count("/files", "POST") == 0
+
+
+@pytest.mark.parametrize(
+    "content,needle", [("caf\xe9".encode("latin-1"), "not UTF-8"), (b"", "empty"), (b"  \n", "empty")]
+)
+def test_cli_verify_bad_context_file(
+    kluster_emulator_env: Emulator, tmp_path: Path, content: bytes, needle: str
+) -> None:
+    context = tmp_path / "context.txt"
+    context.write_bytes(content)
+    result = _cli(["verify", "-p", "Who wrote it?", "-o", "Ada.", "--context-file", str(context)])
+    assert result.exit_code == 2 and needle in result.output and "RELIABLE" not in result.output
+    assert not [r for r in kluster_emulator_env.controls.requests if "verify" in r.path]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["emulate", "--port", "99999"], "not a TCP port"),
+        (["emulate", "--mode", "bogus"], "unknown emulator mode"),
+        (["emulate", "--tier", "gold"], "unknown"),
+    ],
+)
+def test_cli_emulate_bad_options(args: list[str], needle: str) -> None:
+    _assert_one_line_error(_cli(args), needle)
+
+
+def test_cli_emulate_on_a_busy_port() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = _cli(["emulate", "--port", str(busy.getsockname()[1])])
+    _assert_one_line_error(result, "busy")
+
+
+def test_cli_litellm_config_bad_tier() -> None:
+    pytest.importorskip("litellm")
+    _assert_one_line_error(_cli(["litellm-config", "--tier", "gold"]), "tier")

@@ -182,7 +182,7 @@ def openai_twin(exc: BaseException, client: Any = None) -> BaseException:
         if cls is KlusterOpenAIStatusError and exc.status_code >= 500:
             cls = KlusterOpenAIServerError
         twin = cls.__new__(cls)
-        openai.APIStatusError.__init__(twin, kluster.message, response=exc.response, body=kluster_body(kluster))
+        openai.APIStatusError.__init__(twin, kluster.message, response=exc.response, body=_kluster_body(kluster))
         twin.request_id = getattr(kluster, "request_id", None)
         if isinstance(twin, KlusterRateLimitError):
             twin.retry_after = getattr(kluster, "retry_after", None)
@@ -278,7 +278,7 @@ def _has_request(exc: httpx.HTTPError) -> bool:
     return True
 
 
-def kluster_body(error: KlusterError) -> Any:
+def _kluster_body(error: KlusterError) -> Any:
     return getattr(error, "body", None)
 
 

@@ -579,3 +579,36 @@ def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tm
     )
     assert all(r.ok for r in results) and fake.count("POST", "/batches") == 1
     assert fake.count("GET", "/batches") == 2  # two pages were read
+
+
+async def test_batch_async_lost_create_response_makes_exactly_one_job(kluster_emulator: Emulator) -> None:
+    from kluster_agents.integrations.jobs.batch import arun_batch
+
+    controls = kluster_emulator.controls
+    controls.reset_connections(path="/v1/batches", times=1)
+    results = await arun_batch(
+        _batch_requests(3), settings=kluster_emulator.settings, journal=False, poll_interval=0.01
+    )
+    assert [r.ok for r in results] == [True] * 3 and controls.count("/batches", "POST") == 1
+
+
+async def test_microbatcher_malformed_line_fails_only_its_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kluster_agents.integrations.api.errors import KlusterBatchError
+    from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+
+    fake, settings = _fake()
+    _rewrite_output(
+        fake,
+        monkeypatch,
+        lambda lines: [b'{"custom_id": "auto-1", "response": 42}' if b'"auto-1"' in line else line for line in lines],
+    )
+    async with MicroBatcher(settings, client=fake.client(), max_wait=0.01, poll_interval=0) as mb:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(mb.complete({"model": MODEL, "messages": user(f"prompt {i}")}) for i in range(3)),
+                return_exceptions=True,
+            ),
+            timeout=20,
+        )
+    assert isinstance(outcomes[1], KlusterBatchError)
+    assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)

@@ -18,6 +18,7 @@ from kluster_agents.integrations.api.errors import (
     KlusterInvalidRequestError,
     KlusterResponseError,
     KlusterStreamError,
+    KlusterTimeoutError,
     KlusterUnsupportedError,
 )
 
@@ -87,6 +88,20 @@ class LiteLLMKlusterResponseError(KlusterResponseError, litellm.APIError):
         return self.args[0] if self.args else self.message
 
 
+class LiteLLMKlusterTimeoutError(KlusterTimeoutError, litellm.Timeout):
+    """A request past KLUSTER_TIMEOUT (or the call's timeout), as a `litellm.Timeout` (retried by a Router)
+    that is also a `KlusterTimeoutError`."""
+
+    message: str = ""
+
+    def __init__(self, error: KlusterError, model: str | None = None) -> None:
+        litellm.Timeout.__init__(self, error.message, model=model or "", llm_provider=PROVIDER)
+        self.args = (error.message,)
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.message
+
+
 def as_litellm_error(error: KlusterError, model: str | None = None) -> Exception:
     """The LiteLLM-passable twin of a pre-network kluster error (others are returned as is)."""
     if isinstance(error, _LiteLLMBadRequest):
@@ -97,8 +112,10 @@ def as_litellm_error(error: KlusterError, model: str | None = None) -> Exception
         return LiteLLMKlusterInvalidRequestError(error, model)
     if isinstance(error, KlusterConfigError):
         return LiteLLMKlusterConfigError(error, model)
-    if isinstance(error, LiteLLMKlusterStreamError | LiteLLMKlusterResponseError):
+    if isinstance(error, LiteLLMKlusterStreamError | LiteLLMKlusterResponseError | LiteLLMKlusterTimeoutError):
         return error
+    if isinstance(error, KlusterTimeoutError):
+        return LiteLLMKlusterTimeoutError(error, model)
     if isinstance(error, KlusterStreamError):
         return LiteLLMKlusterStreamError(error, model)
     if isinstance(error, KlusterResponseError):

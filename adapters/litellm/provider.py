@@ -39,6 +39,7 @@ from kluster_agents.integrations.api.errors import (
     KlusterInvalidRequestError,
     KlusterResponseError,
     KlusterStreamError,
+    KlusterTimeoutError,
     KlusterUnsupportedError,
 )
 from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
@@ -157,6 +158,8 @@ class KlusterLLM(CustomLLM):
         except KlusterConfigError as exc:
             raise as_litellm_error(exc, model) from None
         max_retries = optional_params.get("max_retries")
+        if timeout is None or _is_litellm_default_timeout(timeout):  # not the caller's choice: KLUSTER_TIMEOUT
+            timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
         return settings, max_retries, self.create_kwargs(model, messages, optional_params, headers, timeout)
 
     @staticmethod
@@ -285,6 +288,20 @@ class KlusterLLM(CustomLLM):
             raise as_litellm_error(exc, model) from exc
 
 
+_LITELLM_COMPLETION_DEFAULT_TIMEOUT = 600.0
+
+
+def _is_litellm_default_timeout(timeout: Any) -> bool:
+    """LiteLLM passes a default when the caller gave none: 600 s (its `completion()` default) or its global
+    `request_timeout` (6000 s). An explicit `timeout=600` is indistinguishable and also yields to
+    KLUSTER_TIMEOUT."""
+    return (
+        isinstance(timeout, int | float)
+        and not isinstance(timeout, bool)
+        and float(timeout) in (_LITELLM_COMPLETION_DEFAULT_TIMEOUT, float(litellm.request_timeout))
+    )
+
+
 class _pre_network_errors:
     """Turn compat refusals into their LiteLLM-passable twins; HTTP errors pass untouched."""
 
@@ -295,7 +312,7 @@ class _pre_network_errors:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, (*_PRE_NETWORK_ERRORS, KlusterResponseError)):
+        if isinstance(exc, (*_PRE_NETWORK_ERRORS, KlusterResponseError, KlusterTimeoutError)):
             raise as_litellm_error(exc, self.model) from None
 
 

@@ -9,6 +9,7 @@ malformed_json/truncate_streams`), the same knobs users get from the pytest plug
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -612,3 +613,47 @@ async def test_microbatcher_malformed_line_fails_only_its_caller(monkeypatch: py
         )
     assert isinstance(outcomes[1], KlusterBatchError)
     assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)
+
+
+# -- timeouts: every adapter honours the settings' timeout -------------------------------------------
+def test_litellm_honours_kluster_timeout(kluster_emulator_env: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    litellm = _litellm()
+    monkeypatch.setenv("KLUSTER_TIMEOUT", "0.5")
+    kluster_emulator_env.controls.add_latency(3.0, times=1)
+    started = time.perf_counter()
+    with pytest.raises(litellm.Timeout) as info:
+        litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0, max_retries=0)
+    assert isinstance(info.value, KlusterTimeoutError)
+    assert time.perf_counter() - started < 2.5  # not LiteLLM's own 6000 s default
+    kluster_emulator_env.controls.add_latency(1.0, times=1)
+    answer = litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0, timeout=10)
+    assert answer.choices[0].message.content  # an explicit per-call timeout still wins
+
+
+def test_crewai_stall_past_timeout_is_typed(kluster_emulator_env: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("crewai")
+    from kluster_agents.adapters.crewai import kluster_llm
+
+    monkeypatch.setenv("KLUSTER_TIMEOUT", "0.5")
+    kluster_emulator_env.controls.add_latency(3.0, times=1)
+    with pytest.raises(KlusterTimeoutError):
+        kluster_llm(MODEL, max_retries=0).call("hi")
+
+
+def test_langchain_stall_past_timeout_is_typed(kluster_emulator_env: Emulator) -> None:
+    pytest.importorskip("langchain_openai")
+    from kluster_agents.adapters.langchain import ChatKluster
+
+    kluster_emulator_env.controls.add_latency(3.0, times=1)
+    with pytest.raises(KlusterTimeoutError):
+        ChatKluster(model=MODEL, max_retries=0, timeout=0.5).invoke("hi")
+
+
+async def test_pydantic_ai_stall_past_timeout_is_typed(
+    kluster_emulator_env: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLUSTER_TIMEOUT", "0.5")
+    agent = _pydantic_agent(kluster_emulator_env)
+    kluster_emulator_env.controls.add_latency(3.0, times=1)
+    with pytest.raises(KlusterTimeoutError):
+        await agent.run("hi")

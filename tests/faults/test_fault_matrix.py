@@ -657,3 +657,32 @@ async def test_pydantic_ai_stall_past_timeout_is_typed(
     kluster_emulator_env.controls.add_latency(3.0, times=1)
     with pytest.raises(KlusterTimeoutError):
         await agent.run("hi")
+
+
+@pytest.mark.parametrize("final_status", ["failed", "expired", "cancelled"])
+def test_batch_job_level_endings_account_for_every_input(final_status: str) -> None:
+    from kluster_agents.integrations.api.errors import KlusterBatchError
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    fake, settings = _fake()
+    fake.final_status = final_status
+    results = run_batch(_batch_requests(4), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert [r.index for r in results] == [0, 1, 2, 3]  # nothing lost, in order
+    for result in results:
+        if not result.ok:
+            with pytest.raises(KlusterBatchError):
+                result.unwrap()
+    if final_status == "failed":
+        assert not any(r.ok for r in results)
+
+
+def test_batch_missing_output_line_is_that_inputs_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kluster_agents.integrations.api.errors import KlusterBatchError
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    fake, settings = _fake()
+    _rewrite_output(fake, monkeypatch, lambda lines: [line for line in lines if b'"auto-2"' not in line])
+    results = run_batch(_batch_requests(4), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert [r.ok for r in results] == [True, True, False, True]
+    with pytest.raises(KlusterBatchError, match="auto-2"):
+        results[2].unwrap()

@@ -32,6 +32,7 @@ from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, ge
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.compat import check_chat_request
 from kluster_agents.integrations.api.errors import KlusterError
+from kluster_agents.integrations.api.openai_errors import as_kluster_error
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 _PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
@@ -232,7 +233,11 @@ class KlusterCompletion(OpenAICompletion):
     ) -> Any:
         if response_model is not None:
             return self._structured(params, response_model, from_task, from_agent)
-        return super()._handle_completion(params, available_functions, from_task, from_agent)
+        try:
+            return super()._handle_completion(params, available_functions, from_task, from_agent)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
 
     def _handle_streaming_completion(
         self,
@@ -244,7 +249,11 @@ class KlusterCompletion(OpenAICompletion):
     ) -> Any:
         if response_model is not None:  # validated output cannot be streamed piecewise
             return self._structured(params, response_model, from_task, from_agent)
-        return super()._handle_streaming_completion(params, available_functions, from_task, from_agent)
+        try:
+            return super()._handle_streaming_completion(params, available_functions, from_task, from_agent)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
 
     async def _ahandle_completion(
         self,
@@ -256,7 +265,11 @@ class KlusterCompletion(OpenAICompletion):
     ) -> Any:
         if response_model is not None:
             return await self._astructured(params, response_model, from_task, from_agent)
-        return await super()._ahandle_completion(params, available_functions, from_task, from_agent)
+        try:
+            return await super()._ahandle_completion(params, available_functions, from_task, from_agent)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
 
     async def _ahandle_streaming_completion(
         self,
@@ -268,7 +281,18 @@ class KlusterCompletion(OpenAICompletion):
     ) -> Any:
         if response_model is not None:
             return await self._astructured(params, response_model, from_task, from_agent)
-        return await super()._ahandle_streaming_completion(params, available_functions, from_task, from_agent)
+        try:
+            return await super()._ahandle_streaming_completion(params, available_functions, from_task, from_agent)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+
+def _reraise_typed(exc: Exception) -> None:
+    """Raise the `KlusterError` form of `exc` (also the openai type CrewAI and its users catch)."""
+    mapped = as_kluster_error(exc)
+    if mapped is not exc:
+        raise mapped from exc
 
 
 def _kluster_error_in(exc: ValidationError) -> KlusterError | None:

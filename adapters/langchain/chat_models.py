@@ -15,12 +15,13 @@ structured-output defaults target OpenAI). What kluster changes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal, Self, cast
 
 import openai
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
-from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
@@ -29,14 +30,15 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.chat_completion import Choice
 from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 
 from kluster_agents.adapters.langchain import batch_api
 from kluster_agents.adapters.langchain.structured_output import prompted_structured_output
 from kluster_agents.integrations._version import __version__
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterError, KlusterUnsupportedError
+from kluster_agents.integrations.api.openai_errors import as_kluster_error
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
 from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES
 
@@ -97,6 +99,13 @@ class ChatKluster(BaseChatOpenAI):
 
     _settings: KlusterSettings | None = PrivateAttr(default=None)
 
+    def __init__(self, **kwargs: Any) -> None:
+        """Invalid arguments raise the `KlusterError` that names the fix (not a pydantic ValidationError)."""
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _kluster_error_from(exc) or exc from None
+
     # -- identity and serialisation ---------------------------------------------------------
 
     @property
@@ -141,6 +150,10 @@ class ChatKluster(BaseChatOpenAI):
         if self.max_retries is not None:
             overrides["max_retries"] = self.max_retries
         if isinstance(self.request_timeout, int | float) and not isinstance(self.request_timeout, bool):
+            if self.request_timeout <= 0:
+                raise KlusterConfigError(
+                    f"timeout={self.request_timeout!r}: use a positive number of seconds (e.g. timeout=60)."
+                )
             overrides["timeout"] = float(self.request_timeout)
         return resolve_settings(self.kluster_settings, **overrides)
 
@@ -221,6 +234,59 @@ class ChatKluster(BaseChatOpenAI):
         if self.root_client is None and self.root_async_client is None:
             self.settings.require_api_key()  # raises KlusterConfigError before any network
         return super()._get_request_payload(input_, stop=stop, **kwargs)  # compat runs once, in the client
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        try:
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        try:
+            return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        try:
+            yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        try:
+            async for chunk in super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
+                yield chunk
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -369,3 +435,28 @@ def _extras(body: Any, standard: frozenset[str]) -> dict[str, Any]:
 
 
 __all__ = ["ChatKluster", "KlusterBatchChat"]
+
+
+def _reraise_typed(exc: Exception) -> None:
+    """Raise the `KlusterError` form of `exc` (also LangChain's/openai's own type, so `with_retry`,
+    `with_fallbacks` and users' `except openai...`/`except ModelAPIError` keep working); return if none."""
+    mapped = as_kluster_error(exc)
+    if mapped is not exc:
+        raise mapped from exc
+
+
+def _kluster_error_from(exc: ValidationError) -> KlusterError | None:
+    """The `KlusterError` a validator raised inside `exc`, or one for a field pydantic itself rejected."""
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, KlusterError):
+            return cause
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ()))
+        if field == "tier":
+            return KlusterConfigError(f"Unknown tier: use one of {', '.join(t.value for t in Tier)} (KLUSTER_TIER).")
+        if field in ("timeout", "request_timeout"):
+            return KlusterConfigError("timeout must be a positive number of seconds (e.g. timeout=60).")
+        if field == "n":
+            return KlusterUnsupportedError("n must be 1: kluster.ai returns one choice per request.", parameter="n")
+    return None

@@ -16,6 +16,9 @@ from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
     KlusterError,
     KlusterInvalidRequestError,
+    KlusterResponseError,
+    KlusterStreamError,
+    KlusterTimeoutError,
     KlusterUnsupportedError,
 )
 
@@ -57,6 +60,48 @@ class LiteLLMKlusterConfigError(_LiteLLMBadRequest, KlusterConfigError):
         KlusterConfigError.__init__(self, error.message)
 
 
+class LiteLLMKlusterStreamError(KlusterStreamError, litellm.APIConnectionError):
+    """A stream that ended without its finish chunk or broke mid-way, as a LiteLLM connection error
+    (so a Router retries it) that is also a `KlusterStreamError`."""
+
+    message: str = ""
+
+    def __init__(self, error: KlusterError, model: str | None = None) -> None:
+        litellm.APIConnectionError.__init__(self, error.message, llm_provider=PROVIDER, model=model or "")
+        self.args = (error.message,)  # already redacted by KlusterError
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.message
+
+
+class LiteLLMKlusterResponseError(KlusterResponseError, litellm.APIError):
+    """A malformed 200 answer, as a LiteLLM `APIError` (500-class, retried by a Router) that is also a
+    `KlusterResponseError`."""
+
+    message: str = ""
+
+    def __init__(self, error: KlusterError, model: str | None = None) -> None:
+        litellm.APIError.__init__(self, 500, error.message, llm_provider=PROVIDER, model=model or "")
+        self.args = (error.message,)
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.message
+
+
+class LiteLLMKlusterTimeoutError(KlusterTimeoutError, litellm.Timeout):
+    """A request past KLUSTER_TIMEOUT (or the call's timeout), as a `litellm.Timeout` (retried by a Router)
+    that is also a `KlusterTimeoutError`."""
+
+    message: str = ""
+
+    def __init__(self, error: KlusterError, model: str | None = None) -> None:
+        litellm.Timeout.__init__(self, error.message, model=model or "", llm_provider=PROVIDER)
+        self.args = (error.message,)
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.message
+
+
 def as_litellm_error(error: KlusterError, model: str | None = None) -> Exception:
     """The LiteLLM-passable twin of a pre-network kluster error (others are returned as is)."""
     if isinstance(error, _LiteLLMBadRequest):
@@ -67,4 +112,12 @@ def as_litellm_error(error: KlusterError, model: str | None = None) -> Exception
         return LiteLLMKlusterInvalidRequestError(error, model)
     if isinstance(error, KlusterConfigError):
         return LiteLLMKlusterConfigError(error, model)
+    if isinstance(error, LiteLLMKlusterStreamError | LiteLLMKlusterResponseError | LiteLLMKlusterTimeoutError):
+        return error
+    if isinstance(error, KlusterTimeoutError):
+        return LiteLLMKlusterTimeoutError(error, model)
+    if isinstance(error, KlusterStreamError):
+        return LiteLLMKlusterStreamError(error, model)
+    if isinstance(error, KlusterResponseError):
+        return LiteLLMKlusterResponseError(error, model)
     return error

@@ -37,6 +37,9 @@ from kluster_agents.integrations.api.client import make_async_client, make_clien
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
     KlusterInvalidRequestError,
+    KlusterResponseError,
+    KlusterStreamError,
+    KlusterTimeoutError,
     KlusterUnsupportedError,
 )
 from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
@@ -155,6 +158,8 @@ class KlusterLLM(CustomLLM):
         except KlusterConfigError as exc:
             raise as_litellm_error(exc, model) from None
         max_retries = optional_params.get("max_retries")
+        if timeout is None or _is_litellm_default_timeout(timeout):  # not the caller's choice: KLUSTER_TIMEOUT
+            timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
         return settings, max_retries, self.create_kwargs(model, messages, optional_params, headers, timeout)
 
     def _prepare_embedding(
@@ -179,8 +184,19 @@ class KlusterLLM(CustomLLM):
 
     @staticmethod
     def _to_model_response(raw: Any, model_response: ModelResponse) -> ModelResponse:
+        try:
+            body = raw.http_response.json()
+        except ValueError:
+            error = KlusterResponseError(
+                "kluster.ai answered 200 with a body that is not JSON — retry the request; if it persists, "
+                "check the api_base points at the kluster API (…/v1)."
+            )
+            raise as_litellm_error(error, model_response.model) from None
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            error = KlusterResponseError("kluster.ai answered 200 with a chat completion that has no `choices` list.")
+            raise as_litellm_error(error, model_response.model) from None
         return convert_to_model_response_object(
-            response_object=raw.http_response.json(),
+            response_object=body,
             model_response_object=model_response,
             _response_headers=dict(raw.headers),
         )
@@ -259,7 +275,7 @@ class KlusterLLM(CustomLLM):
         kwargs["stream"] = True
         with _pre_network_errors(model):
             stream = self.sync_client(settings, retries).chat.completions.create(**kwargs)
-        return _chunks(stream)
+        return _chunks(stream, model)
 
     # LiteLLM annotates a coroutine returning an iterator but iterates the call directly (an async
     # generator), and takes ModelResponseStream chunks as in `streaming`.
@@ -287,10 +303,27 @@ class KlusterLLM(CustomLLM):
         kwargs["stream"] = True
         with _pre_network_errors(model):
             stream = await self.async_client(settings, retries).chat.completions.create(**kwargs)
-        async with stream:
-            async for chunk in stream:
-                if chunk.choices:
-                    yield _chunk(chunk)
+        try:
+            async with stream:
+                async for chunk in stream:
+                    if chunk.choices:
+                        yield _chunk(chunk)
+        except KlusterStreamError as exc:
+            raise as_litellm_error(exc, model) from exc
+
+
+_LITELLM_COMPLETION_DEFAULT_TIMEOUT = 600.0
+
+
+def _is_litellm_default_timeout(timeout: Any) -> bool:
+    """LiteLLM passes a default when the caller gave none: 600 s (its `completion()` default) or its global
+    `request_timeout` (6000 s). An explicit `timeout=600` is indistinguishable and also yields to
+    KLUSTER_TIMEOUT."""
+    return (
+        isinstance(timeout, int | float)
+        and not isinstance(timeout, bool)
+        and float(timeout) in (_LITELLM_COMPLETION_DEFAULT_TIMEOUT, float(litellm.request_timeout))
+    )
 
     def embedding(
         self,
@@ -339,7 +372,7 @@ class _pre_network_errors:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, _PRE_NETWORK_ERRORS):
+        if isinstance(exc, (*_PRE_NETWORK_ERRORS, KlusterResponseError, KlusterTimeoutError)):
             raise as_litellm_error(exc, self.model) from None
 
 
@@ -347,11 +380,15 @@ def _chunk(chunk: openai.types.chat.ChatCompletionChunk) -> ModelResponseStream:
     return ModelResponseStream(**chunk.model_dump(exclude_none=True))
 
 
-def _chunks(stream: openai.Stream) -> Iterator[ModelResponseStream]:
-    with stream:
-        for chunk in stream:
-            if chunk.choices:
-                yield _chunk(chunk)
+def _chunks(stream: openai.Stream, model: str | None = None) -> Iterator[ModelResponseStream]:
+    """The stream's chunks; a truncated or broken stream raises `LiteLLMKlusterStreamError`."""
+    try:
+        with stream:
+            for chunk in stream:
+                if chunk.choices:
+                    yield _chunk(chunk)
+    except KlusterStreamError as exc:
+        raise as_litellm_error(exc, model) from exc
 
 
 # -- model info ----------------------------------------------------------------------------

@@ -106,7 +106,10 @@ def litellm_config_command(
             err=True,
         )
         raise typer.Exit(2)
-    settings = KlusterSettings.load(tier=tier)
+    from kluster_agents.integrations.cli._common import cli_errors  # the CLI's error convention, loaded on use
+
+    with cli_errors():  # a bad --tier is one line on stderr (exit 2), not a traceback
+        settings = KlusterSettings.load(tier=tier)
     text = render_proxy_config(
         build_proxy_config(models=model, verify=verify, fallbacks=fallbacks, settings=settings), settings.tier.value
     )

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -34,6 +36,7 @@ from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, get_model
 from kluster_agents.integrations.api.client import make_async_client
 from kluster_agents.integrations.api.errors import KlusterConfigError, redact
 from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
+from kluster_agents.integrations.api.openai_errors import as_kluster_error
 from kluster_agents.integrations.api.settings import NO_API_KEY, KlusterSettings, resolve_settings
 
 MODEL_PREFIX = "kluster:"
@@ -129,6 +132,33 @@ class KlusterProvider(Provider[AsyncOpenAI]):
         return kluster_model_profile(model_name, self._settings)
 
 
+class KlusterChatModel(OpenAIChatModel):
+    """`OpenAIChatModel` whose failures are `KlusterError`s that are also pydantic-ai's own types
+    (a 401 is a `KlusterAuthError` and a `ModelHTTPError`, so `FallbackModel` still falls back)."""
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().request(*args, **kwargs)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+    @asynccontextmanager
+    async def request_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        try:
+            async with super().request_stream(*args, **kwargs) as stream:
+                yield stream
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+
+
+def _reraise_typed(exc: Exception) -> None:
+    mapped = as_kluster_error(exc)
+    if mapped is not exc:
+        raise mapped from exc
+
+
 def kluster_model(
     model: str = DEFAULT_MODEL,
     *,
@@ -156,7 +186,7 @@ def kluster_model(
         options = sorted("kluster_settings" if key == "settings" else key for key in provider_kwargs)
         raise KlusterProviderError(f"Pass either provider= or provider options, not both: {options}")
     name = get_model(model.removeprefix(MODEL_PREFIX)).id
-    return OpenAIChatModel(
+    return KlusterChatModel(
         name, provider=provider or KlusterProvider(**provider_kwargs), profile=profile, settings=settings
     )
 

@@ -17,7 +17,7 @@ import httpx
 import openai
 
 from kluster_agents.integrations._version import USER_AGENT
-from kluster_agents.integrations.api.errors import from_openai_error
+from kluster_agents.integrations.api.errors import KlusterError, from_openai_error, scrub_exception
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 if TYPE_CHECKING:
@@ -105,5 +105,8 @@ def translate_errors() -> Iterator[None]:
     """Re-raise openai SDK errors as the matching `KlusterError` (the SDK error stays as __cause__)."""
     try:
         yield
+    except KlusterError:
+        raise
     except openai.OpenAIError as exc:
+        scrub_exception(exc)
         raise from_openai_error(exc) from exc

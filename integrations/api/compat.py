@@ -219,6 +219,19 @@ def _message_mapping(msg: Any, index: int) -> Mapping[str, Any]:
 
 def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
     clean = dict(_message_mapping(msg, index))
+    role = clean["role"]
+    if role not in _KNOWN_ROLES:
+        raise KlusterInvalidRequestError(
+            f"messages[{index}].role is {role!r}; use one of 'system', 'user', 'assistant' or 'tool'.",
+            parameter=f"messages[{index}].role",
+        )
+    if role in ("system", "user", "tool", "developer") and clean.get("content") is None:
+        raise KlusterInvalidRequestError(
+            f"messages[{index}] ({role}) has no content (content=None): give it the text to send, e.g. "
+            f"{{'role': '{role}', 'content': 'Hello'}}, or leave the message out.",
+            parameter=f"messages[{index}].content",
+        )
+    _check_encodable(clean.get("content"), f"messages[{index}].content")
     for field in MESSAGE_DROP_FIELDS:
         if field in clean:
             value = clean.pop(field)
@@ -237,6 +250,47 @@ def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSett
         clean["content"] = ""
     _check_content(clean.get("content"), model, index)
     return clean
+
+
+_KNOWN_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
+
+# Sampling ranges of the OpenAI-compatible API (kluster's compatibility page: same parameters).
+_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
+
+
+def _check_encodable(value: Any, where: str) -> None:
+    """Refuse text that cannot be sent as UTF-8 JSON (a lone surrogate, e.g. from a bad decode)."""
+    texts: list[str] = []
+    if isinstance(value, str):
+        texts = [value]
+    elif isinstance(value, list):
+        texts = [str(p["text"]) for p in value if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise KlusterInvalidRequestError(
+                f"{where} contains a lone surrogate (U+{ord(text[exc.start]):04X} at position {exc.start}), which "
+                "cannot be sent as UTF-8: read the source text with the right encoding, or clean it with "
+                "text.encode('utf-8', 'replace').decode().",
+                parameter=where,
+            ) from None
+
+
+def _check_ranges(request: Mapping[str, Any]) -> None:
+    for name, (low, high) in _RANGES.items():
+        value = request.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise KlusterInvalidRequestError(
+                f"{name}={value!r} is out of range: use a number from {low:g} to {high:g}.", parameter=name
+            )
 
 
 def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
@@ -325,6 +379,7 @@ def prepare_chat_request(
     cleaned = [_clean_message(m, i, info, settings) for i, m in enumerate(messages)]
     request["messages"] = _rewrite_tool_messages(cleaned) if settings.tool_messages == "rewrite" else cleaned
 
+    _check_ranges(request)
     _apply_param_rules(request, info, settings)
     _apply_tool_rules(request, info, settings)
     _apply_output_limit(request, info, settings)

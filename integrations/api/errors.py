@@ -6,6 +6,7 @@ Every message says what to do next, and none ever contains the API key or MCP to
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -17,25 +18,83 @@ _SECRET_PATTERNS = [
         re.IGNORECASE,
     ),
 ]
-_registered_secrets: set[str] = set()
+_registered_secrets: dict[str, re.Pattern[str] | None] = {}
+
+# Long secrets are replaced wherever they occur; short ones (any length is accepted) only where they
+# stand alone as a token, so a 6-character key is redacted without mangling words that contain it.
+_SUBSTRING_SECRET_LENGTH = 12
 
 
-_MIN_SECRET_LENGTH = 12  # real keys are long; short values (the emulator's "emulator") are words, not secrets
+# Published placeholder keys that protect nothing (the embedded emulator's documented default key);
+# redacting them would only garble messages that mention the emulator.
+_PUBLIC_PLACEHOLDERS = frozenset({"emulator"})
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret so that `redact()` removes it from any later message."""
-    if value and len(value) >= _MIN_SECRET_LENGTH:
-        _registered_secrets.add(value)
+    """Remember a secret (of any length) so that `redact()` removes it from any later message."""
+    if not value or value.strip() in _PUBLIC_PLACEHOLDERS:
+        return
+    for variant in {value, value.strip()}:
+        if variant and variant not in _registered_secrets:
+            _registered_secrets[variant] = (
+                None
+                if len(variant) >= _SUBSTRING_SECRET_LENGTH
+                else re.compile(r"(?<![A-Za-z0-9_\-])" + re.escape(variant) + r"(?![A-Za-z0-9_\-])")
+            )
 
 
 def redact(text: str) -> str:
     """Remove registered secrets and bearer/api-key looking values from `text`."""
-    for secret in _registered_secrets:
-        text = text.replace(secret, "***")
+    for secret, pattern in sorted(_registered_secrets.items(), key=lambda item: -len(item[0])):
+        text = text.replace(secret, "***") if pattern is None else pattern.sub("***", text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(r"\1***", text)
     return text
+
+
+def redact_value(value: Any) -> Any:
+    """`redact()` applied to every string inside a JSON-like value (error bodies)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_value(k): redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
+def scrub_exception(exc: BaseException) -> BaseException:
+    """Redact secrets in place from an exception and its cause/context chain (message, args, body,
+    response text), so a traceback or `repr` of any link never shows a key the server echoed."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.args = tuple(redact_value(a) for a in link.args)
+        for attr in ("message", "body"):
+            value = getattr(link, attr, None)
+            if isinstance(value, str | dict | list):
+                try:
+                    setattr(link, attr, redact_value(value))
+                except (AttributeError, TypeError):  # read-only property (KlusterError.message)
+                    pass
+        response = getattr(link, "response", None)
+        _scrub_response(response)
+        link = link.__cause__ or link.__context__
+    return exc
+
+
+def _scrub_response(response: Any) -> None:
+    """Replace an httpx.Response's body with its redacted text (only when a secret is in it)."""
+    content = getattr(response, "_content", None)
+    if not isinstance(content, bytes):
+        return
+    text = content.decode("utf-8", "replace")
+    cleaned = redact(text)
+    if cleaned != text:
+        response._content = cleaned.encode()
+        if hasattr(response, "_text"):  # httpx caches the decoded text
+            del response._text
 
 
 class KlusterError(Exception):
@@ -77,7 +136,7 @@ class KlusterAPIError(KlusterError):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.body = body
+        self.body = redact_value(body)
         self.request_id = request_id
         self.code = code
         self.error_type = error_type
@@ -113,6 +172,15 @@ class KlusterTimeoutError(KlusterError, TimeoutError):
 
 class KlusterConnectionError(KlusterError, ConnectionError):
     """The service could not be reached."""
+
+
+class KlusterResponseError(KlusterError):
+    """The service answered 200 but the answer is unusable (malformed JSON, wrong shape); retrying may work."""
+
+
+class KlusterStreamError(KlusterResponseError):
+    """A streamed completion ended early (no finish chunk / `[DONE]`) or broke mid-way: the text so far
+    is incomplete. Retry the request; nothing partial is ever returned as a complete answer."""
 
 
 class KlusterBatchError(KlusterError):
@@ -223,6 +291,11 @@ def from_openai_error(exc: BaseException) -> KlusterError:
     if isinstance(exc, openai.APIConnectionError):
         return KlusterConnectionError(
             f"Could not reach kluster.ai ({exc.__class__.__name__}) — check KLUSTER_BASE_URL and your network."
+        )
+    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
+        return KlusterResponseError(
+            "kluster.ai answered with a malformed response (not the expected JSON) — retry the request; "
+            "if it persists, check KLUSTER_BASE_URL points at the kluster API (…/v1)."
         )
     if isinstance(exc, openai.APIStatusError):
         response = exc.response

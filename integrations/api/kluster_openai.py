@@ -5,13 +5,21 @@
 This is what makes compat impossible to bypass: any framework that takes an openai client
 (PydanticAI providers, CrewAI's native OpenAI LLM, LangChain's root client) gets kluster's
 rules applied — drops, translations, and refusals raised before the network.
+
+Every failure comes out as a `KlusterError` that is *also* the openai exception type the
+framework on top already catches and retries (`KlusterOpenAIAuthError` is a `KlusterAuthError`
+and an `openai.AuthenticationError`); a stream that ends without its finish chunk raises
+`KlusterOpenAIStreamError` instead of passing for a complete answer; a malformed 200 answer raises
+`KlusterOpenAIResponseError`. Secrets echoed by a server are scrubbed from every error.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
+import httpx
 import openai
 from openai.resources.beta import AsyncBeta, Beta
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
@@ -19,6 +27,7 @@ from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 from kluster_agents.integrations._version import USER_AGENT
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.embeddings import AsyncKlusterEmbeddingsResource, KlusterEmbeddingsResource
+from kluster_agents.integrations.api.openai_errors import checked_result, openai_twin
 from kluster_agents.integrations.api.settings import KlusterSettings
 
 # Keyword arguments of `create()` that are request options, not body parameters.
@@ -41,7 +50,15 @@ def _settings_of(client: Any) -> KlusterSettings | None:
 
 class KlusterCompletions(Completions):
     def create(self, **kwargs: Any) -> Any:
-        return super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        try:
+            result = super().create(**prepared)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            twin = openai_twin(exc, self._client)
+            if twin is exc:
+                raise
+            raise twin from exc
+        return checked_result(result, self._client)
 
     def parse(self, **kwargs: Any) -> Any:
         return super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
@@ -49,7 +66,15 @@ class KlusterCompletions(Completions):
 
 class AsyncKlusterCompletions(AsyncCompletions):
     async def create(self, **kwargs: Any) -> Any:
-        return await super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        try:
+            result = await super().create(**prepared)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            twin = openai_twin(exc, self._client)
+            if twin is exc:
+                raise
+            raise twin from exc
+        return checked_result(result, self._client)
 
     async def parse(self, **kwargs: Any) -> Any:
         return await super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))

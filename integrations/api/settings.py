@@ -7,6 +7,7 @@ Read from arguments, `KLUSTER_*` environment variables and a `.env` file. The ke
 from __future__ import annotations
 
 import os
+import warnings
 from enum import Enum
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -28,6 +29,10 @@ NO_API_KEY = (
     "(from kluster_agents.integrations import kluster_backend)."
 )
 """The one "no key" message: every adapter, the CLI and `require_api_key` raise it word for word."""
+
+
+class KlusterBaseURLWarning(UserWarning):
+    """The configured base URL does not end in /v1, where kluster's API lives."""
 
 
 class Tier(str, Enum):  # noqa: UP042 - str() and format() keep their Enum behaviour users rely on
@@ -54,6 +59,7 @@ class KlusterSettings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
+        hide_input_in_errors=True,  # a rejected key must never appear in a validation error
     )
 
     api_key: SecretStr | None = Field(default=None, description="kluster.ai API key (KLUSTER_API_KEY).")
@@ -84,13 +90,39 @@ class KlusterSettings(BaseSettings):
         "'auto' tries chat and falls back to reliability on a server error.",
     )
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _clean_api_key(cls, value: Any) -> Any:
+        """Strip surrounding whitespace (a copied key often ends in a newline) and refuse non-ASCII keys
+        (an HTTP header cannot carry them). The key itself never appears in the message."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(raw, str):
+            return value
+        register_secret(raw)
+        stripped = raw.strip()
+        if not stripped.isascii() or any(not ch.isprintable() for ch in stripped):
+            raise ValueError(
+                "KLUSTER_API_KEY contains non-ASCII or control characters (often a smart quote or a stray "
+                "character from copy-paste); copy the key again from https://platform.kluster.ai/apikeys"
+            )
+        return stripped
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"KLUSTER_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {value!r}")
-        return value.rstrip("/")
+        value = value.rstrip("/")
+        if not parsed.path.rstrip("/").endswith("/v1"):
+            warnings.warn(
+                f"KLUSTER_BASE_URL {value!r} does not end in /v1; kluster's API lives under /v1 (e.g. "
+                f"{DEFAULT_BASE_URL!r}), so requests elsewhere answer 404. Use {value + '/v1'!r} unless your "
+                "proxy maps the path itself.",
+                KlusterBaseURLWarning,
+                stacklevel=2,
+            )
+        return value
 
     @field_validator("tier", mode="before")
     @classmethod

@@ -213,7 +213,8 @@ def emulate(
     """Serve the built-in kluster emulator (EMULATED responses) until Ctrl-C."""
     from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
 
-    serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key)
+    with cli_errors():
+        serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key)
 
 
 def _mount_subcommands() -> None:

@@ -53,10 +53,16 @@ def _requests_from(file: Path | None, prompts: Path | None, model: str | None) -
             raise KlusterInvalidRequestError(
                 "--prompts needs --model, e.g. --model klusterai/Meta-Llama-3.3-70B-Instruct-Turbo."
             )
-        with prompts.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield {"model": model, "messages": [{"role": "user", "content": line.rstrip("\n")}]}
+        try:
+            with prompts.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        yield {"model": model, "messages": [{"role": "user", "content": line.rstrip("\n")}]}
+        except UnicodeDecodeError as exc:
+            raise KlusterInvalidRequestError(
+                f"{prompts} is not UTF-8 text (byte {exc.start}: {exc.reason}); convert it first, e.g. "
+                f"`iconv -f latin1 -t utf-8 {prompts} > prompts.txt`."
+            ) from None
         return
     assert file is not None
     with file.open("rb") as handle:

@@ -88,8 +88,7 @@ def verify_command(
     if output == "-":
         output = sys.stdin.read()
     try:
-        context = context_file.read_text(encoding="utf-8") if context_file else None
-        # VerifyClient checks the value itself; its KlusterError is the CLI's one-line message.
+        context = _read_context(context_file) if context_file else None
         client = VerifyClient(KlusterSettings.load(), long_context=cast("LongContextMode", long_context))
         result = client.verify(prompt, output, context, return_search_results=search_results)
     except KlusterError as exc:
@@ -180,3 +179,25 @@ def mcp_serve(
         mcp.serve(cast("Literal['stdio', 'http']", transport), host, port, settings=KlusterSettings.load())
     except KlusterError as exc:
         raise _fail(exc) from None
+
+
+def _read_context(path: Path) -> str:
+    """The context file's text; a non-UTF-8 or empty file is refused (an empty context would silently
+    verify against the web instead)."""
+    from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise KlusterInvalidRequestError(
+            f"--context-file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); convert it first, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path} > context.txt`.",
+            parameter="context",
+        ) from None
+    if not text.strip():
+        raise KlusterInvalidRequestError(
+            f"--context-file {path} is empty: give the document to verify against, or leave the option out to "
+            "verify against the web.",
+            parameter="context",
+        )
+    return text

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.api.settings import Tier
+from kluster_agents.integrations.emulator.fidelity import check_mode
 from kluster_agents.integrations.emulator.server import DEFAULT_PORT, Emulator, serve
 
 
@@ -32,9 +35,12 @@ def emulate(
     state: Path | None = None,
     api_key: str | None = None,
 ) -> None:
-    """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`)."""
+    """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`).
+
+    Bad options and a busy port raise `KlusterConfigError` naming the fix (the CLI prints one line)."""
     from rich.console import Console
 
+    check_options(port=port, tier=tier, mode="lenient" if lenient else mode)
     console = Console()
     try:
         serve(
@@ -49,4 +55,21 @@ def emulate(
         )
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        raise KlusterConfigError(
+            f"Cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}): the port is busy or not allowed; "
+            "pick another with --port (or --port 0 for any free port)."
+        ) from None
     console.print("kluster emulator stopped.")
+
+
+def check_options(*, port: int, tier: str, mode: str) -> None:
+    """Refuse an impossible port, an unknown tier or mode before anything starts."""
+    if not 0 <= port <= 65535:
+        raise KlusterConfigError(f"--port {port} is not a TCP port: use 1-65535 (or 0 for any free port).")
+    if tier.strip().lower() not in Tier.__members__:
+        raise KlusterConfigError(f"--tier {tier!r} is unknown: use one of {', '.join(Tier.__members__)}.")
+    try:
+        check_mode(mode)
+    except ValueError as exc:
+        raise KlusterConfigError(f"--mode: {exc}.") from None

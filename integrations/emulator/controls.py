@@ -103,6 +103,16 @@ class EmulatorControls:
         """Close the socket of matching requests without sending any response."""
         return self.faults.add(Fault("drop", path=path, times=times, fraction=fraction))
 
+    def reset_connections(self, *, after_chunks: int = 0, times: int | None = 1, path: str | None = None) -> Fault:
+        """Answer matching requests normally but reset the connection mid-body: after `after_chunks`
+        body messages (SSE events for a stream), half of the next one is sent, then the socket is aborted."""
+        return self.faults.add(Fault("reset", path=path, times=times, after_chunks=after_chunks))
+
+    def malformed_json(self, *, times: int | None = 1, path: str | None = None) -> Fault:
+        """Answer matching requests with HTTP 200, `application/json`, and a body that is not valid JSON
+        (what a misbehaving proxy or a cut-off gateway produces)."""
+        return self.faults.add(Fault("malformed", path=path, times=times))
+
     def truncate_streams(self, *, after_chunks: int = 1, times: int | None = 1) -> Fault:
         """End the next streamed completions after `after_chunks` chunks, with no finish chunk and no [DONE]."""
         return self.faults.add(Fault("truncate", path="/v1/chat/completions", times=times, after_chunks=after_chunks))

@@ -1,5 +1,5 @@
-"""Per-test fault injection: latency, 5xx answers, dropped connections, truncated streams and
-malformed batch output lines — the failures client retry and resume logic must survive.
+"""Per-test fault injection: latency, 5xx answers, dropped connections, connections reset
+mid-response, malformed JSON answers, truncated streams and malformed batch output lines — the failures client retry and resume logic must survive.
 
 A fault applies to requests whose path starts with `path` (all when None), for `times` requests
 or to a random `fraction` of them (seeded, so a test run is reproducible).
@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["latency", "status", "drop", "truncate"]
+FaultKind = Literal["latency", "status", "drop", "truncate", "malformed", "reset"]
 
 
 @dataclass

@@ -60,36 +60,45 @@ class Gateway:
         raw_send, path = send, scope["path"]
         headers = dict(scope["headers"])
 
-        length = int(headers.get(b"content-length", b"0") or 0)
-        if length > controls.max_request_bytes:
-            await _send_error(
-                raw_send,
-                EmulatorAPIError(
-                    413,
-                    f"Request body of {length} bytes is over the {controls.max_request_bytes}-byte limit.",
-                    code="request_too_large",
-                ),
-            )
-            return
-        body = await _read_body(receive)
-        parsed = _parse_json(body, headers)
-        record = controls.record(scope["method"], path, scope.get("query_string", b"").decode(), parsed)
+        record = controls.record(scope["method"], path, scope.get("query_string", b"").decode(), None)
 
-        async def send_marked(message: Message) -> None:
+        async def marked(message: Message) -> None:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
                 message["headers"] = [*message.get("headers", []), EMULATOR_HEADER]
             await raw_send(message)
 
-        if await self._inject_fault(path, raw_send, send_marked):
-            return
+        send_marked: Send = marked
+
+        # Authenticate from the headers alone, before a byte of the body is read (an unauthenticated
+        # client cannot make the server buffer anything), then read the body under the size cap.
         try:
             self._authenticate(path, headers)
-            if _empty_json_post(scope["method"], body, headers) and controls.mode != "lenient":
-                raise observed_error(500, EMPTY_JSON_BODY_ERROR)
         except EmulatorAPIError as exc:
             await _send_error(send_marked, exc)
             return
+        try:
+            length = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            length = 0
+        if length > controls.max_request_bytes:
+            await _send_error(send_marked, _too_large(length, controls.max_request_bytes))
+            return
+        body = await _read_body(receive, controls.max_request_bytes)
+        if body is None:
+            await _send_error(send_marked, _too_large(None, controls.max_request_bytes))
+            return
+        if _empty_json_post(scope["method"], body, headers) and controls.mode != "lenient":
+            await _send_error(send_marked, observed_error(500, EMPTY_JSON_BODY_ERROR))
+            return
+        parsed = _parse_json(body, headers)
+        record.body = parsed
+
+        if await self._inject_fault(path, raw_send, send_marked):
+            return
+        reset = controls.faults.take("reset", path)
+        if reset is not None:
+            send_marked = _resetting(send_marked, raw_send, reset.after_chunks)
         if parsed is not None:
             scope[JSON_BODY_SCOPE_KEY] = parsed
         replay = _replay(body, receive)
@@ -115,6 +124,12 @@ class Gateway:
         status = faults.take("status", path)
         if status is not None:
             await _send_error(send, server_error(status.status))
+            return True
+        if faults.take("malformed", path) is not None:
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": b'{"id": "chatcmpl-malformed", "choices": [{"ind'})
             return True
         return False
 
@@ -150,13 +165,27 @@ def _empty_json_post(method: str, body: bytes, headers: dict[bytes, bytes]) -> b
     return method in ("POST", "PUT", "PATCH") and not body and content_type == b"application/json"
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None as soon as it grows past `limit` bytes (chunked uploads included)."""
+    chunks, size = [], 0
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def _too_large(length: int | None, limit: int) -> EmulatorAPIError:
+    size = f"{length} bytes" if length is not None else "more bytes"
+    return EmulatorAPIError(
+        413,
+        f"Request body of {size} is over the {limit}-byte limit: split the input (files: 100 MB per upload).",
+        code="request_too_large",
+    )
 
 
 def _parse_json(body: bytes, headers: dict[bytes, bytes]) -> Any:
@@ -189,6 +218,30 @@ async def _send_error(send: Send, error: EmulatorAPIError) -> None:
     ]
     await send({"type": "http.response.start", "status": error.status_code or 500, "headers": headers})
     await send({"type": "http.response.body", "body": dumps(error.payload())})
+
+
+def _resetting(send: Send, raw_send: Send, after_chunks: int) -> Send:
+    """A `send` that passes `after_chunks` body messages, half of the next one, then aborts the socket."""
+    sent = 0
+    aborted = False
+
+    async def resetting(message: Message) -> None:
+        nonlocal sent, aborted
+        if aborted:
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        if sent < after_chunks:
+            sent += 1
+            await send(message)
+            return
+        body = message.get("body", b"")
+        aborted = True
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        await _drop(raw_send)
+
+    return resetting
 
 
 async def _drop(raw_send: Send) -> None:

@@ -20,7 +20,12 @@ _DISABLED = {"enabled": False, "url": "", "apiKey": ""}
 
 
 def _url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + MCP_PATH
+    """The MCP URL on the address the emulator is bound to (never the client-supplied Host header)."""
+    server = request.scope.get("server")
+    if not server:
+        return "http://127.0.0.1" + MCP_PATH
+    host, port = server[0], server[1]
+    return f"{request.url.scheme}://{host}:{port}{MCP_PATH}" if port else f"{request.url.scheme}://{host}{MCP_PATH}"
 
 
 @router.get("/mcp/status")

@@ -12,19 +12,23 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import httpx
 import openai
 from pydantic import BaseModel
 
 from kluster_agents.integrations.api.client import make_client, translate_errors
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
+    KlusterConnectionError,
+    KlusterInvalidRequestError,
 )
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.batch_input import PreparedInput, check_models, prepare_requests
@@ -81,12 +85,73 @@ def check_completion_window(window: str) -> str:
     return window
 
 
-def _find_batch_for_file(client: openai.OpenAI, file_id: str) -> Batch | None:
-    """A batch already created from `file_id` (a crash between create and journal write)."""
-    for batch in client.batches.list(limit=100).data:
-        if batch.input_file_id == file_id:
+RUN_METADATA_KEY = "kluster_agents_run"
+CHUNK_METADATA_KEY = "kluster_agents_chunk"
+_CREATE_ATTEMPTS = 3
+_DOWNLOAD_ATTEMPTS = 4
+
+
+def _find_batch_for_file(
+    client: openai.OpenAI, file_id: str | None, *, run_key: str | None = None, chunk: int | None = None
+) -> Batch | None:
+    """A batch already created from `file_id`, or tagged with this run's key and chunk in its metadata
+    (a crash or a lost response between create and journal write). Searches every page of the list."""
+    for batch in client.batches.list(limit=100):  # the SDK's cursor follows `has_more` across all pages
+        if file_id and batch.input_file_id == file_id:
+            return batch
+        meta = batch.metadata or {}
+        if run_key and meta.get(RUN_METADATA_KEY) == run_key[:64] and meta.get(CHUNK_METADATA_KEY) == str(chunk):
             return batch
     return None
+
+
+def _file_exists(client: openai.OpenAI, file_id: str) -> bool:
+    try:
+        client.files.retrieve(file_id)
+    except openai.NotFoundError:
+        return False
+    return True
+
+
+def _create_batch(
+    client: openai.OpenAI,
+    file_id: str,
+    completion_window: str,
+    metadata: dict[str, str],
+    *,
+    run_key: str,
+    chunk: int,
+) -> Batch:
+    """Create a batch exactly once: the create call itself is never retried by the transport (a lost
+    response would otherwise make a second, double-billed job); after a failure that may have reached
+    the server we look for the job (by input file id, over all pages) before trying again."""
+    creator = client.with_options(max_retries=0)
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return creator.batches.create(
+                input_file_id=file_id,
+                endpoint=BATCH_ENDPOINT,
+                completion_window=completion_window,  # type: ignore[arg-type]
+                metadata=metadata,
+            )
+        except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as exc:
+            found = _find_batch_for_file(client, file_id, run_key=run_key, chunk=chunk)
+            if found is not None:
+                return found
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+            retry_after = getattr(exc, "retry_after", None)
+            time.sleep(min(float(retry_after) if retry_after else 0.5 * 2**attempt, 10.0))
+        except openai.APIStatusError as exc:
+            if exc.status_code < 500:
+                raise
+            found = _find_batch_for_file(client, file_id, run_key=run_key, chunk=chunk)
+            if found is not None:
+                return found
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --- the handle -----------------------------------------------------------------------------------------
@@ -98,6 +163,7 @@ class _Job:
     batch: Batch
     collected: bool = False
     reattached: bool = False  # found through the journal, not created by this run
+    duplicates: set[str] = field(default_factory=set)
 
     @property
     def done(self) -> bool:
@@ -234,7 +300,9 @@ class BatchHandle:
                 self._wait_until(job.finished, timeout=timeout, progress=progress)
             self._collect(job)
             for idx, custom_id, _, ok, payload in self._index.ordered(chunk=job.chunk.number):
-                yield build_result(idx, custom_id, ok, payload, job.batch)
+                result = build_result(idx, custom_id, ok, payload, job.batch)
+                result.duplicate = custom_id in job.duplicates
+                yield result
         if self._journal is not None and self._run_key is not None:
             self._journal.finish(self._run_key)
 
@@ -253,11 +321,12 @@ class BatchHandle:
             return
         batch = job.batch
         rows: list[tuple[str, bool, str]] = []
+        seen: set[str] = set()
         with translate_errors():
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if not file_id:
                     continue
-                for number, raw in enumerate(iter_remote_lines(self._client, file_id), start=1):
+                for number, raw in self._download(file_id, batch.id):
                     if not raw.strip():
                         continue
                     try:
@@ -269,13 +338,45 @@ class BatchHandle:
                             stacklevel=2,
                         )
                         continue
-                    rows.append((str(obj.get("custom_id")), line_ok(obj), raw))
+                    custom_id = str(obj.get("custom_id"))
+                    if custom_id in seen:
+                        job.duplicates.add(custom_id)
+                        warnings.warn(
+                            f"Batch {batch.id}: custom_id {custom_id!r} appears more than once in its result files "
+                            f"(line {number} of {file_id}); the last line is used and the result is marked "
+                            "`duplicate=True`.",
+                            KlusterBatchWarning,
+                            stacklevel=2,
+                        )
+                    seen.add(custom_id)
+                    rows.append((custom_id, line_ok(obj), raw))
                     if len(rows) >= 5000:
                         self._index.store_results(rows)
                         rows = []
         self._index.store_results(rows)
         self._index.store_results(validation_errors(batch, job.chunk, self._index))
         job.collected = True
+
+    def _download(self, file_id: str, batch_id: str) -> Iterator[tuple[int, str]]:
+        """(line number, line) of a remote result file; a connection reset mid-download resumes after
+        the last line received (the download restarts and skips what was already read)."""
+        received = 0
+        for attempt in range(_DOWNLOAD_ATTEMPTS):
+            try:
+                for number, raw in enumerate(iter_remote_lines(self._client, file_id), start=1):
+                    if number <= received:
+                        continue
+                    received = number
+                    yield number, raw
+                return
+            except (openai.APIConnectionError, openai.InternalServerError, httpx.TransportError) as exc:
+                if attempt == _DOWNLOAD_ATTEMPTS - 1:
+                    raise KlusterConnectionError(
+                        f"Downloading result file {file_id} of batch {batch_id} failed {_DOWNLOAD_ATTEMPTS} times "
+                        f"({type(exc).__name__}) after {received} lines; re-run to resume (the jobs are done, "
+                        "nothing is resubmitted)."
+                    ) from exc
+                time.sleep(0.2 * 2**attempt)
 
 
 def _cleanup(index: LineIndex, workdir: Path, journal: Journal | None) -> None:
@@ -286,6 +387,24 @@ def _cleanup(index: LineIndex, workdir: Path, journal: Journal | None) -> None:
 
 
 # --- public entry points --------------------------------------------------------------------------------
+
+
+def check_metadata(metadata: Mapping[str, Any] | None) -> None:
+    """Batch metadata is a map of strings (OpenAI's Batch API: up to 16 pairs, keys <= 64 and values
+    <= 512 characters); refuse anything else before any upload."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping):
+        raise KlusterInvalidRequestError(
+            "metadata must be a dict of strings, e.g. {'run': 'nightly'}.", parameter="metadata"
+        )
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise KlusterInvalidRequestError(
+                f"metadata[{key!r}] is {type(value).__name__}; batch metadata values must be strings — "
+                f"use str(...) (e.g. {{{key!r}: {str(value)!r}}}).",
+                parameter="metadata",
+            )
 
 
 def submit_batch(
@@ -314,6 +433,7 @@ def submit_batch(
     """
     settings = resolve_settings(settings)
     check_completion_window(completion_window)
+    check_metadata(metadata)
     if client is None:
         client = make_client(settings)
     elif not isinstance(client, openai.OpenAI):
@@ -368,24 +488,47 @@ def _submit_chunks(
     with translate_errors():
         for chunk in prepared.chunks:
             entry = known.get(chunk.number)
-            batch = client.batches.retrieve(entry.batch_id) if entry and entry.batch_id else None
-            if batch is None and entry and entry.file_id:
-                batch = _find_batch_for_file(client, entry.file_id)
+            file_id = entry.file_id if entry else None
+            batch = None
+            if entry and entry.batch_id:
+                try:
+                    batch = client.batches.retrieve(entry.batch_id)
+                except openai.NotFoundError:
+                    _warn_stale(f"batch {entry.batch_id}", chunk.number, base_url)
+            if batch is None and file_id:
+                if _file_exists(client, file_id):
+                    batch = _find_batch_for_file(client, file_id, run_key=prepared.run_key, chunk=chunk.number)
+                else:
+                    _warn_stale(f"input file {file_id}", chunk.number, base_url)
+                    file_id = None
             reattached = batch is not None
             if batch is None:
-                file_id = entry.file_id if entry and entry.file_id else upload_file(client, chunk.path, purpose="batch")
+                if file_id is None:
+                    file_id = upload_file(client, chunk.path, purpose="batch")
                 if journal:
                     journal.record(prepared.run_key, chunk.number, file_id=file_id)
-                batch = client.batches.create(
-                    input_file_id=file_id,
-                    endpoint=BATCH_ENDPOINT,
-                    completion_window=completion_window,  # type: ignore[arg-type]  # openai types only "24h"; kluster accepts more windows
-                    metadata=dict(metadata) if metadata else None,
+                tags = {RUN_METADATA_KEY: prepared.run_key[:64], CHUNK_METADATA_KEY: str(chunk.number)}
+                batch = _create_batch(
+                    client,
+                    file_id,
+                    completion_window,
+                    {**tags, **(metadata or {})},
+                    run_key=prepared.run_key,
+                    chunk=chunk.number,
                 )
             if journal:
                 journal.record(prepared.run_key, chunk.number, batch_id=batch.id)
             jobs.append(_Job(chunk, batch, reattached=reattached))
     return jobs
+
+
+def _warn_stale(what: str, chunk: int, base_url: str) -> None:
+    warnings.warn(
+        f"The batch journal points at {what} for chunk {chunk} of this input, but {base_url} no longer has it "
+        "(404: deleted or expired); resubmitting that chunk.",
+        KlusterBatchWarning,
+        stacklevel=3,
+    )
 
 
 def run_batch(

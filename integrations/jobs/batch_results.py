@@ -41,6 +41,8 @@ class BatchResult:
     status: ResultStatus
     response: ChatCompletion | None = None
     error: KlusterBatchError | None = None
+    duplicate: bool = False
+    """The result files held more than one line for this custom_id (a warning was issued)."""
 
     @property
     def ok(self) -> bool:
@@ -54,9 +56,17 @@ class BatchResult:
 
 
 def line_ok(obj: Mapping[str, Any]) -> bool:
-    """Whether a result-file line is a successful completion."""
-    response = obj.get("response") or {}
-    return not obj.get("error") and response.get("status_code") == 200 and isinstance(response.get("body"), dict)
+    """Whether a result-file line is a successful completion (any other shape is that line's failure)."""
+    response = obj.get("response")
+    if not isinstance(response, Mapping):
+        return False
+    body = response.get("body")
+    return (
+        not obj.get("error")
+        and response.get("status_code") == 200
+        and isinstance(body, Mapping)
+        and isinstance(body.get("choices"), list)
+    )
 
 
 def batch_errors(batch: Batch) -> list[dict[str, Any]]:
@@ -96,7 +106,8 @@ def validation_errors(batch: Batch, chunk: Chunk, index: LineIndex) -> list[tupl
 
 
 def _line_error(idx: int, custom_id: str, batch: Batch, obj: Mapping[str, Any]) -> KlusterBatchError:
-    response = obj.get("response") or {}
+    raw_response = obj.get("response")
+    response: Mapping[str, Any] = raw_response if isinstance(raw_response, Mapping) else {}
     where = f"Request {idx} (custom_id {custom_id!r}) failed in batch {batch.id}"
     if response.get("status_code") not in (None, 200):
         cause = error_from_response(int(response["status_code"]), response.get("body"))
@@ -127,7 +138,21 @@ class _SucceededLine(BaseModel):
 
 
 def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None, batch: Batch) -> BatchResult:
-    """One input's `BatchResult` from its stored result line (None: the job's final status decides)."""
+    """One input's `BatchResult` from its stored result line (None: the job's final status decides).
+    A line of an unexpected shape becomes this input's typed error; it never sinks the others."""
+    try:
+        return _build_result(idx, custom_id, ok, payload, batch)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        error = KlusterBatchError(
+            f"Request {idx} (custom_id {custom_id!r}): its result line in batch {batch.id} is malformed "
+            f"({type(exc).__name__}: {str(exc)[:120]}); re-submit this request.",
+            custom_id=custom_id,
+            batch_id=batch.id,
+        )
+        return BatchResult(custom_id, idx, "failed", error=error)
+
+
+def _build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None, batch: Batch) -> BatchResult:
     if payload is not None and ok:
         try:
             completion = _SucceededLine.model_validate_json(payload).response.body

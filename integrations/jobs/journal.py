@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kluster_agents.integrations.api.errors import KlusterConfigError
+
 JOURNAL_ENV = "KLUSTER_JOURNAL_PATH"
 KEEP_FINISHED_DAYS = 30
 
@@ -41,9 +43,20 @@ class Journal:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_journal_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise KlusterConfigError(
+                f"The batch journal path {str(self.path)!r} is a directory; give a file path such as "
+                f"{str(self.path / 'journal.sqlite3')!r} (journal= or {JOURNAL_ENV}), or journal=False."
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise KlusterConfigError(
+                f"Cannot open the batch journal at {str(self.path)!r} ({exc}); point journal= or {JOURNAL_ENV} "
+                "at a writable file, or pass journal=False."
+            ) from exc
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         with self._db:
             self._db.executescript(
                 """

@@ -21,7 +21,6 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.integrations.api.compat import prepare_chat_request
-from kluster_agents.integrations.api.errors import KlusterError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.batch import asubmit_batch, check_completion_window
 
@@ -175,16 +174,18 @@ class MicroBatcher:
             ) as handle:
                 self.stats.jobs += len(handle.batch_ids)
                 results = await handle.aresults(timeout=self.timeout, progress=self.progress)
-        except (KlusterError, openai.OpenAIError, OSError) as exc:
+            for item, result in zip(window, results, strict=True):
+                future = item.future
+                if future.done():  # the caller gave up
+                    continue
+                try:
+                    future.set_result(result.unwrap())
+                except Exception as exc:  # this line's own error, for this caller only
+                    future.set_exception(exc)
+        except BaseException as exc:  # any failure of the window reaches every waiter: nobody hangs
+            error = exc if isinstance(exc, Exception) else asyncio.CancelledError()
             for item in window:
                 if not item.future.done():
-                    item.future.set_exception(exc)
-            return
-        for item, result in zip(window, results, strict=True):
-            future = item.future
-            if future.done():  # the caller gave up
-                continue
-            try:
-                future.set_result(result.unwrap())
-            except KlusterError as exc:
-                future.set_exception(exc)
+                    item.future.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise

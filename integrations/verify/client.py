@@ -301,6 +301,12 @@ class VerifyClient:
                 )
         if context is not None and not isinstance(context, str):
             raise KlusterInvalidRequestError("`context` must be a string (join documents first).", parameter="context")
+        if context is not None and not context.strip():
+            raise KlusterInvalidRequestError(
+                "`context` is empty or whitespace: Verify would silently check against the web instead of your "
+                "document. Pass the document's text, or context=None to verify against the web on purpose.",
+                parameter="context",
+            )
         base: dict[str, Any] = {"prompt": prompt, "output": output}
         if return_search_results:
             base["return_search_results"] = True

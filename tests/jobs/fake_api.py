@@ -88,6 +88,7 @@ class FakeKluster:
         return [
             ("POST", r"/files", self._upload),
             ("GET", r"/files/([^/]+)/content", self._content),
+            ("GET", r"/files/([^/]+)", self._file_get),
             ("POST", r"/uploads", self._upload_create),
             ("POST", r"/uploads/([^/]+)/parts", self._upload_part),
             ("POST", r"/uploads/([^/]+)/complete", self._upload_complete),
@@ -126,6 +127,11 @@ class FakeKluster:
         file_id = self._new_id("file")
         self.files[file_id] = parts["file"]
         return httpx.Response(200, json=self._file_obj(file_id, parts["purpose"].decode(), "upload.jsonl"))
+
+    def _file_get(self, request: httpx.Request, file_id: str) -> httpx.Response:
+        if file_id not in self.files:
+            return httpx.Response(404, json={"error": {"message": "no such file"}})
+        return httpx.Response(200, json=self._file_obj(file_id, "batch", "upload.jsonl"))
 
     def _content(self, request: httpx.Request, file_id: str) -> httpx.Response:
         if file_id not in self.files:

@@ -134,7 +134,9 @@ async def test_arun_batch(fake, fake_settings):
 def test_completion_window_and_metadata_reach_the_job(fake, fake_settings):
     run(fake, fake_settings, [chat(0)], completion_window="6h", metadata={"project": "q3"})
     [batch] = fake.batches.values()
-    assert batch["completion_window"] == "6h" and batch["metadata"] == {"project": "q3"}
+    assert batch["completion_window"] == "6h" and batch["metadata"]["project"] == "q3"
+    # plus the tags that make job creation idempotent (reconciled by run key and chunk)
+    assert set(batch["metadata"]) == {"project", "kluster_agents_run", "kluster_agents_chunk"}
 
 
 def test_wait_shows_a_progress_bar(fake, fake_settings, capsys):

@@ -1,0 +1,31 @@
+"""Fixtures for the fault suites: kluster clients (no SDK retries unless a test asks) on the emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
+from kluster_agents.integrations.emulator.controls import EmulatorControls
+from kluster_agents.integrations.emulator.server import Emulator
+
+MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
+
+
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture
+def controls(kluster_emulator: Emulator) -> EmulatorControls:
+    return kluster_emulator.controls
+
+
+@pytest.fixture
+def kclient(kluster_emulator: Emulator) -> KlusterOpenAI:
+    return make_client(kluster_emulator.settings, max_retries=0)
+
+
+@pytest.fixture
+def akclient(kluster_emulator: Emulator) -> AsyncKlusterOpenAI:
+    return make_async_client(kluster_emulator.settings, max_retries=0)

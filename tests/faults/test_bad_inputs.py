@@ -1,0 +1,251 @@
+"""Bad inputs fail before the network with a `KlusterError` that names the fix.
+
+Each case asserts the error type and that nothing reached the server (the emulator's request log
+shows zero calls to the endpoint the call would have used).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.errors import (
+    KlusterConfigError,
+    KlusterError,
+    KlusterInvalidRequestError,
+    KlusterUnsupportedError,
+)
+from kluster_agents.integrations.api.settings import KlusterBaseURLWarning, KlusterSettings
+from kluster_agents.integrations.emulator.server import Emulator
+
+from .conftest import MODEL, user
+
+pytestmark = pytest.mark.timeout(60)
+
+CHAT_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "user content=None": ({"messages": [{"role": "user", "content": None}]}, "content"),
+    "system content=None": ({"messages": [{"role": "system", "content": None}, *user("x")]}, "content"),
+    "role=bot": ({"messages": [{"role": "bot", "content": "hi"}]}, "role"),
+    "temperature=5": ({"messages": user("hi"), "temperature": 5}, "temperature"),
+    "temperature=-0.1": ({"messages": user("hi"), "temperature": -0.1}, "temperature"),
+    "temperature='hot'": ({"messages": user("hi"), "temperature": "hot"}, "temperature"),
+    "top_p=-1": ({"messages": user("hi"), "top_p": -1}, "top_p"),
+    "top_p=1.5": ({"messages": user("hi"), "top_p": 1.5}, "top_p"),
+    "presence_penalty=3": ({"messages": user("hi"), "presence_penalty": 3}, "presence_penalty"),
+    "lone surrogate": ({"messages": user("caf\udce9")}, "surrogate"),
+    "lone surrogate in a part": (
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "x\ud800y"}]}]},
+        "surrogate",
+    ),
+    "empty messages": ({"messages": []}, "messages"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHAT_CASES))
+def test_core_sync_bad_chat_input_never_sent(kluster_emulator: Emulator, case: str) -> None:
+    body, needle = CHAT_CASES[case]
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    with pytest.raises(KlusterInvalidRequestError, match=needle):
+        client.chat.completions.create(model=MODEL, **body)
+    assert kluster_emulator.controls.count("/chat/completions") == 0
+
+
+@pytest.mark.parametrize("case", list(CHAT_CASES))
+async def test_core_async_bad_chat_input_never_sent(kluster_emulator: Emulator, case: str) -> None:
+    body, needle = CHAT_CASES[case]
+    client = make_async_client(kluster_emulator.settings, max_retries=0)
+    with pytest.raises(KlusterInvalidRequestError, match=needle):
+        await client.chat.completions.create(model=MODEL, **body)
+    assert kluster_emulator.controls.count("/chat/completions") == 0
+
+
+def test_valid_edge_values_still_go_through(kluster_emulator: Emulator) -> None:
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    for params in ({"temperature": 0}, {"temperature": 2}, {"top_p": 1}, {"top_p": 0.0}):
+        assert client.chat.completions.create(model=MODEL, messages=user("hi"), **params).choices
+    assistant_with_tool_call = [
+        *user("weather?"),
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    ]
+    assert client.chat.completions.create(model=MODEL, messages=assistant_with_tool_call).choices
+
+
+# -- keys and base URLs ------------------------------------------------------------------------
+def test_key_with_surrounding_whitespace_is_stripped_and_works(kluster_emulator: Emulator) -> None:
+    settings = KlusterSettings.load(api_key=f"  {kluster_emulator.api_key}\n", base_url=kluster_emulator.base_url)
+    assert settings.require_api_key() == kluster_emulator.api_key
+    client = make_client(settings, max_retries=0)
+    assert client.chat.completions.create(model=MODEL, messages=user("hi")).choices
+
+
+def test_key_from_env_with_trailing_newline_is_stripped(
+    kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLUSTER_API_KEY", kluster_emulator.api_key + "\n")
+    monkeypatch.setenv("KLUSTER_BASE_URL", kluster_emulator.base_url)
+    assert make_client(max_retries=0).chat.completions.create(model=MODEL, messages=user("hi")).choices
+
+
+@pytest.mark.parametrize("key", ["clé-secrète-0123456789", "sk-abc\u201d", "sk-abc\x00def"])
+def test_non_ascii_key_is_refused_before_the_network(kluster_emulator: Emulator, key: str) -> None:
+    with pytest.raises(KlusterConfigError, match="non-ASCII") as info:
+        make_client(kluster_emulator.settings, api_key=key)
+    assert key not in str(info.value) and key not in repr(info.value)
+    assert kluster_emulator.controls.requests == []
+
+
+def test_non_ascii_key_as_direct_settings_hides_the_input() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        KlusterSettings(api_key="clé-secrète-0123456789")
+    assert "secrète" not in str(info.value)
+
+
+def test_base_url_without_v1_warns_naming_the_fix() -> None:
+    with pytest.warns(KlusterBaseURLWarning, match="/v1"):
+        KlusterSettings.load(base_url="https://api.kluster.ai")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KlusterSettings.load(base_url="https://api.kluster.ai/v1/")
+
+
+# -- batch, journal, verify --------------------------------------------------------------------
+@pytest.mark.parametrize("metadata", [{"attempt": 3}, {"ok": True}, {"nested": {"a": "b"}}, {1: "x"}])
+def test_non_string_batch_metadata_refused_before_upload(kluster_emulator: Emulator, metadata: Any) -> None:
+    from kluster_agents.integrations.jobs.batch import submit_batch
+
+    with pytest.raises(KlusterInvalidRequestError, match="metadata"):
+        submit_batch([{"model": MODEL, "messages": user("hi")}], settings=kluster_emulator.settings, metadata=metadata)
+    assert kluster_emulator.controls.count("/files") == 0 and kluster_emulator.controls.count("/batches") == 0
+
+
+def test_journal_path_that_is_a_directory(kluster_emulator: Emulator, tmp_path: Path) -> None:
+    from kluster_agents.integrations.jobs.batch import submit_batch
+
+    with pytest.raises(KlusterConfigError, match="is a directory"):
+        submit_batch([{"model": MODEL, "messages": user("hi")}], settings=kluster_emulator.settings, journal=tmp_path)
+    assert kluster_emulator.controls.count("/files") == 0 and kluster_emulator.controls.count("/batches") == 0
+
+
+@pytest.mark.parametrize("context", ["", "   ", "\n\t"])
+def test_verify_with_empty_context_is_refused(kluster_emulator: Emulator, context: str) -> None:
+    from kluster_agents.integrations.verify.client import VerifyClient
+
+    with pytest.raises(KlusterInvalidRequestError, match="context"):
+        VerifyClient(kluster_emulator.settings).verify("Who?", "Ada.", context=context)
+    assert not [r for r in kluster_emulator.controls.requests if "verify" in r.path]
+
+
+# -- LangChain constructor arguments -----------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs,error",
+    [
+        ({"n": 3}, KlusterUnsupportedError),
+        ({"timeout": -1}, KlusterConfigError),
+        ({"timeout": 0}, KlusterConfigError),
+        ({"tier": "gold"}, KlusterConfigError),
+    ],
+)
+def test_langchain_bad_arguments_raise_kluster_errors(
+    kluster_emulator_env: Emulator, kwargs: dict[str, Any], error: type[KlusterError]
+) -> None:
+    pytest.importorskip("langchain_openai")
+    from kluster_agents.adapters.langchain import ChatKluster
+
+    with pytest.raises(error):
+        ChatKluster(model=MODEL, **kwargs)
+    assert kluster_emulator_env.controls.requests == []
+
+
+@pytest.mark.parametrize("case", ["temperature=5", "top_p=-1", "lone surrogate"])
+def test_langchain_bad_request_never_sent(kluster_emulator_env: Emulator, case: str) -> None:
+    pytest.importorskip("langchain_openai")
+    from kluster_agents.adapters.langchain import ChatKluster
+
+    body, _ = CHAT_CASES[case]
+    llm = ChatKluster(model=MODEL, max_retries=0, **{k: v for k, v in body.items() if k != "messages"})
+    with pytest.raises(KlusterInvalidRequestError):
+        llm.invoke(body["messages"][0]["content"])
+    assert kluster_emulator_env.controls.count("/chat/completions") == 0
+
+
+def test_langchain_role_bot_never_sent(kluster_emulator_env: Emulator) -> None:
+    pytest.importorskip("langchain_openai")
+    from kluster_agents.adapters.langchain import ChatKluster
+
+    with pytest.raises(ValueError):  # LangChain's own message coercion refuses it (KlusterErrors are ValueErrors too)
+        ChatKluster(model=MODEL, max_retries=0).invoke([{"role": "bot", "content": "hi"}])
+    assert kluster_emulator_env.controls.count("/chat/completions") == 0
+
+
+# -- CLI: one line on stderr naming the fix, never a traceback -------------------------------------
+def _cli(args: list[str]) -> Any:
+    from typer.testing import CliRunner
+
+    from kluster_agents.integrations.cli.app import app
+
+    return CliRunner().invoke(app, args)
+
+
+def _assert_one_line_error(result: Any, needle: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and needle in result.output
+
+
+def test_cli_batch_prompts_not_utf8(kluster_emulator_env: Emulator, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    result = _cli(["batch", "submit", "--prompts", str(prompts), "--model", MODEL])
+    _assert_one_line_error(result, "not UTF-8")
+    assert kluster_emulator_env.controls.count("/files", "POST") == 0
+
+
+@pytest.mark.parametrize(
+    "content,needle", [("caf\xe9".encode("latin-1"), "not UTF-8"), (b"", "empty"), (b"  \n", "empty")]
+)
+def test_cli_verify_bad_context_file(
+    kluster_emulator_env: Emulator, tmp_path: Path, content: bytes, needle: str
+) -> None:
+    context = tmp_path / "context.txt"
+    context.write_bytes(content)
+    result = _cli(["verify", "-p", "Who wrote it?", "-o", "Ada.", "--context-file", str(context)])
+    assert result.exit_code == 2 and needle in result.output and "RELIABLE" not in result.output
+    assert not [r for r in kluster_emulator_env.controls.requests if "verify" in r.path]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["emulate", "--port", "99999"], "not a TCP port"),
+        (["emulate", "--mode", "bogus"], "unknown emulator mode"),
+        (["emulate", "--tier", "gold"], "unknown"),
+    ],
+)
+def test_cli_emulate_bad_options(args: list[str], needle: str) -> None:
+    _assert_one_line_error(_cli(args), needle)
+
+
+def test_cli_emulate_on_a_busy_port() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = _cli(["emulate", "--port", str(busy.getsockname()[1])])
+    _assert_one_line_error(result, "busy")
+
+
+def test_cli_litellm_config_bad_tier() -> None:
+    pytest.importorskip("litellm")
+    _assert_one_line_error(_cli(["litellm-config", "--tier", "gold"]), "tier")

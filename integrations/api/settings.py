@@ -42,6 +42,8 @@ class Tier(str, Enum):  # noqa: UP042 - str() and format() keep their Enum behav
 ToolMessageMode = Literal["native", "rewrite"]
 OverLimitMode = Literal["refuse", "clamp"]
 ToolSupportSource = Literal["models-table", "llama-only"]
+CompatHeaderMode = Literal["auto", "always", "never"]
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class KlusterSettings(BaseSettings):
@@ -75,6 +77,12 @@ class KlusterSettings(BaseSettings):
         "compatibility page ('only Llama models').",
     )
     warn_on_drop: bool = Field(default=True, description="Warn once per dropped parameter per process.")
+    send_compat_header: CompatHeaderMode = Field(
+        default="auto",
+        description="Send `x-kluster-compat` (what compat changed: parameter and field names, never content) "
+        "for the emulator's inspector page: 'auto' only to a loopback base URL (where the emulator binds; "
+        "kluster.ai never is), 'always'/'never' (or true/false) otherwise (KLUSTER_SEND_COMPAT_HEADER).",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -83,6 +91,12 @@ class KlusterSettings(BaseSettings):
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"KLUSTER_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("send_compat_header", mode="before")
+    @classmethod
+    def _normalise_compat_header(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        return "always" if value is True or text in _ON else "never" if value is False or text in _OFF else text
 
     @field_validator("tier", mode="before")
     @classmethod

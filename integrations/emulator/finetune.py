@@ -14,6 +14,7 @@ from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.errors import bad_request
 from kluster_agents.integrations.emulator.files import FileService
+from kluster_agents.integrations.emulator.finetune_steps import training_step_events
 from kluster_agents.integrations.emulator.jobs import JobEngine
 from kluster_agents.integrations.emulator.shapes import object_id
 from kluster_agents.integrations.emulator.store import Store
@@ -139,6 +140,13 @@ class FineTuneEngine(JobEngine):
             trained_tokens=tokens * int(job["hyperparameters"].get("n_epochs", 1)),
         )
         self.on_model(model, at)
+        for step_at, message in training_step_events(  # inspector hook: the step events' loss curve
+            len(self.files.content(job["training_file"]).splitlines()),
+            job["hyperparameters"],
+            at - self.controls.timing.finetune_running,
+            at,
+        ):
+            self._event(job, step_at, message)
         self._event(job, at, f"New fine-tuned model created: {model}")
         self._event(job, at, "The job has successfully completed")
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, rate_limited, server_error, unauthorized
+from kluster_agents.integrations.emulator.inspector_log import observe_request, observe_response
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import JSON_BODY_SCOPE_KEY, dumps, loads
 
@@ -26,6 +27,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 EMULATOR_HEADER = (b"x-kluster-emulator", b"true")
 MCP_PATH = "/v1/mcp"
 CHAT_PATH = "/v1/chat/completions"
+INSPECTOR_PATH = "/inspector"  # the inspector page: its own token, not logged, no faults
 
 
 class Gateway:
@@ -37,7 +39,7 @@ class Gateway:
         self.mcp_app = mcp_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(INSPECTOR_PATH):
             await self.app(scope, receive, send)
             return
         controls = self.runtime.controls
@@ -58,11 +60,13 @@ class Gateway:
         body = await _read_body(receive)
         parsed = _parse_json(body, headers)
         record = controls.record(scope["method"], path, scope.get("query_string", b"").decode(), parsed)
+        observe_request(record, headers)
 
         async def send_marked(message: Message) -> None:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
                 message["headers"] = [*message.get("headers", []), EMULATOR_HEADER]
+            observe_response(record, message)
             await raw_send(message)
 
         if await self._inject_fault(path, raw_send, send_marked):
@@ -96,7 +100,13 @@ class Gateway:
             return True
         status = faults.take("status", path)
         if status is not None:
-            await _send_error(send, server_error(status.status))
+            retry_after = max(1, int(status.seconds))  # an injected 429 says when to retry, as the real one does
+            error = (
+                rate_limited(f"Injected fault: HTTP 429, retry after {retry_after} s.", retry_after)
+                if status.status == 429
+                else server_error(status.status)
+            )
+            await _send_error(send, error)
             return True
         return False
 

@@ -41,6 +41,7 @@ FRAMEWORKS = (
     ("kluster-agents/", "SDK"),
     ("openai/python", "OpenAI SDK"),
 )
+_MCP_TOKEN = re.compile(r"MCP_TOKEN_[A-Za-z0-9_]+")  # the emulator's own MCP token format (runtime)
 _STEP = re.compile(r"Step (\d+)/(\d+): training loss=([0-9.eE+-]+)")
 _BATCH_TIMELINE = (
     "created_at",
@@ -87,7 +88,7 @@ class _Redactor:
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return _MCP_TOKEN.sub("***", text)  # earlier MCP tokens too (enable/disable issues new ones)
 
 
 # -- requests -----------------------------------------------------------------------------------------
@@ -358,7 +359,13 @@ def verify_html(runtime: EmulatorRuntime) -> str:
         else:
             continue
         flagged = result.get("is_hallucination") if isinstance(result, Mapping) else None
-        verdict = {True: "hallucination", False: "reliable"}.get(flagged, f"no verdict (HTTP {record.status})")
+        verdict = (
+            "hallucination"
+            if flagged is True
+            else "reliable"
+            if flagged is False
+            else f"no verdict (HTTP {record.status})"
+        )
         out.append(
             f"<article class='check'><h3>#{record.extra['id']} <span class='badge verdict-{escape(str(flagged).lower())}'>"
             f"{escape(verdict)}</span></h3>"

@@ -27,6 +27,13 @@ _ids = itertools.count(1)
 current: ContextVar[RequestRecord | None] = ContextVar("kluster_emulator_request", default=None)
 
 
+class KeptBody(bytearray):
+    """The kept response bytes; its repr is only their size (responses may carry the MCP token)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} response bytes>"
+
+
 def observe_request(record: RequestRecord, headers: dict[bytes, bytes]) -> None:
     """Note the request's id, time, User-Agent and compat summary; make it the current request."""
     compat: Any = None
@@ -43,7 +50,7 @@ def observe_request(record: RequestRecord, headers: dict[bytes, bytes]) -> None:
         user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
         compat=compat,
         faults=[],
-        response=bytearray(),
+        response=KeptBody(),
         response_headers={},
     )
     current.set(record)

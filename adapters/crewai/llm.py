@@ -28,6 +28,7 @@ from crewai.llms.providers.openai.completion import OpenAICompletion
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from kluster_agents.adapters.crewai.structured_output import StructuredOutputRun
+from kluster_agents.integrations._version import product
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.compat import check_chat_request
@@ -128,11 +129,13 @@ class KlusterCompletion(OpenAICompletion):
 
     def _build_sync_client(self) -> Any:
         http = self._http_clients[0] if self._http_clients else None
-        return make_client(self.settings, http_client=http, max_retries=self.max_retries)
+        return make_client(self.settings, http_client=http, max_retries=self.max_retries, user_agent=product("crewai"))
 
     def _build_async_client(self) -> Any:
         http = self._http_clients[1] if self._http_clients else None
-        return make_async_client(self.settings, http_client=http, max_retries=self.max_retries)
+        return make_async_client(
+            self.settings, http_client=http, max_retries=self.max_retries, user_agent=product("crewai")
+        )
 
     def _get_async_client(self) -> Any:
         try:

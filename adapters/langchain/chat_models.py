@@ -34,7 +34,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError,
 
 from kluster_agents.adapters.langchain import batch_api
 from kluster_agents.adapters.langchain.structured_output import prompted_structured_output
-from kluster_agents.integrations._version import __version__
+from kluster_agents.integrations._version import __version__, product
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterError, KlusterUnsupportedError
@@ -176,10 +176,12 @@ class ChatKluster(BaseChatOpenAI):
         if not settings.has_api_key:
             return self
         if not self.client:
-            self.root_client = make_client(settings, http_client=self.http_client)
+            self.root_client = make_client(settings, http_client=self.http_client, user_agent=product("langchain-core"))
             self.client = self.root_client.chat.completions
         if not self.async_client:
-            self.root_async_client = make_async_client(settings, http_client=self.http_async_client)
+            self.root_async_client = make_async_client(
+                settings, http_client=self.http_async_client, user_agent=product("langchain-core")
+            )
             self.async_client = self.root_async_client.chat.completions
         return self
 

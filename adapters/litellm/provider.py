@@ -32,6 +32,7 @@ from litellm.utils import convert_to_model_response_object, custom_llm_setup
 from openai.resources.chat import Completions
 
 from kluster_agents.adapters.litellm.exceptions import PROVIDER, as_litellm_error
+from kluster_agents.integrations._version import product
 from kluster_agents.integrations.api.catalog import ModelInfo, list_models, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import (
@@ -100,7 +101,7 @@ class KlusterLLM(CustomLLM):
         key = self._client_key(settings, max_retries)
         client = self._sync_clients.get(key)
         if client is None:
-            client = make_client(settings, max_retries=max_retries)
+            client = make_client(settings, max_retries=max_retries, user_agent=product("litellm"))
             with self._lock:
                 self._sync_clients[key] = client
         return client
@@ -112,7 +113,7 @@ class KlusterLLM(CustomLLM):
             clients = self._async_clients.setdefault(loop, {})
         client = clients.get(key)
         if client is None:
-            client = clients[key] = make_async_client(settings, max_retries=max_retries)
+            client = clients[key] = make_async_client(settings, max_retries=max_retries, user_agent=product("litellm"))
         return client
 
     # -- request building -----------------------------------------------------------------

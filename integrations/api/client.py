@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 
-from kluster_agents.integrations._version import USER_AGENT
+from kluster_agents.integrations._version import PROCESS_PRODUCTS, USER_AGENT
 from kluster_agents.integrations.api.errors import KlusterError, from_openai_error, scrub_exception
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
@@ -30,8 +30,10 @@ _async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncCl
 _pool_lock = threading.Lock()
 
 
-def default_headers() -> dict[str, str]:
-    return {"User-Agent": USER_AGENT}
+def default_headers(user_agent: str | None = None) -> dict[str, str]:
+    """`User-Agent: kluster-agents/<version>` plus the process's products and `user_agent` (the
+    framework's own product, e.g. "langchain-core/1.7.0", which the inspector page reads)."""
+    return {"User-Agent": " ".join([USER_AGENT, *PROCESS_PRODUCTS, *([user_agent] if user_agent else [])])}
 
 
 def _timeout(settings: KlusterSettings) -> httpx.Timeout:
@@ -61,20 +63,27 @@ def shared_async_http_client() -> httpx.AsyncClient:
         return pool
 
 
-def client_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> dict[str, Any]:
-    """Constructor arguments for any OpenAI-compatible client aimed at kluster (key required)."""
+def client_kwargs(
+    settings: KlusterSettings | None = None, *, user_agent: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """Constructor arguments for any OpenAI-compatible client aimed at kluster (key required);
+    `user_agent` is a product appended to ours (the calling framework's, e.g. "litellm/1.105.0")."""
     settings = resolve_settings(settings, **overrides)
     return {
         "api_key": settings.require_api_key(),
         "base_url": settings.base_url,
         "max_retries": settings.max_retries,
         "timeout": _timeout(settings),
-        "default_headers": default_headers(),
+        "default_headers": default_headers(user_agent),
     }
 
 
 def make_client(
-    settings: KlusterSettings | None = None, *, http_client: httpx.Client | None = None, **overrides: Any
+    settings: KlusterSettings | None = None,
+    *,
+    http_client: httpx.Client | None = None,
+    user_agent: str | None = None,
+    **overrides: Any,
 ) -> KlusterOpenAI:
     """A configured `openai.OpenAI` for kluster.ai whose chat completions go through compat.
 
@@ -84,19 +93,27 @@ def make_client(
 
     settings = resolve_settings(settings, **overrides)
     return KlusterOpenAI(
-        **client_kwargs(settings), kluster_settings=settings, http_client=http_client or shared_http_client()
+        **client_kwargs(settings, user_agent=user_agent),
+        kluster_settings=settings,
+        http_client=http_client or shared_http_client(),
     )
 
 
 def make_async_client(
-    settings: KlusterSettings | None = None, *, http_client: httpx.AsyncClient | None = None, **overrides: Any
+    settings: KlusterSettings | None = None,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    user_agent: str | None = None,
+    **overrides: Any,
 ) -> AsyncKlusterOpenAI:
     """The async twin of `make_client`, on the running event loop's shared pool."""
     from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
 
     settings = resolve_settings(settings, **overrides)
     return AsyncKlusterOpenAI(
-        **client_kwargs(settings), kluster_settings=settings, http_client=http_client or shared_async_http_client()
+        **client_kwargs(settings, user_agent=user_agent),
+        kluster_settings=settings,
+        http_client=http_client or shared_async_http_client(),
     )
 
 

@@ -26,6 +26,12 @@ from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 
 from kluster_agents.integrations._version import USER_AGENT
 from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.compat_trace import (
+    COMPAT_HEADER,
+    compat_changes,
+    header_value,
+    sends_compat_header,
+)
 from kluster_agents.integrations.api.embeddings import AsyncKlusterEmbeddingsResource, KlusterEmbeddingsResource
 from kluster_agents.integrations.api.openai_errors import checked_result, openai_twin
 from kluster_agents.integrations.api.settings import KlusterSettings
@@ -41,7 +47,12 @@ def prepare_create_kwargs(kwargs: dict[str, Any], settings: KlusterSettings | No
     headers = options.get("extra_headers")
     if isinstance(headers, dict) and "User-Agent" in headers:  # e.g. pydantic-ai sets its own per request
         options["extra_headers"] = {**headers, "User-Agent": f"{USER_AGENT} {headers['User-Agent']}"}
-    return {**prepare_chat_request(body, settings=settings), **options}
+    prepared = prepare_chat_request(body, settings=settings)
+    if sends_compat_header(settings):  # what compat changed, for the emulator's inspector (never content)
+        changes = compat_changes(body, prepared)
+        if changes:
+            options["extra_headers"] = {**(options.get("extra_headers") or {}), COMPAT_HEADER: header_value(changes)}
+    return {**prepared, **options}
 
 
 def _settings_of(client: Any) -> KlusterSettings | None:

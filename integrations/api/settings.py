@@ -48,6 +48,8 @@ ToolMessageMode = Literal["native", "rewrite"]
 OverLimitMode = Literal["refuse", "clamp"]
 ToolSupportSource = Literal["models-table", "llama-only"]
 VerifyConversationRoute = Literal["reliability", "chat", "auto"]
+CompatHeaderMode = Literal["auto", "always", "never"]
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class KlusterSettings(BaseSettings):
@@ -107,6 +109,13 @@ class KlusterSettings(BaseSettings):
             )
         return stripped
 
+    send_compat_header: CompatHeaderMode = Field(
+        default="auto",
+        description="Send `x-kluster-compat` (what compat changed: parameter and field names, never content) "
+        "for the emulator's inspector page: 'auto' only to a loopback base URL (where the emulator binds; "
+        "kluster.ai never is), 'always'/'never' (or true/false) otherwise (KLUSTER_SEND_COMPAT_HEADER).",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
@@ -123,6 +132,12 @@ class KlusterSettings(BaseSettings):
                 stacklevel=2,
             )
         return value
+
+    @field_validator("send_compat_header", mode="before")
+    @classmethod
+    def _normalise_compat_header(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        return "always" if value is True or text in _ON else "never" if value is False or text in _OFF else text
 
     @field_validator("tier", mode="before")
     @classmethod

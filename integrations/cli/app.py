@@ -264,6 +264,9 @@ for _entry in entry_points(group=ADAPTER_COMMANDS_GROUP):
 
 def main() -> None:
     """Console-script entry point."""
+    from kluster_agents.integrations._version import add_user_agent_product
+
+    add_user_agent_product("kluster-agents-cli")  # the emulator's inspector names the CLI as the sender
     app()
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kluster_agents.integrations.emulator import (
+    inspector,
     routes_batches,
     routes_chat,
     routes_embeddings,
@@ -62,6 +63,7 @@ def create_app(
         routes_mcp,
     ):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(inspector.router)  # /inspector/ (its own token; the gateway passes it through)
 
     @app.exception_handler(EmulatorAPIError)
     async def _api_error(_: Request, exc: EmulatorAPIError) -> Response:

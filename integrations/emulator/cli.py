@@ -20,6 +20,7 @@ def banner(emulator: Emulator) -> str:
             f"  API key  : {emulator.api_key}",
             f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value}",
             f"  state    : {emulator.runtime.store.path}",
+            f"  inspector: {emulator.inspector_url}",
             "Point clients at it with:",
             f"  export KLUSTER_BASE_URL={emulator.base_url} KLUSTER_API_KEY={emulator.api_key}",
             "Press Ctrl-C to stop.",

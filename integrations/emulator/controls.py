@@ -14,8 +14,9 @@ from typing import Any
 
 from kluster_agents.integrations.api.settings import Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED, EmulatedClock
-from kluster_agents.integrations.emulator.faults import Fault, FaultInjector
+from kluster_agents.integrations.emulator.faults import Fault
 from kluster_agents.integrations.emulator.fidelity import Mode, check_mode
+from kluster_agents.integrations.emulator.inspector_log import InspectedFaultInjector
 from kluster_agents.integrations.emulator.ratelimit import RateLimiter
 from kluster_agents.integrations.emulator.replies import Reply, ScriptedReplies, ToolCall
 
@@ -72,7 +73,7 @@ class EmulatorControls:
         self._defaults = (check_mode(mode), Tier(tier), clock_speed)
         self._log: deque[RequestRecord] = deque(maxlen=_LOG_SIZE)
         self.clock = EmulatedClock(clock_speed)
-        self.faults = FaultInjector()
+        self.faults = InspectedFaultInjector()  # a FaultInjector that also tells the inspector page
         self.rate_limiter = RateLimiter()
         self.scripts = ScriptedReplies()
         self.mode: Mode = self._defaults[0]

@@ -26,6 +26,7 @@ from kluster_agents.integrations.emulator.errors import (
     server_error,
     unauthorized,
 )
+from kluster_agents.integrations.emulator.inspector_log import observe_request, observe_response
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import JSON_BODY_SCOPE_KEY, dumps, loads
 
@@ -42,6 +43,7 @@ EMPTY_JSON_BODY_ERROR = {
 }
 MCP_PATH = "/v1/mcp"
 CHAT_PATH = "/v1/chat/completions"
+INSPECTOR_PATH = "/inspector"  # the inspector page: its own token, not logged, no faults
 
 
 class Gateway:
@@ -53,7 +55,7 @@ class Gateway:
         self.mcp_app = mcp_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(INSPECTOR_PATH):
             await self.app(scope, receive, send)
             return
         controls = self.runtime.controls
@@ -66,6 +68,7 @@ class Gateway:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
                 message["headers"] = [*message.get("headers", []), EMULATOR_HEADER]
+            observe_response(record, message)
             await raw_send(message)
 
         send_marked: Send = marked
@@ -93,6 +96,7 @@ class Gateway:
             return
         parsed = _parse_json(body, headers)
         record.body = parsed
+        observe_request(record, headers)
 
         if await self._inject_fault(path, raw_send, send_marked):
             return
@@ -123,7 +127,13 @@ class Gateway:
             return True
         status = faults.take("status", path)
         if status is not None:
-            await _send_error(send, server_error(status.status))
+            retry_after = max(1, int(status.seconds))  # an injected 429 says when to retry, as the real one does
+            error = (
+                rate_limited(f"Injected fault: HTTP 429, retry after {retry_after} s.", retry_after)
+                if status.status == 429
+                else server_error(status.status)
+            )
+            await _send_error(send, error)
             return True
         if faults.take("malformed", path) is not None:
             await send(

@@ -7,6 +7,7 @@ kluster emulator and the recorded exchanges.
   per option; jobs take observed-like seconds unless `timing="instant"`).
 - `kluster_emulator_env`: the same, with KLUSTER_BASE_URL/KLUSTER_API_KEY set for the test only.
 - `kluster_fixture`: the recorded request/response exchanges, by name.
+- `pytest --kluster-inspector` prints the emulator's inspector page URL (with its token).
 
 Imported at every pytest start, so FastAPI/uvicorn are imported only when a fixture is used.
 """
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
 MARKER = "kluster_emulator"
 
 
+INSPECTOR_OPTION = "--kluster-inspector"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        INSPECTOR_OPTION,
+        action="store_true",
+        default=False,
+        help="print the kluster emulator's inspector URL (with its token) when the emulator starts",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -33,11 +46,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def kluster_emulator_session() -> Iterator[Emulator]:
+def kluster_emulator_session(pytestconfig: pytest.Config) -> Iterator[Emulator]:
     """The session's emulator server (prefer `kluster_emulator`, which resets it for each test)."""
     from kluster_agents.integrations.emulator.server import Emulator
 
     with Emulator() as emulator:
+        if pytestconfig.getoption(INSPECTOR_OPTION):
+            reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+            line = f"kluster emulator inspector: {emulator.inspector_url}"
+            reporter.write_line(line) if reporter is not None else print(line)
         yield emulator
 
 

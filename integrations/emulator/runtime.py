@@ -3,6 +3,7 @@ engines) and the model lookup that knows the catalog plus models fine-tuned in t
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models
@@ -25,6 +26,7 @@ class EmulatorRuntime:
 
     def __init__(self, *, api_key: str, controls: EmulatorControls, state_path: str | Path | None = None) -> None:
         self.api_key = api_key
+        self.inspector_token = secrets.token_urlsafe(18)  # the inspector page's access token
         self.controls = controls
         self.store = Store(state_path)
         exchanges = load_exchanges()

@@ -75,6 +75,11 @@ class Emulator:
         return f"http://{HOST}:{self.port}/v1"
 
     @property
+    def inspector_url(self) -> str:
+        """The inspector page, with its access token (like a notebook server's URL); keep it private."""
+        return f"http://{HOST}:{self.port}/inspector/?token={self.runtime.inspector_token}"
+
+    @property
     def api_key(self) -> str:
         return self._key
 

@@ -342,6 +342,7 @@ class CassettePlayer:
         self.cassette = Cassette.load(path)
         self.ignore = tuple(ignore)
         self.mismatches: list[CassetteMismatch] = []
+        self.served = 0  # requests answered from the cassette
         self._lock = threading.Lock()
         self._recorded: list[tuple[int, dict[str, Any]]] = []
         grouped: dict[str, _Track] = {}
@@ -368,8 +369,10 @@ class CassettePlayer:
             track = self._tracks.get(_key(normalised))
             if track is not None and track.served < len(track.responses):
                 track.served += 1
+                self.served += 1
                 return track.responses[track.served - 1]
             if track is not None and track.method == "GET":  # polls past the recording: the final state
+                self.served += 1
                 return track.responses[-1]
             error = CassetteMismatch(self._explain(normalised, track))
             self.mismatches.append(error)

@@ -40,6 +40,7 @@ SECRET_KEYS = frozenset({"authorization", "apikey", "api_key", "token", "mcp_tok
 VOLATILE_TOP_LEVEL = ("stream_options", "user")
 CHAT_PATHS = ("/v1/chat/completions",)
 JSON_POINTER_SEP = "."
+SAVE_WAIT_SECONDS = 30.0
 
 
 class CassetteError(KlusterError):
@@ -281,7 +282,8 @@ class CassetteRecorder:
         register_secret(upstream_key)
         self.cassette = Cassette(name=name)
         self._against_emulator = False
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._in_flight = 0
 
     def __repr__(self) -> str:
         return f"CassetteRecorder({self.path}, upstream={self.upstream_url!r})"
@@ -290,14 +292,29 @@ class CassetteRecorder:
     def upstream_key(self) -> str:
         return self._upstream_key
 
+    def begin(self) -> None:
+        """An exchange is being forwarded: `save()` waits for its `add()` (or `abandon()`)."""
+        with self._lock:
+            self._in_flight += 1
+
+    def abandon(self) -> None:
+        """The forwarded exchange failed before there was anything to record."""
+        with self._lock:
+            self._in_flight -= 1
+            self._lock.notify_all()
+
     def add(self, request: dict[str, Any], response: dict[str, Any], *, from_emulator: bool) -> None:
         register_secrets_in(response)
         with self._lock:
             self._against_emulator |= from_emulator
             self.cassette.interactions.append({"request": scrub(request), "response": scrub(response)})
+            self._in_flight -= 1
+            self._lock.notify_all()
 
-    def save(self) -> Path:
+    def save(self, wait: float = SAVE_WAIT_SECONDS) -> Path:
+        """Write the cassette, once exchanges still streaming to the client are recorded (up to `wait` s)."""
         with self._lock:
+            self._lock.wait_for(lambda: self._in_flight <= 0, timeout=wait)
             self.cassette.recorded_against = RECORDED_AGAINST_EMULATOR if self._against_emulator else self.upstream_url
             self.cassette.save(self.path)
         return self.path

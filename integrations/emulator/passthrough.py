@@ -154,24 +154,31 @@ async def _forward(recorder: CassetteRecorder, scope: Scope, body: bytes, reques
     if recorder.upstream_key:
         headers.append(("authorization", f"Bearer {recorder.upstream_key}"))
     timeout = httpx.Timeout(_UPSTREAM_TIMEOUT, connect=_CONNECT_TIMEOUT)
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        try:
-            response = await client.send(
-                client.build_request(scope["method"], url, headers=headers, content=body), stream=True
-            )
-        except httpx.HTTPError as exc:
-            message = (
-                f"kluster cassette recording: the upstream {recorder.upstream_url} could not be reached ({exc!r})."
-            )
-            await _send_json(send, 502, error_body(message, code="upstream_unreachable"))
-            return
-        try:
-            await _relay(recorder, request, response, send)
-        finally:
-            await response.aclose()
+    recorder.begin()
+    recorded = False
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            try:
+                response = await client.send(
+                    client.build_request(scope["method"], url, headers=headers, content=body), stream=True
+                )
+            except httpx.HTTPError as exc:
+                message = (
+                    f"kluster cassette recording: the upstream {recorder.upstream_url} could not be reached ({exc!r})."
+                )
+                await _send_json(send, 502, error_body(message, code="upstream_unreachable"))
+                return
+            try:
+                recorded = await _relay(recorder, request, response, send)
+            finally:
+                await response.aclose()
+    finally:
+        if not recorded:
+            recorder.abandon()
 
 
-async def _relay(recorder: CassetteRecorder, request: dict[str, Any], response: Any, send: Send) -> None:
+async def _relay(recorder: CassetteRecorder, request: dict[str, Any], response: Any, send: Send) -> bool:
+    """Stream the upstream answer to the client and record it (before the last, empty body message)."""
     out_headers = [
         (k.encode("latin-1"), v.encode("latin-1"))
         for k, v in response.headers.multi_items()
@@ -180,19 +187,21 @@ async def _relay(recorder: CassetteRecorder, request: dict[str, Any], response: 
     await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
     content_type = response.headers.get("content-type", "")
     recorded: dict[str, Any] = {"status": response.status_code, "headers": _kept_headers(response.headers)}
+    from_emulator = response.headers.get("x-kluster-emulator", "").lower() == "true"
     if "text/event-stream" in content_type:
         chunks = []
         async for chunk in response.aiter_bytes():
             chunks.append(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
         recorded["stream"] = parse_sse(b"".join(chunks).decode("utf-8", errors="replace"))
-    else:
-        content = await response.aread()
-        await send({"type": "http.response.body", "body": content})
-        recorded.update(encode_body(content, content_type))
-    from_emulator = response.headers.get("x-kluster-emulator", "").lower() == "true"
+        recorder.add(request, recorded, from_emulator=from_emulator)
+        await send({"type": "http.response.body", "body": b""})
+        return True
+    content = await response.aread()
+    recorded.update(encode_body(content, content_type))
     recorder.add(request, recorded, from_emulator=from_emulator)
+    await send({"type": "http.response.body", "body": content})
+    return True
 
 
 async def _play(player: CassettePlayer, request: dict[str, Any], send: Send) -> None:

@@ -26,6 +26,7 @@ from kluster_agents.integrations.emulator import (
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, error_body
 from kluster_agents.integrations.emulator.gateway import Gateway
+from kluster_agents.integrations.emulator.passthrough import CassetteLayer
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import FastJSONResponse
 from kluster_agents.integrations.mcp.tools import build_verify_mcp_server
@@ -82,4 +83,5 @@ def create_app(
             error_body(f"Invalid request: {first.get('msg', 'bad input')}", param=param), status_code=400
         )
 
-    return Gateway(app, runtime, mcp_server.session_manager.handle_request), runtime
+    # the cassette layer is a catch-all in front of the routes: transparent unless a cassette is loaded
+    return Gateway(CassetteLayer(app, runtime), runtime, mcp_server.session_manager.handle_request), runtime

@@ -8,13 +8,20 @@ kluster emulator and the recorded exchanges.
 - `kluster_emulator_env`: the same, with KLUSTER_BASE_URL/KLUSTER_API_KEY set for the test only.
 - `kluster_fixture`: the recorded request/response exchanges, by name.
 - `pytest --kluster-inspector` prints the emulator's inspector page URL (with its token).
+- `@pytest.mark.kluster_cassette("name", ignore=[...])` on a test that uses `kluster_emulator` (or
+  `kluster_emulator_env`): the emulator replays `cassettes/<name>.json` beside the test file; with
+  `pytest --kluster-record` it forwards every request to the real API instead (KLUSTER_API_KEY,
+  and KLUSTER_BASE_URL for any other server, read when pytest starts) and writes that cassette,
+  secrets redacted. A request the cassette does not hold fails the test with a diff.
 
 Imported at every pytest start, so FastAPI/uvicorn are imported only when a fixture is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,13 +30,26 @@ if TYPE_CHECKING:
     from kluster_agents.integrations.emulator.server import Emulator
 
 MARKER = "kluster_emulator"
+CASSETTE_MARKER = "kluster_cassette"
+RECORD_OPTION = "--kluster-record"
+CASSETTE_DIR = "cassettes"
+_UPSTREAM = pytest.StashKey[tuple[str | None, str | None]]()
+_SESSION = pytest.StashKey[Any]()
 
 
 INSPECTOR_OPTION = "--kluster-inspector"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
+    group = parser.getgroup("kluster", "kluster-agents emulator: cassettes and inspector")
+    group.addoption(
+        RECORD_OPTION,
+        action="store_true",
+        default=False,
+        help="record the kluster cassettes of the selected tests through the emulator in pass-through "
+        "mode, against KLUSTER_BASE_URL (default: the real API) with KLUSTER_API_KEY",
+    )
+    group.addoption(
         INSPECTOR_OPTION,
         action="store_true",
         default=False,
@@ -43,6 +63,52 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(mode='strict'|'docs-strict'|'lenient', tier='trial'|'core'|'scale'|'enterprise', "
         "timing='observed'|'instant'): fidelity mode, tier and job timing of the kluster emulator for this test",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{CASSETTE_MARKER}(name, ignore=()): replay cassettes/<name>.json through `kluster_emulator` "
+        f"(record it with {RECORD_OPTION}); `ignore` lists dotted request-body paths that may differ",
+    )
+    # read now: test suites often clear KLUSTER_* variables for each test
+    config.stash[_UPSTREAM] = (os.environ.get("KLUSTER_API_KEY"), os.environ.get("KLUSTER_BASE_URL"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """A request the cassette did not hold fails the test, even when the code under test caught the error."""
+    try:
+        result = yield
+    except BaseException as exc:
+        _fail_on_mismatch(item, exc)
+        raise
+    _fail_on_mismatch(item, None)
+    return result
+
+
+def _fail_on_mismatch(item: pytest.Item, cause: BaseException | None) -> None:
+    session = item.stash.get(_SESSION, None)
+    mismatches = getattr(session, "mismatches", None)
+    if mismatches:
+        message = "\n\n".join(str(m) for m in mismatches)
+        raise pytest.fail.Exception(message, pytrace=False) from cause
+
+
+def _load_cassette(emulator: Emulator, request: pytest.FixtureRequest, marker: pytest.Mark) -> Any:
+    if not marker.args or not isinstance(marker.args[0], str) or not marker.args[0].strip():
+        raise pytest.UsageError(f'@pytest.mark.{CASSETTE_MARKER} needs a cassette name: {CASSETTE_MARKER}("my_agent")')
+    name = marker.args[0]
+    path = Path(request.node.path).parent / CASSETTE_DIR / f"{name}.json"
+    if not request.config.getoption(RECORD_OPTION):
+        return emulator.play_cassette(path, ignore=marker.kwargs.get("ignore", ()))
+    key, base_url = request.config.stash.get(_UPSTREAM, (None, None))
+    if not key and not base_url:
+        pytest.fail(
+            f"{RECORD_OPTION} needs KLUSTER_API_KEY (to record against api.kluster.ai) or KLUSTER_BASE_URL "
+            "(any kluster-compatible server, e.g. `kluster-agents emulate`) in the environment.",
+            pytrace=False,
+        )
+    from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL
+
+    return emulator.record_cassette(path, upstream_url=base_url or DEFAULT_BASE_URL, upstream_key=key, name=name)
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +133,14 @@ def kluster_emulator(kluster_emulator_session: Emulator, request: pytest.Fixture
     kluster_emulator_session.reset(mode=options.get("mode"), tier=options.get("tier"))
     if options.get("timing") is not None:
         kluster_emulator_session.controls.set_timing(options["timing"])
-    yield kluster_emulator_session
-    kluster_emulator_session.reset()
+    cassette = request.node.get_closest_marker(CASSETTE_MARKER)
+    if cassette is not None:
+        request.node.stash[_SESSION] = _load_cassette(kluster_emulator_session, request, cassette)
+    try:
+        yield kluster_emulator_session
+    finally:
+        kluster_emulator_session.eject_cassette()  # writes a recording
+        kluster_emulator_session.reset()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models
 from kluster_agents.integrations.emulator.batches import BatchEngine
@@ -15,6 +16,9 @@ from kluster_agents.integrations.emulator.finetune import FineTuneEngine
 from kluster_agents.integrations.emulator.replies import Reply, ReplyEngine, ToolCall, request_key
 from kluster_agents.integrations.emulator.store import Store
 from kluster_agents.integrations.emulator.verify_heuristic import Verifier
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.emulator.cassette import CassettePlayer, CassetteRecorder
 
 FINE_TUNED_KIND = "model"
 MCP_KIND = "mcp"
@@ -53,6 +57,7 @@ class EmulatorRuntime:
         self.files = FileService(self.store, controls.clock, lambda: controls.mode != "docs-strict")
         self.batches = BatchEngine(self.store, self.files, controls, self.replies, self.lookup_model)
         self.finetunes = FineTuneEngine(self.store, self.files, controls, self.add_fine_tuned_model)
+        self.cassette: CassetteRecorder | CassettePlayer | None = None  # see passthrough.py
 
     def lookup_model(self, name: str) -> ModelInfo | None:
         """The model for an API name, or None when the service would answer 404."""

@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
 from kluster_agents.integrations.emulator.controls import EmulatorControls
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.emulator.cassette import CassettePlayer, CassetteRecorder
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -138,6 +141,37 @@ class Emulator:
     def reset(self, *, mode: str | None = None, tier: Tier | str | None = None) -> None:
         """Forget every file, batch, job and scripted reply; controls back to defaults (or mode/tier)."""
         self.runtime.reset(mode=mode, tier=Tier(tier).value if tier else None)
+
+    # -- cassettes (see cassette.py / passthrough.py) ---------------------------------------------
+    def record_cassette(
+        self, path: str | Path, *, upstream_url: str, upstream_key: str | None = None, name: str | None = None
+    ) -> CassetteRecorder:
+        """Pass-through mode: forward every request to `upstream_url` (with `upstream_key`) and record
+        it; `eject_cassette()` writes the cassette to `path`."""
+        from kluster_agents.integrations.emulator.cassette import CassetteRecorder
+
+        path = Path(path)
+        recorder = CassetteRecorder(path, name=name or path.stem, upstream_url=upstream_url, upstream_key=upstream_key)
+        self.runtime.cassette = recorder
+        return recorder
+
+    def play_cassette(self, path: str | Path, *, ignore: Iterable[str] = ()) -> CassettePlayer:
+        """Replay mode: answer every request from the cassette at `path` (no upstream, no emulated model);
+        `ignore` lists extra dotted body paths that may differ (e.g. "metadata.run_id")."""
+        from kluster_agents.integrations.emulator.cassette import CassettePlayer
+
+        player = CassettePlayer(Path(path), ignore=ignore)
+        self.runtime.cassette = player
+        return player
+
+    def eject_cassette(self) -> CassetteRecorder | CassettePlayer | None:
+        """Back to the emulated service; a recording is written to its file. Returns the session."""
+        from kluster_agents.integrations.emulator.cassette import CassetteRecorder
+
+        session, self.runtime.cassette = self.runtime.cassette, None
+        if isinstance(session, CassetteRecorder):
+            session.save()
+        return session
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -312,20 +312,6 @@ class KlusterLLM(CustomLLM):
         except KlusterStreamError as exc:
             raise as_litellm_error(exc, model) from exc
 
-
-_LITELLM_COMPLETION_DEFAULT_TIMEOUT = 600.0
-
-
-def _is_litellm_default_timeout(timeout: Any) -> bool:
-    """LiteLLM passes a default when the caller gave none: 600 s (its `completion()` default) or its global
-    `request_timeout` (6000 s). An explicit `timeout=600` is indistinguishable and also yields to
-    KLUSTER_TIMEOUT."""
-    return (
-        isinstance(timeout, int | float)
-        and not isinstance(timeout, bool)
-        and float(timeout) in (_LITELLM_COMPLETION_DEFAULT_TIMEOUT, float(litellm.request_timeout))
-    )
-
     def embedding(
         self,
         model: str,
@@ -361,6 +347,20 @@ def _is_litellm_default_timeout(timeout: Any) -> bool:
         with _pre_network_errors(model):
             raw = await self.async_client(settings, retries).embeddings.with_raw_response.create(**kwargs)
         return self._to_embedding_response(raw, model_response)
+
+
+_LITELLM_COMPLETION_DEFAULT_TIMEOUT = 600.0
+
+
+def _is_litellm_default_timeout(timeout: Any) -> bool:
+    """LiteLLM passes a default when the caller gave none: 600 s (its `completion()` default) or its global
+    `request_timeout` (6000 s). An explicit `timeout=600` is indistinguishable and also yields to
+    KLUSTER_TIMEOUT."""
+    return (
+        isinstance(timeout, int | float)
+        and not isinstance(timeout, bool)
+        and float(timeout) in (_LITELLM_COMPLETION_DEFAULT_TIMEOUT, float(litellm.request_timeout))
+    )
 
 
 class _pre_network_errors:

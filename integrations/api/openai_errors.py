@@ -125,6 +125,8 @@ def openai_twin(exc: BaseException, client: Any = None) -> BaseException:
         status_twin: Any = Exception.__new__(cls)
         openai.APIStatusError.__init__(status_twin, kluster.message, response=exc.response, body=_kluster_body(kluster))
         status_twin.request_id = getattr(kluster, "request_id", None)
+        status_twin.code = getattr(kluster, "code", None)  # read from every observed body shape
+        status_twin.error_type = getattr(kluster, "error_type", None)
         if isinstance(status_twin, KlusterRateLimitError):
             status_twin.retry_after = getattr(kluster, "retry_after", None)
         return cast("BaseException", status_twin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +77,9 @@ def test_batch_crew_uses_one_batch_job_and_no_realtime_calls(recipe_output: dict
     for product, line in zip(products, lines, strict=False):
         assert line.startswith(f"{product}: ") and f"tagline for {product}." in line  # input order kept
     assert lines[6] == "6 crew runs, 6 LLM calls, 1 batch job(s) (window sizes [6])"
-    assert lines[7] == "HTTP requests: 4 (real-time chat completions: 0)"
+    # upload, create, then polls until the job is done (as many as the job's observed-like timing takes)
+    requests = re.fullmatch(r"HTTP requests: (\d+) \(real-time chat completions: 0\)", lines[7])
+    assert requests is not None and int(requests.group(1)) >= 4, lines[7]
 
 
 def test_rag_embeddings_retrieves_by_vector_and_answers(recipe_output: dict[str, list[str]]) -> None:

@@ -105,7 +105,9 @@ def test_bind_tools_refused_on_model_without_tools(kluster_emulator: Any) -> Non
 
 
 def test_response_format_is_refused_before_the_network(kluster_emulator: Any) -> None:
-    llm = chat(kluster_emulator).bind(response_format={"type": "json_object"})
+    llm = chat(kluster_emulator).bind(
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
+    )
     with pytest.raises(KlusterUnsupportedError, match="response_format"):
         llm.invoke("json please")
     assert kluster_emulator.controls.count() == 0

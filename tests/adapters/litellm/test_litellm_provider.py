@@ -69,7 +69,7 @@ def test_completion_sends_only_what_kluster_accepts(emulator):
     ("params", "parameter"),
     [
         ({"n": 2}, "n"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, "response_format"),
         ({"max_tokens": 10**7}, "max_completion_tokens"),
     ],
 )

@@ -49,14 +49,17 @@ def emulator_at(base_url: str, *, timeout: float = PROBE_TIMEOUT) -> bool:
 
 @dataclass(frozen=True)
 class Backend:
-    """Where calls go: `settings` to use, and the running emulator when there is no key."""
+    """Where calls go: `settings` to use; `emulator` is the built-in emulator started for this run
+    (None on the real API and on an emulator in another process, e.g. `kluster-agents emulate`)."""
 
     settings: KlusterSettings
     emulator: Emulator | None = None
+    external_emulator: bool = False
 
     @property
     def emulated(self) -> bool:
-        return self.emulator is not None
+        """True when the answers are emulated: the built-in emulator or one found at KLUSTER_BASE_URL."""
+        return self.emulator is not None or self.external_emulator
 
 
 def _say(line: str) -> None:
@@ -70,27 +73,28 @@ def kluster_backend(
     mode: str = "strict",
     announce: Callable[[str], None] = _say,
 ) -> Iterator[Backend]:
-    """Yield a `Backend`. Without a key (or when the key points at an emulator), start the emulator and point `KLUSTER_BASE_URL` /
-    `KLUSTER_API_KEY` at it for the duration, so framework classes that read the environment
-    (ChatKluster, kluster_llm, KlusterProvider...) use it too."""
+    """Yield a `Backend`: the real API with a key; an emulator already at KLUSTER_BASE_URL as it is;
+    otherwise start the built-in emulator and point `KLUSTER_BASE_URL` / `KLUSTER_API_KEY` at it for the
+    duration, so framework classes that read the environment (ChatKluster, kluster_llm, KlusterProvider...)
+    use it too."""
     settings = settings or KlusterSettings.load()
     external = settings.base_url if settings.has_api_key and emulator_at(settings.base_url) else None
     if settings.has_api_key and not external:
         announce(f"Using the kluster.ai API at {settings.base_url} (KLUSTER_API_KEY is set).")
         yield Backend(settings=settings)
         return
+    if external:  # e.g. after following the `kluster-agents emulate` banner: its inspector sees this run
+        announce(f"Using the kluster emulator at {external} (emulated responses; KLUSTER_BASE_URL points at it).")
+        yield Backend(settings=settings, external_emulator=True)
+        return
 
     from kluster_agents.integrations.emulator import Emulator
 
     saved = {name: os.environ.get(name) for name in ("KLUSTER_BASE_URL", "KLUSTER_API_KEY")}
     with Emulator(mode=mode, tier=settings.tier) as emulator:
-        where = f"the built-in kluster emulator (emulated responses) at {emulator.base_url}"
-        if external:  # its controls live in another process: a script could not script its replies
-            announce(
-                f"KLUSTER_BASE_URL ({external}) is a kluster emulator, not kluster.ai: using {where}, as without a key"
-            )
-        else:
-            announce(f"No KLUSTER_API_KEY set: using {where}")
+        announce(
+            f"No KLUSTER_API_KEY set: using the built-in kluster emulator (emulated responses) at {emulator.base_url}"
+        )
         os.environ["KLUSTER_BASE_URL"] = emulator.base_url
         os.environ["KLUSTER_API_KEY"] = emulator.api_key
         try:

@@ -36,7 +36,7 @@ with kluster_backend() as backend:
         f"{len(PRODUCTS)} crew runs, {stats.calls} LLM calls, {stats.jobs} batch job(s) "
         f"(window sizes {stats.window_sizes})"
     )
-    if backend.emulated:
+    if backend.emulator is not None:  # the built-in emulator's request log
         controls = backend.emulator.controls
         print(
             f"HTTP requests: {len(controls.requests)} (real-time chat completions: {controls.count('/chat/completions')})"

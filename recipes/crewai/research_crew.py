@@ -56,6 +56,6 @@ with kluster_backend() as backend:
     result = crew.kickoff(inputs={"feature": "batch api"})
     for task_output in result.tasks_output:
         print(f"[{task_output.agent}] {task_output.raw}")
-    if backend.emulated:
+    if backend.emulator is not None:  # the built-in emulator's request log
         calls = [r.body for r in backend.emulator.controls.requests if r.path.endswith("/chat/completions")]
         print(f"chat completions: {len(calls)}, with native tools: {sum('tools' in body for body in calls)}")

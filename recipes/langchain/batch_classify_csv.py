@@ -35,7 +35,7 @@ with kluster_backend() as backend:
     for row, label in zip(rows, labels, strict=False):
         shown = f"{label.category:<16} urgent={label.urgent}" if isinstance(label, Label) else f"ERROR {label}"
         print(f"{row['id']:>2}  {shown}  | {row['text'][:50]}")
-    if backend.emulated:
+    if backend.emulator is not None:  # the built-in emulator's request log
         controls = backend.emulator.controls
         print(
             f"{len(rows)} rows -> {controls.count('/batches', 'POST')} Batch API job, "

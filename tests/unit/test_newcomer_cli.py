@@ -49,14 +49,17 @@ def emu_env(kluster_emulator: Any) -> dict[str, str]:
 # --- 1. emulator detection ------------------------------------------------------------------------
 
 
-def test_kluster_backend_treats_an_emulator_base_url_like_no_key(kluster_emulator: Any) -> None:
+def test_kluster_backend_uses_the_emulator_at_the_base_url(kluster_emulator: Any) -> None:
     assert emulator_at(kluster_emulator.base_url)
     lines: list[str] = []
+    before = kluster_emulator.controls.count()
     with kluster_backend(kluster_emulator.settings, announce=lines.append) as backend:
-        assert backend.emulated and backend.emulator is not kluster_emulator  # one this script can script
-        assert os.environ["KLUSTER_BASE_URL"] == backend.emulator.base_url
-    assert len(lines) == 1 and lines[0].startswith(f"KLUSTER_BASE_URL ({kluster_emulator.base_url}) is a kluster")
-    assert "built-in kluster emulator (emulated responses)" in lines[0]
+        assert backend.emulated and backend.emulator is None  # no second emulator: the user's one serves
+        assert backend.settings.base_url == kluster_emulator.base_url
+    assert lines == [
+        f"Using the kluster emulator at {kluster_emulator.base_url} (emulated responses; KLUSTER_BASE_URL points at it)."
+    ]
+    assert kluster_emulator.controls.count() > before  # the detection probe reached it
 
 
 def test_cli_says_when_the_base_url_is_an_emulator(emu_env: dict[str, str]) -> None:

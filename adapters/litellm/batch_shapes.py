@@ -21,12 +21,15 @@ that `batch_kwargs()` has aimed at kluster: a transport that
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import openai
 
 OPENAI_BATCH_STATUSES = frozenset(
     {"validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"}
@@ -161,14 +164,32 @@ def is_kluster_base(url: str | httpx.URL | None) -> bool:
     return url is not None and _normal_base(str(url)) in _kluster_bases
 
 
-def _lenient(client: Any, is_async: bool) -> Any:
-    if is_async:
-        http_client: httpx.Client | httpx.AsyncClient = httpx.AsyncClient(
-            transport=LenientBatchTransport(), follow_redirects=True
-        )
-    else:
-        http_client = httpx.Client(transport=LenientBatchTransport(), follow_redirects=True)
-    return client.with_options(http_client=http_client)
+_sync_http: httpx.Client | None = None
+_async_http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def _lenient_http_client(is_async: bool) -> httpx.Client | httpx.AsyncClient:
+    """One lenient pool per process (sync) and per event loop (async); LiteLLM itself would build a
+    fresh openai client, and so a fresh connection pool, for every call."""
+    global _sync_http
+    with _lock:
+        if not is_async:
+            if _sync_http is None or _sync_http.is_closed:
+                _sync_http = httpx.Client(transport=LenientBatchTransport(), follow_redirects=True)
+            return _sync_http
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # LiteLLM builds async clients inside the loop; a loop-less caller gets its own pool
+            return httpx.AsyncClient(transport=LenientBatchTransport(), follow_redirects=True)
+        pool = _async_http.get(loop)
+        if pool is None or pool.is_closed:
+            pool = httpx.AsyncClient(transport=LenientBatchTransport(), follow_redirects=True)
+            _async_http[loop] = pool
+        return pool
+
+
+def _lenient(client: Any) -> Any:
+    return client.with_options(http_client=_lenient_http_client(isinstance(client, openai.AsyncOpenAI)))
 
 
 def install(base_url: str) -> None:
@@ -191,7 +212,7 @@ def install(base_url: str) -> None:
             client = original(self, *args, **kwargs)
             if client is None or kwargs.get("client") is not None or not is_kluster_base(client.base_url):
                 return client
-            return _lenient(client, bool(kwargs.get("_is_async", False)))
+            return _lenient(client)
 
         OpenAIBatchesAPI.get_openai_client = get_openai_client  # type: ignore[method-assign]
         _installed = True

@@ -186,3 +186,17 @@ def test_failed_lines_raise_or_take_their_place():
     with pytest.raises(KlusterBatchError) as caught:
         _responses(results, return_exceptions=False)
     assert caught.value.custom_id == "b"
+
+
+def test_only_clients_for_kluster_base_urls_are_made_lenient(emulator):
+    from litellm.llms.openai.openai import OpenAIBatchesAPI
+
+    from kluster_agents.adapters.litellm.batch_shapes import LenientBatchTransport
+
+    batch_kwargs()  # installs for the emulator's base URL
+    api = OpenAIBatchesAPI()
+    common = {"api_key": "k", "timeout": 5.0, "max_retries": 0, "organization": None}
+    kluster = api.get_openai_client(api_base=emulator.base_url, **common)
+    openai_com = api.get_openai_client(api_base="https://api.openai.com/v1", **common)
+    assert isinstance(kluster._client._transport, LenientBatchTransport)
+    assert not isinstance(openai_com._client._transport, LenientBatchTransport)

@@ -20,6 +20,7 @@ from kluster_agents.adapters.litellm.batch import (
     batch_file_line,
     batch_kwargs,
 )
+from kluster_agents.adapters.litellm.batch_shapes import kluster_status
 from kluster_agents.adapters.litellm.exceptions import (
     LiteLLMKlusterConfigError,
     LiteLLMKlusterInvalidRequestError,
@@ -46,6 +47,7 @@ __all__ = [
     "batch_kwargs",
     "build_proxy_config",
     "kluster_router",
+    "kluster_status",
     "litellm_config_command",
     "model_map",
     "register",

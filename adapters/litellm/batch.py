@@ -4,7 +4,10 @@
    `file_content`, and their `a*` twins) aimed at kluster: pass `**batch_kwargs()` to each.
    It always sets `custom_llm_provider="openai"`, `api_base` AND `api_key` — without them
    LiteLLM falls back to OPENAI_BASE_URL/OPENAI_API_KEY and api.openai.com. Write the input
-   file with `batch_file_line()` so every line has been through compat.
+   file with `batch_file_line()` so every line has been through compat. It also makes LiteLLM's
+   batch calls to that base URL survive the live service's batch objects (`pre_schedule`,
+   `errors: []`) and bodiless-cancel 500 (see `batch_shapes`); the service's own status is
+   `kluster_status(batch)`.
 2. `batch_completion_via_api(requests)`: our batch engine (`run_batch`: chunking by tier limit,
    polling, journal/resume, failed lines by `custom_id`) returning LiteLLM `ModelResponse`s in
    input order — the batch twin of `litellm.batch_completion`.
@@ -19,6 +22,7 @@ from litellm.types.utils import ModelResponse
 from litellm.utils import convert_to_model_response_object
 from openai.types.chat import ChatCompletion
 
+from kluster_agents.adapters.litellm import batch_shapes
 from kluster_agents.adapters.litellm.provider import model_name
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import KlusterBatchError
@@ -29,8 +33,10 @@ from kluster_agents.integrations.jobs.jsonl import batch_line, dumps
 
 
 def batch_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> dict[str, str]:
-    """Keyword arguments that send LiteLLM's file/batch functions to kluster.ai (key required)."""
+    """Keyword arguments that send LiteLLM's file/batch functions to kluster.ai (key required);
+    LiteLLM's batch calls to this base URL then read the service's batch objects leniently."""
     settings = resolve_settings(settings, **overrides)
+    batch_shapes.install(settings.base_url)
     return {"custom_llm_provider": "openai", "api_base": settings.base_url, "api_key": settings.require_api_key()}
 
 

@@ -16,7 +16,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # kluster's model
 
 import litellm
 
-from kluster_agents.adapters.litellm import batch_completion_via_api, batch_file_line, batch_kwargs
+from kluster_agents.adapters.litellm import batch_completion_via_api, batch_file_line, batch_kwargs, kluster_status
 from kluster_agents.integrations import kluster_backend
 
 MODEL = "kluster/klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
@@ -40,7 +40,8 @@ with kluster_backend() as backend:
     batch = litellm.create_batch(
         completion_window="24h", endpoint="/v1/chat/completions", input_file_id=uploaded.id, **kluster
     )
-    print(f"submitted batch {batch.id} ({batch.status})")
+    # LiteLLM shows kluster's first status, `pre_schedule`, as openai's `validating`; kluster_status() has the real one.
+    print(f"submitted batch {batch.id} ({kluster_status(batch)})")
     while batch.status not in ("completed", "failed", "expired", "cancelled"):
         time.sleep(1 if not backend.emulated else 0.1)
         batch = litellm.retrieve_batch(batch_id=batch.id, **kluster)

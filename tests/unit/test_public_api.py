@@ -87,6 +87,7 @@ ADAPTERS = {
         "batch_kwargs",
         "build_proxy_config",
         "kluster_router",
+        "kluster_status",
         "litellm_config_command",
         "model_map",
         "register",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -15,8 +16,10 @@ from kluster_agents.adapters.litellm import (
     batch_completion_via_api,
     batch_file_line,
     batch_kwargs,
+    kluster_status,
 )
 from kluster_agents.adapters.litellm.batch import _responses
+from kluster_agents.adapters.litellm.batch_shapes import litellm_batch_view
 from kluster_agents.integrations import KlusterBatchError, KlusterConfigError, KlusterUnsupportedError
 from kluster_agents.integrations.jobs.batch_results import BatchResult
 
@@ -56,29 +59,36 @@ def test_batch_file_line_goes_through_compat():
         batch_file_line("b", {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 2})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 (open): litellm's LiteLLMBatch validates strictly and rejects the live service's "
-    "status 'pre_schedule' and errors [] (the emulator reproduces both); the adapter needs a lenient path",
-)
-def test_litellm_file_and_batch_functions_against_kluster(emulator, tmp_path):
+def _upload(tmp_path, questions: list[str], kwargs: dict[str, str]):
     path = tmp_path / "in.jsonl"
     path.write_bytes(
         b"".join(
             batch_file_line(f"q{i}", {"model": MODEL, "messages": [{"role": "user", "content": q}]})
-            for i, q in enumerate(["one", "two"])
+            for i, q in enumerate(questions)
         )
     )
-    kwargs = batch_kwargs()
     with path.open("rb") as f:
-        uploaded = litellm.create_file(file=f, purpose="batch", **kwargs)
+        return litellm.create_file(file=f, purpose="batch", **kwargs)
+
+
+def test_litellm_file_and_batch_functions_against_kluster(emulator, tmp_path):
+    # The emulator answers as the live service does (issue 14): status 'pre_schedule', errors [],
+    # output lines without an `error` key. LiteLLM's strict LiteLLMBatch sees them through batch_shapes.
+    kwargs = batch_kwargs()
+    uploaded = _upload(tmp_path, ["one", "two"], kwargs)
     batch = litellm.create_batch(
         completion_window="24h", endpoint="/v1/chat/completions", input_file_id=uploaded.id, **kwargs
     )
+    created = emulator.controls.requests[-1]
+    assert created.path == "/v1/batches"
+    assert batch.status == "validating" and kluster_status(batch) == "pre_schedule" and batch.errors is None
+    seen = {kluster_status(batch)}
     deadline = time.monotonic() + 10
     while batch.status != "completed" and time.monotonic() < deadline:
         time.sleep(0.05)
         batch = litellm.retrieve_batch(batch_id=batch.id, **kwargs)
+        seen.add(kluster_status(batch))
+    assert batch.status == "completed" and "in_progress" in seen  # polled through the observed sequence
     rows = [
         json.loads(line) for line in litellm.file_content(file_id=batch.output_file_id, **kwargs).content.splitlines()
     ]
@@ -88,6 +98,52 @@ def test_litellm_file_and_batch_functions_against_kluster(emulator, tmp_path):
     }
     paths = [(r.method, r.path.rsplit("/", 1)[0] if r.method == "GET" else r.path) for r in emulator.controls.requests]
     assert ("POST", "/v1/files") in paths and ("POST", "/v1/batches") in paths
+
+
+def test_litellm_cancel_batch_sends_a_json_body(emulator, tmp_path):
+    emulator.controls.clock.freeze()  # keep the job unfinished until it is cancelled
+    kwargs = batch_kwargs()
+    uploaded = _upload(tmp_path, ["one", "two", "three"], kwargs)
+    batch = litellm.create_batch(
+        completion_window="24h", endpoint="/v1/chat/completions", input_file_id=uploaded.id, **kwargs
+    )
+    cancelled = litellm.cancel_batch(batch_id=batch.id, **kwargs)
+    cancel = [r for r in emulator.controls.requests if r.path.endswith("/cancel")]
+    assert len(cancel) == 1 and cancel[0].body == {}  # openai's bodiless cancel is a 500 on the live service
+    assert cancelled.status in {"cancelling", "cancelled"} and cancelled.id == batch.id
+    listed = litellm.list_batches(**kwargs)
+    assert batch.id in {b.id for b in listed.data}
+
+
+async def test_litellm_async_batch_functions_against_kluster(emulator, tmp_path):
+    kwargs = batch_kwargs()
+    uploaded = _upload(tmp_path, ["a"], kwargs)
+    batch = await litellm.acreate_batch(
+        completion_window="24h", endpoint="/v1/chat/completions", input_file_id=uploaded.id, **kwargs
+    )
+    assert kluster_status(batch) == "pre_schedule"
+    deadline = time.monotonic() + 10
+    while batch.status != "completed" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        batch = await litellm.aretrieve_batch(batch_id=batch.id, **kwargs)
+    assert batch.status == "completed" and batch.output_file_id
+
+
+def test_batch_view_keeps_what_openai_accepts_and_the_real_status():
+    live = {"id": "b", "object": "batch", "status": "pre_schedule", "errors": []}
+    assert litellm_batch_view(live) == {
+        **live,
+        "status": "validating",
+        "errors": None,
+        "kluster_status": "pre_schedule",
+    }
+    assert litellm_batch_view({"status": "someday"})["status"] == "in_progress"  # unknown never looks finished
+    assert litellm_batch_view({"status": "completed", "errors": [{"message": "x"}]})["errors"] == {
+        "object": "list",
+        "data": [{"message": "x"}],
+    }
+    documented = {"status": "failed", "errors": {"object": "list", "data": []}}
+    assert litellm_batch_view(documented) == {**documented, "kluster_status": "failed"}
 
 
 def test_batch_completion_via_api_returns_model_responses_in_order(emulator):
@@ -130,3 +186,17 @@ def test_failed_lines_raise_or_take_their_place():
     with pytest.raises(KlusterBatchError) as caught:
         _responses(results, return_exceptions=False)
     assert caught.value.custom_id == "b"
+
+
+def test_only_clients_for_kluster_base_urls_are_made_lenient(emulator):
+    from litellm.llms.openai.openai import OpenAIBatchesAPI
+
+    from kluster_agents.adapters.litellm.batch_shapes import LenientBatchTransport
+
+    batch_kwargs()  # installs for the emulator's base URL
+    api = OpenAIBatchesAPI()
+    common = {"api_key": "k", "timeout": 5.0, "max_retries": 0, "organization": None}
+    kluster = api.get_openai_client(api_base=emulator.base_url, **common)
+    openai_com = api.get_openai_client(api_base="https://api.openai.com/v1", **common)
+    assert isinstance(kluster._client._transport, LenientBatchTransport)
+    assert not isinstance(openai_com._client._transport, LenientBatchTransport)

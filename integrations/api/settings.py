@@ -92,6 +92,18 @@ class KlusterSettings(BaseSettings):
         "'auto' tries chat and falls back to reliability on a server error.",
     )
 
+    client_rate_limit: bool = Field(
+        default=True,
+        description="Pace real-time requests client-side at the tier's per-model RPM and concurrency, shared by "
+        "every client in the process, so bursts wait instead of failing with 429 (KLUSTER_CLIENT_RATE_LIMIT).",
+    )
+    client_rpm: int | None = Field(
+        default=None, gt=0, description="Requests per minute per model, instead of the catalog's tier limit."
+    )
+    client_concurrency: int | None = Field(
+        default=None, gt=0, description="Concurrent requests per model, instead of the catalog's tier limit."
+    )
+
     @field_validator("api_key", mode="before")
     @classmethod
     def _clean_api_key(cls, value: Any) -> Any:

@@ -9,7 +9,8 @@ One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_f
   answer, see `_SlidingWindow`) shared by every thread and event loop, so sync and async
   callers draw from one budget;
 - concurrency is `_Slots`, one count shared by threads and every event loop alike;
-- a 429 pauses every caller of the limiter until `Retry-After` has passed.
+- `call`/`acall` (Verify) pause every caller of the limiter on a 429 until its `Retry-After`;
+  on the client pools the SDK retries the 429 after its Retry-After.
 
 Every chat, completion and embedding request of a client from `make_client`/`make_async_client`
 goes through its model's limiter (`RateLimitedClient`, the shared pools), so LangChain, LiteLLM,
@@ -30,6 +31,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -230,6 +232,13 @@ class RateLimiter:
             self.rate_limited += 1
             self._paused_until = max(self._paused_until, self._clock() + delay)
 
+    def saw_429(self, retry_after: float | None) -> None:
+        """Count a 429 that reached a limited client; the SDK retries it after its Retry-After (no pause
+        for other callers: their own 429s carry their own Retry-After)."""
+        logger.info("rate limited (429) on %s despite client-side limits; retry after %s s", self.name, retry_after)
+        with self._lock:
+            self.rate_limited += 1
+
     def _log_wait(self, wait: float) -> None:
         if wait >= 1.0:
             logger.info("%s: waiting %.1f s for the tier's rate limit (rpm=%s)", self.name, wait, self.rpm)
@@ -380,11 +389,19 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class _ReleasingStream(httpx.SyncByteStream):
+    """Frees the request's slot when the body is closed, fails, or the response is garbage-collected
+    (a stream the caller abandoned must not hold a slot for the rest of the process)."""
+
     def __init__(self, inner: httpx.SyncByteStream, hold: Hold) -> None:
         self._inner, self._hold = inner, hold
+        weakref.finalize(self, hold.release)
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._inner
+        try:
+            yield from self._inner
+        except BaseException:
+            self._hold.release()
+            raise
 
     def close(self) -> None:
         try:
@@ -396,10 +413,15 @@ class _ReleasingStream(httpx.SyncByteStream):
 class _AsyncReleasingStream(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, hold: Hold) -> None:
         self._inner, self._hold = inner, hold
+        weakref.finalize(self, hold.release)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except BaseException:
+            self._hold.release()
+            raise
 
     async def aclose(self) -> None:
         try:
@@ -413,8 +435,8 @@ class RateLimitedClient(httpx.Client):
 
     The gate sits in `send` rather than in a custom transport because httpx turns off its proxy
     support (HTTP(S)_PROXY, NO_PROXY) for clients built with a transport. A request holds its slot
-    until its response is closed (a stream: until it is read to the end or closed); a 429 pauses
-    every caller of that limiter for its Retry-After while the SDK retries."""
+    until its response is closed (a stream: until it is read to the end or closed); a 429 that
+    still happens is counted (`RateLimiter.rate_limited`) and retried by the SDK after its Retry-After."""
 
     def __init__(self, scope: LimitScope, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -431,7 +453,7 @@ class RateLimitedClient(httpx.Client):
             hold.release()
             raise
         if response.status_code == 429:
-            limiter.pause(_retry_after(response))
+            limiter.saw_429(_retry_after(response))
         response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         if not stream:
             try:
@@ -459,7 +481,7 @@ class AsyncRateLimitedClient(httpx.AsyncClient):
             hold.release()
             raise
         if response.status_code == 429:
-            limiter.pause(_retry_after(response))
+            limiter.saw_429(_retry_after(response))
         response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         if not stream:
             try:

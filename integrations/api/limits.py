@@ -227,7 +227,7 @@ class RateLimiter:
     def pause(self, seconds: float | None) -> None:
         """Hold every caller back for `seconds` (a 429's Retry-After)."""
         delay = DEFAULT_RETRY_AFTER if seconds is None else max(0.0, seconds)
-        logger.info("rate limited (429) on %s: every caller waits %.1f s, then retries", self.name, delay)
+        logger.info("rate limited (429): every caller waits %.1f s, then retries (%s)", delay, self.name)
         with self._lock:
             self.rate_limited += 1
             self._paused_until = max(self._paused_until, self._clock() + delay)

@@ -28,6 +28,7 @@ from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.jobs.batch_transport import MicroBatchTransport, batch_http_clients
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatchStats
+from kluster_agents.integrations.jobs.polling import progress_enabled
 
 DEFAULT_MAX_CONCURRENCY = 64
 # A window closes as soon as every unfinished run is waiting (see jobs/batch_transport); max_wait only
@@ -84,17 +85,20 @@ async def akickoff_for_each_batched(
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     poll_interval: float | None = None,
     stats: MicroBatchStats | None = None,
+    progress: bool | None = None,
 ) -> list[CrewOutput | CrewStreamingOutput]:
     """Async `kickoff_for_each_batched` (the crews still run in worker threads)."""
     inputs = list(inputs)
     if not inputs:
         return []
+    settings = settings or _settings_of(crew)
     batcher = MicroBatcher(
-        settings or _settings_of(crew),
+        settings,
         max_batch_size=max_batch_size,
         max_wait=max_wait,
         completion_window=completion_window,
         poll_interval=poll_interval,
+        progress=progress_enabled(progress, settings),
     )
     if stats is not None:
         batcher.stats = stats
@@ -132,7 +136,8 @@ def kickoff_for_each_batched(
     Returns the `CrewOutput`s in input order, like `crew.kickoff_for_each(inputs)`. Options:
     `settings`, `max_wait` (longest a window stays open, default 5 s), `max_batch_size`,
     `completion_window` ("24h"...), `max_concurrency` (crews running at once), `poll_interval`,
-    `stats` (a `MicroBatchStats` to fill). Inside an event loop, await
+    `stats` (a `MicroBatchStats` to fill), `progress` (a progress display of each batch job: None — the
+    default — follows KLUSTER_PROGRESS, 'auto' showing it only on a terminal). Inside an event loop, await
     `akickoff_for_each_batched` instead.
     """
     try:

@@ -29,6 +29,7 @@ from kluster_agents.integrations.jobs.batch_transport import (
     make_batch_client,
 )
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+from kluster_agents.integrations.jobs.polling import progress_enabled
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput
@@ -98,7 +99,7 @@ async def abatch(
         completion_window=model.batch_completion_window,
         client=model.root_client,
         poll_interval=model.batch_poll_interval,
-        progress=model.batch_progress,
+        progress=progress_enabled(model.batch_progress, model.settings),
     )
     transport = MicroBatchTransport(batcher, asyncio.get_running_loop(), runs=len(accepted))
     batched = _batched_copy(model, transport)

@@ -90,8 +90,9 @@ class ChatKluster(BaseChatOpenAI):
     """Route `.batch()/.abatch()` through the Batch API (one job, results in input order)."""
     batch_completion_window: str = "24h"
     """Batch API completion window for `.batch()` in batch mode."""
-    batch_progress: bool = False
-    """Show batch progress while waiting."""
+    batch_progress: bool | None = None
+    """Show a progress display while a `batch=True` job runs: None (default) follows the `progress`
+    setting (KLUSTER_PROGRESS; 'auto': only on a terminal), True/False force it."""
     batch_poll_interval: float | None = None
     """Seconds between batch status polls (None: the engine's backoff)."""
 

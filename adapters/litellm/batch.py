@@ -30,6 +30,7 @@ from kluster_agents.integrations.api.settings import KlusterSettings, resolve_se
 from kluster_agents.integrations.jobs.batch import arun_batch, run_batch
 from kluster_agents.integrations.jobs.batch_results import BatchResult
 from kluster_agents.integrations.jobs.jsonl import batch_line, dumps
+from kluster_agents.integrations.jobs.polling import progress_enabled
 
 
 def batch_kwargs(settings: KlusterSettings | None = None, **overrides: Any) -> dict[str, str]:
@@ -74,6 +75,11 @@ def _responses(results: list[BatchResult], return_exceptions: bool) -> list[Mode
     return out
 
 
+def _with_progress(options: dict[str, Any]) -> dict[str, Any]:
+    """`progress` None or absent follows KLUSTER_PROGRESS ('auto': a progress display only on a terminal)."""
+    return {**options, "progress": progress_enabled(options.get("progress"), options.get("settings"))}
+
+
 def batch_completion_via_api(
     requests: Iterable[Mapping[str, Any]],
     *,
@@ -85,9 +91,10 @@ def batch_completion_via_api(
 
     A failed/expired/cancelled line raises its `KlusterBatchError` (with `custom_id`), or with
     `return_exceptions=True` takes that line's place in the list. Other options go to `run_batch`
-    (settings, completion_window, metadata, journal, poll_interval, timeout, progress, ...).
+    (settings, completion_window, metadata, journal, poll_interval, timeout, progress, ...); `progress`
+    defaults to the KLUSTER_PROGRESS setting ('auto': a progress display only on a terminal).
     """
-    results = run_batch((_without_prefix(r) for r in requests), **run_batch_options)
+    results = run_batch((_without_prefix(r) for r in requests), **_with_progress(run_batch_options))
     return _responses(results, return_exceptions)
 
 
@@ -98,5 +105,5 @@ async def abatch_completion_via_api(
     **run_batch_options: Any,
 ) -> list[ModelResponse | KlusterBatchError]:
     """Async twin of `batch_completion_via_api`."""
-    results = await arun_batch([_without_prefix(r) for r in requests], **run_batch_options)
+    results = await arun_batch([_without_prefix(r) for r in requests], **_with_progress(run_batch_options))
     return _responses(results, return_exceptions)

@@ -31,6 +31,7 @@ from kluster_agents.integrations.jobs.batch_transport import (
     make_async_batch_client,
 )
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+from kluster_agents.integrations.jobs.polling import progress_enabled
 
 OutputT = TypeVar("OutputT")
 Via = Literal["batch", "realtime"]
@@ -116,13 +117,15 @@ async def run_many(
     max_wait: float = 0.5,
     completion_window: str = "24h",
     poll_interval: float | None = None,
+    progress: bool | None = None,
     **run_kwargs: Any,
 ) -> list[RunOutcome[OutputT]]:
     """Run `agent` once per input; one `RunOutcome` per input, in input order.
 
     An input is a prompt, or a mapping of `agent.run` keyword arguments (`user_prompt`, `deps`,
     ...); `run_kwargs` apply to every run. Batch options (`max_batch_size`, `max_wait`,
-    `completion_window`, `poll_interval`) are the `MicroBatcher`'s.
+    `completion_window`, `poll_interval`) are the `MicroBatcher`'s; `progress` shows a progress display
+    of each batch job (None, the default, follows KLUSTER_PROGRESS: 'auto' only on a terminal).
     """
     if via not in ("batch", "realtime"):
         raise KlusterConfigError(f"via must be 'batch' or 'realtime', got {via!r}.")
@@ -141,6 +144,7 @@ async def run_many(
         max_wait=max_wait,
         completion_window=completion_window,
         poll_interval=poll_interval,
+        progress=progress_enabled(progress, provider.settings),
     ) as batcher:
         # the core batch seam: a kluster client (compat once) whose chat completions join the batcher;
         # without a concurrency cap every run is live, so a window closes once all of them wait

@@ -1,7 +1,9 @@
 """The single place every adapter, engine and CLI command gets its openai client from.
 
 Clients share one httpx connection pool per process (sync) and per event loop (async),
-carry `User-Agent: kluster-agents/<version>`, and use the SDK's own retries.
+carry `User-Agent: kluster-agents/<version>`, and use the SDK's own retries. Real-time requests
+on the shared pools wait for their model's tier limits (`api.limits`), shared across the process;
+a client given its own `http_client` is not limited.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import openai
 
 from kluster_agents.integrations._version import PROCESS_PRODUCTS, USER_AGENT
 from kluster_agents.integrations.api.errors import KlusterError, from_openai_error, scrub_exception
+from kluster_agents.integrations.api.limits import AsyncRateLimitedClient, LimitScope, RateLimitedClient, scope_of
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 if TYPE_CHECKING:
@@ -25,8 +28,10 @@ if TYPE_CHECKING:
 
 _POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
-_sync_pool: httpx.Client | None = None
-_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_sync_pools: dict[LimitScope | None, httpx.Client] = {}
+_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[LimitScope | None, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
 _pool_lock = threading.Lock()
 
 
@@ -40,26 +45,42 @@ def _timeout(settings: KlusterSettings) -> httpx.Timeout:
     return httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
 
 
-def shared_http_client() -> httpx.Client:
-    """The process-wide sync pool (timeouts are set per client by the SDK)."""
-    global _sync_pool
+def _new_sync_pool(scope: LimitScope | None) -> httpx.Client:
+    if scope is None:
+        return httpx.Client(limits=_POOL_LIMITS, follow_redirects=True)
+    return RateLimitedClient(scope, limits=_POOL_LIMITS, follow_redirects=True)
+
+
+def _new_async_pool(scope: LimitScope | None) -> httpx.AsyncClient:
+    if scope is None:
+        return httpx.AsyncClient(limits=_POOL_LIMITS, follow_redirects=True)
+    return AsyncRateLimitedClient(scope, limits=_POOL_LIMITS, follow_redirects=True)
+
+
+def shared_http_client(settings: KlusterSettings | None = None) -> httpx.Client:
+    """The process-wide sync pool for the settings' rate-limit scope (timeouts are set per client by
+    the SDK): real-time requests wait for their model's tier limits unless `client_rate_limit` is off."""
+    scope = scope_of(resolve_settings(settings))
     with _pool_lock:
-        if _sync_pool is None or _sync_pool.is_closed:
-            _sync_pool = httpx.Client(limits=_POOL_LIMITS, follow_redirects=True)
-        return _sync_pool
+        pool = _sync_pools.get(scope)
+        if pool is None or pool.is_closed:
+            pool = _sync_pools[scope] = _new_sync_pool(scope)
+        return pool
 
 
-def shared_async_http_client() -> httpx.AsyncClient:
-    """The async pool of the running event loop (a pool cannot cross loops); a fresh one outside a loop."""
+def shared_async_http_client(settings: KlusterSettings | None = None) -> httpx.AsyncClient:
+    """The async pool of the running event loop (a pool cannot cross loops); a fresh one outside a
+    loop. Rate limits are shared with the sync pool and every other loop."""
+    scope = scope_of(resolve_settings(settings))
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return httpx.AsyncClient(limits=_POOL_LIMITS, follow_redirects=True)
+        return _new_async_pool(scope)
     with _pool_lock:
-        pool = _async_pools.get(loop)
+        pools = _async_pools.setdefault(loop, {})
+        pool = pools.get(scope)
         if pool is None or pool.is_closed:
-            pool = httpx.AsyncClient(limits=_POOL_LIMITS, follow_redirects=True)
-            _async_pools[loop] = pool
+            pool = pools[scope] = _new_async_pool(scope)
         return pool
 
 
@@ -95,7 +116,7 @@ def make_client(
     return KlusterOpenAI(
         **client_kwargs(settings, user_agent=user_agent),
         kluster_settings=settings,
-        http_client=http_client or shared_http_client(),
+        http_client=http_client or shared_http_client(settings),
     )
 
 
@@ -113,7 +134,7 @@ def make_async_client(
     return AsyncKlusterOpenAI(
         **client_kwargs(settings, user_agent=user_agent),
         kluster_settings=settings,
-        http_client=http_client or shared_async_http_client(),
+        http_client=http_client or shared_async_http_client(settings),
     )
 
 

@@ -2,21 +2,31 @@
 model and tier (from the catalog), with the server's `Retry-After` honoured on a 429.
 
 Why client-side: kluster answers 429 once a key goes over its tier's RPM or concurrency;
-pacing requests here turns "N concurrent checks" into a steady stream that never trips it.
+pacing requests here turns "N concurrent calls" into a steady stream that never trips it.
 
 One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_for`):
 - RPM is a sliding window (never more than `rpm` requests in any minute, stamped at their
   answer, see `_SlidingWindow`) shared by every thread and event loop, so sync and async
   callers draw from one budget;
-- concurrency is a semaphore: one `threading.BoundedSemaphore` for sync callers and one
-  `asyncio.Semaphore` per event loop (asyncio primitives cannot cross loops);
-- a 429 pauses every caller of the limiter until `Retry-After` has passed, then retries
-  (`max_rate_limit_retries` times) before the `KlusterRateLimitError` is raised.
+- concurrency is `_Slots`, one count shared by threads and every event loop alike;
+- `call`/`acall` (Verify) pause every caller of the limiter on a 429 until its `Retry-After`;
+  on the client pools the SDK retries the 429 after its Retry-After.
+
+Every chat, completion and embedding request of a client from `make_client`/`make_async_client`
+goes through its model's limiter (`RateLimitedClient`, the shared pools), so LangChain, LiteLLM,
+CrewAI, PydanticAI and the core share one budget per model; `KLUSTER_CLIENT_RATE_LIMIT=false`
+turns it off, `KLUSTER_CLIENT_RPM`/`KLUSTER_CLIENT_CONCURRENCY` replace the catalog's numbers.
+
+Why not `aiolimiter`: its leaky bucket configured as (rpm, 60 s) admits up to 2 x rpm in one
+sliding minute (a full bucket, then the refill), which is exactly what the service answers with
+429; and an `AsyncLimiter` serves one event loop only, while this budget is shared with threads
+and successive loops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import threading
@@ -25,7 +35,10 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import httpx
 
 from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitError
@@ -76,8 +89,101 @@ class _SlidingWindow:
         ticket[0] = self._clock()
 
 
+class _Slots:
+    """`n` concurrency slots shared by every thread and every event loop of the process.
+
+    `asyncio.Semaphore` serves one loop and `threading.Semaphore` blocks a loop, so a budget that
+    sync and async clients (and successive `asyncio.run`s) draw from together needs its own gate:
+    first come, first served; a freed slot is handed straight to the oldest waiter."""
+
+    def __init__(self, n: int) -> None:
+        self._free = n
+        self._waiters: deque[threading.Event | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return
+            event = threading.Event()
+            self._waiters.append(event)
+        event.wait()
+
+    async def aacquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return
+            waiter = (loop, loop.create_future())
+            self._waiters.append(waiter)
+        try:
+            await waiter[1]
+        except asyncio.CancelledError:
+            with self._lock:
+                if waiter in self._waiters:  # still queued: nothing was handed to us
+                    self._waiters.remove(waiter)
+                    raise
+            self.release()  # the slot was handed over as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiters:
+                    self._free += 1
+                    return
+                waiter = self._waiters.popleft()
+            if isinstance(waiter, threading.Event):
+                waiter.set()
+                return
+            loop, future = waiter
+            try:
+                loop.call_soon_threadsafe(_wake, future)
+                return
+            except RuntimeError:  # that loop is closed: give the slot to the next waiter
+                continue
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+# The limiters whose slot the current call already holds: a request sent from inside
+# `RateLimiter.slot()` (Verify) is not gated a second time by the client's own limiting.
+_held: ContextVar[tuple[RateLimiter, ...]] = ContextVar("kluster_limits_held", default=())
+
+
+def holds(limiter: RateLimiter) -> bool:
+    """True inside a `slot()`/`aslot()` of `limiter` (in this thread or task)."""
+    return any(held is limiter for held in _held.get())
+
+
+class Hold:
+    """One admitted request: `release()` (idempotent) stamps its RPM slot and frees its concurrency slot."""
+
+    __slots__ = ("_limiter", "_released", "_ticket")
+
+    def __init__(self, limiter: RateLimiter, ticket: list[float] | None) -> None:
+        self._limiter, self._ticket, self._released = limiter, ticket, False
+
+    def release(self) -> None:
+        with self._limiter._lock:
+            if self._released:
+                return
+            self._released = True
+        if self._ticket is not None and self._limiter._window is not None:
+            self._limiter._window.done(self._ticket)
+        if self._limiter._slots is not None:
+            self._limiter._slots.release()
+
+
 class RateLimiter:
-    """RPM + concurrency gate for one model on one tier; `None` means unlimited."""
+    """RPM + concurrency gate for one model on one tier; `None` means unlimited.
+
+    Sync and async callers, on any thread or event loop, share one budget."""
 
     def __init__(
         self,
@@ -97,10 +203,7 @@ class RateLimiter:
         self.max_rate_limit_retries = max_rate_limit_retries
         self._clock = clock
         self._window = _SlidingWindow(rpm, clock, RPM_WINDOW_S) if rpm else None
-        self._sync_slots = threading.BoundedSemaphore(concurrency) if concurrency else None
-        self._async_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._slots = _Slots(concurrency) if concurrency else None
         self._paused_until = 0.0
         self._lock = threading.Lock()
         self.rate_limited = 0  # 429s seen (after the SDK's own retries)
@@ -124,59 +227,75 @@ class RateLimiter:
     def pause(self, seconds: float | None) -> None:
         """Hold every caller back for `seconds` (a 429's Retry-After)."""
         delay = DEFAULT_RETRY_AFTER if seconds is None else max(0.0, seconds)
-        logger.info("rate limited (429): every caller waits %.1f s, then retries", delay)
+        logger.info("rate limited (429): every caller waits %.1f s, then retries (%s)", delay, self.name)
         with self._lock:
             self.rate_limited += 1
             self._paused_until = max(self._paused_until, self._clock() + delay)
 
-    def _async_semaphore(self) -> asyncio.Semaphore | None:
-        if not self.concurrency:
-            return None
-        loop = asyncio.get_running_loop()
+    def saw_429(self, retry_after: float | None) -> None:
+        """Count a 429 that reached a limited client; the SDK retries it after its Retry-After (no pause
+        for other callers: their own 429s carry their own Retry-After)."""
+        logger.info("rate limited (429) on %s despite client-side limits; retry after %s s", self.name, retry_after)
         with self._lock:
-            sem = self._async_slots.get(loop)
-            if sem is None:
-                sem = self._async_slots[loop] = asyncio.Semaphore(self.concurrency)
-            return sem
+            self.rate_limited += 1
+
+    def _log_wait(self, wait: float) -> None:
+        if wait >= 1.0:
+            logger.info("%s: waiting %.1f s for the tier's rate limit (rpm=%s)", self.name, wait, self.rpm)
+
+    def acquire(self) -> Hold:
+        """Block until a concurrency slot and an RPM slot are free (sync callers); release the `Hold`."""
+        if self._slots:
+            self._slots.acquire()
+        try:
+            while True:
+                wait, ticket = self._next_wait()
+                if not wait:
+                    return Hold(self, ticket)
+                self._log_wait(wait)
+                time.sleep(wait)
+        except BaseException:
+            if self._slots:
+                self._slots.release()
+            raise
+
+    async def aacquire(self) -> Hold:
+        """Await a concurrency slot and an RPM slot (async callers, any event loop); release the `Hold`."""
+        if self._slots:
+            await self._slots.aacquire()
+        try:
+            while True:
+                wait, ticket = self._next_wait()
+                if not wait:
+                    return Hold(self, ticket)
+                self._log_wait(wait)
+                await asyncio.sleep(wait)
+        except BaseException:
+            if self._slots:
+                self._slots.release()
+            raise
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Block until a concurrency slot and an RPM token are available (sync callers)."""
-        if self._sync_slots:
-            self._sync_slots.acquire()
-        ticket = None
+        hold = self.acquire()
+        token = _held.set((*_held.get(), self))
         try:
-            while True:
-                wait, ticket = self._next_wait()
-                if not wait:
-                    break
-                time.sleep(wait)
             yield
         finally:
-            if ticket is not None and self._window is not None:  # a ticket comes only from a window
-                self._window.done(ticket)
-            if self._sync_slots:
-                self._sync_slots.release()
+            _held.reset(token)
+            hold.release()
 
     @asynccontextmanager
     async def aslot(self) -> AsyncIterator[None]:
         """Await a concurrency slot and an RPM token (async callers)."""
-        sem = self._async_semaphore()
-        if sem:
-            await sem.acquire()
-        ticket = None
+        hold = await self.aacquire()
+        token = _held.set((*_held.get(), self))
         try:
-            while True:
-                wait, ticket = self._next_wait()
-                if not wait:
-                    break
-                await asyncio.sleep(wait)
             yield
         finally:
-            if ticket is not None and self._window is not None:  # a ticket comes only from a window
-                self._window.done(ticket)
-            if sem:
-                sem.release()
+            _held.reset(token)
+            hold.release()
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` inside a slot; on `KlusterRateLimitError` wait for Retry-After and retry."""
@@ -203,24 +322,170 @@ class RateLimiter:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-_limiters: dict[tuple[str, str, str], RateLimiter] = {}
+LimitScope = tuple[str, int | None, int | None]
+"""(tier, rpm override, concurrency override): what a shared HTTP pool limits by (see `scope_of`)."""
+
+_limiters: dict[tuple[str, str, str, int | None, int | None], RateLimiter] = {}
 _registry_lock = threading.Lock()
 
 
-def limiter_for(model: str, settings: KlusterSettings | None = None) -> RateLimiter:
-    """The process-wide limiter of `model` on the settings' tier (catalog RPM/concurrency;
-    unlimited when the catalog does not know the model's limits)."""
-    settings = resolve_settings(settings)
+def scope_of(settings: KlusterSettings) -> LimitScope | None:
+    """The limit scope of `settings`, or None when client-side rate limiting is switched off."""
+    if not settings.client_rate_limit:
+        return None
+    return (settings.tier.value, settings.client_rpm, settings.client_concurrency)
+
+
+def _limiter(base_url: str, scope: LimitScope, model: str) -> RateLimiter:
+    tier, rpm_override, concurrency_override = scope
     info = get_model(model)
-    key = (settings.base_url, settings.tier.value, info.id)
+    key = (base_url, tier, info.id, rpm_override, concurrency_override)
     with _registry_lock:
         limiter = _limiters.get(key)
         if limiter is None:
-            limits = info.limits_for(settings.tier)
-            limiter = RateLimiter(
-                limits.rpm if limits else None,
-                limits.concurrency if limits else None,
-                name=f"{info.id}@{settings.tier.value}",
-            )
-            _limiters[key] = limiter
+            limits = info.limits_for(tier)
+            rpm = rpm_override or (limits.rpm if limits else None)
+            concurrency = concurrency_override or (limits.concurrency if limits else None)
+            limiter = _limiters[key] = RateLimiter(rpm, concurrency, name=f"{info.id}@{tier}")
         return limiter
+
+
+def limiter_for(model: str, settings: KlusterSettings | None = None) -> RateLimiter:
+    """The process-wide limiter of `model` on the settings' tier (catalog RPM/concurrency, or the
+    `client_rpm`/`client_concurrency` overrides; unlimited when neither knows the model's limits)."""
+    settings = resolve_settings(settings)
+    return _limiter(settings.base_url, (settings.tier.value, settings.client_rpm, settings.client_concurrency), model)
+
+
+# Real-time endpoints whose JSON body names the model the tier's limits apply to.
+_LIMITED_ENDPOINTS = ("/chat/completions", "/completions", "/embeddings")
+
+
+def limiter_for_request(request: httpx.Request, scope: LimitScope) -> RateLimiter | None:
+    """The limiter of a real-time POST (keyed by its base URL and the `model` in its JSON body), or None."""
+    if request.method != "POST":
+        return None
+    path = request.url.path.rstrip("/")
+    endpoint = next((e for e in _LIMITED_ENDPOINTS if path.endswith(e)), None)
+    if endpoint is None:
+        return None
+    try:
+        body = json.loads(request.content)
+    except (httpx.RequestNotRead, ValueError):
+        return None
+    model = body.get("model") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not model.strip():
+        return None
+    url = request.url
+    base_url = f"{url.scheme}://{url.netloc.decode('ascii')}{path[: -len(endpoint)]}"
+    return _limiter(base_url, scope, model)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+class _ReleasingStream(httpx.SyncByteStream):
+    """Frees the request's slot when the body is closed, fails, or the response is garbage-collected
+    (a stream the caller abandoned must not hold a slot for the rest of the process)."""
+
+    def __init__(self, inner: httpx.SyncByteStream, hold: Hold) -> None:
+        self._inner, self._hold = inner, hold
+        weakref.finalize(self, hold.release)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        except BaseException:
+            self._hold.release()
+            raise
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._hold.release()
+
+
+class _AsyncReleasingStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, hold: Hold) -> None:
+        self._inner, self._hold = inner, hold
+        weakref.finalize(self, hold.release)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except BaseException:
+            self._hold.release()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._hold.release()
+
+
+class RateLimitedClient(httpx.Client):
+    """An `httpx.Client` that admits each real-time request through its model's shared `RateLimiter`.
+
+    The gate sits in `send` rather than in a custom transport because httpx turns off its proxy
+    support (HTTP(S)_PROXY, NO_PROXY) for clients built with a transport. A request holds its slot
+    until its response is closed (a stream: until it is read to the end or closed); a 429 that
+    still happens is counted (`RateLimiter.rate_limited`) and retried by the SDK after its Retry-After."""
+
+    def __init__(self, scope: LimitScope, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limit_scope = scope
+
+    def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        limiter = limiter_for_request(request, self.limit_scope)
+        if limiter is None or holds(limiter):
+            return super().send(request, stream=stream, **kwargs)
+        hold = limiter.acquire()
+        try:
+            response = super().send(request, stream=True, **kwargs)
+        except BaseException:
+            hold.release()
+            raise
+        if response.status_code == 429:
+            limiter.saw_429(_retry_after(response))
+        response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
+        if not stream:
+            try:
+                response.read()
+            finally:
+                response.close()
+        return response
+
+
+class AsyncRateLimitedClient(httpx.AsyncClient):
+    """The async twin of `RateLimitedClient` (same limiters: sync and async share one budget)."""
+
+    def __init__(self, scope: LimitScope, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limit_scope = scope
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        limiter = limiter_for_request(request, self.limit_scope)
+        if limiter is None or holds(limiter):
+            return await super().send(request, stream=stream, **kwargs)
+        hold = await limiter.aacquire()
+        try:
+            response = await super().send(request, stream=True, **kwargs)
+        except BaseException:
+            hold.release()
+            raise
+        if response.status_code == 429:
+            limiter.saw_429(_retry_after(response))
+        response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response

@@ -49,6 +49,7 @@ OverLimitMode = Literal["refuse", "clamp"]
 ToolSupportSource = Literal["models-table", "llama-only"]
 VerifyConversationRoute = Literal["reliability", "chat", "auto"]
 CompatHeaderMode = Literal["auto", "always", "never"]
+ProgressMode = Literal["auto", "on", "off"]
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -91,6 +92,31 @@ class KlusterSettings(BaseSettings):
         "with HTTP 500); 'chat' uses chat completions with klusterai/verify-reliability as documented; "
         "'auto' tries chat and falls back to reliability on a server error.",
     )
+
+    client_rate_limit: bool = Field(
+        default=True,
+        description="Pace real-time requests client-side at the tier's per-model RPM and concurrency, shared by "
+        "every client in the process, so bursts wait instead of failing with 429 (KLUSTER_CLIENT_RATE_LIMIT).",
+    )
+    client_rpm: int | None = Field(
+        default=None, gt=0, description="Requests per minute per model, instead of the catalog's tier limit."
+    )
+    client_concurrency: int | None = Field(
+        default=None, gt=0, description="Concurrent requests per model, instead of the catalog's tier limit."
+    )
+
+    progress: ProgressMode = Field(
+        default="auto",
+        description="Progress display of the frameworks' batch modes (LangChain batch=True, LiteLLM's batch helper, "
+        "CrewAI kickoff_for_each_batched, PydanticAI run_many): 'auto' only on a terminal, 'on'/'off' (or "
+        "true/false) always/never (KLUSTER_PROGRESS); each mode's `progress` argument wins.",
+    )
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _normalise_progress(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        return "on" if value is True or text in _ON else "off" if value is False or text in _OFF else text
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from kluster_agents.integrations.api.client import translate_errors
 from kluster_agents.integrations.api.errors import (
     KlusterTimeoutError,
 )
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -39,6 +40,20 @@ def poll_delays(poll_interval: float | None, timeout: float | None, what: str) -
 
 
 ProgressUpdate = Callable[[int | None, int, str], None]
+
+
+def progress_enabled(progress: bool | None, settings: KlusterSettings | None = None) -> bool:
+    """Whether a framework batch mode shows its progress display: `progress` when given (True/False),
+    else the `progress` setting (KLUSTER_PROGRESS: 'auto' — the default — shows it only when standard
+    output is a terminal; 'on'/'off' force it)."""
+    if progress is not None:
+        return bool(progress)
+    mode = resolve_settings(settings).progress
+    if mode != "auto":
+        return mode == "on"
+    from rich.console import Console
+
+    return Console().is_terminal
 
 
 @contextmanager

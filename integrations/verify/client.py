@@ -370,14 +370,14 @@ class VerifyClient:
 
     def _post_once(self, payload: dict[str, Any]) -> VerifyResult:
         started = time.perf_counter()
-        http = self._http_client or shared_http_client()
+        http = self._http_client or shared_http_client(self.settings)
         with _transport_errors():
             response = http.post(self._url, json=payload, headers=self._auth_headers(), timeout=self._timeout)
         return self._result(response, started)
 
     async def _apost_once(self, payload: dict[str, Any]) -> VerifyResult:
         started = time.perf_counter()
-        http = self._async_http_client or shared_async_http_client()
+        http = self._async_http_client or shared_async_http_client(self.settings)
         with _transport_errors():
             response = await http.post(self._url, json=payload, headers=self._auth_headers(), timeout=self._timeout)
         return self._result(response, started)

@@ -152,7 +152,7 @@ def test_langchain_echoed_key_never_shown(key: str, _debug_logs: pytest.LogCaptu
     with pytest.raises(KlusterAuthError) as info:
         llm.invoke("hi")
     assert_clean(everything_about(info.value), key)
-    assert_clean(repr(llm) + str(llm.dict()), key)
+    assert_clean(repr(llm) + str(llm.model_dump()), key)
     assert_clean(_debug_logs.text, key)
 
 

@@ -1,0 +1,163 @@
+"""Client-side tier rate limits on the pools of `make_client`/`make_async_client` (issue 16.9).
+
+The emulator enforces a small concurrency limit (it answers 429 past it, as the service does);
+every call is made with `max_retries=0`, so a single 429 would be an error. With the client's
+limits on, 0 calls fail; switched off, the same load trips the emulator's limit (the test can fail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import openai
+import pytest
+
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.limits import RateLimiter, limiter_for
+from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.emulator.server import Emulator
+
+MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
+LIMIT = 3
+CALLS = 24
+LATENCY = 0.05
+
+
+def _settings(emulator: Emulator, **extra: Any) -> KlusterSettings:
+    options: dict[str, Any] = {"max_retries": 0, "client_concurrency": LIMIT, "warn_on_drop": False, **extra}
+    return KlusterSettings(base_url=emulator.base_url, api_key=emulator.api_key, **options)
+
+
+def _load(emulator: Emulator) -> None:
+    emulator.controls.enable_rate_limits(concurrency=LIMIT)
+    emulator.controls.add_latency(LATENCY, path="/chat/completions")
+
+
+def _sync_calls(client: openai.OpenAI) -> list[BaseException | None]:
+    def one(i: int) -> BaseException | None:
+        try:
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"q{i}"}])
+        except openai.OpenAIError as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        return list(pool.map(one, range(CALLS)))
+
+
+async def _async_calls(client: openai.AsyncOpenAI) -> list[BaseException | None]:
+    async def one(i: int) -> BaseException | None:
+        try:
+            await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"q{i}"}])
+        except openai.OpenAIError as exc:
+            return exc
+        return None
+
+    return await asyncio.gather(*(one(i) for i in range(CALLS)))
+
+
+def test_sync_client_stays_within_the_concurrency_limit(kluster_emulator: Emulator) -> None:
+    _load(kluster_emulator)
+    errors = [e for e in _sync_calls(make_client(_settings(kluster_emulator))) if e is not None]
+    assert errors == []
+    assert kluster_emulator.controls.count("/chat/completions") == CALLS
+
+
+async def test_async_client_stays_within_the_concurrency_limit(kluster_emulator: Emulator) -> None:
+    _load(kluster_emulator)
+    errors = [e for e in await _async_calls(make_async_client(_settings(kluster_emulator))) if e is not None]
+    assert errors == []
+    assert kluster_emulator.controls.count("/chat/completions") == CALLS
+
+
+def test_switched_off_the_same_load_gets_429s(kluster_emulator: Emulator) -> None:
+    """The control: without client limits the emulator refuses part of the same load."""
+    _load(kluster_emulator)
+    client = make_client(_settings(kluster_emulator, client_rate_limit=False))
+    errors = [e for e in _sync_calls(client) if e is not None]
+    assert errors and all(isinstance(e, openai.RateLimitError) for e in errors)
+
+
+def test_env_switch_turns_it_off(kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KLUSTER_CLIENT_RATE_LIMIT", "false")
+    assert KlusterSettings().client_rate_limit is False
+    monkeypatch.setenv("KLUSTER_CLIENT_RATE_LIMIT", "true")
+    assert KlusterSettings().client_rate_limit is True
+
+
+def test_sync_and_async_clients_share_one_budget(kluster_emulator: Emulator) -> None:
+    """Threads on the sync client and a loop on the async client draw from the same slots."""
+    _load(kluster_emulator)
+    settings = _settings(kluster_emulator)
+    results: list[BaseException | None] = []
+
+    def run_async() -> None:
+        async def go() -> list[BaseException | None]:
+            return await _async_calls(make_async_client(settings))
+
+        results.extend(asyncio.run(go()))
+
+    thread = threading.Thread(target=run_async)
+    thread.start()
+    results.extend(_sync_calls(make_client(settings)))
+    thread.join()
+    assert [e for e in results if e is not None] == []
+    assert kluster_emulator.controls.count("/chat/completions") == 2 * CALLS
+
+
+def test_limits_are_keyed_by_base_url_tier_and_model(kluster_emulator: Emulator) -> None:
+    settings = _settings(kluster_emulator)
+    limiter = limiter_for("llama-3.1-8b", settings)  # an alias names the same model
+    assert limiter is limiter_for(MODEL, settings)
+    assert limiter.concurrency == LIMIT and limiter.rpm == 600  # override + the core tier's catalog RPM
+    assert limiter_for(MODEL, _settings(kluster_emulator, tier="trial")).rpm == 30
+
+
+def test_a_stream_holds_its_slot_until_closed(kluster_emulator: Emulator) -> None:
+    settings = _settings(kluster_emulator, client_concurrency=1)
+    client = make_client(settings)
+    limiter = limiter_for(MODEL, settings)
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True, max_completion_tokens=5
+    )
+    next(iter(stream))
+    assert limiter._slots is not None and limiter._slots._free == 0
+    stream.close()
+    assert limiter._slots._free == 1
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "again"}])
+    assert limiter._slots._free == 1  # a plain call gives its slot back
+
+
+def test_other_endpoints_are_not_gated(kluster_emulator: Emulator) -> None:
+    settings = _settings(kluster_emulator, client_concurrency=1)
+    client = make_client(settings)
+    limiter = limiter_for(MODEL, settings)
+    hold = limiter.acquire()  # the only slot is taken ...
+    try:
+        started = time.monotonic()
+        assert client.models.list().data  # ... and a GET still goes through at once
+        assert time.monotonic() - started < 5
+    finally:
+        hold.release()
+
+
+def test_cancelled_async_waiter_passes_its_slot_on() -> None:
+    limiter = RateLimiter(rpm=None, concurrency=1)
+
+    async def scenario() -> None:
+        first = await limiter.aacquire()
+        waiter = asyncio.ensure_future(limiter.aacquire())
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        first.release()
+        second = await asyncio.wait_for(limiter.aacquire(), 1)  # the cancelled waiter left nothing behind
+        second.release()
+
+    asyncio.run(scenario())
+    assert limiter._slots is not None and limiter._slots._free == 1

@@ -5,6 +5,9 @@
 This is what makes compat impossible to bypass: any framework that takes an openai client
 (PydanticAI providers, CrewAI's native OpenAI LLM, LangChain's root client) gets kluster's
 rules applied — drops, translations, and refusals raised before the network.
+
+Streams also get token usage here (`stream_usage`): `stream_options.include_usage` is asked for
+until the base URL refuses it once, and a stream without usage ends with an estimated usage chunk.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 from kluster_agents.integrations._version import USER_AGENT
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.embeddings import AsyncKlusterEmbeddingsResource, KlusterEmbeddingsResource
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.stream_usage import (
+    INCLUDE_USAGE,
+    is_stream_options_refusal,
+    remember_refusal,
+    should_ask,
+    with_usage,
+)
 
 # Keyword arguments of `create()` that are request options, not body parameters.
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
@@ -39,9 +49,33 @@ def _settings_of(client: Any) -> KlusterSettings | None:
     return getattr(client, "kluster_settings", None)
 
 
+def _stream_plan(client: Any, prepared: dict[str, Any]) -> tuple[bool, str, bool]:
+    """(is a stream, base URL, ask for usage with stream_options) for one prepared request."""
+    if not prepared.get("stream"):
+        return False, "", False
+    settings = resolve_settings(_settings_of(client))
+    base = str(client.base_url).rstrip("/")
+    return True, base, should_ask(settings.stream_usage, base)
+
+
+def _can_fall_back(client: Any, exc: Exception) -> bool:
+    return resolve_settings(_settings_of(client)).stream_usage == "auto" and is_stream_options_refusal(exc)
+
+
 class KlusterCompletions(Completions):
     def create(self, **kwargs: Any) -> Any:
-        return super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        streaming, base, ask = _stream_plan(self._client, prepared)
+        if not streaming:
+            return super().create(**prepared)
+        if ask:
+            try:
+                return with_usage(super().create(**prepared, stream_options=INCLUDE_USAGE), prepared["messages"])
+            except openai.BadRequestError as exc:
+                if not _can_fall_back(self._client, exc):
+                    raise
+                remember_refusal(base)
+        return with_usage(super().create(**prepared), prepared["messages"])
 
     def parse(self, **kwargs: Any) -> Any:
         return super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
@@ -49,7 +83,19 @@ class KlusterCompletions(Completions):
 
 class AsyncKlusterCompletions(AsyncCompletions):
     async def create(self, **kwargs: Any) -> Any:
-        return await super().create(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        streaming, base, ask = _stream_plan(self._client, prepared)
+        if not streaming:
+            return await super().create(**prepared)
+        if ask:
+            try:
+                stream = await super().create(**prepared, stream_options=INCLUDE_USAGE)
+                return with_usage(stream, prepared["messages"])
+            except openai.BadRequestError as exc:
+                if not _can_fall_back(self._client, exc):
+                    raise
+                remember_refusal(base)
+        return with_usage(await super().create(**prepared), prepared["messages"])
 
     async def parse(self, **kwargs: Any) -> Any:
         return await super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))

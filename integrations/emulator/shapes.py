@@ -71,8 +71,13 @@ def _chunk(ident: str, model: str, created: int, delta: Mapping[str, Any], finis
     }
 
 
-def stream_chunks(model: str, reply: Reply, created: int) -> Iterator[dict[str, Any]]:
-    """The SSE chunks of a streamed reply (vLLM style: role first, content pieces, then finish)."""
+def stream_chunks(
+    model: str, reply: Reply, created: int, *, usage_of: Sequence[Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The SSE chunks of a streamed reply (vLLM style: role first, content pieces, then finish).
+
+    With `usage_of` (the request's messages, when it asked `stream_options.include_usage`), a last
+    chunk with empty `choices` carries the usage, as OpenAI and vLLM send it."""
     ident = completion_id()
     yield _chunk(ident, model, created, {"role": "assistant", "content": ""}, None)
     for piece in _pieces(reply.content or ""):
@@ -80,6 +85,17 @@ def stream_chunks(model: str, reply: Reply, created: int) -> Iterator[dict[str, 
     for index, call in enumerate(reply.tool_calls):
         yield _chunk(ident, model, created, {"tool_calls": [{"index": index, **call.to_openai()}]}, None)
     yield _chunk(ident, model, created, {}, reply.finish_reason)
+    if usage_of is not None:
+        calls = [call.to_openai() for call in reply.tool_calls]
+        yield {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": _reply_usage(usage_of, reply, calls),
+            EMULATED_FIELD: True,
+        }
 
 
 def _pieces(text: str) -> list[str]:

@@ -108,7 +108,7 @@ def test_async_client_applies_compat() -> None:
             await client.chat.completions.create(
                 model="llama-3.1-8b",
                 messages=[{"role": "user", "content": "x"}],
-                response_format={"type": "json_object"},
+                response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
             )
 
     asyncio.run(run())

@@ -181,7 +181,11 @@ async def test_pydantic_ai_run_many(passes: Counter, kluster_emulator: Any) -> N
         {"messages": [{"role": "user", "content": "x"}]},
         {"model": LLAMA, "messages": [{"content": "no role"}]},
         {"model": LLAMA, "messages": [{"role": "user", "content": "x"}], "n": 2},
-        {"model": LLAMA, "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}},
+        {
+            "model": LLAMA,
+            "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+        },
         {"model": LLAMA, "messages": [{"role": "user", "content": "x"}], "tool_choice": "required"},
         {
             "model": "mistralai/Mistral-Nemo-Instruct-2407",

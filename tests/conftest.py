@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -39,3 +40,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "live" in item.keywords and not LIVE_KEY:
             item.add_marker(skip_live)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A base URL on 127.0.0.1 whose socket accepts connections and never answers (timeout tests)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # the kernel completes handshakes; nobody ever reads or writes
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        sock.close()

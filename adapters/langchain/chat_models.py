@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal, Self, cast
 
+import httpx
 import openai
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
 from langchain_core.messages import AIMessage, AIMessageChunk
@@ -169,11 +170,16 @@ class ChatKluster(BaseChatOpenAI):
         self.tier = settings.tier
         if not settings.has_api_key:
             return self
+        timeout = _httpx_timeout(self.request_timeout)
         if not self.client:
             self.root_client = make_client(settings, http_client=self.http_client)
+            if timeout is not None:
+                self.root_client.timeout = timeout
             self.client = self.root_client.chat.completions
         if not self.async_client:
             self.root_async_client = make_async_client(settings, http_client=self.http_async_client)
+            if timeout is not None:
+                self.root_async_client.timeout = timeout
             self.async_client = self.root_async_client.chat.completions
         return self
 
@@ -397,6 +403,18 @@ class KlusterBatchChat(ChatKluster):
 _STANDARD_RESPONSE_KEYS = frozenset(ChatCompletion.model_fields) | frozenset(ChatCompletionChunk.model_fields)
 _STANDARD_CHUNK_KEYS = _STANDARD_RESPONSE_KEYS
 _STANDARD_CHOICE_KEYS = frozenset(Choice.model_fields) | frozenset(ChunkChoice.model_fields)
+
+
+def _httpx_timeout(value: Any) -> httpx.Timeout | None:
+    """LangChain's `timeout=` forms other than seconds: an `httpx.Timeout` or a `(connect, read)` tuple.
+
+    Plain seconds go through `KlusterSettings.timeout` (keeping KLUSTER_CONNECT_TIMEOUT)."""
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        connect, read = value
+        return httpx.Timeout(read, connect=connect)
+    return None
 
 
 def _traced_schema(schema: Any) -> Any:

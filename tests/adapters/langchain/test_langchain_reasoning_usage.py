@@ -1,9 +1,13 @@
-"""ChatKluster on reasoning models (langchain-deepseek's shape) and token usage after a stream."""
+"""ChatKluster on reasoning models (langchain-deepseek's shape), token usage after a stream, timeouts."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import httpx
+import openai
+import pytest
 from langchain_core.messages import AIMessageChunk
 
 from kluster_agents.adapters.langchain import ChatKluster
@@ -49,8 +53,6 @@ async def test_astream_splits_reasoning_too(kluster_emulator: Any) -> None:
 
 def test_a_reasoning_content_field_from_the_server_is_kept(kluster_emulator: Any) -> None:
     # A server with a reasoning parser sends the field instead of the inline block.
-    import httpx
-
     body = {
         "id": "x",
         "object": "chat.completion",
@@ -85,3 +87,14 @@ def test_stream_usage_comes_from_the_service_when_it_accepts_stream_options(klus
     full = _streamed(chat(kluster_emulator, model=LLAMA), "Tell me a story")
     assert full.usage_metadata is not None and full.usage_metadata["total_tokens"] > 0
     assert "usage_estimated" not in full.response_metadata
+
+
+@pytest.mark.parametrize(
+    "timeout", [0.5, (0.5, 0.5), httpx.Timeout(0.5, connect=0.5)], ids=["seconds", "tuple", "httpx"]
+)
+def test_every_timeout_form_is_honoured(silent_server: str, timeout: Any) -> None:
+    llm = ChatKluster(api_key="k", base_url=silent_server, timeout=timeout, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        llm.invoke("hello")
+    assert time.monotonic() - started < 5  # not KLUSTER_TIMEOUT's 60 s

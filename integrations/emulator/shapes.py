@@ -5,6 +5,7 @@ no `system_fingerprint`, usage without `*_details`, an extra `stop_reason` on ea
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -98,9 +99,25 @@ def stream_chunks(
         }
 
 
+_THINK_TAGS = re.compile(r"(</?think>)")
+
+
 def _pieces(text: str) -> list[str]:
+    """Content pieces of a streamed reply; `<think>`/`</think>` are one token each in R1-style models'
+    vocabularies, so they stream as pieces of their own (as vLLM and Ollama send them)."""
     if not text:
         return []
+    if "think>" in text:
+        return [
+            p
+            for part in _THINK_TAGS.split(text)
+            if part
+            for p in ([part] if _THINK_TAGS.fullmatch(part) else _word_pieces(part))
+        ]
+    return _word_pieces(text)
+
+
+def _word_pieces(text: str) -> list[str]:
     words = text.split(" ")
     per_piece = max(1, -(-len(words) // _STREAM_PIECES))
     groups = [" ".join(words[i : i + per_piece]) for i in range(0, len(words), per_piece)]

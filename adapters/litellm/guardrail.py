@@ -25,8 +25,8 @@ from contextvars import ContextVar
 from typing import Any, Literal
 
 import litellm
-from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.exceptions import GuardrailRaisedException
+from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import ModelResponse
 

@@ -29,7 +29,14 @@ import openai
 from litellm import CustomLLM
 from litellm.constants import COMPLETION_HTTP_FALLBACK_SECONDS
 from litellm.litellm_core_utils.request_timeout_resolver import get_configured_request_timeout
-from litellm.types.utils import EmbeddingResponse, ModelResponse, ModelResponseStream, Usage
+from litellm.types.utils import (
+    Delta,
+    EmbeddingResponse,
+    ModelResponse,
+    ModelResponseStream,
+    StreamingChoices,
+    Usage,
+)
 from litellm.utils import convert_to_model_response_object, custom_llm_setup
 from openai.resources.chat import Completions
 
@@ -220,7 +227,7 @@ class KlusterLLM(CustomLLM):
         if request.use_tool:
             raw = client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
             return tool_call_to_content(raw.http_response.json(), request), raw.headers
-        run, headers = PromptedRun(kwargs, request), {}
+        run, headers = PromptedRun(kwargs, request), httpx.Headers()
         while not run.done:
             raw = client.chat.completions.with_raw_response.create(**run.kwargs)
             run.receive(raw.http_response.json())
@@ -233,7 +240,7 @@ class KlusterLLM(CustomLLM):
         if request.use_tool:
             raw = await client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
             return tool_call_to_content(raw.http_response.json(), request), raw.headers
-        run, headers = PromptedRun(kwargs, request), {}
+        run, headers = PromptedRun(kwargs, request), httpx.Headers()
         while not run.done:
             raw = await client.chat.completions.with_raw_response.create(**run.kwargs)
             run.receive(raw.http_response.json())
@@ -427,13 +434,21 @@ def _body_chunk(body: dict[str, Any]) -> ModelResponseStream:
     """A whole (structured) reply as one stream chunk carrying content, finish reason and usage."""
     choice = body["choices"][0]
     message = choice.get("message") or {}
-    delta = {"role": "assistant", "content": message.get("content"), "tool_calls": message.get("tool_calls")}
+    delta: dict[str, Any] = {
+        "role": "assistant",
+        "content": message.get("content"),
+        "tool_calls": message.get("tool_calls"),
+    }
     return ModelResponseStream(
         id=body.get("id"),
         created=body.get("created"),
         model=body.get("model"),
         choices=[
-            {"index": 0, "delta": {k: v for k, v in delta.items() if v}, "finish_reason": choice.get("finish_reason")}
+            StreamingChoices(
+                index=0,
+                delta=Delta(**{k: v for k, v in delta.items() if v}),
+                finish_reason=choice.get("finish_reason"),
+            )
         ],
         usage=Usage(**body["usage"]) if body.get("usage") else None,
     )

@@ -70,7 +70,7 @@ class KlusterCompletions(Completions):
             return super().create(**prepared)
         if ask:
             try:
-                return with_usage(super().create(**prepared, stream_options=INCLUDE_USAGE), prepared["messages"])
+                return with_usage(super().create(**{**prepared, "stream_options": INCLUDE_USAGE}), prepared["messages"])
             except openai.BadRequestError as exc:
                 if not _can_fall_back(self._client, exc):
                     raise
@@ -89,7 +89,7 @@ class AsyncKlusterCompletions(AsyncCompletions):
             return await super().create(**prepared)
         if ask:
             try:
-                stream = await super().create(**prepared, stream_options=INCLUDE_USAGE)
+                stream = await super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
                 return with_usage(stream, prepared["messages"])
             except openai.BadRequestError as exc:
                 if not _can_fall_back(self._client, exc):

@@ -65,8 +65,9 @@ def is_stream_options_refusal(exc: BaseException) -> bool:
     """A 400 whose error names `stream_options` (the parameter or the message)."""
     if not isinstance(exc, openai.BadRequestError):
         return False
-    body = exc.body if isinstance(exc.body, Mapping) else {}
-    inner = body.get("error") if isinstance(body.get("error"), Mapping) else body
+    body: Mapping[str, Any] = exc.body if isinstance(exc.body, Mapping) else {}
+    nested = body.get("error")
+    inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else body
     text = f"{exc.message} {inner.get('param', '')} {inner.get('message', '')}"
     return "stream_options" in text
 

@@ -64,7 +64,8 @@ def json_schema_of(schema: OutputSchema) -> dict[str, Any] | None:
     if is_pydantic_model(schema):
         return schema.model_json_schema()
     if is_pydantic_v1_model(schema):
-        return dict(schema.schema())  # type: ignore[attr-defined]
+        v1_model: Any = schema
+        return dict(v1_model.schema())
     if isinstance(schema, Mapping):
         spec: Mapping[str, Any] = schema
         if spec.get("type") == "function" and isinstance(spec.get("function"), Mapping):

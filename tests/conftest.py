@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -29,6 +30,9 @@ def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))  # never the user's batch journal
     monkeypatch.chdir(tmp_path)  # no stray .env from the working directory
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-kluster")  # must never be sent to kluster
+    from kluster_agents.integrations.api.stream_usage import forget_refusals
+
+    forget_refusals()  # every test starts with no remembered stream_options refusal (no order dependence)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -36,3 +40,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "live" in item.keywords and not LIVE_KEY:
             item.add_marker(skip_live)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A base URL on 127.0.0.1 whose socket accepts connections and never answers (timeout tests)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # the kernel completes handshakes; nobody ever reads or writes
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        sock.close()

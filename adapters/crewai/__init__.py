@@ -5,7 +5,16 @@ guardrails and tool, batch-aware crews.
     agent = Agent(role=..., goal=..., backstory=..., llm=kluster_llm("llama-3.3-70b"))
 
 Needs the `crewai` extra: pip install "kluster-agents[crewai]".
+
+CrewAI's telemetry is switched off by default (it adds seconds per run and stalls offline):
+`CREWAI_DISABLE_TELEMETRY` and `OTEL_SDK_DISABLED` are set to "true" unless already set before this
+import — set them to "false" first to keep CrewAI's telemetry.
 """
+
+import os
+
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from kluster_agents.integrations.api.extras import require
 

@@ -5,8 +5,10 @@ this subclass keeps all of its behaviour (events, hooks, ReAct and native tool l
 accounting) and changes only what kluster needs:
 
 - key and base URL come from `KlusterSettings` — never from OPENAI_API_KEY / OPENAI_BASE_URL;
+- reasoning models: `call()` returns the answer without the inline `<think>` block, kept in
+  `last_reasoning`; CrewAI's `timeout=` reaches the kluster client (KLUSTER_TIMEOUT otherwise);
 - the openai clients are ours (`make_client` / `make_async_client`), so every request goes
-  through `compat.prepare_chat_request` (`stream_options` dropped, `max_tokens` translated,
+  through `compat.prepare_chat_request` (stream usage asked for or estimated, `max_tokens` translated,
   unsupported parameters refused before the network); constructor parameters are checked
   at construction time with `compat.check_chat_request` (a pure check, no second compat pass);
 - capabilities come from the model catalog: native function calling only where the model has
@@ -23,6 +25,7 @@ import asyncio
 import weakref
 from typing import Any, cast
 
+import openai
 from crewai.llms.context_window import CONTEXT_WINDOW_USAGE_RATIO
 from crewai.llms.providers.openai.completion import OpenAICompletion
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
@@ -32,8 +35,9 @@ from kluster_agents.integrations._version import product
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.compat import check_chat_request
-from kluster_agents.integrations.api.errors import KlusterError
+from kluster_agents.integrations.api.errors import KlusterError, KlusterTimeoutError
 from kluster_agents.integrations.api.openai_errors import as_kluster_error
+from kluster_agents.integrations.api.reasoning import split_reasoning
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 _PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
@@ -51,6 +55,9 @@ class KlusterCompletion(OpenAICompletion):
     structured_output_retries: int = Field(
         default=2, ge=0, description="Extra attempts when structured output is invalid."
     )
+
+    last_reasoning: str | None = Field(default=None, exclude=True, repr=False)
+    """The `<think>` reasoning of the last `call()`/`acall()` of a reasoning model (None without one)."""
 
     _async_loop: Any = PrivateAttr(default=None)
     _http_clients: tuple[Any, Any] | None = PrivateAttr(default=None)
@@ -127,15 +134,54 @@ class KlusterCompletion(OpenAICompletion):
         self._client = self._build_sync_client()
         self._async_client = None
 
+    def _timeouts(self) -> dict[str, float]:
+        """CrewAI's `timeout=` (seconds) for the kluster client; KLUSTER_TIMEOUT when not given."""
+        if self.timeout is None:
+            return {}
+        seconds = float(self.timeout)
+        return {"timeout": seconds, "connect_timeout": min(seconds, self.settings.connect_timeout)}
+
     def _build_sync_client(self) -> Any:
         http = self._http_clients[0] if self._http_clients else None
-        return make_client(self.settings, http_client=http, max_retries=self.max_retries, user_agent=product("crewai"))
+        return make_client(
+            self.settings,
+            http_client=http,
+            max_retries=self.max_retries,
+            user_agent=product("crewai"),
+            **self._timeouts(),
+        )
 
     def _build_async_client(self) -> Any:
         http = self._http_clients[1] if self._http_clients else None
         return make_async_client(
-            self.settings, http_client=http, max_retries=self.max_retries, user_agent=product("crewai")
+            self.settings,
+            http_client=http,
+            max_retries=self.max_retries,
+            user_agent=product("crewai"),
+            **self._timeouts(),
         )
+
+    # -- reasoning models: the answer without its <think> block ---------------------------------
+
+    def _answer(self, result: Any) -> Any:
+        if not isinstance(result, str) or not self.model_info.reasoning:
+            return result
+        split = split_reasoning(result)
+        self.last_reasoning = split.reasoning
+        return split.content if split.reasoning is not None else result
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """CrewAI's `call`; a reasoning model's answer comes without `<think>…</think>` (see `last_reasoning`)."""
+        try:
+            return self._answer(super().call(*args, **kwargs))
+        except ConnectionError as exc:
+            raise _typed_timeout(exc) from exc
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._answer(await super().acall(*args, **kwargs))
+        except ConnectionError as exc:
+            raise _typed_timeout(exc) from exc
 
     def _get_async_client(self) -> Any:
         try:
@@ -175,7 +221,8 @@ class KlusterCompletion(OpenAICompletion):
         self, messages: list[Any], tools: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
         params = super()._prepare_completion_params(messages, tools)
-        params.pop("stream_options", None)  # CrewAI always asks for stream usage; kluster has no stream_options
+        # CrewAI always asks for stream usage; the kluster client asks for it itself (or estimates it)
+        params.pop("stream_options", None)
         return params
 
     def _convert_tools_for_interference(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -296,6 +343,19 @@ def _reraise_typed(exc: Exception) -> None:
     mapped = as_kluster_error(exc)
     if mapped is not exc:
         raise mapped from exc
+
+
+class KlusterCrewTimeoutError(KlusterTimeoutError, ConnectionError):
+    """A CrewAI call timed out: a `KlusterTimeoutError`, and still the `ConnectionError` CrewAI raises."""
+
+
+def _typed_timeout(exc: ConnectionError) -> BaseException:
+    """CrewAI wraps an openai timeout into a plain ConnectionError; give it its kluster type back."""
+    if isinstance(exc.__cause__, openai.APITimeoutError):
+        return KlusterCrewTimeoutError(
+            f"kluster.ai did not answer within the timeout ({exc}); raise `timeout=` or KLUSTER_TIMEOUT, or retry later."
+        )
+    return exc
 
 
 def _kluster_error_in(exc: ValidationError) -> KlusterError | None:

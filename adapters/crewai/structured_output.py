@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kluster_agents.integrations.api.reasoning import split_reasoning
 from kluster_agents.integrations.api.structured import (
     KlusterStructuredOutputError,
     json_schema_of,
@@ -81,7 +82,7 @@ class StructuredOutputRun:
             self.usage[key] += int(getattr(usage, key, 0) or 0)
         message = completion.choices[0].message
         calls = [c for c in (message.tool_calls or []) if getattr(c, "function", None) is not None]
-        raw = calls[0].function.arguments if calls else (message.content or "")
+        raw = calls[0].function.arguments if calls else split_reasoning(message.content or "").content
         try:
             self.result = parse_structured(raw, self.schema)
         except KlusterStructuredOutputError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal, Self, cast
 
+import httpx
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
@@ -39,8 +40,10 @@ from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, ge
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterError, KlusterUnsupportedError
 from kluster_agents.integrations.api.openai_errors import as_kluster_error
+from kluster_agents.integrations.api.reasoning import ThinkSplitter, split_reasoning
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
-from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES
+from kluster_agents.integrations.api.stream_usage import ESTIMATED_FLAG
+from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES, json_schema_of
 
 PROVIDER = "kluster"
 StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
@@ -62,8 +65,13 @@ class ChatKluster(BaseChatOpenAI):
     ChatKluster(batch=True).batch(prompts)                          # one Batch API job
     ```
 
-    Streaming usage: kluster does not accept `stream_options`, so `stream_usage` is off and
-    streamed messages carry no `usage_metadata` (non-streaming calls do).
+    Reasoning models (DeepSeek-R1, Qwen3, Magistral): the inline `<think>…</think>` block (or a
+    `reasoning_content` field) goes to `additional_kwargs["reasoning_content"]` and a `reasoning`
+    content block, on invoke and stream, as in langchain-deepseek; `content` is the answer.
+
+    Token usage: `usage_metadata` on invoke and after a stream. The client asks for stream usage
+    where the service accepts `stream_options` and counts it client-side otherwise
+    (`response_metadata["usage_estimated"]` is then True; see `KLUSTER_STREAM_USAGE`).
     """
 
     model_name: str = Field(default=DEFAULT_MODEL, alias="model")
@@ -83,7 +91,7 @@ class ChatKluster(BaseChatOpenAI):
     use_responses_api: bool | None = False
     """kluster.ai has no Responses API: requests always use Chat Completions."""
     stream_usage: bool | None = False
-    """Off: kluster rejects `stream_options`, so streams carry no usage (compat drops it if set)."""
+    """LangChain's own `stream_options` switch stays off: the kluster client decides (`KLUSTER_STREAM_USAGE`)."""
     structured_output_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     """Extra attempts when prompted-JSON structured output fails to parse or validate."""
     use_batch_api: bool = Field(default=False, alias="batch")
@@ -176,13 +184,18 @@ class ChatKluster(BaseChatOpenAI):
         self.tier = settings.tier
         if not settings.has_api_key:
             return self
+        timeout = _httpx_timeout(self.request_timeout)
         if not self.client:
             self.root_client = make_client(settings, http_client=self.http_client, user_agent=product("langchain-core"))
+            if timeout is not None:
+                self.root_client.timeout = timeout
             self.client = self.root_client.chat.completions
         if not self.async_client:
             self.root_async_client = make_async_client(
                 settings, http_client=self.http_async_client, user_agent=product("langchain-core")
             )
+            if timeout is not None:
+                self.root_async_client.timeout = timeout
             self.async_client = self.root_async_client.chat.completions
         return self
 
@@ -264,46 +277,51 @@ class ChatKluster(BaseChatOpenAI):
             _reraise_typed(exc)
             raise
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        try:
-            yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        except Exception as exc:
-            _reraise_typed(exc)
-            raise
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        try:
-            async for chunk in super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
-                yield chunk
-        except Exception as exc:
-            _reraise_typed(exc)
-            raise
-
     # -- responses ------------------------------------------------------------------------------
 
     def _create_chat_result(self, response: dict | openai.BaseModel, generation_info: dict | None = None) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
         if isinstance(response, dict):
             response_extras = _extras(response, _STANDARD_RESPONSE_KEYS)
-            choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in response.get("choices") or []]
+            choices = response.get("choices") or []
+            choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in choices]
+            reasonings = [(c.get("message") or {}).get("reasoning_content") for c in choices]
         else:  # openai models keep unknown fields in model_extra: no second dump needed
             response_extras = dict(response.model_extra or {})
-            choice_extras = [dict(c.model_extra or {}) for c in getattr(response, "choices", None) or []]
-        for generation, extras in zip(result.generations, choice_extras, strict=False):
+            choices = getattr(response, "choices", None) or []
+            choice_extras = [dict(c.model_extra or {}) for c in choices]
+            reasonings = [(c.message.model_extra or {}).get("reasoning_content") for c in choices]
+        for generation, extras, reasoning in zip(result.generations, choice_extras, reasonings, strict=False):
             generation.message.response_metadata.update(model_provider=PROVIDER, **response_extras, **extras)
+            _move_reasoning(generation.message, reasoning, split_inline=True)
         return result
+
+    # -- streams: reasoning split per stream -------------------------------------------------------
+
+    def _splitter(self) -> ThinkSplitter | None:
+        return ThinkSplitter() if self.model_info.reasoning else None
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        splitter = self._splitter()
+        try:
+            for generation in super()._stream(*args, **kwargs):
+                yield _split_chunk(generation, splitter)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+        if splitter is not None and (tail := _flushed(splitter)) is not None:
+            yield tail
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        splitter = self._splitter()
+        try:
+            async for generation in super()._astream(*args, **kwargs):
+                yield _split_chunk(generation, splitter)
+        except Exception as exc:
+            _reraise_typed(exc)
+            raise
+        if splitter is not None and (tail := _flushed(splitter)) is not None:
+            yield tail
 
     def _convert_chunk_to_generation_chunk(
         self, chunk: dict, default_chunk_class: type, base_generation_info: dict | None
@@ -313,7 +331,12 @@ class ChatKluster(BaseChatOpenAI):
             return None
         if isinstance(generation.message, AIMessageChunk):
             generation.message.response_metadata["model_provider"] = PROVIDER
+            if chunk.get(ESTIMATED_FLAG):
+                generation.message.response_metadata["usage_estimated"] = True
         choices = chunk.get("choices") or []
+        delta = choices[0].get("delta") if choices else None
+        if isinstance(delta, dict) and delta.get("reasoning_content"):
+            generation.message.additional_kwargs["reasoning_content"] = delta["reasoning_content"]
         if choices and choices[0].get("finish_reason"):
             extras = {**_extras(chunk, _STANDARD_CHUNK_KEYS), **_extras(choices[0], _STANDARD_CHOICE_KEYS)}
             generation.generation_info = {**(generation.generation_info or {}), **extras}
@@ -373,7 +396,9 @@ class ChatKluster(BaseChatOpenAI):
             return super().with_structured_output(
                 schema, method="function_calling", include_raw=include_raw, strict=strict, **kwargs
             )
-        bound = self.bind(**kwargs) if kwargs else self
+        # the tracing metadata LangChain's own structured output attaches (LangSmith, callbacks)
+        traced = {"kwargs": {"method": method}, "schema": _traced_schema(schema)}
+        bound = self.bind(ls_structured_output_format=traced, **kwargs)
         return prompted_structured_output(
             bound, schema, include_raw=include_raw, max_retries=self.structured_output_retries
         )
@@ -428,6 +453,65 @@ class KlusterBatchChat(ChatKluster):
 _STANDARD_RESPONSE_KEYS = frozenset(ChatCompletion.model_fields) | frozenset(ChatCompletionChunk.model_fields)
 _STANDARD_CHUNK_KEYS = _STANDARD_RESPONSE_KEYS
 _STANDARD_CHOICE_KEYS = frozenset(Choice.model_fields) | frozenset(ChunkChoice.model_fields)
+
+
+def _httpx_timeout(value: Any) -> httpx.Timeout | None:
+    """LangChain's `timeout=` forms other than seconds: an `httpx.Timeout` or a `(connect, read)` tuple.
+
+    Plain seconds go through `KlusterSettings.timeout` (keeping KLUSTER_CONNECT_TIMEOUT)."""
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        connect, read = value
+        return httpx.Timeout(read, connect=connect)
+    return None
+
+
+def _traced_schema(schema: Any) -> Any:
+    from langchain_core.utils.function_calling import convert_to_json_schema
+
+    if schema is None:
+        return None
+    try:
+        return convert_to_json_schema(schema)
+    except Exception:  # a schema LangChain cannot convert still works for prompted JSON
+        return json_schema_of(schema)
+
+
+def _move_reasoning(message: Any, reasoning: Any, *, split_inline: bool) -> None:
+    """Reasoning into `additional_kwargs["reasoning_content"]` (a server field, else the inline block)."""
+    if not isinstance(message, AIMessage) or not isinstance(message.content, str):
+        return
+    if isinstance(reasoning, str) and reasoning:
+        message.additional_kwargs["reasoning_content"] = reasoning
+        return
+    if split_inline:
+        split = split_reasoning(message.content)
+        if split.reasoning is not None:
+            message.additional_kwargs["reasoning_content"] = split.reasoning
+            message.content = split.content
+
+
+def _split_chunk(generation: ChatGenerationChunk, splitter: ThinkSplitter | None) -> ChatGenerationChunk:
+    message = generation.message
+    if splitter is None or not isinstance(message, AIMessageChunk) or not isinstance(message.content, str):
+        return generation
+    reasoning, content = splitter.feed(message.content)
+    message.content = content
+    if reasoning:
+        message.additional_kwargs["reasoning_content"] = (
+            message.additional_kwargs.get("reasoning_content", "") + reasoning
+        )
+    generation.text = content
+    return generation
+
+
+def _flushed(splitter: ThinkSplitter) -> ChatGenerationChunk | None:
+    reasoning, content = splitter.flush()
+    if not reasoning and not content:
+        return None
+    extra = {"reasoning_content": reasoning} if reasoning else {}
+    return ChatGenerationChunk(message=AIMessageChunk(content=content, additional_kwargs=extra), text=content)
 
 
 def _extras(body: Any, standard: frozenset[str]) -> dict[str, Any]:

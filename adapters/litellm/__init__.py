@@ -14,6 +14,14 @@ from kluster_agents.integrations.api.extras import require
 
 require("litellm", "litellm")
 
+import litellm as _litellm
+
+# Streams without usage make LiteLLM count tokens, and for Llama-like names it downloads a Hugging
+# Face tokenizer first (minutes offline). kluster streams carry usage (real or estimated by the
+# client), so use the bundled tokenizer for anything left; set it to False after import to undo.
+if _litellm.disable_hf_tokenizer_download is None and os.environ.get("KLUSTER_LITELLM_HF_TOKENIZER") != "1":
+    _litellm.disable_hf_tokenizer_download = True
+
 from kluster_agents.adapters.litellm.batch import (
     abatch_completion_via_api,
     batch_completion_via_api,

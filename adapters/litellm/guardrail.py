@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from typing import Any, Literal
 
 import litellm
+from litellm.exceptions import GuardrailRaisedException
 from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import ModelResponse
@@ -166,10 +167,17 @@ class KlusterVerifyGuardrail(CustomGuardrail):
 
     # -- LiteLLM hooks ------------------------------------------------------------------------
     async def async_post_call_success_deployment_hook(self, request_data: dict, response: Any, call_type: Any) -> Any:
-        """SDK path: every `acompletion` (no `guardrails=[...]` needed when default_on)."""
+        """SDK path: every `acompletion` (no `guardrails=[...]` needed when default_on). A rejection is
+        a guardrail intervention for LiteLLM's Router: no fallback to another model (another model's
+        answer was not what Verify judged), and Verify's explanation is the error."""
         if not self.should_run_guardrail(data=request_data, event_type=GuardrailEventHooks.post_call):
             return None
-        return await self.verify(request_data, response)
+        try:
+            return await self.verify(request_data, response)
+        except HallucinationDetected as exc:
+            if isinstance(exc, VerifyRejection):
+                raise
+            raise VerifyRejection(exc, self.guardrail_name) from exc
 
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
         """Proxy path: regenerations go through the proxy's router; a hallucination that is
@@ -178,7 +186,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
             return response
         try:
             return await self.verify(data, response, router=_proxy_router())
-        except HallucinationDetected as exc:
+        except HallucinationDetected as exc:  # also a VerifyRejection from a regeneration's own hook
             from fastapi import HTTPException
 
             raise HTTPException(
@@ -193,6 +201,17 @@ class KlusterVerifyGuardrail(CustomGuardrail):
                     },
                 },
             ) from exc
+
+
+class VerifyRejection(HallucinationDetected, GuardrailRaisedException):
+    """Verify flagged the answer: a `HallucinationDetected` that LiteLLM also recognises as a
+    guardrail block (`GuardrailRaisedException`, HTTP 400), so the Router does not fall back."""
+
+    def __init__(self, detected: HallucinationDetected, guardrail_name: str | None) -> None:
+        HallucinationDetected.__init__(self, detected.result, attempts=detected.attempts)
+        self.guardrail_name = guardrail_name
+        self.status_code = 400
+        self.blocked_content = True
 
 
 def _proxy_router() -> Any:

@@ -27,13 +27,29 @@ import httpx
 import litellm
 import openai
 from litellm import CustomLLM
-from litellm.types.utils import EmbeddingResponse, ModelResponse, ModelResponseStream
+from litellm.constants import COMPLETION_HTTP_FALLBACK_SECONDS
+from litellm.litellm_core_utils.request_timeout_resolver import get_configured_request_timeout
+from litellm.types.utils import (
+    Delta,
+    EmbeddingResponse,
+    ModelResponse,
+    ModelResponseStream,
+    StreamingChoices,
+    Usage,
+)
 from litellm.utils import convert_to_model_response_object, custom_llm_setup
 from openai.resources.chat import Completions
 
 from kluster_agents.adapters.litellm.exceptions import PROVIDER, as_litellm_error
+from kluster_agents.adapters.litellm.structured import (
+    PromptedRun,
+    SchemaRequest,
+    schema_request,
+    tool_call_to_content,
+    tool_kwargs,
+)
 from kluster_agents.integrations._version import product
-from kluster_agents.integrations.api.catalog import ModelInfo, list_models, supports_tools
+from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
@@ -44,6 +60,8 @@ from kluster_agents.integrations.api.errors import (
     KlusterUnsupportedError,
 )
 from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
+from kluster_agents.integrations.api.prices import price_of
+from kluster_agents.integrations.api.reasoning import ThinkSplitter
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
 PREFIX = f"{PROVIDER}/"
@@ -56,6 +74,17 @@ _KEY = tuple[str | None, str | None, int | None]
 def model_name(model: str) -> str:
     """`kluster/<id>` -> `<id>` (LiteLLM strips the prefix before calling us; users may not)."""
     return model[len(PREFIX) :] if model.startswith(PREFIX) else model
+
+
+def call_timeout(timeout: float | httpx.Timeout | None) -> float | httpx.Timeout | None:
+    """The timeout the user gave LiteLLM, or None for LiteLLM's own 600 s fallback — then the kluster
+    client's `KLUSTER_TIMEOUT` / `KLUSTER_CONNECT_TIMEOUT` apply. (Passing exactly `timeout=600` with
+    no `litellm.request_timeout` set cannot be told apart from the fallback, and gets KLUSTER_TIMEOUT.)"""
+    if timeout is None or isinstance(timeout, httpx.Timeout):
+        return timeout
+    if float(timeout) == float(COMPLETION_HTTP_FALLBACK_SECONDS) and get_configured_request_timeout() is None:
+        return None
+    return timeout
 
 
 class KlusterLLM(CustomLLM):
@@ -139,6 +168,7 @@ class KlusterLLM(CustomLLM):
             kwargs["extra_body"] = extra_body
         if headers:
             kwargs["extra_headers"] = {**dict(headers), **(kwargs.get("extra_headers") or {})}
+        timeout = call_timeout(timeout)
         if timeout is not None:
             kwargs["timeout"] = timeout
         return kwargs
@@ -170,6 +200,7 @@ class KlusterLLM(CustomLLM):
         settings, retries, _ = self._prepare(model, [], api_base, api_key, {}, None, None)
         params = {k: v for k, v in optional_params.items() if k != "max_retries"}
         kwargs: dict[str, Any] = {"model": model_name(model), "input": input, "encoding_format": "float", **params}
+        timeout = call_timeout(timeout)
         if timeout is not None:
             kwargs["timeout"] = timeout
         return settings, optional_params.get("max_retries", retries), kwargs
@@ -202,6 +233,37 @@ class KlusterLLM(CustomLLM):
             _response_headers=dict(raw.headers),
         )
 
+    @staticmethod
+    def _body_to_model_response(body: dict[str, Any], headers: Any, model_response: ModelResponse) -> ModelResponse:
+        return convert_to_model_response_object(
+            response_object=body, model_response_object=model_response, _response_headers=dict(headers)
+        )
+
+    def _structured(self, client: KlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest) -> tuple[dict, Any]:
+        """A `json_schema` response_format answered by a forced tool call or by prompted JSON."""
+        if request.use_tool:
+            raw = client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
+            return tool_call_to_content(raw.http_response.json(), request), raw.headers
+        run, headers = PromptedRun(kwargs, request), httpx.Headers()
+        while not run.done:
+            raw = client.chat.completions.with_raw_response.create(**run.kwargs)
+            run.receive(raw.http_response.json())
+            headers = raw.headers
+        return run.result(), headers
+
+    async def _astructured(
+        self, client: AsyncKlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest
+    ) -> tuple[dict, Any]:
+        if request.use_tool:
+            raw = await client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
+            return tool_call_to_content(raw.http_response.json(), request), raw.headers
+        run, headers = PromptedRun(kwargs, request), httpx.Headers()
+        while not run.done:
+            raw = await client.chat.completions.with_raw_response.create(**run.kwargs)
+            run.receive(raw.http_response.json())
+            headers = raw.headers
+        return run.result(), headers
+
     # -- LiteLLM entry points -------------------------------------------------------------
     def completion(
         self,
@@ -223,7 +285,11 @@ class KlusterLLM(CustomLLM):
         client: Any = None,
     ) -> ModelResponse:
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
+        request = schema_request(kwargs, settings)
         with _pre_network_errors(model):
+            if request is not None:
+                body, raw_headers = self._structured(self.sync_client(settings, retries), kwargs, request)
+                return self._body_to_model_response(body, raw_headers, model_response)
             raw = self.sync_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
@@ -247,7 +313,11 @@ class KlusterLLM(CustomLLM):
         client: Any = None,
     ) -> ModelResponse:
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
+        request = schema_request(kwargs, settings)
         with _pre_network_errors(model):
+            if request is not None:
+                body, raw_headers = await self._astructured(self.async_client(settings, retries), kwargs, request)
+                return self._body_to_model_response(body, raw_headers, model_response)
             raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
@@ -273,10 +343,14 @@ class KlusterLLM(CustomLLM):
         client: Any = None,
     ) -> Iterator[ModelResponseStream]:
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
-        kwargs["stream"] = True
+        request = schema_request(kwargs, settings)
         with _pre_network_errors(model):
+            if request is not None:  # validated JSON cannot be streamed piecewise: one chunk
+                body, _ = self._structured(self.sync_client(settings, retries), kwargs, request)
+                return iter([_body_chunk(body)])
+            kwargs["stream"] = True
             stream = self.sync_client(settings, retries).chat.completions.create(**kwargs)
-        return _chunks(stream, model)
+        return _chunks(stream, get_model(model_name(model)).reasoning, model)
 
     # LiteLLM annotates a coroutine returning an iterator but iterates the call directly (an async
     # generator), and takes ModelResponseStream chunks as in `streaming`.
@@ -301,16 +375,25 @@ class KlusterLLM(CustomLLM):
     ) -> AsyncIterator[ModelResponseStream]:
         # LiteLLM iterates this without awaiting it first, so it must be an async generator.
         settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
+        request = schema_request(kwargs, settings)
+        if request is not None:
+            with _pre_network_errors(model):
+                body, _ = await self._astructured(self.async_client(settings, retries), kwargs, request)
+            yield _body_chunk(body)
+            return
         kwargs["stream"] = True
         with _pre_network_errors(model):
             stream = await self.async_client(settings, retries).chat.completions.create(**kwargs)
+        shaper = _StreamShaper(get_model(model_name(model)).reasoning)
         try:
             async with stream:
                 async for chunk in stream:
-                    if chunk.choices:
-                        yield _chunk(chunk)
+                    for out in shaper.feed(chunk):
+                        yield out
         except KlusterStreamError as exc:
             raise as_litellm_error(exc, model) from exc
+        for out in shaper.end():
+            yield out
 
     def embedding(
         self,
@@ -381,21 +464,95 @@ def _chunk(chunk: openai.types.chat.ChatCompletionChunk) -> ModelResponseStream:
     return ModelResponseStream(**chunk.model_dump(exclude_none=True))
 
 
-def _chunks(stream: openai.Stream, model: str | None = None) -> Iterator[ModelResponseStream]:
-    """The stream's chunks; a truncated or broken stream raises `LiteLLMKlusterStreamError`."""
+def _body_chunk(body: dict[str, Any]) -> ModelResponseStream:
+    """A whole (structured) reply as one stream chunk carrying content, finish reason and usage."""
+    choice = body["choices"][0]
+    message = choice.get("message") or {}
+    delta: dict[str, Any] = {
+        "role": "assistant",
+        "content": message.get("content"),
+        "tool_calls": message.get("tool_calls"),
+    }
+    return ModelResponseStream(
+        id=body.get("id"),
+        created=body.get("created"),
+        model=body.get("model"),
+        choices=[
+            StreamingChoices(
+                index=0,
+                delta=Delta(**{k: v for k, v in delta.items() if v}),
+                finish_reason=choice.get("finish_reason"),
+            )
+        ],
+        usage=Usage(**body["usage"]) if body.get("usage") else None,
+    )
+
+
+class _StreamShaper:
+    """Turns kluster chunks into what LiteLLM's stream wrapper keeps.
+
+    - `<think>` of reasoning models goes to `delta.reasoning_content`, as LiteLLM's non-streamed
+      path does it (`integrations.api.reasoning`, the one splitter).
+    - Usage: LiteLLM stops reading a custom provider's stream at the first chunk without content
+      after the finish reason, so a trailing usage-only chunk (the server's, or our estimate) would
+      be lost. The last content chunk is held back until the stream ends and carries the usage.
+    """
+
+    def __init__(self, reasoning: bool) -> None:
+        self.splitter = ThinkSplitter() if reasoning else None
+        self.held: ModelResponseStream | None = None
+
+    def feed(self, chunk: openai.types.chat.ChatCompletionChunk) -> Iterator[ModelResponseStream]:
+        if not chunk.choices:
+            if chunk.usage is not None and self.held is not None:
+                self.held.usage = Usage(**chunk.usage.model_dump(exclude_none=True))
+            return
+        out = _chunk(chunk)
+        delta = out.choices[0].delta
+        if self.splitter is not None and delta.content:
+            reasoning, content = self.splitter.feed(delta.content)
+            delta.content = content or None
+            if reasoning:
+                delta.reasoning_content = reasoning
+        if delta.content or delta.tool_calls or getattr(delta, "reasoning_content", None):
+            if self.held is not None:
+                yield self.held
+            self.held = out
+        else:
+            if self.held is not None and out.choices[0].finish_reason:
+                self.held.choices[0].finish_reason = out.choices[0].finish_reason
+                return
+            yield out
+
+    def end(self) -> Iterator[ModelResponseStream]:
+        if self.splitter is not None and self.held is not None:
+            reasoning, content = self.splitter.flush()
+            delta = self.held.choices[0].delta
+            if content:
+                delta.content = (delta.content or "") + content
+            if reasoning:
+                delta.reasoning_content = (getattr(delta, "reasoning_content", None) or "") + reasoning
+        if self.held is not None:
+            yield self.held
+            self.held = None
+
+
+def _chunks(stream: openai.Stream, reasoning: bool, model: str | None = None) -> Iterator[ModelResponseStream]:
+    """The stream's chunks shaped for LiteLLM; a truncated or broken stream raises `LiteLLMKlusterStreamError`."""
+    shaper = _StreamShaper(reasoning)
     try:
         with stream:
             for chunk in stream:
-                if chunk.choices:
-                    yield _chunk(chunk)
+                yield from shaper.feed(chunk)
     except KlusterStreamError as exc:
         raise as_litellm_error(exc, model) from exc
+    yield from shaper.end()
 
 
 # -- model info ----------------------------------------------------------------------------
 def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
-    """LiteLLM model-map entry for one catalog model on the settings' tier (no prices: the
-    docs publish none per token, so cost tracking reports nothing rather than a made-up 0)."""
+    """LiteLLM model-map entry for one catalog model on the settings' tier, with its real-time price
+    where one is known (`integrations.api.prices`; none rather than a made-up $0 elsewhere)."""
     limits = info.limits_for(settings.tier)
     if info.embedding:
         return {
@@ -412,9 +569,12 @@ def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, An
         "supports_parallel_function_calling": supports_tools(info, settings),
         "supports_vision": info.vision,
         "supports_reasoning": info.reasoning,
-        "supports_response_schema": False,  # response_format is refused by compat
+        "supports_response_schema": True,  # json_schema served by a forced tool call or prompted JSON
         "supports_system_messages": True,
     }
+    price = price_of(info.id)
+    if price is not None:
+        entry.update(input_cost_per_token=price.input_per_token, output_cost_per_token=price.output_per_token)
     if limits is not None:
         entry.update(
             max_input_tokens=limits.context,
@@ -467,13 +627,94 @@ def register(settings: KlusterSettings | None = None, **overrides: Any) -> Klust
             handler.settings = settings
         custom_llm_setup()
         _register_model_map(settings)
+        _install_supported_params()
     return handler
+
+
+# What a kluster chat request may carry, per the docs' compatibility page (no n, store, stream_options,
+# audio, modalities, service_tier...) and the catalog (tools on some models, reasoning_effort on
+# reasoning models, dropped by compat with a warning since the docs document no such parameter).
+_BASE_PARAMS = (
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "seed",
+    "stop",
+    "stream",
+    "temperature",
+    "top_p",
+    "response_format",  # json_object natively (observed); json_schema via a tool call or prompted JSON
+    "max_retries",
+    "extra_headers",
+    "user",
+)
+_TOOL_PARAMS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
+
+
+def supported_openai_params(model: str, settings: KlusterSettings | None = None) -> list[str]:
+    """The OpenAI parameters a `kluster/<model>` call takes (`litellm.get_supported_openai_params`)."""
+    info = get_model(model_name(model))
+    params = list(_BASE_PARAMS)
+    if supports_tools(info, settings):
+        params += _TOOL_PARAMS
+    if info.reasoning:
+        params.append("reasoning_effort")
+    return params
+
+
+_patch_lock = threading.Lock()
+
+
+def _install_supported_params() -> None:
+    """Answer `litellm.get_supported_openai_params(model, "kluster")` from the catalog. LiteLLM has no
+    plug-in point for a custom provider's list (it answers OpenAI's full list), so the names it is
+    called by are wrapped once; every other provider passes through untouched.
+
+    The public name gives kluster's list. LiteLLM's own request check (`litellm.utils`) keeps the
+    OpenAI-like list plus `reasoning_effort` on reasoning models: what kluster does not accept is
+    then dropped, translated or refused by compat with a typed error saying what to do, rather than
+    by LiteLLM's generic UnsupportedParamsError."""
+    import litellm.utils as litellm_utils
+
+    with _patch_lock:
+        original = litellm_utils.get_supported_openai_params
+        if getattr(original, "_kluster", False):
+            return
+
+        def get_supported_openai_params(
+            model: str, custom_llm_provider: str | None = None, *args: Any, _adapter: bool = True, **kwargs: Any
+        ) -> list | None:
+            if custom_llm_provider == PROVIDER or (custom_llm_provider is None and model.startswith(PREFIX)):
+                if not _adapter:
+                    return supported_openai_params(model, _installed_settings())
+                params = list(original(model, custom_llm_provider, *args, **kwargs) or [])
+                if get_model(model_name(model)).reasoning and "reasoning_effort" not in params:
+                    params.append("reasoning_effort")
+                return params
+            return original(model, custom_llm_provider, *args, **kwargs)
+
+        def public(model: str, custom_llm_provider: str | None = None, *args: Any, **kwargs: Any) -> list | None:
+            return get_supported_openai_params(model, custom_llm_provider, *args, _adapter=False, **kwargs)
+
+        get_supported_openai_params._kluster = True  # type: ignore[attr-defined]
+        public._kluster = True  # type: ignore[attr-defined]
+        litellm_utils.get_supported_openai_params = get_supported_openai_params
+        litellm.get_supported_openai_params = public
+
+
+def _installed_settings() -> KlusterSettings | None:
+    handler = _installed_handler()
+    return handler.settings if handler is not None else None
 
 
 def _register_model_map(settings: KlusterSettings | None) -> None:
     import logging
 
-    # register_model warns per entry that cache pricing defaults to 0; we register no prices.
+    # register_model warns per entry that cache pricing defaults to 0 (kluster has no cache prices).
     logger = logging.getLogger("LiteLLM")
     level = logger.level
     logger.setLevel(logging.ERROR)

@@ -65,6 +65,7 @@ PARAM_RULES: dict[str, Rule] = {
     for r in (
         Rule("store", "drop", "kluster.ai does not store completions"),
         Rule("service_tier", "drop", "kluster.ai has no per-request service tiers"),
+        Rule("reasoning_effort", "drop", "kluster.ai documents no reasoning_effort; reasoning models always think"),
         Rule("stream_options", "drop", "stream_options is not supported; streams may carry no usage"),
         Rule(
             "modalities",

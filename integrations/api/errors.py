@@ -107,6 +107,12 @@ class KlusterError(Exception):
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+    @message.setter
+    def message(self, value: str) -> None:
+        # Frameworks append to `e.message` (LiteLLM's Router adds deployment and fallback notes):
+        # allow it, and keep the new text redacted too.
+        self.args = (redact(str(value)),)
+
 
 class KlusterConfigError(KlusterError, ValueError):
     """Settings are missing or invalid (no key, bad base URL, unknown tier)."""

@@ -11,6 +11,9 @@ framework on top already catches and retries (`KlusterOpenAIAuthError` is a `Klu
 and an `openai.AuthenticationError`); a stream that ends without its finish chunk raises
 `KlusterOpenAIStreamError` instead of passing for a complete answer; a malformed 200 answer raises
 `KlusterOpenAIResponseError`. Secrets echoed by a server are scrubbed from every error.
+
+Streams also get token usage here (`stream_usage`): `stream_options.include_usage` is asked for
+until the base URL refuses it once, and a stream without usage ends with an estimated usage chunk.
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ from kluster_agents.integrations.api.compat_trace import (
 )
 from kluster_agents.integrations.api.embeddings import AsyncKlusterEmbeddingsResource, KlusterEmbeddingsResource
 from kluster_agents.integrations.api.openai_errors import checked_result, openai_twin
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.stream_usage import (
+    INCLUDE_USAGE,
+    is_stream_options_refusal,
+    remember_refusal,
+    should_ask,
+    with_usage,
+)
 
 # Keyword arguments of `create()` that are request options, not body parameters.
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
@@ -59,17 +69,40 @@ def _settings_of(client: Any) -> KlusterSettings | None:
     return getattr(client, "kluster_settings", None)
 
 
+def _stream_plan(client: Any, prepared: dict[str, Any]) -> tuple[bool, str, bool]:
+    """(is a stream, base URL, ask for usage with stream_options) for one prepared request."""
+    if not prepared.get("stream"):
+        return False, "", False
+    settings = resolve_settings(_settings_of(client))
+    base = str(client.base_url).rstrip("/")
+    return True, base, should_ask(settings.stream_usage, base)
+
+
+def _can_fall_back(client: Any, exc: Exception) -> bool:
+    return resolve_settings(_settings_of(client)).stream_usage == "auto" and is_stream_options_refusal(exc)
+
+
 class KlusterCompletions(Completions):
     def create(self, **kwargs: Any) -> Any:
         prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        streaming, base, ask = _stream_plan(self._client, prepared)
         try:
-            result = super().create(**prepared)
+            if not streaming:
+                return checked_result(super().create(**prepared), self._client)
+            if ask:
+                try:
+                    stream = super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
+                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                except openai.BadRequestError as exc:
+                    if not _can_fall_back(self._client, exc):
+                        raise
+                    remember_refusal(base)
+            return with_usage(checked_result(super().create(**prepared), self._client), prepared["messages"])
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             twin = openai_twin(exc, self._client)
             if twin is exc:
                 raise
             raise twin from exc
-        return checked_result(result, self._client)
 
     def parse(self, **kwargs: Any) -> Any:
         return super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
@@ -78,14 +111,24 @@ class KlusterCompletions(Completions):
 class AsyncKlusterCompletions(AsyncCompletions):
     async def create(self, **kwargs: Any) -> Any:
         prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        streaming, base, ask = _stream_plan(self._client, prepared)
         try:
-            result = await super().create(**prepared)
+            if not streaming:
+                return checked_result(await super().create(**prepared), self._client)
+            if ask:
+                try:
+                    stream = await super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
+                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                except openai.BadRequestError as exc:
+                    if not _can_fall_back(self._client, exc):
+                        raise
+                    remember_refusal(base)
+            return with_usage(checked_result(await super().create(**prepared), self._client), prepared["messages"])
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             twin = openai_twin(exc, self._client)
             if twin is exc:
                 raise
             raise twin from exc
-        return checked_result(result, self._client)
 
     async def parse(self, **kwargs: Any) -> Any:
         return await super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))

@@ -51,6 +51,7 @@ VerifyConversationRoute = Literal["reliability", "chat", "auto"]
 CompatHeaderMode = Literal["auto", "always", "never"]
 ProgressMode = Literal["auto", "on", "off"]
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+StreamUsageMode = Literal["auto", "ask", "estimate"]
 
 
 class KlusterSettings(BaseSettings):
@@ -83,6 +84,12 @@ class KlusterSettings(BaseSettings):
         default="models-table",
         description="Which doc decides tool support: the models table (DeepSeek-V3, Llama, Qwen3) or the "
         "compatibility page ('only Llama models').",
+    )
+    stream_usage: StreamUsageMode = Field(
+        default="auto",
+        description="Usage in streams: 'auto' asks with stream_options.include_usage until the base URL refuses "
+        "it once (then counts client-side, flagged estimated); 'ask' always asks (a refusal raises); "
+        "'estimate' never asks and always counts client-side (KLUSTER_STREAM_USAGE).",
     )
     warn_on_drop: bool = Field(default=True, description="Warn once per dropped parameter per process.")
     verify_conversation_route: VerifyConversationRoute = Field(

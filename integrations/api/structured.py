@@ -46,6 +46,13 @@ def is_pydantic_model(schema: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(schema, type) and issubclass(schema, BaseModel)
 
 
+def is_pydantic_v1_model(schema: Any) -> bool:
+    """A `pydantic.v1.BaseModel` class (still used by older LangChain code and its standard tests)."""
+    from pydantic import v1
+
+    return isinstance(schema, type) and issubclass(schema, v1.BaseModel)
+
+
 def json_schema_of(schema: OutputSchema) -> dict[str, Any] | None:
     """The JSON Schema of `schema` (None stays None: any JSON object).
 
@@ -56,6 +63,9 @@ def json_schema_of(schema: OutputSchema) -> dict[str, Any] | None:
         return None
     if is_pydantic_model(schema):
         return schema.model_json_schema()
+    if is_pydantic_v1_model(schema):
+        v1_model: Any = schema
+        return dict(v1_model.schema())
     if isinstance(schema, Mapping):
         spec: Mapping[str, Any] = schema
         if spec.get("type") == "function" and isinstance(spec.get("function"), Mapping):
@@ -116,6 +126,14 @@ def validate_output(data: Any, schema: OutputSchema, *, raw: str = "") -> Any:
             return schema.model_validate(data)
         except ValidationError as exc:
             raise KlusterStructuredOutputError(_describe(exc), raw=raw) from None
+    if is_pydantic_v1_model(schema):
+        from pydantic import v1
+
+        try:
+            return schema.parse_obj(data)  # type: ignore[union-attr]
+        except v1.ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            raise KlusterStructuredOutputError(f"the JSON did not match the schema ({problems})", raw=raw) from None
     if isinstance(schema, Mapping):
         return _validate_with_json_schema(data, json_schema_of(schema) or {}, raw)
     try:

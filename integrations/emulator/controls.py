@@ -80,6 +80,9 @@ class EmulatorControls:
         self.tier: Tier = self._defaults[1]
         self.timing = JobTiming()
         self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
+        self.accept_stream_options = False
+        """Accept `stream_options` (and send a usage chunk when asked) although the docs list it as
+        unsupported: nobody has observed the live service either way, so the default follows the docs."""
 
     # -- replies ---------------------------------------------------------------------------
     def script(self, *replies: str | ToolCall | Sequence[ToolCall] | Reply, model: str | None = None) -> None:
@@ -184,4 +187,5 @@ class EmulatorControls:
         self.clock.reset(speed)
         self.timing = JobTiming()
         self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
+        self.accept_stream_options = False
         self._log.clear()

@@ -31,8 +31,18 @@ def check_mode(mode: str) -> Mode:
     return mode
 
 
-def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable[[str], ModelInfo | None]) -> ModelInfo:
-    """Return the model of a valid request, or raise the `EmulatorAPIError` the service would send."""
+def validate_chat_request(
+    body: Any,
+    *,
+    mode: Mode,
+    tier: Tier,
+    lookup: Callable[[str], ModelInfo | None],
+    accept_stream_options: bool = False,
+) -> ModelInfo:
+    """Return the model of a valid request, or raise the `EmulatorAPIError` the service would send.
+
+    `stream_options` is refused as the docs say (nobody has observed the live service either way);
+    `accept_stream_options` makes the strict modes accept it, to exercise clients' real-usage path."""
     if not isinstance(body, Mapping):
         raise bad_request("The request body must be a JSON object.")
     model = body.get("model")
@@ -51,7 +61,7 @@ def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable
             code="model_not_supported",
         )
     if mode != "lenient":
-        _check_params(body, info, mode)
+        _check_params(body, info, mode, accept_stream_options)
         _check_messages(messages, info, mode)
     _check_named_tool(body)
     _check_context(messages, info, tier)
@@ -60,9 +70,11 @@ def validate_chat_request(body: Any, *, mode: Mode, tier: Tier, lookup: Callable
     return info
 
 
-def _check_params(body: Mapping[str, Any], info: ModelInfo, mode: Mode) -> None:
+def _check_params(body: Mapping[str, Any], info: ModelInfo, mode: Mode, accept_stream_options: bool) -> None:
     for param in DOCS_UNSUPPORTED_PARAMS:
         value = body.get(param)
+        if param == "stream_options" and accept_stream_options:
+            continue
         if param == "response_format" and mode == "strict" and _json_mode(value):
             continue  # observed accepted
         if value is not None:

@@ -137,7 +137,26 @@ def _key_of(model: str, request: Mapping[str, Any]) -> str:
 
 
 def derived_reply(request: Mapping[str, Any], info: ModelInfo) -> Reply:
-    """The emulated model's own answer: deterministic, derived from the conversation and the tools."""
+    """The emulated model's own answer: deterministic, derived from the conversation and the tools.
+
+    Reasoning models (catalog `reasoning`: DeepSeek-R1, Qwen3, Magistral) write their thinking inline
+    as `<think>…</think>` before a text answer, as their chat templates make them do when served
+    through an OpenAI-compatible API without a reasoning parser (kluster's docs document no
+    `reasoning_content` field; issue 17 compared the adapters against exactly this shape)."""
+    reply = _derived_reply(request, info)
+    if info.reasoning and reply.content is not None:
+        return Reply(content=think_block(request) + reply.content, finish_reason=reply.finish_reason)
+    return reply
+
+
+def think_block(request: Mapping[str, Any]) -> str:
+    """The deterministic inline reasoning of an emulated reasoning model (no braces: it never looks like JSON)."""
+    messages = [m for m in request.get("messages") or [] if isinstance(m, Mapping)]
+    asked = " ".join(last_text(messages, "user").split())[:120].replace("{", "(").replace("}", ")")
+    return f"<think>\nThe user asks: {asked or 'nothing in particular'}. I will answer directly.\n</think>\n\n"
+
+
+def _derived_reply(request: Mapping[str, Any], info: ModelInfo) -> Reply:
     messages: list[Mapping[str, Any]] = [m for m in request.get("messages") or [] if isinstance(m, Mapping)]
     user_text = last_text(messages, "user")
     turn = agent_turn(request) if info.tools else None

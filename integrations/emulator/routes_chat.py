@@ -9,6 +9,7 @@ The default modes reproduce that for that shape; `docs-strict` answers as docume
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -32,7 +33,13 @@ async def create_chat_completion(request: Request) -> Response:
     rt = runtime(request)
     body = await json_body(request)
     controls = rt.controls
-    info = validate_chat_request(body, mode=controls.mode, tier=controls.tier, lookup=rt.lookup_model)
+    info = validate_chat_request(
+        body,
+        mode=controls.mode,
+        tier=controls.tier,
+        lookup=rt.lookup_model,
+        accept_stream_options=controls.accept_stream_options,
+    )
     if (
         controls.mode != "docs-strict"
         and body["model"] == VERIFY_MODEL
@@ -48,12 +55,16 @@ async def create_chat_completion(request: Request) -> Response:
     if body.get("stream"):
         truncate = controls.faults.take("truncate", request.url.path)
         limit = truncate.after_chunks if truncate is not None else None
-        return StreamingResponse(_sse(body["model"], reply, created, limit), media_type="text/event-stream")
+        options = body.get("stream_options")
+        usage_of = body["messages"] if isinstance(options, Mapping) and options.get("include_usage") else None
+        return StreamingResponse(_sse(body["model"], reply, created, limit, usage_of), media_type="text/event-stream")
     return FastJSONResponse(chat_completion(body["model"], body["messages"], reply, created))
 
 
-async def _sse(model: str, reply: Reply, created: int, limit: int | None) -> AsyncIterator[bytes]:
-    for index, chunk in enumerate(stream_chunks(model, reply, created)):
+async def _sse(
+    model: str, reply: Reply, created: int, limit: int | None, usage_of: list[Any] | None
+) -> AsyncIterator[bytes]:
+    for index, chunk in enumerate(stream_chunks(model, reply, created, usage_of=usage_of)):
         if limit is not None and index >= limit:
             return  # injected fault: the stream stops mid-way, without the finish chunk and [DONE]
         yield b"data: " + dumps(chunk) + b"\n\n"

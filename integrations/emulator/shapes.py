@@ -5,6 +5,7 @@ no `system_fingerprint`, usage without `*_details`, an extra `stop_reason` on ea
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -71,8 +72,13 @@ def _chunk(ident: str, model: str, created: int, delta: Mapping[str, Any], finis
     }
 
 
-def stream_chunks(model: str, reply: Reply, created: int) -> Iterator[dict[str, Any]]:
-    """The SSE chunks of a streamed reply (vLLM style: role first, content pieces, then finish)."""
+def stream_chunks(
+    model: str, reply: Reply, created: int, *, usage_of: Sequence[Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The SSE chunks of a streamed reply (vLLM style: role first, content pieces, then finish).
+
+    With `usage_of` (the request's messages, when it asked `stream_options.include_usage`), a last
+    chunk with empty `choices` carries the usage, as OpenAI and vLLM send it."""
     ident = completion_id()
     yield _chunk(ident, model, created, {"role": "assistant", "content": ""}, None)
     for piece in _pieces(reply.content or ""):
@@ -80,11 +86,38 @@ def stream_chunks(model: str, reply: Reply, created: int) -> Iterator[dict[str, 
     for index, call in enumerate(reply.tool_calls):
         yield _chunk(ident, model, created, {"tool_calls": [{"index": index, **call.to_openai()}]}, None)
     yield _chunk(ident, model, created, {}, reply.finish_reason)
+    if usage_of is not None:
+        calls = [call.to_openai() for call in reply.tool_calls]
+        yield {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": _reply_usage(usage_of, reply, calls),
+            EMULATED_FIELD: True,
+        }
+
+
+_THINK_TAGS = re.compile(r"(</?think>)")
 
 
 def _pieces(text: str) -> list[str]:
+    """Content pieces of a streamed reply; `<think>`/`</think>` are one token each in R1-style models'
+    vocabularies, so they stream as pieces of their own (as vLLM and Ollama send them)."""
     if not text:
         return []
+    if "think>" in text:
+        return [
+            p
+            for part in _THINK_TAGS.split(text)
+            if part
+            for p in ([part] if _THINK_TAGS.fullmatch(part) else _word_pieces(part))
+        ]
+    return _word_pieces(text)
+
+
+def _word_pieces(text: str) -> list[str]:
     words = text.split(" ")
     per_piece = max(1, -(-len(words) // _STREAM_PIECES))
     groups = [" ".join(words[i : i + per_piece]) for i in range(0, len(words), per_piece)]

@@ -17,11 +17,16 @@ with kluster_backend() as backend:
     print("finish_reason:", meta["finish_reason"], "| stop_reason:", meta.get("stop_reason"))
 
     print("streamed: ", end="")
-    chunks = 0
+    chunks, full = 0, None
     for chunk in llm.stream("Name three rivers of Nepal."):
         print(chunk.text, end="", flush=True)
         chunks += 1
-    print(f"\n({chunks} chunks; streams carry no usage because kluster.ai does not accept stream_options)")
+        full = chunk if full is None else full + chunk
+    estimated = full is not None and full.response_metadata.get("usage_estimated")
+    usage = full.usage_metadata if full is not None else None
+    print(
+        f"\n({chunks} chunks; stream usage{' (estimated)' if estimated else ''}: {usage and usage['total_tokens']} tokens)"
+    )
 
     async def main() -> None:
         answers = await asyncio.gather(*(llm.ainvoke(f"Capital of {c}?") for c in ("Nepal", "Peru")))

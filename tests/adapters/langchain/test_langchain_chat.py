@@ -60,19 +60,22 @@ def test_stream_has_text_and_stop_reason_but_no_usage(kluster_emulator: Any) -> 
     for chunk in chunks[1:]:
         full += chunk
     assert len(chunks) > 2 and full.text.startswith("[emulated] reply to: Tell me a story")
-    assert full.usage_metadata is None  # kluster refuses stream_options: no usage in streams
+    # the emulator refuses stream_options as the docs say: one probe, then usage counted client-side
+    assert full.usage_metadata is not None and full.usage_metadata["output_tokens"] > 0
+    assert full.response_metadata["usage_estimated"] is True
     assert "stop_reason" in full.response_metadata and full.response_metadata["model_provider"] == "kluster"
-    [body] = chat_bodies(kluster_emulator)
+    probe, body = chat_bodies(kluster_emulator)
+    assert probe["stream_options"] == {"include_usage": True}
     assert body["stream"] is True and "stream_options" not in body
 
 
-def test_stream_usage_requested_is_dropped_not_sent(kluster_emulator: Any) -> None:
+def test_stream_usage_requested_is_asked_once_per_base_url(kluster_emulator: Any) -> None:
     llm = chat(kluster_emulator, stream_usage=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         "".join(c.text for c in llm.stream("hi"))
-    [body] = chat_bodies(kluster_emulator)
-    assert "stream_options" not in body
+        "".join(c.text for c in llm.stream("hi again"))
+    assert ["stream_options" in b for b in chat_bodies(kluster_emulator)] == [True, False, False]
 
 
 async def test_async_invoke_and_stream(kluster_emulator: Any) -> None:
@@ -105,9 +108,8 @@ def test_bind_tools_refused_on_model_without_tools(kluster_emulator: Any) -> Non
 
 
 def test_response_format_is_refused_before_the_network(kluster_emulator: Any) -> None:
-    llm = chat(kluster_emulator).bind(
-        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
-    )
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    llm = chat(kluster_emulator).bind(response_format=schema)
     with pytest.raises(KlusterUnsupportedError, match="response_format"):
         llm.invoke("json please")
     assert kluster_emulator.controls.count() == 0

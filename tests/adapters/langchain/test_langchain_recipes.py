@@ -20,7 +20,7 @@ EXPECTED = {
         "answer: [emulated] reply to: One fact about Kathmandu?",
         "usage: {'input_tokens':",
         "streamed: [emulated] reply to: Name three rivers of Nepal.",
-        "no usage",
+        "stream usage (estimated):",
         "async: [emulated] reply to: Capital of Nepal?",
         "async: [emulated] reply to: Capital of Peru?",
     ],

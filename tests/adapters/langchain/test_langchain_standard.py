@@ -93,7 +93,7 @@ class TestChatKlusterIntegration(ChatModelIntegrationTests):
 
     @property
     def supports_json_mode(self) -> bool:
-        return False  # kluster.ai refuses response_format (json_object); see test_langchain_structured.py
+        return True  # method="json_mode" is served by prompted JSON (+ validation), never response_format
 
     @property
     def supports_image_inputs(self) -> bool:
@@ -107,6 +107,45 @@ class TestChatKlusterIntegration(ChatModelIntegrationTests):
     def model_override_value(self) -> str:
         return OTHER_TOOL_MODEL
 
-    @pytest.mark.xfail(reason="kluster.ai does not accept stream_options, so streamed responses carry no usage")
-    def test_usage_metadata_streaming(self, model: Any) -> None:
-        super().test_usage_metadata_streaming(model)
+
+TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools, no vision (catalog)
+
+
+class TestChatKlusterNoToolsIntegration(ChatModelIntegrationTests):
+    """The same suite on a model without tool calling: structured output by prompted JSON."""
+
+    @pytest.fixture(autouse=True)
+    def _emulator(self, kluster_emulator: Any) -> None:
+        self.emulator = kluster_emulator
+
+    @property
+    def chat_model_class(self) -> type[ChatKluster]:
+        return ChatKluster
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"model": TEXT_MODEL, "api_key": self.emulator.api_key, "base_url": self.emulator.base_url}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True  # prompted JSON
+
+    @property
+    def structured_output_kwargs(self) -> dict[str, Any]:
+        return {"method": "json_schema"}
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        return "mistralai/Mistral-Small-24B-Instruct-2501"

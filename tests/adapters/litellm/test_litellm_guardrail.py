@@ -90,3 +90,23 @@ def test_policy_and_kwargs_are_exclusive():
     with pytest.raises(TypeError):
         KlusterVerifyGuardrail(VerifyPolicy(), on_error="mark_unverified")
     assert "kluster-verify" in repr(KlusterVerifyGuardrail(max_retries="3"))
+
+
+async def test_router_does_not_fall_back_on_a_verify_rejection(emulator, use_guardrail):
+    """A rejection reaches the caller with Verify's explanation (not "'HallucinationDetected' object
+    has no setter"), and no other model is tried: its answer is not what Verify judged."""
+    use_guardrail(KlusterVerifyGuardrail(max_retries=0))
+    emulator.controls.script(WRONG, WRONG, WRONG)
+    other = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
+    router = litellm.Router(
+        model_list=[
+            {"model_name": "main", "litellm_params": {"model": MODEL}},
+            {"model_name": "backup", "litellm_params": {"model": f"kluster/{other}"}},
+        ],
+        fallbacks=[{"main": ["backup"]}],
+        num_retries=0,
+    )
+    with pytest.raises(HallucinationDetected) as info:
+        await router.acompletion(model="main", messages=QUESTION)
+    assert "Verify flagged the output" in str(info.value) and "no setter" not in str(info.value)
+    assert [b["model"] for b in chat_bodies(emulator)] == [LLAMA]  # no fallback to the backup model

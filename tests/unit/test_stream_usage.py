@@ -1,0 +1,65 @@
+"""Streamed token usage through the kluster client: ask, remember a refusal per base URL, estimate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.stream_usage import is_estimated, refuses_stream_options
+
+MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
+ASK = [{"role": "user", "content": "Tell me about the sea"}]
+
+
+def _bodies(emulator: Any) -> list[dict[str, Any]]:
+    return [r.body for r in emulator.controls.requests if r.path == "/v1/chat/completions"]
+
+
+def test_refused_stream_options_is_probed_once_then_usage_is_estimated(kluster_emulator: Any) -> None:
+    client = make_client(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url)
+    first = list(client.chat.completions.create(model=MODEL, messages=ASK, stream=True))
+    second = list(client.chat.completions.create(model=MODEL, messages=ASK, stream=True))
+    bodies = _bodies(kluster_emulator)
+    # the docs' refusal (default emulator): one probe with stream_options, then never again
+    assert ["stream_options" in b for b in bodies] == [True, False, False]
+    assert refuses_stream_options(kluster_emulator.base_url)
+    for chunks in (first, second):
+        usage = chunks[-1].usage
+        assert chunks[-1].choices == [] and usage is not None
+        assert usage.prompt_tokens > 0 and usage.completion_tokens > 0 and is_estimated(usage)
+
+
+def test_accepted_stream_options_gives_the_servers_usage(kluster_emulator: Any) -> None:
+    kluster_emulator.controls.accept_stream_options = True
+    client = make_client(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url)
+    chunks = list(client.chat.completions.create(model=MODEL, messages=ASK, stream=True))
+    [body] = _bodies(kluster_emulator)
+    assert body["stream_options"] == {"include_usage": True}
+    usage = chunks[-1].usage
+    assert usage is not None and usage.total_tokens > 0 and not is_estimated(usage)
+    assert sum(c.usage is not None for c in chunks) == 1  # the server's, no estimate added
+
+
+def test_estimate_mode_never_asks(kluster_emulator: Any) -> None:
+    kluster_emulator.controls.accept_stream_options = True
+    client = make_client(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url, stream_usage="estimate")
+    chunks = list(client.chat.completions.create(model=MODEL, messages=ASK, stream=True))
+    assert "stream_options" not in _bodies(kluster_emulator)[0]
+    assert is_estimated(chunks[-1].usage)
+
+
+def test_ask_mode_surfaces_the_refusal(kluster_emulator: Any) -> None:
+    client = make_client(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url, stream_usage="ask")
+    with pytest.raises(openai.BadRequestError, match="stream_options"):
+        client.chat.completions.create(model=MODEL, messages=ASK, stream=True)
+
+
+async def test_async_stream_falls_back_and_estimates(kluster_emulator: Any) -> None:
+    client = make_async_client(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url)
+    stream = await client.chat.completions.create(model=MODEL, messages=ASK, stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert is_estimated(chunks[-1].usage)

@@ -16,6 +16,13 @@ def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
+@pytest.fixture(autouse=True)
+def _no_stream_usage_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faults are armed for the next request: keep the stream-usage probe (a first request asking for
+    `stream_options` that the emulator refuses) from taking them. Usage is estimated instead."""
+    monkeypatch.setenv("KLUSTER_STREAM_USAGE", "estimate")
+
+
 @pytest.fixture
 def controls(kluster_emulator: Emulator) -> EmulatorControls:
     return kluster_emulator.controls

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from kluster_agents.integrations.api.settings import resolve_settings
 from kluster_agents.integrations.emulator.controls import JobTiming
 from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
 from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
@@ -74,7 +75,7 @@ def test_line_rejected_by_the_service_fails_alone_with_its_error(emu):
 
 def test_over_tier_limit_is_split_before_the_service_would_refuse_it(kluster_emulator):
     kluster_emulator.controls.set_tier("trial")
-    settings = kluster_emulator.settings.model_copy(update={"tier": "trial"})
+    settings = resolve_settings(kluster_emulator.settings, tier="trial")
     results = run_batch([chat(i) for i in range(1_500)], settings=settings, poll_interval=0.01, journal=False)
     assert creates(kluster_emulator) == 2 and all(r.ok for r in results)
 

@@ -15,7 +15,8 @@ from kluster_agents.integrations.emulator.controls import JobTiming
 from .helpers import LLAMA_8B, user
 
 # The phase lengths these lifecycle tests step through with `advance()`, set explicitly.
-STEPPED = JobTiming(batch_scheduling=5, batch_per_line=1, batch_finalizing=5, cancelling=30)
+# One line at a time, so request_counts can be watched moving line by line.
+STEPPED = JobTiming(batch_scheduling=5, batch_per_line=1, batch_parallel_lines=1, batch_finalizing=5, cancelling=30)
 
 
 def _line(custom_id: str, text: str, model: str = LLAMA_8B, **extra) -> dict:

@@ -293,6 +293,8 @@ def _check_encodable(value: Any, where: str) -> None:
 
 
 def _check_ranges(request: Mapping[str, Any]) -> None:
+    if _RANGES.keys().isdisjoint(request):
+        return
     for name, (low, high) in _RANGES.items():
         value = request.get(name)
         if value is None:
@@ -409,7 +411,12 @@ def _check_tools(has_tools: bool, request: Mapping[str, Any], info: ModelInfo, s
         raise _refuse("tools", info, f"{rule.why} and {info.id} has none", rule.fix)
 
 
+_TOOL_PARAMS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+
+
 def _apply_tool_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    if _TOOL_PARAMS.isdisjoint(request):  # no tool parameter: nothing to check or remove
+        return
     has_tools = bool(request.get("tools"))
     _check_tools(has_tools, request, info, settings)
     if not has_tools:

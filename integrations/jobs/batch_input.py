@@ -35,6 +35,12 @@ from kluster_agents.integrations.jobs.jsonl import (
 
 def _as_body(request: Any, index: int) -> tuple[str | None, dict[str, Any]]:
     """(custom_id, chat body) from a chat body, a pydantic model, or a batch line {custom_id, body, ...}."""
+    if type(request) is dict and "messages" in request:  # a plain chat body, the common case
+        body = request.copy()
+        custom_id = body.pop("custom_id", None)
+        if custom_id is None or (type(custom_id) is str and custom_id.strip()):
+            return custom_id, body
+        request = {**body, "custom_id": custom_id}  # the checks below name the problem
     if isinstance(request, BaseModel):
         request = request.model_dump(exclude_none=True, by_alias=True)
     if not isinstance(request, Mapping):

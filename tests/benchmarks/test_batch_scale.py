@@ -7,9 +7,9 @@
   each line, a dict by custom_id, `ChatCompletion.model_validate` each, a list in input order);
 - stream: `iter_results(...)`, reading each reply (the path the README leads with).
 
-Both sides talk to the same fake Files/Batches API (an httpx MockTransport in the process: uploads
-are kept as their custom ids only, every job is `completed` at once, outputs are generated in blocks,
-last line first). Each measurement runs in its own subprocess so its peak RSS growth is its own;
+Both sides talk to the same fake Files/Batches API over HTTP (a stdlib server in its own process, so
+its memory and CPU are not the client's: uploads are kept as their custom ids only, every job is
+`completed` at once, outputs are generated in blocks, last line first). Each measurement runs in its own subprocess so its peak RSS growth is its own;
 candidates are interleaved over BENCH_ROUNDS rounds and the median (with the spread) is printed.
 
 Run: uv run pytest -m benchmark tests/benchmarks/test_batch_scale.py -s   (BENCH_LINES, BENCH_ROUNDS)
@@ -65,16 +65,15 @@ def _custom_ids(data: bytes) -> bytes:
     return b"\n".join(ids)
 
 
-def _fake_api() -> Any:
-    """An openai.OpenAI whose Files/Batches calls go to an in-process fake (see the module docstring)."""
-    import httpx
-    import openai
+class _FakeAPI:
+    """The fake Files/Batches API's state and answers (served by `_serve` in its own process)."""
 
-    files: dict[str, bytes] = {}
-    batches: dict[str, dict[str, Any]] = {}
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
 
-    def output(file_id: str) -> Iterator[bytes]:
-        ids = files[file_id].split(b"\n")
+    def output(self, file_id: str) -> Iterator[bytes]:
+        ids = self.files[file_id].split(b"\n")
         block: list[str] = []
         for n in range(len(ids) - 1, -1, -1):  # the service's own order: last line first
             block.append(_OUTPUT.format(n=n, cid=ids[n].decode()))
@@ -83,39 +82,93 @@ def _fake_api() -> Any:
                 block = []
         yield "".join(block).encode()
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        path, method = request.url.path.removeprefix("/v1"), request.method
+    def answer(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        """(status, JSON object or an iterator of body blocks)."""
+        path = path.removeprefix("/v1")
         if method == "POST" and path == "/files":
-            file_id = f"file-{len(files)}"
-            files[file_id] = _custom_ids(request.read())
+            file_id = f"file-{len(self.files)}"
+            self.files[file_id] = _custom_ids(body)
             obj = {"id": file_id, "object": "file", "bytes": 0, "created_at": 1, "filename": "in.jsonl"}
-            return httpx.Response(200, json={**obj, "purpose": "batch"})
+            return 200, {**obj, "purpose": "batch"}
         if method == "POST" and path == "/batches":
-            body = json.loads(request.content)
-            batch_id = f"batch-{len(batches)}"
-            batches[batch_id] = {
+            request = json.loads(body)
+            batch_id = f"batch-{len(self.batches)}"
+            self.batches[batch_id] = {
                 "id": batch_id,
                 "object": "batch",
                 "endpoint": "/v1/chat/completions",
-                "input_file_id": body["input_file_id"],
+                "input_file_id": request["input_file_id"],
                 "completion_window": "24h",
                 "status": "completed",
                 "created_at": 1,
-                "output_file_id": body["input_file_id"],
+                "output_file_id": request["input_file_id"],
                 "error_file_id": None,
                 "errors": [],
                 "request_counts": {"total": 0, "completed": 0, "failed": 0},
-                "metadata": body.get("metadata"),
+                "metadata": request.get("metadata"),
             }
-            return httpx.Response(200, json=batches[batch_id])
+            return 200, self.batches[batch_id]
         if method == "GET" and path.startswith("/batches/"):
-            return httpx.Response(200, json=batches[path.split("/")[2]])
+            return 200, self.batches[path.split("/")[2]]
         if method == "GET" and path.startswith("/files/") and path.endswith("/content"):
-            return httpx.Response(200, content=output(path.split("/")[2]))
-        return httpx.Response(404, json={"error": {"message": f"{method} {path}"}})
+            return 200, self.output(path.split("/")[2])
+        return 404, {"error": {"message": f"{method} {path}"}}
 
-    http = httpx.Client(transport=httpx.MockTransport(handle))
-    return openai.OpenAI(api_key="bench-key", base_url="https://bench.invalid/v1", http_client=http)
+
+def _serve(port_out: Any) -> None:
+    """A stdlib HTTP server for `_FakeAPI` (its own process: its memory and CPU are not the client's)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    api = _FakeAPI()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            status, answer = api.answer(self.command, self.path, self.rfile.read(length))
+            self.send_response(status)
+            if isinstance(answer, dict):
+                data = json.dumps(answer).encode()
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self.send_header("content-type", "application/octet-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for block in answer:
+                self.wfile.write(f"{len(block):x}\r\n".encode() + block + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+
+        do_GET = do_POST = _handle
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port_out.put(server.server_address[1])
+    server.serve_forever()
+
+
+def _start_fake() -> tuple[Any, str]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    process = context.Process(target=_serve, args=(ports,), daemon=True)
+    process.start()
+    return process, f"http://127.0.0.1:{ports.get(timeout=60)}/v1"
+
+
+_BASE_URL = "https://bench.invalid/v1"  # replaced by the fake's address in each measuring process
+
+
+def _fake_api() -> Any:
+    import openai
+
+    return openai.OpenAI(api_key="bench-key", base_url=_BASE_URL, max_retries=0, timeout=600)
 
 
 def _rss_mb() -> float:
@@ -134,7 +187,7 @@ def _current_rss_mb() -> float:
 def _settings() -> Any:
     from kluster_agents.integrations.api.settings import KlusterSettings
 
-    return KlusterSettings.load(api_key="bench-key", base_url="https://bench.invalid/v1", warn_on_drop=False)
+    return KlusterSettings.load(api_key="bench-key", base_url=_BASE_URL, warn_on_drop=False, timeout=600)
 
 
 # --- the candidates (each runs in its own subprocess) ----------------------------------------------------
@@ -280,9 +333,10 @@ if __name__ == "__main__":
 
     import kluster_agents.integrations.jobs.batch  # noqa: F401
 
-    _fake_api()
+    fake, _BASE_URL = _start_fake()
     start_rss = _current_rss_mb()
     started = time.perf_counter()
     CANDIDATES[kind](directory, count)
     elapsed = time.perf_counter() - started
+    fake.terminate()
     print(json.dumps({"seconds": elapsed, "rss_growth_mb": _rss_mb() - start_rss}))

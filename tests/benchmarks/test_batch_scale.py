@@ -142,6 +142,8 @@ def _serve(port_out: Any) -> None:
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
             for block in answer:
+                if not block:  # a zero-length chunk would end the body early
+                    continue
                 self.wfile.write(f"{len(block):x}\r\n".encode() + block + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
 
@@ -288,9 +290,9 @@ CANDIDATES = {f.__name__: f for f in (ours_build, naive_build, ours_list, naive_
 def _measure(kind: str, tmp_path: Path) -> dict[str, float]:
     workdir = tmp_path / f"{kind}-{len(list(tmp_path.iterdir()))}"
     workdir.mkdir()
-    proc = subprocess.run(
-        [sys.executable, __file__, kind, str(workdir), str(LINES)], capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run([sys.executable, __file__, kind, str(workdir), str(LINES)], capture_output=True, text=True)
+    if proc.returncode:
+        raise AssertionError(f"{kind} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

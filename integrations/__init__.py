@@ -28,6 +28,7 @@ _EXPORTS = {
     "kluster_backend": "backend",
     "BatchHandle": "jobs.batch",
     "BatchStatus": "jobs.batch",
+    "BatchResults": "jobs.batch",
     "run_batch": "jobs.batch",
     "arun_batch": "jobs.batch",
     "submit_batch": "jobs.batch",
@@ -100,6 +101,7 @@ if TYPE_CHECKING:
     from kluster_agents.integrations.backend import kluster_backend
     from kluster_agents.integrations.jobs.batch import (
         BatchHandle,
+        BatchResults,
         BatchStatus,
         arun_batch,
         asubmit_batch,

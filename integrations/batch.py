@@ -2,6 +2,7 @@
 
 from kluster_agents.integrations.jobs.batch import (
     BatchHandle,
+    BatchResults,
     BatchStatus,
     arun_batch,
     asubmit_batch,
@@ -14,6 +15,7 @@ from kluster_agents.integrations.jobs.batch_results import BatchResult
 __all__ = [
     "BatchHandle",
     "BatchResult",
+    "BatchResults",
     "BatchStatus",
     "arun_batch",
     "asubmit_batch",

@@ -59,7 +59,7 @@ class ModelInfo(BaseModel):
 
     def limits_for(self, tier: Tier | str) -> TierLimits | None:
         """Limits on `tier`, or None when they are not known (unknown models)."""
-        return self.limits.get(Tier(tier))
+        return self.limits.get(tier if isinstance(tier, Tier) else Tier(tier))
 
     @property
     def is_llama(self) -> bool:

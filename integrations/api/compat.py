@@ -218,7 +218,15 @@ def _message_mapping(msg: Any, index: int) -> Mapping[str, Any]:
     return msg
 
 
+_PLAIN_KEYS = frozenset({"role", "content"})
+_PLAIN_ROLES = frozenset({"system", "user", "assistant", "developer"})
+
+
 def _clean_message(msg: Any, index: int, model: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
+    if type(msg) is dict and msg.keys() <= _PLAIN_KEYS and msg.get("role") in _PLAIN_ROLES:
+        content = msg.get("content")
+        if type(content) is str and content.isascii():  # plain text: every rule below leaves it as is
+            return dict(msg)
     clean = dict(_message_mapping(msg, index))
     role = clean["role"]
     if role not in _KNOWN_ROLES:
@@ -268,6 +276,8 @@ def _check_encodable(value: Any, where: str) -> None:
     """Refuse text that cannot be sent as UTF-8 JSON (a lone surrogate, e.g. from a bad decode)."""
     texts: list[str] = []
     if isinstance(value, str):
+        if value.isascii():  # the common case, checked without encoding a copy
+            return
         texts = [value]
     elif isinstance(value, list):
         texts = [str(p["text"]) for p in value if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
@@ -284,6 +294,8 @@ def _check_encodable(value: Any, where: str) -> None:
 
 
 def _check_ranges(request: Mapping[str, Any]) -> None:
+    if _RANGES.keys().isdisjoint(request):
+        return
     for name, (low, high) in _RANGES.items():
         value = request.get(name)
         if value is None:
@@ -296,6 +308,8 @@ def _check_ranges(request: Mapping[str, Any]) -> None:
 
 def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
     """Apply the drop / drop-or-refuse / translate rows of `PARAM_RULES` (tools are separate)."""
+    if PARAM_RULES.keys().isdisjoint(request):  # the usual request: nothing to drop or translate
+        return
     for rule in PARAM_RULES.values():
         if rule.param not in request or rule.action == "needs-tools":
             continue
@@ -398,7 +412,12 @@ def _check_tools(has_tools: bool, request: Mapping[str, Any], info: ModelInfo, s
         raise _refuse("tools", info, f"{rule.why} and {info.id} has none", rule.fix)
 
 
+_TOOL_PARAMS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+
+
 def _apply_tool_rules(request: dict[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
+    if _TOOL_PARAMS.isdisjoint(request):  # no tool parameter: nothing to check or remove
+        return
     has_tools = bool(request.get("tools"))
     _check_tools(has_tools, request, info, settings)
     if not has_tools:

@@ -9,7 +9,8 @@ Observed on the live service (default modes): an uploaded file's `filename` is s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from kluster_agents.integrations.emulator.clock import EmulatedClock
@@ -53,6 +54,29 @@ class FileService:
         }
         self.store.put_blob(file["id"], content)
         return self.store.put(FILE_KIND, file)
+
+    def create_from_path(self, path: Path, filename: str, purpose: str) -> dict[str, Any]:
+        """`create` from a file on disk, copied in blocks (a large batch output never sits in memory)."""
+        file: dict[str, Any] = {
+            "id": object_id(),
+            "bytes": path.stat().st_size,
+            "created_at": int(self.clock.now()),
+            "filename": filename,
+            "object": "file",
+            "purpose": purpose,
+        }
+        self.store.put_blob_file(file["id"], path)
+        return self.store.put(FILE_KIND, file)
+
+    def iter_content(self, file_id: str) -> Iterator[bytes]:
+        """A file's contents in blocks (404 at once if there is no such file)."""
+        self.get(file_id)
+        return self.store.iter_blob(file_id)
+
+    def iter_lines(self, file_id: str, *, start: int = 0) -> Iterator[bytes]:
+        """A file's lines from byte offset `start` (each with its newline)."""
+        self.get(file_id)
+        return self.store.iter_blob_lines(file_id, start=start)
 
     def get(self, file_id: str) -> dict[str, Any]:
         file = self.store.get(FILE_KIND, file_id)

@@ -4,7 +4,7 @@ parts, complete, cancel) for files over the single-upload size."""
 from __future__ import annotations
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from kluster_agents.integrations.emulator.errors import bad_request
 from kluster_agents.integrations.emulator.web import FastJSONResponse, emulated, json_body, page, public, runtime
@@ -32,7 +32,12 @@ async def retrieve(file_id: str, request: Request) -> Response:
 
 @router.get("/files/{file_id}/content")
 async def content(file_id: str, request: Request) -> Response:
-    return Response(runtime(request).files.content(file_id), media_type="application/octet-stream")
+    # Streamed in blocks: a tier-size batch output is never held in memory (404 before any byte).
+    files = runtime(request).files
+    size = files.get(file_id)["bytes"]
+    return StreamingResponse(
+        files.iter_content(file_id), media_type="application/octet-stream", headers={"content-length": str(size)}
+    )
 
 
 @router.delete("/files/{file_id}")

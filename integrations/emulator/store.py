@@ -9,6 +9,7 @@ import json
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ CREATE TABLE IF NOT EXISTS objects (
     UNIQUE (kind, id));
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
+_BLOCK = 1 << 20
 
 
 class Store:
@@ -35,6 +37,8 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
+        self.spool_dir = self.path.parent / f"{self.path.stem}-spool"  # work files of running batches
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
 
     def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Insert or replace `obj` (keyed by its "id"), keeping its place in the listing order."""
@@ -69,6 +73,43 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT data FROM blobs WHERE id = ?", (ident,)).fetchone()
         return bytes(row[0]) if row else None
+
+    def put_blob_file(self, ident: str, path: Path, *, block: int = _BLOCK) -> None:
+        """Store the contents of the file at `path` as a blob, copied in blocks (never all in memory)."""
+        size = path.stat().st_size
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO blobs (id, data) VALUES (?, zeroblob(?))", (ident, size))
+            rowid = self._db.execute("SELECT rowid FROM blobs WHERE id = ?", (ident,)).fetchone()[0]
+            if size:
+                with self._db.blobopen("blobs", "data", rowid) as blob, path.open("rb") as source:
+                    while data := source.read(block):
+                        blob.write(data)
+
+    def iter_blob(self, ident: str, *, start: int = 0, block: int = _BLOCK) -> Iterator[bytes]:
+        """A blob's bytes from offset `start`, in blocks, read through its own connection (WAL: other
+        requests go on meanwhile); nothing if there is no such blob."""
+        db = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            row = db.execute("SELECT rowid FROM blobs WHERE id = ?", (ident,)).fetchone()
+            if row is None:
+                return
+            with db.blobopen("blobs", "data", row[0], readonly=True) as blob:
+                blob.seek(start)
+                while data := blob.read(block):
+                    yield data
+        finally:
+            db.close()
+
+    def iter_blob_lines(self, ident: str, *, start: int = 0) -> Iterator[bytes]:
+        """A blob's lines (each with its newline, the last one maybe without) from byte offset `start`."""
+        rest = b""
+        for data in self.iter_blob(ident, start=start):
+            lines = (rest + data).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                yield line + b"\n"
+        if rest:
+            yield rest
 
     def delete_blob(self, ident: str) -> None:
         with self._lock:

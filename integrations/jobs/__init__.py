@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from kluster_agents.integrations.jobs.batch import (
     BatchHandle,
+    BatchResults,
     BatchStatus,
     arun_batch,
     asubmit_batch,
@@ -24,6 +25,7 @@ from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatch
 __all__ = [
     "BatchHandle",
     "BatchResult",
+    "BatchResults",
     "BatchStatus",
     "MicroBatchStats",
     "MicroBatchTransport",

@@ -10,15 +10,17 @@ A local journal (`journal.py`) makes a crashed run re-attach instead of submitti
 from __future__ import annotations
 
 import asyncio
+import bisect
+import operator
 import shutil
 import tempfile
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 import openai
@@ -193,12 +195,18 @@ class BatchHandle:
     ) -> None:
         self._client = client
         self._jobs = jobs
-        self._index = index
+        self._spool: _Spool | None = _Spool(index, workdir)
         self._journal = journal
         self._run_key = run_key
         self.poll_interval = poll_interval
         self.workdir = workdir
-        self._finalizer = weakref.finalize(self, _cleanup, index, workdir, journal)
+        self._finalizer = weakref.finalize(self, _close_journal, journal)
+
+    @property
+    def _index(self) -> LineIndex:
+        if self._spool is None:
+            raise KlusterConfigError("This BatchHandle is closed; read its results before closing it.")
+        return self._spool.index
 
     @property
     def batch_ids(self) -> list[str]:
@@ -222,8 +230,12 @@ class BatchHandle:
         self.close()
 
     def close(self) -> None:
-        """Delete the local work files (the remote jobs are not affected)."""
+        """Delete the local work files (the remote jobs are not affected). Results already returned by
+        `results()` keep the files they read from until they are closed or garbage-collected."""
         self._finalizer()
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.release()
 
     def _snapshot(self) -> BatchStatus:
         batches = tuple(job.batch for job in self._jobs)
@@ -294,23 +306,33 @@ class BatchHandle:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def iter_results(self, *, timeout: float | None = None, progress: bool = False) -> Iterator[BatchResult]:
-        """Yield one `BatchResult` per input, in input order, job by job as each finishes."""
+        """Yield one `BatchResult` per input, in input order, job by job as each finishes.
+
+        The streaming path: constant memory however large the run (prefer it for big batches)."""
         for job in self._jobs:
             if not job.done:
                 self._wait_until(job.finished, timeout=timeout, progress=progress)
             self._collect(job)
-            for idx, custom_id, _, ok, payload in self._index.ordered(chunk=job.chunk.number):
-                result = build_result(idx, custom_id, ok, payload, job.batch)
-                result.duplicate = custom_id in job.duplicates
-                yield result
+            yield from _chunk_results(self._index, job.chunk.number, job.batch, job.duplicates)
+        self._finish_journal()
+
+    def _finish_journal(self) -> None:
         if self._journal is not None and self._run_key is not None:
             self._journal.finish(self._run_key)
 
-    def results(self, *, timeout: float | None = None, progress: bool = False) -> list[BatchResult]:
-        """Every input's result, in input order (waits for the jobs first)."""
-        return list(self.iter_results(timeout=timeout, progress=progress))
+    def results(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
+        """Every input's result, in input order (waits for the jobs first), as a `BatchResults`
+        sequence that reads each result back from the local line index when it is accessed: a
+        million results cost disk, not memory. It stays readable after this handle is closed."""
+        for job in self._jobs:
+            if not job.done:
+                self._wait_until(job.finished, timeout=timeout, progress=progress)
+            self._collect(job)
+        self._finish_journal()
+        assert self._spool is not None  # `_index` above raised if closed
+        return BatchResults(self._spool, [(job.chunk, job.batch, frozenset(job.duplicates)) for job in self._jobs])
 
-    async def aresults(self, *, timeout: float | None = None, progress: bool = False) -> list[BatchResult]:
+    async def aresults(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
         """`results()` for asyncio."""
         await self.wait_async(timeout=timeout, progress=progress)
         return await asyncio.to_thread(self.results)
@@ -379,11 +401,123 @@ class BatchHandle:
                 time.sleep(0.2 * 2**attempt)
 
 
+def _chunk_results(index: LineIndex, chunk: int, batch: Batch, duplicates: Set[str]) -> Iterator[BatchResult]:
+    for idx, custom_id, _, ok, payload in index.ordered(chunk=chunk):
+        result = build_result(idx, custom_id, ok, payload, batch)
+        if duplicates and custom_id in duplicates:
+            result.duplicate = True
+        yield result
+
+
 def _cleanup(index: LineIndex, workdir: Path, journal: Journal | None) -> None:
     index.close()
+    _close_journal(journal)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _close_journal(journal: Journal | None) -> None:
     if journal is not None:
         journal.close()
+
+
+def _remove_spool(index: LineIndex, workdir: Path) -> None:
+    index.close()
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+class _Spool:
+    """A run's local files (line index with the results, chunk files), shared by its handle and the
+    `BatchResults` read from it; deleted once every holder has released it (or at garbage collection)."""
+
+    def __init__(self, index: LineIndex, workdir: Path) -> None:
+        self.index = index
+        self.workdir = workdir
+        self._holders = 1
+        self._finalizer = weakref.finalize(self, _remove_spool, index, workdir)
+
+    def acquire(self) -> _Spool:
+        self._holders += 1
+        return self
+
+    def release(self) -> None:
+        self._holders -= 1
+        if self._holders <= 0:
+            self._finalizer()
+
+    @property
+    def alive(self) -> bool:
+        return self._finalizer.alive
+
+
+class BatchResults(Sequence[BatchResult]):
+    """One `BatchResult` per input, in input order, read back from the run's on-disk line index when
+    accessed (`len`, indexing, slicing, iteration): a million results cost disk, not memory, and no
+    garbage for the collector. Each access builds a fresh `BatchResult`; keep the ones you need.
+
+    Use as a context manager (or call `close()`) to delete the local files at once; otherwise they
+    go when this object is garbage-collected. For constant memory end to end, prefer `iter_results`.
+    """
+
+    def __init__(self, spool: _Spool, jobs: Sequence[tuple[Chunk, Batch, frozenset[str]]]) -> None:
+        self._spool: _Spool | None = spool.acquire()
+        self._jobs = list(jobs)
+        self._starts = [chunk.first_index for chunk, _, _ in self._jobs]
+        self._len = sum(chunk.lines for chunk, _, _ in self._jobs)
+        self._finalizer = weakref.finalize(self, spool.release)
+
+    def _index(self) -> LineIndex:
+        if self._spool is None:
+            raise KlusterConfigError("These BatchResults are closed; read them before closing.")
+        return self._spool.index
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, item: int) -> BatchResult: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[BatchResult]: ...
+    def __getitem__(self, item: int | slice) -> BatchResult | list[BatchResult]:
+        if isinstance(item, slice):
+            return [self[i] for i in range(*item.indices(self._len))]
+        i = operator.index(item)
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError(f"batch result index {item} out of range ({self._len} results)")
+        _, batch, duplicates = self._jobs[bisect.bisect_right(self._starts, i) - 1]
+        _, custom_id, _, ok, payload = self._index().row(i)
+        result = build_result(i, custom_id, ok, payload, batch)
+        result.duplicate = custom_id in duplicates
+        return result
+
+    def __iter__(self) -> Iterator[BatchResult]:
+        index = self._index()
+        for chunk, batch, duplicates in self._jobs:
+            yield from _chunk_results(index, chunk.number, batch, duplicates)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        ok = "closed" if self._spool is None else f"{self._len} results"
+        return f"BatchResults({ok}, batch_ids={[batch.id for _, batch, _ in self._jobs]!r})"
+
+    def close(self) -> None:
+        """Release the local files these results are read from (they are deleted once the handle is closed too)."""
+        if self._spool is not None:
+            self._spool = None
+            self._finalizer()
+
+    def __enter__(self) -> BatchResults:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # --- public entry points --------------------------------------------------------------------------------
@@ -537,8 +671,9 @@ def run_batch(
     progress: bool = False,
     timeout: float | None = None,
     **options: Any,
-) -> list[BatchResult]:
-    """Submit `requests` as Batch API jobs, wait, and return one `BatchResult` per input, in order.
+) -> BatchResults:
+    """Submit `requests` as Batch API jobs, wait, and return one `BatchResult` per input, in order
+    (a `BatchResults` sequence read lazily from disk; for constant memory use `iter_results`).
 
     Options are those of `submit_batch` (settings, client, completion_window, metadata, journal,
     strict_models, poll_interval, ...). After a crash, calling it again with the same input
@@ -571,7 +706,7 @@ async def arun_batch(
     progress: bool = False,
     timeout: float | None = None,
     **options: Any,
-) -> list[BatchResult]:
+) -> BatchResults:
     """`run_batch` for asyncio: file work and HTTP calls run in worker threads, waits on the loop.
     Cancelling the awaiting task leaves the remote jobs running (re-run to re-attach)."""
     with await asubmit_batch(requests, **options) as handle:

@@ -26,8 +26,8 @@ from kluster_agents.integrations.jobs.jsonl import (
     Chunk,
     ChunkedWriter,
     LineIndex,
-    batch_line,
     dumps,
+    encode_batch_line,
 )
 
 # --- building the input ---------------------------------------------------------------------------------
@@ -35,6 +35,12 @@ from kluster_agents.integrations.jobs.jsonl import (
 
 def _as_body(request: Any, index: int) -> tuple[str | None, dict[str, Any]]:
     """(custom_id, chat body) from a chat body, a pydantic model, or a batch line {custom_id, body, ...}."""
+    if type(request) is dict and "messages" in request:  # a plain chat body, the common case
+        body = request.copy()
+        custom_id = body.pop("custom_id", None)
+        if custom_id is None or (type(custom_id) is str and custom_id.strip()):
+            return custom_id, body
+        request = {**body, "custom_id": custom_id}  # the checks below name the problem
     if isinstance(request, BaseModel):
         request = request.model_dump(exclude_none=True, by_alias=True)
     if not isinstance(request, Mapping):
@@ -94,6 +100,7 @@ def prepare_requests(
     digest = hashlib.sha256(dumps({"base_url": settings.base_url, **run_options}).encode())
     tier_limited = max_requests_per_job is None
     unknown: dict[str, tuple[int, str]] = {}
+    seen_models: set[str] = set()  # per-model decisions (catalog entry, line limit) are made once
     try:
         for i, request in enumerate(requests):
             custom_id, body = _as_body(request, i)
@@ -102,16 +109,14 @@ def prepare_requests(
                 if body.get("stream"):
                     raise KlusterInvalidRequestError("stream=True cannot be batched; remove it.", parameter="stream")
                 if not compat_applied:
-                    body = prepare_chat_request(body, settings=settings)
+                    body = prepare_chat_request(body, settings=settings)  # the one compat pass of this line
             except KlusterError as exc:
                 raise _at_line(exc, i, custom_id) from None
-            info = get_model(body["model"])
-            if info.kind == "unknown":
-                unknown.setdefault(info.id, (i, custom_id))
-            limits = info.limits_for(settings.tier)
-            if tier_limited and limits is not None and limits.max_batch_requests is not None:
-                writer.max_lines = min(writer.max_lines or limits.max_batch_requests, limits.max_batch_requests)
-            line = batch_line(custom_id, dumps(body))
+            model = body["model"]
+            if model not in seen_models:  # compat resolved it; the catalog is read once per model
+                seen_models.add(model)
+                _model_decisions(model, settings, writer, unknown, (i, custom_id), tier_limited=tier_limited)
+            line = encode_batch_line(custom_id, body)
             digest.update(line)
             chunk = writer.write(line, index=i, custom_id=custom_id)
             index.add(i, custom_id, chunk.number)
@@ -125,6 +130,25 @@ def prepare_requests(
         index.close()
         raise KlusterInvalidRequestError("The batch is empty: pass at least one chat request.", parameter="requests")
     return PreparedInput(chunks, index, digest.hexdigest(), unknown)
+
+
+def _model_decisions(
+    model: str,
+    settings: KlusterSettings,
+    writer: ChunkedWriter,
+    unknown: dict[str, tuple[int, str]],
+    first_use: tuple[int, str],
+    *,
+    tier_limited: bool,
+) -> None:
+    """What a model means for the whole run, decided at its first line: checked against GET /v1/models
+    when the catalog does not know it, and the tier's line limit per job."""
+    info = get_model(model)
+    if info.kind == "unknown":
+        unknown.setdefault(info.id, first_use)
+    limits = info.limits_for(settings.tier)
+    if tier_limited and limits is not None and limits.max_batch_requests is not None:
+        writer.max_lines = min(writer.max_lines or limits.max_batch_requests, limits.max_batch_requests)
 
 
 def check_models(client: openai.OpenAI, unknown: Mapping[str, tuple[int, str]]) -> None:

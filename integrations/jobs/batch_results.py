@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from openai.types.chat import ChatCompletion
@@ -32,17 +31,55 @@ class KlusterBatchWarning(UserWarning):
     """Something in a batch's result files was unusable (the affected lines are reported as failed)."""
 
 
-@dataclass
+_UNSET: Any = object()
+
+
 class BatchResult:
-    """The outcome of one input request; `index` is its position in the input."""
+    """The outcome of one input request; `index` is its position in the input.
+
+    Compact (`__slots__`, no per-line garbage for the collector to walk): a succeeded line keeps its
+    raw result line and parses the `ChatCompletion` on the first access to `response`.
+    """
+
+    __slots__ = ("_payload", "_response", "custom_id", "duplicate", "error", "index", "status")
 
     custom_id: str
     index: int
     status: ResultStatus
-    response: ChatCompletion | None = None
-    error: KlusterBatchError | None = None
-    duplicate: bool = False
+    error: KlusterBatchError | None
+    duplicate: bool
     """The result files held more than one line for this custom_id (a warning was issued)."""
+
+    def __init__(
+        self,
+        custom_id: str,
+        index: int,
+        status: ResultStatus,
+        response: ChatCompletion | None = None,
+        error: KlusterBatchError | None = None,
+        duplicate: bool = False,
+        *,
+        payload: str | None = None,
+    ) -> None:
+        self.custom_id = custom_id
+        self.index = index
+        self.status = status
+        self.error = error
+        self.duplicate = duplicate
+        self._response: ChatCompletion | None = _UNSET if payload is not None and response is None else response
+        self._payload = payload
+
+    @property
+    def response(self) -> ChatCompletion | None:
+        """The chat completion of a succeeded line (parsed from its result line once, when first read)."""
+        if self._response is _UNSET:
+            self._response = _parse_completion(self._payload or "")
+            self._payload = None
+        return self._response
+
+    @response.setter
+    def response(self, value: ChatCompletion | None) -> None:
+        self._response, self._payload = value, None
 
     @property
     def ok(self) -> bool:
@@ -50,9 +87,27 @@ class BatchResult:
 
     def unwrap(self) -> ChatCompletion:
         """The chat completion, or raise this line's error."""
-        if self.response is None:
+        response = self.response
+        if response is None:
             raise self.error or KlusterBatchError(f"Request {self.index} has no result.", custom_id=self.custom_id)
-        return self.response
+        return response
+
+    def _key(self) -> tuple[Any, ...]:
+        error = None if self.error is None else (type(self.error), str(self.error))  # rebuilt on each read
+        return (self.custom_id, self.index, self.status, self.response, error, self.duplicate)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BatchResult):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchResult(custom_id={self.custom_id!r}, index={self.index}, status={self.status!r}, "
+            f"response={self.response!r}, error={self.error!r}, duplicate={self.duplicate})"
+        )
 
 
 def line_ok(obj: Mapping[str, Any]) -> bool:
@@ -152,13 +207,16 @@ def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None,
         return BatchResult(custom_id, idx, "failed", error=error)
 
 
+def _parse_completion(payload: str) -> ChatCompletion:
+    try:
+        return _SucceededLine.model_validate_json(payload).response.body
+    except ValidationError:  # an unusual shape still reaches the caller, as the SDK would give it
+        return ChatCompletion.construct(**json.loads(payload)["response"]["body"])
+
+
 def _build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None, batch: Batch) -> BatchResult:
-    if payload is not None and ok:
-        try:
-            completion = _SucceededLine.model_validate_json(payload).response.body
-        except ValidationError:  # an unusual shape still reaches the caller, as the SDK would give it
-            completion = ChatCompletion.construct(**json.loads(payload)["response"]["body"])
-        return BatchResult(custom_id, idx, "succeeded", response=completion)
+    if payload is not None and ok:  # stored as a line `line_ok` accepted: parsed when `response` is read
+        return BatchResult(custom_id, idx, "succeeded", payload=payload)
     obj = json.loads(payload) if payload is not None else None
     status = batch.status
     ran = obj is not None and not (obj.get("response") is None and status in ("cancelled", "expired"))

@@ -27,15 +27,25 @@ MAX_FILE_BYTES = 100 * 1024 * 1024
 UPLOADS_API_PART_BYTES = 64 * 1024 * 1024
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder: no set-up per line
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON, as sent on the wire (one line, UTF-8 kept)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(obj)
 
 
 def batch_line(custom_id: str, body_json: str) -> bytes:
     """One batch input line (docs' "request input object") around an already-encoded body."""
     return (
         f'{{"custom_id":{dumps(custom_id)},"method":"POST","url":"{BATCH_ENDPOINT}","body":{body_json}}}\n'
+    ).encode()
+
+
+def encode_batch_line(custom_id: str, body: Any) -> bytes:
+    """`batch_line(custom_id, dumps(body))` in one encoder pass (the same bytes)."""
+    return (
+        _ENCODER.encode({"custom_id": custom_id, "method": "POST", "url": BATCH_ENDPOINT, "body": body}) + "\n"
     ).encode()
 
 
@@ -174,6 +184,19 @@ class LineIndex:
         while rows := cursor.fetchmany(1000):
             for idx, custom_id, chunk_no, ok, payload in rows:
                 yield idx, custom_id, chunk_no, None if ok is None else bool(ok), payload
+
+    def row(self, index: int) -> tuple[int, str, int, bool | None, str | None]:
+        """(index, custom_id, chunk, ok, payload) of one line, as `ordered` yields it."""
+        self.flush()
+        found = self._db.execute(
+            "SELECT l.idx, l.custom_id, l.chunk, r.ok, r.payload FROM lines l LEFT JOIN results r ON r.idx = l.idx "
+            "WHERE l.idx = ?",
+            (index,),
+        ).fetchone()
+        if found is None:
+            raise IndexError(f"no input line {index}")
+        idx, custom_id, chunk_no, ok, payload = found
+        return idx, custom_id, chunk_no, None if ok is None else bool(ok), payload
 
     def close(self) -> None:
         self._db.close()

@@ -78,11 +78,12 @@ def _ours(workdir: Path, lines: int) -> dict:
 
     from kluster_agents.integrations.api.settings import KlusterSettings
     from kluster_agents.integrations.jobs import batch as engine
+    from kluster_agents.integrations.jobs.batch_input import prepare_requests
 
     settings = KlusterSettings.load(api_key="bench-key", base_url="https://bench.invalid/v1", warn_on_drop=False)
     start_rss = _rss_mb()
     started = time.perf_counter()
-    prepared = engine._prepare(
+    prepared = prepare_requests(
         (_request(i) for i in range(lines)),
         settings,
         workdir,

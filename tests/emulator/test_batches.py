@@ -15,7 +15,8 @@ from kluster_agents.integrations.emulator.controls import JobTiming
 from .helpers import LLAMA_8B, user
 
 # The phase lengths these lifecycle tests step through with `advance()`, set explicitly.
-STEPPED = JobTiming(batch_scheduling=5, batch_per_line=1, batch_finalizing=5, cancelling=30)
+# One line at a time, so request_counts can be watched moving line by line.
+STEPPED = JobTiming(batch_scheduling=5, batch_per_line=1, batch_parallel_lines=1, batch_finalizing=5, cancelling=30)
 
 
 def _line(custom_id: str, text: str, model: str = LLAMA_8B, **extra) -> dict:
@@ -262,3 +263,50 @@ def test_adaptive_async_request_becomes_batch(client: openai.OpenAI, controls) -
     assert batch.status == "completed" and batch.metadata["@kluster.ai"]["completion_window"] == "1h"
     (row,) = _results(client, batch.output_file_id).values()
     assert row["response"]["body"]["choices"][0]["message"]["content"] == "[emulated] reply to: best stock?"
+
+
+def test_a_job_runs_its_lines_in_parallel_and_keeps_them_on_disk(
+    client: openai.OpenAI, controls, kluster_emulator
+) -> None:
+    """Progress scales with the work (1,000 lines at a time by default, 0.25 s each: 10,000 lines take
+    10 waves, not 10,000 steps), every line is answered, and the stored job stays small while it runs
+    (lines are spooled to disk, not kept in the job document)."""
+    controls.clock.freeze()
+    controls.set_timing(JobTiming())  # the defaults, not a test's stepping
+    n = 10_000
+    batch = client.batches.create(
+        input_file_id=_upload(client, [_line(f"r{i}", f"question {i}") for i in range(n)]),
+        endpoint="/v1/chat/completions",
+        completion_window="1h",
+    )
+    controls.advance(1.0)  # scheduled
+    assert client.batches.retrieve(batch.id).request_counts.completed == 0
+    controls.advance(0.25)
+    running = client.batches.retrieve(batch.id)
+    assert running.status == "in_progress" and running.request_counts.completed == 1_000
+    stored = kluster_emulator.runtime.store.get("batch", batch.id)
+    assert len(json.dumps(stored)) < 2_000  # the answered lines are in the spool file, not in the document
+    controls.advance(9 * 0.25)
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "completed" and done.request_counts.completed == n and done.error_file_id is None
+    answered = _results(client, done.output_file_id)
+    assert sorted(answered) == sorted(f"r{i}" for i in range(n))
+    assert all(row["response"]["status_code"] == 200 for row in answered.values())
+    assert not list(kluster_emulator.runtime.store.spool_dir.iterdir())  # work files removed at the end
+
+
+@pytest.mark.slow
+def test_a_tier_size_job_finishes_inside_the_window(client: openai.OpenAI, controls) -> None:
+    """100,000 lines (the core tier's per-job maximum) at the default timing end well inside even
+    the 1 h window: no line expires (it used to take one step per line)."""
+    controls.clock.freeze()
+    controls.set_timing(JobTiming())
+    lines = 100_000
+    data = "".join(json.dumps(_line(f"r{i}", "x")) + "\n" for i in range(lines)).encode()
+    file_id = client.files.create(file=("input.jsonl", io.BytesIO(data)), purpose="batch").id
+    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="1h")
+    controls.advance(1.0 + 100 * 0.25)
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "completed" and done.request_counts.completed == lines and done.error_file_id is None
+    with client.files.with_streaming_response.content(done.output_file_id) as response:
+        assert sum(1 for _ in response.iter_lines()) == lines

@@ -12,6 +12,7 @@ import pytest
 CORE = [
     "BatchHandle",
     "BatchResult",
+    "BatchResults",
     "BatchStatus",
     "HallucinationDetected",
     "KlusterAPIError",

@@ -1,0 +1,90 @@
+"""`run_batch`/`BatchHandle.results()` return a `BatchResults` sequence read back from the run's
+on-disk line index: it behaves like the list it replaces (len, indexing, slicing, iteration,
+equality), stays readable after the handle is closed, and deletes the files when released."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+
+import pytest
+
+from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.jobs.batch import BatchResults, run_batch, submit_batch
+from kluster_agents.integrations.jobs.batch_results import BatchResult
+
+from .conftest import chat
+from .fake_api import FakeKluster
+
+pytestmark = pytest.mark.kluster_emulator(timing="instant")
+
+
+def test_results_behave_like_a_list_across_chunks(fake: FakeKluster, fake_settings: KlusterSettings) -> None:
+    fake.fail_ids = {"auto-5"}
+    results = run_batch(
+        [chat(i) for i in range(10)],
+        settings=fake_settings,
+        client=fake.client(),
+        journal=False,
+        poll_interval=0,
+        max_requests_per_job=4,  # 3 jobs: lookups cross chunk boundaries
+    )
+    assert isinstance(results, BatchResults) and isinstance(results, Sequence)
+    assert len(results) == 10 and "10 results" in repr(results)
+    assert [r.index for r in results] == list(range(10))
+    assert results[0].unwrap().choices[0].message.content == "echo: prompt 0"
+    assert results[-1].index == 9 and results[-1].custom_id == "auto-9"
+    assert results[4].custom_id == "auto-4" and results[8].custom_id == "auto-8"  # first lines of jobs 2 and 3
+    assert [r.index for r in results[3:9:2]] == [3, 5, 7]
+    assert not results[5].ok and results[5].error is not None and results[5].response is None
+    assert results == list(results) and results[2] == results[2]
+    with pytest.raises(IndexError):
+        results[10]
+    with pytest.raises(IndexError):
+        results[-11]
+
+
+def test_results_outlive_the_handle_and_clean_up_when_released(
+    fake: FakeKluster, fake_settings: KlusterSettings
+) -> None:
+    with submit_batch(
+        [chat(i) for i in range(3)], settings=fake_settings, client=fake.client(), journal=False, poll_interval=0
+    ) as handle:
+        results = handle.results()
+    workdir = handle.workdir
+    assert workdir.exists()  # the results still read from it
+    assert [r.unwrap().choices[0].message.content for r in results] == [f"echo: prompt {i}" for i in range(3)]
+    results.close()
+    assert not workdir.exists()
+    with pytest.raises(KlusterConfigError, match="closed"):
+        results[0]
+
+    with submit_batch([chat(0)], settings=fake_settings, client=fake.client(), journal=False, poll_interval=0) as h2:
+        dropped = h2.results()
+    assert h2.workdir.exists()
+    del dropped
+    gc.collect()
+    assert not h2.workdir.exists()  # garbage-collected results release the files too
+
+
+def test_a_closed_handle_says_so(fake: FakeKluster, fake_settings: KlusterSettings) -> None:
+    handle = submit_batch([chat(0)], settings=fake_settings, client=fake.client(), journal=False, poll_interval=0)
+    handle.close()
+    with pytest.raises(KlusterConfigError, match="closed"):
+        handle.results()
+
+
+def test_batch_result_is_compact_and_parses_lazily() -> None:
+    payload = (
+        '{"custom_id":"a","response":{"status_code":200,"body":{"id":"c","object":"chat.completion","created":1,'
+        '"model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi"}}]}}}'
+    )
+    lazy = BatchResult("a", 0, "succeeded", payload=payload)
+    assert not hasattr(lazy, "__dict__")  # __slots__: no per-object dict
+    assert lazy.ok and lazy.unwrap().choices[0].message.content == "hi"
+    assert lazy.response is lazy.response  # parsed once
+    eager = BatchResult("a", 0, "succeeded", lazy.response)
+    assert eager == lazy and "content='hi'" in repr(eager)
+    eager.duplicate = True
+    assert eager != lazy

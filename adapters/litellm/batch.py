@@ -61,7 +61,7 @@ def to_model_response(completion: ChatCompletion) -> ModelResponse:
     )
 
 
-def _responses(results: list[BatchResult], return_exceptions: bool) -> list[ModelResponse | KlusterBatchError]:
+def _responses(results: Iterable[BatchResult], return_exceptions: bool) -> list[ModelResponse | KlusterBatchError]:
     out: list[ModelResponse | KlusterBatchError] = []
     for result in results:
         if result.ok:

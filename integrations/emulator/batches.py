@@ -19,6 +19,7 @@ served from it in blocks (a 100,000-line job keeps only counters in its stored d
 from __future__ import annotations
 
 import bisect
+import builtins
 import json
 import math
 import threading
@@ -189,10 +190,10 @@ class BatchEngine(JobEngine):
             in_progress_at=batch["created_at"] if batch.get("_observed") else int(at),
         )
 
-    def _scan_input(self, file_id: str) -> tuple[int, list[dict[str, Any]]]:
+    def _scan_input(self, file_id: str) -> tuple[int, builtins.list[dict[str, Any]]]:
         """Validate the input file line by line without keeping it: (number of requests, errors)."""
         count, known_any = 0, False
-        errors: list[dict[str, Any]] = []
+        errors: builtins.list[dict[str, Any]] = []
         first_model: Any = None
         max_lines: int | None = None
         models: dict[str, ModelInfo | None] = {}  # one catalog lookup per model, not per line

@@ -49,7 +49,8 @@ class JobTiming:
     @classmethod
     def instant(cls) -> JobTiming:
         """Every phase takes no time: a job is finished at its first read after create."""
-        return cls(**{**dict.fromkeys(cls.__dataclass_fields__, 0.0), "batch_parallel_lines": 1000})
+        phases: dict[str, Any] = dict.fromkeys(cls.__dataclass_fields__, 0.0)
+        return cls(**{**phases, "batch_parallel_lines": 1000})
 
     def scaled(self, factor: float) -> JobTiming:
         """Every phase `factor` times as long (0.01: a hundred times faster)."""

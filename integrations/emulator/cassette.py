@@ -10,7 +10,7 @@ through `api.errors.redact`, and values under key-like names (`token`, `apiKey`,
 
 Replay matches a request on method + path + query + the *normalised* body: chat bodies (and the
 chat bodies inside uploaded batch files) go through `prepare_chat_request`, and volatile fields
-(`stream_options`, `user`, tool-call ids, upload file names, plus the marker's `ignore` paths) are
+(`user`, tool-call ids, upload file names, plus the marker's `ignore` paths) are
 removed. Repeated identical requests get the recorded responses in order; a status poll (a GET)
 replays only the last response of each run of equal `status` values (time compressed: a batch
 that was polled twenty times while `in_progress` replays `in_progress` once) and then repeats the
@@ -37,7 +37,8 @@ FORMAT = 1
 RECORDED_AGAINST_EMULATOR = "emulator"
 KEPT_RESPONSE_HEADERS = ("content-type", "retry-after")
 SECRET_KEYS = frozenset({"authorization", "apikey", "api_key", "token", "mcp_token", "cookie", "set-cookie"})
-VOLATILE_TOP_LEVEL = ("stream_options", "user")
+# `stream_options` is not volatile: the client asks for stream usage once and falls back when refused.
+VOLATILE_TOP_LEVEL = ("user",)
 CHAT_PATHS = ("/v1/chat/completions",)
 JSON_POINTER_SEP = "."
 SAVE_WAIT_SECONDS = 30.0

@@ -41,6 +41,9 @@ def test_batch_kwargs_without_a_key_refuse(monkeypatch):
         batch_kwargs()
 
 
+@pytest.mark.filterwarnings(
+    "ignore::kluster_agents.integrations.api.compat.KlusterCompatWarning"
+)  # the drop is the point
 def test_batch_file_line_goes_through_compat():
     line = json.loads(
         batch_file_line(

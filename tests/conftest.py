@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +59,108 @@ def silent_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     finally:
         sock.close()
+
+
+# --- scripts run as `python script.py` would, without paying the framework imports each time -------
+
+# Runs in the child: the job's environment, working directory, argv and output files, then the script
+# as `__main__` (multiprocessing turns an exception into exit code 1 with the traceback on stderr).
+_CHILD = """
+import os, runpy, sys
+for fd, name in ((1, "stdout"), (2, "stderr")):
+    os.dup2(os.open(JOB[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+os.environ.clear(); os.environ.update(JOB["env"])
+os.chdir(JOB["cwd"])
+sys.stdin = open(os.devnull)
+sys.argv = [JOB["target"], *JOB["args"]]
+try:
+    if JOB["module"]:
+        runpy.run_module(JOB["target"], run_name="__main__", alter_sys=True)
+    else:
+        sys.path.insert(0, os.path.dirname(JOB["target"]))
+        runpy.run_path(JOB["target"], run_name="__main__")
+finally:
+    sys.stdout.flush(); sys.stderr.flush()
+"""
+# What the recipes and the cassette plugin's pytest runs import; the fork server imports them once. Not
+# CrewAI: it fixes its storage paths from the environment at import, which its recipes set first.
+_PRELOAD = [
+    "openai",
+    "pytest",
+    "kluster_agents.integrations.cli.app",
+    "kluster_agents.integrations.emulator.server",
+    "kluster_agents.integrations.emulator.pytest_plugin",
+    "langchain_openai",
+    "kluster_agents.adapters.langchain",
+    "litellm",
+    "kluster_agents.adapters.litellm",
+    "pydantic_ai",
+    "kluster_agents.adapters.pydantic_ai",
+]
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    returncode: int | None  # None: still running at the timeout (then killed)
+    stdout: str
+    stderr: str
+
+
+class ScriptRunner:
+    """Runs Python scripts (or `-m` modules) side by side, each in a fresh process with its own
+    environment, working directory and output, as `python script.py` would. The processes fork from
+    one multiprocessing fork server that imported the frameworks once, so the suite does not pay
+    LiteLLM's seconds-long import per recipe."""
+
+    def __init__(self, scratch: Path) -> None:
+        self._scratch = scratch
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_PRELOAD)
+
+    def run(
+        self,
+        scripts: dict[str, str | Path],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        args: Sequence[str] = (),
+        module: bool = False,
+        timeout: float = 240,
+    ) -> dict[str, ScriptRun]:
+        """Start every script at once; wait for all (up to `timeout` in total); return their runs by name."""
+        started = {}
+        for name, target in scripts.items():
+            out = self._scratch / f"{uuid.uuid4().hex}-{name}"
+            job = {
+                "target": str(target),
+                "args": list(args),
+                "module": module,
+                "env": env,
+                "cwd": str(cwd),
+                "stdout": f"{out}.out",
+                "stderr": f"{out}.err",
+            }
+            process = self._context.Process(target=exec, args=(_CHILD, {"JOB": job}), name=name)
+            process.start()
+            started[name] = (process, job)
+        deadline = time.monotonic() + timeout
+        runs = {}
+        for name, (process, job) in started.items():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+                code = None
+            else:
+                code = process.exitcode
+            runs[name] = ScriptRun(
+                code, Path(job["stdout"]).read_text(encoding="utf-8"), Path(job["stderr"]).read_text(encoding="utf-8")
+            )
+        return runs
+
+
+@pytest.fixture(scope="session")
+def script_runner(tmp_path_factory: pytest.TempPathFactory) -> ScriptRunner:
+    return ScriptRunner(tmp_path_factory.mktemp("script-runs"))

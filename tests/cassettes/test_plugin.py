@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -49,16 +49,22 @@ def test_greeting(kluster_emulator):
 README_TEST = Path(__file__).with_name("readme_example.py")
 
 
-def _pytest(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", *args],
-        cwd=project,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+# Plugins of unrelated installed packages (LangSmith's alone takes seconds to import) stay off.
+UNRELATED_PLUGINS = ("-p", "no:langsmith_plugin", "-p", "no:codspeed", "-p", "no:benchmark")
+PytestRun = Callable[..., Any]
+
+
+@pytest.fixture
+def run_pytest(script_runner: Any) -> PytestRun:
+    """`python -m pytest -q ...` in `project` with no KLUSTER_* but `env`; returns the finished run."""
+
+    def run(project: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
+        argv = ["-q", "-p", "no:randomly", "-p", "no:cacheprovider", *UNRELATED_PLUGINS, *args]
+        runs = script_runner.run({"pytest": "pytest"}, module=True, args=argv, env={**base, **(env or {})}, cwd=project)
+        return runs["pytest"]
+
+    return run
 
 
 def _project(tmp_path: Path, source: str, name: str = "test_user.py") -> Path:
@@ -66,10 +72,12 @@ def _project(tmp_path: Path, source: str, name: str = "test_user.py") -> Path:
     return tmp_path
 
 
-def test_record_switch_then_replay_through_the_marker(upstream: Emulator, tmp_path: Path) -> None:
+def test_record_switch_then_replay_through_the_marker(
+    run_pytest: PytestRun, upstream: Emulator, tmp_path: Path
+) -> None:
     project = _project(tmp_path, USER_TEST.replace("PROMPT", "Hello there"))
     upstream_env = {"KLUSTER_BASE_URL": upstream.base_url, "KLUSTER_API_KEY": UPSTREAM_KEY}
-    recorded = _pytest(project, "--kluster-record", env=upstream_env)
+    recorded = run_pytest(project, "--kluster-record", env=upstream_env)
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     cassette_file = project / "cassettes" / "greeting.json"
     cassette = json.loads(cassette_file.read_text())
@@ -78,29 +86,31 @@ def test_record_switch_then_replay_through_the_marker(upstream: Emulator, tmp_pa
     seen = len(upstream.controls.requests)
     upstream.stop()
 
-    replayed = _pytest(project)  # no key, no base URL, upstream gone
+    replayed = run_pytest(project)  # no key, no base URL, upstream gone
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert len(upstream.controls.requests) == seen == 1
 
 
-def test_recording_without_key_or_base_url_says_what_to_set(tmp_path: Path) -> None:
-    run = _pytest(_project(tmp_path, USER_TEST.replace("PROMPT", "Hi")), "--kluster-record")
+def test_recording_without_key_or_base_url_says_what_to_set(run_pytest: PytestRun, tmp_path: Path) -> None:
+    run = run_pytest(_project(tmp_path, USER_TEST.replace("PROMPT", "Hi")), "--kluster-record")
     assert run.returncode != 0
     assert "--kluster-record needs KLUSTER_API_KEY" in run.stdout
 
 
-def test_missing_cassette_says_how_to_record_it(tmp_path: Path) -> None:
-    run = _pytest(_project(tmp_path, USER_TEST.replace("PROMPT", "Hi")))
+def test_missing_cassette_says_how_to_record_it(run_pytest: PytestRun, tmp_path: Path) -> None:
+    run = run_pytest(_project(tmp_path, USER_TEST.replace("PROMPT", "Hi")))
     assert run.returncode != 0
     assert "greeting.json does not exist" in run.stdout and "pytest --kluster-record" in run.stdout
 
 
-def test_unmatched_request_fails_the_test_with_a_diff_even_when_swallowed(upstream: Emulator, tmp_path: Path) -> None:
+def test_unmatched_request_fails_the_test_with_a_diff_even_when_swallowed(
+    run_pytest: PytestRun, upstream: Emulator, tmp_path: Path
+) -> None:
     project = _project(tmp_path, USER_TEST.replace("PROMPT", "Hello there"))
     env = {"KLUSTER_BASE_URL": upstream.base_url, "KLUSTER_API_KEY": UPSTREAM_KEY}
-    assert _pytest(project, "--kluster-record", env=env).returncode == 0
+    assert run_pytest(project, "--kluster-record", env=env).returncode == 0
     (project / "test_user.py").write_text(SWALLOWING_TEST)
-    run = _pytest(project)
+    run = run_pytest(project)
     assert run.returncode == 1, run.stdout
     assert "1 failed" in run.stdout
     assert "no recorded exchange matches POST /v1/chat/completions" in run.stdout
@@ -142,13 +152,13 @@ def test_mismatch_message_is_a_readable_diff_against_the_closest_recording(
     kluster_emulator.eject_cassette()
 
 
-def test_the_readme_example_records_and_replays(upstream: Emulator, tmp_path: Path) -> None:
+def test_the_readme_example_records_and_replays(run_pytest: PytestRun, upstream: Emulator, tmp_path: Path) -> None:
     pytest.importorskip("langchain_openai")
     project = _project(tmp_path, README_TEST.read_text(), "test_agent.py")
     env = {"KLUSTER_BASE_URL": upstream.base_url, "KLUSTER_API_KEY": UPSTREAM_KEY}
-    recorded = _pytest(project, "--kluster-record", env=env)
+    recorded = run_pytest(project, "--kluster-record", env=env)
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     upstream.stop()
-    replayed = _pytest(project)
+    replayed = run_pytest(project)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert (project / "cassettes" / "weather_agent.json").is_file()

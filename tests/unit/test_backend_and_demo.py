@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,16 +31,11 @@ def test_with_key_the_real_api_is_used() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_demo_runs_offline_and_says_it_is_emulated() -> None:
+def test_demo_runs_offline_and_says_it_is_emulated(script_runner: Any, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     env["COLUMNS"] = "200"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kluster_agents.integrations.cli.app", "demo"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=110,
-    )
+    module = "kluster_agents.integrations.cli.app"  # python -m kluster_agents.integrations.cli.app demo
+    proc = script_runner.run({"demo": module}, module=True, args=["demo"], env=env, cwd=tmp_path, timeout=110)["demo"]
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr
     assert out.splitlines()[0].startswith("No KLUSTER_API_KEY set: using the built-in kluster emulator")

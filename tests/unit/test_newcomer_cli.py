@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from kluster_agents.integrations.api.settings import NO_API_KEY, KlusterSettings
@@ -26,14 +27,23 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 
 
+_runner: Any = None
+
+
+@pytest.fixture(autouse=True)
+def _script_runner(script_runner: Any) -> None:
+    global _runner
+    _runner = script_runner
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The installed entry point, 80 columns, stdin/stdout not a terminal, no KLUSTER_* but `env`."""
+    """The installed entry point script in a fresh process, 80 columns, stdin/stdout not a terminal,
+    no KLUSTER_* but `env`."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     base.update(COLUMNS="80", KLUSTER_JOURNAL_PATH=os.environ["KLUSTER_JOURNAL_PATH"], **(env or {}))
     base.pop("FORCE_COLOR", None)
-    return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, env=base, stdin=subprocess.DEVNULL, cwd=cwd, timeout=120
-    )
+    run = _runner.run({"cli": CLI}, args=args, env=base, cwd=cwd or Path.cwd(), timeout=120)["cli"]
+    return subprocess.CompletedProcess([CLI, *args], run.returncode, run.stdout, run.stderr)
 
 
 def fits_80(text: str) -> bool:
@@ -213,6 +223,7 @@ def test_every_listing_and_status_command_has_json(emu_env: dict[str, str], prom
     assert {"name", "summary"} <= set(recipes[0])
     submitted = run_cli("batch", "submit", "--prompts", str(prompts), "-m", MODEL, env=emu_env, cwd=tmp_path)
     batch_id = submitted.stdout.split("batch job(s): ")[1].split()[0]
+    _wait_until_completed(emu_env, batch_id)
     listed = json.loads(run_cli("batch", "list", "--json", env=emu_env).stdout)
     assert batch_id in [b["id"] for b in listed]
     status = json.loads(run_cli("batch", "status", batch_id, "--json", env=emu_env).stdout)
@@ -224,6 +235,14 @@ def test_every_listing_and_status_command_has_json(emu_env: dict[str, str], prom
     assert json.loads(run_cli("finetune", "list", "--json", env=emu_env).stdout) == []
     mcp = json.loads(run_cli("mcp", "status", "--json", env=emu_env).stdout)
     assert set(mcp) == {"enabled", "url", "token"}
+
+
+def _wait_until_completed(emu_env: dict[str, str], batch_id: str, timeout: float = 30) -> None:
+    client = openai.OpenAI(base_url=emu_env["KLUSTER_BASE_URL"], api_key=emu_env["KLUSTER_API_KEY"])
+    deadline = time.monotonic() + timeout
+    while client.batches.retrieve(batch_id).status != "completed":
+        assert time.monotonic() < deadline, f"batch {batch_id} did not complete in {timeout} s"
+        time.sleep(0.05)
 
 
 def test_finetune_status_json(kluster_emulator: Any, emu_env: dict[str, str], tmp_path: Path) -> None:

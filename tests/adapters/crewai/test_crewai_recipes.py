@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,28 +18,16 @@ NAMES = ("research_crew", "verified_task", "batch_crew", "rag_embeddings")
 
 
 @pytest.fixture(scope="module")
-def recipe_output() -> dict[str, list[str]]:
-    """Run the recipes side by side (each pays crewai's ~5 s import) and return their stdout lines
-    after the emulator banner."""
+def recipe_output(script_runner: Any) -> dict[str, list[str]]:
+    """Run the recipes side by side and return their stdout lines after the emulator banner."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KLUSTER_", "CREWAI_", "OTEL_"))}
     env["OPENAI_API_KEY"] = "sk-not-for-kluster"  # must never be used: the recipes talk to the emulator
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, str(RECIPES / f"{name}.py")],
-            cwd=ROOT,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for name in NAMES
-    }
+    runs = script_runner.run({name: RECIPES / f"{name}.py" for name in NAMES}, env=env, cwd=ROOT, timeout=240)
     outputs = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=240)
-        assert proc.returncode == 0, f"{name}: {stderr[-3000:]}"
-        assert "sk-not-for-kluster" not in stdout + stderr
-        lines = stdout.splitlines()
+    for name, run in runs.items():
+        assert run.returncode == 0, f"{name}: {run.stderr[-3000:]}"
+        assert "sk-not-for-kluster" not in run.stdout + run.stderr
+        lines = run.stdout.splitlines()
         assert lines[0].startswith(BANNER), (name, lines[:3])
         outputs[name] = lines[1:]
     return outputs

@@ -4,10 +4,8 @@ prints what its README shows."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,29 +56,15 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def recipe_runs() -> Iterator[dict[str, subprocess.Popen[str]]]:
-    """Start every recipe at once (each is mostly import time and waiting), as a user would run it."""
+def recipe_runs(script_runner: Any) -> dict[str, Any]:
+    """Run every recipe at once (each is mostly waiting), as a user would run it: no KLUSTER_* set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
-    runs = {
-        name: subprocess.Popen(
-            [sys.executable, str(RECIPES / f"{name}.py")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        for name in EXPECTED
-    }
-    yield runs
-    for run in runs.values():
-        if run.poll() is None:
-            run.kill()
+    return script_runner.run({name: RECIPES / f"{name}.py" for name in EXPECTED}, env=env, cwd=ROOT, timeout=180)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_recipe_runs_offline(name: str, recipe_runs: dict[str, subprocess.Popen[str]]) -> None:
-    out, err = recipe_runs[name].communicate(timeout=180)
+def test_recipe_runs_offline(name: str, recipe_runs: dict[str, Any]) -> None:
+    out, err = recipe_runs[name].stdout, recipe_runs[name].stderr
     assert recipe_runs[name].returncode == 0, err[-3000:]
     assert out.splitlines()[0].startswith(EMULATOR_LINE)
     for expected in EXPECTED[name]:

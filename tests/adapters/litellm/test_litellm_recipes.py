@@ -1,13 +1,12 @@
 """Each recipe in recipes/litellm runs offline (no KLUSTER_* set) on the built-in emulator.
 
-The five scripts start together in one module fixture (each imports LiteLLM, which takes seconds)
+The scripts start together in one module fixture (forked from a process that imported LiteLLM once)
 and every test checks its own script's output."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+from typing import Any
 
 import pytest
 
@@ -52,25 +51,10 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, subprocess.CompletedProcess[str]]:
+def runs(script_runner: Any) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     env["OPENAI_API_KEY"] = "sk-not-for-kluster"
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, str(RECIPES / f"{name}.py")],
-            cwd=ROOT,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for name in EXPECTED
-    }
-    done = {}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=280)
-        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return done
+    return script_runner.run({name: RECIPES / f"{name}.py" for name in EXPECTED}, env=env, cwd=ROOT, timeout=280)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,12 +32,17 @@ def test_every_recipe_is_covered() -> None:
     assert {p.name for p in RECIPES.glob("*.py")} == set(EXPECTED)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_recipe_runs_offline(name: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def runs(script_runner: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the recipes side by side, each as a user would (no KLUSTER_* set), in a scratch directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
-    proc = subprocess.run(
-        [sys.executable, str(RECIPES / name)], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
-    )
+    cwd = tmp_path_factory.mktemp("pydantic-ai-recipes")
+    return script_runner.run({name: RECIPES / name for name in EXPECTED}, env=env, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_recipe_runs_offline(name: str, runs: dict[str, Any]) -> None:
+    proc = runs[name]
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("No KLUSTER_API_KEY set: using the built-in kluster emulator")

@@ -137,9 +137,8 @@ class ChatKluster(BaseChatOpenAI):
         return ["kluster_agents", "adapters", "langchain"]
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = super()._get_ls_params(stop=stop, **kwargs)
+        params = super()._get_ls_params(stop=stop, **kwargs)  # ls_model_name: kwargs["model"], else ours
         params["ls_provider"] = PROVIDER
-        params["ls_model_name"] = kwargs.get("model", self.model_name)
         return params
 
     # -- configuration and clients -------------------------------------------------------------
@@ -291,12 +290,15 @@ class ChatKluster(BaseChatOpenAI):
             choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in choices]
             reasonings = [(c.get("message") or {}).get("reasoning_content") for c in choices]
         else:  # openai models keep unknown fields in model_extra: no second dump needed
-            response_extras = dict(response.model_extra or {})
+            response_extras = response.model_extra or {}
             choices = getattr(response, "choices", None) or []
-            choice_extras = [dict(c.model_extra or {}) for c in choices]
+            choice_extras = [c.model_extra or {} for c in choices]
             reasonings = [(c.message.model_extra or {}).get("reasoning_content") for c in choices]
         for generation, extras, reasoning in zip(result.generations, choice_extras, reasonings, strict=False):
-            generation.message.response_metadata.update(model_provider=PROVIDER, **response_extras, **extras)
+            metadata = generation.message.response_metadata
+            metadata["model_provider"] = PROVIDER
+            metadata.update(response_extras)
+            metadata.update(extras)
             _move_reasoning(generation.message, reasoning, split_inline=True)
         return result
 

@@ -514,7 +514,7 @@ def _move_reasoning(message: Any, reasoning: Any, *, split_inline: bool) -> None
     if isinstance(reasoning, str) and reasoning:
         message.additional_kwargs["reasoning_content"] = reasoning
         return
-    if split_inline:
+    if split_inline and "think>" in message.content:  # `<think>` or a template-opened `</think>`
         split = split_reasoning(message.content)
         if split.reasoning is not None:
             message.additional_kwargs["reasoning_content"] = split.reasoning

@@ -15,6 +15,8 @@ structured-output defaults target OpenAI). What kluster changes:
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal, Self, cast
 
@@ -135,9 +137,8 @@ class ChatKluster(BaseChatOpenAI):
         return ["kluster_agents", "adapters", "langchain"]
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = super()._get_ls_params(stop=stop, **kwargs)
+        params = super()._get_ls_params(stop=stop, **kwargs)  # ls_model_name: kwargs["model"], else ours
         params["ls_provider"] = PROVIDER
-        params["ls_model_name"] = kwargs.get("model", self.model_name)
         return params
 
     # -- configuration and clients -------------------------------------------------------------
@@ -164,6 +165,8 @@ class ChatKluster(BaseChatOpenAI):
                     f"timeout={self.request_timeout!r}: use a positive number of seconds (e.g. timeout=60)."
                 )
             overrides["timeout"] = float(self.request_timeout)
+        if self.kluster_settings is None:
+            return _env_settings_with(**overrides)
         return resolve_settings(self.kluster_settings, **overrides)
 
     @model_validator(mode="after")
@@ -186,13 +189,13 @@ class ChatKluster(BaseChatOpenAI):
             return self
         timeout = _httpx_timeout(self.request_timeout)
         if not self.client:
-            self.root_client = make_client(settings, http_client=self.http_client, user_agent=product("langchain-core"))
+            self.root_client = make_client(settings, http_client=self.http_client, user_agent=_user_agent())
             if timeout is not None:
                 self.root_client.timeout = timeout
             self.client = self.root_client.chat.completions
         if not self.async_client:
             self.root_async_client = make_async_client(
-                settings, http_client=self.http_async_client, user_agent=product("langchain-core")
+                settings, http_client=self.http_async_client, user_agent=_user_agent()
             )
             if timeout is not None:
                 self.root_async_client.timeout = timeout
@@ -287,12 +290,15 @@ class ChatKluster(BaseChatOpenAI):
             choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in choices]
             reasonings = [(c.get("message") or {}).get("reasoning_content") for c in choices]
         else:  # openai models keep unknown fields in model_extra: no second dump needed
-            response_extras = dict(response.model_extra or {})
+            response_extras = response.model_extra or {}
             choices = getattr(response, "choices", None) or []
-            choice_extras = [dict(c.model_extra or {}) for c in choices]
+            choice_extras = [c.model_extra or {} for c in choices]
             reasonings = [(c.message.model_extra or {}).get("reasoning_content") for c in choices]
         for generation, extras, reasoning in zip(result.generations, choice_extras, reasonings, strict=False):
-            generation.message.response_metadata.update(model_provider=PROVIDER, **response_extras, **extras)
+            metadata = generation.message.response_metadata
+            metadata["model_provider"] = PROVIDER
+            metadata.update(response_extras)
+            metadata.update(extras)
             _move_reasoning(generation.message, reasoning, split_inline=True)
         return result
 
@@ -455,6 +461,29 @@ _STANDARD_CHUNK_KEYS = _STANDARD_RESPONSE_KEYS
 _STANDARD_CHOICE_KEYS = frozenset(Choice.model_fields) | frozenset(ChunkChoice.model_fields)
 
 
+_settings_cache: dict[tuple[Any, ...], KlusterSettings] = {}
+
+
+def _env_settings_with(**overrides: Any) -> KlusterSettings:
+    """`resolve_settings(None, **overrides)`, loaded once per distinct arguments and `KLUSTER_*`
+    environment: pydantic-settings re-reads the environment and `.env` on every load (~1 ms, most
+    of a model's construction), and models built alike share one `KlusterSettings`."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KLUSTER_")))
+    key = (env, tuple(sorted(overrides.items())))
+    cached = _settings_cache.get(key)
+    if cached is None:
+        if len(_settings_cache) >= 64:
+            _settings_cache.clear()
+        cached = _settings_cache[key] = resolve_settings(None, **overrides)
+    return cached
+
+
+@functools.cache
+def _user_agent() -> str:
+    """Our User-Agent product, e.g. "langchain-core/1.7.2" (reading package metadata costs ~1 ms)."""
+    return product("langchain-core")
+
+
 def _httpx_timeout(value: Any) -> httpx.Timeout | None:
     """LangChain's `timeout=` forms other than seconds: an `httpx.Timeout` or a `(connect, read)` tuple.
 
@@ -485,7 +514,7 @@ def _move_reasoning(message: Any, reasoning: Any, *, split_inline: bool) -> None
     if isinstance(reasoning, str) and reasoning:
         message.additional_kwargs["reasoning_content"] = reasoning
         return
-    if split_inline:
+    if split_inline and "think>" in message.content:  # `<think>` or a template-opened `</think>`
         split = split_reasoning(message.content)
         if split.reasoning is not None:
             message.additional_kwargs["reasoning_content"] = split.reasoning

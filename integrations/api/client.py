@@ -1,22 +1,29 @@
 """The single place every adapter, engine and CLI command gets its openai client from.
 
-Clients share one httpx connection pool per process (sync) and per event loop (async),
-carry `User-Agent: kluster-agents/<version>`, and use the SDK's own retries. Real-time requests
-on the shared pools wait for their model's tier limits (`api.limits`), shared across the process;
-a client given its own `http_client` is not limited.
+Clients share one httpx client per rate-limit scope and process, sync and async alike: building a
+client (or a `ChatKluster`, a CrewAI `LLM`...) allocates no connection pool and no SSL context. The
+pools are made on first use: one per process (sync) and one per event loop (async, a pool cannot
+cross loops), all on one SSL context; the sync pools close at interpreter exit and the async pool
+of a loop is dropped once that loop is closed. Clients carry `User-Agent: kluster-agents/<version>`
+and use the SDK's own retries. Real-time requests on the shared clients wait for their model's tier
+limits (`api.limits`), shared across the process; a client given its own `http_client` is not limited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import ssl
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import openai
+from httpx._utils import get_environment_proxies  # the env proxy map httpx itself builds (HTTP(S)_PROXY, NO_PROXY)
 
 from kluster_agents.integrations._version import PROCESS_PRODUCTS, USER_AGENT
 from kluster_agents.integrations.api.errors import KlusterError, from_openai_error, scrub_exception
@@ -28,11 +35,200 @@ if TYPE_CHECKING:
 
 _POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
-_sync_pools: dict[LimitScope | None, httpx.Client] = {}
-_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[LimitScope | None, httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
-_pool_lock = threading.Lock()
+_lock = threading.Lock()
+_ssl: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One SSL context for every pool: loading the CA bundle costs ~40 ms, each time."""
+    global _ssl
+    if _ssl is None:
+        with _lock:
+            if _ssl is None:
+                _ssl = httpx.create_ssl_context()
+    return _ssl
+
+
+class _LazyTransport(httpx.BaseTransport):
+    """A sync `HTTPTransport` (a connection pool) made on the first request, not when the client is."""
+
+    def __init__(self, proxy: str | None = None) -> None:
+        self._proxy = proxy
+        self._pool: httpx.HTTPTransport | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> httpx.HTTPTransport | None:
+        """The connection pool, None until the first request."""
+        return self._pool
+
+    def _get(self) -> httpx.HTTPTransport:
+        pool = self._pool
+        if pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = httpx.HTTPTransport(verify=_ssl_context(), limits=_POOL_LIMITS, proxy=self._proxy)
+                pool = self._pool
+        return pool
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._get().handle_request(request)
+
+    def close(self) -> None:
+        """Close the pool's connections; the next request opens new ones."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+
+class _PerLoopTransport(httpx.AsyncBaseTransport):
+    """Dispatches each request to its event loop's `AsyncHTTPTransport`, made on the loop's first
+    request: one process-wide async client serves every loop, and no pool crosses loops."""
+
+    def __init__(self, proxy: str | None = None) -> None:
+        self._proxy = proxy
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncHTTPTransport] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pools_lock = threading.Lock()
+
+    def pool(self, loop: asyncio.AbstractEventLoop | None = None) -> httpx.AsyncHTTPTransport | None:
+        """The pool of `loop` (default: the running one), None before its first request."""
+        return self._pools.get(loop or asyncio.get_running_loop())
+
+    @property
+    def pool_count(self) -> int:
+        """Pools held (one per event loop that sent a request and is not closed yet)."""
+        return len(self._pools)
+
+    def _get(self) -> httpx.AsyncHTTPTransport:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            with self._pools_lock:
+                # A pool's connections refer to their loop, so an entry never leaves the weak dict by
+                # itself: drop the pools of closed loops (their sockets go with them).
+                for old in [old for old in self._pools if old.is_closed()]:
+                    del self._pools[old]
+                pool = self._pools.get(loop)
+                if pool is None:
+                    pool = httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=_POOL_LIMITS, proxy=self._proxy)
+                    self._pools[loop] = pool
+        return pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._get().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the running loop's pool; the next request in this loop opens a new one."""
+        loop = asyncio.get_running_loop()
+        with self._pools_lock:
+            pool = self._pools.pop(loop, None)
+        if pool is not None:
+            await pool.aclose()
+
+
+def _mounts(transport: Callable[[str | None], Any]) -> dict[str, Any]:
+    """The environment's proxy routes (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), each on its own lazy
+    transport, as httpx builds them for a client without a custom transport."""
+    return {key: None if url is None else transport(url) for key, url in get_environment_proxies().items()}
+
+
+def _lazy_routes() -> tuple[list[_LazyTransport], dict[str, Any]]:
+    direct = _LazyTransport()
+    mounts = _mounts(_LazyTransport)
+    return [direct, *(t for t in mounts.values() if t is not None)], {"transport": direct, "mounts": mounts}
+
+
+def _per_loop_routes() -> tuple[list[_PerLoopTransport], dict[str, Any]]:
+    direct = _PerLoopTransport()
+    mounts = _mounts(_PerLoopTransport)
+    return [direct, *(t for t in mounts.values() if t is not None)], {"transport": direct, "mounts": mounts}
+
+
+class _KeepOpen(httpx.Client):
+    """A process-wide sync client is shared by every openai client we make, so `close()` (an SDK
+    client's `close()` or `with`) closes its connections and leaves it usable by the others."""
+
+    _routes: list[_LazyTransport]
+
+    def close(self) -> None:
+        for transport in self._routes:
+            transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self.close()
+
+
+class _KeepOpenAsync(httpx.AsyncClient):
+    """The async twin of `_KeepOpen`: `aclose()` closes the calling loop's connections only."""
+
+    _routes: list[_PerLoopTransport]
+
+    @property
+    def transport(self) -> _PerLoopTransport:
+        """The dispatcher to each loop's pool for direct routes (proxied routes have their own)."""
+        return self._routes[0]
+
+    async def aclose(self) -> None:
+        for transport in self._routes:
+            await transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()
+
+
+class _SharedClient(_KeepOpen):
+    """The process-wide sync client when client-side rate limiting is off."""
+
+    def __init__(self) -> None:
+        self._routes, routes = _lazy_routes()
+        super().__init__(**routes, follow_redirects=True)
+
+
+class _SharedLimitedClient(_KeepOpen, RateLimitedClient):
+    """The process-wide sync client of one rate-limit scope."""
+
+    def __init__(self, scope: LimitScope) -> None:
+        self._routes, routes = _lazy_routes()
+        super().__init__(scope, **routes, follow_redirects=True)
+
+
+class _SharedAsyncClient(_KeepOpenAsync):
+    """The process-wide async client when client-side rate limiting is off."""
+
+    def __init__(self) -> None:
+        self._routes, routes = _per_loop_routes()
+        super().__init__(**routes, follow_redirects=True)
+
+
+class _SharedLimitedAsyncClient(_KeepOpenAsync, AsyncRateLimitedClient):
+    """The process-wide async client of one rate-limit scope."""
+
+    def __init__(self, scope: LimitScope) -> None:
+        self._routes, routes = _per_loop_routes()
+        super().__init__(scope, **routes, follow_redirects=True)
+
+
+_sync_clients: dict[LimitScope | None, _KeepOpen] = {}
+_async_clients: dict[LimitScope | None, _KeepOpenAsync] = {}
 
 
 def default_headers(user_agent: str | None = None) -> dict[str, str]:
@@ -45,43 +241,39 @@ def _timeout(settings: KlusterSettings) -> httpx.Timeout:
     return httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
 
 
-def _new_sync_pool(scope: LimitScope | None) -> httpx.Client:
-    if scope is None:
-        return httpx.Client(limits=_POOL_LIMITS, follow_redirects=True)
-    return RateLimitedClient(scope, limits=_POOL_LIMITS, follow_redirects=True)
-
-
-def _new_async_pool(scope: LimitScope | None) -> httpx.AsyncClient:
-    if scope is None:
-        return httpx.AsyncClient(limits=_POOL_LIMITS, follow_redirects=True)
-    return AsyncRateLimitedClient(scope, limits=_POOL_LIMITS, follow_redirects=True)
-
-
 def shared_http_client(settings: KlusterSettings | None = None) -> httpx.Client:
-    """The process-wide sync pool for the settings' rate-limit scope (timeouts are set per client by
+    """The process-wide sync client for the settings' rate-limit scope (timeouts are set per client by
     the SDK): real-time requests wait for their model's tier limits unless `client_rate_limit` is off."""
     scope = scope_of(resolve_settings(settings))
-    with _pool_lock:
-        pool = _sync_pools.get(scope)
-        if pool is None or pool.is_closed:
-            pool = _sync_pools[scope] = _new_sync_pool(scope)
-        return pool
+    client = _sync_clients.get(scope)
+    if client is None:
+        with _lock:
+            client = _sync_clients.get(scope)
+            if client is None:
+                client = _sync_clients[scope] = _SharedClient() if scope is None else _SharedLimitedClient(scope)
+    return client
 
 
 def shared_async_http_client(settings: KlusterSettings | None = None) -> httpx.AsyncClient:
-    """The async pool of the running event loop (a pool cannot cross loops); a fresh one outside a
-    loop. Rate limits are shared with the sync pool and every other loop."""
+    """The process-wide async client for the settings' rate-limit scope, usable from any event loop
+    (each loop gets its own pool on its first request); rate limits are shared with the sync client."""
     scope = scope_of(resolve_settings(settings))
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return _new_async_pool(scope)
-    with _pool_lock:
-        pools = _async_pools.setdefault(loop, {})
-        pool = pools.get(scope)
-        if pool is None or pool.is_closed:
-            pool = pools[scope] = _new_async_pool(scope)
-        return pool
+    client = _async_clients.get(scope)
+    if client is None:
+        with _lock:
+            client = _async_clients.get(scope)
+            if client is None:
+                client = _async_clients[scope] = (
+                    _SharedAsyncClient() if scope is None else _SharedLimitedAsyncClient(scope)
+                )
+    return client
+
+
+@atexit.register
+def _close_sync_pools() -> None:
+    """Close the sync pools' connections at exit (async pools live and die with their loops)."""
+    for client in list(_sync_clients.values()):
+        client.close()
 
 
 def client_kwargs(

@@ -10,6 +10,7 @@ loopback base URL, where the emulator binds).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -93,7 +94,9 @@ def header_value(changes: Mapping[str, Any]) -> str:
     return value if len(value) <= MAX_HEADER_CHARS else json.dumps({"cut": True})
 
 
+@functools.lru_cache(maxsize=64)
 def _is_loopback(base_url: str) -> bool:
+    """Cached: asked on every request (parsing the URL and the address costs ~10 µs)."""
     host = (urlparse(base_url).hostname or "").strip("[]")
     if host == "localhost":
         return True

@@ -1,9 +1,11 @@
 """The real LiteLLM proxy process, started from our generated config against the emulator, used
 through the openai SDK: chat, stream, tools, and Verify guardrail verdicts.
 
-Needs the `litellm-proxy` extra, which cannot share an environment with CrewAI, so it runs in its
-own (`.ci/run`): `UV_PROJECT_ENVIRONMENT=.venv-proxy uv sync --locked --no-default-groups --extra
-litellm-proxy --group proxy-test`, then `.venv-proxy/bin/pytest -m proxy tests/adapters/litellm/test_proxy_server.py`.
+Needs the `litellm-proxy` extra, which cannot share an environment with CrewAI, so `.ci/run` runs
+it in its own (skipped in the default one): `UV_PROJECT_ENVIRONMENT=.venv-proxy uv run --locked
+--no-default-groups --extra litellm-proxy --group proxy-test pytest tests/adapters/litellm/test_proxy_server.py`.
+Passes with no network at all (checked under `unshare -rn`): the proxy gets LiteLLM's local cost
+map, no telemetry and no Hugging Face downloads.
 """
 
 from __future__ import annotations

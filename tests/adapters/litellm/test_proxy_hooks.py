@@ -15,9 +15,10 @@ QUESTION = [{"role": "user", "content": "Where is the Eiffel Tower?"}]
 WRONG = "The Eiffel Tower is in Rome."
 
 
-async def test_deployment_hook_stands_aside_on_proxy_requests(emulator):
+async def test_deployment_hook_stands_aside_on_proxy_requests(emulator, monkeypatch):
     """Inside the proxy's Router a rejection from this hook would be an error LiteLLM 1.102 falls back
     on; the proxy's own post-call hook (after the Router) checks the answer instead."""
+    monkeypatch.setattr(litellm, "callbacks", [])  # ProxyConfig.load_config (another test) leaves its guardrail there
     guardrail = KlusterVerifyGuardrail(max_retries=0)
     emulator.controls.script(WRONG)
     response = await litellm.acompletion(model=f"kluster/{LLAMA}", messages=QUESTION)

@@ -169,7 +169,11 @@ class KlusterVerifyGuardrail(CustomGuardrail):
     async def async_post_call_success_deployment_hook(self, request_data: dict, response: Any, call_type: Any) -> Any:
         """SDK path: every `acompletion` (no `guardrails=[...]` needed when default_on). A rejection is
         a guardrail intervention for LiteLLM's Router: no fallback to another model (another model's
-        answer was not what Verify judged), and Verify's explanation is the error."""
+        answer was not what Verify judged), and Verify's explanation is the error. On the proxy this
+        hook stands aside: the proxy's own hook checks the answer after its Router has returned, where
+        no LiteLLM version falls back (1.102's Router falls back on any error a deployment raises)."""
+        if "proxy_server_request" in request_data:  # a request the LiteLLM proxy received
+            return None
         if not self.should_run_guardrail(data=request_data, event_type=GuardrailEventHooks.post_call):
             return None
         try:

@@ -9,9 +9,16 @@ Needs the `crewai` extra: pip install "kluster-agents[crewai]".
 CrewAI's telemetry is switched off by default (it adds seconds per run and stalls offline):
 `CREWAI_DISABLE_TELEMETRY` and `OTEL_SDK_DISABLED` are set to "true" unless already set before this
 import — set them to "false" first to keep CrewAI's telemetry.
+
+Each name loads its module on first use (PEP 562), so `from kluster_agents.adapters.crewai import
+kluster_llm` costs about what `from crewai import LLM` does.
 """
 
+from __future__ import annotations
+
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
@@ -20,20 +27,38 @@ from kluster_agents.integrations.api.extras import require
 
 require("crewai", "crewai")
 
-from kluster_agents.adapters.crewai.batched_kickoff import (
-    akickoff_for_each_batched,
-    kickoff_for_each_batched,
-)
-from kluster_agents.adapters.crewai.embeddings import (
-    KlusterEmbeddingFunction,
-    KlusterEmbeddingsProvider,
-    kluster_embedder,
-    kluster_embedder_config,
-)
-from kluster_agents.adapters.crewai.guardrail import KlusterVerifyGuardrail, VerifyGuardrail
-from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
-from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+if TYPE_CHECKING:
+    from kluster_agents.adapters.crewai.batched_kickoff import (
+        akickoff_for_each_batched,
+        kickoff_for_each_batched,
+    )
+    from kluster_agents.adapters.crewai.embeddings import (
+        KlusterEmbeddingFunction,
+        KlusterEmbeddingsProvider,
+        kluster_embedder,
+        kluster_embedder_config,
+    )
+    from kluster_agents.adapters.crewai.guardrail import KlusterVerifyGuardrail, VerifyGuardrail
+    from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
+    from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
+    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+
+_EXPORTS = {
+    "akickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
+    "kickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
+    "KlusterEmbeddingFunction": "kluster_agents.adapters.crewai.embeddings",
+    "KlusterEmbeddingsProvider": "kluster_agents.adapters.crewai.embeddings",
+    "kluster_embedder": "kluster_agents.adapters.crewai.embeddings",
+    "kluster_embedder_config": "kluster_agents.adapters.crewai.embeddings",
+    "KlusterVerifyGuardrail": "kluster_agents.adapters.crewai.guardrail",
+    "VerifyGuardrail": "kluster_agents.adapters.crewai.guardrail",
+    "KlusterCompletion": "kluster_agents.adapters.crewai.llm",
+    "kluster_llm": "kluster_agents.adapters.crewai.llm",
+    "KlusterVerifyTool": "kluster_agents.adapters.crewai.tools",
+    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
+    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
+    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+}
 
 __all__ = [
     "HallucinationDetected",
@@ -51,3 +76,16 @@ __all__ = [
     "kluster_embedder_config",
     "kluster_llm",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

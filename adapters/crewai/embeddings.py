@@ -14,7 +14,7 @@ and requests go through the kluster client (checked embedding requests, shared p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from crewai.rag.core.base_embeddings_provider import BaseEmbeddingsProvider
@@ -26,8 +26,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from kluster_agents.integrations.api.catalog import DEFAULT_EMBEDDING_MODEL
 from kluster_agents.integrations.api.client import make_client
 from kluster_agents.integrations.api.embeddings import embedding_model
-from kluster_agents.integrations.api.kluster_openai import KlusterOpenAI
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.api.kluster_openai import KlusterOpenAI  # loads all of openai.resources
 
 
 class KlusterEmbeddingFunction(CustomEmbeddingFunction):

@@ -7,23 +7,46 @@
 - `with_verification`, `KlusterVerifyCallbackHandler`, `KlusterVerifyTool`: kluster.ai Verify.
 
 Needs the `langchain` extra: `pip install "kluster-agents[langchain]"`.
+
+The framework check runs at import; each name loads its module on first use (PEP 562), so
+`from kluster_agents.adapters.langchain import ChatKluster` costs about what LangChain's own import does.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations.api.extras import require
 
 require("langchain_core", "langchain")
 require("langchain_openai", "langchain")
 
-from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat
-from kluster_agents.adapters.langchain.embeddings import KlusterEmbeddings
-from kluster_agents.adapters.langchain.verify import (
-    KlusterVerifyCallbackHandler,
-    KlusterVerifyTool,
-    VerifyRecord,
-    with_verification,
-)
-from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+if TYPE_CHECKING:
+    from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat
+    from kluster_agents.adapters.langchain.embeddings import KlusterEmbeddings
+    from kluster_agents.adapters.langchain.verify import (
+        KlusterVerifyCallbackHandler,
+        KlusterVerifyTool,
+        VerifyRecord,
+        with_verification,
+    )
+    from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
+    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+
+_EXPORTS = {
+    "ChatKluster": "kluster_agents.adapters.langchain.chat_models",
+    "KlusterBatchChat": "kluster_agents.adapters.langchain.chat_models",
+    "KlusterEmbeddings": "kluster_agents.adapters.langchain.embeddings",
+    "KlusterVerifyCallbackHandler": "kluster_agents.adapters.langchain.verify",
+    "KlusterVerifyTool": "kluster_agents.adapters.langchain.verify",
+    "VerifyRecord": "kluster_agents.adapters.langchain.verify",
+    "with_verification": "kluster_agents.adapters.langchain.verify",
+    "KlusterStructuredOutputError": "kluster_agents.integrations.api.structured",
+    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
+    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
+    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+}
 
 __all__ = [
     "ChatKluster",
@@ -38,3 +61,16 @@ __all__ = [
     "VerifyRecord",
     "with_verification",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

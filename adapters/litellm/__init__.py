@@ -2,9 +2,15 @@
 Batch API through LiteLLM's batch functions, and a Verify guardrail.
 
 Needs the `litellm` extra: pip install "kluster-agents[litellm]".
+
+Each name loads its module on first use (PEP 562), so `register` costs little over LiteLLM's own import.
 """
 
+from __future__ import annotations
+
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 # LiteLLM downloads its model cost map at import unless told not to: stay offline by default
 # (set LITELLM_LOCAL_MODEL_COST_MAP=False before importing to fetch it).
@@ -22,23 +28,47 @@ import litellm as _litellm
 if _litellm.disable_hf_tokenizer_download is None and os.environ.get("KLUSTER_LITELLM_HF_TOKENIZER") != "1":
     _litellm.disable_hf_tokenizer_download = True
 
-from kluster_agents.adapters.litellm.batch import (
-    abatch_completion_via_api,
-    batch_completion_via_api,
-    batch_file_line,
-    batch_kwargs,
-)
-from kluster_agents.adapters.litellm.batch_shapes import kluster_status
-from kluster_agents.adapters.litellm.exceptions import (
-    LiteLLMKlusterConfigError,
-    LiteLLMKlusterInvalidRequestError,
-    LiteLLMKlusterUnsupportedError,
-)
-from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_outcome, verify_result
-from kluster_agents.adapters.litellm.provider import KlusterLLM, model_map, register
-from kluster_agents.adapters.litellm.proxy_config import build_proxy_config, litellm_config_command
-from kluster_agents.adapters.litellm.router import kluster_router
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+if TYPE_CHECKING:
+    from kluster_agents.adapters.litellm.batch import (
+        abatch_completion_via_api,
+        batch_completion_via_api,
+        batch_file_line,
+        batch_kwargs,
+    )
+    from kluster_agents.adapters.litellm.batch_shapes import kluster_status
+    from kluster_agents.adapters.litellm.exceptions import (
+        LiteLLMKlusterConfigError,
+        LiteLLMKlusterInvalidRequestError,
+        LiteLLMKlusterUnsupportedError,
+    )
+    from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_outcome, verify_result
+    from kluster_agents.adapters.litellm.provider import KlusterLLM, model_map, register
+    from kluster_agents.adapters.litellm.proxy_config import build_proxy_config, litellm_config_command
+    from kluster_agents.adapters.litellm.router import kluster_router
+    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+
+_EXPORTS = {
+    "abatch_completion_via_api": "kluster_agents.adapters.litellm.batch",
+    "batch_completion_via_api": "kluster_agents.adapters.litellm.batch",
+    "batch_file_line": "kluster_agents.adapters.litellm.batch",
+    "batch_kwargs": "kluster_agents.adapters.litellm.batch",
+    "kluster_status": "kluster_agents.adapters.litellm.batch_shapes",
+    "LiteLLMKlusterConfigError": "kluster_agents.adapters.litellm.exceptions",
+    "LiteLLMKlusterInvalidRequestError": "kluster_agents.adapters.litellm.exceptions",
+    "LiteLLMKlusterUnsupportedError": "kluster_agents.adapters.litellm.exceptions",
+    "KlusterVerifyGuardrail": "kluster_agents.adapters.litellm.guardrail",
+    "verify_outcome": "kluster_agents.adapters.litellm.guardrail",
+    "verify_result": "kluster_agents.adapters.litellm.guardrail",
+    "KlusterLLM": "kluster_agents.adapters.litellm.provider",
+    "model_map": "kluster_agents.adapters.litellm.provider",
+    "register": "kluster_agents.adapters.litellm.provider",
+    "build_proxy_config": "kluster_agents.adapters.litellm.proxy_config",
+    "litellm_config_command": "kluster_agents.adapters.litellm.proxy_config",
+    "kluster_router": "kluster_agents.adapters.litellm.router",
+    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
+    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
+    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+}
 
 __all__ = [
     "HallucinationDetected",
@@ -62,3 +92,16 @@ __all__ = [
     "verify_outcome",
     "verify_result",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -16,12 +16,13 @@ Router reads for Retry-After).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import litellm
@@ -38,7 +39,6 @@ from litellm.types.utils import (
     Usage,
 )
 from litellm.utils import convert_to_model_response_object, custom_llm_setup
-from openai.resources.chat import Completions
 
 from kluster_agents.adapters.litellm.exceptions import PROVIDER, as_litellm_error
 from kluster_agents.adapters.litellm.structured import (
@@ -59,14 +59,27 @@ from kluster_agents.integrations.api.errors import (
     KlusterTimeoutError,
     KlusterUnsupportedError,
 )
-from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 from kluster_agents.integrations.api.prices import price_of
 from kluster_agents.integrations.api.reasoning import ThinkSplitter
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
+if TYPE_CHECKING:
+    from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
+
 PREFIX = f"{PROVIDER}/"
-# Body parameters `chat.completions.create()` takes by name; anything else goes in extra_body.
-_CREATE_PARAMS = frozenset(inspect.signature(Completions.create).parameters) - {"self"}
+
+
+@functools.cache
+def _create_params() -> frozenset[str]:
+    """Body parameters `chat.completions.create()` takes by name; anything else goes in extra_body.
+
+    Read at the first call, not at import: `openai.resources` loads every resource module of the SDK.
+    """
+    from openai.resources.chat import Completions
+
+    return frozenset(inspect.signature(Completions.create).parameters) - {"self"}
+
+
 _PRE_NETWORK_ERRORS = (KlusterUnsupportedError, KlusterInvalidRequestError, KlusterConfigError)
 _KEY = tuple[str | None, str | None, int | None]
 
@@ -160,7 +173,7 @@ class KlusterLLM(CustomLLM):
         for name, value in optional_params.items():
             if name in ("extra_body", "max_retries"):
                 continue
-            if name in _CREATE_PARAMS:
+            if name in _create_params():
                 kwargs[name] = value
             else:
                 extra_body[name] = value

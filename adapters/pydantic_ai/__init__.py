@@ -3,28 +3,58 @@ model profiles,
 a Verify output validator, the kluster Verify MCP as a toolset, and batch runs of an agent.
 
 Needs the `pydantic-ai` extra: `pip install "kluster-agents[pydantic-ai]"`.
+
+The framework check runs at import; each name loads its module on first use (PEP 562), so
+`from kluster_agents.adapters.pydantic_ai import KlusterProvider` costs about what pydantic-ai's own
+provider import does.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations.api.extras import require
 
 require("pydantic_ai", "pydantic-ai")
 
-from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync
-from kluster_agents.adapters.pydantic_ai.embeddings import (
-    KlusterEmbeddingModel,
-    kluster_embedder,
-    kluster_embedding_model,
-)
-from kluster_agents.adapters.pydantic_ai.mcp import kluster_mcp_toolset, local_mcp_toolset
-from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
-from kluster_agents.adapters.pydantic_ai.provider import (
-    KlusterProvider,
-    KlusterProviderError,
-    kluster_model,
-    kluster_models,
-)
-from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+if TYPE_CHECKING:
+    from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync
+    from kluster_agents.adapters.pydantic_ai.embeddings import (
+        KlusterEmbeddingModel,
+        kluster_embedder,
+        kluster_embedding_model,
+    )
+    from kluster_agents.adapters.pydantic_ai.mcp import kluster_mcp_toolset, local_mcp_toolset
+    from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
+    from kluster_agents.adapters.pydantic_ai.provider import (
+        KlusterProvider,
+        KlusterProviderError,
+        kluster_model,
+        kluster_models,
+    )
+    from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator
+    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+
+_EXPORTS = {
+    "RunOutcome": "kluster_agents.adapters.pydantic_ai.batch_runs",
+    "run_many": "kluster_agents.adapters.pydantic_ai.batch_runs",
+    "run_many_sync": "kluster_agents.adapters.pydantic_ai.batch_runs",
+    "KlusterEmbeddingModel": "kluster_agents.adapters.pydantic_ai.embeddings",
+    "kluster_embedder": "kluster_agents.adapters.pydantic_ai.embeddings",
+    "kluster_embedding_model": "kluster_agents.adapters.pydantic_ai.embeddings",
+    "kluster_mcp_toolset": "kluster_agents.adapters.pydantic_ai.mcp",
+    "local_mcp_toolset": "kluster_agents.adapters.pydantic_ai.mcp",
+    "kluster_model_profile": "kluster_agents.adapters.pydantic_ai.profiles",
+    "KlusterProvider": "kluster_agents.adapters.pydantic_ai.provider",
+    "KlusterProviderError": "kluster_agents.adapters.pydantic_ai.provider",
+    "kluster_model": "kluster_agents.adapters.pydantic_ai.provider",
+    "kluster_models": "kluster_agents.adapters.pydantic_ai.provider",
+    "verify_output_validator": "kluster_agents.adapters.pydantic_ai.verify",
+    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
+    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
+    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+}
 
 __all__ = [
     "HallucinationDetected",
@@ -45,3 +75,16 @@ __all__ = [
     "run_many_sync",
     "verify_output_validator",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

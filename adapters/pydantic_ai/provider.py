@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from openai import AsyncOpenAI
 from pydantic_ai.capabilities import ResolveModelId
 from pydantic_ai.exceptions import UserError
-from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.profiles import ModelProfileSpec
 from pydantic_ai.profiles.openai import OpenAIModelProfile
 from pydantic_ai.providers import Provider
@@ -35,9 +32,14 @@ from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, get_model
 from kluster_agents.integrations.api.client import make_async_client
 from kluster_agents.integrations.api.errors import KlusterConfigError, redact
-from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
-from kluster_agents.integrations.api.openai_errors import as_kluster_error
 from kluster_agents.integrations.api.settings import NO_API_KEY, KlusterSettings, resolve_settings
+
+if TYPE_CHECKING:
+    # Both load modules that take longer than pydantic-ai's own provider import (all of
+    # `openai.resources`, pydantic-ai's OpenAI model): imported where used, so `KlusterProvider` is cheap.
+    from pydantic_ai.models.openai import OpenAIChatModel
+
+    from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
 
 MODEL_PREFIX = "kluster:"
 
@@ -79,6 +81,8 @@ class KlusterProvider(Provider[AsyncOpenAI]):
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         if openai_client is not None:
+            from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
+
             if not isinstance(openai_client, AsyncKlusterOpenAI):
                 raise KlusterProviderError(
                     "openai_client must come from kluster_agents.integrations.make_async_client() so that kluster's "
@@ -132,33 +136,6 @@ class KlusterProvider(Provider[AsyncOpenAI]):
         return kluster_model_profile(model_name, self._settings)
 
 
-class KlusterChatModel(OpenAIChatModel):
-    """`OpenAIChatModel` whose failures are `KlusterError`s that are also pydantic-ai's own types
-    (a 401 is a `KlusterAuthError` and a `ModelHTTPError`, so `FallbackModel` still falls back)."""
-
-    async def request(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().request(*args, **kwargs)
-        except Exception as exc:
-            _reraise_typed(exc)
-            raise
-
-    @asynccontextmanager
-    async def request_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        try:
-            async with super().request_stream(*args, **kwargs) as stream:
-                yield stream
-        except Exception as exc:
-            _reraise_typed(exc)
-            raise
-
-
-def _reraise_typed(exc: Exception) -> None:
-    mapped = as_kluster_error(exc)
-    if mapped is not exc:
-        raise mapped from exc
-
-
 def kluster_model(
     model: str = DEFAULT_MODEL,
     *,
@@ -185,6 +162,8 @@ def kluster_model(
     if provider is not None and provider_kwargs:
         options = sorted("kluster_settings" if key == "settings" else key for key in provider_kwargs)
         raise KlusterProviderError(f"Pass either provider= or provider options, not both: {options}")
+    from kluster_agents.adapters.pydantic_ai.chat_model import KlusterChatModel
+
     name = get_model(model.removeprefix(MODEL_PREFIX)).id
     return KlusterChatModel(
         name, provider=provider or KlusterProvider(**provider_kwargs), profile=profile, settings=settings

@@ -2,14 +2,40 @@
 
 Everything that talks to kluster.ai over HTTP gets its client from `client.make_client`, whose
 chat completions pass through `compat` exactly once.
+
+Names load on first use (PEP 562): every adapter imports `api.extras` at start-up, and that must
+not pull in the client, the catalog and pydantic-settings before the framework is even checked.
 """
 
 from __future__ import annotations
 
-from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, refresh_models, register_model
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.compat import prepare_chat_request
-from kluster_agents.integrations.api.settings import KlusterSettings, Tier
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.api.catalog import (
+        ModelInfo,
+        get_model,
+        list_models,
+        refresh_models,
+        register_model,
+    )
+    from kluster_agents.integrations.api.client import make_async_client, make_client
+    from kluster_agents.integrations.api.compat import prepare_chat_request
+    from kluster_agents.integrations.api.settings import KlusterSettings, Tier
+
+_EXPORTS = {
+    "ModelInfo": "catalog",
+    "get_model": "catalog",
+    "list_models": "catalog",
+    "refresh_models": "catalog",
+    "register_model": "catalog",
+    "make_async_client": "client",
+    "make_client": "client",
+    "prepare_chat_request": "compat",
+    "KlusterSettings": "settings",
+    "Tier": "settings",
+}
 
 __all__ = [
     "KlusterSettings",
@@ -23,3 +49,16 @@ __all__ = [
     "refresh_models",
     "register_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -18,10 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import openai
-from openai.resources.embeddings import AsyncEmbeddings, Embeddings
 
 from kluster_agents.integrations.api.catalog import DEFAULT_EMBEDDING_MODEL, ModelInfo, get_model
 from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
+
+# `openai.resources.*` imports load every resource module of the SDK (~0.2-0.5 s): the resource classes
+# that apply this module live in `kluster_openai`, which is imported only when a client is made.
+_MOVED = {"KlusterEmbeddingsResource", "AsyncKlusterEmbeddingsResource"}
 
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 ENCODING_FORMATS = ("float", "base64")
@@ -81,15 +84,10 @@ def prepare_embedding_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**prepare_embedding_request(body), **options}
 
 
-class KlusterEmbeddingsResource(Embeddings):
-    """`client.embeddings` of a kluster client: every request checked before it is sent."""
+def __getattr__(name: str) -> Any:
+    """Old import path of the resource classes, kept working without loading `openai.resources`."""
+    if name in _MOVED:
+        from kluster_agents.integrations.api import kluster_openai
 
-    def create(self, **kwargs: Any) -> Any:
-        return super().create(**prepare_embedding_kwargs(kwargs))
-
-
-class AsyncKlusterEmbeddingsResource(AsyncEmbeddings):
-    """Async twin of `KlusterEmbeddingsResource`."""
-
-    async def create(self, **kwargs: Any) -> Any:
-        return await super().create(**prepare_embedding_kwargs(kwargs))
+        return getattr(kluster_openai, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ import httpx
 import openai
 from openai.resources.beta import AsyncBeta, Beta
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
+from openai.resources.embeddings import AsyncEmbeddings, Embeddings
 
 from kluster_agents.integrations._version import USER_AGENT
 from kluster_agents.integrations.api.compat import prepare_chat_request
@@ -35,7 +36,7 @@ from kluster_agents.integrations.api.compat_trace import (
     header_value,
     sends_compat_header,
 )
-from kluster_agents.integrations.api.embeddings import AsyncKlusterEmbeddingsResource, KlusterEmbeddingsResource
+from kluster_agents.integrations.api.embeddings import prepare_embedding_kwargs
 from kluster_agents.integrations.api.openai_errors import checked_result, openai_twin
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.api.stream_usage import (
@@ -156,6 +157,20 @@ class AsyncKlusterBeta(AsyncBeta):
     @cached_property
     def chat(self) -> AsyncKlusterChat:
         return AsyncKlusterChat(self._client)
+
+
+class KlusterEmbeddingsResource(Embeddings):
+    """`client.embeddings` of a kluster client: every request checked before it is sent."""
+
+    def create(self, **kwargs: Any) -> Any:
+        return super().create(**prepare_embedding_kwargs(kwargs))
+
+
+class AsyncKlusterEmbeddingsResource(AsyncEmbeddings):
+    """Async twin of `KlusterEmbeddingsResource`."""
+
+    async def create(self, **kwargs: Any) -> Any:
+        return await super().create(**prepare_embedding_kwargs(kwargs))
 
 
 class KlusterOpenAI(openai.OpenAI):

@@ -2,13 +2,32 @@
 
 `from kluster_agents.integrations import mcp` then `mcp.enable()`, `mcp.CloudMCPClient(...)`,
 `mcp.serve("stdio")`.
+
+Names load on first use (PEP 562): the MCP SDK and the local server load only when used.
 """
 
 from __future__ import annotations
 
-from kluster_agents.integrations.mcp.cloud import CloudMCPClient, result_from_tool
-from kluster_agents.integrations.mcp.management import MCPEndpoint, disable, enable, status
-from kluster_agents.integrations.mcp.server import DEFAULT_LOCAL_PORT, LOCAL_HTTP_PATH, build_local_server, serve
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.mcp.cloud import CloudMCPClient, result_from_tool
+    from kluster_agents.integrations.mcp.management import MCPEndpoint, disable, enable, status
+    from kluster_agents.integrations.mcp.server import DEFAULT_LOCAL_PORT, LOCAL_HTTP_PATH, build_local_server, serve
+
+_EXPORTS = {
+    "CloudMCPClient": "cloud",
+    "result_from_tool": "cloud",
+    "MCPEndpoint": "management",
+    "disable": "management",
+    "enable": "management",
+    "status": "management",
+    "DEFAULT_LOCAL_PORT": "server",
+    "LOCAL_HTTP_PATH": "server",
+    "build_local_server": "server",
+    "serve": "server",
+}
 
 __all__ = [
     "DEFAULT_LOCAL_PORT",
@@ -22,3 +41,16 @@ __all__ = [
     "serve",
     "status",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -4,14 +4,12 @@
 1. one `llm.call()` on the SAME in-process mock transport (pure client-side cost: our compat
    pass, catalog lookups and client vs CrewAI's plain OpenAI path);
 2. a small two-agent crew `kickoff()` against the embedded emulator (what a user sees).
-Measurements are interleaved (ours, plain, ours, ...) and compared by median.
+Measurements are interleaved (the order alternates every round) and compared by median, with the
+spread over rounds (`_timing`).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,6 +22,8 @@ from crewai import LLM, Agent, Crew, Task
 
 from kluster_agents.adapters.crewai import kluster_llm
 from kluster_agents.integrations.api.settings import KlusterSettings
+
+from ._timing import Samples, compare, interleave
 
 pytestmark = pytest.mark.benchmark
 
@@ -45,21 +45,10 @@ def _mock() -> httpx.MockTransport:
     return httpx.MockTransport(lambda request: httpx.Response(200, json=COMPLETION))
 
 
-def _interleaved(ours: Callable[[], None], plain: Callable[[], None], rounds: int) -> tuple[float, float]:
-    ours_times: list[float] = []
-    plain_times: list[float] = []
-    for _ in range(rounds):
-        for fn, times in ((ours, ours_times), (plain, plain_times)):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-    return statistics.median(ours_times), statistics.median(plain_times)
-
-
-def _report(what: str, ours: float, plain: float) -> float:
-    ratio = ours / plain
-    print(f"\n{what}: kluster_llm {ours * 1000:.2f} ms, plain crewai.LLM {plain * 1000:.2f} ms, ratio {ratio:.2f}x")
-    return ratio
+def _report(what: str, samples: dict[str, Samples]) -> float:
+    result = compare(samples, "kluster_llm", "plain crewai.LLM")
+    print(f"\n{what}: {result.describe()}")
+    return result.ratio
 
 
 def test_llm_call_overhead_on_the_same_mock_transport() -> None:
@@ -70,12 +59,12 @@ def test_llm_call_overhead_on_the_same_mock_transport() -> None:
     assert ours.call(MESSAGES) == plain.call(MESSAGES) == "Final Answer: ok"
 
     calls = 50
-
-    def many(llm: Any) -> Callable[[], None]:
-        return lambda: [llm.call(MESSAGES) for _ in range(calls)]
-
-    ours_t, plain_t = _interleaved(many(ours), many(plain), rounds=9)
-    ratio = _report(f"llm.call() x{calls}, per call", ours_t / calls, plain_t / calls)
+    samples = interleave(
+        {"kluster_llm": lambda: ours.call(MESSAGES), "plain crewai.LLM": lambda: plain.call(MESSAGES)},
+        rounds=9,
+        per_round=calls,
+    )
+    ratio = _report(f"llm.call(), per call ({calls} calls a round)", samples)
     assert ratio < 1.5
 
 
@@ -94,6 +83,8 @@ def test_crew_kickoff_overhead_on_the_emulator(kluster_emulator: Any) -> None:
     plain = LLM(model=f"openai/{MODEL}", base_url=kluster_emulator.base_url, api_key=kluster_emulator.api_key)
     assert _crew(ours).kickoff().raw == _crew(plain).kickoff().raw  # same answers from the same requests
 
-    ours_t, plain_t = _interleaved(lambda: _crew(ours).kickoff(), lambda: _crew(plain).kickoff(), rounds=9)
-    ratio = _report("two-agent crew kickoff (2 LLM calls)", ours_t, plain_t)
+    samples = interleave(
+        {"kluster_llm": lambda: _crew(ours).kickoff(), "plain crewai.LLM": lambda: _crew(plain).kickoff()}, rounds=9
+    )
+    ratio = _report("two-agent crew kickoff (2 LLM calls)", samples)
     assert ratio < 1.5

@@ -2,14 +2,11 @@
 vs LiteLLM's plain `openai/` route with `api_base`, on the SAME mocked transport, in one run.
 
 Both routes end in the openai SDK over httpx; respx answers every request from memory, so the
-ratio measures the adapters, not a network. Target: <= 1.05x.
+ratio measures the adapters, not a network (interleaved rounds, median + spread: `_timing`). Target: <= 1.05x.
 Run: uv run pytest -m benchmark tests/benchmarks/test_litellm_overhead.py -s
 """
 
 from __future__ import annotations
-
-import statistics
-import time
 
 import httpx
 import pytest
@@ -18,6 +15,8 @@ import respx
 litellm = pytest.importorskip("litellm")
 
 from kluster_agents.adapters.litellm import register  # noqa: E402
+
+from ._timing import compare, interleave  # noqa: E402
 
 pytestmark = pytest.mark.benchmark
 
@@ -35,13 +34,6 @@ BODY = {
     "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
 }
 ROUNDS, CALLS, WARMUP = 7, 60, 30
-
-
-def _timed(call) -> float:
-    start = time.perf_counter()
-    for _ in range(CALLS):
-        call()
-    return (time.perf_counter() - start) / CALLS
 
 
 def test_litellm_registration_overhead(monkeypatch):
@@ -65,18 +57,12 @@ def test_litellm_registration_overhead(monkeypatch):
 
     with respx.mock(assert_all_mocked=True) as mock:
         route = mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=BODY))
-        for _ in range(WARMUP):
-            ours()
-            plain()
-        samples: dict[str, list[float]] = {"ours": [], "plain": []}
-        for i in range(ROUNDS):  # interleaved, alternating order: drift hits both equally
-            for name, fn in (("ours", ours), ("plain", plain)) if i % 2 == 0 else (("plain", plain), ("ours", ours)):
-                samples[name].append(_timed(fn))
-    ours_s, plain_s = statistics.median(samples["ours"]), statistics.median(samples["plain"])
-    ratio = ours_s / plain_s
+        samples = interleave(
+            {"kluster/": ours, "openai/ + api_base": plain}, rounds=ROUNDS, per_round=CALLS, warmup=WARMUP
+        )
+    result = compare(samples, "kluster/", "openai/ + api_base")
     print(
-        f"\nlitellm.completion per call (median of {ROUNDS}x{CALLS}, same respx transport): "
-        f"kluster/ {ours_s * 1e3:.3f} ms, openai/ + api_base {plain_s * 1e3:.3f} ms, ratio {ratio:.3f}x "
-        f"({route.call_count} mocked requests)"
+        f"\nlitellm.completion per call ({CALLS} calls a round, same respx transport, "
+        f"{route.call_count} mocked requests): {result.describe()}"
     )
-    assert ratio <= 1.05, f"kluster/ route is {ratio:.2f}x the plain openai/ route (target <= 1.05x)"
+    assert result.ratio <= 1.05, f"kluster/ route is {result.ratio:.2f}x the plain openai/ route (target <= 1.05x)"

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -23,6 +24,8 @@ from kluster_agents.integrations.api.limits import RateLimiter
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.verify.client import VerifyClient
 from kluster_agents.integrations.verify.policy import VerifyPolicy
+
+from ._timing import Samples, compare, interleave
 
 pytestmark = pytest.mark.benchmark
 
@@ -47,14 +50,7 @@ def _transport(latency_s: float) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def _per_call(fn, n: int) -> float:
-    started = time.perf_counter()
-    for i in range(n):
-        fn(i)
-    return (time.perf_counter() - started) / n
-
-
-def _measure(latency_s: float, n: int, rounds: int = 9) -> dict[str, float]:
+def _measure(latency_s: float, n: int, rounds: int = 9) -> dict[str, Samples]:
     settings = KlusterSettings.load(api_key=KEY, base_url=BASE_URL, max_retries=0)
     raw = httpx.Client(transport=_transport(latency_s))
     headers = {"Authorization": f"Bearer {KEY}", "User-Agent": "bench"}
@@ -68,29 +64,27 @@ def _measure(latency_s: float, n: int, rounds: int = 9) -> dict[str, float]:
     def raw_call(i: int) -> None:
         raw.post(f"{BASE_URL}/verify/reliability", json={"prompt": "q", "output": f"a{i}"}, headers=headers).json()
 
+    answers = itertools.count()  # a new output each call: no cache can answer
     candidates = {
-        "raw httpx": raw_call,
-        "VerifyClient.verify": lambda i: client.verify("q", f"a{i}"),
-        "VerifyPolicy.check": lambda i: policy.check("q", f"a{i}"),
+        "raw httpx": lambda: raw_call(next(answers)),
+        "VerifyClient.verify": lambda: client.verify("q", f"a{next(answers)}"),
+        "VerifyPolicy.check": lambda: policy.check("q", f"a{next(answers)}"),
     }
-    for fn in candidates.values():  # warm up
-        _per_call(fn, 50)
-    samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):  # interleaved rounds; the best round is the least disturbed by other load
-        for name, fn in candidates.items():
-            samples[name].append(_per_call(fn, n))
-    return {name: min(values) for name, values in samples.items()}
+    return interleave(candidates, rounds=rounds, per_round=n, warmup=50)
 
 
 @pytest.mark.parametrize(("latency_s", "n"), [(0.0, 400), (0.002, 60)], ids=["instant", "2ms-latency"])
 def test_policy_overhead_vs_raw_httpx(latency_s, n):
-    times = _measure(latency_s, n)
-    base = times["raw httpx"]
-    print(f"\nVerify overhead per check, mock transport with {latency_s * 1000:.0f} ms latency:")
-    for name, per_call in times.items():
-        print(f"  {name:<22} {per_call * 1e6:9.1f} µs   {per_call / base:5.2f}x   (+{(per_call - base) * 1e6:6.1f} µs)")
+    samples = _measure(latency_s, n)
+    base = samples["raw httpx"].median
+    print(
+        f"\nVerify overhead per check, mock transport with {latency_s * 1000:.0f} ms latency (median [min-max] of 9 rounds):"
+    )
+    for name in ("VerifyClient.verify", "VerifyPolicy.check"):
+        result = compare(samples, name, "raw httpx")
+        print(f"  {result.describe('µs')}  (+{(result.ours.median - base) * 1e6:.1f} µs)")
     if latency_s:
-        assert times["VerifyPolicy.check"] / base <= 1.10
+        assert compare(samples, "VerifyPolicy.check", "raw httpx").ratio <= 1.10
 
 
 CONVERSATION = [

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
+from pydantic_core import PydanticSerializationError, from_json, to_json
+
 from kluster_agents.integrations.api.errors import KlusterAPIError, KlusterInvalidRequestError
 
 if TYPE_CHECKING:
@@ -43,10 +45,14 @@ def batch_line(custom_id: str, body_json: str) -> bytes:
 
 
 def encode_batch_line(custom_id: str, body: Any) -> bytes:
-    """`batch_line(custom_id, dumps(body))` in one encoder pass (the same bytes)."""
-    return (
-        _ENCODER.encode({"custom_id": custom_id, "method": "POST", "url": BATCH_ENDPOINT, "body": body}) + "\n"
-    ).encode()
+    """`batch_line(custom_id, dumps(body))` in one pass of pydantic-core's encoder (4x the stdlib's on the
+    batch build's hot path). The same JSON; only float exponents are spelled shorter (`1e16`, not `1e+16`).
+    Raises `TypeError` for a value JSON cannot hold, as `json` does."""
+    try:
+        line = to_json({"custom_id": custom_id, "method": "POST", "url": BATCH_ENDPOINT, "body": body})
+    except PydanticSerializationError as exc:
+        raise TypeError(str(exc)) from None
+    return line + b"\n"
 
 
 @dataclass
@@ -203,11 +209,17 @@ class LineIndex:
 
 
 def parse_json_line(raw: bytes | str) -> dict[str, Any]:
-    """One JSONL line as an object; `ValueError` with a short reason otherwise."""
+    """One JSONL line as an object; `ValueError` with a short reason otherwise.
+
+    pydantic-core's parser first (2-3x the stdlib's, on every result line of a batch); a line it refuses
+    gets the stdlib's verdict (which also accepts what it does not, e.g. an escaped lone surrogate)."""
     try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg})") from None
+        obj = from_json(raw)
+    except ValueError:
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     return obj

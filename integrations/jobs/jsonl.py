@@ -127,7 +127,6 @@ class LineIndex:
             CREATE TABLE IF NOT EXISTS lines (idx INTEGER PRIMARY KEY, custom_id TEXT NOT NULL UNIQUE,
                                               chunk INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, ok INTEGER NOT NULL, payload TEXT NOT NULL);
-            CREATE TEMP TABLE incoming (custom_id TEXT, ok INTEGER, payload TEXT);
             """
         )
         self._pending: list[tuple[int, str, int]] = []
@@ -170,12 +169,9 @@ class LineIndex:
     def store_results(self, rows: Iterable[tuple[str, bool, str]]) -> None:
         """Record (custom_id, ok, raw JSON line) results, joined to their input lines in SQL;
         ids we never sent are ignored, and a later result for a line replaces an earlier one."""
-        with self._db:
-            self._db.execute("DELETE FROM incoming")
-            self._db.executemany("INSERT INTO incoming VALUES (?, ?, ?)", rows)
-            self._db.execute(
-                "INSERT OR REPLACE INTO results SELECT l.idx, i.ok, i.payload FROM incoming i "
-                "JOIN lines l ON l.custom_id = i.custom_id"
+        with self._db:  # one statement per row, joined by the custom_id index (no staging copy of payloads)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO results SELECT idx, ?2, ?3 FROM lines WHERE custom_id = ?1", rows
             )
 
     def ordered(self, chunk: int | None = None) -> Iterator[tuple[int, str, int, bool | None, str | None]]:

@@ -227,6 +227,18 @@ def ours_list(workdir: Path, lines: int) -> float:
     results = run_batch(
         (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
     )
+    replies = sum(len(r.content or "") > 0 for r in results)
+    assert replies == lines == len(results) and results[-1].custom_id == f"doc-{lines - 1}"
+    return replies
+
+
+def ours_list_sdk(workdir: Path, lines: int) -> float:
+    """`ours_list`, reading each reply through a validated `ChatCompletion` (as the naive code does)."""
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    results = run_batch(
+        (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
+    )
     replies = sum(len(r.unwrap().choices[0].message.content or "") > 0 for r in results)
     assert replies == lines == len(results) and results[-1].custom_id == f"doc-{lines - 1}"
     return replies
@@ -284,7 +296,7 @@ def naive_list(workdir: Path, lines: int) -> float:
     return replies
 
 
-CANDIDATES = {f.__name__: f for f in (ours_build, naive_build, ours_list, naive_list, ours_stream)}
+CANDIDATES = {f.__name__: f for f in (ours_build, naive_build, ours_list, ours_list_sdk, naive_list, ours_stream)}
 
 
 def _measure(kind: str, tmp_path: Path) -> dict[str, float]:

@@ -169,6 +169,7 @@ class LineIndex:
     def store_results(self, rows: Iterable[tuple[str, bool, str]]) -> None:
         """Record (custom_id, ok, raw JSON line) results, joined to their input lines in SQL;
         ids we never sent are ignored, and a later result for a line replaces an earlier one."""
+        self.flush()
         with self._db:  # one statement per row, joined by the custom_id index (no staging copy of payloads)
             self._db.executemany(
                 "INSERT OR REPLACE INTO results SELECT idx, ?2, ?3 FROM lines WHERE custom_id = ?1", rows

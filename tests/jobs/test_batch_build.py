@@ -102,3 +102,24 @@ def test_a_value_json_cannot_carry_names_its_line(tmp_path: Path) -> None:
             run_options={},
         )
     assert caught.value.parameter == "requests[1]"
+
+
+def test_stored_results_join_their_lines_by_custom_id(tmp_path: Path) -> None:
+    """Results land on their input line whatever order they come in; a later line for the same id
+    replaces the earlier one; ids the run never sent are ignored; lines without a result read as None."""
+    from kluster_agents.integrations.jobs.jsonl import LineIndex
+
+    index = LineIndex(tmp_path / "lines.sqlite3")
+    for i in range(4):
+        index.add(i, f"c-{i}", 0 if i < 2 else 1)
+    index.store_results([("c-2", True, "two"), ("stranger", True, "never sent"), ("c-0", False, "zero, first")])
+    index.store_results([("c-0", True, "zero, again")])
+    assert list(index.ordered()) == [
+        (0, "c-0", 0, True, "zero, again"),
+        (1, "c-1", 0, None, None),
+        (2, "c-2", 1, True, "two"),
+        (3, "c-3", 1, None, None),
+    ]
+    assert [row[0] for row in index.ordered(chunk=1)] == [2, 3]
+    assert index.row(2) == (2, "c-2", 1, True, "two")
+    index.close()

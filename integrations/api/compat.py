@@ -401,6 +401,72 @@ def prepare_chat_request(
     return request
 
 
+class RequestShapes:
+    """`prepare_chat_request` for the many requests of one run (a batch), with its per-model decisions
+    cached per (model, parameter names): a request of a plain shape (a catalog name, plain text messages,
+    no parameter compat drops, translates or refuses) gets only the per-value checks (ranges, output
+    limit); any other request takes the full pass. The result is what `prepare_chat_request` returns,
+    except that a request compat leaves unchanged comes back as the same dict (the caller's copy)."""
+
+    def __init__(self, settings: KlusterSettings | None = None) -> None:
+        self.settings = resolve_settings(settings)
+        self._plans: dict[tuple[Any, ...], tuple[bool, int | None] | None] = {}
+
+    def _plan(self, model: Any, keys: tuple[Any, ...]) -> tuple[bool, int | None] | None:
+        """(check ranges, max output) for a plain shape, None when its requests need the full pass."""
+        if type(model) is not str or "messages" not in keys or not _RULED_PARAMS.isdisjoint(keys):
+            return None
+        info = get_model(model)
+        if info.id != model:  # an alias or a spelling the full pass rewrites
+            return None
+        limits = info.limits_for(self.settings.tier)
+        return (not _RANGES.keys().isdisjoint(keys), limits.max_output if limits else None)
+
+    def prepare(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`prepare_chat_request(body, settings=self.settings)`, fast for plain shapes."""
+        if type(body) is not dict:
+            return _full_pass(body, settings=self.settings)
+        model = body.get("model")
+        key = (model, *body)
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            plan = self._plans[key] = self._plan(model, key[1:])
+        except TypeError:  # an unhashable model value: the full pass names the problem
+            plan = None
+        if plan is None or not _plain_values(body):
+            return _full_pass(body, settings=self.settings)
+        check_ranges, max_output = plan
+        if check_ranges:
+            _check_ranges(body)
+        if max_output:
+            requested = body.get("max_completion_tokens")
+            if requested is not None and not (type(requested) is int and 1 <= requested <= max_output):
+                return _full_pass(body, settings=self.settings)  # refused or clamped there
+        return body
+
+
+_full_pass = prepare_chat_request  # the fallback of `RequestShapes` (one pass, however it is patched)
+_RULED_PARAMS = PARAM_RULES.keys() | {"tools", "tool_choice", "parallel_tool_calls"}
+
+
+def _plain_values(body: dict[str, Any]) -> bool:
+    """No None value, and plain text messages (which every compat rule leaves as they are)."""
+    for value in body.values():
+        if value is None:
+            return False
+    messages = body["messages"]
+    if type(messages) is not list or not messages:
+        return False
+    for msg in messages:
+        if type(msg) is not dict or not msg.keys() <= _PLAIN_KEYS or msg.get("role") not in _PLAIN_ROLES:
+            return False
+        content = msg.get("content")
+        if type(content) is not str or not content.isascii():
+            return False
+    return True
+
+
 def _check_tools(has_tools: bool, request: Mapping[str, Any], info: ModelInfo, settings: KlusterSettings) -> None:
     if not has_tools:
         for name in ("tool_choice", "parallel_tool_calls"):

@@ -112,6 +112,14 @@ class KlusterSettings(BaseSettings):
         default=None, gt=0, description="Concurrent requests per model, instead of the catalog's tier limit."
     )
 
+    poll_interval: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds between status polls of batch, adaptive and fine-tuning jobs when a call gives no "
+        "`poll_interval` (KLUSTER_POLL_INTERVAL); unset: the adaptive schedule (0.1 s first, growing with the job's "
+        "size and x1.5 without progress, cut to the estimated time left, at most 30 s).",
+    )
+
     progress: ProgressMode = Field(
         default="auto",
         description="Progress display of the frameworks' batch modes (LangChain batch=True, LiteLLM's batch helper, "

@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-PollInterval = Annotated[float | None, typer.Option(help="Seconds between polls (default: 1 s growing to 30 s).")]
+PollInterval = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds between polls (default: adaptive, 0.1 s first, growing to 30 s; KLUSTER_POLL_INTERVAL)."
+    ),
+]
 WaitFlag = Annotated[bool, typer.Option("--wait", help="Follow the job until it finishes (progress bar).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

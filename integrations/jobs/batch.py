@@ -51,7 +51,7 @@ from kluster_agents.integrations.jobs.jsonl import (
     parse_json_line,
     upload_file,
 )
-from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, live_progress, poll_delays, poll_until
+from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, PollSchedule, live_progress, poll_until
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -278,7 +278,8 @@ class BatchHandle:
         return f"Batch {', '.join(self.batch_ids)}"
 
     def wait(self, *, timeout: float | None = None, progress: bool = False) -> BatchStatus:
-        """Poll (with backoff) until every job is finished; a timeout leaves the jobs running."""
+        """Poll (the adaptive schedule of `polling.PollSchedule`, or `poll_interval`) until every job is
+        finished; a timeout leaves the jobs running."""
         return self._wait_until(lambda status: status.done, timeout=timeout, progress=progress)
 
     def _wait_until(
@@ -296,14 +297,14 @@ class BatchHandle:
 
     async def wait_async(self, *, timeout: float | None = None, progress: bool = False) -> BatchStatus:
         """`wait()` for asyncio: polls in a worker thread, sleeps on the event loop."""
+        schedule = PollSchedule(self.poll_interval, timeout, self._label)
         with live_progress(progress, self._label) as update:
-            for delay in poll_delays(self.poll_interval, timeout, self._label):
+            while True:
                 status = await asyncio.to_thread(self.status)
                 update(*self._describe(status))
                 if status.done:
                     return status
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                await asyncio.sleep(schedule.next_delay(status.total, status.completed + status.failed))
 
     def iter_results(self, *, timeout: float | None = None, progress: bool = False) -> Iterator[BatchResult]:
         """Yield one `BatchResult` per input, in input order, job by job as each finishes.
@@ -604,6 +605,8 @@ def submit_batch(
     except BaseException:
         _cleanup(prepared.index, workdir, opened)
         raise
+    if poll_interval is None:
+        poll_interval = settings.poll_interval
     return BatchHandle(
         client, jobs, prepared.index, workdir, journal=opened, run_key=prepared.run_key, poll_interval=poll_interval
     )

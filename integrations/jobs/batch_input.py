@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.api.client import translate_errors
-from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.compat import RequestShapes
 from kluster_agents.integrations.api.errors import (
     KlusterError,
     KlusterInvalidRequestError,
@@ -101,6 +101,7 @@ def prepare_requests(
     tier_limited = max_requests_per_job is None
     unknown: dict[str, tuple[int, str]] = {}
     seen_models: set[str] = set()  # per-model decisions (catalog entry, line limit) are made once
+    shapes = RequestShapes(settings)  # compat decisions per (model, parameter names), made once
     try:
         for i, request in enumerate(requests):
             custom_id, body = _as_body(request, i)
@@ -109,14 +110,21 @@ def prepare_requests(
                 if body.get("stream"):
                     raise KlusterInvalidRequestError("stream=True cannot be batched; remove it.", parameter="stream")
                 if not compat_applied:
-                    body = prepare_chat_request(body, settings=settings)  # the one compat pass of this line
+                    body = shapes.prepare(body)  # the one compat pass of this line
             except KlusterError as exc:
                 raise _at_line(exc, i, custom_id) from None
             model = body["model"]
             if model not in seen_models:  # compat resolved it; the catalog is read once per model
                 seen_models.add(model)
                 _model_decisions(model, settings, writer, unknown, (i, custom_id), tier_limited=tier_limited)
-            line = encode_batch_line(custom_id, body)
+            try:
+                line = encode_batch_line(custom_id, body)
+            except TypeError as exc:
+                raise KlusterInvalidRequestError(
+                    f"Request {i} (custom_id {custom_id!r}) holds a value JSON cannot carry ({exc}); pass plain "
+                    "strings, numbers, lists and dicts.",
+                    parameter=f"requests[{i}]",
+                ) from None
             digest.update(line)
             chunk = writer.write(line, index=i, custom_id=custom_id)
             index.add(i, custom_id, chunk.number)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 
 from kluster_agents.integrations.api.errors import (
     KlusterBatchError,
@@ -80,6 +81,21 @@ class BatchResult:
     @response.setter
     def response(self, value: ChatCompletion | None) -> None:
         self._response, self._payload = value, None
+
+    @property
+    def content(self) -> str | None:
+        """The reply's text (the first choice's `message.content`) of a succeeded line, else None.
+
+        Read straight from the raw result line while `response` has not been parsed (a few µs, against
+        ~17 µs for a validated `ChatCompletion`): the cheap way through a big list of results."""
+        if self._response is _UNSET:
+            text = _content_of(self._payload or "")
+            if text is not _UNSET:
+                return text
+        response = self.response
+        if response is None or not response.choices:
+            return None
+        return response.choices[0].message.content
 
     @property
     def ok(self) -> bool:
@@ -205,6 +221,16 @@ def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | None,
             batch_id=batch.id,
         )
         return BatchResult(custom_id, idx, "failed", error=error)
+
+
+def _content_of(payload: str) -> Any:
+    """The first choice's message text in a result line, or `_UNSET` when the line is not of the usual
+    shape (the caller then parses the whole `ChatCompletion`, as `response` does)."""
+    try:
+        content = from_json(payload)["response"]["body"]["choices"][0]["message"]["content"]
+    except (ValueError, LookupError, TypeError):
+        return _UNSET
+    return content if content is None or type(content) is str else _UNSET
 
 
 def _parse_completion(payload: str) -> ChatCompletion:

@@ -88,3 +88,44 @@ def test_batch_result_is_compact_and_parses_lazily() -> None:
     assert eager == lazy and "content='hi'" in repr(eager)
     eager.duplicate = True
     assert eager != lazy
+
+
+def _succeeded(body: dict[str, object]) -> BatchResult:
+    import json
+
+    line = json.dumps({"id": "r", "custom_id": "c", "response": {"status_code": 200, "body": body}})
+    return BatchResult("c", 0, "succeeded", payload=line)
+
+
+def _completion(message: dict[str, object]) -> dict[str, object]:
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    return {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [choice]}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "plain"},
+        {"role": "assistant", "content": 'é 😀 \u2028 \\ "'},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "assistant"},  # no content key
+        {"role": "assistant", "content": ["not", "text"]},  # an odd shape: the parsed completion decides
+    ],
+)
+def test_content_is_the_reply_text_the_completion_holds(message: dict[str, object]) -> None:
+    """`content` reads the raw line; it must agree with the parsed `ChatCompletion`, before and after
+    `response` has been read."""
+    lazy, parsed = _succeeded(_completion(message)), _succeeded(_completion(message))
+    response = parsed.response
+    assert response is not None
+    expected = response.choices[0].message.content
+    assert lazy.content == expected == parsed.content
+
+
+def test_content_of_a_failed_or_choiceless_line_is_none(fake: FakeKluster, fake_settings: KlusterSettings) -> None:
+    fake.fail_ids = {"auto-1"}
+    results = run_batch(
+        [chat(i) for i in range(3)], settings=fake_settings, client=fake.client(), journal=False, poll_interval=0
+    )
+    assert [r.content for r in results] == ["echo: prompt 0", None, "echo: prompt 2"]
+    assert _succeeded({**_completion({"role": "assistant", "content": "x"}), "choices": []}).content is None

@@ -27,7 +27,8 @@ class Counter:
 
 @pytest.fixture
 def passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
-    """Count compat passes; patch every loaded module that bound `prepare_chat_request`."""
+    """Count compat passes; patch every loaded module that bound `prepare_chat_request`, and the batch
+    writer's `RequestShapes.prepare`."""
     for extra in ("langchain", "litellm", "crewai", "pydantic_ai"):
         pytest.importorskip(extra)
     import kluster_agents.adapters.crewai
@@ -50,6 +51,13 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
     assert compat in holders and len(holders) >= 3  # compat, kluster_openai, microbatch, batch_input, ...
     for module in holders:
         monkeypatch.setattr(module, "prepare_chat_request", counting)
+    shaped = compat.RequestShapes.prepare  # the batch writer's pass (its fallback is not a second one)
+
+    def counting_shapes(self: compat.RequestShapes, body: dict[str, Any]) -> dict[str, Any]:
+        counter.calls += 1
+        return shaped(self, body)
+
+    monkeypatch.setattr(compat.RequestShapes, "prepare", counting_shapes)
     yield counter
 
 

@@ -1,0 +1,125 @@
+"""The batch build's shortcuts give the bytes and errors of the full path: `RequestShapes` (compat
+decisions cached per model and parameter names) against `prepare_chat_request`, and the line encoder
+against the stdlib's JSON."""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kluster_agents.integrations.api.compat import RequestShapes, prepare_chat_request
+from kluster_agents.integrations.api.errors import KlusterError, KlusterInvalidRequestError
+from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.jobs.batch_input import prepare_requests
+from kluster_agents.integrations.jobs.jsonl import BATCH_ENDPOINT, encode_batch_line
+
+LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
+USER = [{"role": "user", "content": "hi"}]
+
+BODIES: list[dict[str, Any]] = [
+    {"model": LLAMA, "messages": USER},
+    {"model": LLAMA, "messages": USER, "max_completion_tokens": 64, "temperature": 0.2},
+    {"model": LLAMA, "messages": USER, "max_completion_tokens": 10**7},  # above the tier: refused
+    {"model": LLAMA, "messages": USER, "max_completion_tokens": 0},
+    {"model": LLAMA, "messages": USER, "max_completion_tokens": True},
+    {"model": LLAMA, "messages": USER, "temperature": 3.0},
+    {"model": LLAMA, "messages": USER, "top_p": None, "seed": 1},
+    {"model": LLAMA, "messages": USER, "max_tokens": 32},  # translated
+    {"model": LLAMA, "messages": USER, "store": True},  # dropped
+    {"model": LLAMA, "messages": USER, "n": 2},  # refused
+    {"model": LLAMA.upper(), "messages": USER},  # spelling resolved
+    {"model": "my-dedicated-endpoint", "messages": USER},
+    {"model": LLAMA, "messages": [{"role": "user", "content": "héllo"}]},
+    {"model": LLAMA, "messages": [{"role": "user", "content": "hi", "name": "bob"}]},
+    {"model": LLAMA, "messages": [{"role": "robot", "content": "hi"}]},
+    {"model": LLAMA, "messages": [{"role": "user", "content": None}]},
+    {"model": LLAMA, "messages": []},
+    {"model": LLAMA, "messages": ({"role": "user", "content": "hi"},)},
+    {"model": "Qwen/Qwen3-235B-A22B-FP8", "messages": USER, "tools": [{"type": "function", "function": {"name": "f"}}]},
+    {"model": LLAMA, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+    {"messages": USER},
+    {"model": ["not", "hashable"], "messages": USER},
+]
+
+
+def _outcome(fn: Any, body: dict[str, Any]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ("ok", fn(copy.deepcopy(body)))
+        except KlusterError as exc:
+            return ("error", type(exc), str(exc))
+
+
+@pytest.mark.parametrize("body", BODIES, ids=range(len(BODIES)))
+def test_request_shapes_give_what_the_full_compat_pass_gives(body: dict[str, Any]) -> None:
+    settings = KlusterSettings.load(api_key="k", warn_on_drop=False)
+    shapes = RequestShapes(settings)
+    expected = _outcome(lambda b: prepare_chat_request(b, settings=settings), body)
+    for _ in range(2):  # the first line decides the shape's plan, the second uses it
+        assert _outcome(shapes.prepare, body) == expected
+
+
+def test_request_shapes_keep_the_clamp_setting() -> None:
+    settings = KlusterSettings.load(api_key="k", warn_on_drop=False, over_limit="clamp")
+    body = {"model": LLAMA, "messages": USER, "max_completion_tokens": 10**7}
+    shapes = RequestShapes(settings)
+    shapes.prepare({"model": LLAMA, "messages": USER, "max_completion_tokens": 5})  # plan made on a plain line
+    assert shapes.prepare(dict(body)) == prepare_chat_request(body, settings=settings)
+    assert shapes.prepare(dict(body))["max_completion_tokens"] < 10**7
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": LLAMA, "messages": USER, "temperature": 0.5, "stop": ["\n", "</s>"]},
+        {"model": LLAMA, "messages": [{"role": "user", "content": 'é 😀 \u2028 " \\ \x00 \x7f'}], "seed": 2**70},
+        {"model": LLAMA, "messages": USER, "logit_bias": {"50256": -100.0}, "top_p": 1.0, "n": 1},
+    ],
+)
+def test_encoded_lines_are_the_stdlib_json(body: dict[str, Any]) -> None:
+    line = encode_batch_line("doc-1", body)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    expected = {"custom_id": "doc-1", "method": "POST", "url": BATCH_ENDPOINT, "body": body}
+    assert json.loads(line) == expected
+    assert line.decode() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def test_a_value_json_cannot_carry_names_its_line(tmp_path: Path) -> None:
+    requests = [{"model": LLAMA, "messages": USER}, {"model": LLAMA, "messages": USER, "metadata": object()}]
+    with pytest.raises(KlusterInvalidRequestError, match=r"Request 1 \(custom_id 'auto-1'\)") as caught:
+        prepare_requests(
+            requests,
+            KlusterSettings.load(api_key="k"),
+            tmp_path,
+            max_requests_per_job=None,
+            max_file_bytes=1 << 20,
+            run_options={},
+        )
+    assert caught.value.parameter == "requests[1]"
+
+
+def test_stored_results_join_their_lines_by_custom_id(tmp_path: Path) -> None:
+    """Results land on their input line whatever order they come in; a later line for the same id
+    replaces the earlier one; ids the run never sent are ignored; lines without a result read as None."""
+    from kluster_agents.integrations.jobs.jsonl import LineIndex
+
+    index = LineIndex(tmp_path / "lines.sqlite3")
+    for i in range(4):
+        index.add(i, f"c-{i}", 0 if i < 2 else 1)
+    index.store_results([("c-2", True, "two"), ("stranger", True, "never sent"), ("c-0", False, "zero, first")])
+    index.store_results([("c-0", True, "zero, again")])
+    assert list(index.ordered()) == [
+        (0, "c-0", 0, True, "zero, again"),
+        (1, "c-1", 0, None, None),
+        (2, "c-2", 1, True, "two"),
+        (3, "c-3", 1, None, None),
+    ]
+    assert [row[0] for row in index.ordered(chunk=1)] == [2, 3]
+    assert index.row(2) == (2, "c-2", 1, True, "two")
+    index.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.utils import from_env, secret_from_env
@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model
 from kluster_agents.integrations.api.catalog import DEFAULT_EMBEDDING_MODEL, ModelInfo
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.embeddings import embedding_model
-from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
+
+if TYPE_CHECKING:  # the client module loads openai.resources; make_client imports it when a client is built
+    from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 
 
 class KlusterEmbeddings(BaseModel, Embeddings):

@@ -17,6 +17,7 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 
 from kluster_agents.adapters.langchain import ChatKluster
 from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations.api.compat import KlusterCompatWarning
 from kluster_agents.integrations.emulator import ToolCall
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
@@ -72,7 +73,15 @@ SCRIPTED_ANSWERS = {
 }
 
 
-class TestChatKlusterIntegration(ChatModelIntegrationTests):
+class _MessageNamesAreDropped:
+    """kluster rejects a message `name`: the adapter drops it and says so, once per process."""
+
+    def test_message_with_name(self, model: Any) -> None:
+        with pytest.warns(KlusterCompatWarning, match="message field `name`"):
+            super().test_message_with_name(model)  # type: ignore[misc]
+
+
+class TestChatKlusterIntegration(_MessageNamesAreDropped, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _emulator(self, kluster_emulator: Any, request: pytest.FixtureRequest) -> None:
         self.emulator = kluster_emulator
@@ -111,7 +120,7 @@ class TestChatKlusterIntegration(ChatModelIntegrationTests):
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools, no vision (catalog)
 
 
-class TestChatKlusterNoToolsIntegration(ChatModelIntegrationTests):
+class TestChatKlusterNoToolsIntegration(_MessageNamesAreDropped, ChatModelIntegrationTests):
     """The same suite on a model without tool calling: structured output by prompted JSON."""
 
     @pytest.fixture(autouse=True)

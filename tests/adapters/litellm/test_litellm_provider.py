@@ -14,6 +14,7 @@ from kluster_agents.adapters.litellm import (
     register,
 )
 from kluster_agents.integrations import KlusterSettings, KlusterUnsupportedError
+from kluster_agents.integrations.api.compat import KlusterCompatWarning
 
 from .conftest import GEMMA, LLAMA, WEATHER_TOOL, chat_bodies
 
@@ -53,9 +54,12 @@ def test_trial_tier_limits_in_model_map():
 
 def test_completion_sends_only_what_kluster_accepts(emulator):
     named = [{"role": "user", "content": "Say hello", "name": "alice"}]
-    response = litellm.completion(
-        model=MODEL, messages=named, max_tokens=20, store=True, stream_options=None, seed=7, top_k=3
-    )
+    with pytest.warns(KlusterCompatWarning) as warned:
+        response = litellm.completion(
+            model=MODEL, messages=named, max_tokens=20, store=True, stream_options=None, seed=7, top_k=3
+        )
+    dropped = sorted(str(w.message) for w in warned if w.category is KlusterCompatWarning)
+    assert "does not store completions" in dropped[0] and "message field `name`" in dropped[1], dropped
     assert response.choices[0].message.content.startswith("[emulated]")
     assert response.usage.total_tokens > 0
     (body,) = chat_bodies(emulator)

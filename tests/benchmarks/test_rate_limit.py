@@ -5,7 +5,12 @@ spread over ROUNDS rounds (adapters interleaved within each round, so machine lo
 
 Two scenarios, scaled down so each adapter runs in seconds:
 - concurrency: 20 in flight, each answer held LATENCY s by the emulator; allowed = what the same
-  adapter reaches when the caller holds an `asyncio.Semaphore(20)` and client limits are off;
+  adapter reaches when the caller holds an `asyncio.Semaphore(20)` and client limits are off. Both runs
+  are CPU-bound on a loaded 2-core machine (the emulator shares the process), so single rounds vary
+  from 60% to 160%; the median over 5 rounds is the figure. Above 100% is real: our slot frees when
+  the body is read, the caller's semaphore only after the framework has parsed the answer. Below it,
+  for heavy frameworks: 200 callers start their framework work at once, 20 gated callers overlap it
+  with answers in flight;
 - RPM: RPM requests per "minute", with the emulator's clock sped up SPEED x (a 2 s minute) and the
   client's window (60 s + its 1 s margin) shrunk by the same factor. 200 calls at RPM = 50 span four
   windows. The goal figure is counted where the service counts, at the emulator's admissions: its
@@ -19,7 +24,8 @@ Two scenarios, scaled down so each adapter runs in seconds:
 The SDK keeps its default retries, so a 429 costs time instead of an error; the count comes from
 the emulator's request log.
 
-Run: uv run pytest -m benchmark tests/benchmarks/test_rate_limit.py -s   (about 4 minutes; BENCH_ROUNDS=3)
+Run: uv run pytest -m benchmark tests/benchmarks/test_rate_limit.py -s   (about 6 minutes; BENCH_ROUNDS=n
+overrides the 5 concurrency and 3 RPM rounds)
 A real 60 s window for the core client (about 3.5 minutes, the client's own 61 s window unscaled):
     BENCH_REAL_WINDOW=1 uv run pytest -m benchmark tests/benchmarks/test_rate_limit.py -s -k real_window
 """
@@ -47,7 +53,10 @@ MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 CALLS = 200
 CONCURRENCY, LATENCY = 20, 0.25
 RPM, SPEED = 50, 15.0  # 50 requests per emulated minute; the minute lasts 4 s; 200 calls = 4 windows
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# rounds per scenario: the concurrency figure compares two CPU-bound runs seconds apart, so it needs more
+ROUNDS = {"concurrency": 5, "rpm": 3}
+if os.environ.get("BENCH_ROUNDS"):
+    ROUNDS = dict.fromkeys(ROUNDS, int(os.environ["BENCH_ROUNDS"]))
 BIG = 1_000_000
 GOAL = 0.95
 
@@ -157,6 +166,7 @@ class Tally:
 
     n429: int = 0
     failed: int = 0
+    baseline_429: int = 0  # 429s the baseline run took (each one slows the "ideal" by an SDK back-off)
     fractions: list[float] = field(default_factory=list)
     end_to_end: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
@@ -206,7 +216,8 @@ def _concurrency_round(
     controls.enable_rate_limits(rpm=BIG, concurrency=CONCURRENCY)
     controls.add_latency(LATENCY, path="/chat/completions")
     monkeypatch.setenv("KLUSTER_CLIENT_RATE_LIMIT", "false")
-    _, _, ideal = _run(env, make, gate=CONCURRENCY)
+    base429, _, ideal = _run(env, make, gate=CONCURRENCY)
+    tally.baseline_429 += base429
     limits._limiters.clear()  # a fresh limiter for each run
     monkeypatch.setenv("KLUSTER_CLIENT_RATE_LIMIT", "true")
     monkeypatch.setenv("KLUSTER_CLIENT_RPM", str(BIG))
@@ -261,7 +272,7 @@ def test_rate_limits_through_every_adapter(env: Emulator, monkeypatch: pytest.Mo
     # the client's window and margin shrink with the emulator's minute (60 + 1 s -> 2.033 s)
     monkeypatch.setattr(limits, "RPM_WINDOW_S", (limits.SERVICE_WINDOW_S + limits.RPM_MARGIN_S) / SPEED)
     tallies = {name: Tally() for name in ADAPTERS}
-    for _ in range(ROUNDS):
+    for _ in range(ROUNDS[scenario]):
         for name, make in ADAPTERS.items():
             if scenario == "concurrency":
                 _concurrency_round(env, monkeypatch, make, tallies[name])
@@ -273,6 +284,7 @@ def test_rate_limits_through_every_adapter(env: Emulator, monkeypatch: pytest.Mo
         else f"{CALLS} concurrent calls, {RPM} RPM, minute scaled to {WINDOW_SECONDS / SPEED:g} s ({CALLS // RPM} windows)"
     )
     _report(title, tallies, end_to_end=scenario == "rpm")
+    print("429s in the baseline runs:", {name: t.baseline_429 for name, t in tallies.items()})
     assert {name: (t.n429, t.failed) for name, t in tallies.items()} == {name: (0, 0) for name in ADAPTERS}
     assert {name: t.median >= GOAL for name, t in tallies.items()} == {name: True for name in ADAPTERS}
 

@@ -13,11 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
+from kluster_agents.integrations.api import limits
 from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.limits import RateLimiter, limiter_for
+from kluster_agents.integrations.api.limits import RateLimitedClient, RateLimiter, limiter_for, limiter_for_request
 from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.emulator.server import Emulator
 
@@ -161,3 +163,78 @@ def test_cancelled_async_waiter_passes_its_slot_on() -> None:
 
     asyncio.run(scenario())
     assert limiter._slots is not None and limiter._slots._free == 1
+
+
+def test_rpm_slot_is_stamped_when_the_request_is_sent_not_answered(kluster_emulator: Emulator) -> None:
+    """The service counts a request when it arrives: a slow answer must not delay the next window."""
+    kluster_emulator.controls.add_latency(0.5, path="/chat/completions")
+    settings = _settings(kluster_emulator, client_rpm=1)
+    started = time.monotonic()
+    make_client(settings).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    answered = time.monotonic()
+    window = limiter_for(MODEL, settings)._window
+    assert window is not None
+    (stamp,) = [ticket[0] for ticket in window._stamps]
+    assert answered - started >= 0.5
+    assert started <= stamp < started + 0.4  # written before the emulator held the answer 0.5 s
+
+
+def test_without_httpcore_the_slot_is_stamped_when_headers_arrive() -> None:
+    """A transport that reports no send (a mock) is counted from its response headers, not its close."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=httpx.ByteStream(b"{}"))  # a body still to be read
+
+    scope = ("core", 5, 5)
+    client = RateLimitedClient(scope, transport=httpx.MockTransport(handler), base_url="http://mock.test/v1")
+    request = client.build_request("POST", "/chat/completions", json={"model": MODEL, "messages": []})
+    response = client.send(request, stream=True)
+    limiter = limiter_for_request(request, scope)
+    assert limiter is not None and limiter._window is not None and limiter._slots is not None
+    assert limiter._window._stamps[-1][0] <= time.monotonic()  # stamped though the body is still open
+    assert limiter._slots._free == 4
+    response.close()
+    assert limiter._slots._free == 5
+
+
+def test_the_callers_own_trace_still_sees_every_event(kluster_emulator: Emulator) -> None:
+    seen: list[str] = []
+
+    def trace(name: str, info: dict[str, Any]) -> None:
+        seen.append(name)
+
+    scope = ("core", 5, 5)
+    with RateLimitedClient(scope) as client:
+        url = f"{kluster_emulator.base_url}/chat/completions"
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"authorization": f"Bearer {kluster_emulator.api_key}"}
+        request = client.build_request("POST", url, json=body, headers=headers, extensions={"trace": trace})
+        assert client.send(request).status_code == 200
+    assert any(name.endswith("send_request_body.complete") for name in seen)
+    assert request.extensions["trace"] is trace  # handed back as it was
+
+
+def test_no_call_fails_under_an_rpm_limit(kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RPM end to end with `max_retries=0`: the emulator's minute sped up to 1 s, the client's window
+    1.25 s (an in-process emulator shares the GIL, so the scaled margin is generous); 9 calls, 3 windows."""
+    kluster_emulator.controls.clock.set_speed(60.0)
+    kluster_emulator.controls.enable_rate_limits(rpm=3)
+    monkeypatch.setattr(limits, "RPM_WINDOW_S", 1.25)
+    settings = _settings(kluster_emulator, client_rpm=3, client_concurrency=100)
+
+    async def go(client: openai.AsyncOpenAI) -> list[BaseException | None]:
+        async def one(i: int) -> BaseException | None:
+            try:
+                await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"q{i}"}])
+            except openai.OpenAIError as exc:
+                return exc
+            return None
+
+        return await asyncio.gather(*(one(i) for i in range(9)))
+
+    started = time.monotonic()
+    assert [e for e in asyncio.run(go(make_async_client(settings))) if e is not None] == []
+    assert time.monotonic() - started >= 2 * 1.25  # three waves: paced, not lucky
+    unlimited = make_async_client(_settings(kluster_emulator, client_rate_limit=False))
+    errors = [e for e in asyncio.run(go(unlimited)) if e is not None]  # the control: the same load trips it
+    assert errors and all(isinstance(e, openai.RateLimitError) for e in errors)

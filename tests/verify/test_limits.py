@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 
 import pytest
 
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitError
-from kluster_agents.integrations.api.limits import IN_FLIGHT_POLL_S, RPM_WINDOW_S, RateLimiter, limiter_for
+from kluster_agents.integrations.api.limits import (
+    IN_FLIGHT_POLL_S,
+    RPM_MARGIN_S,
+    RPM_WINDOW_S,
+    SERVICE_WINDOW_S,
+    Hold,
+    RateLimiter,
+    limiter_for,
+)
 from kluster_agents.integrations.api.settings import KlusterSettings
 
 
@@ -21,19 +30,78 @@ class FakeClock:
         return self.now
 
 
-def test_rpm_window_counts_requests_at_their_answer():
+def test_rpm_window_counts_requests_from_their_send():
     clock = FakeClock()
     window = RateLimiter(rpm=2, concurrency=None, clock=clock)._window
     (w1, first), (w2, _second) = window.try_book(), window.try_book()
     assert w1 == w2 == 0.0
-    assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # the oldest is still in flight
+    assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # the oldest is not on the wire yet
     clock.now += 5
-    window.done(first)  # answered at t=5: it may have been counted as late as that
-    assert window.try_book() == (pytest.approx(RPM_WINDOW_S), None)
-    clock.now += RPM_WINDOW_S
+    window.done(first)  # its body was written at t=5: the service counts it from its arrival
+    clock.now += 30  # ... and its answer, however late, changes nothing
+    window.done(first)
+    assert window.try_book() == (pytest.approx(RPM_WINDOW_S - 30), None)
+    clock.now += RPM_WINDOW_S - 30
     wait, third = window.try_book()
     assert wait == 0.0 and third is not None
-    assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # `second` has not been answered yet
+    assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # `second` has not been sent yet
+
+
+def test_rpm_window_is_the_services_minute_plus_a_margin():
+    assert RPM_WINDOW_S == SERVICE_WINDOW_S + RPM_MARGIN_S
+    assert RPM_MARGIN_S <= SERVICE_WINDOW_S * 0.05 / 0.95  # the margin alone still leaves >= 95%
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rpm_window_never_exceeds_the_service_window_and_uses_it(seed: int) -> None:
+    """Fake clock, a greedy caller, each request reaching the service up to `jitter` s after its stamp
+    (the network): in any 60 s of arrivals at most `rpm` requests (the service's sliding window), and
+    over ten windows at least 95% of the requests the service would have allowed."""
+    rng = random.Random(seed)
+    clock = FakeClock()
+    rpm, windows, jitter = 10, 10, 0.5
+    limiter = RateLimiter(rpm=rpm, concurrency=None, clock=clock)
+    arrivals = []
+    while len(arrivals) < rpm * (windows + 1):
+        wait, ticket = limiter._next_wait()
+        if wait:
+            clock.now += wait
+            continue
+        clock.now += rng.uniform(0, 0.2)  # building and writing the request
+        Hold(limiter, ticket).sent()
+        arrivals.append(clock.now + rng.uniform(0, jitter))
+        clock.now += rng.uniform(0, 0.05)
+    arrivals.sort()
+    assert all(late - early >= SERVICE_WINDOW_S for early, late in zip(arrivals, arrivals[rpm:], strict=False))
+    assert windows * SERVICE_WINDOW_S / (arrivals[windows * rpm] - arrivals[0]) >= 0.95
+
+
+def test_an_answer_without_a_sent_stamp_stamps_at_release():
+    """A request the transport never reported sent is counted from its release (the safe end)."""
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=1, concurrency=None, clock=clock)
+    hold = limiter.acquire()
+    clock.now += 7
+    hold.release()
+    assert limiter._next_wait() == (pytest.approx(RPM_WINDOW_S), None)
+
+
+def test_waiters_for_the_window_are_served_in_arrival_order():
+    limiter = RateLimiter(rpm=2, concurrency=None)
+    limiter._window.window_s = 0.15
+
+    async def scenario() -> list[int]:
+        order: list[int] = []
+
+        async def one(i: int) -> None:
+            hold = await limiter.aacquire()
+            order.append(i)
+            hold.release()
+
+        await asyncio.gather(*(one(i) for i in range(6)))
+        return order
+
+    assert asyncio.run(scenario()) == list(range(6))
 
 
 def test_retry_after_pauses_every_caller():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,11 +51,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_live)
 
 
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """Returns a function giving a 127.0.0.1 port nobody listens on (bound by the OS, then released)."""
+
+    def port() -> int:
+        with closing(socket.socket()) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    return port
+
+
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """A base URL on 127.0.0.1 whose socket accepts connections and never answers (timeout tests)."""
-    import socket
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)  # the kernel completes handshakes; nobody ever reads or writes

@@ -10,37 +10,18 @@ Run: uv run pytest -m benchmark tests/benchmarks/test_emulator_batch_scale.py -s
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from kluster_agents.integrations.emulator.server import serve
+from ._servers import API_KEY, emulator_process
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 FLAT_BUDGET_MB = 200  # growth allowed for the largest run (the emulator's caches, SQLite pages, buffers)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(base_url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer bench-key"})
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("emulator process did not start")
 
 
 def _rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -50,21 +31,14 @@ def _rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise AssertionError(f"no {field} for process {pid}")
 
 
-def _run(lines: int) -> dict[str, Any]:
+def _run(lines: int, port: int) -> dict[str, Any]:
     from kluster_agents.integrations.api.settings import KlusterSettings
     from kluster_agents.integrations.jobs.batch import iter_results
 
-    port = _free_port()
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, kwargs={"port": port, "api_key": "bench-key"}, daemon=True
-    )
-    server.start()
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait_ready(base_url)
+    with emulator_process(port) as (server, _, base_url):
         assert server.pid is not None
         idle = _rss_mb(server.pid)
-        settings = KlusterSettings.load(api_key="bench-key", base_url=base_url, warn_on_drop=False, timeout=600)
+        settings = KlusterSettings.load(api_key=API_KEY, base_url=base_url, warn_on_drop=False, timeout=600)
         requests = (
             {"model": MODEL, "messages": [{"role": "user", "content": f"Question {i}?"}], "custom_id": f"q-{i}"}
             for i in range(lines)
@@ -78,9 +52,6 @@ def _run(lines: int) -> dict[str, Any]:
             answered += bool(result.ok and result.unwrap().choices[0].message.content)
         elapsed = time.perf_counter() - started
         peak, after = _rss_mb(server.pid, "VmHWM"), _rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.join(10)
     return {
         "lines": lines,
         "seconds": elapsed,
@@ -103,13 +74,13 @@ def _report(m: dict[str, Any]) -> None:
 
 @pytest.mark.benchmark
 @pytest.mark.timeout(7200)
-def test_tier_size_job_and_a_million_lines_on_the_emulator() -> None:
+def test_tier_size_job_and_a_million_lines_on_the_emulator(free_port: Callable[[], int]) -> None:
     big = int(os.environ.get("BENCH_LINES", "1000000"))
     print("\nbatch jobs on the emulator (its own process, default job timing)")
-    one_job = _run(100_000)
+    one_job = _run(100_000, free_port())
     _report(one_job)
     assert one_job["statuses"] == {"succeeded": 100_000} and one_job["answered"] == 100_000  # 0 expired
-    many = _run(big)
+    many = _run(big, free_port())
     _report(many)
     assert many["statuses"] == {"succeeded": big} and many["answered"] == big
     print(

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import os
-import socket
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
-from kluster_agents.integrations.emulator.server import serve
+from ._servers import API_KEY, emulator_process
 
 TOTAL_REQUESTS = 4000
 CLIENTS = 16
@@ -81,39 +79,12 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(base_url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer bench-key"})
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("emulator process did not start")
-
-
 @pytest.mark.benchmark
-def test_emulator_chat_throughput() -> None:
-    port = _free_port()
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, kwargs={"port": port, "api_key": "bench-key"}, daemon=True
-    )
-    server.start()
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait_ready(base_url)
+def test_emulator_chat_throughput(free_port: Callable[[], int]) -> None:
+    with emulator_process(free_port()) as (server, port, _):
         cpu_before = _cpu_seconds(server.pid)
-        elapsed, latencies = asyncio.run(_run(port, "bench-key"))
+        elapsed, latencies = asyncio.run(_run(port, API_KEY))
         cpu_after = _cpu_seconds(server.pid)
-    finally:
-        server.terminate()
-        server.join(10)
     latencies.sort()
     rps = len(latencies) / elapsed
     p50 = statistics.median(latencies) * 1000

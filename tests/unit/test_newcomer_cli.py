@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,9 @@ def test_cli_says_when_the_base_url_is_an_emulator(emu_env: dict[str, str]) -> N
     assert fits_80(proc.stdout)
 
 
-def test_no_emulator_is_claimed_for_kluster_itself_or_a_dead_port() -> None:
+def test_no_emulator_is_claimed_for_kluster_itself_or_a_dead_port(free_port: Callable[[], int]) -> None:
     assert not emulator_at("https://api.kluster.ai/v1")  # never probed
-    assert not emulator_at(f"http://127.0.0.1:{_closed_port()}/v1", timeout=1)
+    assert not emulator_at(f"http://127.0.0.1:{free_port()}/v1", timeout=1)
 
 
 # --- 2. one "no key" message ----------------------------------------------------------------------
@@ -108,12 +108,6 @@ def test_adapters_raise_the_same_no_key_message() -> None:
 
 
 # --- 3. no silent waits ---------------------------------------------------------------------------
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -144,8 +138,10 @@ def silent_server() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("kind", ["closed", "silent"])
-def test_doctor_reports_an_unreachable_endpoint_within_15_s(kind: str, request: pytest.FixtureRequest) -> None:
-    port = _closed_port() if kind == "closed" else request.getfixturevalue("silent_server")
+def test_doctor_reports_an_unreachable_endpoint_within_15_s(
+    kind: str, request: pytest.FixtureRequest, free_port: Callable[[], int]
+) -> None:
+    port = free_port() if kind == "closed" else request.getfixturevalue("silent_server")
     base_url = f"http://127.0.0.1:{port}/v1"
     env = {"KLUSTER_BASE_URL": base_url, "KLUSTER_API_KEY": "kl-some-key-0123456789"}
     start = time.monotonic()

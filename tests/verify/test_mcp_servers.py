@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -95,15 +94,9 @@ async def test_local_server_over_stdio(kluster_emulator):
     assert kluster_emulator.controls.count("/v1/verify/reliability", "POST") == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def local_http_server(kluster_emulator):
-    port = _free_port()
+def local_http_server(kluster_emulator, free_port):
+    port = free_port()
     code = f"from kluster_agents.integrations.mcp.server import serve; serve('http', port={port})"
     process = subprocess.Popen(
         [sys.executable, "-c", code],

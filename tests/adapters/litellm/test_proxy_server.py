@@ -13,11 +13,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,12 +47,6 @@ _START_TIMEOUT = 180.0  # LiteLLM's proxy imports a lot: ~25 s on a loaded 2-cor
 class Proxy(NamedTuple):
     url: str
     config: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _offline_env(emulator: Emulator, home: Path) -> dict[str, str]:
@@ -95,7 +88,9 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def proxy(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def proxy(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
+) -> Iterator[Proxy]:
     """`kluster-agents litellm-config` writes the config; `litellm --config` serves it."""
     home = tmp_path_factory.mktemp("proxy")
     env = _offline_env(emulator, home)
@@ -107,7 +102,7 @@ def proxy(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stdout=config.open("w"),
         timeout=120,
     )
-    port = _free_port()
+    port = free_port()
     log = home / "proxy.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

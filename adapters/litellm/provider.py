@@ -81,7 +81,7 @@ def _create_params() -> frozenset[str]:
 
 
 _PRE_NETWORK_ERRORS = (KlusterUnsupportedError, KlusterInvalidRequestError, KlusterConfigError)
-_KEY = tuple[str | None, str | None, int | None]
+_KEY = tuple[int, int | None]  # (id of the settings object the entry holds, max_retries)
 
 
 def model_name(model: str) -> str:
@@ -113,10 +113,10 @@ class KlusterLLM(CustomLLM):
         self.settings = settings
         self._lock = threading.Lock()
         self._settings_cache: dict[tuple[Any, ...], KlusterSettings] = {}
-        self._sync_clients: dict[_KEY, KlusterOpenAI] = {}
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_KEY, AsyncKlusterOpenAI]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._sync_clients: dict[_KEY, tuple[KlusterSettings, KlusterOpenAI]] = {}
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[_KEY, tuple[KlusterSettings, AsyncKlusterOpenAI]]
+        ] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"KlusterLLM(settings={'given' if self.settings else 'from environment'})"
@@ -136,27 +136,33 @@ class KlusterLLM(CustomLLM):
         return cached
 
     def _client_key(self, settings: KlusterSettings, max_retries: int | None) -> _KEY:
-        key = settings.api_key.get_secret_value() if settings.api_key else None
-        return (settings.base_url + "|" + settings.tier.value + "|" + settings.tool_messages, key, max_retries)
+        # Every setting can change a client's behaviour (stream usage, timeouts, compat switches), so a
+        # client belongs to one settings object; `resolve` hands out one object per environment.
+        return (id(settings), max_retries)
 
     def sync_client(self, settings: KlusterSettings, max_retries: int | None = None) -> KlusterOpenAI:
         key = self._client_key(settings, max_retries)
-        client = self._sync_clients.get(key)
-        if client is None:
-            client = make_client(settings, max_retries=max_retries, user_agent=product("litellm"))
+        held = self._sync_clients.get(key)
+        if held is None or held[0] is not settings:
+            held = (settings, make_client(settings, max_retries=max_retries, user_agent=product("litellm")))
             with self._lock:
-                self._sync_clients[key] = client
-        return client
+                if len(self._sync_clients) > 64:
+                    self._sync_clients.clear()
+                self._sync_clients[key] = held
+        return held[1]
 
     def async_client(self, settings: KlusterSettings, max_retries: int | None = None) -> AsyncKlusterOpenAI:
         key = self._client_key(settings, max_retries)
         loop = asyncio.get_running_loop()
         with self._lock:
             clients = self._async_clients.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None:
-            client = clients[key] = make_async_client(settings, max_retries=max_retries, user_agent=product("litellm"))
-        return client
+        held = clients.get(key)
+        if held is None or held[0] is not settings:
+            held = (settings, make_async_client(settings, max_retries=max_retries, user_agent=product("litellm")))
+            if len(clients) > 64:
+                clients.clear()
+            clients[key] = held
+        return held[1]
 
     # -- request building -----------------------------------------------------------------
     @staticmethod

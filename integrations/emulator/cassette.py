@@ -87,12 +87,15 @@ def _normalise_chat(body: Any) -> Any:
         return body
     from kluster_agents.integrations.api.compat import prepare_chat_request
 
+    stream_options = body.get("stream_options")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             body = prepare_chat_request(body, settings=_normalising_settings())
     except Exception:  # a body compat refuses is compared as sent
         body = dict(body)
+    if stream_options is not None:  # compat drops it, but the stream-usage probe and its fallback differ by it
+        body["stream_options"] = stream_options
     for name in VOLATILE_TOP_LEVEL:
         body.pop(name, None)
     messages = body.get("messages")

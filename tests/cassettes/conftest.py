@@ -19,13 +19,6 @@ UPSTREAM_KEY = "sk-live-UPSTREAM-secret-0123456789abcdef"
 T = TypeVar("T")
 
 
-@pytest.fixture(autouse=True)
-def _estimate_stream_usage(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Known gap: the stream-usage probe (a refused `stream_options` request, then the same request
-    without it) does not yet record and replay through pass-through mode; these tests estimate usage."""
-    monkeypatch.setenv("KLUSTER_STREAM_USAGE", "estimate")
-
-
 @pytest.fixture
 def upstream() -> Iterator[Emulator]:
     """The stand-in for api.kluster.ai: a second emulator with a key no client of the recorder knows."""

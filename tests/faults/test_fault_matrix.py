@@ -370,17 +370,9 @@ def test_litellm_malformed_json_typed(kluster_emulator_env: Emulator) -> None:
     assert isinstance(info.value, litellm.APIError)
 
 
-def _settle_litellm_stream(litellm: Any) -> None:
-    """One clean stream first: LiteLLM's handler may hold settings from before this test's
-    KLUSTER_STREAM_USAGE, so its first stream could probe `stream_options` and take the armed fault."""
-    for _ in litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), stream=True, num_retries=0):
-        pass
-
-
 @pytest.mark.parametrize("fault", list(STREAM_FAULTS))
 def test_litellm_stream_fault_is_typed_never_short(kluster_emulator_env: Emulator, fault: str) -> None:
     litellm = _litellm()
-    _settle_litellm_stream(litellm)
     STREAM_FAULTS[fault](kluster_emulator_env.controls)
     with pytest.raises(litellm.exceptions.MidStreamFallbackError) as info:  # LiteLLM's own mid-stream type
         for _ in litellm.completion(model=f"kluster/{MODEL}", messages=user(LONG), stream=True, num_retries=0):
@@ -406,7 +398,6 @@ def test_litellm_provider_chunk_iterator_raises_kluster_stream_error(
 @pytest.mark.parametrize("fault", list(STREAM_FAULTS))
 async def test_litellm_async_stream_fault_typed(kluster_emulator_env: Emulator, fault: str) -> None:
     litellm = _litellm()
-    _settle_litellm_stream(litellm)
     STREAM_FAULTS[fault](kluster_emulator_env.controls)
     with pytest.raises(litellm.exceptions.MidStreamFallbackError) as info:
         async for _ in await litellm.acompletion(

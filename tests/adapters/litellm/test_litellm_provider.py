@@ -116,6 +116,17 @@ def test_sync_stream(emulator):
     assert body["stream"] is True and "stream_options" not in body
 
 
+def test_a_settings_change_after_the_first_call_is_honoured(emulator, monkeypatch):
+    """Clients are cached per settings object: a changed KLUSTER_* variable gets a new client."""
+    monkeypatch.setenv("KLUSTER_STREAM_USAGE", "estimate")
+    list(litellm.completion(model=MODEL, messages=HELLO, stream=True))
+    monkeypatch.setenv("KLUSTER_STREAM_USAGE", "auto")
+    list(litellm.completion(model=MODEL, messages=HELLO, stream=True))
+    estimated, probe, fallback = chat_bodies(emulator)
+    assert "stream_options" not in estimated  # estimate: never asks
+    assert probe["stream_options"] == {"include_usage": True} and "stream_options" not in fallback  # auto: asks
+
+
 async def test_async_completion_and_stream_with_tools(emulator):
     response = await litellm.acompletion(model=MODEL, messages=HELLO)
     assert response.choices[0].message.content == "[emulated] reply to: Say hello"

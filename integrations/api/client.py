@@ -149,11 +149,16 @@ def _per_loop_routes() -> tuple[list[_PerLoopTransport], dict[str, Any]]:
 
 class _KeepOpen(httpx.Client):
     """A process-wide sync client is shared by every openai client we make, so `close()` (an SDK
-    client's `close()` or `with`) closes its connections and leaves it usable by the others."""
+    client's `close()` or `with`) leaves it alone: another model may be mid-request on it. Its
+    connections close at interpreter exit (`_close_sync_pools`)."""
 
     _routes: list[_LazyTransport]
 
     def close(self) -> None:
+        pass
+
+    def drop_connections(self) -> None:
+        """Close every pooled connection; the next request opens new ones."""
         for transport in self._routes:
             transport.close()
 
@@ -170,7 +175,7 @@ class _KeepOpen(httpx.Client):
 
 
 class _KeepOpenAsync(httpx.AsyncClient):
-    """The async twin of `_KeepOpen`: `aclose()` closes the calling loop's connections only."""
+    """The async twin of `_KeepOpen`: `aclose()` leaves the shared client and its pools alone."""
 
     _routes: list[_PerLoopTransport]
 
@@ -180,8 +185,7 @@ class _KeepOpenAsync(httpx.AsyncClient):
         return self._routes[0]
 
     async def aclose(self) -> None:
-        for transport in self._routes:
-            await transport.aclose()
+        pass  # shared by every model in the loop (see `_KeepOpen`); pools go with their loops
 
     async def __aenter__(self) -> Self:
         return self
@@ -273,7 +277,7 @@ def shared_async_http_client(settings: KlusterSettings | None = None) -> httpx.A
 def _close_sync_pools() -> None:
     """Close the sync pools' connections at exit (async pools live and die with their loops)."""
     for client in list(_sync_clients.values()):
-        client.close()
+        client.drop_connections()
 
 
 def client_kwargs(

@@ -116,6 +116,20 @@ def test_closing_one_sdk_client_leaves_the_shared_client_usable(kluster_emulator
     assert not shared_async_http_client(settings).is_closed
 
 
+def test_closing_one_sdk_client_does_not_cut_another_ones_stream(kluster_emulator: Emulator) -> None:
+    settings = KlusterSettings(**_fresh(kluster_emulator))
+    kluster_emulator.controls.script("word " * 50_000)  # megabytes of chunks: more than socket buffers hold
+    streaming = make_client(settings)
+    stream = streaming.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Tell me a long story"}], stream=True
+    )
+    first = next(iter(stream))
+    with make_client(settings):  # another model's client closes while the stream is open
+        pass
+    rest = list(stream)
+    assert first.choices and rest[-1].usage is not None  # read to the end (the estimated usage chunk)
+
+
 def test_exit_hook_closes_sync_connections_and_a_later_request_reconnects(kluster_emulator: Emulator) -> None:
     settings = KlusterSettings(**_fresh(kluster_emulator))
     client = make_client(settings)

@@ -14,6 +14,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 
 from kluster_agents.adapters.langchain import ChatKluster
+from kluster_agents.integrations.api.compat import KlusterCompatWarning
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
 from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 
@@ -39,8 +40,7 @@ def chat_bodies(emulator: Any) -> list[dict[str, Any]]:
 
 def test_invoke_sends_a_request_kluster_accepts(kluster_emulator: Any) -> None:
     llm = chat(kluster_emulator, max_tokens=64, temperature=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(KlusterCompatWarning, match="dropped unsupported message field `name`"):
         reply = llm.invoke([SystemMessage("Be brief."), HumanMessage("Hello", name="ada")])
     [body] = chat_bodies(kluster_emulator)
     assert body["max_completion_tokens"] == 64 and "max_tokens" not in body

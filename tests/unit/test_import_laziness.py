@@ -50,16 +50,25 @@ CASES = {
     "crewai": ("crewai", "from crewai import LLM", "from kluster_agents.adapters.crewai import kluster_llm"),
 }
 
+# Top-level packages of every framework: an adapter may load its own, never another's.
+FRAMEWORKS = {
+    "core": set(),
+    "langchain": {"langchain", "langchain_core", "langchain_openai"},
+    "litellm": {"litellm"},
+    "pydantic_ai": {"pydantic_ai"},
+    "crewai": {"crewai"},
+}
+
 PROBE = """
 import json, sys
 {framework}
 before = set(sys.modules)
 {adapter}
-print(json.dumps(sorted(set(sys.modules) - before)))
+print(json.dumps([sorted(set(sys.modules) - before), sorted(sys.modules)]))
 """
 
 
-def _added_modules(framework: str, adapter: str) -> list[str]:
+def _added_and_loaded(framework: str, adapter: str) -> tuple[list[str], list[str]]:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "CREWAI_DISABLE_TELEMETRY": "true"}
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(framework=framework, adapter=adapter)],
@@ -69,16 +78,19 @@ def _added_modules(framework: str, adapter: str) -> list[str]:
         env=env,
         timeout=240,
     ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    added, loaded = json.loads(out.strip().splitlines()[-1])
+    return added, loaded
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_adapter_import_adds_no_heavy_module(case: str) -> None:
+def test_adapter_import_adds_no_heavy_module_and_no_other_framework(case: str) -> None:
     module, framework, adapter = CASES[case]
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed")
-    added = _added_modules(framework, adapter)
+    added, loaded = _added_and_loaded(framework, adapter)
     assert any(name.startswith("kluster_agents") for name in added)  # the probe really imported the adapter
+    others = set().union(*FRAMEWORKS.values()) - FRAMEWORKS[case]
+    assert not {name.split(".")[0] for name in loaded} & others, f"{adapter!r} imports another framework"
     heavy = sorted(name for name in added if any(name == h or name.startswith(f"{h}.") for h in HEAVY))
     assert not heavy, f"{adapter!r} loads {heavy[:8]} at import; import them where they are used"
 

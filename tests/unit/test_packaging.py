@@ -40,19 +40,3 @@ def test_extras_error_names_the_extra() -> None:
 
     with pytest.raises(ImportError, match=r'pip install "kluster-agents\[crewai\]"'):
         require("crewai_definitely_missing_module", "crewai")
-
-
-@pytest.mark.parametrize(
-    ("adapter", "own"),
-    [
-        ("langchain", {"langchain", "langchain_core", "langchain_openai"}),
-        ("litellm", {"litellm"}),
-        ("crewai", {"crewai"}),
-        ("pydantic_ai", {"pydantic_ai"}),
-    ],
-)
-def test_each_adapter_imports_only_its_own_framework(adapter: str, own: set[str]) -> None:
-    loaded = _modules_after(f"import kluster_agents.adapters.{adapter}")
-    others = set(FRAMEWORKS) - own
-    assert own & loaded, f"{adapter} adapter did not import its framework"
-    assert not loaded & others, f"{adapter} adapter imported {sorted(loaded & others)}"

@@ -48,7 +48,7 @@ from kluster_agents.integrations.jobs.jsonl import (
     Chunk,
     LineIndex,
     ResultLines,
-    iter_remote_lines,
+    iter_remote_line_bytes,
     parse_json_line,
     upload_file,
 )
@@ -355,10 +355,9 @@ class BatchHandle:
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if not file_id:
                     continue
-                for number, raw in self._download(file_id, batch.id):
-                    if not raw.strip():
+                for number, line in self._download(file_id, batch.id):
+                    if not line.strip():
                         continue
-                    line = raw.encode()
                     custom_id = custom_id_of(line)
                     if custom_id is None:  # an unusual line: the general parser decides
                         try:
@@ -390,13 +389,13 @@ class BatchHandle:
         stored.finish()
         job.collected = True
 
-    def _download(self, file_id: str, batch_id: str) -> Iterator[tuple[int, str]]:
+    def _download(self, file_id: str, batch_id: str) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of a remote result file; a connection reset mid-download resumes after
         the last line received (the download restarts and skips what was already read)."""
         received = 0
         for attempt in range(_DOWNLOAD_ATTEMPTS):
             try:
-                for number, raw in enumerate(iter_remote_lines(self._client, file_id), start=1):
+                for number, raw in enumerate(iter_remote_line_bytes(self._client, file_id), start=1):
                     if number <= received:
                         continue
                     received = number

@@ -206,6 +206,7 @@ class ResultLines:
         self._size = 0
         self._map: mmap.mmap | None = None
         self._reads = 0
+        self._pending: list[bytes] = []  # written in blocks
 
     def add(self, position: int, line: bytes) -> bool:
         """Keep `line` (no newline) as the result of the chunk's `position`-th line; a later line for the
@@ -213,16 +214,25 @@ class ResultLines:
         if self._out is None:
             raise ValueError("ResultLines is finished; no more lines can be added")
         replaced = self._offsets[position] >= 0
-        self._out.write(line + b"\n")
+        self._pending.append(line)
         self._offsets[position] = self._size
         self._lengths[position] = len(line)
         self._size += len(line) + 1
+        if len(self._pending) >= 4096:
+            self._write()
         return replaced
+
+    def _write(self) -> None:
+        if self._out is not None and self._pending:
+            self._pending.append(b"")
+            self._out.write(b"\n".join(self._pending))
+            self._pending.clear()
 
     def finish(self) -> None:
         """Every line is in: map the file for reading."""
         if self._out is None:
             return
+        self._write()
         self._out.close()
         self._out = None
         if self._size:
@@ -297,6 +307,19 @@ def iter_remote_lines(client: openai.OpenAI, file_id: str) -> Iterator[str]:
     """Stream a remote file's lines without holding the whole file in memory."""
     with client.files.with_streaming_response.content(file_id) as response:
         yield from response.iter_lines()
+
+
+def iter_remote_line_bytes(client: openai.OpenAI, file_id: str) -> Iterator[bytes]:
+    """A remote JSONL file's lines as bytes, streamed, split at b"\\n" only: a JSON line never holds a raw
+    newline, but may hold a raw U+2028 or U+0085, where text line splitting (`iter_lines`) would cut it."""
+    with client.files.with_streaming_response.content(file_id) as response:
+        rest = b""
+        for block in response.iter_bytes():
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+        if rest:
+            yield rest
 
 
 def upload_file(

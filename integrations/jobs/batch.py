@@ -326,7 +326,7 @@ class BatchHandle:
 
     def results(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
         """Every input's result, in input order (waits for the jobs first), as a `BatchResults`
-        sequence that reads each result back from the local line index when it is accessed: a
+        sequence that reads each result back from the local result files when it is accessed: a
         million results cost disk, not memory. It stays readable after this handle is closed."""
         for job in self._jobs:
             if not job.done:
@@ -475,9 +475,9 @@ class _Spool:
 
 
 class BatchResults(Sequence[BatchResult]):
-    """One `BatchResult` per input, in input order, read back from the run's on-disk line index when
-    accessed (`len`, indexing, slicing, iteration): a million results cost disk, not memory, and no
-    garbage for the collector. Each access builds a fresh `BatchResult`; keep the ones you need.
+    """One `BatchResult` per input, in input order, read back from the run's local result files when
+    accessed (`len`, indexing, slicing, iteration): a million results cost disk and 12 MB of line
+    positions, and no garbage for the collector. Each access builds a fresh `BatchResult`; keep the ones you need.
 
     Use as a context manager (or call `close()`) to delete the local files at once; otherwise they
     go when this object is garbage-collected. For constant memory end to end, prefer `iter_results`.

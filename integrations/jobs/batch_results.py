@@ -227,46 +227,27 @@ def build_result(idx: int, custom_id: str, ok: bool | None, payload: str | bytes
         return BatchResult(custom_id, idx, "failed", error=error)
 
 
-def _fields(schema: dict[str, cs.TypedDictField]) -> cs.TypedDictSchema:
-    return cs.typed_dict_schema(schema, extra_behavior="ignore")
+def _object(**fields: cs.CoreSchema) -> cs.TypedDictSchema:
+    """A JSON object with these (required) fields; any other field is skipped, never built."""
+    return cs.typed_dict_schema({k: cs.typed_dict_field(v) for k, v in fields.items()}, extra_behavior="ignore")
 
 
 _TEXT = cs.str_schema(strict=True)
-_CUSTOM_ID = SchemaValidator(_fields({"custom_id": cs.typed_dict_field(_TEXT)}))
-"""Reads only a result line's custom_id: the rest is skipped, not built into Python objects (half the cost
-of parsing the line)."""
+_CUSTOM_ID = SchemaValidator(_object(custom_id=_TEXT))
+"""Reads only a result line's custom_id (half the cost of parsing the whole line)."""
 
 _SUCCEEDED = SchemaValidator(
-    _fields(
+    cs.typed_dict_schema(
         {
             "error": cs.typed_dict_field(cs.nullable_schema(cs.any_schema()), required=False),
             "response": cs.typed_dict_field(
-                _fields(
-                    {
-                        "status_code": cs.typed_dict_field(cs.literal_schema([200])),
-                        "body": cs.typed_dict_field(
-                            _fields(
-                                {
-                                    "choices": cs.typed_dict_field(
-                                        cs.list_schema(
-                                            _fields(
-                                                {
-                                                    "message": cs.typed_dict_field(
-                                                        _fields(
-                                                            {"content": cs.typed_dict_field(cs.nullable_schema(_TEXT))}
-                                                        )
-                                                    )
-                                                }
-                                            )
-                                        )
-                                    )
-                                }
-                            )
-                        ),
-                    }
+                _object(
+                    status_code=cs.literal_schema([200]),  # 200 or 200.0, as `line_ok`'s `== 200`
+                    body=_object(choices=cs.list_schema(_object(message=_object(content=cs.nullable_schema(_TEXT))))),
                 )
             ),
-        }
+        },
+        extra_behavior="ignore",
     )
 )
 """Accepts only lines `line_ok` accepts, of the usual shape (choices with a text or null message content),

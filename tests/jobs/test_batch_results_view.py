@@ -178,3 +178,38 @@ def test_unusual_result_lines_are_judged_the_general_way(fake: FakeKluster, fake
     assert not results[1].ok and results[1].error is not None and "oops" in str(results[1].error)
     assert results[2].ok and results[2].content == results[2].unwrap().choices[0].message.content
     assert results[3].ok and results[3].content is None
+
+
+_BODY = {"id": "x", "object": "chat.completion", "created": 1, "model": "m"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"custom_id": "c", "response": {"status_code": 200, "body": {**_BODY, "choices": []}}},
+        {"custom_id": "c", "error": None, "response": {"status_code": 200.0, "body": _completion({"content": "t"})}},
+        {"custom_id": "c", "error": {"message": "x"}, "response": {"status_code": 200, "body": _completion({})}},
+        {"custom_id": "c", "error": "", "response": {"status_code": 200, "body": _completion({"content": None})}},
+        {"custom_id": "c", "response": {"status_code": "200", "body": _completion({"content": "t"})}},
+        {"custom_id": "c", "response": {"status_code": 400, "body": {"error": {"message": "bad"}}}},
+        {"custom_id": "c", "response": {"status_code": 200, "body": {**_BODY, "choices": None}}},
+        {"custom_id": "c", "response": {"status_code": 200, "body": _completion({"role": "assistant"})}},
+        {"custom_id": "c", "response": {"status_code": 200, "body": _completion({"content": ["odd"]})}},
+        {"custom_id": "c", "response": None, "error": {"code": "x", "message": "no"}},
+        {"custom_id": 7, "response": {"status_code": 200, "body": _completion({"content": "t"})}},
+    ],
+)
+def test_the_one_pass_reader_agrees_with_the_general_verdict(line: dict[str, object]) -> None:
+    """`result_from_line` (one pass over a stored line) gives what `build_result` gives after `line_ok`."""
+    import json
+
+    from openai.types import Batch
+
+    from kluster_agents.integrations.jobs.batch_results import build_result, line_ok, result_from_line
+
+    batch = Batch.model_construct(id="b", status="completed", errors=None)
+    payload = json.dumps(line).encode()
+    fast = result_from_line(0, "c", payload, batch)
+    general = build_result(0, "c", line_ok(line), payload, batch)
+    assert (fast.status, fast.content, str(fast.error)) == (general.status, general.content, str(general.error))
+    assert fast == general

@@ -304,9 +304,10 @@ def iter_json_lines(lines: Iterable[bytes | str], *, source: str) -> Iterator[di
 
 
 def iter_remote_lines(client: openai.OpenAI, file_id: str) -> Iterator[str]:
-    """Stream a remote file's lines without holding the whole file in memory."""
-    with client.files.with_streaming_response.content(file_id) as response:
-        yield from response.iter_lines()
+    """Stream a remote file's lines as text without holding the whole file in memory (split like
+    `iter_remote_line_bytes`, so a raw U+2028 inside a JSON line does not cut it in two)."""
+    for line in iter_remote_line_bytes(client, file_id):
+        yield line.decode("utf-8", errors="replace").removesuffix("\r")
 
 
 def iter_remote_line_bytes(client: openai.OpenAI, file_id: str) -> Iterator[bytes]:

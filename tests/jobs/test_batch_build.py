@@ -131,3 +131,25 @@ def test_stored_results_join_their_lines_by_custom_id(tmp_path: Path) -> None:
     assert list(empty) == [None, None] and empty.get(0) is None
     empty.close()
     index.close()
+
+
+def test_remote_lines_split_at_newlines_only_whatever_the_blocks() -> None:
+    """Result files stream in arbitrary blocks; lines are cut at b"\\n" only (a raw U+2028 or U+0085 inside a
+    JSON string stays in its line), a CRLF ending is dropped from text lines, a last line needs no newline."""
+    import httpx
+    import openai
+
+    from kluster_agents.integrations.jobs.jsonl import iter_remote_line_bytes, iter_remote_lines
+
+    text = '{"a":"x\u2028y"}\r\n{"b":"\u0085é"}\n\n{"c":1}'
+    data = text.encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("/files/file-1/content")
+        return httpx.Response(200, content=iter([data[i : i + 3] for i in range(0, len(data), 3)]))
+
+    client = openai.OpenAI(
+        api_key="k", base_url="https://x.test/v1", http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    assert list(iter_remote_line_bytes(client, "file-1")) == [line.encode() for line in text.split("\n")]
+    assert list(iter_remote_lines(client, "file-1")) == ['{"a":"x\u2028y"}', '{"b":"\u0085é"}', "", '{"c":1}']

@@ -37,8 +37,8 @@ from kluster_agents.integrations.jobs.batch_input import PreparedInput, check_mo
 from kluster_agents.integrations.jobs.batch_results import (
     BatchResult,
     KlusterBatchWarning,
-    build_result,
-    line_ok,
+    custom_id_of,
+    result_from_line,
     validation_errors,
 )
 from kluster_agents.integrations.jobs.journal import Journal
@@ -47,7 +47,8 @@ from kluster_agents.integrations.jobs.jsonl import (
     MAX_FILE_BYTES,
     Chunk,
     LineIndex,
-    iter_remote_lines,
+    ResultLines,
+    iter_remote_line_bytes,
     parse_json_line,
     upload_file,
 )
@@ -314,7 +315,9 @@ class BatchHandle:
             if not job.done:
                 self._wait_until(job.finished, timeout=timeout, progress=progress)
             self._collect(job)
-            yield from _chunk_results(self._index, job.chunk.number, job.batch, job.duplicates)
+            assert self._spool is not None
+            stored = self._spool.results[job.chunk.number]
+            yield from _chunk_results(self._index, stored, job.chunk.first_index, job.batch, job.duplicates)
         self._finish_journal()
 
     def _finish_journal(self) -> None:
@@ -323,7 +326,7 @@ class BatchHandle:
 
     def results(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
         """Every input's result, in input order (waits for the jobs first), as a `BatchResults`
-        sequence that reads each result back from the local line index when it is accessed: a
+        sequence that reads each result back from the local result files when it is accessed: a
         million results cost disk, not memory. It stays readable after this handle is closed."""
         for job in self._jobs:
             if not job.done:
@@ -339,30 +342,40 @@ class BatchHandle:
         return await asyncio.to_thread(self.results)
 
     def _collect(self, job: _Job) -> None:
-        """Download a finished job's output and error files into the line index (once)."""
+        """Download a finished job's output and error files into its local result file (once); only
+        each line's position is kept in memory, by input line."""
         if job.collected:
             return
-        batch = job.batch
-        rows: list[tuple[str, bool, str]] = []
-        seen: set[str] = set()
+        batch, chunk = job.batch, job.chunk
+        positions = self._index.positions(chunk.first_index, chunk.first_index + chunk.lines)  # raises if closed
+        assert self._spool is not None
+        stored = self._spool.start(chunk)
+        strangers: set[str] = set()  # ids we never sent: ignored, but a repeat is still reported
         with translate_errors():
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if not file_id:
                     continue
-                for number, raw in self._download(file_id, batch.id):
-                    if not raw.strip():
+                for number, line in self._download(file_id, batch.id):
+                    if not line.strip():
                         continue
-                    try:
-                        obj = parse_json_line(raw)
-                    except ValueError as exc:  # its line then has no result and is reported as such
-                        warnings.warn(
-                            f"Batch {batch.id}: skipped line {number} of result file {file_id}: {exc}.",
-                            KlusterBatchWarning,
-                            stacklevel=2,
-                        )
-                        continue
-                    custom_id = str(obj.get("custom_id"))
-                    if custom_id in seen:
+                    custom_id = custom_id_of(line)
+                    if custom_id is None:  # an unusual line: the general parser decides
+                        try:
+                            custom_id = str(parse_json_line(line).get("custom_id"))
+                        except ValueError as exc:  # its input then has no result and is reported as such
+                            warnings.warn(
+                                f"Batch {batch.id}: skipped line {number} of result file {file_id}: {exc}.",
+                                KlusterBatchWarning,
+                                stacklevel=2,
+                            )
+                            continue
+                    position = positions.get(custom_id)
+                    if position is None:
+                        repeated = custom_id in strangers
+                        strangers.add(custom_id)
+                    else:
+                        repeated = stored.add(position, line)
+                    if repeated:
                         job.duplicates.add(custom_id)
                         warnings.warn(
                             f"Batch {batch.id}: custom_id {custom_id!r} appears more than once in its result files "
@@ -371,22 +384,18 @@ class BatchHandle:
                             KlusterBatchWarning,
                             stacklevel=2,
                         )
-                    seen.add(custom_id)
-                    rows.append((custom_id, line_ok(obj), raw))
-                    if len(rows) >= 5000:
-                        self._index.store_results(rows)
-                        rows = []
-        self._index.store_results(rows)
-        self._index.store_results(validation_errors(batch, job.chunk, self._index))
+        for custom_id, _, text in validation_errors(batch, chunk, self._index):
+            stored.add(positions[custom_id], text.encode())
+        stored.finish()
         job.collected = True
 
-    def _download(self, file_id: str, batch_id: str) -> Iterator[tuple[int, str]]:
+    def _download(self, file_id: str, batch_id: str) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of a remote result file; a connection reset mid-download resumes after
         the last line received (the download restarts and skips what was already read)."""
         received = 0
         for attempt in range(_DOWNLOAD_ATTEMPTS):
             try:
-                for number, raw in enumerate(iter_remote_lines(self._client, file_id), start=1):
+                for number, raw in enumerate(iter_remote_line_bytes(self._client, file_id), start=1):
                     if number <= received:
                         continue
                     received = number
@@ -402,9 +411,12 @@ class BatchHandle:
                 time.sleep(0.2 * 2**attempt)
 
 
-def _chunk_results(index: LineIndex, chunk: int, batch: Batch, duplicates: Set[str]) -> Iterator[BatchResult]:
-    for idx, custom_id, _, ok, payload in index.ordered(chunk=chunk):
-        result = build_result(idx, custom_id, ok, payload, batch)
+def _chunk_results(
+    index: LineIndex, stored: ResultLines, first: int, batch: Batch, duplicates: Set[str]
+) -> Iterator[BatchResult]:
+    custom_ids = index.custom_ids(first, first + stored.lines)
+    for idx, (custom_id, payload) in enumerate(zip(custom_ids, stored, strict=True), start=first):
+        result = result_from_line(idx, custom_id, payload, batch)
         if duplicates and custom_id in duplicates:
             result.duplicate = True
         yield result
@@ -421,20 +433,32 @@ def _close_journal(journal: Journal | None) -> None:
         journal.close()
 
 
-def _remove_spool(index: LineIndex, workdir: Path) -> None:
+def _remove_spool(index: LineIndex, results: dict[int, ResultLines], workdir: Path) -> None:
     index.close()
+    for stored in results.values():
+        stored.close()
     shutil.rmtree(workdir, ignore_errors=True)
 
 
 class _Spool:
-    """A run's local files (line index with the results, chunk files), shared by its handle and the
+    """A run's local files (line index, chunk files, result files), shared by its handle and the
     `BatchResults` read from it; deleted once every holder has released it (or at garbage collection)."""
 
     def __init__(self, index: LineIndex, workdir: Path) -> None:
         self.index = index
         self.workdir = workdir
+        self.results: dict[int, ResultLines] = {}  # by chunk number
         self._holders = 1
-        self._finalizer = weakref.finalize(self, _remove_spool, index, workdir)
+        self._finalizer = weakref.finalize(self, _remove_spool, index, self.results, workdir)
+
+    def start(self, chunk: Chunk) -> ResultLines:
+        """A new, empty result file for `chunk` (replacing one left by an interrupted download)."""
+        previous = self.results.pop(chunk.number, None)
+        if previous is not None:
+            previous.close()
+        stored = ResultLines(self.workdir / f"batch-results-{chunk.number}.jsonl", chunk.lines)
+        self.results[chunk.number] = stored
+        return stored
 
     def acquire(self) -> _Spool:
         self._holders += 1
@@ -451,9 +475,9 @@ class _Spool:
 
 
 class BatchResults(Sequence[BatchResult]):
-    """One `BatchResult` per input, in input order, read back from the run's on-disk line index when
-    accessed (`len`, indexing, slicing, iteration): a million results cost disk, not memory, and no
-    garbage for the collector. Each access builds a fresh `BatchResult`; keep the ones you need.
+    """One `BatchResult` per input, in input order, read back from the run's local result files when
+    accessed (`len`, indexing, slicing, iteration): a million results cost disk and 12 MB of line
+    positions, and no garbage for the collector. Each access builds a fresh `BatchResult`; keep the ones you need.
 
     Use as a context manager (or call `close()`) to delete the local files at once; otherwise they
     go when this object is garbage-collected. For constant memory end to end, prefer `iter_results`.
@@ -486,16 +510,20 @@ class BatchResults(Sequence[BatchResult]):
             i += self._len
         if not 0 <= i < self._len:
             raise IndexError(f"batch result index {item} out of range ({self._len} results)")
-        _, batch, duplicates = self._jobs[bisect.bisect_right(self._starts, i) - 1]
-        _, custom_id, _, ok, payload = self._index().row(i)
-        result = build_result(i, custom_id, ok, payload, batch)
+        chunk, batch, duplicates = self._jobs[bisect.bisect_right(self._starts, i) - 1]
+        index = self._index()
+        custom_id = next(index.custom_ids(i, i + 1))
+        assert self._spool is not None
+        result = result_from_line(i, custom_id, self._spool.results[chunk.number].get(i - chunk.first_index), batch)
         result.duplicate = custom_id in duplicates
         return result
 
     def __iter__(self) -> Iterator[BatchResult]:
         index = self._index()
+        assert self._spool is not None
+        spool = self._spool
         for chunk, batch, duplicates in self._jobs:
-            yield from _chunk_results(index, chunk.number, batch, duplicates)
+            yield from _chunk_results(index, spool.results[chunk.number], chunk.first_index, batch, duplicates)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):

@@ -1,6 +1,7 @@
 """Batch JSONL on disk, in constant memory: write request lines into size/line-limited chunk
-files, keep a SQLite index of the lines (duplicate `custom_id`s, input order, results),
-read result files line by line, and upload files (Files API, or the Uploads API when large).
+files, keep a SQLite index of the lines (duplicate `custom_id`s, input order), keep result lines in
+local files with their positions by input line, read result files line by line, and upload files
+(Files API, or the Uploads API when large).
 
 Limits (kluster-docs): each uploaded file must stay within 100 MB ("Upload fine-tuning file
 (for files under 100MB)"; larger files go through the chunked Uploads API). The batch page
@@ -10,7 +11,9 @@ templates its own size limit (`{{ batch.max_size }}`), so batch chunks use the s
 from __future__ import annotations
 
 import json
+import mmap
 import sqlite3
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,10 +115,10 @@ class ChunkedWriter:
 
 
 class LineIndex:
-    """On-disk index of a run's lines: custom_id -> input index and chunk, and each line's result.
+    """On-disk index of a run's lines: custom_id -> input index and chunk (results: `ResultLines`).
 
-    Lives in SQLite so that a million lines cost disk, not memory, and so results can be read
-    back in input order whatever order the service wrote them in.
+    Lives in SQLite so that a million lines cost disk, not memory, and so results can be placed
+    in input order whatever order the service wrote them in.
     """
 
     def __init__(self, path: Path) -> None:
@@ -126,7 +129,6 @@ class LineIndex:
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
             CREATE TABLE IF NOT EXISTS lines (idx INTEGER PRIMARY KEY, custom_id TEXT NOT NULL UNIQUE,
                                               chunk INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, ok INTEGER NOT NULL, payload TEXT NOT NULL);
             """
         )
         self._pending: list[tuple[int, str, int]] = []
@@ -166,43 +168,111 @@ class LineIndex:
         row = self._db.execute("SELECT custom_id FROM lines WHERE idx = ?", (index,)).fetchone()
         return None if row is None else str(row[0])
 
-    def store_results(self, rows: Iterable[tuple[str, bool, str]]) -> None:
-        """Record (custom_id, ok, raw JSON line) results, joined to their input lines in SQL;
-        ids we never sent are ignored, and a later result for a line replaces an earlier one."""
+    def positions(self, start: int, stop: int) -> dict[str, int]:
+        """custom_id -> position (from `start`) of input lines `start` to `stop - 1`: a chunk's lines,
+        to place its results (a range of the primary key, read in one pass)."""
         self.flush()
-        with self._db:  # one statement per row, joined by the custom_id index (no staging copy of payloads)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO results SELECT idx, ?2, ?3 FROM lines WHERE custom_id = ?1", rows
-            )
+        rows = self._db.execute("SELECT custom_id, idx FROM lines WHERE idx >= ? AND idx < ?", (start, stop))
+        return {custom_id: idx - start for custom_id, idx in rows}
 
-    def ordered(self, chunk: int | None = None) -> Iterator[tuple[int, str, int, bool | None, str | None]]:
-        """(index, custom_id, chunk, ok, payload) for every line in input order; ok/payload None if no result."""
+    def custom_ids(self, start: int, stop: int) -> Iterator[str]:
+        """The custom_ids of input lines `start` to `stop - 1`, in input order."""
         self.flush()
-        query = (
-            "SELECT l.idx, l.custom_id, l.chunk, r.ok, r.payload FROM lines l LEFT JOIN results r ON r.idx = l.idx"
-            + (" WHERE l.chunk = ?" if chunk is not None else "")
-            + " ORDER BY l.idx"
-        )
-        cursor = self._db.execute(query, () if chunk is None else (chunk,))
-        while rows := cursor.fetchmany(1000):
-            for idx, custom_id, chunk_no, ok, payload in rows:
-                yield idx, custom_id, chunk_no, None if ok is None else bool(ok), payload
-
-    def row(self, index: int) -> tuple[int, str, int, bool | None, str | None]:
-        """(index, custom_id, chunk, ok, payload) of one line, as `ordered` yields it."""
-        self.flush()
-        found = self._db.execute(
-            "SELECT l.idx, l.custom_id, l.chunk, r.ok, r.payload FROM lines l LEFT JOIN results r ON r.idx = l.idx "
-            "WHERE l.idx = ?",
-            (index,),
-        ).fetchone()
-        if found is None:
-            raise IndexError(f"no input line {index}")
-        idx, custom_id, chunk_no, ok, payload = found
-        return idx, custom_id, chunk_no, None if ok is None else bool(ok), payload
+        cursor = self._db.execute("SELECT custom_id FROM lines WHERE idx >= ? AND idx < ? ORDER BY idx", (start, stop))
+        while rows := cursor.fetchmany(2000):
+            for (custom_id,) in rows:
+                yield custom_id
 
     def close(self) -> None:
         self._db.close()
+
+
+_RELEASE_EVERY = 8192  # result lines read between two releases of the mapped pages (a few MB)
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)  # not on Windows: pages then stay mapped
+
+
+class ResultLines:
+    """One chunk's result lines, kept in a local file as the service sent them, and per input line the
+    position of its (last) result line: 12 bytes a line in memory, the replies stay on disk and are
+    read back (memory-mapped) when a result is accessed. Copying each reply into SQLite instead cost
+    more per line the bigger the run."""
+
+    def __init__(self, path: Path, lines: int) -> None:
+        self.path = path
+        self.lines = lines
+        self._offsets = array("q", [-1]) * lines
+        self._lengths = array("i", [0]) * lines
+        self._out: IO[bytes] | None = path.open("wb")
+        self._size = 0
+        self._map: mmap.mmap | None = None
+        self._reads = 0
+        self._pending: list[bytes] = []  # written in blocks
+
+    def add(self, position: int, line: bytes) -> bool:
+        """Keep `line` (no newline) as the result of the chunk's `position`-th line; a later line for the
+        same position replaces the earlier one. True if there was an earlier one."""
+        if self._out is None:
+            raise ValueError("ResultLines is finished; no more lines can be added")
+        replaced = self._offsets[position] >= 0
+        self._pending.append(line)
+        self._offsets[position] = self._size
+        self._lengths[position] = len(line)
+        self._size += len(line) + 1
+        if len(self._pending) >= 4096:
+            self._write()
+        return replaced
+
+    def _write(self) -> None:
+        if self._out is not None and self._pending:
+            self._pending.append(b"")
+            self._out.write(b"\n".join(self._pending))
+            self._pending.clear()
+
+    def finish(self) -> None:
+        """Every line is in: map the file for reading."""
+        if self._out is None:
+            return
+        self._write()
+        self._out.close()
+        self._out = None
+        if self._size:
+            with self.path.open("rb") as handle:
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def get(self, position: int) -> bytes | None:
+        """The result line of the chunk's `position`-th line, or None when the service sent none."""
+        offset = self._offsets[position]
+        if offset < 0 or self._map is None:
+            return None
+        self._reads += 1
+        if self._reads % _RELEASE_EVERY == 0:
+            self._release()
+        return self._map[offset : offset + self._lengths[position]]
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        """Every position's result line (or None), in input order."""
+        data, lengths = self._map, self._lengths
+        for position, offset in enumerate(self._offsets):
+            if offset < 0 or data is None:
+                yield None
+                continue
+            if position % _RELEASE_EVERY == 0:
+                self._release()
+            yield data[offset : offset + lengths[position]]
+
+    def _release(self) -> None:
+        """Drop the pages read so far from this process's memory (they stay in the OS file cache): a
+        mapped file's pages count as the process's RSS, and a big run would otherwise map all of it."""
+        if self._map is not None and _DONTNEED is not None:
+            self._map.madvise(_DONTNEED)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
 
 def parse_json_line(raw: bytes | str) -> dict[str, Any]:
@@ -234,9 +304,23 @@ def iter_json_lines(lines: Iterable[bytes | str], *, source: str) -> Iterator[di
 
 
 def iter_remote_lines(client: openai.OpenAI, file_id: str) -> Iterator[str]:
-    """Stream a remote file's lines without holding the whole file in memory."""
+    """Stream a remote file's lines as text without holding the whole file in memory (split like
+    `iter_remote_line_bytes`, so a raw U+2028 inside a JSON line does not cut it in two)."""
+    for line in iter_remote_line_bytes(client, file_id):
+        yield line.decode("utf-8", errors="replace").removesuffix("\r")
+
+
+def iter_remote_line_bytes(client: openai.OpenAI, file_id: str) -> Iterator[bytes]:
+    """A remote JSONL file's lines as bytes, streamed, split at b"\\n" only: a JSON line never holds a raw
+    newline, but may hold a raw U+2028 or U+0085, where text line splitting (`iter_lines`) would cut it."""
     with client.files.with_streaming_response.content(file_id) as response:
-        yield from response.iter_lines()
+        rest = b""
+        for block in response.iter_bytes():
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+        if rest:
+            yield rest
 
 
 def upload_file(

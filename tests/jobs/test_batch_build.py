@@ -105,21 +105,51 @@ def test_a_value_json_cannot_carry_names_its_line(tmp_path: Path) -> None:
 
 
 def test_stored_results_join_their_lines_by_custom_id(tmp_path: Path) -> None:
-    """Results land on their input line whatever order they come in; a later line for the same id
-    replaces the earlier one; ids the run never sent are ignored; lines without a result read as None."""
-    from kluster_agents.integrations.jobs.jsonl import LineIndex
+    """Results land on their input line whatever order they come in (positions from the line index);
+    a later line for the same position replaces the earlier one and says so; lines without a result
+    read as None; the lines themselves stay on disk, byte for byte."""
+    from kluster_agents.integrations.jobs.jsonl import LineIndex, ResultLines
 
     index = LineIndex(tmp_path / "lines.sqlite3")
     for i in range(4):
         index.add(i, f"c-{i}", 0 if i < 2 else 1)
-    index.store_results([("c-2", True, "two"), ("stranger", True, "never sent"), ("c-0", False, "zero, first")])
-    index.store_results([("c-0", True, "zero, again")])
-    assert list(index.ordered()) == [
-        (0, "c-0", 0, True, "zero, again"),
-        (1, "c-1", 0, None, None),
-        (2, "c-2", 1, True, "two"),
-        (3, "c-3", 1, None, None),
-    ]
-    assert [row[0] for row in index.ordered(chunk=1)] == [2, 3]
-    assert index.row(2) == (2, "c-2", 1, True, "two")
+    assert index.positions(2, 4) == {"c-2": 0, "c-3": 1}  # chunk 1 starts at input line 2
+    assert list(index.custom_ids(1, 4)) == ["c-1", "c-2", "c-3"]
+    stored = ResultLines(tmp_path / "results.jsonl", 3)
+    assert stored.add(2, b"two") is False
+    assert stored.add(0, "z\u00e9ro".encode()) is False
+    assert stored.add(0, b"zero, again") is True
+    stored.finish()
+    assert list(stored) == [b"zero, again", None, b"two"]
+    assert stored.get(2) == b"two" and stored.get(1) is None
+    assert (tmp_path / "results.jsonl").read_bytes() == "two\nz\u00e9ro\nzero, again\n".encode()
+    with pytest.raises(ValueError, match="finished"):
+        stored.add(1, b"late")
+    stored.close()
+    empty = ResultLines(tmp_path / "empty.jsonl", 2)
+    empty.finish()  # nothing to map: every line reads as None
+    assert list(empty) == [None, None] and empty.get(0) is None
+    empty.close()
     index.close()
+
+
+def test_remote_lines_split_at_newlines_only_whatever_the_blocks() -> None:
+    """Result files stream in arbitrary blocks; lines are cut at b"\\n" only (a raw U+2028 or U+0085 inside a
+    JSON string stays in its line), a CRLF ending is dropped from text lines, a last line needs no newline."""
+    import httpx
+    import openai
+
+    from kluster_agents.integrations.jobs.jsonl import iter_remote_line_bytes, iter_remote_lines
+
+    text = '{"a":"x\u2028y"}\r\n{"b":"\u0085é"}\n\n{"c":1}'
+    data = text.encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("/files/file-1/content")
+        return httpx.Response(200, content=iter([data[i : i + 3] for i in range(0, len(data), 3)]))
+
+    client = openai.OpenAI(
+        api_key="k", base_url="https://x.test/v1", http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    assert list(iter_remote_line_bytes(client, "file-1")) == [line.encode() for line in text.split("\n")]
+    assert list(iter_remote_lines(client, "file-1")) == ['{"a":"x\u2028y"}', '{"b":"\u0085é"}', "", '{"c":1}']

@@ -129,3 +129,87 @@ def test_content_of_a_failed_or_choiceless_line_is_none(fake: FakeKluster, fake_
     )
     assert [r.content for r in results] == ["echo: prompt 0", None, "echo: prompt 2"]
     assert _succeeded({**_completion({"role": "assistant", "content": "x"}), "choices": []}).content is None
+
+
+def test_replies_holding_raw_line_separators_survive_the_download(
+    fake: FakeKluster, fake_settings: KlusterSettings
+) -> None:
+    """A result file is JSONL split at newlines only: a reply may hold U+2028, U+0085 or a CR raw (valid in a
+    JSON string when not ASCII-escaped), which text line splitting would cut, losing that result."""
+    import json
+
+    reply = "one\u2028two\x85three\rfour"
+    with submit_batch(
+        [chat(i) for i in range(3)], settings=fake_settings, client=fake.client(), journal=False, poll_interval=0
+    ) as handle:
+        handle.wait()
+        output = fake.batches[handle.batch_ids[0]]["output_file_id"]
+        rows = [json.loads(line) for line in fake.files[output].splitlines()]
+        for row in rows:
+            row["response"]["body"]["choices"][0]["message"]["content"] = f"{reply} {row['custom_id']}"
+        fake.files[output] = "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows).encode()
+        results = handle.results()
+    expected = [f"{reply} auto-{i}" for i in range(3)]
+    assert [r.content for r in results] == expected
+    assert [r.unwrap().choices[0].message.content for r in results] == expected
+    assert results[1].content == expected[1]
+
+
+def test_unusual_result_lines_are_judged_the_general_way(fake: FakeKluster, fake_settings: KlusterSettings) -> None:
+    """Lines the one-pass reader does not recognise (no string custom_id, an error beside a 200, an odd reply
+    shape) still land on their input line with the same verdict as before."""
+    import json
+
+    with submit_batch(
+        [chat(i) for i in range(4)], settings=fake_settings, client=fake.client(), journal=False, poll_interval=0
+    ) as handle:
+        handle.wait()
+        output = fake.batches[handle.batch_ids[0]]["output_file_id"]
+        rows = {r["custom_id"]: r for r in map(json.loads, fake.files[output].splitlines())}
+        rows["auto-1"]["error"] = {"code": "oops", "message": "half done"}  # an error beside a 200: failed
+        rows["auto-2"]["response"]["body"]["choices"][0]["message"]["content"] = ["odd"]  # the completion decides
+        rows["auto-3"]["response"]["body"]["choices"] = []
+        lines = [json.dumps(r) for r in rows.values()]
+        lines.append("{not json")  # skipped with a warning
+        fake.files[output] = "\n".join(lines).encode()  # no final newline
+        with pytest.warns(UserWarning, match="skipped line 5"):
+            results = handle.results()
+    assert results[0].content == "echo: prompt 0" and results[0].ok
+    assert not results[1].ok and results[1].error is not None and "oops" in str(results[1].error)
+    assert results[2].ok and results[2].content == results[2].unwrap().choices[0].message.content
+    assert results[3].ok and results[3].content is None
+
+
+_BODY = {"id": "x", "object": "chat.completion", "created": 1, "model": "m"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"custom_id": "c", "response": {"status_code": 200, "body": {**_BODY, "choices": []}}},
+        {"custom_id": "c", "error": None, "response": {"status_code": 200.0, "body": _completion({"content": "t"})}},
+        {"custom_id": "c", "error": {"message": "x"}, "response": {"status_code": 200, "body": _completion({})}},
+        {"custom_id": "c", "error": "", "response": {"status_code": 200, "body": _completion({"content": None})}},
+        {"custom_id": "c", "response": {"status_code": "200", "body": _completion({"content": "t"})}},
+        {"custom_id": "c", "response": {"status_code": 400, "body": {"error": {"message": "bad"}}}},
+        {"custom_id": "c", "response": {"status_code": 200, "body": {**_BODY, "choices": None}}},
+        {"custom_id": "c", "response": {"status_code": 200, "body": _completion({"role": "assistant"})}},
+        {"custom_id": "c", "response": {"status_code": 200, "body": _completion({"content": ["odd"]})}},
+        {"custom_id": "c", "response": None, "error": {"code": "x", "message": "no"}},
+        {"custom_id": 7, "response": {"status_code": 200, "body": _completion({"content": "t"})}},
+    ],
+)
+def test_the_one_pass_reader_agrees_with_the_general_verdict(line: dict[str, object]) -> None:
+    """`result_from_line` (one pass over a stored line) gives what `build_result` gives after `line_ok`."""
+    import json
+
+    from openai.types import Batch
+
+    from kluster_agents.integrations.jobs.batch_results import build_result, line_ok, result_from_line
+
+    batch = Batch.model_construct(id="b", status="completed", errors=None)
+    payload = json.dumps(line).encode()
+    fast = result_from_line(0, "c", payload, batch)
+    general = build_result(0, "c", line_ok(line), payload, batch)
+    assert (fast.status, fast.content, str(fast.error)) == (general.status, general.content, str(general.error))
+    assert fast == general

@@ -7,10 +7,10 @@ when one of its names is first used, so `import kluster_agents.integrations` sta
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kluster_agents.integrations._lazy import lazy_exports
 from kluster_agents.integrations._version import __version__
 
 _EXPORTS = {
@@ -119,15 +119,4 @@ if TYPE_CHECKING:
     from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
     from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kluster_agents.integrations' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"kluster_agents.integrations.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

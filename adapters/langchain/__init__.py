@@ -14,9 +14,9 @@ The framework check runs at import; each name loads its module on first use (PEP
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kluster_agents.integrations._lazy import lazy_exports
 from kluster_agents.integrations.api.extras import require
 
 require("langchain_core", "langchain")
@@ -62,15 +62,4 @@ __all__ = [
     "with_verification",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,9 +8,8 @@ Each name loads its module on first use (PEP 562), so `register` costs little ov
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # LiteLLM downloads its model cost map at import unless told not to: stay offline by default
 # (set LITELLM_LOCAL_MODEL_COST_MAP=False before importing to fetch it).
@@ -21,6 +20,8 @@ from kluster_agents.integrations.api.extras import require
 require("litellm", "litellm")
 
 import litellm as _litellm
+
+from kluster_agents.integrations._lazy import lazy_exports
 
 # Streams without usage make LiteLLM count tokens, and for Llama-like names it downloads a Hugging
 # Face tokenizer first (minutes offline). kluster streams carry usage (real or estimated by the
@@ -93,15 +94,4 @@ __all__ = [
     "verify_result",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

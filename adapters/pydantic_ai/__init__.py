@@ -11,9 +11,9 @@ provider import does.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kluster_agents.integrations._lazy import lazy_exports
 from kluster_agents.integrations.api.extras import require
 
 require("pydantic_ai", "pydantic-ai")
@@ -76,15 +76,4 @@ __all__ = [
     "verify_output_validator",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,8 +9,9 @@ not pull in the client, the catalog and pydantic-settings before the framework i
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kluster_agents.integrations._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.api.catalog import (
@@ -50,15 +51,4 @@ __all__ = [
     "register_model",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,7 +7,9 @@ Imports are lazy: the pytest plugin imports this package at every pytest start.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kluster_agents.integrations._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.emulator.controls import EmulatorControls, JobTiming, RequestRecord
@@ -27,10 +29,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,8 +8,9 @@ Names load on first use (PEP 562): the MCP SDK and the local server load only wh
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kluster_agents.integrations._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.mcp.cloud import CloudMCPClient, result_from_tool
@@ -42,15 +43,4 @@ __all__ = [
     "status",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

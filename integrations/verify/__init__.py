@@ -8,8 +8,9 @@ pay for the Verify HTTP client until they verify something.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kluster_agents.integrations._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.verify.client import (
@@ -50,15 +51,4 @@ __all__ = [
     "verify_conversation",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,6 +19,7 @@ CORE = ROOT / "integrations"
 # Floors from the ground: a room may import its own floor's modules only within itself, and lower floors.
 FLOORS = {
     "_version": 0,
+    "_lazy": 0,
     "api": 1,
     "jobs": 2,
     "verify": 2,

@@ -7,6 +7,8 @@ against the emulator: the count must equal the number of chat requests made.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 import warnings
 from collections.abc import Iterator
@@ -31,10 +33,14 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
     writer's `RequestShapes.prepare`."""
     for extra in ("langchain", "litellm", "crewai", "pydantic_ai"):
         pytest.importorskip(extra)
-    import kluster_agents.adapters.crewai
-    import kluster_agents.adapters.langchain
-    import kluster_agents.adapters.litellm
-    import kluster_agents.adapters.pydantic_ai  # noqa: F401
+    import kluster_agents.adapters
+    import kluster_agents.integrations
+
+    # Packages load their modules lazily: import them all now, so every module that binds
+    # `prepare_chat_request` is loaded (and patched) before the scenario runs.
+    for package in (kluster_agents.integrations, kluster_agents.adapters):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            importlib.import_module(info.name)
 
     original = compat.prepare_chat_request
     counter = Counter()

@@ -36,7 +36,7 @@ from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, ge
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.compat import check_chat_request
 from kluster_agents.integrations.api.errors import KlusterError, KlusterTimeoutError
-from kluster_agents.integrations.api.openai_errors import as_kluster_error
+from kluster_agents.integrations.api.openai_errors import raise_typed
 from kluster_agents.integrations.api.reasoning import split_reasoning
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 
@@ -286,7 +286,7 @@ class KlusterCompletion(OpenAICompletion):
         try:
             return super()._handle_completion(params, available_functions, from_task, from_agent)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
 
     def _handle_streaming_completion(
@@ -302,7 +302,7 @@ class KlusterCompletion(OpenAICompletion):
         try:
             return super()._handle_streaming_completion(params, available_functions, from_task, from_agent)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
 
     async def _ahandle_completion(
@@ -318,7 +318,7 @@ class KlusterCompletion(OpenAICompletion):
         try:
             return await super()._ahandle_completion(params, available_functions, from_task, from_agent)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
 
     async def _ahandle_streaming_completion(
@@ -334,15 +334,8 @@ class KlusterCompletion(OpenAICompletion):
         try:
             return await super()._ahandle_streaming_completion(params, available_functions, from_task, from_agent)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
-
-
-def _reraise_typed(exc: Exception) -> None:
-    """Raise the `KlusterError` form of `exc` (also the openai type CrewAI and its users catch)."""
-    mapped = as_kluster_error(exc)
-    if mapped is not exc:
-        raise mapped from exc
 
 
 class KlusterCrewTimeoutError(KlusterTimeoutError, ConnectionError):

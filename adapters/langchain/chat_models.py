@@ -41,7 +41,7 @@ from kluster_agents.integrations._version import __version__, product
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterError, KlusterUnsupportedError
-from kluster_agents.integrations.api.openai_errors import as_kluster_error
+from kluster_agents.integrations.api.openai_errors import raise_typed
 from kluster_agents.integrations.api.reasoning import ThinkSplitter, split_reasoning
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
 from kluster_agents.integrations.api.stream_usage import ESTIMATED_FLAG
@@ -264,7 +264,7 @@ class ChatKluster(BaseChatOpenAI):
         try:
             return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
 
     async def _agenerate(
@@ -277,7 +277,7 @@ class ChatKluster(BaseChatOpenAI):
         try:
             return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
 
     # -- responses ------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ class ChatKluster(BaseChatOpenAI):
             for generation in super()._stream(*args, **kwargs):
                 yield _split_chunk(generation, splitter)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
         if splitter is not None and (tail := _flushed(splitter)) is not None:
             yield tail
@@ -324,7 +324,7 @@ class ChatKluster(BaseChatOpenAI):
             async for generation in super()._astream(*args, **kwargs):
                 yield _split_chunk(generation, splitter)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
         if splitter is not None and (tail := _flushed(splitter)) is not None:
             yield tail
@@ -551,14 +551,6 @@ def _extras(body: Any, standard: frozenset[str]) -> dict[str, Any]:
 
 
 __all__ = ["ChatKluster", "KlusterBatchChat"]
-
-
-def _reraise_typed(exc: Exception) -> None:
-    """Raise the `KlusterError` form of `exc` (also LangChain's/openai's own type, so `with_retry`,
-    `with_fallbacks` and users' `except openai...`/`except ModelAPIError` keep working); return if none."""
-    mapped = as_kluster_error(exc)
-    if mapped is not exc:
-        raise mapped from exc
 
 
 def _kluster_error_from(exc: ValidationError) -> KlusterError | None:

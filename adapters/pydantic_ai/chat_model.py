@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic_ai.models.openai import OpenAIChatModel
 
-from kluster_agents.integrations.api.openai_errors import as_kluster_error
+from kluster_agents.integrations.api.openai_errors import raise_typed
 
 
 class KlusterChatModel(OpenAIChatModel):
@@ -23,7 +23,7 @@ class KlusterChatModel(OpenAIChatModel):
         try:
             return await super().request(*args, **kwargs)
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
 
     @asynccontextmanager
@@ -32,11 +32,5 @@ class KlusterChatModel(OpenAIChatModel):
             async with super().request_stream(*args, **kwargs) as stream:
                 yield stream
         except Exception as exc:
-            _reraise_typed(exc)
+            raise_typed(exc)
             raise
-
-
-def _reraise_typed(exc: Exception) -> None:
-    mapped = as_kluster_error(exc)
-    if mapped is not exc:
-        raise mapped from exc

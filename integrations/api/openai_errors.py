@@ -305,3 +305,11 @@ def checked_result(result: Any, client: Any) -> Any:
             _placeholder_request(client),
         )
     return result
+
+
+def raise_typed(exc: BaseException, client: Any = None) -> None:
+    """Raise `as_kluster_error(exc)`, chained, when it is not `exc`; else return (the caller re-raises
+    `exc` with a bare `raise`, keeping its traceback)."""
+    mapped = as_kluster_error(exc, client)
+    if mapped is not exc:
+        raise mapped from exc

@@ -44,6 +44,13 @@ def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     compat._warned.clear()  # ... and warns about each dropped parameter again (the warning is once per process)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-m benchmark` runs in one process (no workers): timings taken beside another worker mislead,
+    and `-s` output is only shown without them. Otherwise xdist's default (one worker per core)."""
+    markexpr = config.option.markexpr or ""
+    return 0 if "benchmark" in markexpr and "not benchmark" not in markexpr else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_live = pytest.mark.skip(reason="live test: set KLUSTER_API_KEY to run against api.kluster.ai")
     for item in items:

@@ -140,3 +140,15 @@ def test_shapes_kept_are_bounded() -> None:
     for i in range(RequestShapes.MAX_SHAPES * 2):
         shapes.prepare({"model": LLAMA, "messages": USER, f"extra_{i}": 1})
     assert len(shapes._plans) <= RequestShapes.MAX_SHAPES
+
+
+def test_read_timeout_header_is_left_out_but_the_timeout_applies() -> None:
+    rec = Recorder()
+    client = _client(rec, timeout=12)
+    client.chat.completions.create(model=LLAMA, messages=USER)
+    client.chat.completions.with_raw_response.create(model=LLAMA, messages=USER, extra_headers={"X-Mine": "1"})
+    client.chat.completions.create(model=LLAMA, messages=USER, extra_headers={"X-Stainless-Read-Timeout": "7"})
+    sent = [r.headers.get("x-stainless-read-timeout") for r in rec.requests]
+    assert sent == [None, None, "7"]  # a caller's own value is kept
+    assert rec.requests[1].headers["x-mine"] == "1"
+    assert all(r.extensions["timeout"]["read"] == 12 for r in rec.requests)

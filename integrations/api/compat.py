@@ -402,43 +402,56 @@ def prepare_chat_request(
 
 
 class RequestShapes:
-    """`prepare_chat_request` for the many requests of one run (a batch), with its per-model decisions
-    cached per (model, parameter names): a request of a plain shape (a catalog name, plain text messages,
-    no parameter compat drops, translates or refuses) gets only the per-value checks (ranges, output
-    limit); any other request takes the full pass. The result is what `prepare_chat_request` returns,
-    except that a request compat leaves unchanged comes back as the same dict (the caller's copy)."""
+    """`prepare_chat_request` for many requests (a batch, or one client's real-time calls), with its
+    per-model decisions cached per (model, parameter names): a request of a plain shape (a catalog
+    name, plain text messages, no parameter compat drops or refuses; `max_tokens` alone is renamed to
+    `max_completion_tokens`) gets only the per-value checks (ranges, output limit); any other request
+    takes the full pass. The result is what `prepare_chat_request` returns, except that a request compat
+    leaves unchanged comes back as the same dict (the caller's copy)."""
+
+    MAX_SHAPES = 256  # distinct shapes kept; a client that sees more starts over (never unbounded)
 
     def __init__(self, settings: KlusterSettings | None = None) -> None:
         self.settings = resolve_settings(settings)
-        self._plans: dict[tuple[Any, ...], tuple[bool, int | None] | None] = {}
+        self._plans: dict[tuple[Any, ...], tuple[bool, int | None, bool] | None] = {}
 
-    def _plan(self, model: Any, keys: tuple[Any, ...]) -> tuple[bool, int | None] | None:
-        """(check ranges, max output) for a plain shape, None when its requests need the full pass."""
-        if type(model) is not str or "messages" not in keys or not _RULED_PARAMS.isdisjoint(keys):
+    def _plan(self, model: Any, keys: tuple[Any, ...]) -> tuple[bool, int | None, bool] | None:
+        """(check ranges, max output, rename max_tokens) for a plain shape, None when its requests
+        need the full pass."""
+        if type(model) is not str or "messages" not in keys:
+            return None
+        ruled = _RULED_PARAMS.intersection(keys)
+        rename = ruled == {"max_tokens"} and "max_completion_tokens" not in keys
+        if ruled and not rename:
             return None
         info = get_model(model)
         if info.id != model:  # an alias or a spelling the full pass rewrites
             return None
         limits = info.limits_for(self.settings.tier)
-        return (not _RANGES.keys().isdisjoint(keys), limits.max_output if limits else None)
+        return (not _RANGES.keys().isdisjoint(keys), limits.max_output if limits else None, rename)
 
     def prepare(self, body: dict[str, Any]) -> dict[str, Any]:
         """`prepare_chat_request(body, settings=self.settings)`, fast for plain shapes."""
         if type(body) is not dict:
             return _full_pass(body, settings=self.settings)
         model = body.get("model")
-        key = (model, *body)
+        key = (model, self.settings.tier, *body)  # the tier picks the output limit
         try:
             plan = self._plans[key]
         except KeyError:
-            plan = self._plans[key] = self._plan(model, key[1:])
+            if len(self._plans) >= self.MAX_SHAPES:
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(model, key[2:])
         except TypeError:  # an unhashable model value: the full pass names the problem
             plan = None
         if plan is None or not _plain_values(body):
             return _full_pass(body, settings=self.settings)
-        check_ranges, max_output = plan
+        check_ranges, max_output, rename = plan
         if check_ranges:
             _check_ranges(body)
+        if rename:
+            logger.debug("kluster-agents: translated `max_tokens` to `max_completion_tokens`.")
+            body = {k: v for k, v in body.items() if k != "max_tokens"} | {"max_completion_tokens": body["max_tokens"]}
         if max_output:
             requested = body.get("max_completion_tokens")
             if requested is not None and not (type(requested) is int and 1 <= requested <= max_output):
@@ -451,7 +464,8 @@ _RULED_PARAMS = PARAM_RULES.keys() | {"tools", "tool_choice", "parallel_tool_cal
 
 
 def _plain_values(body: dict[str, Any]) -> bool:
-    """No None value, and plain text messages (which every compat rule leaves as they are)."""
+    """No None value, and plain text messages (which every compat rule leaves as they are; non-ASCII
+    text only when it can be sent as UTF-8, else the full pass names the problem)."""
     for value in body.values():
         if value is None:
             return False
@@ -462,8 +476,16 @@ def _plain_values(body: dict[str, Any]) -> bool:
         if type(msg) is not dict or not msg.keys() <= _PLAIN_KEYS or msg.get("role") not in _PLAIN_ROLES:
             return False
         content = msg.get("content")
-        if type(content) is not str or not content.isascii():
+        if type(content) is not str or not (content.isascii() or _utf8_encodable(content)):
             return False
+    return True
+
+
+def _utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     return True
 
 

@@ -19,6 +19,7 @@ until the base URL refuses it once, and a stream without usage ends with an esti
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -29,7 +30,7 @@ from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 from openai.resources.embeddings import AsyncEmbeddings, Embeddings
 
 from kluster_agents.integrations._version import USER_AGENT
-from kluster_agents.integrations.api.compat import prepare_chat_request
+from kluster_agents.integrations.api.compat import RequestShapes, prepare_chat_request
 from kluster_agents.integrations.api.compat_trace import (
     COMPAT_HEADER,
     compat_changes,
@@ -49,21 +50,57 @@ from kluster_agents.integrations.api.stream_usage import (
 
 # Keyword arguments of `create()` that are request options, not body parameters.
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+# The SDK tells the server its read timeout in this header whenever a timeout is set (ours always is);
+# kluster.ai documents no use for it, and building and reading it back costs ~5 µs a request, so it is
+# left out (the timeout itself still applies). A caller's own value for it is sent as given.
+READ_TIMEOUT_HEADER = "x-stainless-read-timeout"
 
 
-def prepare_create_kwargs(kwargs: dict[str, Any], settings: KlusterSettings | None) -> dict[str, Any]:
-    """Apply compat to the body parameters of a `chat.completions.create(**kwargs)` call."""
+def prepare_create_kwargs(
+    kwargs: dict[str, Any], settings: KlusterSettings | None, shapes: RequestShapes | None = None
+) -> dict[str, Any]:
+    """Apply compat to the body parameters of a `chat.completions.create(**kwargs)` call.
+
+    `shapes` (the client's `RequestShapes`, built for `settings`) keeps compat's per-shape decisions
+    between calls, so a repeated request shape costs only its per-value checks."""
     options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
     body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, openai.Omit)}
     headers = options.get("extra_headers")
-    if isinstance(headers, dict) and "User-Agent" in headers:  # e.g. pydantic-ai sets its own per request
-        options["extra_headers"] = {**headers, "User-Agent": f"{USER_AGENT} {headers['User-Agent']}"}
-    prepared = prepare_chat_request(body, settings=settings)
-    if sends_compat_header(settings):  # what compat changed, for the emulator's inspector (never content)
+    if headers is None:
+        options["extra_headers"] = {READ_TIMEOUT_HEADER: openai.omit}
+    elif isinstance(headers, Mapping):
+        headers = dict(headers)
+        if "User-Agent" in headers:  # e.g. pydantic-ai sets its own per request
+            headers["User-Agent"] = f"{USER_AGENT} {headers['User-Agent']}"
+        if not any(type(name) is str and name.lower() == READ_TIMEOUT_HEADER for name in headers):
+            headers[READ_TIMEOUT_HEADER] = openai.omit
+        options["extra_headers"] = headers
+    if shapes is not None and shapes.settings is settings:
+        prepared = shapes.prepare(body)
+    else:
+        prepared = prepare_chat_request(body, settings=settings)
+    # what compat changed, for the emulator's inspector (never content); the same dict back: nothing
+    if prepared is not body and sends_compat_header(settings):
         changes = compat_changes(body, prepared)
         if changes:
             options["extra_headers"] = {**(options.get("extra_headers") or {}), COMPAT_HEADER: header_value(changes)}
-    return {**prepared, **options}
+    prepared.update(options)  # `prepared` is never the caller's dict: `body` is a copy
+    return prepared
+
+
+def _shapes_of(client: Any) -> RequestShapes | None:
+    """The client's `RequestShapes`, rebuilt when its `kluster_settings` object is replaced."""
+    settings = _settings_of(client)
+    if settings is None:
+        return None
+    shapes: RequestShapes | None = getattr(client, "_kluster_shapes", None)
+    if shapes is None or shapes.settings is not settings:
+        shapes = client._kluster_shapes = RequestShapes(settings)
+    return shapes
+
+
+def _prepared(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return prepare_create_kwargs(kwargs, _settings_of(client), _shapes_of(client))
 
 
 def _settings_of(client: Any) -> KlusterSettings | None:
@@ -85,7 +122,7 @@ def _can_fall_back(client: Any, exc: Exception) -> bool:
 
 class KlusterCompletions(Completions):
     def create(self, **kwargs: Any) -> Any:
-        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        prepared = _prepared(self._client, kwargs)
         streaming, base, ask = _stream_plan(self._client, prepared)
         try:
             if not streaming:
@@ -106,12 +143,12 @@ class KlusterCompletions(Completions):
             raise twin from exc
 
     def parse(self, **kwargs: Any) -> Any:
-        return super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        return super().parse(**_prepared(self._client, kwargs))
 
 
 class AsyncKlusterCompletions(AsyncCompletions):
     async def create(self, **kwargs: Any) -> Any:
-        prepared = prepare_create_kwargs(kwargs, _settings_of(self._client))
+        prepared = _prepared(self._client, kwargs)
         streaming, base, ask = _stream_plan(self._client, prepared)
         try:
             if not streaming:
@@ -132,7 +169,7 @@ class AsyncKlusterCompletions(AsyncCompletions):
             raise twin from exc
 
     async def parse(self, **kwargs: Any) -> Any:
-        return await super().parse(**prepare_create_kwargs(kwargs, _settings_of(self._client)))
+        return await super().parse(**_prepared(self._client, kwargs))
 
 
 class KlusterChat(Chat):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +59,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "live" in item.keywords and not LIVE_KEY:
             item.add_marker(skip_live)
+
+
+@pytest.fixture(scope="session")
+def compat_outcome() -> Callable[[Callable[[dict[str, Any]], Any], dict[str, Any]], Any]:
+    """What a compat pass makes of a body: ("ok", result) or ("error", type, message), warnings off;
+    for comparing a cached pass (RequestShapes) with the full one."""
+    from kluster_agents.integrations.api.errors import KlusterError
+
+    def outcome(fn: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return ("ok", fn(copy.deepcopy(body)))
+            except KlusterError as exc:
+                return ("error", type(exc), str(exc))
+
+    return outcome
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ is what the full pass gives."""
 
 from __future__ import annotations
 
-import copy
 import json
 import warnings
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from kluster_agents.integrations import KlusterSettings, make_client
 from kluster_agents.integrations.api import compat, kluster_openai
 from kluster_agents.integrations.api.compat import RequestShapes, prepare_chat_request
-from kluster_agents.integrations.api.errors import KlusterError, KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
 from kluster_agents.integrations.api.settings import Tier
 
 KEY = "kl-key-0123456789abcdef"
@@ -46,22 +45,13 @@ BODIES: list[dict[str, Any]] = [
 ]
 
 
-def _outcome(fn: Any, body: dict[str, Any]) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return ("ok", fn(copy.deepcopy(body)))
-        except KlusterError as exc:
-            return ("error", type(exc), str(exc))
-
-
 @pytest.mark.parametrize("body", BODIES, ids=range(len(BODIES)))
-def test_shapes_match_the_full_pass_on_real_time_shapes(body: dict[str, Any]) -> None:
+def test_shapes_match_the_full_pass_on_real_time_shapes(body: dict[str, Any], compat_outcome: Any) -> None:
     settings = KlusterSettings.load(api_key=KEY, warn_on_drop=False)
     shapes = RequestShapes(settings)
-    expected = _outcome(lambda b: prepare_chat_request(b, settings=settings), body)
+    expected = compat_outcome(lambda b: prepare_chat_request(b, settings=settings), body)
     for _ in range(2):  # the first call decides the shape's plan, the second uses it
-        assert _outcome(shapes.prepare, body) == expected
+        assert compat_outcome(shapes.prepare, body) == expected
 
 
 class Recorder:

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 import openai
@@ -120,31 +120,22 @@ class _PerLoopTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self._get().handle_async_request(request)
 
-    async def aclose(self) -> None:
-        """Close the running loop's pool; the next request in this loop opens a new one."""
-        loop = asyncio.get_running_loop()
-        with self._pools_lock:
-            pool = self._pools.pop(loop, None)
-        if pool is not None:
-            await pool.aclose()
+
+_T = TypeVar("_T", bound=httpx.BaseTransport | httpx.AsyncBaseTransport)
 
 
-def _mounts(transport: Callable[[str | None], Any]) -> dict[str, Any]:
+def _mounts(transport: Callable[[str | None], _T]) -> dict[str, _T | None]:
     """The environment's proxy routes (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), each on its own lazy
     transport, as httpx builds them for a client without a custom transport."""
     return {key: None if url is None else transport(url) for key, url in get_environment_proxies().items()}
 
 
-def _lazy_routes() -> tuple[list[_LazyTransport], dict[str, Any]]:
-    direct = _LazyTransport()
-    mounts = _mounts(_LazyTransport)
-    return [direct, *(t for t in mounts.values() if t is not None)], {"transport": direct, "mounts": mounts}
-
-
-def _per_loop_routes() -> tuple[list[_PerLoopTransport], dict[str, Any]]:
-    direct = _PerLoopTransport()
-    mounts = _mounts(_PerLoopTransport)
-    return [direct, *(t for t in mounts.values() if t is not None)], {"transport": direct, "mounts": mounts}
+def _routes(transport: Callable[[str | None], _T]) -> tuple[list[_T], dict[str, Any]]:
+    """Every transport of a shared client (direct first, then one per proxy route) and the client's
+    `transport=`/`mounts=` arguments."""
+    direct = transport(None)
+    proxied = _mounts(transport)
+    return [direct, *(t for t in proxied.values() if t is not None)], {"transport": direct, "mounts": proxied}
 
 
 class _KeepOpen(httpx.Client):
@@ -203,7 +194,7 @@ class _SharedClient(_KeepOpen):
     """The process-wide sync client when client-side rate limiting is off."""
 
     def __init__(self) -> None:
-        self._routes, routes = _lazy_routes()
+        self._routes, routes = _routes(_LazyTransport)
         super().__init__(**routes, follow_redirects=True)
 
 
@@ -211,7 +202,7 @@ class _SharedLimitedClient(_KeepOpen, RateLimitedClient):
     """The process-wide sync client of one rate-limit scope."""
 
     def __init__(self, scope: LimitScope) -> None:
-        self._routes, routes = _lazy_routes()
+        self._routes, routes = _routes(_LazyTransport)
         super().__init__(scope, **routes, follow_redirects=True)
 
 
@@ -219,7 +210,7 @@ class _SharedAsyncClient(_KeepOpenAsync):
     """The process-wide async client when client-side rate limiting is off."""
 
     def __init__(self) -> None:
-        self._routes, routes = _per_loop_routes()
+        self._routes, routes = _routes(_PerLoopTransport)
         super().__init__(**routes, follow_redirects=True)
 
 
@@ -227,7 +218,7 @@ class _SharedLimitedAsyncClient(_KeepOpenAsync, AsyncRateLimitedClient):
     """The process-wide async client of one rate-limit scope."""
 
     def __init__(self, scope: LimitScope) -> None:
-        self._routes, routes = _per_loop_routes()
+        self._routes, routes = _routes(_PerLoopTransport)
         super().__init__(scope, **routes, follow_redirects=True)
 
 

@@ -16,7 +16,6 @@ structured-output defaults target OpenAI). What kluster changes:
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal, Self, cast
 
@@ -165,8 +164,6 @@ class ChatKluster(BaseChatOpenAI):
                     f"timeout={self.request_timeout!r}: use a positive number of seconds (e.g. timeout=60)."
                 )
             overrides["timeout"] = float(self.request_timeout)
-        if self.kluster_settings is None:
-            return _env_settings_with(**overrides)
         return resolve_settings(self.kluster_settings, **overrides)
 
     @model_validator(mode="after")
@@ -459,23 +456,6 @@ class KlusterBatchChat(ChatKluster):
 _STANDARD_RESPONSE_KEYS = frozenset(ChatCompletion.model_fields) | frozenset(ChatCompletionChunk.model_fields)
 _STANDARD_CHUNK_KEYS = _STANDARD_RESPONSE_KEYS
 _STANDARD_CHOICE_KEYS = frozenset(Choice.model_fields) | frozenset(ChunkChoice.model_fields)
-
-
-_settings_cache: dict[tuple[Any, ...], KlusterSettings] = {}
-
-
-def _env_settings_with(**overrides: Any) -> KlusterSettings:
-    """`resolve_settings(None, **overrides)`, loaded once per distinct arguments and `KLUSTER_*`
-    environment: pydantic-settings re-reads the environment and `.env` on every load (~1 ms, most
-    of a model's construction), and models built alike share one `KlusterSettings`."""
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KLUSTER_")))
-    key = (env, tuple(sorted(overrides.items())))
-    cached = _settings_cache.get(key)
-    if cached is None:
-        if len(_settings_cache) >= 64:
-            _settings_cache.clear()
-        cached = _settings_cache[key] = resolve_settings(None, **overrides)
-    return cached
 
 
 @functools.cache

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -112,7 +111,7 @@ class KlusterLLM(CustomLLM):
         super().__init__()
         self.settings = settings
         self._lock = threading.Lock()
-        self._settings_cache: dict[tuple[Any, ...], KlusterSettings] = {}
+        self._settings_cache: dict[tuple[str | None, str | None], KlusterSettings] = {}
         self._sync_clients: dict[_KEY, tuple[KlusterSettings, KlusterOpenAI]] = {}
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[_KEY, tuple[KlusterSettings, AsyncKlusterOpenAI]]
@@ -123,9 +122,11 @@ class KlusterLLM(CustomLLM):
 
     # -- settings and clients -------------------------------------------------------------
     def resolve(self, api_base: str | None = None, api_key: str | None = None) -> KlusterSettings:
-        """The settings of one call: registered or environment settings, with the call's overrides."""
-        env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KLUSTER_")))
-        key = (api_base, api_key, None if self.settings else env)
+        """The settings of one call: registered or environment settings, with the call's overrides
+        (one object per environment and arguments, which the client caches below rely on)."""
+        if self.settings is None:
+            return resolve_settings(None, base_url=api_base, api_key=api_key)  # cached per environment
+        key = (api_base, api_key)
         cached = self._settings_cache.get(key)
         if cached is None:
             cached = resolve_settings(self.settings, base_url=api_base, api_key=api_key)

@@ -216,23 +216,31 @@ class KlusterSettings(BaseSettings):
         return self.api_key is not None and bool(self.api_key.get_secret_value().strip())
 
 
-_env_cache: dict[tuple[tuple[str, str], ...], KlusterSettings] = {}
+_env_cache: dict[tuple[Any, ...], KlusterSettings] = {}
+_ENV_CACHE_SIZE = 64
 
 
-def env_settings() -> KlusterSettings:
-    """Settings from the environment, rebuilt only when a `KLUSTER_*` variable changes (hot paths)."""
-    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KLUSTER_")))
-    cached = _env_cache.get(key)
+def env_settings(**overrides: Any) -> KlusterSettings:
+    """Settings from the environment with `overrides`, loaded once per `KLUSTER_*` environment and
+    arguments (pydantic-settings re-reads the environment and `.env` on each load, ~1 ms: too much
+    for hot paths and model construction); callers loading alike share one `KlusterSettings`."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KLUSTER_")))
+    key = (env, tuple(sorted(overrides.items())))
+    try:
+        cached = _env_cache.get(key)
+    except TypeError:  # an unhashable override value: load it as given, uncached
+        return KlusterSettings.load(**overrides)
     if cached is None:
-        _env_cache.clear()
-        cached = _env_cache[key] = KlusterSettings.load()
+        if len(_env_cache) >= _ENV_CACHE_SIZE:
+            _env_cache.clear()
+        cached = _env_cache[key] = KlusterSettings.load(**overrides)
     return cached
 
 
 def resolve_settings(settings: KlusterSettings | None = None, **overrides: Any) -> KlusterSettings:
     """Use the given settings (with overrides applied) or load them from the environment."""
     if settings is None:
-        return KlusterSettings.load(**overrides) if any(v is not None for v in overrides.values()) else env_settings()
+        return env_settings(**overrides) if any(v is not None for v in overrides.values()) else env_settings()
     updates = {k: v for k, v in overrides.items() if v is not None}
     if not updates:
         return settings

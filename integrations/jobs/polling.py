@@ -87,14 +87,6 @@ class PollSchedule:
         return self._delay
 
 
-def poll_delays(poll_interval: float | None, timeout: float | None, what: str) -> Iterator[float]:
-    """The waits of a `PollSchedule` for a job whose progress is unknown (fixed, or the adaptive
-    schedule's growth from POLL_FIRST to POLL_CAP). Raises `KlusterTimeoutError` after `timeout` s."""
-    schedule = PollSchedule(poll_interval, timeout, what)
-    while True:
-        yield schedule.next_delay()
-
-
 ProgressUpdate = Callable[[int | None, int, str], None]
 
 

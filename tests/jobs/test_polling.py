@@ -19,7 +19,6 @@ from kluster_agents.integrations.jobs.polling import (
     POLL_FIRST,
     POLL_FLOOR,
     PollSchedule,
-    poll_delays,
 )
 
 from .conftest import chat
@@ -87,7 +86,8 @@ def test_a_given_interval_is_kept_fixed() -> None:
     clock = Clock()
     schedule = PollSchedule(2.5, None, "job", clock=clock)
     assert _waits(schedule, clock, [(1000, 0), (1000, 500), (None, 0), (10**9, 0)]) == [2.5] * 4
-    assert list(itertools.islice(poll_delays(0, None, "job"), 3)) == [0, 0, 0]
+    zero = PollSchedule(0, None, "job")
+    assert [zero.next_delay() for _ in range(3)] == [0, 0, 0]
 
 
 def test_the_setting_gives_the_interval_when_the_call_does_not(monkeypatch: pytest.MonkeyPatch) -> None:

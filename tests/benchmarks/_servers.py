@@ -1,17 +1,19 @@
-"""The emulator in its own process (so its CPU and memory are not the client's), for benchmarks."""
+"""The emulator in its own process (so its CPU, memory and pauses are not the client's), for benchmarks."""
 
 from __future__ import annotations
 
 import multiprocessing
+import runpy
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 
-from kluster_agents.integrations.emulator.server import serve
+from kluster_agents.integrations.emulator.server import Emulator, serve
 
 API_KEY = "bench-key"
 
@@ -44,3 +46,116 @@ def emulator_process(port: int, startup_timeout: float = 60) -> Iterator[Running
     finally:
         server.terminate()
         server.join(10)
+
+
+class RemoteEmulator:
+    """An emulator in its own process, driven through a pipe: the knobs a benchmark turns on
+    `EmulatorControls` (`control("clock.set_speed", 10.0)`), and what it reads back. A benchmark whose
+    figure depends on when the server sees a request runs the server here, so the client's CPU work and
+    garbage collections cannot delay the server's clock, as they never delay the real service."""
+
+    def __init__(self, conn: Connection, base_url: str, api_key: str, tier: str) -> None:
+        self._conn, self.base_url, self.api_key, self.tier = conn, base_url, api_key, tier
+
+    def _ask(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        self._conn.send((op, args, kwargs))
+        ok, value = self._conn.recv()
+        if not ok:
+            raise RuntimeError(f"emulator process: {op} failed: {value}")
+        return value
+
+    def control(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Call `EmulatorControls.<name>` (a dotted path, e.g. `clock.set_speed`) in the server's process."""
+        self._ask("control", name, *args, **kwargs)
+
+    def statuses(self, path_suffix: str) -> list[int]:
+        """The HTTP statuses of the logged requests whose path ends with `path_suffix`, in order."""
+        return list(self._ask("statuses", path_suffix))
+
+    def record_admissions(self) -> None:
+        """From now on, note the emulated time of each request the rate limiter lets in (forgets earlier ones)."""
+        self._ask("record_admissions")
+
+    def admissions(self) -> list[float]:
+        return list(self._ask("admissions"))
+
+
+def _control(emulator: Emulator, name: str, *args: Any, **kwargs: Any) -> None:
+    target: Any = emulator.controls
+    for part in name.split("."):
+        target = getattr(target, part)
+    target(*args, **kwargs)
+
+
+def _statuses(emulator: Emulator, path_suffix: str) -> list[int]:
+    return [r.status for r in emulator.controls.requests if r.path.endswith(path_suffix)]
+
+
+_ADMITTED: list[float] = []  # the emulated times of the admissions recorded in this (server) process
+
+
+def _record_admissions(emulator: Emulator) -> None:
+    limiter = emulator.controls.rate_limiter
+    admitted = _ADMITTED
+    admitted.clear()
+    acquire = type(limiter).acquire
+
+    def recording(model: str, tier_limits: Any, now: float) -> tuple[str, int] | None:
+        refused = acquire(limiter, model, tier_limits, now)
+        if refused is None:
+            admitted.append(now)
+        return refused
+
+    limiter.acquire = recording  # type: ignore[method-assign]
+
+
+_OPS: dict[str, Callable[..., Any]] = {
+    "control": _control,
+    "statuses": _statuses,
+    "record_admissions": _record_admissions,
+    "admissions": lambda _emulator: list(_ADMITTED),
+}
+
+
+def _serve_controlled(conn: Connection) -> None:
+    with Emulator(api_key=API_KEY) as emulator:
+        conn.send((emulator.base_url, emulator.api_key, emulator.controls.tier.value))
+        while True:
+            try:
+                op, args, kwargs = conn.recv()
+            except EOFError:
+                return
+            try:
+                conn.send((True, _OPS[op](emulator, *args, **kwargs)))
+            except Exception as exc:
+                conn.send((False, repr(exc)))
+
+
+@contextmanager
+def controlled_emulator(startup_timeout: float = 60) -> Iterator[RemoteEmulator]:
+    """A `RemoteEmulator` in a spawned process, stopped on exit."""
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    # the child runs this file by path: pytest's importlib mode leaves `tests` off the child's sys.path
+    server = ctx.Process(
+        target=runpy.run_path,
+        args=(__file__,),
+        kwargs={"init_globals": {"CONNECTION": theirs}, "run_name": _CHILD_NAME},
+        daemon=True,
+    )
+    server.start()
+    try:
+        if not ours.poll(startup_timeout):
+            raise RuntimeError("emulator process did not start")
+        yield RemoteEmulator(ours, *ours.recv())
+    finally:
+        ours.close()
+        server.join(10)
+        if server.is_alive():
+            server.terminate()
+            server.join(10)
+
+
+_CHILD_NAME = "__kluster_controlled_emulator__"
+if __name__ == _CHILD_NAME:
+    _serve_controlled(globals()["CONNECTION"])

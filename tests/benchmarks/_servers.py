@@ -72,12 +72,15 @@ class RemoteEmulator:
         """The HTTP statuses of the logged requests whose path ends with `path_suffix`, in order."""
         return list(self._ask("statuses", path_suffix))
 
-    def record_admissions(self) -> None:
-        """From now on, note the emulated time of each request the rate limiter lets in (forgets earlier ones)."""
-        self._ask("record_admissions")
+    def record_rate_limiter(self) -> None:
+        """From now on, note the emulated times at which its rate limiter lets a request in and at which
+        an admitted request's answer is finished (forgets what it noted before)."""
+        self._ask("record_rate_limiter")
 
-    def admissions(self) -> list[float]:
-        return list(self._ask("admissions"))
+    def rate_limiter_log(self) -> tuple[list[float], list[float]]:
+        """(admission times, finish times) noted since `record_rate_limiter`, each sorted."""
+        admitted, finished = self._ask("rate_limiter_log")
+        return sorted(admitted), sorted(finished)
 
 
 def _control(emulator: Emulator, name: str, *args: Any, **kwargs: Any) -> None:
@@ -91,29 +94,35 @@ def _statuses(emulator: Emulator, path_suffix: str) -> list[int]:
     return [r.status for r in emulator.controls.requests if r.path.endswith(path_suffix)]
 
 
-_ADMITTED: list[float] = []  # the emulated times of the admissions recorded in this (server) process
+_LOG: tuple[list[float], list[float]] = ([], [])  # (admitted, finished), noted in the server's process
 
 
-def _record_admissions(emulator: Emulator) -> None:
-    limiter = emulator.controls.rate_limiter
-    admitted = _ADMITTED
+def _record_rate_limiter(emulator: Emulator) -> None:
+    limiter, clock = emulator.controls.rate_limiter, emulator.controls.clock
+    admitted, finished = _LOG
     admitted.clear()
-    acquire = type(limiter).acquire
+    finished.clear()
+    acquire, release = type(limiter).acquire, type(limiter).release
 
-    def recording(model: str, tier_limits: Any, now: float) -> tuple[str, int] | None:
+    def recording_acquire(model: str, tier_limits: Any, now: float) -> tuple[str, int] | None:
         refused = acquire(limiter, model, tier_limits, now)
         if refused is None:
             admitted.append(now)
         return refused
 
-    limiter.acquire = recording  # type: ignore[method-assign]
+    def recording_release(model: str) -> None:
+        finished.append(clock.now())
+        release(limiter, model)
+
+    limiter.acquire = recording_acquire  # type: ignore[method-assign]
+    limiter.release = recording_release  # type: ignore[method-assign]
 
 
 _OPS: dict[str, Callable[..., Any]] = {
     "control": _control,
     "statuses": _statuses,
-    "record_admissions": _record_admissions,
-    "admissions": lambda _emulator: list(_ADMITTED),
+    "record_rate_limiter": _record_rate_limiter,
+    "rate_limiter_log": lambda _emulator: _LOG,
 }
 
 

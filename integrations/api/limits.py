@@ -67,16 +67,19 @@ class _SlidingWindow:
 
     The service counts a request when it arrives (the emulator models that), so each request is
     stamped when its body has been written (`Hold.sent`; at the latest when its response headers
-    come back) and a new request may start only once the `rpm`-th most recent booking is a full
-    window old. Stamping at the answer instead would cost one response time per window: with
-    LLM latencies of seconds, well under 95% of the allowed rate. (A token bucket refilled
-    continuously would let up to 2x rpm into one window.)"""
+    come back) and, once `rpm` requests are booked, a new one may start only when the earliest-sent
+    of them is a full window old (it then takes that one's place). Stamping at the answer instead
+    would cost one response time per window: with LLM latencies of seconds, well under 95% of the
+    allowed rate. Requests are not always sent in the order they were booked (one may wait for a
+    connection while the next goes), so the earliest-sent is not always the earliest-booked: waiting
+    on the earliest-booked cost a window as much as that request's delay (0.45 s of a 6 s window
+    through LiteLLM). (A token bucket refilled continuously would let up to 2x rpm into one window.)"""
 
     def __init__(self, rpm: int, clock: Callable[[], float], window_s: float) -> None:
         self.rpm = rpm
         self.window_s = window_s
         self._clock = clock
-        self._stamps: deque[list[float]] = deque(maxlen=rpm)  # [send time]; +inf until sent
+        self._stamps: list[list[float]] = []  # one [send time] per booked request; +inf until sent
         self._lock = threading.Lock()
 
     def try_book(self) -> tuple[float, list[float] | None]:
@@ -84,11 +87,12 @@ class _SlidingWindow:
         with self._lock:
             now = self._clock()
             if len(self._stamps) == self.rpm:
-                oldest = self._stamps[0][0]
-                if oldest == math.inf:
+                earliest = min(self._stamps)
+                if earliest[0] == math.inf:  # none of them is on the wire yet
                     return IN_FLIGHT_POLL_S, None
-                if oldest + self.window_s > now:
-                    return oldest + self.window_s - now, None
+                if earliest[0] + self.window_s > now:
+                    return earliest[0] + self.window_s - now, None
+                self._stamps.remove(earliest)  # sent a window ago: the service no longer counts it
             ticket = [math.inf]
             self._stamps.append(ticket)
             return 0.0, ticket

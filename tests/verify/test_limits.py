@@ -47,28 +47,53 @@ def test_rpm_window_counts_requests_from_their_send():
     assert window.try_book() == (IN_FLIGHT_POLL_S, None)  # `second` has not been sent yet
 
 
+def test_rpm_window_frees_with_the_earliest_sent_request_not_the_earliest_booked():
+    """Requests may go on the wire out of booking order: the window reopens a full window after the
+    earliest send (the service counted that one first), and never lets more than `rpm` in per window."""
+    clock = FakeClock()
+    window = RateLimiter(rpm=2, concurrency=None, clock=clock)._window
+    (_, first), (_, second) = window.try_book(), window.try_book()
+    window.done(second)  # booked second, sent first (the first was still waiting for a connection)
+    clock.now += 0.45
+    window.done(first)
+    clock.now += RPM_WINDOW_S - 0.45  # a full window after `second` was sent, 0.45 s short for `first`
+    wait, third = window.try_book()
+    assert wait == 0.0 and third is not None  # takes the place of `second`
+    window.done(third)
+    assert window.try_book() == (pytest.approx(0.45), None)  # `first` is still in the window
+    clock.now += 0.45
+    assert window.try_book()[0] == 0.0
+
+
 def test_rpm_window_is_the_services_minute_plus_a_margin():
     assert RPM_WINDOW_S == SERVICE_WINDOW_S + RPM_MARGIN_S
     assert RPM_MARGIN_S <= SERVICE_WINDOW_S * 0.05 / 0.95  # the margin alone still leaves >= 95%
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_rpm_window_never_exceeds_the_service_window_and_uses_it(seed: int) -> None:
+@pytest.mark.parametrize("booked_ahead", [1, 4])
+def test_rpm_window_never_exceeds_the_service_window_and_uses_it(seed: int, booked_ahead: int) -> None:
     """Fake clock, a greedy caller, each request reaching the service up to `jitter` s after its stamp
     (the network): in any 60 s of arrivals at most `rpm` requests (the service's sliding window), and
-    over ten windows at least 95% of the requests the service would have allowed."""
+    over ten windows at least 95% of the requests the service would have allowed. With `booked_ahead`
+    > 1, up to that many admitted requests wait to be sent, and go in random order."""
     rng = random.Random(seed)
     clock = FakeClock()
     rpm, windows, jitter = 10, 10, 0.5
     limiter = RateLimiter(rpm=rpm, concurrency=None, clock=clock)
-    arrivals = []
+    arrivals: list[float] = []
+    pending: list[Hold] = []
     while len(arrivals) < rpm * (windows + 1):
-        wait, ticket = limiter._next_wait()
-        if wait:
-            clock.now += wait
-            continue
+        if len(pending) < booked_ahead:
+            wait, ticket = limiter._next_wait()
+            if not wait:
+                pending.append(Hold(limiter, ticket))
+                continue
+            if not pending:
+                clock.now += wait
+                continue
         clock.now += rng.uniform(0, 0.2)  # building and writing the request
-        Hold(limiter, ticket).sent()
+        pending.pop(rng.randrange(len(pending))).sent()
         arrivals.append(clock.now + rng.uniform(0, jitter))
         clock.now += rng.uniform(0, 0.05)
     arrivals.sort()

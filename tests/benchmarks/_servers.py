@@ -68,19 +68,25 @@ class RemoteEmulator:
         """Call `EmulatorControls.<name>` (a dotted path, e.g. `clock.set_speed`) in the server's process."""
         self._ask("control", name, *args, **kwargs)
 
-    def statuses(self, path_suffix: str) -> list[int]:
-        """The HTTP statuses of the logged requests whose path ends with `path_suffix`, in order."""
-        return list(self._ask("statuses", path_suffix))
+    def statuses(self, path_suffix: str, model: str | None = None) -> list[int]:
+        """The HTTP statuses of the logged requests whose path ends with `path_suffix` (and whose body
+        names `model`, if given), in order."""
+        return list(self._ask("statuses", path_suffix, model))
 
     def record_rate_limiter(self) -> None:
         """From now on, note the emulated times at which its rate limiter lets a request in and at which
         an admitted request's answer is finished (forgets what it noted before)."""
         self._ask("record_rate_limiter")
 
-    def rate_limiter_log(self) -> tuple[list[float], list[float]]:
-        """(admission times, finish times) noted since `record_rate_limiter`, each sorted."""
+    def rate_limiter_log(self, model: str | None = None) -> tuple[list[float], list[float]]:
+        """(admission times, finish times) noted since `record_rate_limiter` (of `model`'s requests, if
+        given), each sorted."""
         admitted, finished = self._ask("rate_limiter_log")
-        return sorted(admitted), sorted(finished)
+
+        def times(log: list[tuple[str, float]]) -> list[float]:
+            return sorted(t for named, t in log if model is None or named == model)
+
+        return times(admitted), times(finished)
 
 
 def _control(emulator: Emulator, name: str, *args: Any, **kwargs: Any) -> None:
@@ -90,11 +96,15 @@ def _control(emulator: Emulator, name: str, *args: Any, **kwargs: Any) -> None:
     target(*args, **kwargs)
 
 
-def _statuses(emulator: Emulator, path_suffix: str) -> list[int]:
-    return [r.status for r in emulator.controls.requests if r.path.endswith(path_suffix)]
+def _statuses(emulator: Emulator, path_suffix: str, model: str | None) -> list[int | None]:
+    def named(body: Any) -> bool:
+        return model is None or (isinstance(body, dict) and body.get("model") == model)
+
+    return [r.status for r in emulator.controls.requests if r.path.endswith(path_suffix) and named(r.body)]
 
 
-_LOG: tuple[list[float], list[float]] = ([], [])  # (admitted, finished), noted in the server's process
+# (admitted, finished) as (model, emulated time), noted in the server's process
+_LOG: tuple[list[tuple[str, float]], list[tuple[str, float]]] = ([], [])
 
 
 def _record_rate_limiter(emulator: Emulator) -> None:
@@ -107,11 +117,11 @@ def _record_rate_limiter(emulator: Emulator) -> None:
     def recording_acquire(model: str, tier_limits: Any, now: float) -> tuple[str, int] | None:
         refused = acquire(limiter, model, tier_limits, now)
         if refused is None:
-            admitted.append(now)
+            admitted.append((model, now))
         return refused
 
     def recording_release(model: str) -> None:
-        finished.append(clock.now())
+        finished.append((model, clock.now()))
         release(limiter, model)
 
     limiter.acquire = recording_acquire  # type: ignore[method-assign]

@@ -68,7 +68,7 @@ class RemoteEmulator:
         """Call `EmulatorControls.<name>` (a dotted path, e.g. `clock.set_speed`) in the server's process."""
         self._ask("control", name, *args, **kwargs)
 
-    def statuses(self, path_suffix: str, model: str | None = None) -> list[int]:
+    def statuses(self, path_suffix: str, model: str | None = None) -> list[int | None]:
         """The HTTP statuses of the logged requests whose path ends with `path_suffix` (and whose body
         names `model`, if given), in order."""
         return list(self._ask("statuses", path_suffix, model))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import pytest
@@ -18,6 +17,8 @@ from kluster_agents.integrations import (
 )
 from kluster_agents.integrations.api.client import shared_async_http_client, shared_http_client
 
+from ._recording import Recorder
+
 KEY = "kl-key-0123456789abcdef"
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -30,19 +31,6 @@ COMPLETION = {
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     "prompt_logprobs": None,
 }
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(200, json=COMPLETION)
-
-    @property
-    def bodies(self) -> list[dict]:
-        return [json.loads(r.content) for r in self.requests]
 
 
 def test_client_configuration() -> None:
@@ -60,7 +48,7 @@ def test_no_key_raises_how_to_get_one() -> None:
 
 
 def test_user_agent_and_bearer_sent() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = make_client(KlusterSettings(api_key=KEY), http_client=httpx.Client(transport=httpx.MockTransport(rec)))
     reply = client.chat.completions.create(model="llama-3.3-70b", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "hello"  # kluster shape (no system_fingerprint, stop_reason) parses
@@ -71,7 +59,7 @@ def test_user_agent_and_bearer_sent() -> None:
 
 
 def test_compat_applied_on_the_wire_sync_and_raw() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = make_client(
         KlusterSettings(api_key=KEY, warn_on_drop=False), http_client=httpx.Client(transport=httpx.MockTransport(rec))
     )
@@ -86,7 +74,7 @@ def test_compat_applied_on_the_wire_sync_and_raw() -> None:
 
 
 def test_refusal_happens_before_the_network() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = make_client(KlusterSettings(api_key=KEY), http_client=httpx.Client(transport=httpx.MockTransport(rec)))
     with pytest.raises(KlusterUnsupportedError):
         client.chat.completions.create(model="deepseek-r1", messages=[{"role": "user", "content": "x"}], n=2)
@@ -94,7 +82,7 @@ def test_refusal_happens_before_the_network() -> None:
 
 
 def test_async_client_applies_compat() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
 
     async def run() -> None:
         client = make_async_client(
@@ -133,7 +121,7 @@ def test_pools_are_shared() -> None:
 
 
 def test_framework_user_agent_is_kept_after_ours() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = make_client(KlusterSettings(api_key=KEY), http_client=httpx.Client(transport=httpx.MockTransport(rec)))
     client.chat.completions.create(
         model="llama-3.3-70b",

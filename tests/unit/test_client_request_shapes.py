@@ -17,6 +17,8 @@ from kluster_agents.integrations.api.compat import RequestShapes, prepare_chat_r
 from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
 from kluster_agents.integrations.api.settings import Tier
 
+from ._recording import Recorder
+
 KEY = "kl-key-0123456789abcdef"
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 USER = [{"role": "user", "content": "hi"}]
@@ -54,19 +56,6 @@ def test_shapes_match_the_full_pass_on_real_time_shapes(body: dict[str, Any], co
         assert compat_outcome(shapes.prepare, body) == expected
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return httpx.Response(200, json=COMPLETION)
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.requests]
-
-
 def _client(rec: Recorder, **settings: Any) -> Any:
     return make_client(
         KlusterSettings(api_key=KEY, warn_on_drop=False, **settings),
@@ -84,7 +73,7 @@ def test_a_repeated_shape_skips_the_full_pass_but_not_the_value_checks(monkeypat
 
     monkeypatch.setattr(compat, "_full_pass", counting)  # the fallback of `RequestShapes`
     monkeypatch.setattr(kluster_openai, "prepare_chat_request", counting)  # the client's own call
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = _client(rec)
     for tokens in (5, 6, 7):
         client.chat.completions.create(model=LLAMA, messages=USER, max_tokens=tokens, temperature=0.5)
@@ -103,7 +92,7 @@ def test_a_repeated_shape_skips_the_full_pass_but_not_the_value_checks(monkeypat
 
 
 def test_replaced_settings_take_effect_on_the_next_call() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = _client(rec)
     client.chat.completions.create(model=LLAMA, messages=USER, max_tokens=10**5)  # a plan for the core tier
     client.kluster_settings = KlusterSettings(api_key=KEY, over_limit="clamp", tier=Tier.core)
@@ -114,7 +103,7 @@ def test_replaced_settings_take_effect_on_the_next_call() -> None:
 
 
 def test_compat_header_still_names_the_translation_on_the_fast_path() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = _client(rec, send_compat_header="always")
     for _ in range(2):
         client.chat.completions.create(model=LLAMA, messages=USER, max_tokens=5)
@@ -133,7 +122,7 @@ def test_shapes_kept_are_bounded() -> None:
 
 
 def test_read_timeout_header_is_left_out_but_the_timeout_applies() -> None:
-    rec = Recorder()
+    rec = Recorder(COMPLETION)
     client = _client(rec, timeout=12)
     client.chat.completions.create(model=LLAMA, messages=USER)
     client.chat.completions.with_raw_response.create(model=LLAMA, messages=USER, extra_headers={"X-Mine": "1"})

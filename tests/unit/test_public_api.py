@@ -114,6 +114,7 @@ ADAPTERS = {
     "pydantic_ai": [
         "HallucinationDetected",
         "KlusterEmbeddingModel",
+        "KlusterModelSettings",
         "KlusterProvider",
         "KlusterProviderError",
         "RunOutcome",

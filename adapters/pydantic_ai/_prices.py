@@ -6,8 +6,8 @@ puts a thin one in front of whatever snapshot is current: requests to kluster (p
 "kluster", or the api.kluster.ai URL) are priced from `integrations.api.prices` at the moment of the
 call (so `set_price()` applies), everything else goes to the previous snapshot, loaded only when
 first used (the bundled price data takes ~0.4 s to load). Models without a known per-token price
-(fine-tuned, dedicated endpoints, unknown names) raise `LookupError`, as genai-prices does for any
-model it does not know, rather than report another model's figure. A later `UpdatePrices` replaces
+(`price_of` is None: dedicated endpoints, unknown names) raise `LookupError`, as genai-prices does for
+any model it does not know, rather than report another model's figure. A later `UpdatePrices` replaces
 the snapshot, and kluster models are then unknown again.
 """
 
@@ -30,7 +30,7 @@ API_PATTERN = r"https://api\.kluster\.ai"
 
 def _model_price(model_ref: str) -> types.ModelInfo | None:
     info = get_model(model_ref)
-    price = price_of(info.id) if info.kind == "catalog" else None
+    price = price_of(info.id)
     if price is None:
         return None
     return types.ModelInfo(

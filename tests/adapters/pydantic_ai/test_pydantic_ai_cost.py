@@ -48,9 +48,9 @@ def test_catalog_prices_by_url_and_user_overrides_apply() -> None:
         clear_price_overrides()
 
 
-@pytest.mark.parametrize("model", ["ft:my-llama-tune:abc", "my-endpoint-llama-70b", "no-such-model"])
+@pytest.mark.parametrize("model", ["my-endpoint-llama-70b", "no-such-model"])
 def test_no_figure_for_models_without_a_known_price(model: str) -> None:
-    register_model("my-endpoint-llama-70b", base=LLAMA)  # dedicated: billed by the endpoint, not per token
+    register_model("my-endpoint-llama-70b", base=LLAMA)  # dedicated: billed per minute, not per token
     with pytest.raises(LookupError, match="kluster"):
         response(model).cost()
 

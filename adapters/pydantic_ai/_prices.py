@@ -4,7 +4,9 @@ pydantic-ai prices usage through `genai-prices`, which knows no "kluster" provid
 looks prices up in one process-wide snapshot, replaceable with `set_custom_snapshot`; `install()`
 puts a thin one in front of whatever snapshot is current: requests to kluster (provider id
 "kluster", or the api.kluster.ai URL) are priced from `integrations.api.prices` at the moment of the
-call (so `set_price()` applies), everything else goes to the previous snapshot, loaded only when
+call (so `set_price()` applies; answers of batch jobs and adaptive requests, named "kluster-batch" by
+`KlusterChatModel`, at batch prices, of which none are known until set), everything else goes to the
+previous snapshot, loaded only when
 first used (the bundled price data takes ~0.4 s to load). Models without a known per-token price
 (`price_of` is None: dedicated endpoints, unknown names) raise `LookupError`, as genai-prices does for
 any model it does not know, rather than report another model's figure. A later `UpdatePrices` replaces
@@ -22,15 +24,17 @@ from typing import Any
 from genai_prices import data_snapshot, types
 
 from kluster_agents.integrations.api.catalog import get_model
-from kluster_agents.integrations.api.prices import price_of
+from kluster_agents.integrations.api.prices import PriceMode, price_of
 
 PROVIDER_ID = "kluster"
+BATCH_PROVIDER_ID = "kluster-batch"
+"""The provider name on answers that came through a batch job (batch runs, adaptive requests)."""
 API_PATTERN = r"https://api\.kluster\.ai"
 
 
-def _model_price(model_ref: str) -> types.ModelInfo | None:
+def _model_price(model_ref: str, mode: PriceMode) -> types.ModelInfo | None:
     info = get_model(model_ref)
-    price = price_of(info.id)
+    price = price_of(info.id, mode=mode)
     if price is None:
         return None
     return types.ModelInfo(
@@ -79,16 +83,21 @@ class _WithKluster(data_snapshot.DataSnapshot):
         genai_request_timestamp: datetime | None,
         price_context: types.PriceContext | None = None,
     ) -> types.PriceCalculation:
-        kluster = (provider_id or "").lower().strip() == PROVIDER_ID or bool(
+        provider = (provider_id or "").lower().strip()
+        kluster = provider in (PROVIDER_ID, BATCH_PROVIDER_ID) or bool(
             provider_api_url and re.match(API_PATTERN, provider_api_url)
         )
         if not kluster:
             return self._base().calc(
                 usage, model_ref, provider_id, provider_api_url, genai_request_timestamp, price_context
             )
-        model = _model_price(model_ref)
+        mode: PriceMode = "batch" if provider == BATCH_PROVIDER_ID else "realtime"
+        model = _model_price(model_ref, mode)
         if model is None:
-            raise LookupError(f"Unable to find model with {model_ref=!r} in {PROVIDER_ID} (no known per-token price)")
+            raise LookupError(
+                f"Unable to find model with {model_ref=!r} in {PROVIDER_ID} (no known {mode} per-token price; "
+                "set one with kluster_agents.integrations.api.prices.set_price)"
+            )
         return model.calc_price(
             usage,
             dataclasses.replace(KLUSTER, models=[model]),

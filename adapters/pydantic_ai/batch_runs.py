@@ -69,6 +69,12 @@ class RunOutcome(Generic[OutputT]):
         return self.result.output
 
 
+class _BatchRouteModel(KlusterChatModel):
+    """The agent's model on the batch route: its answers are priced as batch (`cost()`)."""
+
+    answers_via_batch = True
+
+
 def _kluster_chat_model(agent: AbstractAgent[Any, Any], model: OpenAIChatModel | str | None) -> OpenAIChatModel:
     chosen = model if model is not None else getattr(agent, "model", None)
     if isinstance(chosen, str):
@@ -168,7 +174,7 @@ async def run_many(
         transport = MicroBatchTransport(
             batcher, asyncio.get_running_loop(), runs=len(items) if max_concurrency is None else None
         )
-        batched = OpenAIChatModel(
+        batched = _BatchRouteModel(
             chat_model.model_name,
             provider=KlusterProvider(openai_client=make_async_batch_client(transport, provider.settings)),
             profile=chat_model.profile,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
+from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIChatModelSettings
-from pydantic_ai.settings import ModelSettings
+from pydantic_ai.settings import ModelSettings, merge_model_settings
 
 from kluster_agents.adapters.pydantic_ai import _prices
 from kluster_agents.integrations.api.errors import KlusterConfigError
@@ -67,12 +69,25 @@ class KlusterChatModel(OpenAIChatModel):
         settings, parameters = super().prepare_request(model_settings, model_request_parameters)
         return _kluster_options(settings), parameters
 
-    async def request(self, *args: Any, **kwargs: Any) -> Any:
+    answers_via_batch = False
+    """True for a model whose every answer comes from a Batch API job (`run_many(via="batch")`)."""
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
         try:
-            return await super().request(*args, **kwargs)
+            response = await super().request(messages, model_settings, model_request_parameters)
         except Exception as exc:
             raise_typed(exc)
             raise
+        merged: dict[str, Any] = dict(merge_model_settings(self.settings, model_settings) or {})
+        if self.answers_via_batch or AdaptiveMode.coerce(merged.get("kluster_adaptive")) is not None:
+            # batch and adaptive answers are priced at batch rates: `cost()` looks them up under their own name
+            response = replace(response, provider_name=_prices.BATCH_PROVIDER_ID)
+        return response
 
     @asynccontextmanager
     async def request_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:

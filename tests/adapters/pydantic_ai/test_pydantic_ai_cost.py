@@ -10,7 +10,7 @@ from pydantic_ai import Agent
 from pydantic_ai.messages import ModelResponse, TextPart
 from pydantic_ai.usage import RequestUsage
 
-from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model
+from kluster_agents.adapters.pydantic_ai import KlusterModelSettings, KlusterProvider, kluster_model, run_many
 from kluster_agents.integrations.api.catalog import register_model
 from kluster_agents.integrations.api.prices import clear_price_overrides, set_price
 
@@ -59,3 +59,25 @@ def test_other_providers_are_priced_as_before() -> None:
     kluster_model(LLAMA, api_key="k")  # installs the kluster prices
     usage = RequestUsage(input_tokens=1_000_000, output_tokens=0)
     assert calc_price(usage, "gpt-4o", provider_id="openai").total_price > 0
+
+
+async def test_batch_and_adaptive_answers_are_priced_at_batch_rates(kluster_emulator) -> None:
+    agent = Agent(kluster_model(LLAMA, provider=KlusterProvider(settings=kluster_emulator.settings)))
+    (batched,) = await run_many(agent, ["hi"], via="batch", poll_interval=0.02)
+    adaptive = await agent.run("hi", model_settings=KlusterModelSettings(kluster_adaptive=True))
+    batched.unwrap()
+    assert batched.result is not None
+    answers = [batched.result.all_messages()[-1], adaptive.all_messages()[-1]]
+    for answer in answers:
+        assert isinstance(answer, ModelResponse) and answer.provider_name == "kluster-batch"
+        with pytest.raises(LookupError, match="batch"):  # none published: no realtime figure instead
+            answer.cost()
+    set_price(LLAMA, 0.35, 0.35, mode="batch")
+    try:
+        for answer in answers:
+            usage = answer.usage
+            assert (
+                answer.cost().total_price == Decimal(usage.input_tokens + usage.output_tokens) * Decimal("0.35") / 10**6
+            )
+    finally:
+        clear_price_overrides()

@@ -9,12 +9,15 @@ object, or `{"raw", "parsed", "parsing_error"}` with `include_raw=True`.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from pydantic import BaseModel
 
 from kluster_agents.integrations.api.structured import (
     KlusterStructuredOutputError,
@@ -81,6 +84,39 @@ class _PromptedJSON:
             if error is None:
                 break
         return self._result(raw, parsed, error)
+
+
+def _schema_of_response_format(response_format: Mapping[str, Any] | type) -> OutputSchema:
+    """The schema inside an OpenAI `response_format` (json_schema or json_object), or a schema class."""
+    if not isinstance(response_format, Mapping):
+        return response_format
+    if response_format.get("type") == "json_schema":
+        return (response_format.get("json_schema") or {}).get("schema")
+    return None  # json_object: any JSON object
+
+
+def prompted_json_message(
+    llm: Runnable, response_format: Mapping[str, Any] | type, *, max_retries: int = 2
+) -> Runnable[LanguageModelInput, AIMessage]:
+    """A Runnable whose AIMessage content is JSON valid for `response_format`, from a model that only
+    produces text: what `response_format` would give, for callers that parse the message themselves
+    (LangChain agents' `ProviderStrategy`). Unusable after the retries: `KlusterStructuredOutputError`."""
+    call = _PromptedJSON(llm, _schema_of_response_format(response_format), include_raw=True, max_retries=max_retries)
+
+    def as_message(result: dict[str, Any]) -> AIMessage:
+        if result["parsing_error"] is not None:
+            raise result["parsing_error"]
+        parsed = result["parsed"]
+        text = parsed.model_dump_json() if isinstance(parsed, BaseModel) else json.dumps(parsed)
+        return result["raw"].model_copy(update={"content": text})
+
+    def invoke(input_: LanguageModelInput, config: RunnableConfig) -> AIMessage:
+        return as_message(call.invoke(input_, config))
+
+    async def ainvoke(input_: LanguageModelInput, config: RunnableConfig) -> AIMessage:
+        return as_message(await call.ainvoke(input_, config))
+
+    return RunnableLambda(invoke, afunc=ainvoke, name="KlusterPromptedJSON")
 
 
 def prompted_structured_output(

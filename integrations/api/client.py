@@ -16,7 +16,7 @@ import atexit
 import ssl
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -286,22 +286,37 @@ def client_kwargs(
     }
 
 
+def _with_caller_defaults(
+    kwargs: dict[str, Any], headers: Mapping[str, str] | None, query: Mapping[str, object] | None
+) -> dict[str, Any]:
+    """Client arguments plus the caller's own default headers and query parameters."""
+    if headers:
+        kwargs["default_headers"] = {**kwargs["default_headers"], **headers}
+    if query:
+        kwargs["default_query"] = dict(query)
+    return kwargs
+
+
 def make_client(
     settings: KlusterSettings | None = None,
     *,
     http_client: httpx.Client | None = None,
     user_agent: str | None = None,
+    default_headers: Mapping[str, str] | None = None,
+    default_query: Mapping[str, object] | None = None,
     **overrides: Any,
 ) -> KlusterOpenAI:
     """A configured `openai.OpenAI` for kluster.ai whose chat completions go through compat.
 
-    Overrides: api_key, base_url, tier, timeout, max_retries and any other KlusterSettings field.
+    `default_headers`/`default_query` are the caller's own, sent on every request (a header the
+    caller names replaces ours). Overrides: api_key, base_url, tier, timeout, max_retries and any
+    other KlusterSettings field.
     """
     from kluster_agents.integrations.api.kluster_openai import KlusterOpenAI  # loads openai.resources: keep lazy
 
     settings = resolve_settings(settings, **overrides)
     return KlusterOpenAI(
-        **client_kwargs(settings, user_agent=user_agent),
+        **_with_caller_defaults(client_kwargs(settings, user_agent=user_agent), default_headers, default_query),
         kluster_settings=settings,
         http_client=http_client or shared_http_client(settings),
     )
@@ -312,6 +327,8 @@ def make_async_client(
     *,
     http_client: httpx.AsyncClient | None = None,
     user_agent: str | None = None,
+    default_headers: Mapping[str, str] | None = None,
+    default_query: Mapping[str, object] | None = None,
     **overrides: Any,
 ) -> AsyncKlusterOpenAI:
     """The async twin of `make_client`, on the running event loop's shared pool."""
@@ -319,7 +336,7 @@ def make_async_client(
 
     settings = resolve_settings(settings, **overrides)
     return AsyncKlusterOpenAI(
-        **client_kwargs(settings, user_agent=user_agent),
+        **_with_caller_defaults(client_kwargs(settings, user_agent=user_agent), default_headers, default_query),
         kluster_settings=settings,
         http_client=http_client or shared_async_http_client(settings),
     )

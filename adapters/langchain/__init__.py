@@ -6,6 +6,10 @@
 - `KlusterBatchChat` / `ChatKluster(batch=True)`: `.batch()/.abatch()` as one Batch API job;
 - `with_verification`, `KlusterVerifyCallbackHandler`, `KlusterVerifyTool`: kluster.ai Verify.
 
+Importing this package makes `kluster` a provider of LangChain's `init_chat_model`:
+`init_chat_model("kluster:<model>")`, `init_chat_model("<model>", model_provider="kluster")`
+and `create_agent("kluster:<model>", ...)` build a `ChatKluster`.
+
 Needs the `langchain` extra: `pip install "kluster-agents[langchain]"`.
 
 The framework check runs at import; each name loads its module on first use (PEP 562), so
@@ -21,6 +25,10 @@ from kluster_agents.integrations.api.extras import require
 
 require("langchain_core", "langchain")
 require("langchain_openai", "langchain")
+
+from kluster_agents.adapters.langchain._provider import register_provider
+
+register_provider()  # init_chat_model("kluster:<model>") and create_agent("kluster:<model>") route to ChatKluster
 
 if TYPE_CHECKING:
     from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    BaseCallbackHandler,
+    CallbackManagerForChainRun,
+)
 from langchain_core.documents import Document
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, patch_config
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -157,6 +161,105 @@ class _Verified:
             current = self.with_feedback(current, output, outcome.feedback or "")
         raise AssertionError("unreachable: the policy stops retrying after max_retries")  # pragma: no cover
 
+    # Streams: chunks go out as they come, so a flagged answer cannot be taken back and retried;
+    # it is decided as if the retries were spent (the policy's `on_exhausted`: raise or annotate).
+
+    def stream(self, input_: Any, config: RunnableConfig) -> Iterator[Any]:
+        prompt, context = self.prompt_and_context(input_)
+        whole = _Joined()
+        for chunk in self.runnable.stream(input_, config):
+            whole.add(chunk)
+            yield chunk
+        outcome = self.policy.check(prompt, self.output_text(whole.value), context, attempt=self.policy.max_retries)
+        if (last := _verdict_chunk(whole.value, outcome)) is not None:
+            yield last
+
+    async def astream(self, input_: Any, config: RunnableConfig) -> AsyncIterator[Any]:
+        prompt, context = self.prompt_and_context(input_)
+        whole = _Joined()
+        async for chunk in self.runnable.astream(input_, config):
+            whole.add(chunk)
+            yield chunk
+        text = self.output_text(whole.value)
+        outcome = await self.policy.acheck(prompt, text, context, attempt=self.policy.max_retries)
+        if (last := _verdict_chunk(whole.value, outcome)) is not None:
+            yield last
+
+
+class _Joined:
+    """The whole output of a stream, its chunks added as LangChain adds them."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self._empty = True
+
+    def add(self, chunk: Any) -> None:
+        if self._empty:
+            self.value, self._empty = chunk, False
+            return
+        try:
+            self.value = self.value + chunk
+        except TypeError:  # chunks that do not add up: the last one stands for the output
+            self.value = chunk
+
+
+def _verdict_chunk(whole: Any, outcome: VerifyOutcome) -> AIMessageChunk | None:
+    """An empty closing message chunk that carries the verdict (message streams only)."""
+    if not isinstance(whole, AIMessageChunk):
+        return None
+    return AIMessageChunk(content="", response_metadata={VERIFY_METADATA_KEY: outcome.to_metadata()}, id=whole.id)
+
+
+class _VerifiedRunnable(Runnable[Any, Any]):
+    """`with_verification`'s Runnable: invoke/ainvoke with retries; stream/astream pass chunks through."""
+
+    name = "KlusterVerified"
+
+    def __init__(self, call: _Verified) -> None:
+        self._verified = call
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
+
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        async def one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(one(), self._astream, config, **kwargs):
+            yield chunk
+
+    def _invoke(self, input_: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> Any:
+        return self._verified.invoke(input_, patch_config(config, callbacks=run_manager.get_child()))
+
+    async def _ainvoke(self, input_: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig) -> Any:
+        return await self._verified.ainvoke(input_, patch_config(config, callbacks=run_manager.get_child()))
+
+    def _stream(
+        self, inputs: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Iterator[Any]:
+        child = patch_config(config, callbacks=run_manager.get_child())
+        for input_ in inputs:
+            yield from self._verified.stream(input_, child)
+
+    async def _astream(
+        self, inputs: AsyncIterator[Any], run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> AsyncIterator[Any]:
+        child = patch_config(config, callbacks=run_manager.get_child())
+        async for input_ in inputs:
+            async for chunk in self._verified.astream(input_, child):
+                yield chunk
+
 
 def with_verification(
     runnable: Runnable,
@@ -177,17 +280,13 @@ def with_verification(
     On "retry" the wrapped runnable runs again with Verify's explanation as feedback (for dict
     inputs, appended to the prompt). AIMessage outputs carry the outcome in
     `response_metadata["kluster_verify"]`. Default policy: `VerifyPolicy()` (retry, fail closed).
+    `.stream()/.astream()` pass the chunks through as they come and verify the whole answer at the
+    end: a last, empty message chunk carries the outcome (or the policy's error is raised there);
+    a streamed answer cannot be retried, so a flagged one gets the policy's `on_exhausted`.
     """
     context = deprecated_context_alias(context, context_key=context_key)
     call = _Verified(runnable, policy or VerifyPolicy(), context=context, prompt_key=prompt_key, output_key=output_key)
-
-    def invoke(input_: Any, config: RunnableConfig) -> Any:
-        return call.invoke(input_, config)
-
-    async def ainvoke(input_: Any, config: RunnableConfig) -> Any:
-        return await call.ainvoke(input_, config)
-
-    return RunnableLambda(invoke, afunc=ainvoke, name="KlusterVerified")
+    return _VerifiedRunnable(call)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ session: `create_agent(model, tools=kluster_mcp_tools())`. The tool message is t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
@@ -26,7 +26,7 @@ from kluster_agents.integrations.mcp._endpoint import cloud_endpoint
 from kluster_agents.integrations.mcp.cloud import result_from_tool, run_sync
 from kluster_agents.integrations.verify.client import VerifyResult
 
-Call = Callable[[str, dict[str, Any]], Awaitable[VerifyResult]]
+Call = Callable[[str, dict[str, Any]], Coroutine[Any, Any, VerifyResult]]
 
 
 class _VerifyArgs(BaseModel):

@@ -286,15 +286,17 @@ def client_kwargs(
     }
 
 
-def _with_caller_defaults(
-    kwargs: dict[str, Any], headers: Mapping[str, str] | None, query: Mapping[str, object] | None
-) -> dict[str, Any]:
-    """Client arguments plus the caller's own default headers and query parameters."""
+def _caller_defaults(overrides: dict[str, Any], user_agent: str | None) -> dict[str, Any]:
+    """Client arguments for the caller's `default_headers`/`default_query`, taken out of `overrides`
+    (they are not settings); a header the caller names replaces ours."""
+    headers: Mapping[str, str] | None = overrides.pop("default_headers", None)
+    query: Mapping[str, object] | None = overrides.pop("default_query", None)
+    added: dict[str, Any] = {}
     if headers:
-        kwargs["default_headers"] = {**kwargs["default_headers"], **headers}
+        added["default_headers"] = {**default_headers(user_agent), **headers}
     if query:
-        kwargs["default_query"] = dict(query)
-    return kwargs
+        added["default_query"] = dict(query)
+    return added
 
 
 def make_client(
@@ -302,21 +304,20 @@ def make_client(
     *,
     http_client: httpx.Client | None = None,
     user_agent: str | None = None,
-    default_headers: Mapping[str, str] | None = None,
-    default_query: Mapping[str, object] | None = None,
     **overrides: Any,
 ) -> KlusterOpenAI:
     """A configured `openai.OpenAI` for kluster.ai whose chat completions go through compat.
 
-    `default_headers`/`default_query` are the caller's own, sent on every request (a header the
-    caller names replaces ours). Overrides: api_key, base_url, tier, timeout, max_retries and any
-    other KlusterSettings field.
+    Overrides: `default_headers`/`default_query` (the caller's own, sent on every request; a header
+    the caller names replaces ours), and api_key, base_url, tier, timeout, max_retries or any other
+    KlusterSettings field.
     """
     from kluster_agents.integrations.api.kluster_openai import KlusterOpenAI  # loads openai.resources: keep lazy
 
+    caller_defaults = _caller_defaults(overrides, user_agent)
     settings = resolve_settings(settings, **overrides)
     return KlusterOpenAI(
-        **_with_caller_defaults(client_kwargs(settings, user_agent=user_agent), default_headers, default_query),
+        **client_kwargs(settings, user_agent=user_agent) | caller_defaults,
         kluster_settings=settings,
         http_client=http_client or shared_http_client(settings),
     )
@@ -327,16 +328,15 @@ def make_async_client(
     *,
     http_client: httpx.AsyncClient | None = None,
     user_agent: str | None = None,
-    default_headers: Mapping[str, str] | None = None,
-    default_query: Mapping[str, object] | None = None,
     **overrides: Any,
 ) -> AsyncKlusterOpenAI:
     """The async twin of `make_client`, on the running event loop's shared pool."""
     from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
 
+    caller_defaults = _caller_defaults(overrides, user_agent)
     settings = resolve_settings(settings, **overrides)
     return AsyncKlusterOpenAI(
-        **_with_caller_defaults(client_kwargs(settings, user_agent=user_agent), default_headers, default_query),
+        **client_kwargs(settings, user_agent=user_agent) | caller_defaults,
         kluster_settings=settings,
         http_client=http_client or shared_async_http_client(settings),
     )

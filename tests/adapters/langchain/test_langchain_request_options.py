@@ -101,3 +101,16 @@ def test_batch_mode_batch_stays_one_batch_api_job_with_adaptive_set(kluster_emul
     assert [r.text for r in replies] == ["[emulated] reply to: one", "[emulated] reply to: two"]
     paths = [r.path for r in kluster_emulator.controls.requests]
     assert "/v1/batches" in paths and chat_bodies(kluster_emulator) == []
+
+
+def test_adaptive_json_mode_returns_the_real_answer(kluster_emulator: Any) -> None:
+    """LangChain reads a `response_format` request through the client's `parse()`, not `create()`."""
+    llm = chat(kluster_emulator, adaptive=True).bind(response_format={"type": "json_object"})
+    reply = llm.invoke("Return a JSON object with the keys name and age for Ada Lovelace, who is 36.")
+    assert json.loads(reply.text) == {"name": "Ada Lovelace", "age": 36}
+
+
+async def test_adaptive_json_mode_returns_the_real_answer_async(kluster_emulator: Any) -> None:
+    llm = chat(kluster_emulator, adaptive=True).bind(response_format={"type": "json_object"})
+    reply = await llm.ainvoke("Return a JSON object with the keys name and age for Ada Lovelace, who is 36.")
+    assert json.loads(reply.text) == {"name": "Ada Lovelace", "age": 36}

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -17,19 +18,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForChainRun,
-    BaseCallbackHandler,
-    CallbackManagerForChainRun,
-)
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import Runnable, RunnableConfig, patch_config
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
+from kluster_agents.adapters.langchain._runnable import CallRunnable
 from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
 from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
@@ -161,6 +159,70 @@ class _Verified:
             current = self.with_feedback(current, output, outcome.feedback or "")
         raise AssertionError("unreachable: the policy stops retrying after max_retries")  # pragma: no cover
 
+    # Batches: one batch of the wrapped runnable per round (one Batch API job under `batch=True`),
+    # the flagged answers of a round retried together in the next.
+
+    def _settle(
+        self, attempt: int, pending: list[int], outputs: list[Any], checks: list[Any], state: _BatchState
+    ) -> list[int]:
+        """Record each pending input's outcome; the inputs to run again with feedback."""
+        retry: list[int] = []
+        for index, output, outcome in zip(pending, outputs, checks, strict=True):
+            if isinstance(outcome, Exception):
+                state.results[index] = outcome
+            elif outcome.action == "retry" and attempt < self.policy.max_retries:
+                state.current[index] = self.with_feedback(state.current[index], output, outcome.feedback or "")
+                retry.append(index)
+            else:
+                state.results[index] = _annotated(output, outcome)
+        return retry
+
+    def _check_one(self, attempt: int, prompt: tuple[str, str | None], output: Any) -> Any:
+        if isinstance(output, Exception):
+            return output
+        try:
+            return self.policy.check(prompt[0], self.output_text(output), prompt[1], attempt=attempt)
+        except Exception as exc:
+            return exc
+
+    async def _acheck_one(self, attempt: int, prompt: tuple[str, str | None], output: Any) -> Any:
+        if isinstance(output, Exception):
+            return output
+        try:
+            return await self.policy.acheck(prompt[0], self.output_text(output), prompt[1], attempt=attempt)
+        except Exception as exc:
+            return exc
+
+    def batch(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        prompts = [self.prompt_and_context(i) for i in inputs]
+        state = _BatchState(list(inputs))
+        pending = list(range(len(inputs)))
+        for attempt in range(self.policy.max_retries + 1):
+            if not pending:
+                break
+            outputs = self.runnable.batch(
+                [state.current[i] for i in pending], [configs[i] for i in pending], return_exceptions=True
+            )
+            checks = [self._check_one(attempt, prompts[i], o) for i, o in zip(pending, outputs, strict=True)]
+            pending = self._settle(attempt, pending, outputs, checks, state)
+        return state.results
+
+    async def abatch(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        prompts = [self.prompt_and_context(i) for i in inputs]
+        state = _BatchState(list(inputs))
+        pending = list(range(len(inputs)))
+        for attempt in range(self.policy.max_retries + 1):
+            if not pending:
+                break
+            outputs = await self.runnable.abatch(
+                [state.current[i] for i in pending], [configs[i] for i in pending], return_exceptions=True
+            )
+            checks = await asyncio.gather(
+                *(self._acheck_one(attempt, prompts[i], o) for i, o in zip(pending, outputs, strict=True))
+            )
+            pending = self._settle(attempt, pending, outputs, list(checks), state)
+        return state.results
+
     # Streams: chunks go out as they come, so a flagged answer cannot be taken back and retried;
     # it is decided as if the retries were spent (the policy's `on_exhausted`: raise or annotate).
 
@@ -186,6 +248,14 @@ class _Verified:
             yield last
 
 
+class _BatchState:
+    """Each input's current conversation (with feedback) and its result so far."""
+
+    def __init__(self, inputs: list[Any]) -> None:
+        self.current = inputs
+        self.results: list[Any] = [None] * len(inputs)
+
+
 class _Joined:
     """The whole output of a stream, its chunks added as LangChain adds them."""
 
@@ -208,57 +278,6 @@ def _verdict_chunk(whole: Any, outcome: VerifyOutcome) -> AIMessageChunk | None:
     if not isinstance(whole, AIMessageChunk):
         return None
     return AIMessageChunk(content="", response_metadata={VERIFY_METADATA_KEY: outcome.to_metadata()}, id=whole.id)
-
-
-class _VerifiedRunnable(Runnable[Any, Any]):
-    """`with_verification`'s Runnable: invoke/ainvoke with retries; stream/astream pass chunks through."""
-
-    name = "KlusterVerified"
-
-    def __init__(self, call: _Verified) -> None:
-        self._verified = call
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._call_with_config(self._invoke, input, config, **kwargs)
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
-
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
-
-    async def astream(
-        self,
-        input: Any,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[Any]:
-        async def one() -> AsyncIterator[Any]:
-            yield input
-
-        async for chunk in self._atransform_stream_with_config(one(), self._astream, config, **kwargs):
-            yield chunk
-
-    def _invoke(self, input_: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> Any:
-        return self._verified.invoke(input_, patch_config(config, callbacks=run_manager.get_child()))
-
-    async def _ainvoke(self, input_: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig) -> Any:
-        return await self._verified.ainvoke(input_, patch_config(config, callbacks=run_manager.get_child()))
-
-    def _stream(
-        self, inputs: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
-    ) -> Iterator[Any]:
-        child = patch_config(config, callbacks=run_manager.get_child())
-        for input_ in inputs:
-            yield from self._verified.stream(input_, child)
-
-    async def _astream(
-        self, inputs: AsyncIterator[Any], run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
-    ) -> AsyncIterator[Any]:
-        child = patch_config(config, callbacks=run_manager.get_child())
-        async for input_ in inputs:
-            async for chunk in self._verified.astream(input_, child):
-                yield chunk
 
 
 def with_verification(
@@ -286,7 +305,7 @@ def with_verification(
     """
     context = deprecated_context_alias(context, context_key=context_key)
     call = _Verified(runnable, policy or VerifyPolicy(), context=context, prompt_key=prompt_key, output_key=output_key)
-    return _VerifiedRunnable(call)
+    return CallRunnable(call, "KlusterVerified")
 
 
 @dataclass(frozen=True)

@@ -183,3 +183,13 @@ def test_stream_of_a_flagged_answer_is_annotated_not_retried(kluster_emulator: A
     chunks = list(chain.stream({"question": "How tall is the Eiffel Tower?", "context": CONTEXT}))
     assert "".join(c.text for c in chunks) == WRONG
     assert chunks[-1].response_metadata["kluster_verify"]["status"] == "hallucination"
+
+
+def test_batch_of_a_batch_model_is_one_job_then_verified(kluster_emulator: Any) -> None:
+    llm = ChatKluster(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url, batch=True)
+    policy = VerifyPolicy(on_hallucination="annotate", settings=settings_of(kluster_emulator))
+    answers = with_verification(llm, policy).batch(["What is 2 + 2?", "Name a colour."])
+    assert [a.response_metadata["kluster_verify"]["status"] for a in answers] == ["reliable", "reliable"]
+    paths = [r.path for r in kluster_emulator.controls.requests]
+    assert not any(p.endswith("/chat/completions") for p in paths) and paths.count("/v1/batches") == 1
+    assert verify_calls(kluster_emulator) == 2

@@ -49,6 +49,7 @@ from kluster_agents.adapters.litellm.structured import (
     tool_kwargs,
 )
 from kluster_agents.integrations._version import product
+from kluster_agents.integrations.api.adaptive_requests import requested_adaptive
 from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
 from kluster_agents.integrations.api.compat import KlusterCompatWarning, check_chat_request
@@ -327,29 +328,44 @@ class KlusterLLM(CustomLLM):
             response_object=body, model_response_object=model_response, _response_headers=dict(headers)
         )
 
+    @staticmethod
+    def _create(client: KlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict, Any]:
+        """The answer's JSON body and headers. An adaptive request's HTTP body is the service's
+        placeholder: its answer is the completion the client waited for (no headers of its own)."""
+        if requested_adaptive(kwargs):
+            return client.chat.completions.create(**kwargs).model_dump(exclude_none=True), httpx.Headers()
+        raw = client.chat.completions.with_raw_response.create(**kwargs)
+        return raw.http_response.json(), raw.headers
+
+    @staticmethod
+    async def _acreate(client: AsyncKlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict, Any]:
+        if requested_adaptive(kwargs):
+            completion = await client.chat.completions.create(**kwargs)
+            return completion.model_dump(exclude_none=True), httpx.Headers()
+        raw = await client.chat.completions.with_raw_response.create(**kwargs)
+        return raw.http_response.json(), raw.headers
+
     def _structured(self, client: KlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest) -> tuple[dict, Any]:
         """A `json_schema` response_format answered by a forced tool call or by prompted JSON."""
         if request.use_tool:
-            raw = client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
-            return tool_call_to_content(raw.http_response.json(), request), raw.headers
+            body, headers = self._create(client, tool_kwargs(kwargs, request))
+            return tool_call_to_content(body, request), headers
         run, headers = PromptedRun(kwargs, request), httpx.Headers()
         while not run.done:
-            raw = client.chat.completions.with_raw_response.create(**run.kwargs)
-            run.receive(raw.http_response.json())
-            headers = raw.headers
+            body, headers = self._create(client, run.kwargs)
+            run.receive(body)
         return run.result(), headers
 
     async def _astructured(
         self, client: AsyncKlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest
     ) -> tuple[dict, Any]:
         if request.use_tool:
-            raw = await client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
-            return tool_call_to_content(raw.http_response.json(), request), raw.headers
+            body, headers = await self._acreate(client, tool_kwargs(kwargs, request))
+            return tool_call_to_content(body, request), headers
         run, headers = PromptedRun(kwargs, request), httpx.Headers()
         while not run.done:
-            raw = await client.chat.completions.with_raw_response.create(**run.kwargs)
-            run.receive(raw.http_response.json())
-            headers = raw.headers
+            body, headers = await self._acreate(client, run.kwargs)
+            run.receive(body)
         return run.result(), headers
 
     # -- LiteLLM entry points -------------------------------------------------------------
@@ -379,6 +395,9 @@ class KlusterLLM(CustomLLM):
             if request is not None:
                 body, raw_headers = self._structured(self.sync_client(settings, retries), kwargs, request)
                 return self._body_to_model_response(body, raw_headers, model_response)
+            if requested_adaptive(kwargs):
+                body, raw_headers = self._create(self.sync_client(settings, retries), kwargs)
+                return self._body_to_model_response(body, raw_headers, model_response)
             raw = self.sync_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
@@ -407,6 +426,9 @@ class KlusterLLM(CustomLLM):
         with _pre_network_errors(model):
             if request is not None:
                 body, raw_headers = await self._astructured(self.async_client(settings, retries), kwargs, request)
+                return self._body_to_model_response(body, raw_headers, model_response)
+            if requested_adaptive(kwargs):
+                body, raw_headers = await self._acreate(self.async_client(settings, retries), kwargs)
                 return self._body_to_model_response(body, raw_headers, model_response)
             raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)

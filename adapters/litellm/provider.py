@@ -885,10 +885,10 @@ def _install_model_lookups() -> None:
         if getattr(original_valid, "_kluster", False):
             return
 
-        def get_valid_models(*args: Any, custom_llm_provider: str | None = None, **kwargs: Any) -> list:
-            if custom_llm_provider == PROVIDER:
+        def get_valid_models(*args: Any, **kwargs: Any) -> list:
+            if kwargs.get("custom_llm_provider") == PROVIDER:
                 return valid_models()
-            return original_valid(*args, custom_llm_provider=custom_llm_provider, **kwargs)
+            return original_valid(*args, **kwargs)
 
         original_info = litellm_utils._get_model_info_helper
 
@@ -900,7 +900,7 @@ def _install_model_lookups() -> None:
         get_valid_models._kluster = True  # type: ignore[attr-defined]
         litellm_utils.get_valid_models = get_valid_models
         litellm.get_valid_models = get_valid_models
-        litellm_utils._get_model_info_helper = _get_model_info_helper
+        litellm_utils._get_model_info_helper = _get_model_info_helper  # type: ignore[assignment]
 
 
 def _installed_settings() -> KlusterSettings | None:

@@ -13,7 +13,7 @@ Verify through a `VerifyPolicy`, for the SDK and the proxy.
   the proxy the last chunk is held until the verdict is in and carries it as `kluster_verify`.
   An answer already streamed cannot be regenerated: a "retry" verdict becomes `on_exhausted`.
 - Sync calls (`completion()`, batch and adaptive results) have no post-call hook in LiteLLM:
-  `guardrail.verify_completion(response, messages)` checks one as the async hook would.
+  `guardrail.verify_completion(request, response)` checks one as the async hook would.
 
 What the policy decides becomes: pass -> the answer, with its verdict attached; retry -> the
 model is asked again with Verify's explanation as feedback (at most `max_retries` times, then
@@ -172,12 +172,12 @@ class KlusterVerifyGuardrail(CustomGuardrail):
             if output is None:
                 return response
 
-    def verify_completion(self, response: Any, messages: Sequence[Mapping[str, Any]], **request: Any) -> Any:
+    def verify_completion(self, request: Mapping[str, Any], response: Any) -> Any:
         """Sync twin of the post-call hook, for answers no LiteLLM hook sees (`completion()`, batch and
-        adaptive results): check `response` to `messages`; regenerate with `litellm.completion(**request)`
-        (model and sampling parameters of the original call), raise or label as the policy says."""
+        adaptive results): check `response` to `request` (the call's keyword arguments: model, messages,
+        sampling); regenerate with `litellm.completion`, raise or label as the policy says."""
         output = answer_text(response)
-        history = list(messages)
+        history = list(request.get("messages") or [])
         if output is None or not history:
             return response
         prompt, context = prompt_and_context(history)[0], self._context(history)
@@ -191,7 +191,6 @@ class KlusterVerifyGuardrail(CustomGuardrail):
                 return _attach(response, outcome)
             history += [{"role": "assistant", "content": output}, {"role": "user", "content": outcome.feedback}]
             params = {k: request[k] for k in _REGENERATE_PARAMS if request.get(k) is not None}
-            params.setdefault("model", getattr(response, "model", None))
             response = litellm.completion(**params, messages=history)
             output = answer_text(response)
             attempt += 1

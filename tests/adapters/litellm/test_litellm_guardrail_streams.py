@@ -30,10 +30,7 @@ async def test_proxy_stream_hook_verifies_the_whole_answer_once(emulator):
     emulator.controls.script(RIGHT)
     guardrail = KlusterVerifyGuardrail()
     stream = await litellm.acompletion(model=MODEL, messages=QUESTION, stream=True)
-    chunks = [
-        c
-        async for c in guardrail.async_post_call_streaming_iterator_hook(None, stream, {"messages": QUESTION})
-    ]
+    chunks = [c async for c in guardrail.async_post_call_streaming_iterator_hook(None, stream, {"messages": QUESTION})]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == RIGHT
     assert _verify_calls(emulator) == 1
     verdict = chunks[-1].kluster_verify
@@ -78,6 +75,6 @@ def test_sync_completion_is_verified_and_retried(emulator):
     emulator.controls.script(WRONG, RIGHT)
     guardrail = KlusterVerifyGuardrail(on_hallucination="retry", max_retries=1)
     response = litellm.completion(model=MODEL, messages=QUESTION)
-    checked = guardrail.verify_completion(response, QUESTION, model=MODEL)
+    checked = guardrail.verify_completion({"model": MODEL, "messages": QUESTION}, response)
     assert checked.choices[0].message.content == RIGHT
     assert verify_outcome(checked).status == "reliable" and _verify_calls(emulator) == 2

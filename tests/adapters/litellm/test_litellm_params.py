@@ -71,9 +71,7 @@ def test_without_drop_params_refusals_stay(emulator):
 def test_drop_params_keeps_image_refusals(emulator):
     image = [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]
     with pytest.raises(LiteLLMKlusterUnsupportedError):
-        litellm.completion(
-            model=f"kluster/{LLAMA}", messages=[{"role": "user", "content": image}], drop_params=True
-        )
+        litellm.completion(model=f"kluster/{LLAMA}", messages=[{"role": "user", "content": image}], drop_params=True)
 
 
 def test_valid_models_list_the_catalog_with_the_prefix():
@@ -86,9 +84,10 @@ def test_valid_models_list_the_catalog_with_the_prefix():
 def test_fine_tuned_names_get_their_base_models_capabilities():
     name = "kluster/ft:meta-llama:Llama-3.3-70B-Instruct-Turbo:personal:805b5d69"
     assert litellm.supports_function_calling(name) is True
-    assert litellm.get_model_info(name)["max_input_tokens"] == litellm.get_model_info(f"kluster/{LLAMA}")[
-        "max_input_tokens"
-    ]
+    assert (
+        litellm.get_model_info(name)["max_input_tokens"]
+        == litellm.get_model_info(f"kluster/{LLAMA}")["max_input_tokens"]
+    )
 
 
 def test_registered_dedicated_endpoints_are_in_the_model_map():

@@ -25,7 +25,7 @@ from litellm.utils import convert_to_model_response_object
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.adapters.litellm import batch_shapes
-from kluster_agents.adapters.litellm.provider import model_name
+from kluster_agents.adapters.litellm.provider import model_name, with_batch_cost
 from kluster_agents.adapters.litellm.structured import (
     SchemaRequest,
     prompted_messages,
@@ -109,7 +109,7 @@ def _responses(
     out: list[ModelResponse | KlusterBatchError] = []
     for result, schema in zip(results, schemas, strict=True):
         if result.ok:
-            out.append(to_model_response(result.unwrap(), schema))
+            out.append(with_batch_cost(to_model_response(result.unwrap(), schema), result.cost))
         elif return_exceptions:
             out.append(
                 result.error or KlusterBatchError(f"request {result.index} {result.status}", custom_id=result.custom_id)

@@ -61,7 +61,7 @@ from kluster_agents.integrations.api.errors import (
     KlusterTimeoutError,
     KlusterUnsupportedError,
 )
-from kluster_agents.integrations.api.prices import price_of
+from kluster_agents.integrations.api.prices import cost_of, price_of
 from kluster_agents.integrations.api.reasoning import ThinkSplitter
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.adaptive import AdaptiveMode, with_adaptive
@@ -116,6 +116,22 @@ def adaptive_option(*values: Any) -> AdaptiveMode | None:
         if mode is not None:
             return mode
     return None
+
+
+COST_HEADER = "llm_provider-x-litellm-response-cost"
+
+
+def with_batch_cost(response: ModelResponse, cost: float | None = None) -> ModelResponse:
+    """An answer served by a batch job (Batch API line, adaptive request) with its batch-price cost,
+    as a provider-reported cost LiteLLM's cost tracking takes over its own per-token figure, and as
+    `_hidden_params["response_cost"]`. Without a batch price nothing is set (`api.prices`)."""
+    usage = getattr(response, "usage", None)
+    if cost is None and usage is not None and response.model:
+        cost = cost_of(model_name(response.model), usage, mode="batch")
+    if cost is not None:
+        response._hidden_params.setdefault("additional_headers", {})[COST_HEADER] = cost
+        response._hidden_params["response_cost"] = cost
+    return response
 
 
 def wants_drop_params(litellm_params: Mapping[str, Any] | None) -> bool:
@@ -397,7 +413,7 @@ class KlusterLLM(CustomLLM):
                 return self._body_to_model_response(body, raw_headers, model_response)
             if requested_adaptive(kwargs):
                 body, raw_headers = self._create(self.sync_client(settings, retries), kwargs)
-                return self._body_to_model_response(body, raw_headers, model_response)
+                return with_batch_cost(self._body_to_model_response(body, raw_headers, model_response))
             raw = self.sync_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
@@ -429,7 +445,7 @@ class KlusterLLM(CustomLLM):
                 return self._body_to_model_response(body, raw_headers, model_response)
             if requested_adaptive(kwargs):
                 body, raw_headers = await self._acreate(self.async_client(settings, retries), kwargs)
-                return self._body_to_model_response(body, raw_headers, model_response)
+                return with_batch_cost(self._body_to_model_response(body, raw_headers, model_response))
             raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
@@ -665,8 +681,9 @@ def _chunks(stream: openai.Stream, reasoning: bool, model: str | None = None) ->
 
 # -- model info ----------------------------------------------------------------------------
 def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
-    """LiteLLM model-map entry for one catalog model on the settings' tier, with its real-time price
-    where one is known (`integrations.api.prices`; none rather than a made-up $0 elsewhere)."""
+    """LiteLLM model-map entry for one catalog model on the settings' tier, with its real-time (and batch)
+    price where one is known (`integrations.api.prices`; none rather than a made-up $0 elsewhere; a
+    dedicated endpoint bills per minute, so it has no per-token price)."""
     limits = info.limits_for(settings.tier)
     if info.embedding:
         return {
@@ -689,6 +706,12 @@ def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, An
     price = price_of(info.id)
     if price is not None:
         entry.update(input_cost_per_token=price.input_per_token, output_cost_per_token=price.output_per_token)
+    batch_price = price_of(info.id, mode="batch")  # LiteLLM's batch-cost fields; none published, so usually unset
+    if batch_price is not None:
+        entry.update(
+            input_cost_per_token_batches=batch_price.input_per_token,
+            output_cost_per_token_batches=batch_price.output_per_token,
+        )
     if limits is not None:
         entry.update(
             max_input_tokens=limits.context,

@@ -183,7 +183,13 @@ def test_batch_structured_output_as_in_real_time(emulator, model):
     """`response_format=<pydantic class>` in a batch: the schema goes as a forced tool call (or prompted
     JSON on a model without tools), never as a json_schema kluster does not take; content is the JSON."""
     (response,) = batch_completion_via_api(
-        [{"model": f"kluster/{model}", "messages": [{"role": "user", "content": "Ada, 36"}], "response_format": Person}],
+        [
+            {
+                "model": f"kluster/{model}",
+                "messages": [{"role": "user", "content": "Ada, 36"}],
+                "response_format": Person,
+            }
+        ],
         journal=False,
         poll_interval=0.02,
     )

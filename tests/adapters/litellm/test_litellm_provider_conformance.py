@@ -62,9 +62,7 @@ def test_usage_on_a_completion(emulator):
 
 
 def test_stream_chunk_shape_and_final_usage(emulator):
-    chunks = list(
-        litellm.completion(model=MODEL, messages=HELLO, stream=True, stream_options={"include_usage": True})
-    )
+    chunks = list(litellm.completion(model=MODEL, messages=HELLO, stream=True, stream_options={"include_usage": True}))
     assert chunks and all(isinstance(c, ModelResponseStream) for c in chunks)
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["stop"]

@@ -71,6 +71,8 @@ ADAPTERS = {
         "VerifyOutcome",
         "VerifyPolicy",
         "VerifyRecord",
+        "kluster_mcp_tools",
+        "local_mcp_tools",
         "with_verification",
     ],
     "litellm": [

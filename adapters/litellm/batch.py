@@ -15,18 +15,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from litellm.llms.base_llm.base_utils import type_to_response_format_param
 from litellm.types.utils import ModelResponse
 from litellm.utils import convert_to_model_response_object
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.adapters.litellm import batch_shapes
-from kluster_agents.adapters.litellm.provider import model_name
+from kluster_agents.adapters.litellm.provider import model_name, with_batch_cost
+from kluster_agents.adapters.litellm.structured import (
+    SchemaRequest,
+    prompted_messages,
+    schema_request,
+    tool_call_to_content,
+    tool_kwargs,
+)
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.errors import KlusterBatchError
+from kluster_agents.integrations.api.reasoning import split_reasoning
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.api.structured import parse_structured
 from kluster_agents.integrations.jobs.batch import arun_batch, run_batch
 from kluster_agents.integrations.jobs.batch_results import BatchResult
 from kluster_agents.integrations.jobs.jsonl import batch_line, dumps
@@ -47,6 +58,37 @@ def _without_prefix(request: Mapping[str, Any]) -> dict[str, Any]:
     return {**request, "model": model_name(model)} if isinstance(model, str) else dict(request)
 
 
+def _batch_request(
+    request: Mapping[str, Any], settings: KlusterSettings
+) -> tuple[dict[str, Any], SchemaRequest | None]:
+    """One batch line's body, as `completion()` would send it: a `response_format` schema (a pydantic
+    class or json_schema) becomes a forced tool call or prompted JSON, as in real time (a batch line
+    gets no retry: an invalid answer fails that line)."""
+    body = _without_prefix(request)
+    fmt = body.get("response_format")
+    if fmt is not None and not isinstance(fmt, Mapping):
+        body["response_format"] = type_to_response_format_param(fmt)
+    schema = schema_request(body, settings) if isinstance(body.get("model"), str) else None
+    if schema is None:
+        return body, None
+    if schema.use_tool:
+        return tool_kwargs(body, schema), schema
+    return {**body, "messages": prompted_messages(list(body["messages"]), schema)}, schema
+
+
+def _structured_answer(completion: ChatCompletion, schema: SchemaRequest | None) -> dict[str, Any]:
+    """The line's answer with the schema's JSON as its content (validated when it was prompted)."""
+    body = completion.model_dump()
+    if schema is None:
+        return body
+    if schema.use_tool:
+        return tool_call_to_content(body, schema)
+    message = body["choices"][0]["message"]
+    parsed = parse_structured(split_reasoning(message.get("content") or "").content, schema.schema)
+    message["content"] = json.dumps(parsed, ensure_ascii=False)
+    return body
+
+
 def batch_file_line(custom_id: str, request: Mapping[str, Any], *, settings: KlusterSettings | None = None) -> bytes:
     """One JSONL input line for `create_file(purpose="batch")`; the body goes through compat
     (`kluster/` prefixes removed, parameters dropped/translated, refusals raised now)."""
@@ -54,18 +96,20 @@ def batch_file_line(custom_id: str, request: Mapping[str, Any], *, settings: Klu
     return batch_line(custom_id, dumps(prepare_chat_request(body, settings=settings)))
 
 
-def to_model_response(completion: ChatCompletion) -> ModelResponse:
+def to_model_response(completion: ChatCompletion, schema: SchemaRequest | None = None) -> ModelResponse:
     """A batch line's `ChatCompletion` as the `ModelResponse` `litellm.completion` would return."""
     return convert_to_model_response_object(
-        response_object=completion.model_dump(), model_response_object=ModelResponse()
+        response_object=_structured_answer(completion, schema), model_response_object=ModelResponse()
     )
 
 
-def _responses(results: Iterable[BatchResult], return_exceptions: bool) -> list[ModelResponse | KlusterBatchError]:
+def _responses(
+    results: Iterable[BatchResult], schemas: Sequence[SchemaRequest | None], return_exceptions: bool
+) -> list[ModelResponse | KlusterBatchError]:
     out: list[ModelResponse | KlusterBatchError] = []
-    for result in results:
+    for result, schema in zip(results, schemas, strict=True):
         if result.ok:
-            out.append(to_model_response(result.unwrap()))
+            out.append(with_batch_cost(to_model_response(result.unwrap(), schema), result.cost))
         elif return_exceptions:
             out.append(
                 result.error or KlusterBatchError(f"request {result.index} {result.status}", custom_id=result.custom_id)
@@ -73,6 +117,18 @@ def _responses(results: Iterable[BatchResult], return_exceptions: bool) -> list[
         else:
             result.unwrap()  # raises the line's KlusterBatchError (custom_id, server message)
     return out
+
+
+def _prepared(
+    requests: Iterable[Mapping[str, Any]], settings: KlusterSettings | None, schemas: list[SchemaRequest | None]
+) -> Iterator[dict[str, Any]]:
+    """The batch bodies, read lazily as the engine writes its input file; each line's schema (or None)
+    is appended to `schemas` in input order."""
+    resolved = resolve_settings(settings)
+    for request in requests:
+        body, schema = _batch_request(request, resolved)
+        schemas.append(schema)
+        yield body
 
 
 def _with_progress(options: dict[str, Any]) -> dict[str, Any]:
@@ -94,8 +150,11 @@ def batch_completion_via_api(
     (settings, completion_window, metadata, journal, poll_interval, timeout, progress, ...); `progress`
     defaults to the KLUSTER_PROGRESS setting ('auto': a progress display only on a terminal).
     """
-    results = run_batch((_without_prefix(r) for r in requests), **_with_progress(run_batch_options))
-    return _responses(results, return_exceptions)
+    schemas: list[SchemaRequest | None] = []
+    results = run_batch(
+        _prepared(requests, run_batch_options.get("settings"), schemas), **_with_progress(run_batch_options)
+    )
+    return _responses(results, schemas, return_exceptions)
 
 
 async def abatch_completion_via_api(
@@ -105,5 +164,7 @@ async def abatch_completion_via_api(
     **run_batch_options: Any,
 ) -> list[ModelResponse | KlusterBatchError]:
     """Async twin of `batch_completion_via_api`."""
-    results = await arun_batch([_without_prefix(r) for r in requests], **_with_progress(run_batch_options))
-    return _responses(results, return_exceptions)
+    schemas: list[SchemaRequest | None] = []
+    bodies = list(_prepared(requests, run_batch_options.get("settings"), schemas))
+    results = await arun_batch(bodies, **_with_progress(run_batch_options))
+    return _responses(results, schemas, return_exceptions)

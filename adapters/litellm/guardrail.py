@@ -5,7 +5,15 @@ Verify through a `VerifyPolicy`, for the SDK and the proxy.
   `async_post_call_success_deployment_hook` after every async completion (`acompletion`,
   `Router.acompletion`). LiteLLM 1.105's sync `completion()` runs no post-call hook.
 - Proxy: `guardrails:` entry with `mode: post_call` (see `proxy_config.py`); the proxy calls
-  `async_post_call_success_hook`.
+  `async_post_call_success_hook`, and for streams `async_post_call_streaming_iterator_hook`.
+- Streams: chunks pass through as they arrive; when the stream ends, the whole answer is
+  verified. The SDK runs no hook a guardrail can use on a stream (LiteLLM 1.105 calls none for a
+  custom provider's stream, and swallows what its per-chunk hook raises), so wrap it:
+  `guardrail.verify_stream(stream, messages)`; `verify_outcome(stream)` then holds the verdict. On
+  the proxy the last chunk is held until the verdict is in and carries it as `kluster_verify`.
+  An answer already streamed cannot be regenerated: a "retry" verdict becomes `on_exhausted`.
+- Sync calls (`completion()`, batch and adaptive results) have no post-call hook in LiteLLM:
+  `guardrail.verify_completion(request, response)` checks one as the async hook would.
 
 What the policy decides becomes: pass -> the answer, with its verdict attached; retry -> the
 model is asked again with Verify's explanation as feedback (at most `max_retries` times, then
@@ -15,12 +23,12 @@ params; `.status` is reliable / hallucination / unverified); `verify_outcome(res
 the whole `VerifyOutcome`, stored as `VerifyOutcome.to_metadata()` under the hidden param
 `kluster_verify` like every adapter's metadata. `context=` says where the grounding context
 comes from: "system" (the system turns, default), None (the web) or a callable(messages).
-Streams and tool-call answers carry no text to check and pass unchecked.
+Tool-call answers carry no text to check and pass unchecked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -28,7 +36,7 @@ import litellm
 from litellm.exceptions import GuardrailRaisedException
 from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.types.guardrails import GuardrailEventHooks
-from litellm.types.utils import ModelResponse
+from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from kluster_agents.integrations.api.compat import content_text
 from kluster_agents.integrations.api.errors import KlusterConfigError
@@ -70,8 +78,17 @@ def answer_text(response: Any) -> str | None:
     return content if isinstance(content, str) and content.strip() else None
 
 
+def chunk_text(chunk: Any) -> str:
+    """The answer text a stream chunk adds (reasoning deltas are not the answer)."""
+    choices = getattr(chunk, "choices", None) or []
+    delta = getattr(choices[0], "delta", None) if choices else None
+    content = getattr(delta, "content", None)
+    return content if isinstance(content, str) else ""
+
+
 def verify_outcome(response: Any) -> VerifyOutcome | None:
-    """The `VerifyOutcome` the guardrail attached to `response` (None when it was not checked)."""
+    """The `VerifyOutcome` the guardrail attached to `response` or to a verified stream (None when
+    it was not checked)."""
     data = (getattr(response, "_hidden_params", None) or {}).get(_HIDDEN_KEY)
     return VerifyOutcome.from_metadata(data) if data else None
 
@@ -155,6 +172,71 @@ class KlusterVerifyGuardrail(CustomGuardrail):
             if output is None:
                 return response
 
+    def verify_completion(self, request: Mapping[str, Any], response: Any) -> Any:
+        """Sync twin of the post-call hook, for answers no LiteLLM hook sees (`completion()`, batch and
+        adaptive results): check `response` to `request` (the call's keyword arguments: model, messages,
+        sampling); regenerate with `litellm.completion`, raise or label as the policy says."""
+        output = answer_text(response)
+        history = list(request.get("messages") or [])
+        if output is None or not history:
+            return response
+        prompt, context = prompt_and_context(history)[0], self._context(history)
+        attempt = 0
+        while True:
+            try:
+                outcome = self.policy.check(prompt, output, context, attempt=attempt)
+            except HallucinationDetected as exc:
+                raise VerifyRejection(exc, self.guardrail_name) from exc
+            if outcome.action != "retry":
+                return _attach(response, outcome)
+            history += [{"role": "assistant", "content": output}, {"role": "user", "content": outcome.feedback}]
+            params = {k: request[k] for k in _REGENERATE_PARAMS if request.get(k) is not None}
+            response = litellm.completion(**params, messages=history)
+            output = answer_text(response)
+            attempt += 1
+            if output is None:
+                return response
+
+    def _stream_check(self, messages: Sequence[Mapping[str, Any]], text: str) -> tuple[str, str | None, int] | None:
+        """What to verify at the end of a stream: (prompt, context, attempt), None when there is nothing.
+        The attempt is the policy's last, since a streamed answer cannot be taken back and regenerated."""
+        if not text.strip() or not messages or _regenerating.get():
+            return None
+        return prompt_and_context(messages)[0], self._context(messages), self.policy.max_retries
+
+    def verify_stream(self, stream: Any, messages: Sequence[Mapping[str, Any]]) -> VerifiedStream:
+        """`stream` (from `completion(..., stream=True)` or `acompletion`) with its chunks passed through
+        as they come and the whole answer verified at its end; iterate it with `for` or `async for`."""
+        return VerifiedStream(self, stream, list(messages))
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: Any, response: Any, request_data: dict
+    ) -> AsyncGenerator[Any, None]:
+        """Proxy path for streams: every chunk is forwarded as it comes except the last, held until the
+        whole answer is verified; it carries the verdict (`kluster_verify`). A hallucination the policy
+        raises ends the stream with the guardrail's error, as the proxy reports a failed stream."""
+        if not self.should_run_guardrail(data=request_data, event_type=GuardrailEventHooks.post_call):
+            async for chunk in response:
+                yield chunk
+            return
+        held: Any = None
+        parts: list[str] = []
+        async for chunk in response:
+            parts.append(chunk_text(chunk))
+            if held is not None:
+                yield held
+            held = chunk
+        check = self._stream_check(list(request_data.get("messages") or []), "".join(parts))
+        if check is not None:
+            try:
+                outcome = await self.policy.acheck(check[0], "".join(parts), check[1], attempt=check[2])
+            except HallucinationDetected as exc:
+                raise VerifyRejection(exc, self.guardrail_name) from exc
+            if held is not None:
+                _attach_chunk(held, outcome)
+        if held is not None:
+            yield held
+
     @staticmethod
     async def _regenerate(data: Mapping[str, Any], messages: list[dict], router: Any) -> Any:
         params = {k: data[k] for k in _REGENERATE_PARAMS if data.get(k) is not None}
@@ -205,6 +287,51 @@ class KlusterVerifyGuardrail(CustomGuardrail):
                     },
                 },
             ) from exc
+
+
+def _attach_chunk(chunk: Any, outcome: VerifyOutcome) -> None:
+    """The verdict on a stream's last chunk: in its hidden params (SDK) and as a field the proxy sends."""
+    chunk._hidden_params[_HIDDEN_KEY] = outcome.to_metadata()
+    if isinstance(chunk, ModelResponseStream):
+        setattr(chunk, _HIDDEN_KEY, outcome.to_metadata())
+
+
+class VerifiedStream:
+    """A LiteLLM stream whose chunks pass through unbuffered; when it ends, the whole answer is
+    verified and the verdict attached to this object (`verify_outcome(stream)`), or the policy's
+    `HallucinationDetected` raised."""
+
+    def __init__(self, guardrail: KlusterVerifyGuardrail, stream: Any, messages: list[Mapping[str, Any]]) -> None:
+        self._guardrail = guardrail
+        self._stream = stream
+        self._messages = messages
+        self._hidden_params: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[Any]:
+        parts: list[str] = []
+        for chunk in self._stream:
+            parts.append(chunk_text(chunk))
+            yield chunk
+        check = self._guardrail._stream_check(self._messages, "".join(parts))
+        if check is not None:
+            try:
+                outcome = self._guardrail.policy.check(check[0], "".join(parts), check[1], attempt=check[2])
+            except HallucinationDetected as exc:
+                raise VerifyRejection(exc, self._guardrail.guardrail_name) from exc
+            self._hidden_params[_HIDDEN_KEY] = outcome.to_metadata()
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        parts: list[str] = []
+        async for chunk in self._stream:
+            parts.append(chunk_text(chunk))
+            yield chunk
+        check = self._guardrail._stream_check(self._messages, "".join(parts))
+        if check is not None:
+            try:
+                outcome = await self._guardrail.policy.acheck(check[0], "".join(parts), check[1], attempt=check[2])
+            except HallucinationDetected as exc:
+                raise VerifyRejection(exc, self._guardrail.guardrail_name) from exc
+            self._hidden_params[_HIDDEN_KEY] = outcome.to_metadata()
 
 
 class VerifyRejection(HallucinationDetected, GuardrailRaisedException):

@@ -19,6 +19,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,10 @@ from kluster_agents.adapters.litellm.structured import (
     tool_kwargs,
 )
 from kluster_agents.integrations._version import product
+from kluster_agents.integrations.api.adaptive_requests import requested_adaptive
 from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.compat import KlusterCompatWarning, check_chat_request
 from kluster_agents.integrations.api.errors import (
     KlusterConfigError,
     KlusterInvalidRequestError,
@@ -58,14 +61,18 @@ from kluster_agents.integrations.api.errors import (
     KlusterTimeoutError,
     KlusterUnsupportedError,
 )
-from kluster_agents.integrations.api.prices import price_of
+from kluster_agents.integrations.api.prices import cost_of, price_of
 from kluster_agents.integrations.api.reasoning import ThinkSplitter
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.jobs.adaptive import AdaptiveMode, with_adaptive
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 
 PREFIX = f"{PROVIDER}/"
+# LiteLLM passes unknown keyword arguments to a custom handler (`completion(..., adaptive=True)`);
+# the same option inside `extra_body` serves callers whose framework only forwards extra_body.
+ADAPTIVE_EXTRA_BODY_KEY = "kluster_adaptive"
 
 
 @functools.cache
@@ -97,6 +104,75 @@ def call_timeout(timeout: float | httpx.Timeout | None) -> float | httpx.Timeout
     if float(timeout) == float(COMPLETION_HTTP_FALLBACK_SECONDS) and get_configured_request_timeout() is None:
         return None
     return timeout
+
+
+def adaptive_option(*values: Any) -> AdaptiveMode | None:
+    """The adaptive-inference mode asked for by `adaptive=` or `extra_body["kluster_adaptive"]`
+    (True, a dict of `AdaptiveMode` fields or an `AdaptiveMode`; False/None: real time)."""
+    for value in values:
+        if value is None:
+            continue
+        mode = AdaptiveMode.coerce(value)
+        if mode is not None:
+            return mode
+    return None
+
+
+COST_HEADER = "llm_provider-x-litellm-response-cost"
+
+
+def with_batch_cost(response: ModelResponse, cost: float | None = None) -> ModelResponse:
+    """An answer served by a batch job (Batch API line, adaptive request) with its batch-price cost,
+    as a provider-reported cost LiteLLM's cost tracking takes over its own per-token figure, and as
+    `_hidden_params["response_cost"]`. Without a batch price nothing is set (`api.prices`)."""
+    usage = getattr(response, "usage", None)
+    if cost is None and usage is not None and response.model:
+        cost = cost_of(model_name(response.model), usage, mode="batch")
+    if cost is not None:
+        response._hidden_params.setdefault("additional_headers", {})[COST_HEADER] = cost
+        response._hidden_params["response_cost"] = cost
+    return response
+
+
+def wants_drop_params(litellm_params: Mapping[str, Any] | None) -> bool:
+    """LiteLLM's `drop_params`: the call's (also a Router deployment's) or the global `litellm.drop_params`."""
+    value = (litellm_params or {}).get("drop_params")
+    if value is None:
+        value = litellm.drop_params
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+# What compat refuses that LiteLLM's `drop_params` may remove instead (image input and an output
+# limit above the tier's stay refused: dropping them would change what the answer is about).
+_DROPPABLE = frozenset(
+    {"n", "modalities", "response_format", "tools", "functions", "tool_choice", "parallel_tool_calls"}
+)
+_TOOL_GROUP = ("tools", "functions", "tool_choice", "function_call", "parallel_tool_calls")
+_NOT_CHECKED = ("extra_body", "extra_headers", "timeout")
+
+
+def drop_refused(kwargs: dict[str, Any], settings: KlusterSettings) -> list[str]:
+    """Remove from `kwargs` what compat would refuse (`drop_params=True`), one warning per parameter;
+    returns the names removed. Tools on a model without tools go with their tool_choice."""
+    dropped: list[str] = []
+    while True:
+        try:
+            check_chat_request({k: v for k, v in kwargs.items() if k not in _NOT_CHECKED}, settings=settings)
+        except KlusterUnsupportedError as exc:
+            name = exc.parameter
+            if name not in _DROPPABLE or name not in kwargs:
+                raise
+            names = [n for n in (_TOOL_GROUP if name in ("tools", "functions") else (name,)) if n in kwargs]
+            for n in names:
+                kwargs.pop(n)
+            dropped += names
+            warnings.warn(
+                f"kluster-agents: dropped {', '.join(f'`{n}`' for n in names)} because drop_params=True: {exc}",
+                KlusterCompatWarning,
+                stacklevel=2,
+            )
+        else:
+            return dropped
 
 
 class KlusterLLM(CustomLLM):
@@ -177,13 +253,16 @@ class KlusterLLM(CustomLLM):
         """`chat.completions.create` keyword arguments from LiteLLM's call (compat runs inside create)."""
         kwargs: dict[str, Any] = {"model": model_name(model), "messages": messages}
         extra_body = dict(optional_params.get("extra_body") or {})
+        adaptive = adaptive_option(optional_params.get("adaptive"), extra_body.pop(ADAPTIVE_EXTRA_BODY_KEY, None))
         for name, value in optional_params.items():
-            if name in ("extra_body", "max_retries"):
+            if name in ("extra_body", "max_retries", "adaptive"):
                 continue
             if name in _create_params():
                 kwargs[name] = value
             else:
                 extra_body[name] = value
+        if adaptive is not None:
+            extra_body = with_adaptive(extra_body, adaptive)
         if extra_body:
             kwargs["extra_body"] = extra_body
         if headers:
@@ -202,22 +281,28 @@ class KlusterLLM(CustomLLM):
         optional_params: dict,
         headers: Mapping[str, str] | None,
         timeout: Any,
-    ) -> tuple[KlusterSettings, int | None, dict[str, Any]]:
-        try:
+        litellm_params: Mapping[str, Any] | None = None,
+    ) -> tuple[KlusterSettings, int | None, dict[str, Any], SchemaRequest | None]:
+        """Settings, retries, `create()` kwargs and the json_schema request taken out of them. With
+        LiteLLM's `drop_params` (per call or `litellm.drop_params`), what compat would refuse is dropped
+        with a warning instead, as LiteLLM does for its built-in providers."""
+        max_retries = optional_params.get("max_retries")
+        with _pre_network_errors(model):
             settings = self.resolve(api_base, api_key)
             settings.require_api_key()
-        except KlusterConfigError as exc:
-            raise as_litellm_error(exc, model) from None
-        max_retries = optional_params.get("max_retries")
-        if timeout is None or _is_litellm_default_timeout(timeout):  # not the caller's choice: KLUSTER_TIMEOUT
-            timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
-        return settings, max_retries, self.create_kwargs(model, messages, optional_params, headers, timeout)
+            if timeout is None or _is_litellm_default_timeout(timeout):  # not the caller's choice: KLUSTER_TIMEOUT
+                timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+            kwargs = self.create_kwargs(model, messages, optional_params, headers, timeout)
+            request = schema_request(kwargs, settings)
+            if wants_drop_params(litellm_params):
+                drop_refused(kwargs, settings)
+        return settings, max_retries, kwargs, request
 
     def _prepare_embedding(
         self, model: str, input: list, api_base: str | None, api_key: str | None, optional_params: dict, timeout: Any
     ) -> tuple[KlusterSettings, int | None, dict[str, Any]]:
         """`embeddings.create` arguments (checked inside create; `float` unless the caller chose)."""
-        settings, retries, _ = self._prepare(model, [], api_base, api_key, {}, None, None)
+        settings, retries, _, _ = self._prepare(model, [], api_base, api_key, {}, None, None)
         params = {k: v for k, v in optional_params.items() if k != "max_retries"}
         kwargs: dict[str, Any] = {"model": model_name(model), "input": input, "encoding_format": "float", **params}
         timeout = call_timeout(timeout)
@@ -259,29 +344,44 @@ class KlusterLLM(CustomLLM):
             response_object=body, model_response_object=model_response, _response_headers=dict(headers)
         )
 
+    @staticmethod
+    def _create(client: KlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict, Any]:
+        """The answer's JSON body and headers. An adaptive request's HTTP body is the service's
+        placeholder: its answer is the completion the client waited for (no headers of its own)."""
+        if requested_adaptive(kwargs):
+            return client.chat.completions.create(**kwargs).model_dump(exclude_none=True), httpx.Headers()
+        raw = client.chat.completions.with_raw_response.create(**kwargs)
+        return raw.http_response.json(), raw.headers
+
+    @staticmethod
+    async def _acreate(client: AsyncKlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict, Any]:
+        if requested_adaptive(kwargs):
+            completion = await client.chat.completions.create(**kwargs)
+            return completion.model_dump(exclude_none=True), httpx.Headers()
+        raw = await client.chat.completions.with_raw_response.create(**kwargs)
+        return raw.http_response.json(), raw.headers
+
     def _structured(self, client: KlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest) -> tuple[dict, Any]:
         """A `json_schema` response_format answered by a forced tool call or by prompted JSON."""
         if request.use_tool:
-            raw = client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
-            return tool_call_to_content(raw.http_response.json(), request), raw.headers
+            body, headers = self._create(client, tool_kwargs(kwargs, request))
+            return tool_call_to_content(body, request), headers
         run, headers = PromptedRun(kwargs, request), httpx.Headers()
         while not run.done:
-            raw = client.chat.completions.with_raw_response.create(**run.kwargs)
-            run.receive(raw.http_response.json())
-            headers = raw.headers
+            body, headers = self._create(client, run.kwargs)
+            run.receive(body)
         return run.result(), headers
 
     async def _astructured(
         self, client: AsyncKlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest
     ) -> tuple[dict, Any]:
         if request.use_tool:
-            raw = await client.chat.completions.with_raw_response.create(**tool_kwargs(kwargs, request))
-            return tool_call_to_content(raw.http_response.json(), request), raw.headers
+            body, headers = await self._acreate(client, tool_kwargs(kwargs, request))
+            return tool_call_to_content(body, request), headers
         run, headers = PromptedRun(kwargs, request), httpx.Headers()
         while not run.done:
-            raw = await client.chat.completions.with_raw_response.create(**run.kwargs)
-            run.receive(raw.http_response.json())
-            headers = raw.headers
+            body, headers = await self._acreate(client, run.kwargs)
+            run.receive(body)
         return run.result(), headers
 
     # -- LiteLLM entry points -------------------------------------------------------------
@@ -304,12 +404,16 @@ class KlusterLLM(CustomLLM):
         timeout: Any = None,
         client: Any = None,
     ) -> ModelResponse:
-        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
-        request = schema_request(kwargs, settings)
+        settings, retries, kwargs, request = self._prepare(
+            model, messages, api_base, api_key, optional_params, headers, timeout, litellm_params
+        )
         with _pre_network_errors(model):
             if request is not None:
                 body, raw_headers = self._structured(self.sync_client(settings, retries), kwargs, request)
                 return self._body_to_model_response(body, raw_headers, model_response)
+            if requested_adaptive(kwargs):
+                body, raw_headers = self._create(self.sync_client(settings, retries), kwargs)
+                return with_batch_cost(self._body_to_model_response(body, raw_headers, model_response))
             raw = self.sync_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
@@ -332,12 +436,16 @@ class KlusterLLM(CustomLLM):
         timeout: Any = None,
         client: Any = None,
     ) -> ModelResponse:
-        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
-        request = schema_request(kwargs, settings)
+        settings, retries, kwargs, request = self._prepare(
+            model, messages, api_base, api_key, optional_params, headers, timeout, litellm_params
+        )
         with _pre_network_errors(model):
             if request is not None:
                 body, raw_headers = await self._astructured(self.async_client(settings, retries), kwargs, request)
                 return self._body_to_model_response(body, raw_headers, model_response)
+            if requested_adaptive(kwargs):
+                body, raw_headers = await self._acreate(self.async_client(settings, retries), kwargs)
+                return with_batch_cost(self._body_to_model_response(body, raw_headers, model_response))
             raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
         return self._to_model_response(raw, model_response)
 
@@ -362,8 +470,9 @@ class KlusterLLM(CustomLLM):
         timeout: Any = None,
         client: Any = None,
     ) -> Iterator[ModelResponseStream]:
-        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
-        request = schema_request(kwargs, settings)
+        settings, retries, kwargs, request = self._prepare(
+            model, messages, api_base, api_key, optional_params, headers, timeout, litellm_params
+        )
         with _pre_network_errors(model):
             if request is not None:  # validated JSON cannot be streamed piecewise: one chunk
                 body, _ = self._structured(self.sync_client(settings, retries), kwargs, request)
@@ -394,8 +503,9 @@ class KlusterLLM(CustomLLM):
         client: Any = None,
     ) -> AsyncIterator[ModelResponseStream]:
         # LiteLLM iterates this without awaiting it first, so it must be an async generator.
-        settings, retries, kwargs = self._prepare(model, messages, api_base, api_key, optional_params, headers, timeout)
-        request = schema_request(kwargs, settings)
+        settings, retries, kwargs, request = self._prepare(
+            model, messages, api_base, api_key, optional_params, headers, timeout, litellm_params
+        )
         if request is not None:
             with _pre_network_errors(model):
                 body, _ = await self._astructured(self.async_client(settings, retries), kwargs, request)
@@ -571,8 +681,9 @@ def _chunks(stream: openai.Stream, reasoning: bool, model: str | None = None) ->
 
 # -- model info ----------------------------------------------------------------------------
 def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
-    """LiteLLM model-map entry for one catalog model on the settings' tier, with its real-time price
-    where one is known (`integrations.api.prices`; none rather than a made-up $0 elsewhere)."""
+    """LiteLLM model-map entry for one catalog model on the settings' tier, with its real-time (and batch)
+    price where one is known (`integrations.api.prices`; none rather than a made-up $0 elsewhere; a
+    dedicated endpoint bills per minute, so it has no per-token price)."""
     limits = info.limits_for(settings.tier)
     if info.embedding:
         return {
@@ -595,6 +706,12 @@ def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, An
     price = price_of(info.id)
     if price is not None:
         entry.update(input_cost_per_token=price.input_per_token, output_cost_per_token=price.output_per_token)
+    batch_price = price_of(info.id, mode="batch")  # LiteLLM's batch-cost fields; none published, so usually unset
+    if batch_price is not None:
+        entry.update(
+            input_cost_per_token_batches=batch_price.input_per_token,
+            output_cost_per_token_batches=batch_price.output_per_token,
+        )
     if limits is not None:
         entry.update(
             max_input_tokens=limits.context,
@@ -648,6 +765,8 @@ def register(settings: KlusterSettings | None = None, **overrides: Any) -> Klust
         custom_llm_setup()
         _register_model_map(settings)
         _install_supported_params()
+        _install_param_passthrough()
+        _install_model_lookups()
     return handler
 
 
@@ -726,12 +845,97 @@ def _install_supported_params() -> None:
         litellm.get_supported_openai_params = public
 
 
+# LiteLLM's own handling of these stays: it renames max_completion_tokens to max_tokens (compat
+# translates it back) and turns a pydantic response_format into a json_schema dict.
+_LITELLM_MAPPED = frozenset({"max_completion_tokens", "messages", "model", "custom_llm_provider", "api_version"})
+
+
+def _install_param_passthrough() -> None:
+    """Let every OpenAI parameter of a `kluster/` call reach the handler, so compat decides about it.
+
+    For a provider outside its own list, LiteLLM keeps only its generic OpenAI-compatible list
+    (`OpenAILikeChatConfig`): `user` and `reasoning_effort` vanish without a word. Its documented
+    opt-in for passing a parameter through as is, `allowed_openai_params`, is filled with the
+    OpenAI parameters the call set; compat then sends, translates, drops with a warning or refuses
+    (or, with `drop_params`, drops what it would refuse). Other providers pass through untouched."""
+    import litellm.main as litellm_main
+    from litellm.constants import DEFAULT_CHAT_COMPLETION_PARAM_VALUES
+
+    with _patch_lock:
+        original = litellm_main.get_optional_params
+        if getattr(original, "_kluster", False):
+            return
+
+        def get_optional_params(*args: Any, **kwargs: Any) -> dict:
+            if kwargs.get("custom_llm_provider") == PROVIDER:
+                passed = [
+                    name
+                    for name, default in DEFAULT_CHAT_COMPLETION_PARAM_VALUES.items()
+                    if name not in _LITELLM_MAPPED and kwargs.get(name, default) not in (default, None)
+                ]
+                kwargs["allowed_openai_params"] = [*(kwargs.get("allowed_openai_params") or []), *passed]
+            return original(*args, **kwargs)
+
+        get_optional_params._kluster = True  # type: ignore[attr-defined]
+        litellm_main.get_optional_params = get_optional_params
+
+
+def valid_models() -> list[str]:
+    """`kluster/<id>` for every chat and embedding model of the catalog (and registered ones)."""
+    return [PREFIX + info.id for info in list_models() if not info.verify]
+
+
+def _lazy_entry(model: str) -> None:
+    """Add a fine-tuned or dedicated model (its base model's capabilities) to LiteLLM's model map on
+    first use; names that reveal no base model stay unmapped (LiteLLM then says it does not know)."""
+    key = PREFIX + model_name(model)
+    if key in litellm.model_cost:
+        return
+    info = get_model(model_name(model))
+    if info.kind not in ("fine-tuned", "dedicated") or info.base_model is None:
+        return
+    _register_entries({key: model_info_entry(info, resolve_settings(_installed_settings()))})
+
+
+def _install_model_lookups() -> None:
+    """`litellm.get_valid_models(custom_llm_provider="kluster")` lists the catalog (LiteLLM only asks
+    its built-in providers and answers [] for a custom one), and model-info lookups of `kluster/`
+    fine-tuned and dedicated names register them first (`_lazy_entry`)."""
+    import litellm.utils as litellm_utils
+
+    with _patch_lock:
+        original_valid = litellm_utils.get_valid_models
+        if getattr(original_valid, "_kluster", False):
+            return
+
+        def get_valid_models(*args: Any, **kwargs: Any) -> list:
+            if kwargs.get("custom_llm_provider") == PROVIDER:
+                return valid_models()
+            return original_valid(*args, **kwargs)
+
+        original_info = litellm_utils._get_model_info_helper
+
+        def _get_model_info_helper(model: str, custom_llm_provider: str | None = None, **kwargs: Any) -> Any:
+            if custom_llm_provider == PROVIDER or (custom_llm_provider is None and model.startswith(PREFIX)):
+                _lazy_entry(model)
+            return original_info(model, custom_llm_provider=custom_llm_provider, **kwargs)
+
+        get_valid_models._kluster = True  # type: ignore[attr-defined]
+        litellm_utils.get_valid_models = get_valid_models
+        litellm.get_valid_models = get_valid_models
+        litellm_utils._get_model_info_helper = _get_model_info_helper  # type: ignore[assignment]
+
+
 def _installed_settings() -> KlusterSettings | None:
     handler = _installed_handler()
     return handler.settings if handler is not None else None
 
 
 def _register_model_map(settings: KlusterSettings | None) -> None:
+    _register_entries(model_map(settings))
+
+
+def _register_entries(entries: dict[str, dict[str, Any]]) -> None:
     import logging
 
     # register_model warns per entry that cache pricing defaults to 0 (kluster has no cache prices).
@@ -739,7 +943,7 @@ def _register_model_map(settings: KlusterSettings | None) -> None:
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        litellm.register_model(model_map(settings))
+        litellm.register_model(entries)
     finally:
         logger.setLevel(level)
 

@@ -10,6 +10,7 @@ import litellm
 import pytest
 from litellm.types.utils import ModelResponse
 from openai.types.chat import ChatCompletion
+from pydantic import BaseModel
 
 from kluster_agents.adapters.litellm import (
     abatch_completion_via_api,
@@ -23,7 +24,7 @@ from kluster_agents.adapters.litellm.batch_shapes import litellm_batch_view
 from kluster_agents.integrations import KlusterBatchError, KlusterConfigError, KlusterUnsupportedError
 from kluster_agents.integrations.jobs.batch_results import BatchResult
 
-from .conftest import LLAMA
+from .conftest import GEMMA, LLAMA
 
 MODEL = f"kluster/{LLAMA}"
 
@@ -172,6 +173,29 @@ async def test_async_batch_completion(emulator):
     assert responses[0].choices[0].message.content == "[emulated] reply to: a"
 
 
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+@pytest.mark.parametrize("model", [LLAMA, GEMMA], ids=["tool-call", "prompted-json"])
+def test_batch_structured_output_as_in_real_time(emulator, model):
+    """`response_format=<pydantic class>` in a batch: the schema goes as a forced tool call (or prompted
+    JSON on a model without tools), never as a json_schema kluster does not take; content is the JSON."""
+    (response,) = batch_completion_via_api(
+        [
+            {
+                "model": f"kluster/{model}",
+                "messages": [{"role": "user", "content": "Ada, 36"}],
+                "response_format": Person,
+            }
+        ],
+        journal=False,
+        poll_interval=0.02,
+    )
+    assert isinstance(Person.model_validate_json(response.choices[0].message.content), Person)
+
+
 def test_failed_lines_raise_or_take_their_place():
     ok = ChatCompletion.model_validate(
         {
@@ -184,10 +208,10 @@ def test_failed_lines_raise_or_take_their_place():
     )
     error = KlusterBatchError("line failed: bad input", custom_id="b")
     results = [BatchResult("a", 0, "succeeded", ok), BatchResult("b", 1, "failed", error=error)]
-    mixed = _responses(results, return_exceptions=True)
+    mixed = _responses(results, [None, None], return_exceptions=True)
     assert mixed[0].choices[0].message.content == "fine" and mixed[1] is error
     with pytest.raises(KlusterBatchError) as caught:
-        _responses(results, return_exceptions=False)
+        _responses(results, [None, None], return_exceptions=False)
     assert caught.value.custom_id == "b"
 
 

@@ -38,6 +38,32 @@ def test_cli_prints_yaml_for_the_whole_catalog():
     assert GEMMA not in fallbacks[LLAMA]  # a tool request never falls back to a model without tools
 
 
+def test_embedding_models_get_a_deployment():
+    config = yaml.safe_load(_cli("--tier", "core"))
+    bge = next(m for m in config["model_list"] if m["model_name"] == "BAAI/bge-m3")
+    assert bge["litellm_params"]["model"] == "kluster/BAAI/bge-m3"
+    assert bge["model_info"]["mode"] == "embedding"
+    fallbacks = {k for item in config["router_settings"]["fallbacks"] for k in item}
+    assert "BAAI/bge-m3" not in fallbacks  # a chat request never falls back to an embedding model
+    assert "mcp_servers" not in config  # opt-in
+
+
+def test_mcp_server_entry_reads_its_token_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KLUSTER_MCP_TOKEN", "mcp-secret-99")
+    text = _cli("--tier", "core", "--model", LLAMA, "--mcp")
+    assert "mcp-secret-99" not in text
+    (entry,) = yaml.safe_load(text)["mcp_servers"].values()
+    assert entry["url"].endswith("/v1/mcp") and entry["transport"] == "http"
+    assert (entry["auth_type"], entry["auth_value"]) == ("bearer_token", "os.environ/KLUSTER_MCP_TOKEN")
+
+
+async def test_embeddings_through_the_generated_router(emulator):
+    config = yaml.safe_load(_cli("--tier", "core", "--model", "BAAI/bge-m3"))
+    router = litellm.Router(model_list=config["model_list"])
+    response = await router.aembedding(model="BAAI/bge-m3", input=["hello"])
+    assert len(response.data[0]["embedding"]) == 1024
+
+
 def test_cli_options_and_no_secret_in_file(tmp_path, monkeypatch):
     monkeypatch.setenv("KLUSTER_API_KEY", "sk-proxy-secret-77")
     out = tmp_path / "config.yaml"

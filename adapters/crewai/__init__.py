@@ -6,9 +6,10 @@ guardrails and tool, batch-aware crews.
 
 Needs the `crewai` extra: pip install "kluster-agents[crewai]".
 
-CrewAI's telemetry is switched off by default (it adds seconds per run and stalls offline):
-`CREWAI_DISABLE_TELEMETRY` and `OTEL_SDK_DISABLED` are set to "true" unless already set before this
-import — set them to "false" first to keep CrewAI's telemetry.
+CrewAI's own telemetry is switched off by default (it adds seconds per run and stalls offline):
+`CREWAI_DISABLE_TELEMETRY` is set to "true" unless already set before this import — set it to
+"false" first to keep CrewAI's telemetry. `OTEL_SDK_DISABLED` is left alone, so the application's
+own OpenTelemetry tracing keeps recording.
 
 Each name loads its module on first use (PEP 562), so `from kluster_agents.adapters.crewai import
 kluster_llm` costs about what `from crewai import LLM` does.
@@ -20,7 +21,6 @@ import os
 from typing import TYPE_CHECKING
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from kluster_agents.integrations._lazy import lazy_exports
 from kluster_agents.integrations.api.extras import require

@@ -6,6 +6,10 @@ guardrails and tool, batch-aware crews.
 
 Needs the `crewai` extra: pip install "kluster-agents[crewai]".
 
+Importing this package also makes kluster a CrewAI provider name: `LLM(model="kluster/<model>")`,
+`Agent(llm="kluster/<model>")` and a crew YAML's `llm: kluster/<model>` build `KlusterCompletion`;
+`embedder={"provider": "kluster", "config": {"model_name": ...}}` uses kluster embeddings.
+
 CrewAI's own telemetry is switched off by default (it adds seconds per run and stalls offline):
 `CREWAI_DISABLE_TELEMETRY` is set to "true" unless already set before this import — set it to
 "false" first to keep CrewAI's telemetry. `OTEL_SDK_DISABLED` is left alone, so the application's
@@ -26,6 +30,10 @@ from kluster_agents.integrations._lazy import lazy_exports
 from kluster_agents.integrations.api.extras import require
 
 require("crewai", "crewai")
+
+from kluster_agents.adapters.crewai._registration import register as _register
+
+_register()  # "kluster/<model>" strings and the "kluster" embedder provider (see _registration.py)
 
 if TYPE_CHECKING:
     from kluster_agents.adapters.crewai.batched_kickoff import (

@@ -8,10 +8,11 @@ when one of its names is first used, so `import kluster_agents.integrations` sta
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations._lazy import lazy_exports
 from kluster_agents.integrations._version import __version__
+from kluster_agents.integrations.api.adaptive_requests import install_resolvers
 
 _EXPORTS = {
     "make_client": "api.client",
@@ -120,3 +121,20 @@ if TYPE_CHECKING:
     from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+def _resolve_placeholder(client: Any, placeholder: Any, settings: Any) -> Any:
+    from kluster_agents.integrations.jobs.adaptive import resolve_placeholder
+
+    return resolve_placeholder(client, placeholder, settings)
+
+
+async def _aresolve_placeholder(client: Any, placeholder: Any, settings: Any) -> Any:
+    from kluster_agents.integrations.jobs.adaptive import aresolve_placeholder
+
+    return await aresolve_placeholder(client, placeholder, settings)
+
+
+# The API layer spots adaptive placeholders; the job layer above it knows how to wait for their jobs.
+# The package root, above both, connects them (loading the job layer only when a placeholder arrives).
+install_resolvers(_resolve_placeholder, _aresolve_placeholder)

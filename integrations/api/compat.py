@@ -314,7 +314,7 @@ def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: Klust
         if rule.param not in request or rule.action == "needs-tools":
             continue
         value = request.pop(rule.param)
-        if rule.keep is not None and rule.keep(value):
+        if _kept(rule, value):
             request[rule.param] = value
         elif rule.action == "drop":
             _warn_once(rule.param, f"kluster-agents: dropped `{rule.param}` ({rule.why}).", settings)
@@ -323,6 +323,11 @@ def _apply_param_rules(request: dict[str, Any], info: ModelInfo, settings: Klust
         elif rule.action == "translate" and rule.target is not None and rule.target not in request:
             logger.debug("kluster-agents: translated `%s` to `%s`.", rule.param, rule.target)
             request[rule.target] = rule.convert(value) if rule.convert else value
+
+
+def _kept(rule: Rule, value: Any) -> bool:
+    """Sent as is: the one test `check_chat_request` and `prepare_chat_request` share, so they never disagree."""
+    return rule.keep is not None and rule.keep(value)
 
 
 def _check_harmless(rule: Rule, value: Any, info: ModelInfo) -> None:
@@ -366,7 +371,7 @@ def check_chat_request(
     for index, msg in enumerate(messages):
         _check_content(_message_mapping(msg, index).get("content"), info, index)
     for rule in PARAM_RULES.values():
-        if rule.action == "drop-or-refuse" and rule.param in params:
+        if rule.action == "drop-or-refuse" and rule.param in params and not _kept(rule, params[rule.param]):
             _check_harmless(rule, params[rule.param], info)
     tools = params.get("tools") or (params.get("functions") and ["translated"])
     _check_tools(bool(tools), params, info, settings)

@@ -25,11 +25,19 @@ from typing import Any
 
 import httpx
 import openai
+from openai._legacy_response import LegacyAPIResponse
 from openai.resources.beta import AsyncBeta, Beta
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 from openai.resources.embeddings import AsyncEmbeddings, Embeddings
 
 from kluster_agents.integrations._version import USER_AGENT
+from kluster_agents.integrations.api.adaptive_requests import (
+    aresolve,
+    is_placeholder,
+    refuse_adaptive_stream,
+    requested_adaptive,
+    resolve,
+)
 from kluster_agents.integrations.api.compat import RequestShapes, prepare_chat_request
 from kluster_agents.integrations.api.compat_trace import (
     COMPAT_HEADER,
@@ -116,6 +124,36 @@ def _stream_plan(client: Any, prepared: dict[str, Any]) -> tuple[bool, str, bool
     return True, base, should_ask(settings.stream_usage, base)
 
 
+def _refuse_adaptive_stream(prepared: dict[str, Any]) -> None:
+    if prepared.get("stream") and requested_adaptive(prepared):
+        raise refuse_adaptive_stream(prepared.get("model"))
+
+
+class _AnsweredRawResponse:
+    """What `with_raw_response.create()` returns for an adaptive request: the raw placeholder response's
+    headers, and `parse()` giving the real answer (LangChain reads chat completions this way)."""
+
+    def __init__(self, answer: Any, raw: Any) -> None:
+        self._answer = answer
+        self.http_response = raw.http_response
+        self.headers = raw.headers
+
+    def parse(self, **_: Any) -> Any:
+        return self._answer
+
+
+def _placeholder_of(result: Any) -> Any:
+    """The placeholder completion in `result` (a completion or a raw response), or None."""
+    if isinstance(result, LegacyAPIResponse):
+        parsed = result.parse()  # cached by the SDK: the caller's own parse() costs nothing more
+        return parsed if is_placeholder(parsed) else None
+    return result if is_placeholder(result) else None
+
+
+def _answered(result: Any, placeholder: Any, answer: Any) -> Any:
+    return answer if result is placeholder else _AnsweredRawResponse(answer, result)
+
+
 def _can_fall_back(client: Any, exc: Exception) -> bool:
     return resolve_settings(_settings_of(client)).stream_usage == "auto" and is_stream_options_refusal(exc)
 
@@ -123,10 +161,16 @@ def _can_fall_back(client: Any, exc: Exception) -> bool:
 class KlusterCompletions(Completions):
     def create(self, **kwargs: Any) -> Any:
         prepared = _prepared(self._client, kwargs)
+        _refuse_adaptive_stream(prepared)
         streaming, base, ask = _stream_plan(self._client, prepared)
         try:
             if not streaming:
-                return checked_result(super().create(**prepared), self._client)
+                result = checked_result(super().create(**prepared), self._client)
+                placeholder = _placeholder_of(result)
+                if placeholder is None:
+                    return result
+                answer = resolve(self._client, placeholder, _settings_of(self._client))
+                return _answered(result, placeholder, answer)
             if ask:
                 try:
                     stream = super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
@@ -149,10 +193,16 @@ class KlusterCompletions(Completions):
 class AsyncKlusterCompletions(AsyncCompletions):
     async def create(self, **kwargs: Any) -> Any:
         prepared = _prepared(self._client, kwargs)
+        _refuse_adaptive_stream(prepared)
         streaming, base, ask = _stream_plan(self._client, prepared)
         try:
             if not streaming:
-                return checked_result(await super().create(**prepared), self._client)
+                result = checked_result(await super().create(**prepared), self._client)
+                placeholder = _placeholder_of(result)
+                if placeholder is None:
+                    return result
+                answer = await aresolve(self._client, placeholder, _settings_of(self._client))
+                return _answered(result, placeholder, answer)
             if ask:
                 try:
                     stream = await super().create(**{**prepared, "stream_options": INCLUDE_USAGE})

@@ -120,6 +120,14 @@ class KlusterSettings(BaseSettings):
         "size and x1.5 without progress, cut to the estimated time left, at most 30 s).",
     )
 
+    adaptive_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds a chat call in adaptive mode waits for its queued job before raising "
+        "KlusterTimeoutError (the job keeps running; KLUSTER_ADAPTIVE_TIMEOUT); unset: until the job ends "
+        "(at the latest when its completion window expires).",
+    )
+
     progress: ProgressMode = Field(
         default="auto",
         description="Progress display of the frameworks' batch modes (LangChain batch=True, LiteLLM's batch helper, "

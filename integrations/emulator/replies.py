@@ -9,6 +9,7 @@ schemas so that agent loops and structured-output parsers terminate.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections import deque
@@ -165,10 +166,32 @@ def _derived_reply(request: Mapping[str, Any], info: ModelInfo) -> Reply:
     if tool_results(messages):
         return Reply(content=tool_result_answer(messages))
     schema = find_json_schema(messages)
+    if schema is None and _json_mode(request):
+        schema = _requested_object(user_text)
     if schema is not None:
         values = conversation_values(messages)
         return Reply(content=json.dumps(instance_for_schema(schema, values=values)))
     return Reply(content=f"[emulated] reply to: {user_text}" if user_text else "[emulated] reply")
+
+
+def _json_mode(request: Mapping[str, Any]) -> bool:
+    """JSON mode (`response_format={"type": "json_object"}`, observed accepted): the answer is one JSON object."""
+    fmt = request.get("response_format")
+    return isinstance(fmt, Mapping) and fmt.get("type") == "json_object"
+
+
+_NAMED_KEYS = re.compile(r"\bkeys?\s+((?:[`'\"]?[A-Za-z_]\w*[`'\"]?(?:\s*,\s*|\s+and\s+|,\s*and\s+)?)+)", re.I)
+
+
+def _requested_object(user_text: str) -> dict[str, Any]:
+    """The object a JSON-mode prompt asks for: the keys it names ("with the keys name and age"), else an
+    `answer` field, as a capable model would shape it."""
+    found = _NAMED_KEYS.search(user_text)
+    names = re.findall(r"[A-Za-z_]\w*", found.group(1)) if found else []
+    keys = [n for n in names if n.lower() != "and"] or ["answer"]
+    number = re.compile(r"^(age|count|number|year|total|amount)s?$", re.I)
+    properties = {k: {"type": "integer" if number.match(k) else "string"} for k in keys}
+    return {"type": "object", "properties": properties, "required": keys}
 
 
 def find_json_schema(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

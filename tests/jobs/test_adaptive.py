@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterConfigError, KlusterInvalidRequestError
+from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.errors import (
+    KlusterBatchError,
+    KlusterConfigError,
+    KlusterInvalidRequestError,
+    KlusterUnsupportedError,
+)
 from kluster_agents.integrations.jobs.adaptive import (
+    AdaptiveMode,
     acomplete_adaptive,
     adaptive_metadata,
     complete_adaptive,
     submit_adaptive,
+    with_adaptive,
 )
 
 from .conftest import chat
@@ -76,6 +84,74 @@ def test_works_with_the_fake_too(fake, fake_settings):
 
 
 def test_stream_is_refused(fake, fake_settings):
-    with pytest.raises(KlusterInvalidRequestError, match="stream"):
+    with pytest.raises(KlusterUnsupportedError, match="stream"):
         submit_adaptive(chat(0, stream=True), settings=fake_settings, client=fake.client())
     assert fake.log == []
+
+
+# -- adaptive requests through any kluster client: the placeholder never reaches the caller ---------
+
+
+def _metadata(**options: object) -> dict[str, object]:
+    return {"@kluster.ai": {"async": True, **options}}
+
+
+@pytest.mark.parametrize("route", ["metadata", "extra_body"])
+def test_client_waits_for_the_answer_of_an_adaptive_request(kluster_emulator, route):
+    kluster_emulator.controls.script("the real answer")
+    client = make_client(kluster_emulator.settings)
+    kwargs = {"metadata": _metadata()} if route == "metadata" else {"extra_body": {"metadata": _metadata()}}
+    completion = client.chat.completions.create(**chat(0), **kwargs)
+    assert completion.choices[0].message.content == "the real answer"
+    assert any(r.path.endswith("/batches") or "/batches/" in r.path for r in kluster_emulator.controls.requests)
+
+
+def test_raw_response_parses_to_the_answer(kluster_emulator):
+    """LangChain reads completions through `with_raw_response`: that path gets the answer too."""
+    kluster_emulator.controls.script("raw answer")
+    raw = make_client(kluster_emulator.settings).chat.completions.with_raw_response.create(
+        **chat(0), metadata=_metadata(completion_window="1h")
+    )
+    assert raw.parse().choices[0].message.content == "raw answer"
+    assert raw.headers is not None
+
+
+async def test_async_client_waits_for_the_answer(kluster_emulator):
+    kluster_emulator.controls.script("async answer")
+    client = make_async_client(kluster_emulator.settings)
+    completion = await client.chat.completions.create(**chat(0), extra_body={"metadata": _metadata()})
+    assert completion.choices[0].message.content == "async answer"
+
+
+def test_adaptive_stream_is_refused_before_the_network(kluster_emulator):
+    client = make_client(kluster_emulator.settings)
+    before = len(kluster_emulator.controls.requests)
+    with pytest.raises(KlusterUnsupportedError, match="stream") as info:
+        client.chat.completions.create(**chat(0), stream=True, metadata=_metadata())
+    assert info.value.model == chat(0)["model"]
+    assert len(kluster_emulator.controls.requests) == before
+
+
+def test_plain_requests_are_untouched(kluster_emulator):
+    kluster_emulator.controls.script("plain")
+    completion = make_client(kluster_emulator.settings).chat.completions.create(**chat(0))
+    assert completion.choices[0].message.content == "plain"
+    assert not any("/batches" in r.path for r in kluster_emulator.controls.requests)
+
+
+def test_adaptive_mode_coerces_user_options():
+    assert AdaptiveMode.coerce(None) is None and AdaptiveMode.coerce(False) is None
+    assert AdaptiveMode.coerce(True) == AdaptiveMode()
+    mode = AdaptiveMode.coerce({"completion_window": "1h", "strict_completion_window": True})
+    assert mode is not None and mode.metadata() == _metadata(completion_window="1h", strict_completion_window=True)
+    assert with_adaptive({"metadata": {"team": "a"}}, mode)["metadata"]["team"] == "a"
+    assert with_adaptive({"x": 1}, None) == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"completion_window": "2h"}, {"window": "1h"}, "yes", {"callback_url": "ftp://x"}],
+)
+def test_adaptive_mode_refuses_bad_options(value):
+    with pytest.raises((KlusterConfigError, KlusterInvalidRequestError)):
+        AdaptiveMode.coerce(value)

@@ -86,6 +86,33 @@ def test_response_format_json_mode_kept_json_schema_refused() -> None:
             prep(response_format=fmt)
 
 
+@pytest.mark.parametrize(
+    "fmt",
+    [{"type": "json_object"}, {"type": "text"}, {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}],
+)
+def test_check_and_prepare_decide_response_format_alike(fmt) -> None:
+    """The early check (CrewAI construction, LangChain batch mode) and the request path never disagree."""
+    params = {"model": LLAMA, "messages": USER, "response_format": fmt}
+
+    def outcome(call):
+        try:
+            call()
+        except KlusterUnsupportedError as exc:
+            return type(exc)
+        return None
+
+    assert outcome(lambda: compat.check_chat_request(params)) == outcome(lambda: prep(**params))
+    if fmt["type"] == "json_object":
+        compat.check_chat_request(params)  # accepted, as it is sent
+
+
+def test_tool_strict_and_tool_choice_required_are_sent() -> None:
+    """One decision under every adapter: tools go as OpenAI shapes them (the docs list neither as unsupported)."""
+    strict_tool = {"type": "function", "function": {**TOOL["function"], "strict": True}}
+    out = prep(tools=[strict_tool], tool_choice="required")
+    assert out["tools"][0]["function"]["strict"] is True and out["tool_choice"] == "required"
+
+
 def test_max_tokens_translated() -> None:
     out = prep(max_tokens=50)
     assert out["max_completion_tokens"] == 50 and "max_tokens" not in out

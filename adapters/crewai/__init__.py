@@ -48,6 +48,12 @@ if TYPE_CHECKING:
     )
     from kluster_agents.adapters.crewai.guardrail import KlusterVerifyGuardrail, VerifyGuardrail
     from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
+    from kluster_agents.adapters.crewai.mcp import (
+        KlusterMCPVerifyDocumentTool,
+        KlusterMCPVerifyTool,
+        kluster_mcp_tools,
+        local_mcp_tools,
+    )
     from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
     from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
@@ -62,6 +68,10 @@ _EXPORTS = {
     "VerifyGuardrail": "kluster_agents.adapters.crewai.guardrail",
     "KlusterCompletion": "kluster_agents.adapters.crewai.llm",
     "kluster_llm": "kluster_agents.adapters.crewai.llm",
+    "KlusterMCPVerifyDocumentTool": "kluster_agents.adapters.crewai.mcp",
+    "KlusterMCPVerifyTool": "kluster_agents.adapters.crewai.mcp",
+    "kluster_mcp_tools": "kluster_agents.adapters.crewai.mcp",
+    "local_mcp_tools": "kluster_agents.adapters.crewai.mcp",
     "KlusterVerifyTool": "kluster_agents.adapters.crewai.tools",
     "HallucinationDetected": "kluster_agents.integrations.verify.policy",
     "VerifyOutcome": "kluster_agents.integrations.verify.policy",
@@ -73,6 +83,8 @@ __all__ = [
     "KlusterCompletion",
     "KlusterEmbeddingFunction",
     "KlusterEmbeddingsProvider",
+    "KlusterMCPVerifyDocumentTool",
+    "KlusterMCPVerifyTool",
     "KlusterVerifyGuardrail",
     "KlusterVerifyTool",
     "VerifyGuardrail",
@@ -83,6 +95,8 @@ __all__ = [
     "kluster_embedder",
     "kluster_embedder_config",
     "kluster_llm",
+    "kluster_mcp_tools",
+    "local_mcp_tools",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

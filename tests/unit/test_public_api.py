@@ -100,6 +100,8 @@ ADAPTERS = {
         "KlusterCompletion",
         "KlusterEmbeddingFunction",
         "KlusterEmbeddingsProvider",
+        "KlusterMCPVerifyDocumentTool",
+        "KlusterMCPVerifyTool",
         "KlusterVerifyGuardrail",
         "KlusterVerifyTool",
         "VerifyGuardrail",
@@ -110,6 +112,8 @@ ADAPTERS = {
         "kluster_embedder",
         "kluster_embedder_config",
         "kluster_llm",
+        "kluster_mcp_tools",
+        "local_mcp_tools",
     ],
     "pydantic_ai": [
         "HallucinationDetected",

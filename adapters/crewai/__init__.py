@@ -37,7 +37,9 @@ _register()  # "kluster/<model>" strings and the "kluster" embedder provider (se
 
 if TYPE_CHECKING:
     from kluster_agents.adapters.crewai.batched_kickoff import (
+        acall_for_each_batched,
         akickoff_for_each_batched,
+        call_for_each_batched,
         kickoff_for_each_batched,
     )
     from kluster_agents.adapters.crewai.embeddings import (
@@ -58,7 +60,9 @@ if TYPE_CHECKING:
     from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 _EXPORTS = {
+    "acall_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
     "akickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
+    "call_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
     "kickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
     "KlusterEmbeddingFunction": "kluster_agents.adapters.crewai.embeddings",
     "KlusterEmbeddingsProvider": "kluster_agents.adapters.crewai.embeddings",
@@ -90,7 +94,9 @@ __all__ = [
     "VerifyGuardrail",
     "VerifyOutcome",
     "VerifyPolicy",
+    "acall_for_each_batched",
     "akickoff_for_each_batched",
+    "call_for_each_batched",
     "kickoff_for_each_batched",
     "kluster_embedder",
     "kluster_embedder_config",

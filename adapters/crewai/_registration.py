@@ -18,7 +18,7 @@ of provider specs: their `embedder` field is widened by `KlusterProviderSpec` an
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from crewai import LLM, Agent, Crew
 from crewai.knowledge.knowledge import Knowledge
@@ -67,8 +67,8 @@ def register() -> None:
 def _register_llm_route() -> None:
     if getattr(LLM._resolve_route, "_kluster", False):
         return
-    resolve = LLM.__dict__["_resolve_route"].__func__
-    new = LLM.__dict__["__new__"]
+    resolve: Any = LLM.__dict__["_resolve_route"].__func__
+    new: Any = LLM.__dict__["__new__"]
 
     def _resolve_route(cls: type[LLM], model: str, kwargs: dict[str, Any]) -> Any:
         kluster_model = kluster_model_of(model, kwargs)
@@ -83,11 +83,12 @@ def _register_llm_route() -> None:
         if route is None or route.provider != PROVIDER:
             return new(cls, model, is_litellm, **kwargs)
         params = {k: v for k, v in kwargs.items() if k not in ("provider", "custom_openai")}
-        return route.native_class(model=route.model, **params)
+        build: Any = route.native_class  # KlusterCompletion, imported on the first kluster route
+        return build(model=route.model, **params)
 
     _resolve_route._kluster = True  # type: ignore[attr-defined]
     LLM._resolve_route = classmethod(_resolve_route)  # type: ignore[assignment,method-assign]
-    LLM.__new__ = staticmethod(__new__)  # type: ignore[assignment,method-assign]
+    LLM.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
 
 
 def _register_embedder() -> None:
@@ -96,5 +97,5 @@ def _register_embedder() -> None:
     PROVIDER_PATHS[PROVIDER] = _EMBEDDINGS_PROVIDER_PATH
     for model in (KnowledgeStorage, Knowledge, Agent, Crew):
         field = model.model_fields["embedder"]
-        field.annotation = field.annotation | KlusterProviderSpec  # type: ignore[operator]
+        field.annotation = cast(Any, field.annotation | KlusterProviderSpec)
         model.model_rebuild(force=True)

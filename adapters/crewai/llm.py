@@ -198,27 +198,34 @@ class KlusterCompletion(OpenAICompletion):
 
     # -- reasoning models: the answer without its <think> block ---------------------------------
 
-    def _answer(self, result: Any) -> Any:
+    def _answer(self, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A whole answer's `<think>` block goes to `last_reasoning` and, as one CrewAI thinking
+        event, to listeners (as a streamed one does chunk by chunk)."""
         if not isinstance(result, str) or not self.model_info.reasoning:
             return result
         split = split_reasoning(result)
         if split.reasoning is None:  # a streamed answer was split as it came (last_reasoning is set)
             return result
         self.last_reasoning = split.reasoning
+        self._emit_thinking_chunk_event(
+            chunk=split.reasoning,
+            from_task=kwargs.get("from_task", args[4] if len(args) > 4 else None),
+            from_agent=kwargs.get("from_agent", args[5] if len(args) > 5 else None),
+        )
         return split.content
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         """CrewAI's `call`; a reasoning model's answer comes without `<think>…</think>` (see `last_reasoning`)."""
         self.last_reasoning = None
         try:
-            return self._answer(super().call(*args, **kwargs))
+            return self._answer(super().call(*args, **kwargs), args, kwargs)
         except ConnectionError as exc:
             raise _typed_timeout(exc) from exc
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         self.last_reasoning = None
         try:
-            return self._answer(await super().acall(*args, **kwargs))
+            return self._answer(await super().acall(*args, **kwargs), args, kwargs)
         except ConnectionError as exc:
             raise _typed_timeout(exc) from exc
 

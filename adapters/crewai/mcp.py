@@ -61,10 +61,6 @@ class _MCPVerifyTool(BaseTool):
 
     _backend: VerifyBackend = PrivateAttr()
 
-    def __init__(self, backend: VerifyBackend, **data: Any) -> None:
-        super().__init__(**data)
-        self._backend = backend
-
     def _run(self, **arguments: Any) -> str:
         from kluster_agents.integrations.mcp.cloud import run_sync
 
@@ -140,7 +136,10 @@ class _LocalMCP:
 
 
 def _tools(backend: VerifyBackend) -> list[BaseTool]:
-    return [KlusterMCPVerifyTool(backend), KlusterMCPVerifyDocumentTool(backend)]
+    tools: list[_MCPVerifyTool] = [KlusterMCPVerifyTool(), KlusterMCPVerifyDocumentTool()]
+    for mcp_tool in tools:
+        mcp_tool._backend = backend
+    return list(tools)
 
 
 def kluster_mcp_tools(

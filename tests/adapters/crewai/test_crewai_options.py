@@ -149,3 +149,18 @@ def test_streamed_reasoning_goes_to_thinking_events_not_content(make_llm: Any, u
     assert "".join(content).strip() == answer
     assert thinking and llm.last_reasoning == "".join(thinking).strip()
     assert "<think>" not in llm.last_reasoning
+
+
+def test_a_whole_answers_reasoning_is_one_thinking_event(make_llm: Any) -> None:
+    thinking: list[str] = []
+    with crewai_event_bus.scoped_handlers():
+
+        @crewai_event_bus.on(LLMThinkingChunkEvent)
+        def _thinking(source: Any, event: LLMThinkingChunkEvent) -> None:
+            thinking.append(event.chunk)
+
+        llm = make_llm(REASONING_MODEL)
+        answer = llm.call("What is 2+2?")
+        crewai_event_bus.flush()
+    assert "<think>" not in answer
+    assert thinking == [llm.last_reasoning] and llm.last_reasoning

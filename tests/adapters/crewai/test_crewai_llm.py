@@ -91,7 +91,7 @@ def test_checkpoint_config_never_lets_the_openai_key_reach_kluster() -> None:
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": City}, "response_format"),  # a schema (JSON mode is accepted: test_crewai_options.py)
         ({"n": 3}, "n"),
         ({"max_tokens": 10_000_000}, "max_completion_tokens"),
     ],

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from crewai import LLM, Agent, Crew, Process, Task
 from crewai.knowledge.knowledge import Knowledge
-from crewai.knowledge.source.string_knowledge_source import StringKnowledgeSource
 from crewai.project import CrewBase, agent, crew, task
 from crewai.rag.embeddings.factory import build_embedder
 from pydantic import ValidationError
@@ -99,21 +98,16 @@ def test_kluster_embedder_dict_builds_our_embedding_function(kluster_emulator_en
     assert kluster_embedder_config("bge-m3") == {"provider": "kluster", "config": {"model_name": "BAAI/bge-m3"}}
 
 
-def test_crews_agents_and_knowledge_accept_the_kluster_embedder_dict(
-    kluster_emulator_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CREWAI_STORAGE_DIR", str(tmp_path / "crewai"))
+def test_crews_agents_and_knowledge_accept_the_kluster_embedder_dict(kluster_emulator_env: Any) -> None:
     spec = {"provider": "kluster", "config": {}}
     writer = Agent(role="Writer", goal="Write", backstory="Brief.", llm="kluster/llama-3.3-70b", embedder=spec)
     crew_ = Crew(agents=[writer], tasks=[Task(description="d", expected_output="e", agent=writer)], embedder=spec)
     assert crew_.embedder == spec and writer.embedder == spec
-    knowledge = Knowledge(
-        collection_name="facts",
-        sources=[StringKnowledgeSource(content=c) for c in ("Plants use sunlight.", "Everest is high.")],
-        embedder=spec,
-    )
-    knowledge.add_sources()
-    assert knowledge.query(["How do plants use light?"], results_limit=1)[0]["content"].startswith("Plants")
+    # nothing is added: CrewAI's vector store lives under ~/.local/share, shared by every run
+    knowledge = Knowledge(collection_name="kluster_spec", sources=[], embedder=spec)
+    embed = knowledge.storage._client.embedding_function  # type: ignore[union-attr]
+    assert isinstance(embed, KlusterEmbeddingFunction)
+    assert len(embed(["How do plants use light?"])[0]) == 1024
     assert any(r.path == "/v1/embeddings" for r in kluster_emulator_env.controls.requests)
 
 

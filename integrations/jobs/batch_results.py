@@ -17,6 +17,7 @@ from kluster_agents.integrations.api.errors import (
     KlusterBatchError,
     error_from_response,
 )
+from kluster_agents.integrations.api.prices import cost_of
 from kluster_agents.integrations.jobs.jsonl import (
     Chunk,
     LineIndex,
@@ -104,6 +105,15 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         return self.status == "succeeded"
+
+    @property
+    def cost(self) -> float | None:
+        """USD for this line at batch prices (`api.prices`; none are published, so set yours with
+        `set_price(..., mode="batch")`), or None when unknown — never a real-time figure passed off as batch."""
+        response = self.response
+        if response is None:
+            return None
+        return cost_of(response.model, response.usage, mode="batch")
 
     def unwrap(self) -> ChatCompletion:
         """The chat completion, or raise this line's error."""

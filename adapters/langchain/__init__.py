@@ -4,7 +4,12 @@
   streaming, async, usage, kluster response extras), every request checked by compat;
 - `KlusterEmbeddings`: kluster.ai embedding models (BAAI/bge-m3) for vector stores and RAG;
 - `KlusterBatchChat` / `ChatKluster(batch=True)`: `.batch()/.abatch()` as one Batch API job;
-- `with_verification`, `KlusterVerifyCallbackHandler`, `KlusterVerifyTool`: kluster.ai Verify.
+- `with_verification`, `KlusterVerifyCallbackHandler`, `KlusterVerifyTool`: kluster.ai Verify;
+- `kluster_mcp_tools`, `local_mcp_tools`: the Verify MCP tools (cloud endpoint or local server).
+
+Importing this package makes `kluster` a provider of LangChain's `init_chat_model`:
+`init_chat_model("kluster:<model>")`, `init_chat_model("<model>", model_provider="kluster")`
+and `create_agent("kluster:<model>", ...)` build a `ChatKluster`.
 
 Needs the `langchain` extra: `pip install "kluster-agents[langchain]"`.
 
@@ -22,9 +27,14 @@ from kluster_agents.integrations.api.extras import require
 require("langchain_core", "langchain")
 require("langchain_openai", "langchain")
 
+from kluster_agents.adapters.langchain._provider import register_provider
+
+register_provider()  # init_chat_model("kluster:<model>") and create_agent("kluster:<model>") route to ChatKluster
+
 if TYPE_CHECKING:
     from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat
     from kluster_agents.adapters.langchain.embeddings import KlusterEmbeddings
+    from kluster_agents.adapters.langchain.mcp import kluster_mcp_tools, local_mcp_tools
     from kluster_agents.adapters.langchain.verify import (
         KlusterVerifyCallbackHandler,
         KlusterVerifyTool,
@@ -39,6 +49,8 @@ _EXPORTS = {
     "KlusterBatchChat": "kluster_agents.adapters.langchain.chat_models",
     "KlusterEmbeddings": "kluster_agents.adapters.langchain.embeddings",
     "KlusterVerifyCallbackHandler": "kluster_agents.adapters.langchain.verify",
+    "kluster_mcp_tools": "kluster_agents.adapters.langchain.mcp",
+    "local_mcp_tools": "kluster_agents.adapters.langchain.mcp",
     "KlusterVerifyTool": "kluster_agents.adapters.langchain.verify",
     "VerifyRecord": "kluster_agents.adapters.langchain.verify",
     "with_verification": "kluster_agents.adapters.langchain.verify",
@@ -59,6 +71,8 @@ __all__ = [
     "VerifyOutcome",
     "VerifyPolicy",
     "VerifyRecord",
+    "kluster_mcp_tools",
+    "local_mcp_tools",
     "with_verification",
 ]
 

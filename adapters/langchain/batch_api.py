@@ -71,6 +71,7 @@ def _batched_copy(model: ChatKluster, transport: MicroBatchTransport) -> ChatKlu
             "async_client": root_async.chat.completions,
             "use_batch_api": False,
             "streaming": False,
+            "adaptive": None,  # each input is a line of this Batch API job, not an adaptive request
         }
     )
 
@@ -78,7 +79,8 @@ def _batched_copy(model: ChatKluster, transport: MicroBatchTransport) -> ChatKlu
 def _call_kwargs(kwargs: dict[str, Any], index: int) -> dict[str, Any]:
     line = {BATCH_CUSTOM_ID_HEADER: f"lc-{index}", BATCH_POSITION_HEADER: str(index)}  # the job in input order
     headers = {**(kwargs.get("extra_headers") or {}), **line}
-    return {**kwargs, "stream": False, "extra_headers": headers}
+    request = {k: v for k, v in kwargs.items() if k != "adaptive"}  # the job is the batch, not adaptive
+    return {**request, "stream": False, "extra_headers": headers}
 
 
 async def abatch(

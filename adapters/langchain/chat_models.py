@@ -32,10 +32,10 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.chat_completion import Choice
 from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
 from kluster_agents.adapters.langchain import batch_api
-from kluster_agents.adapters.langchain.structured_output import prompted_structured_output
+from kluster_agents.adapters.langchain.structured_output import prompted_json_message, prompted_structured_output
 from kluster_agents.integrations._version import __version__, product
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
 from kluster_agents.integrations.api.client import make_async_client, make_client
@@ -45,6 +45,7 @@ from kluster_agents.integrations.api.reasoning import ThinkSplitter, split_reaso
 from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
 from kluster_agents.integrations.api.stream_usage import ESTIMATED_FLAG
 from kluster_agents.integrations.api.structured import DEFAULT_MAX_RETRIES, json_schema_of
+from kluster_agents.integrations.jobs.adaptive import AdaptiveMode, with_adaptive
 
 PROVIDER = "kluster"
 StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
@@ -104,10 +105,33 @@ class ChatKluster(BaseChatOpenAI):
     setting (KLUSTER_PROGRESS; 'auto': only on a terminal), True/False force it."""
     batch_poll_interval: float | None = None
     """Seconds between batch status polls (None: the engine's backoff)."""
+    adaptive: AdaptiveMode | None = None
+    """Adaptive (async) inference for every call: True, an `AdaptiveMode`, or its fields as a dict.
+    invoke/ainvoke then wait for the job and return the real answer; per call: `.bind(adaptive=...)`."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     _settings: KlusterSettings | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _request_metadata_to_body(cls, values: Any) -> Any:
+        """`model_kwargs={"metadata": ...}` is request metadata (e.g. kluster's adaptive options):
+        send it in `extra_body`, since LangChain would otherwise take it for its own tracing
+        `metadata` field and never send it."""
+        if not isinstance(values, dict) or not isinstance(values.get("model_kwargs"), dict):
+            return values
+        model_kwargs = dict(values["model_kwargs"])
+        if "metadata" not in model_kwargs:
+            return values
+        extra_body = dict(values.get("extra_body") or {})
+        extra_body["metadata"] = {**model_kwargs.pop("metadata"), **(extra_body.get("metadata") or {})}
+        return {**values, "model_kwargs": model_kwargs, "extra_body": extra_body}
+
+    @field_validator("adaptive", mode="before")
+    @classmethod
+    def _coerce_adaptive(cls, value: Any) -> AdaptiveMode | None:
+        return AdaptiveMode.coerce(value)
 
     def __init__(self, **kwargs: Any) -> None:
         """Invalid arguments raise the `KlusterError` that names the fix (not a pydantic ValidationError)."""
@@ -186,18 +210,26 @@ class ChatKluster(BaseChatOpenAI):
             return self
         timeout = _httpx_timeout(self.request_timeout)
         if not self.client:
-            self.root_client = make_client(settings, http_client=self.http_client, user_agent=_user_agent())
+            self.root_client = make_client(settings, http_client=self.http_client, **self._client_defaults())
             if timeout is not None:
                 self.root_client.timeout = timeout
             self.client = self.root_client.chat.completions
         if not self.async_client:
             self.root_async_client = make_async_client(
-                settings, http_client=self.http_async_client, user_agent=_user_agent()
+                settings, http_client=self.http_async_client, **self._client_defaults()
             )
             if timeout is not None:
                 self.root_async_client.timeout = timeout
             self.async_client = self.root_async_client.chat.completions
         return self
+
+    def _client_defaults(self) -> dict[str, Any]:
+        """Our User-Agent product and the user's `default_headers`/`default_query`, sent on every request."""
+        return {
+            "user_agent": _user_agent(),
+            "default_headers": self.default_headers,
+            "default_query": self.default_query,
+        }
 
     @model_validator(mode="after")
     def _set_kluster_version(self) -> Self:
@@ -230,7 +262,10 @@ class ChatKluster(BaseChatOpenAI):
             reasoning_output=info.reasoning,
             tool_calling=tools,
             tool_choice=tools,
-            structured_output=False,  # no response_format: agents must use ToolStrategy
+            # Agents (`create_agent(response_format=...)`) take their answer from a tool call where the
+            # model has tools (ToolStrategy); elsewhere from the message's JSON (ProviderStrategy), which
+            # bind_tools produces by prompted JSON since kluster has no json_schema response_format.
+            structured_output=not tools,
         )
         limits = info.limits_for(self.settings.tier)
         if limits is not None and limits.context:
@@ -249,7 +284,15 @@ class ChatKluster(BaseChatOpenAI):
     def _get_request_payload(self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         if self.root_client is None and self.root_async_client is None:
             self.settings.require_api_key()  # raises KlusterConfigError before any network
-        return super()._get_request_payload(input_, stop=stop, **kwargs)  # compat runs once, in the client
+        mode = AdaptiveMode.coerce(kwargs.pop("adaptive")) if "adaptive" in kwargs else self.adaptive
+        payload = super()._get_request_payload(input_, stop=stop, **kwargs)  # compat runs once, in the client
+        if mode is not None:  # the kluster client sees the options, waits for the job, returns the answer
+            extra_body = payload.get("extra_body")
+            if isinstance(extra_body, dict) and "metadata" in extra_body:
+                payload["extra_body"] = with_adaptive(dict(extra_body), mode)
+            else:
+                payload = with_adaptive(payload, mode)
+        return payload
 
     def _generate(
         self,
@@ -357,7 +400,14 @@ class ChatKluster(BaseChatOpenAI):
         response_format: dict[str, Any] | type | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools; refused up front (`KlusterUnsupportedError`) on models without tool calling."""
+        """Bind tools; refused up front (`KlusterUnsupportedError`) on models without tool calling.
+
+        On those models, no tools with a `response_format` (what an agent binds for structured
+        output) answers with prompted JSON instead: the message content is the validated JSON.
+        """
+        if not self.supports_tools and not tools and response_format is not None:
+            bound = self.bind(**kwargs) if kwargs else self
+            return prompted_json_message(bound, response_format, max_retries=self.structured_output_retries)
         if not self.supports_tools:
             raise KlusterUnsupportedError(
                 f"{self.model_name} has no tool calling on kluster.ai. Fix: use a model with Tools in "

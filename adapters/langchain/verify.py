@@ -10,22 +10,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
+from kluster_agents.adapters.langchain._runnable import CallRunnable
 from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
 from kluster_agents.integrations.api.settings import KlusterSettings
 from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
@@ -157,6 +159,126 @@ class _Verified:
             current = self.with_feedback(current, output, outcome.feedback or "")
         raise AssertionError("unreachable: the policy stops retrying after max_retries")  # pragma: no cover
 
+    # Batches: one batch of the wrapped runnable per round (one Batch API job under `batch=True`),
+    # the flagged answers of a round retried together in the next.
+
+    def _settle(
+        self, attempt: int, pending: list[int], outputs: list[Any], checks: list[Any], state: _BatchState
+    ) -> list[int]:
+        """Record each pending input's outcome; the inputs to run again with feedback."""
+        retry: list[int] = []
+        for index, output, outcome in zip(pending, outputs, checks, strict=True):
+            if isinstance(outcome, Exception):
+                state.results[index] = outcome
+            elif outcome.action == "retry" and attempt < self.policy.max_retries:
+                state.current[index] = self.with_feedback(state.current[index], output, outcome.feedback or "")
+                retry.append(index)
+            else:
+                state.results[index] = _annotated(output, outcome)
+        return retry
+
+    def _check_one(self, attempt: int, prompt: tuple[str, str | None], output: Any) -> Any:
+        if isinstance(output, Exception):
+            return output
+        try:
+            return self.policy.check(prompt[0], self.output_text(output), prompt[1], attempt=attempt)
+        except Exception as exc:
+            return exc
+
+    async def _acheck_one(self, attempt: int, prompt: tuple[str, str | None], output: Any) -> Any:
+        if isinstance(output, Exception):
+            return output
+        try:
+            return await self.policy.acheck(prompt[0], self.output_text(output), prompt[1], attempt=attempt)
+        except Exception as exc:
+            return exc
+
+    def batch(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        prompts = [self.prompt_and_context(i) for i in inputs]
+        state = _BatchState(list(inputs))
+        pending = list(range(len(inputs)))
+        for attempt in range(self.policy.max_retries + 1):
+            if not pending:
+                break
+            outputs = self.runnable.batch(
+                [state.current[i] for i in pending], [configs[i] for i in pending], return_exceptions=True
+            )
+            checks = [self._check_one(attempt, prompts[i], o) for i, o in zip(pending, outputs, strict=True)]
+            pending = self._settle(attempt, pending, outputs, checks, state)
+        return state.results
+
+    async def abatch(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        prompts = [self.prompt_and_context(i) for i in inputs]
+        state = _BatchState(list(inputs))
+        pending = list(range(len(inputs)))
+        for attempt in range(self.policy.max_retries + 1):
+            if not pending:
+                break
+            outputs = await self.runnable.abatch(
+                [state.current[i] for i in pending], [configs[i] for i in pending], return_exceptions=True
+            )
+            checks = await asyncio.gather(
+                *(self._acheck_one(attempt, prompts[i], o) for i, o in zip(pending, outputs, strict=True))
+            )
+            pending = self._settle(attempt, pending, outputs, list(checks), state)
+        return state.results
+
+    # Streams: chunks go out as they come, so a flagged answer cannot be taken back and retried;
+    # it is decided as if the retries were spent (the policy's `on_exhausted`: raise or annotate).
+
+    def stream(self, input_: Any, config: RunnableConfig) -> Iterator[Any]:
+        prompt, context = self.prompt_and_context(input_)
+        whole = _Joined()
+        for chunk in self.runnable.stream(input_, config):
+            whole.add(chunk)
+            yield chunk
+        outcome = self.policy.check(prompt, self.output_text(whole.value), context, attempt=self.policy.max_retries)
+        if (last := _verdict_chunk(whole.value, outcome)) is not None:
+            yield last
+
+    async def astream(self, input_: Any, config: RunnableConfig) -> AsyncIterator[Any]:
+        prompt, context = self.prompt_and_context(input_)
+        whole = _Joined()
+        async for chunk in self.runnable.astream(input_, config):
+            whole.add(chunk)
+            yield chunk
+        text = self.output_text(whole.value)
+        outcome = await self.policy.acheck(prompt, text, context, attempt=self.policy.max_retries)
+        if (last := _verdict_chunk(whole.value, outcome)) is not None:
+            yield last
+
+
+class _BatchState:
+    """Each input's current conversation (with feedback) and its result so far."""
+
+    def __init__(self, inputs: list[Any]) -> None:
+        self.current = inputs
+        self.results: list[Any] = [None] * len(inputs)
+
+
+class _Joined:
+    """The whole output of a stream, its chunks added as LangChain adds them."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self._empty = True
+
+    def add(self, chunk: Any) -> None:
+        if self._empty:
+            self.value, self._empty = chunk, False
+            return
+        try:
+            self.value = self.value + chunk
+        except TypeError:  # chunks that do not add up: the last one stands for the output
+            self.value = chunk
+
+
+def _verdict_chunk(whole: Any, outcome: VerifyOutcome) -> AIMessageChunk | None:
+    """An empty closing message chunk that carries the verdict (message streams only)."""
+    if not isinstance(whole, AIMessageChunk):
+        return None
+    return AIMessageChunk(content="", response_metadata={VERIFY_METADATA_KEY: outcome.to_metadata()}, id=whole.id)
+
 
 def with_verification(
     runnable: Runnable,
@@ -177,17 +299,13 @@ def with_verification(
     On "retry" the wrapped runnable runs again with Verify's explanation as feedback (for dict
     inputs, appended to the prompt). AIMessage outputs carry the outcome in
     `response_metadata["kluster_verify"]`. Default policy: `VerifyPolicy()` (retry, fail closed).
+    `.stream()/.astream()` pass the chunks through as they come and verify the whole answer at the
+    end: a last, empty message chunk carries the outcome (or the policy's error is raised there);
+    a streamed answer cannot be retried, so a flagged one gets the policy's `on_exhausted`.
     """
     context = deprecated_context_alias(context, context_key=context_key)
     call = _Verified(runnable, policy or VerifyPolicy(), context=context, prompt_key=prompt_key, output_key=output_key)
-
-    def invoke(input_: Any, config: RunnableConfig) -> Any:
-        return call.invoke(input_, config)
-
-    async def ainvoke(input_: Any, config: RunnableConfig) -> Any:
-        return await call.ainvoke(input_, config)
-
-    return RunnableLambda(invoke, afunc=ainvoke, name="KlusterVerified")
+    return CallRunnable(call, "KlusterVerified")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """kluster.ai for PydanticAI: `KlusterProvider`, `kluster_model()`, `kluster_embedder()`, catalog-driven
-model profiles,
-a Verify output validator, the kluster Verify MCP as a toolset, and batch runs of an agent.
+model profiles, a Verify output validator, the kluster Verify MCP as a toolset, and batch runs of an agent.
+
+Importing it makes `Agent("kluster:<model>")` work (pydantic-ai has no provider registry; see `_model_strings`).
 
 Needs the `pydantic-ai` extra: `pip install "kluster-agents[pydantic-ai]"`.
 
@@ -18,8 +19,13 @@ from kluster_agents.integrations.api.extras import require
 
 require("pydantic_ai", "pydantic-ai")
 
+from kluster_agents.adapters.pydantic_ai import _model_strings  # after the extra check
+
+_model_strings.install()
+
 if TYPE_CHECKING:
     from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync
+    from kluster_agents.adapters.pydantic_ai.chat_model import KlusterModelSettings
     from kluster_agents.adapters.pydantic_ai.embeddings import (
         KlusterEmbeddingModel,
         kluster_embedder,
@@ -40,6 +46,7 @@ _EXPORTS = {
     "RunOutcome": "kluster_agents.adapters.pydantic_ai.batch_runs",
     "run_many": "kluster_agents.adapters.pydantic_ai.batch_runs",
     "run_many_sync": "kluster_agents.adapters.pydantic_ai.batch_runs",
+    "KlusterModelSettings": "kluster_agents.adapters.pydantic_ai.chat_model",
     "KlusterEmbeddingModel": "kluster_agents.adapters.pydantic_ai.embeddings",
     "kluster_embedder": "kluster_agents.adapters.pydantic_ai.embeddings",
     "kluster_embedding_model": "kluster_agents.adapters.pydantic_ai.embeddings",
@@ -59,6 +66,7 @@ _EXPORTS = {
 __all__ = [
     "HallucinationDetected",
     "KlusterEmbeddingModel",
+    "KlusterModelSettings",
     "KlusterProvider",
     "KlusterProviderError",
     "RunOutcome",

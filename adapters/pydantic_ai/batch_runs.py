@@ -6,6 +6,8 @@ window. The runs proceed concurrently, so their first model requests land in one
 API job (cheaper than real time, and fine for work that can wait); a run that calls tools
 continues in the next window. `via="realtime"` runs them concurrently against the chat
 endpoint, at most `max_concurrency` at a time (default: the model's tier concurrency).
+`via="adaptive"` sends each model request as adaptive inference (`KlusterModelSettings.kluster_adaptive`):
+kluster queues it as its own job and the run gets the real answer; the runs wait concurrently.
 
 The agent's own model must be a kluster model (`kluster_model(...)`, or pass `model=`); tools,
 output types, validators and deps work as in `agent.run`, only the transport differs.
@@ -21,10 +23,13 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.run import AgentRunResult
+from pydantic_ai.settings import merge_model_settings
 
+from kluster_agents.adapters.pydantic_ai.chat_model import KlusterChatModel, KlusterModelSettings
 from kluster_agents.adapters.pydantic_ai.provider import KlusterProvider, kluster_model
 from kluster_agents.integrations.api.catalog import get_model
 from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations.jobs.adaptive import AdaptiveMode
 from kluster_agents.integrations.jobs.batch_transport import (
     MicroBatchTransport,
     batch_error_from,
@@ -34,7 +39,7 @@ from kluster_agents.integrations.jobs.microbatch import MicroBatcher
 from kluster_agents.integrations.jobs.polling import progress_enabled
 
 OutputT = TypeVar("OutputT")
-Via = Literal["batch", "realtime"]
+Via = Literal["batch", "realtime", "adaptive"]
 RunInput = str | Sequence[Any] | Mapping[str, Any]
 DEFAULT_REALTIME_CONCURRENCY = 8
 
@@ -62,6 +67,12 @@ class RunOutcome(Generic[OutputT]):
             raise self.error
         assert self.result is not None
         return self.result.output
+
+
+class _BatchRouteModel(KlusterChatModel):
+    """The agent's model on the batch route: its answers are priced as batch (`cost()`)."""
+
+    answers_via_batch = True
 
 
 def _kluster_chat_model(agent: AbstractAgent[Any, Any], model: OpenAIChatModel | str | None) -> OpenAIChatModel:
@@ -124,11 +135,12 @@ async def run_many(
 
     An input is a prompt, or a mapping of `agent.run` keyword arguments (`user_prompt`, `deps`,
     ...); `run_kwargs` apply to every run. Batch options (`max_batch_size`, `max_wait`,
-    `completion_window`, `poll_interval`) are the `MicroBatcher`'s; `progress` shows a progress display
+    `completion_window`, `poll_interval`) are the `MicroBatcher`'s (`completion_window` is the adaptive
+    requests' too); `progress` shows a progress display
     of each batch job (None, the default, follows KLUSTER_PROGRESS: 'auto' only on a terminal).
     """
-    if via not in ("batch", "realtime"):
-        raise KlusterConfigError(f"via must be 'batch' or 'realtime', got {via!r}.")
+    if via not in ("batch", "realtime", "adaptive"):
+        raise KlusterConfigError(f"via must be 'batch', 'realtime' or 'adaptive', got {via!r}.")
     items = list(inputs)
     chat_model = _kluster_chat_model(agent, model)
     provider = chat_model._provider
@@ -138,6 +150,17 @@ async def run_many(
         limit = max_concurrency or (limits.concurrency if limits else None) or DEFAULT_REALTIME_CONCURRENCY
         with agent.override(model=chat_model):
             return await _run_all(agent, items, run_kwargs, limit)
+    if via == "adaptive":
+        adaptive = KlusterChatModel(
+            chat_model.model_name,
+            provider=provider,
+            profile=chat_model.profile,
+            settings=merge_model_settings(
+                chat_model.settings, KlusterModelSettings(kluster_adaptive=AdaptiveMode(completion_window))
+            ),
+        )
+        with agent.override(model=adaptive):
+            return await _run_all(agent, items, run_kwargs, max_concurrency)
     async with MicroBatcher(
         provider.settings,
         max_batch_size=max_batch_size,
@@ -151,7 +174,7 @@ async def run_many(
         transport = MicroBatchTransport(
             batcher, asyncio.get_running_loop(), runs=len(items) if max_concurrency is None else None
         )
-        batched = OpenAIChatModel(
+        batched = _BatchRouteModel(
             chat_model.model_name,
             provider=KlusterProvider(openai_client=make_async_batch_client(transport, provider.settings)),
             profile=chat_model.profile,

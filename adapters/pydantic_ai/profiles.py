@@ -3,13 +3,12 @@
 The catalog (`integrations.models`) decides what a model can do; this module only turns that
 into the `OpenAIModelProfile` flags that make `OpenAIChatModel` send requests kluster accepts:
 
-- `response_format` is unsupported (docs "Compatibility with OpenAI client libraries"), so
-  neither native JSON-schema output nor JSON mode is offered; structured output uses an
-  output *tool* on tool-capable models and *prompted* JSON (validated, retried) elsewhere.
-- `strict` on tool definitions is not part of kluster's documented API: never sent.
-- `tool_choice="required"` is not documented either (only `tool_choice` itself, on some
-  models): pydantic-ai then sends `"auto"` and retries when the model answers in text.
-  Opt in per model with `profile={"openai_supports_tool_choice_required": True}`.
+- `response_format` with `json_schema` is refused by the compat layer, so native JSON-schema
+  output is not offered; structured output uses an output *tool* on tool-capable models and
+  *prompted* JSON (validated, retried) elsewhere. JSON mode (`{"type": "json_object"}`) is
+  accepted, so prompted output asks for it.
+- Tool options are decided once, in compat, for every framework: a tool's `strict` is sent as
+  given and `tool_choice="required"` is sent, so pydantic-ai must not strip or downgrade them.
 - `max_tokens` is deprecated in favour of `max_completion_tokens`.
 
 Family profiles (schema transformers, streamed-whitespace and thinking quirks) are layered
@@ -53,11 +52,11 @@ def kluster_model_profile(model_name: str, settings: KlusterSettings | None = No
     tools = supports_tools(info, settings)
     kluster = OpenAIModelProfile(
         supports_tools=tools,
-        supports_json_schema_output=False,
-        supports_json_object_output=False,
+        supports_json_schema_output=False,  # compat refuses response_format json_schema
+        supports_json_object_output=True,  # JSON mode observed accepted by kluster (real batch inputs)
         default_structured_output_mode="tool" if tools else "prompted",
-        openai_supports_strict_tool_definition=False,
-        openai_supports_tool_choice_required=False,
+        openai_supports_strict_tool_definition=tools,  # compat sends `strict` as given on tool models
+        openai_supports_tool_choice_required=tools,  # compat sends "required" on tool models
         openai_chat_supports_max_completion_tokens=True,
     )
     base = OpenAIModelProfile(json_schema_transformer=OpenAIJsonSchemaTransformer)

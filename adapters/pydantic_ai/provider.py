@@ -6,11 +6,9 @@ kluster's compat layer (drops `stream_options`, translates, refuses what kluster
 before the network) and uses the shared connection pool, retries and timeouts of
 `KlusterSettings`.
 
-`Agent("kluster:llama-3.3-70b", capabilities=[kluster_models()])`: pydantic-ai 2.31 asks its
-`ResolveModelId` capabilities before its built-in provider list, and `kluster_models()` is one.
-`Agent(kluster_model("kluster:llama-3.3-70b"))` (the prefix is optional) works too. The plain
-`infer_model("kluster:...")` has no plug-in point (use
-`infer_model("openai-chat:<id>", provider_factory=lambda _: KlusterProvider())`).
+`Agent("kluster:llama-3.3-70b")` works once `kluster_agents.adapters.pydantic_ai` is imported
+(see `_model_strings`); `Agent(kluster_model("kluster:llama-3.3-70b"))` (the prefix is optional)
+works too, and `kluster_models()` resolves the strings with a given provider.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from pydantic_ai.profiles.openai import OpenAIModelProfile
 from pydantic_ai.providers import Provider
 from pydantic_ai.settings import ModelSettings
 
+from kluster_agents.adapters.pydantic_ai._model_strings import MODEL_PREFIX
 from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, get_model
 from kluster_agents.integrations.api.client import make_async_client
@@ -38,10 +37,6 @@ if TYPE_CHECKING:
     # Both load modules that take longer than pydantic-ai's own provider import (all of
     # `openai.resources`, pydantic-ai's OpenAI model): imported where used, so `KlusterProvider` is cheap.
     from pydantic_ai.models.openai import OpenAIChatModel
-
-    from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
-
-MODEL_PREFIX = "kluster:"
 
 
 class KlusterProviderError(KlusterConfigError, UserError):
@@ -62,6 +57,18 @@ class KlusterProviderError(KlusterConfigError, UserError):
         self.args = (redact(value),)
 
 
+def _keyless_client(settings: KlusterSettings) -> AsyncOpenAI:
+    """What a provider without a key hands out: models can be built on it, and every request raises
+    the "no key" error before anything is sent (the openai SDK's per-request hook, outside its retries)."""
+    from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
+
+    class KeylessKlusterOpenAI(AsyncKlusterOpenAI):
+        async def _prepare_options(self, options: Any) -> Any:
+            raise KlusterProviderError(NO_API_KEY)
+
+    return KeylessKlusterOpenAI(api_key="no-key", base_url=settings.base_url, kluster_settings=settings)
+
+
 class KlusterProvider(Provider[AsyncOpenAI]):
     """Provider for the kluster.ai API (`https://api.kluster.ai/v1`, key from `KLUSTER_API_KEY`).
 
@@ -69,6 +76,10 @@ class KlusterProvider(Provider[AsyncOpenAI]):
     or an `http_client` (e.g. with a mock transport). Without an `http_client`, the provider
     uses the running event loop's shared pool, so one provider works across `asyncio.run()`
     calls and test event loops.
+
+    The key and base URL are looked up at each request, not when the provider is made: a module-level
+    `agent = Agent(kluster_model(...))` works under `with kluster_backend():` or once `KLUSTER_API_KEY`
+    is set, and without a key the first run raises `KlusterProviderError` naming `KLUSTER_API_KEY`.
     """
 
     def __init__(
@@ -80,6 +91,7 @@ class KlusterProvider(Provider[AsyncOpenAI]):
         openai_client: AsyncOpenAI | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
+        self._fixed: AsyncOpenAI | None = None
         if openai_client is not None:
             from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
 
@@ -88,18 +100,15 @@ class KlusterProvider(Provider[AsyncOpenAI]):
                     "openai_client must come from kluster_agents.integrations.make_async_client() so that kluster's "
                     f"compat rules apply to every request; got {type(openai_client).__name__}."
                 )
-            self._settings = openai_client.kluster_settings or resolve_settings(settings)
-        else:
-            self._settings = resolve_settings(settings, api_key=api_key, base_url=base_url)
-            if not self._settings.has_api_key:
-                raise KlusterProviderError(NO_API_KEY)
-        self._fixed: AsyncOpenAI | None = openai_client or (
-            make_async_client(self._settings, http_client=http_client) if http_client else None
-        )
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncKlusterOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._detached: AsyncKlusterOpenAI | None = None
+            self._fixed = openai_client
+            settings = openai_client.kluster_settings or resolve_settings(settings)
+        self._given = settings
+        self._overrides = {"api_key": api_key, "base_url": base_url}
+        self._http_client = http_client
+        self._built_for: KlusterSettings | None = None
+        self._from_http_client: AsyncOpenAI | None = None
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = weakref.WeakKeyDictionary()
+        self._detached: AsyncOpenAI | None = None
 
     @property
     def name(self) -> str:
@@ -107,33 +116,48 @@ class KlusterProvider(Provider[AsyncOpenAI]):
 
     @property
     def base_url(self) -> str:
-        return self._settings.base_url
+        return self.settings.base_url
 
     @property
     def settings(self) -> KlusterSettings:
-        return self._settings
+        """The effective settings: the arguments, then `settings=`, then `KLUSTER_*` env as it is now."""
+        if self._fixed is not None and self._given is not None:
+            return self._given
+        return resolve_settings(self._given, **self._overrides)
 
     @property
     def client(self) -> AsyncOpenAI:
         """The compat-enforcing client; without a fixed one, the running loop's (a pool cannot cross loops)."""
         if self._fixed is not None:
             return self._fixed
+        settings = self.settings
+        if settings is not self._built_for:  # first use, or the key/base URL in the environment changed
+            self._built_for, self._from_http_client, self._detached = settings, None, None
+            self._per_loop = weakref.WeakKeyDictionary()
+        if not settings.has_api_key:
+            if self._detached is None:
+                self._detached = _keyless_client(settings)
+            return self._detached
+        if self._http_client is not None:
+            if self._from_http_client is None:
+                self._from_http_client = make_async_client(settings, http_client=self._http_client)
+            return self._from_http_client
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             if self._detached is None:
-                self._detached = make_async_client(self._settings)
+                self._detached = make_async_client(settings)
             return self._detached
         client = self._per_loop.get(loop)
         if client is None:
-            client = self._per_loop[loop] = make_async_client(self._settings)
+            client = self._per_loop[loop] = make_async_client(settings)
         return client
 
     # pydantic-ai declares a staticmethod but calls it on the provider instance (`Model.profile`);
     # ours depends on this provider's settings, so it is an instance method.
     def model_profile(self, model_name: str) -> OpenAIModelProfile:  # type: ignore[override]
         """Profile from the catalog, under this provider's settings (e.g. `tool_support`)."""
-        return kluster_model_profile(model_name, self._settings)
+        return kluster_model_profile(model_name, self.settings)
 
 
 def kluster_model(

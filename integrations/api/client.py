@@ -16,7 +16,7 @@ import atexit
 import ssl
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -286,6 +286,19 @@ def client_kwargs(
     }
 
 
+def _caller_defaults(overrides: dict[str, Any], user_agent: str | None) -> dict[str, Any]:
+    """Client arguments for the caller's `default_headers`/`default_query`, taken out of `overrides`
+    (they are not settings); a header the caller names replaces ours."""
+    headers: Mapping[str, str] | None = overrides.pop("default_headers", None)
+    query: Mapping[str, object] | None = overrides.pop("default_query", None)
+    added: dict[str, Any] = {}
+    if headers:
+        added["default_headers"] = {**default_headers(user_agent), **headers}
+    if query:
+        added["default_query"] = dict(query)
+    return added
+
+
 def make_client(
     settings: KlusterSettings | None = None,
     *,
@@ -295,13 +308,16 @@ def make_client(
 ) -> KlusterOpenAI:
     """A configured `openai.OpenAI` for kluster.ai whose chat completions go through compat.
 
-    Overrides: api_key, base_url, tier, timeout, max_retries and any other KlusterSettings field.
+    Overrides: `default_headers`/`default_query` (the caller's own, sent on every request; a header
+    the caller names replaces ours), and api_key, base_url, tier, timeout, max_retries or any other
+    KlusterSettings field.
     """
     from kluster_agents.integrations.api.kluster_openai import KlusterOpenAI  # loads openai.resources: keep lazy
 
+    caller_defaults = _caller_defaults(overrides, user_agent)
     settings = resolve_settings(settings, **overrides)
     return KlusterOpenAI(
-        **client_kwargs(settings, user_agent=user_agent),
+        **client_kwargs(settings, user_agent=user_agent) | caller_defaults,
         kluster_settings=settings,
         http_client=http_client or shared_http_client(settings),
     )
@@ -317,9 +333,10 @@ def make_async_client(
     """The async twin of `make_client`, on the running event loop's shared pool."""
     from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI
 
+    caller_defaults = _caller_defaults(overrides, user_agent)
     settings = resolve_settings(settings, **overrides)
     return AsyncKlusterOpenAI(
-        **client_kwargs(settings, user_agent=user_agent),
+        **client_kwargs(settings, user_agent=user_agent) | caller_defaults,
         kluster_settings=settings,
         http_client=http_client or shared_async_http_client(settings),
     )

@@ -196,7 +196,12 @@ class KlusterCompletions(Completions):
             raise twin from exc
 
     def parse(self, **kwargs: Any) -> Any:
-        return super().parse(**_prepared(self._client, kwargs))
+        """`parse()` (LangChain's path when `response_format` is set) posts on its own: an adaptive
+        request goes through `create()`, which waits for the job instead of returning the placeholder."""
+        prepared = _prepared(self._client, kwargs)
+        if requested_adaptive(prepared):
+            return self.create(**kwargs)
+        return super().parse(**prepared)
 
 
 class AsyncKlusterCompletions(AsyncCompletions):
@@ -228,7 +233,11 @@ class AsyncKlusterCompletions(AsyncCompletions):
             raise twin from exc
 
     async def parse(self, **kwargs: Any) -> Any:
-        return await super().parse(**_prepared(self._client, kwargs))
+        """As `KlusterCompletions.parse`: an adaptive request waits for its job through `create()`."""
+        prepared = _prepared(self._client, kwargs)
+        if requested_adaptive(prepared):
+            return await self.create(**kwargs)
+        return await super().parse(**prepared)
 
 
 class KlusterChat(Chat):

@@ -102,8 +102,10 @@ def test_adapters_raise_the_same_no_key_message() -> None:
     pydantic_ai = pytest.importorskip("kluster_agents.adapters.pydantic_ai")
     with pytest.raises(Exception) as lc:
         langchain.ChatKluster(model=MODEL).invoke("hi")
-    with pytest.raises(Exception) as pa:
-        pydantic_ai.KlusterProvider()
+    with pytest.raises(Exception) as pa:  # the key is read at the first request, as ChatKluster does
+        from pydantic_ai import Agent
+
+        Agent(pydantic_ai.kluster_model(MODEL)).run_sync("hi")
     assert str(lc.value) == str(pa.value) == NO_API_KEY
 
 

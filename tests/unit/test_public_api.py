@@ -71,6 +71,8 @@ ADAPTERS = {
         "VerifyOutcome",
         "VerifyPolicy",
         "VerifyRecord",
+        "kluster_mcp_tools",
+        "local_mcp_tools",
         "with_verification",
     ],
     "litellm": [
@@ -120,6 +122,7 @@ ADAPTERS = {
     "pydantic_ai": [
         "HallucinationDetected",
         "KlusterEmbeddingModel",
+        "KlusterModelSettings",
         "KlusterProvider",
         "KlusterProviderError",
         "RunOutcome",

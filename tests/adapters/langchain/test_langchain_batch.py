@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -123,3 +124,22 @@ def test_structured_output_in_batch_mode(kluster_emulator: Any) -> None:
     tickets = llm.batch(PROMPTS[:3])
     assert all(isinstance(t, Ticket) for t in tickets)
     assert calls_to(kluster_emulator, "/chat/completions") == 0
+
+
+JSON_PROMPTS = [
+    "Return a JSON object with the keys name and age for Ada Lovelace, who is 36.",
+    "Return a JSON object with the keys name and age for Alan Turing, who is 41.",
+]
+
+
+@pytest.mark.parametrize("where", ["bound", "model_kwargs"])
+def test_batch_api_accepts_json_mode_as_real_time_does(kluster_emulator: Any, where: str) -> None:
+    json_mode = {"response_format": {"type": "json_object"}}
+    llm = make(kluster_emulator, batch=True, **({"model_kwargs": json_mode} if where == "model_kwargs" else {}))
+    runnable = llm.bind(**json_mode) if where == "bound" else llm
+    replies = runnable.batch(JSON_PROMPTS)
+    assert [json.loads(r.text) for r in replies] == [
+        {"name": "Ada Lovelace", "age": 36},
+        {"name": "Alan Turing", "age": 41},
+    ]
+    assert calls_to(kluster_emulator, "/chat/completions") == 0 and calls_to(kluster_emulator, "/batches") == 1

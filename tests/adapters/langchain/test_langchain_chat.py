@@ -212,7 +212,8 @@ def test_model_profile_comes_from_the_catalog() -> None:
     assert tools["tool_calling"] and not text["tool_calling"] and not vision["tool_calling"]
     assert vision["image_inputs"] and not tools["image_inputs"]
     assert reasoning["reasoning_output"] and not tools["reasoning_output"]
-    assert not any(p["structured_output"] for p in (tools, text, vision))  # no response_format anywhere
+    assert not tools["structured_output"]  # agents: a tool call (ToolStrategy)
+    assert text["structured_output"] and vision["structured_output"]  # agents: prompted JSON in the message
     assert tools["max_input_tokens"] == 131000
 
 

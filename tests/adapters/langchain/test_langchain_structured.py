@@ -176,3 +176,24 @@ def test_retry_feedback_repeats_the_schema() -> None:
     feedback = retry_feedback(error, Person)
     assert feedback.startswith("Your previous reply could not be used: the reply contained no JSON object")
     assert '"age"' in feedback
+
+
+def calls_to(emulator: Any, suffix: str) -> int:
+    return sum(r.path.endswith(suffix) for r in emulator.controls.requests)
+
+
+def test_prompted_json_batch_is_one_batch_api_job(kluster_emulator: Any) -> None:
+    llm = chat(kluster_emulator, TEXT_MODEL, batch=True).with_structured_output(Person)
+    people = llm.batch(["Ada Lovelace is 36.", "Alan Turing is 41."])
+    assert people == [Person(name="Ada Lovelace", age=36), Person(name="Alan Turing", age=41)]
+    assert calls_to(kluster_emulator, "/chat/completions") == 0 and calls_to(kluster_emulator, "/batches") == 1
+
+
+async def test_prompted_json_abatch_retries_only_the_unusable_reply_in_a_second_job(kluster_emulator: Any) -> None:
+    kluster_emulator.controls.script(
+        '{"name": "Ada Lovelace", "age": 36}', "no json here", '{"name": "Alan", "age": 41}'
+    )
+    llm = chat(kluster_emulator, TEXT_MODEL, batch=True).with_structured_output(Person)
+    people = await llm.abatch(["Ada Lovelace is 36.", "Alan is 41."])
+    assert people == [Person(name="Ada Lovelace", age=36), Person(name="Alan", age=41)]
+    assert calls_to(kluster_emulator, "/chat/completions") == 0 and calls_to(kluster_emulator, "/batches") == 2

@@ -144,3 +144,52 @@ async def test_verify_tool_async(kluster_emulator: Any) -> None:
     tool = KlusterVerifyTool(settings=settings_of(kluster_emulator))
     text = await tool.ainvoke({"prompt": "Shape?", "output": "The earth is flat."})
     assert text.startswith("hallucination:")
+
+
+def test_stream_passes_chunks_through_then_delivers_the_verdict(kluster_emulator: Any) -> None:
+    kluster_emulator.controls.script(RIGHT)
+    policy = VerifyPolicy(settings=settings_of(kluster_emulator))
+    chain = with_verification(rag_chain(kluster_emulator), policy, context="context")
+    seen_before_verify: list[int] = []
+    chunks = []
+    for chunk in chain.stream({"question": "How tall is the Eiffel Tower?", "context": CONTEXT}):
+        seen_before_verify.append(verify_calls(kluster_emulator))
+        chunks.append(chunk)
+    assert len([c for c in chunks if c.text]) > 1 and seen_before_verify[1] == 0  # streamed before Verify ran
+    assert "".join(c.text for c in chunks) == RIGHT
+    assert "kluster_verify" not in chunks[0].response_metadata
+    assert chunks[-1].response_metadata["kluster_verify"]["status"] == "reliable"
+    whole = chunks[0]
+    for chunk in chunks[1:]:
+        whole += chunk
+    assert whole.response_metadata["kluster_verify"]["status"] == "reliable" and verify_calls(kluster_emulator) == 1
+
+
+async def test_astream_raises_the_policy_error_at_the_end(kluster_emulator: Any) -> None:
+    kluster_emulator.controls.script(WRONG)
+    policy = VerifyPolicy(on_hallucination="raise", settings=settings_of(kluster_emulator))
+    chain = with_verification(rag_chain(kluster_emulator), policy, context="context")
+    texts: list[str] = []
+    with pytest.raises(HallucinationDetected):
+        async for chunk in chain.astream({"question": "How tall is the Eiffel Tower?", "context": CONTEXT}):
+            texts.append(chunk.text)
+    assert "".join(texts) == WRONG  # the whole answer streamed before the verdict
+
+
+def test_stream_of_a_flagged_answer_is_annotated_not_retried(kluster_emulator: Any) -> None:
+    kluster_emulator.controls.script(WRONG, RIGHT)
+    policy = VerifyPolicy(on_hallucination="retry", on_exhausted="annotate", settings=settings_of(kluster_emulator))
+    chain = with_verification(rag_chain(kluster_emulator), policy, context="context")
+    chunks = list(chain.stream({"question": "How tall is the Eiffel Tower?", "context": CONTEXT}))
+    assert "".join(c.text for c in chunks) == WRONG
+    assert chunks[-1].response_metadata["kluster_verify"]["status"] == "hallucination"
+
+
+def test_batch_of_a_batch_model_is_one_job_then_verified(kluster_emulator: Any) -> None:
+    llm = ChatKluster(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url, batch=True)
+    policy = VerifyPolicy(on_hallucination="annotate", settings=settings_of(kluster_emulator))
+    answers = with_verification(llm, policy).batch(["What is 2 + 2?", "Name a colour."])
+    assert [a.response_metadata["kluster_verify"]["status"] for a in answers] == ["reliable", "reliable"]
+    paths = [r.path for r in kluster_emulator.controls.requests]
+    assert not any(p.endswith("/chat/completions") for p in paths) and paths.count("/v1/batches") == 1
+    assert verify_calls(kluster_emulator) == 2

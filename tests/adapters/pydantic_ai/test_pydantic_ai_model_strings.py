@@ -1,4 +1,4 @@
-"""`Agent("kluster:<model>")` through the `kluster_models()` ResolveModelId capability (issue 17 item 7)."""
+"""`Agent("kluster:<model>")`: plain, once the adapter is imported, and through the `kluster_models()` capability."""
 
 from __future__ import annotations
 
@@ -17,7 +17,31 @@ def _chat_models(emulator: Any) -> list[str]:
     return [r.body["model"] for r in emulator.controls.requests if r.path == "/v1/chat/completions"]
 
 
-def test_agent_with_a_kluster_string(kluster_emulator_env: Any) -> None:
+def test_agent_with_a_plain_kluster_string(kluster_emulator_env: Any) -> None:
+    agent = Agent("kluster:llama-3.3-70b")
+    result = agent.run_sync("Capital of Nepal?")
+    assert result.output == "[emulated] reply to: Capital of Nepal?"
+    assert _chat_models(kluster_emulator_env) == [LLAMA]
+    assert result.all_messages()[-1].provider_name == "kluster"
+    assert agent.run_sync("hi", model="kluster:klusterai/Meta-Llama-3.1-8B-Instruct-Turbo").output.startswith(
+        "[emulated]"
+    )
+    assert _chat_models(kluster_emulator_env)[-1] == "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
+
+
+def test_the_hook_is_installed_once_and_leaves_other_strings_alone() -> None:
+    from pydantic_ai import models
+
+    from kluster_agents.adapters.pydantic_ai import _model_strings
+
+    hooked = models.infer_model
+    _model_strings.install()
+    assert models.infer_model is hooked and hooked.__wrapped__.__module__ == "pydantic_ai.models"  # type: ignore[attr-defined]
+    assert isinstance(models.infer_model("test"), TestModel)
+    assert models.infer_model("openai-chat:gpt-4o").system == "openai"
+
+
+def test_agent_with_a_kluster_string_and_the_capability(kluster_emulator_env: Any) -> None:
     agent = Agent("kluster:llama-3.3-70b", capabilities=[kluster_models()])
     result = agent.run_sync("Capital of Nepal?")
     assert result.output == "[emulated] reply to: Capital of Nepal?"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pydantic import BaseModel
-from pydantic_ai import Agent
+from pydantic_ai import Agent, PromptedOutput
 
 from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model
 
@@ -32,14 +32,14 @@ def test_tool_model_uses_an_output_tool(kluster_emulator) -> None:
     assert isinstance(city, City)
     (body,) = chat_bodies(kluster_emulator)
     assert [t["function"]["name"] for t in body["tools"]] == ["final_result"]
-    assert body["tool_choice"] == "auto" and "response_format" not in body
+    assert body["tool_choice"] == "required" and "response_format" not in body  # compat sends "required"
 
 
-def test_model_without_tools_gets_prompted_json(kluster_emulator) -> None:
+def test_model_without_tools_gets_prompted_json_in_json_mode(kluster_emulator) -> None:
     city = agent_for(kluster_emulator, NEMO).run_sync("Paris, France, 2 million people").output
     assert isinstance(city, City)
     (body,) = chat_bodies(kluster_emulator)
-    assert "tools" not in body and "response_format" not in body
+    assert "tools" not in body and body["response_format"] == {"type": "json_object"}
     assert '"population"' in body["messages"][0]["content"]  # the schema is in the instructions
 
 
@@ -53,3 +53,14 @@ def test_prompted_json_is_validated_and_retried(kluster_emulator) -> None:
     first, second = chat_bodies(kluster_emulator)
     assert len(second["messages"]) > len(first["messages"])
     assert "Sure! Paris is in France." in json.dumps(second["messages"])
+
+
+def test_prompted_output_on_a_tool_model_sends_json_mode_and_validates(kluster_emulator) -> None:
+    agent = Agent(
+        kluster_model(LLAMA, provider=KlusterProvider(settings=kluster_emulator.settings)),
+        output_type=PromptedOutput(City),
+    )
+    city = agent.run_sync("Paris, France, 2 million people").output
+    assert isinstance(city, City)
+    (body,) = chat_bodies(kluster_emulator)
+    assert body["response_format"] == {"type": "json_object"} and "tools" not in body

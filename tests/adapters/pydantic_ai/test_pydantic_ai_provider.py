@@ -20,7 +20,13 @@ from kluster_agents.adapters.pydantic_ai import (
     kluster_model,
     kluster_model_profile,
 )
-from kluster_agents.integrations import KlusterConfigError, KlusterSettings, KlusterUnsupportedError, make_async_client
+from kluster_agents.integrations import (
+    KlusterConfigError,
+    KlusterSettings,
+    KlusterUnsupportedError,
+    kluster_backend,
+    make_async_client,
+)
 from kluster_agents.integrations.api.catalog import register_model
 from kluster_agents.integrations.emulator.replies import ToolCall
 
@@ -51,10 +57,20 @@ def test_provider_reads_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert provider.client.api_key == SECRET and provider.base_url == "http://127.0.0.1:9/v1"
 
 
-def test_missing_key_is_both_a_kluster_and_a_pydantic_ai_error() -> None:
+def test_missing_key_is_both_a_kluster_and_a_pydantic_ai_error_at_the_first_run() -> None:
+    agent = Agent(kluster_model(LLAMA))  # no key yet: building the model needs none
     with pytest.raises(KlusterProviderError, match="KLUSTER_API_KEY") as info:
-        KlusterProvider()
+        agent.run_sync("hi")
     assert isinstance(info.value, KlusterConfigError) and isinstance(info.value, UserError)
+
+
+def test_a_module_level_agent_runs_under_kluster_backend() -> None:
+    agent = Agent(kluster_model("llama-3.3-70b"))  # as at import time: no key, no base URL
+    with kluster_backend(announce=lambda _: None) as backend:
+        assert agent.run_sync("Capital of Nepal?").output == "[emulated] reply to: Capital of Nepal?"
+    assert backend.emulator is not None and chat_bodies(backend.emulator)[0]["model"] == LLAMA
+    with pytest.raises(KlusterProviderError, match="KLUSTER_API_KEY"):  # the key left with the backend
+        agent.run_sync("hi")
 
 
 def test_provider_error_message_is_one_redacted_attribute_for_both_hierarchies() -> None:
@@ -66,8 +82,10 @@ def test_provider_error_message_is_one_redacted_attribute_for_both_hierarchies()
 
 def test_openai_key_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
     # conftest sets OPENAI_API_KEY; pydantic-ai's OpenAIProvider would pick it up, ours must not.
+    provider = KlusterProvider()
+    assert provider.client.api_key != "sk-not-for-kluster"
     with pytest.raises(KlusterProviderError):
-        KlusterProvider()
+        Agent(OpenAIChatModel(LLAMA, provider=provider)).run_sync("hi")  # also on pydantic-ai's own model class
 
 
 def test_foreign_openai_client_is_refused_ours_is_used() -> None:
@@ -110,9 +128,7 @@ def test_kluster_model_accepts_prefix_and_alias() -> None:
     assert (model.model_name, model.system) == (LLAMA, "kluster")
 
 
-def test_agent_string_prefix_is_not_registrable_but_infer_model_with_factory_is() -> None:
-    with pytest.raises(Exception, match="kluster"):
-        Agent("kluster:" + LLAMA).run_sync("hi")
+def test_infer_model_with_a_provider_factory() -> None:
     model = infer_model("openai-chat:" + LLAMA, provider_factory=lambda _: KlusterProvider(api_key=SECRET))
     assert isinstance(model, OpenAIChatModel) and model.system == "kluster"
     assert model.profile["supports_json_schema_output"] is False
@@ -163,10 +179,10 @@ def test_profile_follows_the_catalog(name: str, tools: bool, mode: str) -> None:
     profile = kluster_model_profile(name)
     assert profile["supports_tools"] is tools
     assert profile["default_structured_output_mode"] == mode
-    assert profile["supports_json_schema_output"] is False  # response_format is unsupported
-    assert profile["supports_json_object_output"] is False
-    assert profile["openai_supports_strict_tool_definition"] is False
-    assert profile["openai_supports_tool_choice_required"] is False
+    assert profile["supports_json_schema_output"] is False  # compat refuses json_schema
+    assert profile["supports_json_object_output"] is True  # JSON mode is accepted
+    assert profile["openai_supports_strict_tool_definition"] is tools  # compat decides tool options
+    assert profile["openai_supports_tool_choice_required"] is tools
     assert profile["openai_chat_supports_max_completion_tokens"] is True
 
 
@@ -220,9 +236,25 @@ def test_multi_turn_tool_use_native(kluster_emulator) -> None:
     result = agent.run_sync("Weather in Paris?")
     assert "sunny in Paris" in result.output
     first, second = chat_bodies(kluster_emulator)
-    assert first["tool_choice"] == "auto" and "strict" not in json.dumps(first["tools"])
+    assert first["tool_choice"] == "auto"  # a text answer is allowed
     assert first["max_completion_tokens"] == 256 and "max_tokens" not in first
     assert [m["role"] for m in second["messages"]][-2:] == ["assistant", "tool"]
+
+
+def test_strict_tools_and_required_tool_choice_reach_the_wire(kluster_emulator) -> None:
+    agent = Agent(kluster_model(LLAMA, provider=KlusterProvider(settings=kluster_emulator.settings)), output_type=int)
+
+    def get_weather(city: str) -> str:
+        """Weather in a city."""
+        return f"sunny in {city}"
+
+    agent.tool_plain(strict=True)(get_weather)
+    kluster_emulator.controls.script(ToolCall("final_result", {"response": 21}))
+    assert agent.run_sync("How hot in Paris?").output == 21
+    (body,) = chat_bodies(kluster_emulator)
+    assert body["tool_choice"] == "required"  # no text answer allowed: not downgraded to "auto"
+    (weather,) = [t["function"] for t in body["tools"] if t["function"]["name"] == "get_weather"]
+    assert weather["strict"] is True  # sent as given, not stripped
 
 
 @pytest.mark.kluster_emulator(mode="docs-strict")

@@ -6,9 +6,14 @@ guardrails and tool, batch-aware crews.
 
 Needs the `crewai` extra: pip install "kluster-agents[crewai]".
 
-CrewAI's telemetry is switched off by default (it adds seconds per run and stalls offline):
-`CREWAI_DISABLE_TELEMETRY` and `OTEL_SDK_DISABLED` are set to "true" unless already set before this
-import — set them to "false" first to keep CrewAI's telemetry.
+Importing this package also makes kluster a CrewAI provider name: `LLM(model="kluster/<model>")`,
+`Agent(llm="kluster/<model>")` and a crew YAML's `llm: kluster/<model>` build `KlusterCompletion`;
+`embedder={"provider": "kluster", "config": {"model_name": ...}}` uses kluster embeddings.
+
+CrewAI's own telemetry is switched off by default (it adds seconds per run and stalls offline):
+`CREWAI_DISABLE_TELEMETRY` is set to "true" unless already set before this import — set it to
+"false" first to keep CrewAI's telemetry. `OTEL_SDK_DISABLED` is left alone, so the application's
+own OpenTelemetry tracing keeps recording.
 
 Each name loads its module on first use (PEP 562), so `from kluster_agents.adapters.crewai import
 kluster_llm` costs about what `from crewai import LLM` does.
@@ -20,16 +25,21 @@ import os
 from typing import TYPE_CHECKING
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from kluster_agents.integrations._lazy import lazy_exports
 from kluster_agents.integrations.api.extras import require
 
 require("crewai", "crewai")
 
+from kluster_agents.adapters.crewai._registration import register as _register
+
+_register()  # "kluster/<model>" strings and the "kluster" embedder provider (see _registration.py)
+
 if TYPE_CHECKING:
     from kluster_agents.adapters.crewai.batched_kickoff import (
+        acall_for_each_batched,
         akickoff_for_each_batched,
+        call_for_each_batched,
         kickoff_for_each_batched,
     )
     from kluster_agents.adapters.crewai.embeddings import (
@@ -40,11 +50,19 @@ if TYPE_CHECKING:
     )
     from kluster_agents.adapters.crewai.guardrail import KlusterVerifyGuardrail, VerifyGuardrail
     from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
+    from kluster_agents.adapters.crewai.mcp import (
+        KlusterMCPVerifyDocumentTool,
+        KlusterMCPVerifyTool,
+        kluster_mcp_tools,
+        local_mcp_tools,
+    )
     from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
     from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
 
 _EXPORTS = {
+    "acall_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
     "akickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
+    "call_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
     "kickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
     "KlusterEmbeddingFunction": "kluster_agents.adapters.crewai.embeddings",
     "KlusterEmbeddingsProvider": "kluster_agents.adapters.crewai.embeddings",
@@ -54,6 +72,10 @@ _EXPORTS = {
     "VerifyGuardrail": "kluster_agents.adapters.crewai.guardrail",
     "KlusterCompletion": "kluster_agents.adapters.crewai.llm",
     "kluster_llm": "kluster_agents.adapters.crewai.llm",
+    "KlusterMCPVerifyDocumentTool": "kluster_agents.adapters.crewai.mcp",
+    "KlusterMCPVerifyTool": "kluster_agents.adapters.crewai.mcp",
+    "kluster_mcp_tools": "kluster_agents.adapters.crewai.mcp",
+    "local_mcp_tools": "kluster_agents.adapters.crewai.mcp",
     "KlusterVerifyTool": "kluster_agents.adapters.crewai.tools",
     "HallucinationDetected": "kluster_agents.integrations.verify.policy",
     "VerifyOutcome": "kluster_agents.integrations.verify.policy",
@@ -65,16 +87,22 @@ __all__ = [
     "KlusterCompletion",
     "KlusterEmbeddingFunction",
     "KlusterEmbeddingsProvider",
+    "KlusterMCPVerifyDocumentTool",
+    "KlusterMCPVerifyTool",
     "KlusterVerifyGuardrail",
     "KlusterVerifyTool",
     "VerifyGuardrail",
     "VerifyOutcome",
     "VerifyPolicy",
+    "acall_for_each_batched",
     "akickoff_for_each_batched",
+    "call_for_each_batched",
     "kickoff_for_each_batched",
     "kluster_embedder",
     "kluster_embedder_config",
     "kluster_llm",
+    "kluster_mcp_tools",
+    "local_mcp_tools",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

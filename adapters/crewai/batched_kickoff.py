@@ -1,4 +1,5 @@
-"""`kickoff_for_each_batched`: `Crew.kickoff_for_each` whose LLM calls go through the Batch API.
+"""`kickoff_for_each_batched`: `Crew.kickoff_for_each` whose LLM calls go through the Batch API;
+`call_for_each_batched`: many `llm.call`s of one LLM as Batch API lines.
 
 Each input gets its own copy of the crew (as in `kickoff_for_each`); the copies run
 concurrently in worker threads, and every LLM call they make joins a `MicroBatcher` window, so
@@ -147,4 +148,65 @@ def kickoff_for_each_batched(
     raise KlusterConfigError(
         "kickoff_for_each_batched was called inside a running event loop; "
         "use `await akickoff_for_each_batched(crew, inputs)` there."
+    )
+
+
+async def acall_for_each_batched(
+    llm: KlusterCompletion,
+    messages: Iterable[str | list[dict[str, Any]]],
+    *,
+    max_wait: float = DEFAULT_MAX_WAIT,
+    max_batch_size: int = 1000,
+    completion_window: str = "24h",
+    poll_interval: float | None = None,
+    stats: MicroBatchStats | None = None,
+    progress: bool | None = None,
+    **call_kwargs: Any,
+) -> list[Any]:
+    """Async `call_for_each_batched`."""
+    messages = list(messages)
+    if not messages:
+        return []
+    batcher = MicroBatcher(
+        llm.settings,
+        max_batch_size=max_batch_size,
+        max_wait=max_wait,
+        completion_window=completion_window,
+        poll_interval=poll_interval,
+        progress=progress_enabled(progress, llm.settings),
+    )
+    if stats is not None:
+        batcher.stats = stats
+    transport = MicroBatchTransport(batcher, asyncio.get_running_loop(), runs=len(messages))
+    copies = [_batched_llm(llm, transport, "call_for_each_batched") for _ in messages]
+
+    async def one(copy: KlusterCompletion, message: str | list[dict[str, Any]]) -> Any:
+        try:
+            return await copy.acall(message, **call_kwargs)
+        finally:
+            transport.run_finished()
+
+    async with batcher:
+        return list(await asyncio.gather(*(one(c, m) for c, m in zip(copies, messages, strict=True))))
+
+
+def call_for_each_batched(
+    llm: KlusterCompletion, messages: Iterable[str | list[dict[str, Any]]], **options: Any
+) -> list[Any]:
+    """`[llm.call(m, **call_kwargs) for m in messages]`, answered through Batch API jobs.
+
+    Each message (a prompt or a list of chat messages, images included) becomes one batch line;
+    the answers come back in input order, as `call` returns them (text, the tool calls when
+    `tools=` is given without `available_functions`, a validated model with `response_model=`).
+    Batch options as in `kickoff_for_each_batched` (`max_wait`, `max_batch_size`,
+    `completion_window`, `poll_interval`, `stats`, `progress`); anything else goes to `call`.
+    Inside an event loop, await `acall_for_each_batched` instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(acall_for_each_batched(llm, messages, **options))
+    raise KlusterConfigError(
+        "call_for_each_batched was called inside a running event loop; "
+        "use `await acall_for_each_batched(llm, messages)` there."
     )

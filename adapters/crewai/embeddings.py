@@ -2,6 +2,7 @@
 
     from kluster_agents.adapters.crewai import kluster_embedder
     Crew(agents=..., tasks=..., embedder=kluster_embedder())            # knowledge, memory
+    Crew(agents=..., tasks=..., embedder={"provider": "kluster", "config": {"model_name": "bge-m3"}})
     Knowledge(collection_name="docs", sources=[...], embedder=kluster_embedder())
     Memory(llm=kluster_llm(...), embedder=KlusterEmbeddingFunction())   # a plain callable works too
 
@@ -114,12 +115,13 @@ def kluster_embedder(
 
 
 def kluster_embedder_config(model: str = DEFAULT_EMBEDDING_MODEL, *, base_url: str | None = None) -> dict[str, Any]:
-    """The same embedder as a CrewAI ProviderSpec dict (`{"provider": "custom", "config": ...}`).
+    """The same embedder as a CrewAI ProviderSpec dict: `{"provider": "kluster", "config": ...}`
+    (the provider name this package registers with CrewAI when imported).
 
     It never holds the key (read from `KLUSTER_API_KEY` at the first request), since CrewAI
     checkpoints store ProviderSpec dicts as they are.
     """
-    config: dict[str, Any] = {"embedding_callable": KlusterEmbeddingFunction, "model_name": embedding_model(model).id}
+    config: dict[str, Any] = {"model_name": embedding_model(model).id}
     if base_url is not None:
         config["base_url"] = base_url
-    return {"provider": "custom", "config": config}
+    return {"provider": "kluster", "config": config}

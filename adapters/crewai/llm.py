@@ -13,7 +13,9 @@ accounting) and changes only what kluster needs:
   at construction time with `compat.check_chat_request` (a pure check, no second compat pass);
 - capabilities come from the model catalog: native function calling only where the model has
   tools (otherwise CrewAI falls back to its ReAct text tools), context window, vision;
-- tools are sent without OpenAI's `strict` flag (undocumented on kluster);
+- tools go as CrewAI builds them (`strict` included: compat decides for every adapter alike), and a
+  `tool_choice` given to `kluster_llm` is sent instead of CrewAI's fixed "auto";
+- CrewAI's `interceptor=` sees every request and response, on the shared client (`_interception.py`);
 - `response_model` (Task `output_pydantic`, converters) is served without `response_format`,
   which kluster refuses: a forced tool call on tool models, prompted JSON elsewhere
   (`structured_output.py`).
@@ -28,19 +30,29 @@ from typing import Any, cast
 import openai
 from crewai.llms.context_window import CONTEXT_WINDOW_USAGE_RATIO
 from crewai.llms.providers.openai.completion import OpenAICompletion
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from kluster_agents.adapters.crewai._interception import AsyncInterceptedClient, InterceptedClient
+from kluster_agents.adapters.crewai._reasoning_stream import SplittingClient, StreamSplit, active_split
 from kluster_agents.adapters.crewai.structured_output import StructuredOutputRun
 from kluster_agents.integrations._version import product
 from kluster_agents.integrations.api.catalog import DEFAULT_MODEL, ModelInfo, get_model, supports_tools
-from kluster_agents.integrations.api.client import make_async_client, make_client
+from kluster_agents.integrations.api.client import (
+    make_async_client,
+    make_client,
+    shared_async_http_client,
+    shared_http_client,
+)
 from kluster_agents.integrations.api.compat import check_chat_request
-from kluster_agents.integrations.api.errors import KlusterError, KlusterTimeoutError
+from kluster_agents.integrations.api.errors import KlusterError, KlusterTimeoutError, KlusterUnsupportedError
 from kluster_agents.integrations.api.openai_errors import raise_typed
 from kluster_agents.integrations.api.reasoning import split_reasoning
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations.jobs.adaptive import AdaptiveMode, with_adaptive
 
 _PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
+_PROBE_TOOL = {"name": "probe", "description": "probe", "parameters": {"type": "object", "properties": {}}}
+_TOOL_ONLY_PARAMS = frozenset({"tool_choice", "parallel_tool_calls"})
 
 
 # Not a secret: stands in for the key in checkpoints so no other provider's key is sent to kluster.
@@ -55,6 +67,10 @@ class KlusterCompletion(OpenAICompletion):
     structured_output_retries: int = Field(
         default=2, ge=0, description="Extra attempts when structured output is invalid."
     )
+
+    adaptive: AdaptiveMode | None = Field(default=None, exclude=True)
+    """Adaptive inference: each request is queued with kluster's async metadata and its real answer
+    awaited (True for the defaults, or an `AdaptiveMode` / its fields as a dict)."""
 
     last_reasoning: str | None = Field(default=None, exclude=True, repr=False)
     """The `<think>` reasoning of the last `call()`/`acall()` of a reasoning model (None without one)."""
@@ -96,6 +112,11 @@ class KlusterCompletion(OpenAICompletion):
         )
         return data
 
+    @field_validator("adaptive", mode="before")
+    @classmethod
+    def _coerce_adaptive(cls, value: Any) -> AdaptiveMode | None:
+        return AdaptiveMode.coerce(value)
+
     @model_validator(mode="after")
     def _init_clients(self) -> KlusterCompletion:  # replaces OpenAICompletion._init_clients
         """Build the sync client now; the async one per event loop on first use (a pool cannot cross loops)."""
@@ -105,7 +126,17 @@ class KlusterCompletion(OpenAICompletion):
     @model_validator(mode="after")
     def _check_params_with_compat(self) -> KlusterCompletion:
         """Refuse constructor parameters kluster does not accept now, not at the first call."""
-        probe = self._prepare_completion_params(messages=list(_PROBE_MESSAGES))
+        if self.adaptive is not None and self.stream:
+            raise KlusterUnsupportedError(
+                f"{self.model}: adaptive inference answers with the whole completion once its job is done, "
+                "so it cannot stream; pass stream=False with adaptive=, or drop adaptive= to stream.",
+                parameter="stream",
+                model=self.model,
+            )
+        tool_only = _TOOL_ONLY_PARAMS & self.additional_params.keys()
+        probe = self._prepare_completion_params(
+            messages=list(_PROBE_MESSAGES), tools=[_PROBE_TOOL] if tool_only else None
+        )
         if self.n is not None:
             probe["n"] = self.n
         check_chat_request(probe, settings=self.settings)  # a pure check: compat itself runs once per request
@@ -143,6 +174,8 @@ class KlusterCompletion(OpenAICompletion):
 
     def _build_sync_client(self) -> Any:
         http = self._http_clients[0] if self._http_clients else None
+        if self.interceptor is not None:
+            http = InterceptedClient(http or shared_http_client(self.settings), self.interceptor)
         return make_client(
             self.settings,
             http_client=http,
@@ -153,6 +186,8 @@ class KlusterCompletion(OpenAICompletion):
 
     def _build_async_client(self) -> Any:
         http = self._http_clients[1] if self._http_clients else None
+        if self.interceptor is not None:
+            http = AsyncInterceptedClient(http or shared_async_http_client(self.settings), self.interceptor)
         return make_async_client(
             self.settings,
             http_client=http,
@@ -163,27 +198,61 @@ class KlusterCompletion(OpenAICompletion):
 
     # -- reasoning models: the answer without its <think> block ---------------------------------
 
-    def _answer(self, result: Any) -> Any:
+    def _answer(self, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A whole answer's `<think>` block goes to `last_reasoning` and, as one CrewAI thinking
+        event, to listeners (as a streamed one does chunk by chunk)."""
         if not isinstance(result, str) or not self.model_info.reasoning:
             return result
         split = split_reasoning(result)
+        if split.reasoning is None:  # a streamed answer was split as it came (last_reasoning is set)
+            return result
         self.last_reasoning = split.reasoning
-        return split.content if split.reasoning is not None else result
+        self._emit_thinking_chunk_event(
+            chunk=split.reasoning,
+            from_task=kwargs.get("from_task", args[4] if len(args) > 4 else None),
+            from_agent=kwargs.get("from_agent", args[5] if len(args) > 5 else None),
+        )
+        return split.content
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         """CrewAI's `call`; a reasoning model's answer comes without `<think>…</think>` (see `last_reasoning`)."""
+        self.last_reasoning = None
         try:
-            return self._answer(super().call(*args, **kwargs))
+            return self._answer(super().call(*args, **kwargs), args, kwargs)
         except ConnectionError as exc:
             raise _typed_timeout(exc) from exc
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        self.last_reasoning = None
         try:
-            return self._answer(await super().acall(*args, **kwargs))
+            return self._answer(await super().acall(*args, **kwargs), args, kwargs)
         except ConnectionError as exc:
             raise _typed_timeout(exc) from exc
 
+    # -- reasoning models' streams: thinking as CrewAI thinking events, content without <think> ---
+
+    def _stream_split(self, from_task: Any, from_agent: Any) -> StreamSplit | None:
+        if not self.model_info.reasoning:
+            return None
+
+        def on_thinking(text: str, response_id: str | None) -> None:
+            self._emit_thinking_chunk_event(
+                chunk=text, from_task=from_task, from_agent=from_agent, response_id=response_id
+            )
+
+        return StreamSplit(self, on_thinking)
+
+    def _get_sync_client(self) -> Any:
+        client = super()._get_sync_client()
+        split = active_split.get()
+        return client if split is None or split.owner is not self else SplittingClient(client, split, is_async=False)
+
     def _get_async_client(self) -> Any:
+        client = self._get_loop_async_client()
+        split = active_split.get()
+        return client if split is None or split.owner is not self else SplittingClient(client, split, is_async=True)
+
+    def _get_loop_async_client(self) -> Any:
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -223,13 +292,14 @@ class KlusterCompletion(OpenAICompletion):
         params = super()._prepare_completion_params(messages, tools)
         # CrewAI always asks for stream usage; the kluster client asks for it itself (or estimates it)
         params.pop("stream_options", None)
+        for name in _TOOL_ONLY_PARAMS & self.additional_params.keys():
+            if tools:  # the user's choice, not CrewAI's fixed "auto"
+                params[name] = self.additional_params[name]
+            else:  # they go with tools; CrewAI sends none on this call (ReAct, or a plain call)
+                params.pop(name, None)
+        if self.adaptive is not None:
+            params = with_adaptive(params, self.adaptive)
         return params
-
-    def _convert_tools_for_interference(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        converted = super()._convert_tools_for_interference(tools)
-        for tool in converted:
-            tool["function"].pop("strict", None)
-        return converted
 
     # -- structured output without response_format ---------------------------------------------
 
@@ -299,11 +369,17 @@ class KlusterCompletion(OpenAICompletion):
     ) -> Any:
         if response_model is not None:  # validated output cannot be streamed piecewise
             return self._structured(params, response_model, from_task, from_agent)
+        split = self._stream_split(from_task, from_agent)
+        token = active_split.set(split)
         try:
             return super()._handle_streaming_completion(params, available_functions, from_task, from_agent)
         except Exception as exc:
             raise_typed(exc)
             raise
+        finally:
+            active_split.reset(token)
+            if split is not None:
+                self.last_reasoning = split.reasoning
 
     async def _ahandle_completion(
         self,
@@ -331,11 +407,17 @@ class KlusterCompletion(OpenAICompletion):
     ) -> Any:
         if response_model is not None:
             return await self._astructured(params, response_model, from_task, from_agent)
+        split = self._stream_split(from_task, from_agent)
+        token = active_split.set(split)
         try:
             return await super()._ahandle_streaming_completion(params, available_functions, from_task, from_agent)
         except Exception as exc:
             raise_typed(exc)
             raise
+        finally:
+            active_split.reset(token)
+            if split is not None:
+                self.last_reasoning = split.reasoning
 
 
 class KlusterCrewTimeoutError(KlusterTimeoutError, ConnectionError):

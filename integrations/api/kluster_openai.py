@@ -141,6 +141,15 @@ class _AnsweredRawResponse:
     def parse(self, **_: Any) -> Any:
         return self._answer
 
+    @property
+    def text(self) -> str:
+        """The answer as JSON text: frameworks read the raw body too (CrewAI checks it for upstream errors)."""
+        return str(self._answer.model_dump_json())
+
+    @property
+    def content(self) -> bytes:
+        return self.text.encode()
+
 
 def _placeholder_of(result: Any) -> Any:
     """The placeholder completion in `result` (a completion or a raw response), or None."""

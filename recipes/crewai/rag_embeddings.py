@@ -9,7 +9,6 @@ import tempfile
 # CrewAI reports usage unless told not to; this must happen before crewai is imported.
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 # Keep this demo's vector store out of your CrewAI data directory.
 os.environ.setdefault("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="kluster-rag-"))
 

@@ -8,7 +8,6 @@ import os
 # CrewAI reports usage unless told not to; this must happen before crewai is imported.
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 from crewai import Agent, Crew, Task
 from crewai.tools import tool

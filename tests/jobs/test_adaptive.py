@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kluster_agents.integrations.api.client import make_async_client, make_client
@@ -114,6 +116,9 @@ def test_raw_response_parses_to_the_answer(kluster_emulator):
     )
     assert raw.parse().choices[0].message.content == "raw answer"
     assert raw.headers is not None
+    # CrewAI reads the raw body too (it checks it for upstream errors): the answer's, not the placeholder's
+    assert json.loads(raw.text)["choices"][0]["message"]["content"] == "raw answer"
+    assert json.loads(raw.content) == json.loads(raw.text)
 
 
 async def test_async_client_waits_for_the_answer(kluster_emulator):

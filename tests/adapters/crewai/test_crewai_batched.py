@@ -11,7 +11,12 @@ import openai
 import pytest
 from crewai import LLM, Agent, Crew, Process, Task
 
-from kluster_agents.adapters.crewai import akickoff_for_each_batched, kickoff_for_each_batched
+from kluster_agents.adapters.crewai import (
+    acall_for_each_batched,
+    akickoff_for_each_batched,
+    call_for_each_batched,
+    kickoff_for_each_batched,
+)
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
 from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterConfigError
 from kluster_agents.integrations.emulator import ToolCall
@@ -140,3 +145,41 @@ async def test_a_failed_line_reaches_the_caller_as_an_http_error_with_its_custom
 
 def test_empty_inputs(make_llm: Any, crew_of: Any) -> None:
     assert kickoff_for_each_batched(crew_of(make_llm()), []) == []
+
+
+# -- call_for_each_batched: many LLM calls as one batch job ---------------------------------------
+
+
+def test_llm_calls_for_each_go_through_one_batch_job_in_order(make_llm: Any, kluster_emulator: Any) -> None:
+    llm = make_llm()
+    stats = MicroBatchStats()
+    answers = call_for_each_batched(llm, [f"Write a tagline for {p}." for p in PRODUCTS], stats=stats)
+    assert [a for a in answers] == [llm.call(f"Write a tagline for {p}.") for p in PRODUCTS]  # same answers, in order
+    assert kluster_emulator.controls.count("/chat/completions") == len(PRODUCTS)  # only the real-time comparison
+    assert stats.windows == 1 and stats.window_sizes == [len(PRODUCTS)]
+
+
+def test_batched_calls_return_tool_calls_and_validated_models(make_llm: Any, kluster_emulator: Any) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        country: str
+
+    tool = {
+        "name": "get_weather",
+        "description": "Weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    kluster_emulator.controls.script(ToolCall("get_weather", {"city": "Paris"}))
+    (calls,) = call_for_each_batched(make_llm(), ["Weather in Paris?"], tools=[tool])
+    assert calls[0].function.name == "get_weather"
+    kluster_emulator.controls.script(ToolCall("City", {"name": "Paris", "country": "France"}))
+    (city,) = asyncio.run(acall_for_each_batched(make_llm(), ["Paris is in France."], response_model=City))
+    assert city == City(name="Paris", country="France")
+    assert kluster_emulator.controls.count("/chat/completions") == 0
+
+
+async def test_call_for_each_batched_inside_a_loop_points_to_the_async_twin(make_llm: Any) -> None:
+    with pytest.raises(KlusterConfigError, match="acall_for_each_batched"):
+        call_for_each_batched(make_llm(), ["hi"])

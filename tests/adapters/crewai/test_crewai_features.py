@@ -67,3 +67,27 @@ def test_telemetry_is_off_by_default_and_overridable(preset: str | None, expecte
     code = "import os, kluster_agents.adapters.crewai; print(os.environ['CREWAI_DISABLE_TELEMETRY'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip().splitlines()[-1] == expected
+
+
+def test_importing_the_adapter_leaves_the_users_opentelemetry_recording() -> None:
+    """Only CrewAI's own telemetry is switched off: a span the application records after importing
+    the adapter reaches its exporter (the suite's OTEL_SDK_DISABLED is removed for this run)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CREWAI_"))}
+    code = """
+import os
+import kluster_agents.adapters.crewai
+from kluster_agents.adapters.crewai import kluster_llm  # the lazy modules load crewai itself
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+with provider.get_tracer("app").start_as_current_span("user-span"):
+    pass
+print(os.environ.get("CREWAI_DISABLE_TELEMETRY"), os.environ.get("OTEL_SDK_DISABLED"))
+print([span.name for span in exporter.get_finished_spans()])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip().splitlines()[-2:] == ["true None", "['user-span']"]

@@ -91,7 +91,7 @@ def test_checkpoint_config_never_lets_the_openai_key_reach_kluster() -> None:
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": City}, "response_format"),  # a schema (JSON mode is accepted: test_crewai_options.py)
         ({"n": 3}, "n"),
         ({"max_tokens": 10_000_000}, "max_completion_tokens"),
     ],
@@ -135,7 +135,7 @@ async def test_async_call(make_llm: Any, chat_bodies: Any) -> None:
     assert len(chat_bodies()) == 1
 
 
-def test_tool_model_uses_native_function_calling_without_strict(
+def test_tool_model_uses_native_function_calling(
     make_llm: Any, chat_bodies: Any, crew_of: Any, word_count: Any, kluster_emulator: Any
 ) -> None:
     kluster_emulator.controls.script(ToolCall("word_count", {"text": "one two three"}), "Three words.")
@@ -143,7 +143,7 @@ def test_tool_model_uses_native_function_calling_without_strict(
     assert result.raw == "Three words."
     first, second = chat_bodies()
     assert [t["function"]["name"] for t in first["tools"]] == ["word_count"]
-    assert all("strict" not in t["function"] for t in first["tools"])
+    assert all(t["function"]["strict"] is True for t in first["tools"])  # as CrewAI builds them
     tool_message = next(m for m in second["messages"] if m["role"] == "tool")
     assert tool_message["content"] == "3 words"
     assert "name" not in tool_message  # dropped by compat: the strict emulator would 400 it

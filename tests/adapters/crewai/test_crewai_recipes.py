@@ -58,15 +58,37 @@ def test_verified_task_passes_verify_unscripted(recipe_output: dict[str, list[st
     assert lines[-1].startswith("Verify: 1 checked (0 cached), 0 flagged, 0 unverified")
 
 
-def test_batch_crew_uses_one_batch_job_and_no_realtime_calls(recipe_output: dict[str, list[str]]) -> None:
-    lines = recipe_output["batch_crew"]
+def _check_batch_crew(lines: list[str]) -> None:
+    """The recipe's own lines, found by what they say: a third-party warning CrewAI prints to stdout
+    under load (its event bus's "Event pairing mismatch") may sit anywhere between them."""
     products = ["green tea", "trail shoes", "desk lamp", "fountain pen", "road bike", "wool socks"]
-    for product, line in zip(products, lines, strict=False):
-        assert line.startswith(f"{product}: ") and f"tagline for {product}." in line  # input order kept
-    assert lines[6] == "6 crew runs, 6 LLM calls, 1 batch job(s) (window sizes [6])"
+    ours = [line for line in lines if line.startswith(tuple(f"{p}: " for p in products))]
+    assert [line.split(":")[0] for line in ours] == products  # input order kept
+    for product, line in zip(products, ours, strict=True):
+        assert f"tagline for {product}." in line
+    assert "6 crew runs, 6 LLM calls, 1 batch job(s) (window sizes [6])" in lines
     # upload, create, then polls until the job is done (as many as the job's observed-like timing takes)
-    requests = re.fullmatch(r"HTTP requests: (\d+) \(real-time chat completions: 0\)", lines[7])
-    assert requests is not None and int(requests.group(1)) >= 4, lines[7]
+    summary = [
+        m for line in lines if (m := re.fullmatch(r"HTTP requests: (\d+) \(real-time chat completions: 0\)", line))
+    ]
+    assert len(summary) == 1 and int(summary[0].group(1)) >= 4, lines
+
+
+def test_batch_crew_uses_one_batch_job_and_no_realtime_calls(recipe_output: dict[str, list[str]]) -> None:
+    _check_batch_crew(recipe_output["batch_crew"])
+
+
+def test_batch_crew_check_ignores_crewai_warnings_between_its_lines() -> None:
+    lines = [
+        *(f"{p}: [emulated] reply to: Write a tagline for {p}." for p in ("green tea", "trail shoes", "desk lamp")),
+        "[CrewAIEventsBus] Warning: Event pairing mismatch. 'llm_call_completed' closed 'agent_execution_started'",
+        "(expected 'llm_call_started')",
+        *(f"{p}: [emulated] reply to: Write a tagline for {p}." for p in ("fountain pen", "road bike", "wool socks")),
+        "6 crew runs, 6 LLM calls, 1 batch job(s) (window sizes [6])",
+        "[CrewAIEventsBus] Warning: Ending event 'task_completed' emitted with empty scope stack.",
+        "HTTP requests: 5 (real-time chat completions: 0)",
+    ]
+    _check_batch_crew(lines)
 
 
 def test_rag_embeddings_retrieves_by_vector_and_answers(recipe_output: dict[str, list[str]]) -> None:
@@ -82,5 +104,6 @@ def test_recipes_switch_crewai_telemetry_off_before_importing_it() -> None:
     for path in RECIPES.glob("*.py"):
         source = path.read_text()
         first_import = source.index("from crewai")
-        for name in ("CREWAI_DISABLE_TELEMETRY", "CREWAI_DISABLE_TRACKING", "OTEL_SDK_DISABLED"):
+        for name in ("CREWAI_DISABLE_TELEMETRY", "CREWAI_DISABLE_TRACKING"):
             assert -1 < source.find(name) < first_import, (path.name, name)
+        assert "OTEL_SDK_DISABLED" not in source, path.name  # a copied recipe must not switch off the user's tracing

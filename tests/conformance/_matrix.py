@@ -70,6 +70,27 @@ def vision_content() -> list[dict[str, Any]]:
     return [{"type": "text", "text": VISION_TEXT}, {"type": "image_url", "image_url": {"url": IMAGE_DATA_URL}}]
 
 
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": get_weather.__name__,
+        "description": (get_weather.__doc__ or "").strip(),
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+"""`get_weather` as an OpenAI tool definition, for entry points that take those as is."""
+
+
+def user_content(capability: str) -> Any:
+    """The user message content of a capability's cell (text, or text + image parts for vision)."""
+    return {
+        "tools": TOOL_PROMPT,
+        "structured": STRUCTURED_PROMPT,
+        "json_mode": JSON_PROMPT,
+        "vision": vision_content(),
+    }.get(capability, TEXT_PROMPT)
+
+
 @dataclass(frozen=True)
 class Cell:
     framework: str

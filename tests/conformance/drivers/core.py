@@ -13,34 +13,19 @@ from kluster_agents.integrations.jobs.adaptive import AdaptiveMode, with_adaptiv
 from kluster_agents.integrations.verify.client import verify
 
 from .._matrix import (
-    JSON_PROMPT,
-    STRUCTURED_PROMPT,
     TEXT_PROMPT,
-    TOOL_PROMPT,
+    WEATHER_TOOL,
     Cell,
     Outcome,
     Person,
-    vision_content,
+    user_content,
 )
 
 FRAMEWORK = "core"
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 def _request(cell: Cell) -> dict[str, Any]:
-    user: Any = {
-        "tools": TOOL_PROMPT,
-        "structured": STRUCTURED_PROMPT,
-        "json_mode": JSON_PROMPT,
-        "vision": vision_content(),
-    }.get(cell.capability, TEXT_PROMPT)
+    user = user_content(cell.capability)
     messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
     body: dict[str, Any] = {"model": cell.model, "messages": messages}
     if cell.capability == "tools":

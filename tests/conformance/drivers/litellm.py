@@ -18,36 +18,18 @@ from kluster_agents.adapters.litellm import (
 )
 
 from .._matrix import (
-    JSON_PROMPT,
-    STRUCTURED_PROMPT,
-    TEXT_PROMPT,
-    TOOL_PROMPT,
+    WEATHER_TOOL,
     Cell,
     Outcome,
     Person,
-    get_weather,
-    vision_content,
+    user_content,
 )
 
 FRAMEWORK = "litellm"
-# LiteLLM takes OpenAI tool definitions; this is get_weather's.
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": get_weather.__name__,
-        "description": (get_weather.__doc__ or "").strip(),
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 def _request(cell: Cell) -> dict[str, Any]:
-    user: Any = {
-        "tools": TOOL_PROMPT,
-        "structured": STRUCTURED_PROMPT,
-        "json_mode": JSON_PROMPT,
-        "vision": vision_content(),
-    }.get(cell.capability, TEXT_PROMPT)
+    user = user_content(cell.capability)
     request: dict[str, Any] = {"model": f"kluster/{cell.model}", "messages": [{"role": "user", "content": user}]}
     if cell.capability == "tools":
         request["tools"] = [WEATHER_TOOL]

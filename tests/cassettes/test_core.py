@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations.emulator.controls import JobTiming
 from kluster_agents.integrations.emulator.server import Emulator
 from kluster_agents.integrations.jobs.batch import run_batch
 from kluster_agents.integrations.verify.client import VerifyClient
@@ -105,6 +106,9 @@ def test_run_batch_replays_its_status_progression_time_compressed(
     kluster_emulator: Emulator, upstream: Emulator, tmp_path: Path
 ) -> None:
     requests = [{"model": LLAMA, "messages": [{"role": "user", "content": f"Say {word}."}]} for word in "abc"]
+    # Unscaled phases (1 s of scheduling) against 0.02 s polls: a repeated status is certain even when a
+    # loaded machine stalls the client for a few hundred ms (at 0.2x it could miss every repeat).
+    upstream.controls.set_timing(JobTiming())
 
     def scenario(emulator: Emulator) -> list[tuple[str, str | None]]:
         settings: KlusterSettings = emulator.settings

@@ -287,9 +287,8 @@ class KlusterLLM(CustomLLM):
         LiteLLM's `drop_params` (per call or `litellm.drop_params`), what compat would refuse is dropped
         with a warning instead, as LiteLLM does for its built-in providers."""
         max_retries = optional_params.get("max_retries")
+        settings = self._keyed_settings(model, api_base, api_key)
         with _pre_network_errors(model):
-            settings = self.resolve(api_base, api_key)
-            settings.require_api_key()
             if timeout is None or _is_litellm_default_timeout(timeout):  # not the caller's choice: KLUSTER_TIMEOUT
                 timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
             kwargs = self.create_kwargs(model, messages, optional_params, headers, timeout)
@@ -298,11 +297,19 @@ class KlusterLLM(CustomLLM):
                 drop_refused(kwargs, settings)
         return settings, max_retries, kwargs, request
 
+    def _keyed_settings(self, model: str, api_base: str | None, api_key: str | None) -> KlusterSettings:
+        """The call's settings; a missing key is refused before anything is built."""
+        with _pre_network_errors(model):
+            settings = self.resolve(api_base, api_key)
+            settings.require_api_key()
+        return settings
+
     def _prepare_embedding(
         self, model: str, input: list, api_base: str | None, api_key: str | None, optional_params: dict, timeout: Any
     ) -> tuple[KlusterSettings, int | None, dict[str, Any]]:
-        """`embeddings.create` arguments (checked inside create; `float` unless the caller chose)."""
-        settings, retries, _, _ = self._prepare(model, [], api_base, api_key, {}, None, None)
+        """`embeddings.create` arguments (checked inside create; `float` unless the caller chose). No chat
+        rule applies here: `drop_params` (which LiteLLM may leave set globally) is for chat requests."""
+        settings, retries = self._keyed_settings(model, api_base, api_key), None
         params = {k: v for k, v in optional_params.items() if k != "max_retries"}
         kwargs: dict[str, Any] = {"model": model_name(model), "input": input, "encoding_format": "float", **params}
         timeout = call_timeout(timeout)

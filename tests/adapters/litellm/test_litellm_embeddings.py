@@ -60,3 +60,11 @@ def test_model_info_says_embedding():
     info = litellm.get_model_info(BGE)
     assert info["mode"] == "embedding" and info["output_vector_size"] == 1024 and info["max_input_tokens"] == 8192
     assert litellm.get_model_info(f"kluster/{LLAMA}")["mode"] == "chat"
+
+
+def test_global_drop_params_leaves_embeddings_alone(emulator, monkeypatch):
+    """`drop_params` concerns chat parameters: with it set globally, an embedding call is not run through
+    the chat rules (it was refused for having no messages)."""
+    monkeypatch.setattr(litellm, "drop_params", True)
+    response = litellm.embedding(model=BGE, input=["kluster.ai embeddings"])
+    assert len(response.data[0]["embedding"]) == 1024

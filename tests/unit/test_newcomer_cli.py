@@ -113,8 +113,8 @@ def test_adapters_raise_the_same_no_key_message() -> None:
 
 
 @pytest.fixture
-def silent_server() -> Iterator[int]:
-    """Accepts connections and never answers."""
+def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """Accepts connections and never answers: (port, the connections it accepted)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -131,7 +131,7 @@ def silent_server() -> Iterator[int]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield int(server.getsockname()[1])
+    yield int(server.getsockname()[1]), held
     stop.set()
     thread.join(2)
     for conn in held:
@@ -140,10 +140,14 @@ def silent_server() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("kind", ["closed", "silent"])
-def test_doctor_reports_an_unreachable_endpoint_within_15_s(
+def test_doctor_reports_an_unreachable_endpoint_once_without_retries(
     kind: str, request: pytest.FixtureRequest, free_port: Callable[[], int]
 ) -> None:
-    port = free_port() if kind == "closed" else request.getfixturevalue("silent_server")
+    connections: list[socket.socket] = []
+    if kind == "closed":
+        port = free_port()
+    else:
+        port, connections = request.getfixturevalue("silent_server")
     base_url = f"http://127.0.0.1:{port}/v1"
     env = {"KLUSTER_BASE_URL": base_url, "KLUSTER_API_KEY": "kl-some-key-0123456789"}
     start = time.monotonic()
@@ -152,9 +156,11 @@ def test_doctor_reports_an_unreachable_endpoint_within_15_s(
     start = time.monotonic()
     proc = run_cli("doctor", env=env)
     elapsed = time.monotonic() - start
-    # the wait itself is bounded at 7 s (3 s connect + 4 s read, no retries): within 15 s overall
-    # wherever the CLI starts in under 5 s; the margin absorbs a loaded CI machine
-    assert proc.returncode == 1 and elapsed - start_up < 10, (elapsed, start_up, proc.stdout, proc.stderr)
+    # the wait is bounded at 7 s (3 s connect + 4 s read) with no retries: the silent server is asked once
+    # (a count, whatever the machine's load); the time bound only guards against a hang
+    assert proc.returncode == 1 and elapsed - start_up < 30, (elapsed, start_up, proc.stdout, proc.stderr)
+    if kind == "silent":
+        assert len(connections) == 1, f"doctor retried: {len(connections)} connections"
     assert f"Checking {base_url}/models" in proc.stderr  # says what it tries
     assert "reachability" in proc.stdout and "failed" in proc.stdout and "kl-some-key" not in proc.stdout
 

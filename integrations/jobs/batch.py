@@ -52,7 +52,13 @@ from kluster_agents.integrations.jobs.jsonl import (
     parse_json_line,
     upload_file,
 )
-from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, PollSchedule, live_progress, poll_until
+from kluster_agents.integrations.jobs.polling import (
+    TERMINAL_STATUSES,
+    PollSchedule,
+    check_poll_interval,
+    live_progress,
+    poll_until,
+)
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -597,6 +603,7 @@ def submit_batch(
     settings = resolve_settings(settings)
     check_completion_window(completion_window)
     check_metadata(metadata)
+    check_poll_interval(poll_interval)
     if client is None:
         client = make_client(settings)
     elif not isinstance(client, openai.OpenAI):

@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -37,6 +37,7 @@ from kluster_agents.integrations.jobs.batch_input import PreparedInput, check_mo
 from kluster_agents.integrations.jobs.batch_results import (
     BatchResult,
     KlusterBatchWarning,
+    ambiguous_result,
     custom_id_of,
     result_from_line,
     validation_errors,
@@ -172,7 +173,7 @@ class _Job:
     batch: Batch
     collected: bool = False
     reattached: bool = False  # found through the journal, not created by this run
-    duplicates: set[str] = field(default_factory=set)
+    duplicates: dict[str, list[bytes]] = field(default_factory=dict)  # custom_id -> its earlier answer lines
 
     @property
     def done(self) -> bool:
@@ -340,7 +341,7 @@ class BatchHandle:
             self._collect(job)
         self._finish_journal()
         assert self._spool is not None  # `_index` above raised if closed
-        return BatchResults(self._spool, [(job.chunk, job.batch, frozenset(job.duplicates)) for job in self._jobs])
+        return BatchResults(self._spool, [(job.chunk, job.batch, job.duplicates) for job in self._jobs])
 
     async def aresults(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
         """`results()` for asyncio."""
@@ -380,13 +381,16 @@ class BatchHandle:
                         repeated = custom_id in strangers
                         strangers.add(custom_id)
                     else:
-                        repeated = stored.add(position, line)
+                        earlier = stored.get_written(position)
+                        repeated = earlier is not None
+                        if earlier is not None:
+                            job.duplicates.setdefault(custom_id, []).append(earlier)
+                        stored.add(position, line)
                     if repeated:
-                        job.duplicates.add(custom_id)
                         warnings.warn(
                             f"Batch {batch.id}: custom_id {custom_id!r} appears more than once in its result files "
-                            f"(line {number} of {file_id}); the last line is used and the result is marked "
-                            "`duplicate=True`.",
+                            f"(line {number} of {file_id}); two answers for one request are ambiguous, so that "
+                            "line is reported as failed with every answer on its error (`error.answers`).",
                             KlusterBatchWarning,
                             stacklevel=2,
                         )
@@ -418,14 +422,15 @@ class BatchHandle:
 
 
 def _chunk_results(
-    index: LineIndex, stored: ResultLines, first: int, batch: Batch, duplicates: Set[str]
+    index: LineIndex, stored: ResultLines, first: int, batch: Batch, duplicates: Mapping[str, list[bytes]]
 ) -> Iterator[BatchResult]:
     custom_ids = index.custom_ids(first, first + stored.lines)
     for idx, (custom_id, payload) in enumerate(zip(custom_ids, stored, strict=True), start=first):
-        result = result_from_line(idx, custom_id, payload, batch)
-        if duplicates and custom_id in duplicates:
-            result.duplicate = True
-        yield result
+        earlier = duplicates.get(custom_id) if duplicates else None
+        if earlier is not None and payload is not None:
+            yield ambiguous_result(idx, custom_id, [*earlier, payload], batch)
+        else:
+            yield result_from_line(idx, custom_id, payload, batch)
 
 
 def _cleanup(index: LineIndex, workdir: Path, journal: Journal | None) -> None:
@@ -489,7 +494,7 @@ class BatchResults(Sequence[BatchResult]):
     go when this object is garbage-collected. For constant memory end to end, prefer `iter_results`.
     """
 
-    def __init__(self, spool: _Spool, jobs: Sequence[tuple[Chunk, Batch, frozenset[str]]]) -> None:
+    def __init__(self, spool: _Spool, jobs: Sequence[tuple[Chunk, Batch, Mapping[str, list[bytes]]]]) -> None:
         self._spool: _Spool | None = spool.acquire()
         self._jobs = list(jobs)
         self._starts = [chunk.first_index for chunk, _, _ in self._jobs]
@@ -520,9 +525,11 @@ class BatchResults(Sequence[BatchResult]):
         index = self._index()
         custom_id = next(index.custom_ids(i, i + 1))
         assert self._spool is not None
-        result = result_from_line(i, custom_id, self._spool.results[chunk.number].get(i - chunk.first_index), batch)
-        result.duplicate = custom_id in duplicates
-        return result
+        payload = self._spool.results[chunk.number].get(i - chunk.first_index)
+        earlier = duplicates.get(custom_id)
+        if earlier is not None and payload is not None:
+            return ambiguous_result(i, custom_id, [*earlier, payload], batch)
+        return result_from_line(i, custom_id, payload, batch)
 
     def __iter__(self) -> Iterator[BatchResult]:
         index = self._index()

@@ -222,6 +222,18 @@ class ResultLines:
             self._write()
         return replaced
 
+    def get_written(self, position: int) -> bytes | None:
+        """While lines are still being added: the line kept so far for `position`, or None (a rare
+        look back, for a position answered twice)."""
+        offset = self._offsets[position]
+        if offset < 0 or self._out is None:
+            return None
+        self._write()
+        self._out.flush()
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(self._lengths[position])
+
     def _write(self) -> None:
         if self._out is not None and self._pending:
             self._pending.append(b"")

@@ -110,3 +110,58 @@ def test_zero_poll_interval_env_var_keeps_a_floor(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("KLUSTER_POLL_INTERVAL", "0")
     schedule = PollSchedule(None, None, "job")
     assert [schedule.next_delay() for _ in range(3)] == [POLL_MIN_INTERVAL] * 3
+
+
+# -- ambiguous result lines ---------------------------------------------------------------------
+def _answered_twice(fake: FakeKluster, monkeypatch: pytest.MonkeyPatch, custom_id: bytes) -> None:
+    """The output file answers `custom_id` a second time, with a different reply."""
+
+    def rewrite(lines: list[bytes]) -> list[bytes]:
+        again = [line.replace(b"prompt", b"other") for line in lines if b'"' + custom_id + b'"' in line]
+        assert again and all(line not in lines for line in again)
+        return [*lines, *again]
+
+    _rewrite_output(fake, monkeypatch, rewrite)
+
+
+def test_duplicate_answer_fails_that_line_with_both_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
+    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
+
+    fake, settings = _fake()
+    _answered_twice(fake, monkeypatch, b"auto-1")
+    with pytest.warns(KlusterBatchWarning, match="auto-1"):
+        results = run_batch(_requests(3), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert [r.status for r in results] == ["succeeded", "failed", "succeeded"]
+    for result in (results[1], list(results)[1]):  # random access and iteration agree
+        error = result.error
+        assert isinstance(error, KlusterDuplicateAnswerError) and error.custom_id == "auto-1"
+        assert "2 answers came back" in str(error) and error.batch_id
+        contents = [answer.content for answer in error.answers]
+        assert len(contents) == 2 and contents[0] != contents[1]
+        assert [answer.ok for answer in error.answers] == [True, True]
+        with pytest.raises(KlusterDuplicateAnswerError):
+            result.unwrap()
+    with (
+        pytest.warns(KlusterBatchWarning),
+        submit_batch(_requests(3), settings=settings, client=fake.client(), journal=False, poll_interval=0) as handle,
+    ):
+        assert [r.ok for r in handle.iter_results()] == [True, False, True]
+
+
+async def test_duplicate_answer_fails_only_that_microbatch_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
+    from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+
+    fake, settings = _fake()
+    _answered_twice(fake, monkeypatch, b"b")
+    with pytest.warns(KlusterBatchWarning):
+        async with MicroBatcher(settings, client=fake.client(), max_wait=0, poll_interval=0) as mb:
+            outcomes = await asyncio.gather(
+                *(mb.complete({"model": MODEL, "messages": user(f"prompt {cid}")}, custom_id=cid) for cid in "abc"),
+                return_exceptions=True,
+            )
+    assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)
+    assert isinstance(outcomes[1], KlusterDuplicateAnswerError) and len(outcomes[1].answers) == 2

@@ -165,3 +165,102 @@ async def test_duplicate_answer_fails_only_that_microbatch_caller(monkeypatch: p
             )
     assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)
     assert isinstance(outcomes[1], KlusterDuplicateAnswerError) and len(outcomes[1].answers) == 2
+
+
+# -- framework batch modes: a failed line, a job that never finishes ------------------------------
+def _hold_jobs(emulator: Any) -> None:
+    """Every batch job stays queued for an hour: a batch mode must not wait past its timeout."""
+    from kluster_agents.integrations.emulator.controls import JobTiming
+
+    emulator.controls.set_timing(JobTiming(batch_scheduling=3600))
+
+
+def _fail_lines_answering(monkeypatch: pytest.MonkeyPatch, word: bytes) -> None:
+    """Every batch line whose answer mentions `word` comes back failed (also when a framework retries it)."""
+    from kluster_agents.integrations.api.errors import KlusterBatchError
+    from kluster_agents.integrations.jobs import batch as engine
+    from kluster_agents.integrations.jobs.batch_results import BatchResult
+
+    real = engine.result_from_line
+
+    def result_from_line(idx: int, custom_id: str, payload: Any, batch: Any) -> BatchResult:
+        if payload is not None and word in bytes(payload):
+            error = KlusterBatchError("the line failed", custom_id=custom_id, batch_id=batch.id)
+            return BatchResult(custom_id, idx, "failed", error=error)
+        return real(idx, custom_id, payload, batch)
+
+    monkeypatch.setattr(engine, "result_from_line", result_from_line)
+
+
+def test_crewai_batched_calls_keep_the_other_results_when_one_line_fails(
+    kluster_emulator_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("crewai")
+    from kluster_agents.adapters.crewai import call_for_each_batched, kluster_llm
+    from kluster_agents.integrations.api.errors import KlusterBatchError
+
+    llm = kluster_llm(MODEL, max_retries=0)
+    _fail_lines_answering(monkeypatch, b"two")
+    outcomes = call_for_each_batched(llm, ["one", "two", "three"], return_exceptions=True, poll_interval=0.01)
+    assert [type(o) for o in outcomes] == [str, KlusterBatchError, str]
+    assert "one" in outcomes[0] and "three" in outcomes[2]
+    with pytest.raises(KlusterBatchError) as info:
+        call_for_each_batched(llm, ["one", "two", "three"], poll_interval=0.01)
+    assert any("2 of 3 calls succeeded" in note for note in info.value.__notes__)
+
+
+def test_crewai_kickoff_for_each_batched_keeps_the_other_crews_outputs(
+    kluster_emulator_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("crewai")
+    from crewai import Agent, Crew, Task
+    from crewai.crews.crew_output import CrewOutput
+
+    from kluster_agents.adapters.crewai import kickoff_for_each_batched, kluster_llm
+
+    llm = kluster_llm(MODEL, max_retries=0)
+    agent = Agent(role="Writer", goal="Write taglines", backstory="Short.", llm=llm, max_retry_limit=0)
+    task = Task(description="A tagline for {topic}.", expected_output="one line", agent=agent)
+    crew = Crew(agents=[agent], tasks=[task])
+    _fail_lines_answering(monkeypatch, b"maps")
+    inputs = [{"topic": t} for t in ("tea", "maps", "pens")]
+    outcomes = kickoff_for_each_batched(crew, inputs, return_exceptions=True, poll_interval=0.01)
+    assert [isinstance(o, CrewOutput) for o in outcomes] == [True, False, True]
+    assert isinstance(outcomes[1], Exception)
+
+
+def test_crewai_batched_mode_times_out_with_the_job_id(kluster_emulator_env: Any) -> None:
+    pytest.importorskip("crewai")
+    from kluster_agents.adapters.crewai import call_for_each_batched, kluster_llm
+    from kluster_agents.integrations.api.errors import KlusterTimeoutError
+
+    _hold_jobs(kluster_emulator_env)
+    llm = kluster_llm(MODEL, max_retries=0)
+    with pytest.raises(KlusterTimeoutError, match=r"Batch \S+ did not finish within 0.3 s"):
+        call_for_each_batched(llm, ["one", "two"], timeout=0.3, poll_interval=0.01)
+
+
+def test_langchain_batch_mode_times_out_with_the_job_id(kluster_emulator_env: Any) -> None:
+    pytest.importorskip("langchain_openai")
+    from kluster_agents.adapters.langchain import ChatKluster
+    from kluster_agents.integrations.api.errors import KlusterTimeoutError
+
+    _hold_jobs(kluster_emulator_env)
+    model = ChatKluster(model=MODEL, max_retries=0, batch=True, batch_timeout=0.3, batch_poll_interval=0.01)
+    outputs = model.batch(["one", "two"], return_exceptions=True)
+    assert all(isinstance(o, KlusterTimeoutError) for o in outputs)
+    assert all(o.args and "did not finish within 0.3 s" in str(o) and "batch" in str(o).lower() for o in outputs)
+
+
+async def test_pydantic_ai_run_many_times_out_with_the_job_id(kluster_emulator: Any) -> None:
+    pytest.importorskip("pydantic_ai")
+    from pydantic_ai import Agent
+
+    from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model, run_many
+    from kluster_agents.integrations.api.errors import KlusterTimeoutError
+
+    _hold_jobs(kluster_emulator)
+    agent = Agent(kluster_model(MODEL, provider=KlusterProvider(settings=kluster_emulator.settings)))
+    outcomes = await run_many(agent, ["one", "two"], timeout=0.3, poll_interval=0.01)
+    assert [type(o.error) for o in outcomes] == [KlusterTimeoutError] * 2
+    assert all("did not finish within 0.3 s" in str(o.error) for o in outcomes)

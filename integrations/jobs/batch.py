@@ -56,6 +56,7 @@ from kluster_agents.integrations.jobs.jsonl import (
 from kluster_agents.integrations.jobs.polling import (
     TERMINAL_STATUSES,
     PollSchedule,
+    check_not_overdue,
     check_poll_interval,
     live_progress,
     poll_until,
@@ -262,6 +263,7 @@ class BatchHandle:
             for job in self._jobs:
                 if not job.done:
                     job.batch = self._client.batches.retrieve(job.batch.id)
+                    check_not_overdue(job.batch)
         return self._snapshot()
 
     def cancel(self) -> BatchStatus:

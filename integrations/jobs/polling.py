@@ -56,6 +56,25 @@ def check_poll_interval(value: object, argument: str = "poll_interval") -> float
     return float(value)
 
 
+# How long past a job's `expires_at` we keep waiting for the service to mark it expired: the window is
+# the service's promise, so a job still running an hour after it is stuck, not slow.
+EXPIRY_GRACE = 3600.0
+
+
+def check_not_overdue(batch: Batch, *, now: float | None = None) -> None:
+    """Raise `KlusterTimeoutError` for an unfinished batch job long past its completion window, so a
+    service that never marks it expired cannot keep a caller waiting forever."""
+    expires_at = getattr(batch, "expires_at", None)
+    if not expires_at or batch.status in TERMINAL_STATUSES:
+        return
+    if (time.time() if now is None else now) > expires_at + EXPIRY_GRACE:
+        raise KlusterTimeoutError(
+            f"Batch {batch.id} is still {batch.status!r} over {EXPIRY_GRACE / 3600:g} h after its completion "
+            f"window ended (it should have expired); check it with `kluster-agents batch status {batch.id}` "
+            "or cancel it."
+        )
+
+
 class PollSchedule:
     """The waits between polls of one job: fixed when `poll_interval` is given (at least
     `POLL_MIN_INTERVAL`), else adaptive (above).
@@ -196,7 +215,9 @@ def wait_for_batch(
 
     def fetch() -> Batch:
         with translate_errors():
-            return client.batches.retrieve(batch_id)
+            batch = client.batches.retrieve(batch_id)
+        check_not_overdue(batch)
+        return batch
 
     def describe(batch: Batch) -> tuple[int | None, int, str]:
         counts = batch.request_counts

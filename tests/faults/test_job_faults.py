@@ -264,3 +264,23 @@ async def test_pydantic_ai_run_many_times_out_with_the_job_id(kluster_emulator: 
     outcomes = await run_many(agent, ["one", "two"], timeout=0.3, poll_interval=0.01)
     assert [type(o.error) for o in outcomes] == [KlusterTimeoutError] * 2
     assert all("did not finish within 0.3 s" in str(o.error) for o in outcomes)
+
+
+def test_a_job_never_marked_expired_stops_the_wait_with_its_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service keeps reporting a job in progress long after its completion window: no endless wait."""
+    from kluster_agents.integrations.api.errors import KlusterTimeoutError
+    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations.jobs.polling import wait_for_batch
+
+    fake, settings = _fake()
+    fake.polls_to_finish = 10**9
+    real = fake._batch_json
+    monkeypatch.setattr(
+        fake, "_batch_json", lambda batch_id: type(real(batch_id))(200, json={**real(batch_id).json(), "expires_at": 1})
+    )
+    with pytest.raises(KlusterTimeoutError, match=r"Batch batch-\d+ is still 'in_progress'.*completion window"):
+        run_batch(_requests(2), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert fake.count("GET", r"/batches/[^/]+") == 1
+    [batch_id] = fake.batches
+    with pytest.raises(KlusterTimeoutError, match=batch_id):
+        wait_for_batch(fake.client(), batch_id, poll_interval=0)

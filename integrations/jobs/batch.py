@@ -49,6 +49,7 @@ from kluster_agents.integrations.jobs.jsonl import (
     Chunk,
     LineIndex,
     ResultLines,
+    disk_errors,
     iter_remote_line_bytes,
     parse_json_line,
     upload_file,
@@ -183,6 +184,16 @@ class _Job:
     def finished(self, _status: BatchStatus) -> bool:
         """`done`, as the `finished` test of `BatchHandle._wait_until`."""
         return self.done
+
+
+SPOOL_ADVICE = (
+    "Free space there, or set TMPDIR to a disk with room (batch work files are temporary); the jobs already "
+    "submitted keep running, and re-running the same input re-attaches to them."
+)
+JOURNAL_ADVICE = (
+    "Free space there, or point journal= (KLUSTER_JOURNAL_PATH) at a disk with room, or pass journal=False; "
+    "re-running the same input re-attaches to any job already submitted."
+)
 
 
 class BatchHandle:
@@ -331,7 +342,8 @@ class BatchHandle:
 
     def _finish_journal(self) -> None:
         if self._journal is not None and self._run_key is not None:
-            self._journal.finish(self._run_key)
+            with disk_errors(self._journal.path, "the batch journal", JOURNAL_ADVICE):
+                self._journal.finish(self._run_key)
 
     def results(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
         """Every input's result, in input order (waits for the jobs first), as a `BatchResults`
@@ -358,7 +370,12 @@ class BatchHandle:
         batch, chunk = job.batch, job.chunk
         positions = self._index.positions(chunk.first_index, chunk.first_index + chunk.lines)  # raises if closed
         assert self._spool is not None
-        stored = self._spool.start(chunk)
+        with disk_errors(self.workdir, f"the results of batch {batch.id}", SPOOL_ADVICE):
+            self._collect_into(job, positions, self._spool.start(chunk))
+        job.collected = True
+
+    def _collect_into(self, job: _Job, positions: Mapping[str, int], stored: ResultLines) -> None:
+        batch, chunk = job.batch, job.chunk
         strangers: set[str] = set()  # ids we never sent: ignored, but a repeat is still reported
         with translate_errors():
             for file_id in (batch.output_file_id, batch.error_file_id):
@@ -399,7 +416,6 @@ class BatchHandle:
         for custom_id, _, text in validation_errors(batch, chunk, self._index):
             stored.add(positions[custom_id], text.encode())
         stored.finish()
-        job.collected = True
 
     def _download(self, file_id: str, batch_id: str) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of a remote result file; a connection reset mid-download resumes after
@@ -628,15 +644,16 @@ def submit_batch(
         "max_bytes": max_file_bytes,
     }
     try:
-        prepared = prepare_requests(
-            requests,
-            settings,
-            workdir,
-            max_requests_per_job=max_requests_per_job,
-            max_file_bytes=max_file_bytes,
-            run_options=options,
-            compat_applied=compat_applied,
-        )
+        with disk_errors(workdir, "the batch input files", SPOOL_ADVICE):
+            prepared = prepare_requests(
+                requests,
+                settings,
+                workdir,
+                max_requests_per_job=max_requests_per_job,
+                max_file_bytes=max_file_bytes,
+                run_options=options,
+                compat_applied=compat_applied,
+            )
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -645,7 +662,8 @@ def submit_batch(
         if strict_models:
             check_models(client, prepared.unknown_models)
         opened = None if journal is False else Journal(journal)
-        jobs = _submit_chunks(client, prepared, opened, completion_window, metadata, settings.base_url)
+        with disk_errors(opened.path if opened else workdir, "the batch journal", JOURNAL_ADVICE):
+            jobs = _submit_chunks(client, prepared, opened, completion_window, metadata, settings.base_url)
     except BaseException:
         _cleanup(prepared.index, workdir, opened)
         raise

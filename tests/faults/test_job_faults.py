@@ -284,3 +284,123 @@ def test_a_job_never_marked_expired_stops_the_wait_with_its_id(monkeypatch: pyte
     [batch_id] = fake.batches
     with pytest.raises(KlusterTimeoutError, match=batch_id):
         wait_for_batch(fake.client(), batch_id, poll_interval=0)
+
+
+# -- full disks -----------------------------------------------------------------------------------
+def _full(*args: Any, **kwargs: Any) -> Any:
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_while_spooling_the_input_is_typed_and_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kluster_agents.integrations.api.errors import KlusterDiskError
+    from kluster_agents.integrations.jobs import jsonl
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    fake, settings = _fake()
+    monkeypatch.setattr(jsonl.ChunkedWriter, "write", _full)
+    with pytest.raises(KlusterDiskError, match=r"kluster-batch-.*No space left.*TMPDIR") as info:
+        run_batch(_requests(3), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert isinstance(info.value, OSError) and "kluster-batch-" in info.value.path
+    assert fake.log == []
+
+
+def test_full_disk_while_spooling_results_is_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from kluster_agents.integrations.api.errors import KlusterDiskError
+    from kluster_agents.integrations.jobs import jsonl
+    from kluster_agents.integrations.jobs.batch import run_batch
+
+    fake, settings = _fake()
+    monkeypatch.setattr(jsonl.ResultLines, "_write", _full)
+    with pytest.raises(KlusterDiskError, match=r"results of batch .*No space left") as info:
+        run_batch(_requests(3), settings=settings, client=fake.client(), journal=False, poll_interval=0)
+    assert not Path(info.value.path).exists()  # the half-written spool is gone with the handle
+
+
+def test_full_disk_under_the_journal_is_typed(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import sqlite3
+
+    from kluster_agents.integrations.api.errors import KlusterDiskError
+    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations.jobs.journal import Journal
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    fake, settings = _fake()
+    monkeypatch.setattr(Journal, "record", full)
+    journal = tmp_path / "journal.db"
+    with pytest.raises(KlusterDiskError, match=r"journal.*journal.db.*disk is full.*journal=False") as info:
+        run_batch(_requests(2), settings=settings, client=fake.client(), journal=journal, poll_interval=0)
+    assert info.value.path == str(journal)
+    monkeypatch.undo()
+    monkeypatch.setattr(Journal, "finish", full)
+    with pytest.raises(KlusterDiskError, match="journal"):
+        run_batch(_requests(2), settings=settings, client=fake.client(), journal=journal, poll_interval=0)
+
+
+def _cli(emulator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    import typer
+    from typer.testing import CliRunner
+
+    from kluster_agents.integrations.cli.batch import batch_app
+
+    monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))
+    emulator.controls.set_timing("instant")
+    app = typer.Typer()
+    app.add_typer(batch_app, name="batch")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one\ntwo\nthree\n")
+    base = ["batch", "submit", "--prompts", str(prompts), "--model", MODEL, "--poll-interval", "0.01"]
+    return CliRunner().invoke(app, [*base, *args])
+
+
+@pytest.mark.parametrize("where", ["a-directory", "missing/folder/out.jsonl"])
+def test_cli_bad_output_path_is_refused_before_submitting(
+    kluster_emulator_env: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    (tmp_path / "a-directory").mkdir()
+    result = _cli(kluster_emulator_env, tmp_path, monkeypatch, "-o", str(tmp_path / where))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert ("is a directory" if where == "a-directory" else "does not exist") in result.output
+    assert kluster_emulator_env.controls.count("/batches", "POST") == 0
+    assert kluster_emulator_env.controls.count("/files", "POST") == 0
+
+
+def test_cli_full_disk_leaves_no_partial_results_file(
+    kluster_emulator_env: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    out = tmp_path / "out.jsonl"
+    real = tempfile.NamedTemporaryFile
+
+    class FillsUp:
+        """A results file on a disk that is full after the first line."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._file = real(*args, **kwargs)
+            self.name = self._file.name
+            self._lines = 0
+
+        def write(self, text: str) -> int:
+            self._lines += 1
+            if self._lines > 1:
+                _full()
+            return int(self._file.write(text))
+
+        def __enter__(self) -> FillsUp:
+            self._file.__enter__()
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            self._file.__exit__(*exc)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", FillsUp)
+    result = _cli(kluster_emulator_env, tmp_path, monkeypatch, "-o", str(out))
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "No space left" in result.output and str(out) in result.output.replace("\n", "")
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))

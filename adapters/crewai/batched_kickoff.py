@@ -27,7 +27,11 @@ from crewai.types.usage_metrics import UsageMetrics
 from kluster_agents.adapters.crewai.llm import KlusterCompletion
 from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.jobs.batch_transport import MicroBatchTransport, batch_http_clients
+from kluster_agents.integrations.jobs.batch_transport import (
+    MicroBatchTransport,
+    batch_error_from,
+    batch_http_clients,
+)
 from kluster_agents.integrations.jobs.microbatch import MicroBatcher, MicroBatchStats
 from kluster_agents.integrations.jobs.polling import progress_enabled
 
@@ -85,9 +89,11 @@ async def akickoff_for_each_batched(
     completion_window: str = "24h",
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     poll_interval: float | None = None,
+    timeout: float | None = None,
     stats: MicroBatchStats | None = None,
     progress: bool | None = None,
-) -> list[CrewOutput | CrewStreamingOutput]:
+    return_exceptions: bool = False,
+) -> list[CrewOutput | CrewStreamingOutput | Exception]:
     """Async `kickoff_for_each_batched` (the crews still run in worker threads)."""
     inputs = list(inputs)
     if not inputs:
@@ -99,6 +105,7 @@ async def akickoff_for_each_batched(
         max_wait=max_wait,
         completion_window=completion_window,
         poll_interval=poll_interval,
+        timeout=timeout,
         progress=progress_enabled(progress, settings),
     )
     if stats is not None:
@@ -116,29 +123,47 @@ async def akickoff_for_each_batched(
             for run in runs:
                 run.add_done_callback(lambda _: transport.run_finished())
             outcomes = await asyncio.gather(*runs, return_exceptions=True)
-    results: list[CrewOutput | CrewStreamingOutput] = []
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-        results.append(outcome)
     total = UsageMetrics()
     for copy in copies:
         if copy.usage_metrics:
             total.add_usage_metrics(copy.usage_metrics)
     crew.usage_metrics = total
-    return results
+    return _outcomes(outcomes, return_exceptions, "runs")
+
+
+def _outcomes(outcomes: list[Any], return_exceptions: bool, what: str) -> list[Any]:
+    """Every input's result, a failed one as its exception in place (`return_exceptions=True`, as in
+    LangChain's `.batch()`), or the first failure raised, saying how many others succeeded."""
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome  # cancellation and interrupts are never an input's outcome
+        if isinstance(outcome, Exception):
+            outcomes[i] = batch_error_from(outcome) or outcome  # a failed line: its own KlusterError
+    if return_exceptions:
+        return outcomes
+    failed = [o for o in outcomes if isinstance(o, Exception)]
+    if failed:
+        failed[0].add_note(
+            f"{len(outcomes) - len(failed)} of {len(outcomes)} {what} succeeded; pass return_exceptions=True to "
+            "get every result, each failed input's exception in its place."
+        )
+        raise failed[0]
+    return outcomes
 
 
 def kickoff_for_each_batched(
     crew: Crew, inputs: Iterable[dict[str, Any]], **options: Any
-) -> list[CrewOutput | CrewStreamingOutput]:
+) -> list[CrewOutput | CrewStreamingOutput | Exception]:
     """Run `crew` once per input with its LLM calls coalesced into Batch API jobs.
 
     Returns the `CrewOutput`s in input order, like `crew.kickoff_for_each(inputs)`. Options:
     `settings`, `max_wait` (longest a window stays open, default 5 s), `max_batch_size`,
     `completion_window` ("24h"...), `max_concurrency` (crews running at once), `poll_interval`,
-    `stats` (a `MicroBatchStats` to fill), `progress` (a progress display of each batch job: None — the
-    default — follows KLUSTER_PROGRESS, 'auto' showing it only on a terminal). Inside an event loop, await
+    `timeout` (seconds to wait for each batch job; then its runs fail with `KlusterTimeoutError` naming
+    the job, which keeps running on kluster.ai), `stats` (a `MicroBatchStats` to fill), `progress` (a
+    progress display of each batch job: None — the default — follows KLUSTER_PROGRESS, 'auto' showing it
+    only on a terminal), `return_exceptions` (True: a failed run is its exception in its place, the
+    others' outputs are kept; False: the first failure is raised). Inside an event loop, await
     `akickoff_for_each_batched` instead.
     """
     try:
@@ -159,8 +184,10 @@ async def acall_for_each_batched(
     max_batch_size: int = 1000,
     completion_window: str = "24h",
     poll_interval: float | None = None,
+    timeout: float | None = None,
     stats: MicroBatchStats | None = None,
     progress: bool | None = None,
+    return_exceptions: bool = False,
     **call_kwargs: Any,
 ) -> list[Any]:
     """Async `call_for_each_batched`."""
@@ -173,6 +200,7 @@ async def acall_for_each_batched(
         max_wait=max_wait,
         completion_window=completion_window,
         poll_interval=poll_interval,
+        timeout=timeout,
         progress=progress_enabled(progress, llm.settings),
     )
     if stats is not None:
@@ -187,7 +215,10 @@ async def acall_for_each_batched(
             transport.run_finished()
 
     async with batcher:
-        return list(await asyncio.gather(*(one(c, m) for c, m in zip(copies, messages, strict=True))))
+        outcomes = await asyncio.gather(
+            *(one(c, m) for c, m in zip(copies, messages, strict=True)), return_exceptions=True
+        )
+    return _outcomes(list(outcomes), return_exceptions, "calls")
 
 
 def call_for_each_batched(
@@ -199,7 +230,8 @@ def call_for_each_batched(
     the answers come back in input order, as `call` returns them (text, the tool calls when
     `tools=` is given without `available_functions`, a validated model with `response_model=`).
     Batch options as in `kickoff_for_each_batched` (`max_wait`, `max_batch_size`,
-    `completion_window`, `poll_interval`, `stats`, `progress`); anything else goes to `call`.
+    `completion_window`, `poll_interval`, `timeout`, `stats`, `progress`, `return_exceptions`); anything
+    else goes to `call`.
     Inside an event loop, await `acall_for_each_batched` instead.
     """
     try:

@@ -101,6 +101,7 @@ async def abatch(
         completion_window=model.batch_completion_window,
         client=model.root_client,
         poll_interval=model.batch_poll_interval,
+        timeout=model.batch_timeout,
         progress=progress_enabled(model.batch_progress, model.settings),
     )
     transport = MicroBatchTransport(batcher, asyncio.get_running_loop(), runs=len(accepted))

@@ -105,6 +105,9 @@ class ChatKluster(BaseChatOpenAI):
     setting (KLUSTER_PROGRESS; 'auto': only on a terminal), True/False force it."""
     batch_poll_interval: float | None = None
     """Seconds between batch status polls (None: the engine's backoff)."""
+    batch_timeout: float | None = Field(default=None, gt=0)
+    """Seconds `.batch()` in batch mode waits for a job before its lines fail with `KlusterTimeoutError`
+    (the job keeps running on kluster.ai; its id is in the message). None: until the job ends."""
     adaptive: AdaptiveMode | None = None
     """Adaptive (async) inference for every call: True, an `AdaptiveMode`, or its fields as a dict.
     invoke/ainvoke then wait for the job and return the real answer; per call: `.bind(adaptive=...)`."""

@@ -128,6 +128,7 @@ async def run_many(
     max_wait: float = 0.5,
     completion_window: str = "24h",
     poll_interval: float | None = None,
+    timeout: float | None = None,
     progress: bool | None = None,
     **run_kwargs: Any,
 ) -> list[RunOutcome[OutputT]]:
@@ -135,8 +136,9 @@ async def run_many(
 
     An input is a prompt, or a mapping of `agent.run` keyword arguments (`user_prompt`, `deps`,
     ...); `run_kwargs` apply to every run. Batch options (`max_batch_size`, `max_wait`,
-    `completion_window`, `poll_interval`) are the `MicroBatcher`'s (`completion_window` is the adaptive
-    requests' too); `progress` shows a progress display
+    `completion_window`, `poll_interval`, `timeout`) are the `MicroBatcher`'s (`completion_window` is the
+    adaptive requests' too; past `timeout` seconds a job's runs fail with a `KlusterTimeoutError` naming
+    the job, which keeps running on kluster.ai); `progress` shows a progress display
     of each batch job (None, the default, follows KLUSTER_PROGRESS: 'auto' only on a terminal).
     """
     if via not in ("batch", "realtime", "adaptive"):
@@ -167,6 +169,7 @@ async def run_many(
         max_wait=max_wait,
         completion_window=completion_window,
         poll_interval=poll_interval,
+        timeout=timeout,
         progress=progress_enabled(progress, provider.settings),
     ) as batcher:
         # the core batch seam: a kluster client (compat once) whose chat completions join the batcher;

@@ -198,6 +198,15 @@ class KlusterBatchError(KlusterError):
         self.batch_id = batch_id
 
 
+class KlusterDiskError(KlusterError, OSError):
+    """A local file could not be written: the disk (or quota) is full or read-only. `path` names it;
+    nothing half-written is left to pass for complete."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        KlusterError.__init__(self, message)
+        self.path = path
+
+
 class KlusterVerifyError(KlusterError):
     """Verify could not give a verdict (outage, timeout, malformed answer)."""
 

@@ -115,8 +115,9 @@ class KlusterSettings(BaseSettings):
     poll_interval: float | None = Field(
         default=None,
         ge=0,
+        allow_inf_nan=False,
         description="Seconds between status polls of batch, adaptive and fine-tuning jobs when a call gives no "
-        "`poll_interval` (KLUSTER_POLL_INTERVAL); unset: the adaptive schedule (0.1 s first, growing with the job's "
+        "`poll_interval` (KLUSTER_POLL_INTERVAL; 0 polls every 0.05 s, the floor); unset: the adaptive schedule (0.1 s first, growing with the job's "
         "size and x1.5 without progress, cut to the estimated time left, at most 30 s).",
     )
 
@@ -208,8 +209,7 @@ class KlusterSettings(BaseSettings):
             return cls(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].removeprefix('Value error, ')}"
-                for err in exc.errors()
+                f"{_setting_name(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
             )
             raise KlusterConfigError(f"Invalid kluster settings — {problems}") from None
 
@@ -222,6 +222,12 @@ class KlusterSettings(BaseSettings):
     @property
     def has_api_key(self) -> bool:
         return self.api_key is not None and bool(self.api_key.get_secret_value().strip())
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """A failing setting as the argument and the environment variable that set it."""
+    name = ".".join(str(p) for p in loc) or "settings"
+    return f"{name} (KLUSTER_{name.upper()})" if name in KlusterSettings.model_fields else name
 
 
 _env_cache: dict[tuple[Any, ...], KlusterSettings] = {}

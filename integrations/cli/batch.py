@@ -7,11 +7,13 @@ The engine is imported when a command runs, so `kluster-agents --help` stays fas
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Column, Table
@@ -36,6 +38,53 @@ if TYPE_CHECKING:
     from kluster_agents.integrations.jobs.batch_results import BatchResult
 
 DEFAULT_RESULTS = "batch-results-{batch_id}.jsonl"
+
+
+def _check_output(path: Path | None) -> None:
+    """Refuse an `-o` that cannot be written before anything is submitted or waited for (`None`: the
+    default file in the current directory; '-': stdout)."""
+    from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
+
+    if path is not None and str(path) == "-":
+        return
+    folder = (path.parent if path is not None else Path()) or Path()
+    if path is not None and path.is_dir():
+        raise KlusterInvalidRequestError(
+            f"-o {path} is a directory; give a file path, e.g. -o {path / 'results.jsonl'}.", parameter="output"
+        )
+    if not folder.is_dir():
+        raise KlusterInvalidRequestError(
+            f"-o {path}: the folder {folder} does not exist; create it or pick another path.", parameter="output"
+        )
+    if not os.access(folder, os.W_OK) or (path is not None and path.exists() and not os.access(path, os.W_OK)):
+        where = path if path is not None else f"the current folder ({Path.cwd()})"
+        raise KlusterInvalidRequestError(
+            f"Cannot write results to {where}: no write permission; pick another path with -o.", parameter="output"
+        )
+
+
+@contextmanager
+def _results_file(path: Path, again: str) -> Iterator[IO[str]]:
+    """Write to a temporary file beside `path`, renamed to it only once complete: an interrupted or
+    failed write (a full disk) never leaves a partial file under the results' name."""
+    from kluster_agents.integrations.jobs.jsonl import disk_errors
+
+    advice = f"Free space there (or pick another disk with -o) and run `{again}`; nothing is resubmitted."
+    partial: Path | None = None
+    with disk_errors(path, "the results file", advice):
+        try:
+            with tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+            ) as handle:
+                partial = Path(handle.name)
+                yield handle
+            os.replace(partial, path)
+        except BaseException:
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            raise
+
+
 UNFINISHED = ("failed", "expired", "cancelled")
 
 batch_app = typer.Typer(help="Batch API jobs: submit, follow, fetch results, cancel, list.", no_args_is_help=True)
@@ -117,6 +166,8 @@ def batch_submit(
         wait = True
     with cli_errors():
         check_completion_window(completion_window)
+        if wait:
+            _check_output(output)
         handle = submit_batch(
             _requests_from(file, prompts, model),
             client=cli_client(),
@@ -149,7 +200,8 @@ def batch_submit(
                 handle.wait(progress=True)
             counts: Counter[str] = Counter()
             to_stdout = str(target) == "-"
-            with nullcontext(None) if to_stdout else target.open("w", encoding="utf-8") as sink:
+            rerun = f"kluster-agents batch results {ids[0]} -o {target}"
+            with nullcontext(None) if to_stdout else _results_file(target, rerun) as sink:
                 for result in handle.iter_results():
                     counts[result.status] += 1
                     line = _result_line(result)
@@ -247,6 +299,8 @@ def batch_results(
     from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, wait_for_batch
 
     with cli_errors():
+        if output is not None:
+            _check_output(output)
         client = cli_client()
         with reattach_on_ctrl_c(f"kluster-agents batch results {batch_id} --wait"):
             batch = (
@@ -257,7 +311,8 @@ def batch_results(
         if batch.status not in TERMINAL_STATUSES:
             raise KlusterInvalidRequestError(f"Batch {batch_id} is still '{batch.status}'; add --wait to wait for it.")
         counts: Counter[str] = Counter()
-        with output.open("w", encoding="utf-8") if output else nullcontext() as sink:
+        rerun = f"kluster-agents batch results {batch_id} -o {output}"
+        with _results_file(output, rerun) if output and str(output) != "-" else nullcontext() as sink:
             for kind, file_id in (("output", batch.output_file_id), ("error", batch.error_file_id)):
                 for line in iter_remote_lines(client, file_id) if file_id else ():
                     if line.strip():

@@ -31,7 +31,7 @@ from kluster_agents.integrations.api.settings import KlusterSettings, resolve_se
 from kluster_agents.integrations.jobs.batch import check_completion_window
 from kluster_agents.integrations.jobs.batch_results import build_result, line_ok
 from kluster_agents.integrations.jobs.jsonl import dumps, iter_json_lines, iter_remote_lines
-from kluster_agents.integrations.jobs.polling import wait_for_batch
+from kluster_agents.integrations.jobs.polling import check_poll_interval, wait_for_batch
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -197,6 +197,7 @@ def complete_adaptive(
     after `timeout` seconds (the job keeps running; its id is in the message).
     """
     settings = resolve_settings(settings)
+    check_poll_interval(poll_interval)
     client = client or make_client(settings)
     queued = submit_adaptive(
         request,

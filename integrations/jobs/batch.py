@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -37,6 +37,7 @@ from kluster_agents.integrations.jobs.batch_input import PreparedInput, check_mo
 from kluster_agents.integrations.jobs.batch_results import (
     BatchResult,
     KlusterBatchWarning,
+    ambiguous_result,
     custom_id_of,
     result_from_line,
     validation_errors,
@@ -48,11 +49,19 @@ from kluster_agents.integrations.jobs.jsonl import (
     Chunk,
     LineIndex,
     ResultLines,
+    disk_errors,
     iter_remote_line_bytes,
     parse_json_line,
     upload_file,
 )
-from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, PollSchedule, live_progress, poll_until
+from kluster_agents.integrations.jobs.polling import (
+    TERMINAL_STATUSES,
+    PollSchedule,
+    check_not_overdue,
+    check_poll_interval,
+    live_progress,
+    poll_until,
+)
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -166,7 +175,7 @@ class _Job:
     batch: Batch
     collected: bool = False
     reattached: bool = False  # found through the journal, not created by this run
-    duplicates: set[str] = field(default_factory=set)
+    duplicates: dict[str, list[bytes]] = field(default_factory=dict)  # custom_id -> its earlier answer lines
 
     @property
     def done(self) -> bool:
@@ -175,6 +184,16 @@ class _Job:
     def finished(self, _status: BatchStatus) -> bool:
         """`done`, as the `finished` test of `BatchHandle._wait_until`."""
         return self.done
+
+
+SPOOL_ADVICE = (
+    "Free space there, or set TMPDIR to a disk with room (batch work files are temporary); the jobs already "
+    "submitted keep running, and re-running the same input re-attaches to them."
+)
+JOURNAL_ADVICE = (
+    "Free space there, or point journal= (KLUSTER_JOURNAL_PATH) at a disk with room, or pass journal=False; "
+    "re-running the same input re-attaches to any job already submitted."
+)
 
 
 class BatchHandle:
@@ -255,6 +274,7 @@ class BatchHandle:
             for job in self._jobs:
                 if not job.done:
                     job.batch = self._client.batches.retrieve(job.batch.id)
+                    check_not_overdue(job.batch)
         return self._snapshot()
 
     def cancel(self) -> BatchStatus:
@@ -322,7 +342,8 @@ class BatchHandle:
 
     def _finish_journal(self) -> None:
         if self._journal is not None and self._run_key is not None:
-            self._journal.finish(self._run_key)
+            with disk_errors(self._journal.path, "the batch journal", JOURNAL_ADVICE):
+                self._journal.finish(self._run_key)
 
     def results(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
         """Every input's result, in input order (waits for the jobs first), as a `BatchResults`
@@ -334,7 +355,7 @@ class BatchHandle:
             self._collect(job)
         self._finish_journal()
         assert self._spool is not None  # `_index` above raised if closed
-        return BatchResults(self._spool, [(job.chunk, job.batch, frozenset(job.duplicates)) for job in self._jobs])
+        return BatchResults(self._spool, [(job.chunk, job.batch, job.duplicates) for job in self._jobs])
 
     async def aresults(self, *, timeout: float | None = None, progress: bool = False) -> BatchResults:
         """`results()` for asyncio."""
@@ -349,7 +370,12 @@ class BatchHandle:
         batch, chunk = job.batch, job.chunk
         positions = self._index.positions(chunk.first_index, chunk.first_index + chunk.lines)  # raises if closed
         assert self._spool is not None
-        stored = self._spool.start(chunk)
+        with disk_errors(self.workdir, f"the results of batch {batch.id}", SPOOL_ADVICE):
+            self._collect_into(job, positions, self._spool.start(chunk))
+        job.collected = True
+
+    def _collect_into(self, job: _Job, positions: Mapping[str, int], stored: ResultLines) -> None:
+        batch, chunk = job.batch, job.chunk
         strangers: set[str] = set()  # ids we never sent: ignored, but a repeat is still reported
         with translate_errors():
             for file_id in (batch.output_file_id, batch.error_file_id):
@@ -374,20 +400,22 @@ class BatchHandle:
                         repeated = custom_id in strangers
                         strangers.add(custom_id)
                     else:
-                        repeated = stored.add(position, line)
+                        earlier = stored.get_written(position)
+                        repeated = earlier is not None
+                        if earlier is not None:
+                            job.duplicates.setdefault(custom_id, []).append(earlier)
+                        stored.add(position, line)
                     if repeated:
-                        job.duplicates.add(custom_id)
                         warnings.warn(
                             f"Batch {batch.id}: custom_id {custom_id!r} appears more than once in its result files "
-                            f"(line {number} of {file_id}); the last line is used and the result is marked "
-                            "`duplicate=True`.",
+                            f"(line {number} of {file_id}); two answers for one request are ambiguous, so that "
+                            "line is reported as failed with every answer on its error (`error.answers`).",
                             KlusterBatchWarning,
                             stacklevel=2,
                         )
         for custom_id, _, text in validation_errors(batch, chunk, self._index):
             stored.add(positions[custom_id], text.encode())
         stored.finish()
-        job.collected = True
 
     def _download(self, file_id: str, batch_id: str) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of a remote result file; a connection reset mid-download resumes after
@@ -412,14 +440,15 @@ class BatchHandle:
 
 
 def _chunk_results(
-    index: LineIndex, stored: ResultLines, first: int, batch: Batch, duplicates: Set[str]
+    index: LineIndex, stored: ResultLines, first: int, batch: Batch, duplicates: Mapping[str, list[bytes]]
 ) -> Iterator[BatchResult]:
     custom_ids = index.custom_ids(first, first + stored.lines)
     for idx, (custom_id, payload) in enumerate(zip(custom_ids, stored, strict=True), start=first):
-        result = result_from_line(idx, custom_id, payload, batch)
-        if duplicates and custom_id in duplicates:
-            result.duplicate = True
-        yield result
+        earlier = duplicates.get(custom_id) if duplicates else None
+        if earlier is not None and payload is not None:
+            yield ambiguous_result(idx, custom_id, [*earlier, payload], batch)
+        else:
+            yield result_from_line(idx, custom_id, payload, batch)
 
 
 def _cleanup(index: LineIndex, workdir: Path, journal: Journal | None) -> None:
@@ -483,7 +512,7 @@ class BatchResults(Sequence[BatchResult]):
     go when this object is garbage-collected. For constant memory end to end, prefer `iter_results`.
     """
 
-    def __init__(self, spool: _Spool, jobs: Sequence[tuple[Chunk, Batch, frozenset[str]]]) -> None:
+    def __init__(self, spool: _Spool, jobs: Sequence[tuple[Chunk, Batch, Mapping[str, list[bytes]]]]) -> None:
         self._spool: _Spool | None = spool.acquire()
         self._jobs = list(jobs)
         self._starts = [chunk.first_index for chunk, _, _ in self._jobs]
@@ -514,9 +543,11 @@ class BatchResults(Sequence[BatchResult]):
         index = self._index()
         custom_id = next(index.custom_ids(i, i + 1))
         assert self._spool is not None
-        result = result_from_line(i, custom_id, self._spool.results[chunk.number].get(i - chunk.first_index), batch)
-        result.duplicate = custom_id in duplicates
-        return result
+        payload = self._spool.results[chunk.number].get(i - chunk.first_index)
+        earlier = duplicates.get(custom_id)
+        if earlier is not None and payload is not None:
+            return ambiguous_result(i, custom_id, [*earlier, payload], batch)
+        return result_from_line(i, custom_id, payload, batch)
 
     def __iter__(self) -> Iterator[BatchResult]:
         index = self._index()
@@ -597,6 +628,7 @@ def submit_batch(
     settings = resolve_settings(settings)
     check_completion_window(completion_window)
     check_metadata(metadata)
+    check_poll_interval(poll_interval)
     if client is None:
         client = make_client(settings)
     elif not isinstance(client, openai.OpenAI):
@@ -612,15 +644,16 @@ def submit_batch(
         "max_bytes": max_file_bytes,
     }
     try:
-        prepared = prepare_requests(
-            requests,
-            settings,
-            workdir,
-            max_requests_per_job=max_requests_per_job,
-            max_file_bytes=max_file_bytes,
-            run_options=options,
-            compat_applied=compat_applied,
-        )
+        with disk_errors(workdir, "the batch input files", SPOOL_ADVICE):
+            prepared = prepare_requests(
+                requests,
+                settings,
+                workdir,
+                max_requests_per_job=max_requests_per_job,
+                max_file_bytes=max_file_bytes,
+                run_options=options,
+                compat_applied=compat_applied,
+            )
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -629,7 +662,8 @@ def submit_batch(
         if strict_models:
             check_models(client, prepared.unknown_models)
         opened = None if journal is False else Journal(journal)
-        jobs = _submit_chunks(client, prepared, opened, completion_window, metadata, settings.base_url)
+        with disk_errors(opened.path if opened else workdir, "the batch journal", JOURNAL_ADVICE):
+            jobs = _submit_chunks(client, prepared, opened, completion_window, metadata, settings.base_url)
     except BaseException:
         _cleanup(prepared.index, workdir, opened)
         raise

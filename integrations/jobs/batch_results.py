@@ -38,6 +38,15 @@ class KlusterBatchWarning(UserWarning):
 _UNSET: Any = object()
 
 
+class KlusterDuplicateAnswerError(KlusterBatchError):
+    """The result files held more than one answer for one request: which one is meant is unknown, so
+    the line is failed, never a guess passed off as succeeded. `answers` has a `BatchResult` per line."""
+
+    def __init__(self, message: str, *, answers: tuple[BatchResult, ...], custom_id: str, batch_id: str | None) -> None:
+        super().__init__(message, custom_id=custom_id, batch_id=batch_id)
+        self.answers = answers
+
+
 class BatchResult:
     """The outcome of one input request; `index` is its position in the input.
 
@@ -52,7 +61,8 @@ class BatchResult:
     status: ResultStatus
     error: KlusterBatchError | None
     duplicate: bool
-    """The result files held more than one line for this custom_id (a warning was issued)."""
+    """The result files held more than one line for this custom_id (a warning was issued); the line is
+    then failed with a `KlusterDuplicateAnswerError` that carries every answer."""
 
     def __init__(
         self,
@@ -291,6 +301,20 @@ def result_from_line(idx: int, custom_id: str, payload: bytes | str | None, batc
     except ValueError:
         ok = False  # an unparsable line (kept by an earlier version): reported as this line's malformed result
     return build_result(idx, custom_id, ok, payload, batch)
+
+
+def ambiguous_result(idx: int, custom_id: str, payloads: list[bytes], batch: Batch) -> BatchResult:
+    """A failed result for a request the service answered more than once, each answer on its error."""
+    answers = tuple(result_from_line(idx, custom_id, payload, batch) for payload in payloads)
+    error = KlusterDuplicateAnswerError(
+        f"Batch {batch.id}: {len(answers)} answers came back for request {idx} (custom_id {custom_id!r}); "
+        "which one is meant is ambiguous, so the line is reported as failed. Every answer is on this error "
+        "(`.answers`): pick one, or resubmit the request.",
+        answers=answers,
+        custom_id=custom_id,
+        batch_id=batch.id,
+    )
+    return BatchResult(custom_id, idx, "failed", error=error, duplicate=True)
 
 
 def _content_of(payload: str | bytes) -> Any:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,10 @@ _CHAT_PATH = "/chat/completions"
 BATCH_CUSTOM_ID_HEADER = "X-Kluster-Batch-Custom-Id"
 BATCH_POSITION_HEADER = "X-Kluster-Batch-Position"
 BATCH_ERROR_TYPE = "kluster_batch_error"
+_ERROR_REF = "kluster_error_ref"
+# A line's own error object (a duplicate's answers, a timeout's type) by the reference its error response
+# carries, so `batch_error_from` hands the caller that very error; kept alive by its transport.
+_ORIGINALS: weakref.WeakValueDictionary[str, KlusterError] = weakref.WeakValueDictionary()
 
 
 def _error_response(request: httpx.Request, status: int, message: str, **extra: Any) -> httpx.Response:
@@ -52,14 +58,20 @@ def _completion_response(request: httpx.Request, completion: ChatCompletion) -> 
     return httpx.Response(200, json=completion.model_dump(mode="json", exclude_unset=True), request=request)
 
 
-def _failure_response(request: httpx.Request, exc: KlusterError) -> httpx.Response:
+def _failure_response(request: httpx.Request, exc: KlusterError, ref: str) -> httpx.Response:
     if isinstance(exc, KlusterAPIError) and exc.status_code:
-        return _error_response(request, exc.status_code, exc.message)
+        return _error_response(request, exc.status_code, exc.message, **{_ERROR_REF: ref})
     if isinstance(exc, KlusterBatchError):
         return _error_response(
-            request, 502, exc.message, type=BATCH_ERROR_TYPE, custom_id=exc.custom_id, batch_id=exc.batch_id
+            request,
+            502,
+            exc.message,
+            type=BATCH_ERROR_TYPE,
+            custom_id=exc.custom_id,
+            batch_id=exc.batch_id,
+            **{_ERROR_REF: ref},
         )
-    return _error_response(request, 502, exc.message, type=type(exc).__name__)
+    return _error_response(request, 502, exc.message, type=type(exc).__name__, **{_ERROR_REF: ref})
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,13 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.loop = loop
         self.active_runs = runs
         self._waiting = 0  # calls queued or in flight; touched only on `loop`
+        self._failures: list[KlusterError] = []  # the lines' errors, alive while the run's callers read them
+
+    def _failure(self, request: httpx.Request, exc: KlusterError) -> httpx.Response:
+        ref = uuid.uuid4().hex
+        _ORIGINALS[ref] = exc
+        self._failures.append(exc)
+        return _failure_response(request, exc, ref)
 
     def run_finished(self) -> None:
         """One run is done (call on `loop`): the others may now all be waiting."""
@@ -133,7 +152,7 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         try:
             return _completion_response(request, self._submit(body, line).result())
         except KlusterError as exc:
-            return _failure_response(request, exc)
+            return self._failure(request, exc)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = self._body(request)
@@ -146,7 +165,7 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             else:
                 completion = await asyncio.wrap_future(self._submit(body, line))
         except KlusterError as exc:
-            return _failure_response(request, exc)
+            return self._failure(request, exc)
         return _completion_response(request, completion)
 
 
@@ -179,10 +198,11 @@ def make_async_batch_client(
     )
 
 
-def batch_error_from(exc: BaseException) -> KlusterBatchError | None:
-    """The `KlusterBatchError` of a failed batch line, rebuilt from the SDK error the transport's
-    502 answer became (also when a framework wrapped it: the cause chain is searched); None for
-    any other error. Adapters re-raise it so a failed line surfaces as the line's own error."""
+def batch_error_from(exc: BaseException) -> KlusterError | None:
+    """The `KlusterError` of a failed batch line (a `KlusterBatchError`, or the job's
+    `KlusterTimeoutError`...), found from the SDK error the transport's answer became (also when a
+    framework wrapped it: the cause chain is searched); None for any other error. Adapters re-raise it
+    so a failed line surfaces as the line's own error."""
     seen: BaseException | None = exc
     while seen is not None:
         found = _line_error(getattr(seen, "response", None))
@@ -192,14 +212,19 @@ def batch_error_from(exc: BaseException) -> KlusterBatchError | None:
     return None
 
 
-def _line_error(response: Any) -> KlusterBatchError | None:
-    if not isinstance(response, httpx.Response) or response.status_code != 502:
+def _line_error(response: Any) -> KlusterError | None:
+    if not isinstance(response, httpx.Response):
         return None
     try:
         error = response.json().get("error") or {}
     except ValueError:
         return None
-    if not isinstance(error, dict) or error.get("type") != BATCH_ERROR_TYPE:
+    if not isinstance(error, dict):
+        return None
+    original = _ORIGINALS.get(str(error.get(_ERROR_REF)))
+    if original is not None:
+        return original
+    if response.status_code != 502 or error.get("type") != BATCH_ERROR_TYPE:
         return None
     return KlusterBatchError(
         str(error.get("message", "")), custom_id=error.get("custom_id"), batch_id=error.get("batch_id")

@@ -24,7 +24,7 @@ from kluster_agents.integrations.api.client import make_client, translate_errors
 from kluster_agents.integrations.api.errors import KlusterError, KlusterInvalidRequestError, KlusterUnsupportedError
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.jsonl import MAX_FILE_BYTES, parse_json_line, upload_file
-from kluster_agents.integrations.jobs.polling import poll_until
+from kluster_agents.integrations.jobs.polling import check_poll_interval, poll_until
 
 MIN_EXAMPLES = 10
 TRAINING_ROLES = ("system", "user", "assistant")
@@ -320,6 +320,7 @@ def finetune(
     progress: bool = False,
 ) -> str:
     """Validate, upload, train and wait; returns the fine-tuned model name, ready for any adapter."""
+    check_poll_interval(poll_interval)
     client = client or make_client(settings)
     job = create_finetune(training_file, model=model, hyperparameters=hyperparameters, nickname=nickname, client=client)
     job = wait_for_finetune(job.id, client=client, poll_interval=poll_interval, timeout=timeout, progress=progress)

@@ -10,18 +10,25 @@ templates its own size limit (`{{ batch.max_size }}`), so batch chunks use the s
 
 from __future__ import annotations
 
+import errno
 import json
 import mmap
 import sqlite3
 from array import array
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from kluster_agents.integrations.api.errors import KlusterAPIError, KlusterInvalidRequestError
+from kluster_agents.integrations.api.errors import (
+    KlusterAPIError,
+    KlusterDiskError,
+    KlusterError,
+    KlusterInvalidRequestError,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -56,6 +63,30 @@ def encode_batch_line(custom_id: str, body: Any) -> bytes:
     except PydanticSerializationError as exc:
         raise TypeError(str(exc)) from None
     return line + b"\n"
+
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+_SQLITE_DISK_FULL = ("database or disk is full", "disk i/o error", "readonly database")
+
+
+@contextmanager
+def disk_errors(path: Path | str, what: str, advice: str) -> Iterator[None]:
+    """A full or read-only disk while writing `what` at `path` becomes a `KlusterDiskError` that names
+    the path and says what to free (`advice`); any other error passes unchanged."""
+    try:
+        yield
+    except KlusterError:
+        raise
+    except (OSError, sqlite3.OperationalError) as exc:
+        full = (
+            exc.errno in _DISK_FULL
+            if isinstance(exc, OSError)
+            else any(s in str(exc).lower() for s in _SQLITE_DISK_FULL)
+        )
+        if not full:
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise KlusterDiskError(f"Could not write {what} at {path} ({reason}). {advice}", path=str(path)) from exc
 
 
 @dataclass
@@ -221,6 +252,18 @@ class ResultLines:
         if len(self._pending) >= 4096:
             self._write()
         return replaced
+
+    def get_written(self, position: int) -> bytes | None:
+        """While lines are still being added: the line kept so far for `position`, or None (a rare
+        look back, for a position answered twice)."""
+        offset = self._offsets[position]
+        if offset < 0 or self._out is None:
+            return None
+        self._write()
+        self._out.flush()
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(self._lengths[position])
 
     def _write(self) -> None:
         if self._out is not None and self._pending:

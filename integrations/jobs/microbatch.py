@@ -23,6 +23,7 @@ from openai.types.chat import ChatCompletion
 from kluster_agents.integrations.api.compat import prepare_chat_request
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.jobs.batch import asubmit_batch, check_completion_window
+from kluster_agents.integrations.jobs.polling import check_poll_interval
 
 
 @dataclass
@@ -96,7 +97,7 @@ class MicroBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait
         self.completion_window = check_completion_window(completion_window)
-        self.poll_interval = poll_interval
+        self.poll_interval = check_poll_interval(poll_interval)
         self.timeout = timeout
         self.progress = progress
         self.stats = MicroBatchStats()

@@ -5,6 +5,7 @@ fine-tuning: one place decides how often we ask and what the user sees while wai
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,9 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import openai
 
 from kluster_agents.integrations.api.client import translate_errors
-from kluster_agents.integrations.api.errors import (
-    KlusterTimeoutError,
-)
+from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterTimeoutError
 from kluster_agents.integrations.api.settings import KlusterSettings, env_settings, resolve_settings
 
 if TYPE_CHECKING:
@@ -38,10 +37,47 @@ POLL_FLOOR = 0.1
 POLL_CAP = 30.0
 POLL_GROWTH = 1.5
 POLL_PER_LINE = 1e-5
+# A fixed interval of 0 ("as often as you can") still waits this long between polls: without it a job
+# is polled hundreds of times a second, which earns 429s and millions of GETs on a long job.
+POLL_MIN_INTERVAL = 0.05
+
+
+def check_poll_interval(value: object, argument: str = "poll_interval") -> float | None:
+    """`value` as seconds between polls, or None (the adaptive schedule); refuses what would crash or
+    spin only after a job was submitted, so callers check it before sending anything."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise KlusterConfigError(
+            f"{argument}={value!r} is not a poll interval: give the seconds between status polls as a finite "
+            f"number >= 0 (0 polls as often as allowed, every {POLL_MIN_INTERVAL} s), or leave it and "
+            "KLUSTER_POLL_INTERVAL unset for the adaptive schedule."
+        )
+    return float(value)
+
+
+# How long past a job's `expires_at` we keep waiting for the service to mark it expired: the window is
+# the service's promise, so a job still running an hour after it is stuck, not slow.
+EXPIRY_GRACE = 3600.0
+
+
+def check_not_overdue(batch: Batch, *, now: float | None = None) -> None:
+    """Raise `KlusterTimeoutError` for an unfinished batch job long past its completion window, so a
+    service that never marks it expired cannot keep a caller waiting forever."""
+    expires_at = getattr(batch, "expires_at", None)
+    if not expires_at or batch.status in TERMINAL_STATUSES:
+        return
+    if (time.time() if now is None else now) > expires_at + EXPIRY_GRACE:
+        raise KlusterTimeoutError(
+            f"Batch {batch.id} is still {batch.status!r} over {EXPIRY_GRACE / 3600:g} h after its completion "
+            f"window ended (it should have expired); check it with `kluster-agents batch status {batch.id}` "
+            "or cancel it."
+        )
 
 
 class PollSchedule:
-    """The waits between polls of one job: fixed when `poll_interval` is given, else adaptive (above).
+    """The waits between polls of one job: fixed when `poll_interval` is given (at least
+    `POLL_MIN_INTERVAL`), else adaptive (above).
 
     `next_delay(total, done)` takes the job's counts from the poll just made (None/0 when unknown).
     Raises `KlusterTimeoutError` once `timeout` seconds have passed (the remote job keeps running)."""
@@ -56,7 +92,7 @@ class PollSchedule:
     ) -> None:
         if poll_interval is None:
             poll_interval = env_settings().poll_interval
-        self.fixed = poll_interval
+        self.fixed = check_poll_interval(poll_interval)
         self.what = what
         self.timeout = timeout
         self._clock = clock
@@ -70,7 +106,7 @@ class PollSchedule:
             raise KlusterTimeoutError(
                 f"{self.what} did not finish within {self.timeout:g} s; it is still running on kluster.ai."
             )
-        delay = self.fixed if self.fixed is not None else self._adaptive(now, total, done)
+        delay = max(POLL_MIN_INTERVAL, self.fixed) if self.fixed is not None else self._adaptive(now, total, done)
         return delay if self._deadline is None else max(0.0, min(delay, self._deadline - now))
 
     def _adaptive(self, now: float, total: int | None, done: int) -> float:
@@ -179,7 +215,9 @@ def wait_for_batch(
 
     def fetch() -> Batch:
         with translate_errors():
-            return client.batches.retrieve(batch_id)
+            batch = client.batches.retrieve(batch_id)
+        check_not_overdue(batch)
+        return batch
 
     def describe(batch: Batch) -> tuple[int | None, int, str]:
         counts = batch.request_counts

@@ -18,6 +18,7 @@ from kluster_agents.integrations.jobs.polling import (
     POLL_CAP,
     POLL_FIRST,
     POLL_FLOOR,
+    POLL_MIN_INTERVAL,
     PollSchedule,
 )
 
@@ -87,7 +88,7 @@ def test_a_given_interval_is_kept_fixed() -> None:
     schedule = PollSchedule(2.5, None, "job", clock=clock)
     assert _waits(schedule, clock, [(1000, 0), (1000, 500), (None, 0), (10**9, 0)]) == [2.5] * 4
     zero = PollSchedule(0, None, "job")
-    assert [zero.next_delay() for _ in range(3)] == [0, 0, 0]
+    assert [zero.next_delay() for _ in range(3)] == [POLL_MIN_INTERVAL] * 3
 
 
 def test_the_setting_gives_the_interval_when_the_call_does_not(monkeypatch: pytest.MonkeyPatch) -> None:

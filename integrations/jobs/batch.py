@@ -605,7 +605,7 @@ def submit_batch(
             "client must be a sync openai.OpenAI (e.g. from make_client()); async entry "
             "points run it in a worker thread."
         )
-    workdir = new_workdir()
+    workdir = new_workdir(journal or None)
     options = {
         "completion_window": completion_window,
         "metadata": dict(metadata or {}),

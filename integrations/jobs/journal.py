@@ -44,8 +44,8 @@ WORK_DIR_NAME = "batch-work"
 WORK_PREFIX = "kluster-batch-"
 
 
-def _work_root() -> Path:
-    root = default_journal_path().parent / WORK_DIR_NAME
+def _work_root(journal: Path | None) -> Path:
+    root = (journal or default_journal_path()).expanduser().parent / WORK_DIR_NAME
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     if root.stat().st_uid == os.getuid() and root.stat().st_mode & 0o077:
         root.chmod(0o700)  # an older or hand-made folder: the prompts are nobody else's business
@@ -78,9 +78,10 @@ def remove_dead_workdirs(root: Path) -> list[Path]:
     return removed
 
 
-def new_workdir() -> Path:
-    """A private folder for one run's local files, next to the journal (leftovers of dead runs removed first)."""
-    root = _work_root()
+def new_workdir(journal: str | Path | None = None) -> Path:
+    """A private folder for one run's local files, next to the journal at `journal` (default: the
+    user's), leftovers of dead runs removed first."""
+    root = _work_root(Path(journal) if journal is not None else None)
     remove_dead_workdirs(root)
     return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{_host_tag()}-{os.getpid()}-", dir=root))
 

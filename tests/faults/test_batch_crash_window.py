@@ -69,7 +69,7 @@ def _files_with_prompts(root: Path) -> list[Path]:
 
 @pytest.mark.parametrize("when", ["returned", "collecting", "submitted"])
 def test_a_rerun_after_a_crash_never_submits_again(kluster_emulator: Emulator, tmp_path: Path, when: str) -> None:
-    journal = tmp_path / "journal.sqlite3"  # the tests' KLUSTER_JOURNAL_PATH: work files go next to it
+    journal = tmp_path / "journal.sqlite3"
     _crash(kluster_emulator, journal, when)
     controls = kluster_emulator.controls
     assert controls.count("/batches", method="POST") == 1
@@ -86,9 +86,10 @@ def test_a_rerun_after_a_crash_never_submits_again(kluster_emulator: Emulator, t
 def test_a_killed_run_leaves_its_prompts_only_in_a_private_place_until_the_next_run(
     kluster_emulator: Emulator, tmp_path: Path
 ) -> None:
-    journal = tmp_path / "journal.sqlite3"
+    journal = tmp_path / "runs" / "journal.sqlite3"
+    journal.parent.mkdir()
     _crash(kluster_emulator, journal, "submitted")
-    work = tmp_path / WORK_DIR_NAME
+    work = journal.parent / WORK_DIR_NAME  # next to the journal the run was given
     assert stat.S_IMODE(work.stat().st_mode) == 0o700
     left = list(work.glob(f"{WORK_PREFIX}*"))
     assert left and all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in left)

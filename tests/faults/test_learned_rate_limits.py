@@ -9,7 +9,7 @@ The learning itself is checked on a fake clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -22,14 +22,6 @@ from .conftest import MODEL
 
 CALLS = 40
 SERVICE_CONCURRENCY = 3  # the catalog's is 100 on the emulator's default tier
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limiters() -> Iterator[None]:
-    """Learned limits are process-wide: start and leave every test with the catalog's."""
-    limits._limiters.clear()
-    yield
-    limits._limiters.clear()
 
 
 class FakeClock:

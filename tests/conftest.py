@@ -40,11 +40,12 @@ def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))  # never the user's batch journal
     monkeypatch.chdir(tmp_path)  # no stray .env from the working directory
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-kluster")  # must never be sent to kluster
-    from kluster_agents.integrations.api import compat
+    from kluster_agents.integrations.api import compat, limits
     from kluster_agents.integrations.api.stream_usage import forget_refusals
 
     forget_refusals()  # every test starts with no remembered stream_options refusal (no order dependence)
     compat._warned.clear()  # ... and warns about each dropped parameter again (the warning is once per process)
+    limits._limiters.clear()  # ... and with the catalog's rate limits, not those an earlier test's 429s taught
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

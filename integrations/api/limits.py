@@ -11,7 +11,10 @@ One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_f
   first served, so only the head of the line sleeps on the window;
 - concurrency is `_Slots`, one count shared by threads and every event loop alike;
 - `call`/`acall` (Verify) pause every caller of the limiter on a 429 until its `Retry-After`;
-  on the client pools the SDK retries the 429 after its Retry-After.
+  on the client pools the SDK retries the 429 after its Retry-After;
+- the catalog's numbers are a ceiling: a 429 on the client pools lowers the limit it names and each
+  window without one raises it a step again (`RateLimiter.learn_from_429`), so a key whose real limits
+  are tighter stops being refused after its first burst, on every path alike.
 
 Every chat, completion and embedding request of a client from `make_client`/`make_async_client`
 goes through its model's limiter (`RateLimitedClient`, the shared pools), so LangChain, LiteLLM,
@@ -59,6 +62,7 @@ SERVICE_WINDOW_S = 60.0
 RPM_MARGIN_S = 1.0
 RPM_WINDOW_S = SERVICE_WINDOW_S + RPM_MARGIN_S
 IN_FLIGHT_POLL_S = 0.05  # re-check interval while the request that frees the next RPM slot is not yet sent
+RECOVERY_STEP = 0.05  # of the ceiling: how much a lowered limit rises per window without a 429
 _SENT_EVENT = "send_request_body.complete"  # httpcore's trace event (http11. or http2. prefix)
 
 
@@ -86,16 +90,23 @@ class _SlidingWindow:
         """(0, ticket) when a request may start now; else (seconds to wait before asking again, None)."""
         with self._lock:
             now = self._clock()
-            if len(self._stamps) == self.rpm:
-                earliest = min(self._stamps)
-                if earliest[0] == math.inf:  # none of them is on the wire yet
+            if len(self._stamps) >= self.rpm:
+                # sent a window ago: the service no longer counts them
+                self._stamps = [s for s in self._stamps if s[0] + self.window_s > now]
+            if len(self._stamps) >= self.rpm:  # more than `rpm` after the limit was lowered: wait for the surplus
+                stamp = sorted(s[0] for s in self._stamps)[len(self._stamps) - self.rpm]
+                if stamp == math.inf:  # the one that frees the next slot is not on the wire yet
                     return IN_FLIGHT_POLL_S, None
-                if earliest[0] + self.window_s > now:
-                    return earliest[0] + self.window_s - now, None
-                self._stamps.remove(earliest)  # sent a window ago: the service no longer counts it
+                return stamp + self.window_s - now, None
             ticket = [math.inf]
             self._stamps.append(ticket)
             return 0.0, ticket
+
+    def booked(self) -> int:
+        """Requests counted in the current window (sent less than a window ago, or not yet sent)."""
+        with self._lock:
+            now = self._clock()
+            return sum(1 for s in self._stamps if s[0] + self.window_s > now)
 
     def done(self, ticket: list[float]) -> None:
         """Stamp `ticket` now unless it is stamped already (the first of send, headers, release wins)."""
@@ -112,14 +123,16 @@ class _Slots:
     first come, first served; a freed slot is handed straight to the oldest waiter."""
 
     def __init__(self, n: int) -> None:
-        self._free = n
+        self._free = n  # below 0 after `shrink()` while more than the new capacity are held
+        self.held = 0
         self._waiters: deque[threading.Event | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         with self._lock:
-            if self._free and not self._waiters:
+            if self._free > 0 and not self._waiters:
                 self._free -= 1
+                self.held += 1
                 return
             event = threading.Event()
             self._waiters.append(event)
@@ -128,8 +141,9 @@ class _Slots:
     async def aacquire(self) -> None:
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._free and not self._waiters:
+            if self._free > 0 and not self._waiters:
                 self._free -= 1
+                self.held += 1
                 return
             waiter = (loop, loop.create_future())
             self._waiters.append(waiter)
@@ -144,12 +158,24 @@ class _Slots:
             raise
 
     def release(self) -> None:
+        with self._lock:
+            self.held -= 1
+        self.grow()
+
+    def shrink(self) -> None:
+        """One slot fewer: the next release that would have freed it does not."""
+        with self._lock:
+            self._free -= 1
+
+    def grow(self) -> None:
+        """One slot more: handed straight to the oldest waiter, if any."""
         while True:
             with self._lock:
-                if not self._waiters:
+                if not self._waiters or self._free < 0:
                     self._free += 1
                     return
                 waiter = self._waiters.popleft()
+                self.held += 1
             if isinstance(waiter, threading.Event):
                 waiter.set()
                 return
@@ -158,6 +184,8 @@ class _Slots:
                 loop.call_soon_threadsafe(_wake, future)
                 return
             except RuntimeError:  # that loop is closed: give the slot to the next waiter
+                with self._lock:
+                    self.held -= 1
                 continue
 
 
@@ -178,12 +206,16 @@ def holds(limiter: RateLimiter) -> bool:
 
 class Hold:
     """One admitted request: `sent()` stamps its RPM slot (idempotent); `release()` (idempotent) stamps
-    it if nothing did earlier and frees its concurrency slot."""
+    it if nothing did earlier and frees its concurrency slot. It remembers what else was in flight and
+    in the window when it was admitted: if the service refuses it, that is more than the service allows."""
 
-    __slots__ = ("_limiter", "_released", "_ticket")
+    __slots__ = ("_limiter", "_released", "_ticket", "booked_before", "generation", "held_before")
 
     def __init__(self, limiter: RateLimiter, ticket: list[float] | None) -> None:
         self._limiter, self._ticket, self._released = limiter, ticket, False
+        self.generation = limiter._generation
+        self.booked_before = limiter._window.booked() - 1 if limiter._window is not None else 0
+        self.held_before = limiter._slots.held - 1 if limiter._slots is not None else 0
 
     def sent(self) -> None:
         if self._ticket is not None and self._limiter._window is not None:
@@ -202,7 +234,12 @@ class Hold:
 class RateLimiter:
     """RPM + concurrency gate for one model on one tier; `None` means unlimited.
 
-    Sync and async callers, on any thread or event loop, share one budget."""
+    Sync and async callers, on any thread or event loop, share one budget. The catalog's numbers are
+    a ceiling, not a promise: a key's real limits can be tighter (a shared key, an account's own cap).
+    So a 429 on a limited client lowers the limit it names (`learn_from_429`): concurrency is halved
+    from what was in flight, RPM set to what the window held; once per reaction, since every request
+    of a burst admitted under the old limit comes back refused. Each window without a 429 then raises
+    the lowered limits by `RECOVERY_STEP` of the ceiling, never above it."""
 
     def __init__(
         self,
@@ -219,6 +256,7 @@ class RateLimiter:
         self.name = name
         self.rpm = rpm
         self.concurrency = concurrency
+        self.max_rpm, self.max_concurrency = rpm, concurrency  # the ceilings learning never goes above
         self.max_rate_limit_retries = max_rate_limit_retries
         self._clock = clock
         self._window = _SlidingWindow(rpm, clock, RPM_WINDOW_S) if rpm else None
@@ -226,6 +264,9 @@ class RateLimiter:
         self._line = _Slots(1)  # callers waiting for the RPM window, first come first served
         self._paused_until = 0.0
         self._lock = threading.Lock()
+        self._generation = 0  # bumped on each lowering: 429s of requests admitted before it are old news
+        self._last_429 = -math.inf
+        self._last_raise = -math.inf
         self.rate_limited = 0  # 429s seen (after the SDK's own retries)
 
     def __repr__(self) -> str:
@@ -237,6 +278,7 @@ class RateLimiter:
 
     def _next_wait(self) -> tuple[float, list[float] | None]:
         """(seconds to wait, None) or (0, RPM ticket — None when RPM is unlimited) to go now."""
+        self._recover()
         pause = self._paused_for()
         if pause:
             return pause, None
@@ -252,12 +294,64 @@ class RateLimiter:
             self.rate_limited += 1
             self._paused_until = max(self._paused_until, self._clock() + delay)
 
-    def saw_429(self, retry_after: float | None) -> None:
-        """Count a 429 that reached a limited client; the SDK retries it after its Retry-After (no pause
-        for other callers: their own 429s carry their own Retry-After)."""
+    def saw_429(self, retry_after: float | None, hold: Hold | None = None, message: str = "") -> None:
+        """Count a 429 that reached a limited client and learn from it (`hold`: the refused request);
+        the SDK retries it after its Retry-After (no pause for other callers: their own 429s carry
+        their own Retry-After)."""
         logger.info("rate limited (429) on %s despite client-side limits; retry after %s s", self.name, retry_after)
         with self._lock:
             self.rate_limited += 1
+            self._last_429 = self._clock()
+        if hold is not None:
+            self.learn_from_429(hold, per_minute=_names_rpm(message))
+
+    def learn_from_429(self, hold: Hold, *, per_minute: bool) -> None:
+        """Lower the limit a refusal of `hold` names: RPM (`per_minute`) to what the window held when it
+        was admitted, else concurrency to half of what was in flight then."""
+        with self._lock:
+            if hold.generation != self._generation:
+                return  # admitted under a limit already lowered since
+            # nothing else of ours in the window or in flight: the refusal says nothing about our limits
+            if per_minute and self._window is not None and hold.booked_before:
+                self._window.rpm = self.rpm = max(1, min(self._window.rpm - 1, hold.booked_before))
+            elif not per_minute and self._slots is not None and self.concurrency is not None and hold.held_before:
+                new = max(1, min(self.concurrency, hold.held_before) // 2)
+                for _ in range(self.concurrency - new):
+                    self._slots.shrink()
+                self.concurrency = new
+            else:
+                return
+            self._generation += 1
+        logger.warning(
+            "%s: the service refused a request under the client's limits; now rpm=%s, concurrency=%s "
+            "(recovering towards %s/%s)",
+            self.name,
+            self.rpm,
+            self.concurrency,
+            self.max_rpm,
+            self.max_concurrency,
+        )
+
+    def _recover(self) -> None:
+        """After a whole window without a 429 (and since the last raise), raise each lowered limit a step."""
+        with self._lock:
+            now = self._clock()
+            if now - max(self._last_429, self._last_raise) < RPM_WINDOW_S:
+                return
+            raised = False
+            if self._window is not None and self.max_rpm is not None and self._window.rpm < self.max_rpm:
+                self._window.rpm = self.rpm = min(self.max_rpm, self._window.rpm + _step(self.max_rpm))
+                raised = True
+            if self._slots is not None and self.max_concurrency is not None and self.concurrency is not None:
+                grow = min(self.max_concurrency, self.concurrency + _step(self.max_concurrency)) - self.concurrency
+                self.concurrency += grow
+                raised = raised or grow > 0
+            else:
+                grow = 0
+            if raised:
+                self._last_raise = now
+        for _ in range(grow):
+            self._slots.grow()  # type: ignore[union-attr]
 
     def _log_wait(self, wait: float) -> None:
         if wait >= 1.0:
@@ -351,6 +445,16 @@ class RateLimiter:
                 if attempt == self.max_rate_limit_retries:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _step(ceiling: int) -> int:
+    return max(1, round(ceiling * RECOVERY_STEP))
+
+
+def _names_rpm(message: str) -> bool:
+    """Whether a 429's text blames the per-minute limit (else: concurrency, the cheaper one to get wrong)."""
+    text = message.lower()
+    return "per minute" in text or "rpm" in text
 
 
 LimitScope = tuple[str, int | None, int | None]
@@ -525,7 +629,11 @@ class RateLimitedClient(httpx.Client):
             _restore_trace(request, inner)
         hold.sent()  # headers are back, so it has arrived (a transport without httpcore's trace)
         if response.status_code == 429:
-            limiter.saw_429(_retry_after(response))
+            try:
+                response.read()  # a short error body that names the limit (reading it closes the response)
+            finally:
+                hold.release()
+            limiter.saw_429(_retry_after(response), hold, response.text)
         response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         if not stream:
             try:
@@ -558,7 +666,11 @@ class AsyncRateLimitedClient(httpx.AsyncClient):
             _restore_trace(request, inner)
         hold.sent()  # headers are back, so it has arrived (a transport without httpcore's trace)
         if response.status_code == 429:
-            limiter.saw_429(_retry_after(response))
+            try:
+                await response.aread()  # a short error body that names the limit (reading it closes the response)
+            finally:
+                hold.release()
+            limiter.saw_429(_retry_after(response), hold, response.text)
         response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         if not stream:
             try:

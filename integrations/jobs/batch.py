@@ -13,7 +13,6 @@ import asyncio
 import bisect
 import operator
 import shutil
-import tempfile
 import time
 import warnings
 import weakref
@@ -42,7 +41,7 @@ from kluster_agents.integrations.jobs.batch_results import (
     result_from_line,
     validation_errors,
 )
-from kluster_agents.integrations.jobs.journal import Journal
+from kluster_agents.integrations.jobs.journal import Journal, new_workdir
 from kluster_agents.integrations.jobs.jsonl import (
     BATCH_ENDPOINT,
     MAX_FILE_BYTES,
@@ -621,7 +620,9 @@ def submit_batch(
     a pydantic model of one, or a batch line `{custom_id, method, url, body}`. Bad input raises a
     `KlusterError` naming the request (index and custom_id) before anything is uploaded.
     `strict_models` checks names the catalog does not know against GET /v1/models.
-    `journal` is a path, None (default `~/.cache/kluster-agents/`, or `KLUSTER_JOURNAL_PATH`), or False.
+    `journal` is a path, None (default `~/.cache/kluster-agents/`, or `KLUSTER_JOURNAL_PATH`), or False;
+    with a journal, the same input re-attaches to the jobs of an earlier run, finished ones included
+    (never paying twice); `journal=False` submits afresh.
     `compat_applied=True` (the micro-batcher) says every body already went through
     `prepare_chat_request`, so it is written as is: compat runs once per request.
     """
@@ -636,7 +637,7 @@ def submit_batch(
             "client must be a sync openai.OpenAI (e.g. from make_client()); async entry "
             "points run it in a worker thread."
         )
-    workdir = Path(tempfile.mkdtemp(prefix="kluster-batch-"))
+    workdir = new_workdir(journal or None)
     options = {
         "completion_window": completion_window,
         "metadata": dict(metadata or {}),

@@ -2,14 +2,25 @@
 
 Each run is keyed by a hash of its normalised input lines + base URL + options; per chunk it
 records the uploaded file id and the created batch id as soon as the server returns them.
-Re-running the same input finds them and re-attaches. Location: `KLUSTER_JOURNAL_PATH`, else
-`~/.cache/kluster-agents/journal.sqlite3`.
+Re-running the same input finds them and re-attaches, finished runs included (for
+`KEEP_FINISHED_DAYS`): a process killed after `run_batch()` returned, before it used the results,
+must not pay for the same jobs again on its rerun; the results come back from the finished jobs.
+To submit the same input afresh on purpose, pass `journal=False`. Location: `KLUSTER_JOURNAL_PATH`,
+else `~/.cache/kluster-agents/journal.sqlite3`.
+
+A run's local work files (the prompts, then the answers) live next to the journal, in a private
+(0700) `batch-work` directory, one `kluster-batch-<host>-<pid>-*` folder per run: they are deleted
+when the run's handle and results are closed, collected or the interpreter exits, and the folders of
+processes that died without cleaning up (kill -9, SIGTERM) are removed by the next run on that host.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +38,52 @@ def default_journal_path() -> Path:
         return Path(configured).expanduser()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "kluster-agents" / "journal.sqlite3"
+
+
+WORK_DIR_NAME = "batch-work"
+WORK_PREFIX = "kluster-batch-"
+
+
+def _work_root(journal: Path | None) -> Path:
+    root = (journal or default_journal_path()).expanduser().parent / WORK_DIR_NAME
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if root.stat().st_uid == os.getuid() and root.stat().st_mode & 0o077:
+        root.chmod(0o700)  # an older or hand-made folder: the prompts are nobody else's business
+    return root
+
+
+def _host_tag() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_dead_workdirs(root: Path) -> list[Path]:
+    """Delete the work folders this host's dead processes left in `root`; returns them."""
+    prefix = f"{WORK_PREFIX}{_host_tag()}-"
+    removed = []
+    for path in root.glob(f"{prefix}*"):
+        pid_text = path.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def new_workdir(journal: str | Path | None = None) -> Path:
+    """A private folder for one run's local files, next to the journal at `journal` (default: the
+    user's), leftovers of dead runs removed first."""
+    root = _work_root(Path(journal) if journal is not None else None)
+    remove_dead_workdirs(root)
+    return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{_host_tag()}-{os.getpid()}-", dir=root))
 
 
 @dataclass(frozen=True)
@@ -73,13 +130,10 @@ class Journal:
             self._db.execute("DELETE FROM runs WHERE finished_at < ?", (cutoff,))
 
     def open_run(self, run_key: str, base_url: str) -> dict[int, JournalEntry]:
-        """Start (or resume) a run; returns the chunks already uploaded/created by an unfinished run."""
+        """Start (or resume) a run; returns the chunks an earlier run of it already uploaded/created,
+        finished or not (the caller of a finished run may have died before it used the results)."""
         with self._lock, self._db:
             row = self._db.execute("SELECT finished_at FROM runs WHERE run_key = ?", (run_key,)).fetchone()
-            if row is not None and row[0] is not None:  # finished: a deliberate re-run submits afresh
-                self._db.execute("DELETE FROM chunks WHERE run_key = ?", (run_key,))
-                self._db.execute("DELETE FROM runs WHERE run_key = ?", (run_key,))
-                row = None
             if row is None:
                 self._db.execute("INSERT INTO runs VALUES (?, ?, ?, NULL)", (run_key, base_url, time.time()))
                 return {}
@@ -97,7 +151,7 @@ class Journal:
             )
 
     def finish(self, run_key: str) -> None:
-        """Results were delivered: the next run of the same input is a new run."""
+        """Results were delivered: kept `KEEP_FINISHED_DAYS` for reruns of the same input to re-attach."""
         with self._lock, self._db:
             self._db.execute("UPDATE runs SET finished_at = ? WHERE run_key = ?", (time.time(), run_key))
 

@@ -71,9 +71,13 @@ def test_crash_between_create_and_journal_write_finds_the_job_by_its_file(
     assert len(fake.batches) == 1 and fake.count("GET", "/batches") == 1
 
 
-def test_finished_run_is_not_reused_by_a_deliberate_rerun(fake, fake_settings, journal_path):
-    resume_run(fake, fake_settings, journal_path)
-    resume_run(fake, fake_settings, journal_path)
+def test_a_rerun_of_a_finished_run_reattaches_and_journal_false_submits_afresh(fake, fake_settings, journal_path):
+    """The journal cannot tell a deliberate rerun from one after a crash that lost the results: it
+    re-attaches (the answers come back from the finished jobs); `journal=False` pays again on purpose."""
+    first = [r.unwrap().choices[0].message.content for r in resume_run(fake, fake_settings, journal_path)]
+    again = [r.unwrap().choices[0].message.content for r in resume_run(fake, fake_settings, journal_path)]
+    assert again == first and len(fake.batches) == 1
+    run_batch(REQUESTS, settings=fake_settings, client=fake.client(), journal=False, poll_interval=0)
     assert len(fake.batches) == 2
 
 

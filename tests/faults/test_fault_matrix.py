@@ -686,3 +686,92 @@ def test_batch_missing_output_line_is_that_inputs_typed_error(monkeypatch: pytes
     assert [r.ok for r in results] == [True, True, False, True]
     with pytest.raises(KlusterBatchError, match="auto-2"):
         results[2].unwrap()
+
+
+# -- Verify: a 429's Retry-After is capped and waited out by its own caller only ------------------
+def _verify_client(handler: Callable[[Any], Any], **settings: Any) -> Any:
+    import httpx
+
+    from kluster_agents.integrations.api.limits import RateLimiter
+    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations.verify.client import VerifyClient
+
+    loaded = KlusterSettings.load(api_key="sk-verify-matrix-key", base_url="http://kluster.test/v1", **settings)
+    return VerifyClient(
+        loaded,
+        limiter=RateLimiter(rpm=None, concurrency=None),
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        async_http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+
+
+def _verdict(request: Any) -> Any:
+    import httpx
+
+    return httpx.Response(200, json={"is_hallucination": False, "explanation": "supported"})
+
+
+def _too_many(retry_after: str) -> Any:
+    import httpx
+
+    return httpx.Response(429, headers={"retry-after": retry_after}, json={"error": {"message": "rate limited"}})
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every pause the limiter takes, recorded instead of slept."""
+    from kluster_agents.integrations.api import limits
+
+    taken: list[float] = []
+
+    async def asleep(seconds: float) -> None:
+        taken.append(seconds)
+
+    monkeypatch.setattr(limits.time, "sleep", taken.append)
+    monkeypatch.setattr(limits.asyncio, "sleep", asleep)
+    return taken
+
+
+@pytest.mark.parametrize("settings", [{}, {"max_retry_wait": 5}, {"timeout": 10}])
+def test_verify_retry_after_past_the_cap_is_a_typed_429_at_once(sleeps: list[float], settings: Any) -> None:
+    """A server asking for an hour gets the caller a `KlusterRateLimitError` now, not a frozen call."""
+    seen: list[Any] = []
+    client = _verify_client(lambda r: seen.append(r) or _too_many("3600"), **settings)
+    with pytest.raises(KlusterRateLimitError) as info:
+        client.verify("q", "a")
+    assert info.value.retry_after == 3600 and "KLUSTER_MAX_RETRY_WAIT" in str(info.value)
+    assert len(seen) == 1 and sleeps == []
+
+
+async def test_verify_async_retry_after_past_the_cap_is_a_typed_429_at_once(sleeps: list[float]) -> None:
+    seen: list[Any] = []
+    client = _verify_client(lambda r: seen.append(r) or _too_many("3600"), max_retry_wait=30)
+    with pytest.raises(KlusterRateLimitError) as info:
+        await client.averify("q", "a")
+    assert info.value.retry_after == 3600 and len(seen) == 1 and sleeps == []
+
+
+def test_verify_retry_after_within_the_cap_is_waited_out(sleeps: list[float]) -> None:
+    answers = iter([_too_many("20")])
+    client = _verify_client(lambda r: next(answers, None) or _verdict(r), max_retry_wait=30)
+    assert client.verify("q", "a").reliable and sleeps == [20.0]
+
+
+def test_verify_429_for_one_caller_never_pauses_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the caller that got the 429 waits out its Retry-After, another Verify call goes through."""
+    import threading
+
+    from kluster_agents.integrations.api import limits
+
+    first = iter([_too_many("20")])
+    client = _verify_client(lambda r: next(first, None) or _verdict(r), max_retry_wait=30)
+    other: list[Any] = []
+
+    def wait_out(seconds: float) -> None:  # the first caller's wait: run the other caller meanwhile
+        worker = threading.Thread(target=lambda: other.append(client.verify("other", "call")), daemon=True)
+        worker.start()
+        worker.join(timeout=30)
+
+    monkeypatch.setattr(limits.time, "sleep", wait_out)
+    assert client.verify("q", "a").reliable
+    assert len(other) == 1 and other[0].reliable  # done while the first caller was still waiting

@@ -75,6 +75,40 @@ async def test_core_async_typed_error(kluster_emulator: Emulator, fault: str) ->
     assert (await client.chat.completions.create(model=MODEL, messages=user("hi"))).choices
 
 
+EMBEDDING_MODEL = "BAAI/bge-m3"
+# the endpoints besides chat create that RAG pipelines and structured output go through
+OTHER_CALLS: dict[str, Callable[[Any], Any]] = {
+    "embeddings": lambda c: c.embeddings.create(model=EMBEDDING_MODEL, input="hi"),
+    "parse": lambda c: c.chat.completions.parse(
+        model=MODEL, messages=user("hi"), response_format={"type": "json_object"}
+    ),
+}
+
+
+@pytest.mark.parametrize("call", list(OTHER_CALLS))
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_embeddings_and_parse_sync_typed_error(kluster_emulator: Emulator, fault: str, call: str) -> None:
+    inject, kluster_type, openai_type = FAULTS[fault]
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    inject(kluster_emulator.controls)
+    with pytest.raises(kluster_type) as info:
+        OTHER_CALLS[call](client)
+    assert isinstance(info.value, openai_type)
+    assert OTHER_CALLS[call](client)  # the fault was spent: the next call answers
+
+
+@pytest.mark.parametrize("call", list(OTHER_CALLS))
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_embeddings_and_parse_async_typed_error(kluster_emulator: Emulator, fault: str, call: str) -> None:
+    inject, kluster_type, openai_type = FAULTS[fault]
+    client = make_async_client(kluster_emulator.settings, max_retries=0)
+    inject(kluster_emulator.controls)
+    with pytest.raises(kluster_type) as info:
+        await OTHER_CALLS[call](client)
+    assert isinstance(info.value, openai_type)
+    assert await OTHER_CALLS[call](client)
+
+
 @pytest.mark.parametrize("fault", ["503", "500", "502", "drop", "reset-mid-body"])
 def test_core_sdk_retries_recover(kluster_emulator: Emulator, fault: str) -> None:
     FAULTS[fault][0](kluster_emulator.controls)

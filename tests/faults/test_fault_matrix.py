@@ -809,3 +809,127 @@ def test_verify_429_for_one_caller_never_pauses_another(monkeypatch: pytest.Monk
     monkeypatch.setattr(limits.time, "sleep", wait_out)
     assert client.verify("q", "a").reliable
     assert len(other) == 1 and other[0].reliable  # done while the first caller was still waiting
+
+
+# -- a 200 answer that is an HTML page (a proxy's or captive portal's) -------------------------------
+class _Portal:
+    """A local server answering every request 200 with an HTML login page."""
+
+    def __enter__(self) -> _Portal:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = b"<html><body><h1>Welcome to the hotel wifi</h1><form>Log in</form></body></html>"
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def portal(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`KLUSTER_*` pointing at a captive portal, no retries."""
+    with _Portal() as server:
+        monkeypatch.setenv("KLUSTER_BASE_URL", server.base_url)
+        monkeypatch.setenv("KLUSTER_API_KEY", "sk-portal-test-key")
+        monkeypatch.setenv("KLUSTER_MAX_RETRIES", "0")
+        yield server
+
+
+def _portal_settings(portal: Any) -> Any:
+    from kluster_agents.integrations.api.settings import KlusterSettings
+
+    return KlusterSettings.load(api_key="sk-portal-test-key", base_url=portal.base_url, max_retries=0)
+
+
+HTML_CALLS: dict[str, Callable[[Any], Any]] = {
+    "chat": lambda c: c.chat.completions.create(model=MODEL, messages=user("hi")),
+    "stream": lambda c: list(c.chat.completions.create(model=MODEL, messages=user("hi"), stream=True)),
+    **OTHER_CALLS,
+    "models": lambda c: c.models.list(),
+    "batches": lambda c: c.batches.list(),
+}
+
+
+@pytest.mark.parametrize("call", list(HTML_CALLS))
+def test_html_200_is_a_typed_response_error(portal: Any, call: str) -> None:
+    client = make_client(_portal_settings(portal), max_retries=0)
+    with pytest.raises(KlusterResponseError) as info:
+        HTML_CALLS[call](client)
+    assert isinstance(info.value, openai.APIError)  # what openai users and framework retry logic catch
+
+
+@pytest.mark.parametrize("call", ["chat", "stream", *OTHER_CALLS])
+async def test_html_200_async_is_a_typed_response_error(portal: Any, call: str) -> None:
+    client = make_async_client(_portal_settings(portal), max_retries=0)
+    with pytest.raises(KlusterResponseError):
+        if call == "stream":
+            async for _ in await client.chat.completions.create(model=MODEL, messages=user("hi"), stream=True):
+                pass
+        else:
+            await HTML_CALLS[call](client)
+
+
+def test_html_200_langchain_typed(portal: Any) -> None:
+    llm = _langchain(portal)
+    with pytest.raises(KlusterResponseError):
+        llm.invoke("hi")
+    with pytest.raises(KlusterResponseError):
+        "".join(str(chunk.content) for chunk in llm.stream("hi"))
+
+
+def test_html_200_langchain_embeddings_typed(portal: Any) -> None:
+    pytest.importorskip("langchain_core")
+    from kluster_agents.adapters.langchain import KlusterEmbeddings
+
+    with pytest.raises(KlusterResponseError):
+        KlusterEmbeddings(model=EMBEDDING_MODEL).embed_query("hi")
+
+
+def test_html_200_litellm_typed(portal: Any) -> None:
+    litellm = _litellm()
+    with pytest.raises(KlusterResponseError) as info:
+        litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0)
+    assert isinstance(info.value, litellm.APIError)
+    with pytest.raises(KlusterResponseError):
+        litellm.embedding(model=f"kluster/{EMBEDDING_MODEL}", input=["hi"], num_retries=0)
+
+
+def test_html_200_crewai_typed(portal: Any) -> None:
+    with pytest.raises(KlusterResponseError):
+        _crewai_llm(portal).call("hi")
+
+
+async def test_html_200_pydantic_ai_typed(portal: Any) -> None:
+    from kluster_agents.integrations.api.settings import KlusterSettings
+
+    pytest.importorskip("pydantic_ai")
+    from pydantic_ai import Agent
+
+    from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model
+
+    agent = Agent(kluster_model(MODEL, provider=KlusterProvider(settings=KlusterSettings.load())))
+    with pytest.raises(KlusterResponseError):
+        await agent.run("hi")

@@ -46,7 +46,13 @@ from kluster_agents.integrations.api.compat_trace import (
     sends_compat_header,
 )
 from kluster_agents.integrations.api.embeddings import prepare_embedding_kwargs
-from kluster_agents.integrations.api.openai_errors import checked_result, openai_twin
+from kluster_agents.integrations.api.openai_errors import (
+    checked_body,
+    checked_result,
+    openai_twin,
+    raise_typed,
+    refuse_non_json,
+)
 from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations.api.stream_usage import (
     INCLUDE_USAGE,
@@ -285,6 +291,19 @@ class KlusterOpenAI(openai.OpenAI):
         super().__init__(**kwargs)
         self.kluster_settings = kluster_settings
 
+    def request(self, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
+        """Every request of every resource (embeddings, `parse`, models, files, batches...): failures come
+        out typed and scrubbed of secrets, and a 200 that is not JSON is a `KlusterOpenAIResponseError`."""
+        try:
+            return checked_body(super().request(cast_to, options, stream=stream, stream_cls=stream_cls), cast_to, self)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            raise_typed(exc, self)
+            raise
+
+    def _process_response(self, *, cast_to: Any, response: httpx.Response, stream: bool, **kwargs: Any) -> Any:
+        refuse_non_json(response, cast_to, stream, self)
+        return super()._process_response(cast_to=cast_to, response=response, stream=stream, **kwargs)
+
     @cached_property
     def chat(self) -> KlusterChat:
         return KlusterChat(self)
@@ -304,6 +323,19 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
     def __init__(self, *, kluster_settings: KlusterSettings | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kluster_settings = kluster_settings
+
+    async def request(self, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
+        """As `KlusterOpenAI.request`."""
+        try:
+            result = await super().request(cast_to, options, stream=stream, stream_cls=stream_cls)
+            return checked_body(result, cast_to, self)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            raise_typed(exc, self)
+            raise
+
+    async def _process_response(self, *, cast_to: Any, response: httpx.Response, stream: bool, **kwargs: Any) -> Any:
+        refuse_non_json(response, cast_to, stream, self)
+        return await super()._process_response(cast_to=cast_to, response=response, stream=stream, **kwargs)
 
     @cached_property
     def chat(self) -> AsyncKlusterChat:

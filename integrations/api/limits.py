@@ -10,7 +10,7 @@ One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_f
   loop, so sync and async callers draw from one budget; callers waiting for it line up first come,
   first served, so only the head of the line sleeps on the window;
 - concurrency is `_Slots`, one count shared by threads and every event loop alike;
-- `call`/`acall` (Verify) pause every caller of the limiter on a 429 until its `Retry-After`;
+- `call`/`acall` (Verify) retry a 429 after its `Retry-After`, capped, for that caller only;
   on the client pools the SDK retries the 429 after its Retry-After;
 - the catalog's numbers are a ceiling: a 429 on the client pools lowers the limit it names and each
   window without one raises it a step again (`RateLimiter.learn_from_429`), so a key whose real limits
@@ -422,29 +422,60 @@ class RateLimiter:
             _held.reset(token)
             hold.release()
 
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run `fn` inside a slot; on `KlusterRateLimitError` wait for Retry-After and retry."""
+    def call(self, fn: Callable[[], T], *, max_wait: float | None = None, budget: float | None = None) -> T:
+        """Run `fn` inside a slot; on `KlusterRateLimitError` wait its Retry-After and retry.
+
+        Only this caller waits, outside any slot: a 429 answered to one caller says nothing about
+        another's request. A wait above `max_wait`, or past `budget` seconds from the start of the
+        call, is not taken: the 429 is raised at once, so no Retry-After can freeze the caller."""
+        deadline = None if budget is None else self._clock() + budget
         for attempt in range(self.max_rate_limit_retries + 1):
             try:
                 with self.slot():
                     return fn()
             except KlusterRateLimitError as exc:
-                self.pause(exc.retry_after)
-                if attempt == self.max_rate_limit_retries:
-                    raise
+                delay = self._wait_after(exc, attempt, max_wait, deadline)
+            time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def acall(self, fn: Callable[[], Awaitable[T]]) -> T:
+    async def acall(
+        self, fn: Callable[[], Awaitable[T]], *, max_wait: float | None = None, budget: float | None = None
+    ) -> T:
         """Async twin of `call`: `fn` is a zero-argument coroutine function."""
+        deadline = None if budget is None else self._clock() + budget
         for attempt in range(self.max_rate_limit_retries + 1):
             try:
                 async with self.aslot():
                     return await fn()
             except KlusterRateLimitError as exc:
-                self.pause(exc.retry_after)
-                if attempt == self.max_rate_limit_retries:
-                    raise
+                delay = self._wait_after(exc, attempt, max_wait, deadline)
+            await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_after(
+        self, exc: KlusterRateLimitError, attempt: int, max_wait: float | None, deadline: float | None
+    ) -> float:
+        """Seconds to wait before retrying after `exc`; raises `exc` (or a capped-wait error) instead."""
+        self.saw_429(exc.retry_after)
+        if attempt == self.max_rate_limit_retries:
+            raise exc
+        delay = DEFAULT_RETRY_AFTER if exc.retry_after is None else max(0.0, exc.retry_after)
+        limit = math.inf if max_wait is None else max_wait
+        if deadline is not None:
+            limit = min(limit, deadline - self._clock())
+        if delay <= limit:
+            return delay
+        raise KlusterRateLimitError(
+            f"kluster.ai asked to wait {delay:g} s before retrying ({self.name}), longer than this call may wait "
+            f"({max(0.0, limit):g} s: KLUSTER_MAX_RETRY_WAIT or the call's timeout) — retry later, or raise "
+            "KLUSTER_MAX_RETRY_WAIT.",
+            retry_after=exc.retry_after,
+            status_code=exc.status_code,
+            body=exc.body,
+            request_id=exc.request_id,
+            code=exc.code,
+            error_type=exc.error_type,
+        ) from exc
 
 
 def _step(ceiling: int) -> int:

@@ -12,6 +12,8 @@ from typing import Any, cast
 
 import httpx
 import openai
+from openai._legacy_response import LegacyAPIResponse
+from openai._models import is_basemodel
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.integrations.api.errors import (
@@ -304,6 +306,46 @@ def checked_result(result: Any, client: Any) -> Any:
             "if it persists, check KLUSTER_BASE_URL points at the kluster API (…/v1).",
             _placeholder_request(client),
         )
+    return result
+
+
+_NOT_JSON = (
+    "kluster.ai answered 200 with content that is not JSON (an HTML page from a proxy, firewall or captive "
+    "portal?) — retry the request; if it persists, check your network and that KLUSTER_BASE_URL points at "
+    "the kluster API (…/v1)."
+)
+
+
+def refuse_non_json(response: httpx.Response, cast_to: Any, stream: bool, client: Any) -> None:
+    """Raise a `KlusterOpenAIResponseError` for a 200 answer that should be an API object but is not
+    JSON: the SDK would hand its text on as a `str`, and the caller (or the SDK's own post-parsers)
+    would crash far from the cause with an `AttributeError`."""
+    if stream or not is_basemodel(cast_to):
+        return
+    if response.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+        return  # a malformed JSON body raises its own JSONDecodeError, typed by the caller
+    try:
+        response.json()
+    except httpx.ResponseNotRead:
+        return
+    except ValueError:
+        raise response_error(_NOT_JSON, _placeholder_request(client)) from None
+
+
+def checked_body(result: Any, cast_to: Any, client: Any) -> Any:
+    """`result` of a request, unless a 200 answer that should be an API object is not JSON: the SDK
+    returns such a body as a `str` (or a raw response whose `parse()` does), which crashes the caller far
+    from the cause; it becomes a `KlusterOpenAIResponseError` here. A raw response is parsed now (the SDK
+    caches it, so the caller's own `parse()` costs nothing), so a malformed JSON body is typed here too."""
+    if isinstance(result, LegacyAPIResponse):
+        if result._stream:
+            return result
+        cast_to = result._cast_to
+        parsed = result.parse()
+    else:
+        parsed = result
+    if isinstance(parsed, str) and is_basemodel(cast_to):
+        raise response_error(_NOT_JSON, _placeholder_request(client))
     return result
 
 

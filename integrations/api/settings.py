@@ -72,6 +72,12 @@ class KlusterSettings(BaseSettings):
     timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
     connect_timeout: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=20, description="SDK retries on 408/409/429/5xx.")
+    max_retry_wait: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest Retry-After (seconds) a 429 is waited out before it is raised as a "
+        "KlusterRateLimitError (KLUSTER_MAX_RETRY_WAIT); a server asking for an hour must not freeze a call.",
+    )
     tool_messages: ToolMessageMode = Field(
         default="native",
         description="'native' sends assistant tool_calls + tool messages (observed to work live); "

@@ -16,9 +16,11 @@ the pytest plugin fails the test even when the code under test swallowed the err
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from kluster_agents.integrations.api.errors import redact
 from kluster_agents.integrations.emulator.cassette import (
     KEPT_RESPONSE_HEADERS,
     CassetteMismatch,
@@ -192,7 +194,7 @@ async def _relay(recorder: CassetteRecorder, request: dict[str, Any], response: 
         chunks = []
         async for chunk in response.aiter_bytes():
             chunks.append(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": _scrubbed(chunk, recorder), "more_body": True})
         recorded["stream"] = parse_sse(b"".join(chunks).decode("utf-8", errors="replace"))
         recorder.add(request, recorded, from_emulator=from_emulator)
         await send({"type": "http.response.body", "body": b""})
@@ -200,8 +202,20 @@ async def _relay(recorder: CassetteRecorder, request: dict[str, Any], response: 
     content = await response.aread()
     recorded.update(encode_body(content, content_type))
     recorder.add(request, recorded, from_emulator=from_emulator)
-    await send({"type": "http.response.body", "body": content})
+    if response.status_code >= 400:  # an error body is text: scrub bearer/api-key looking values too
+        content = redact(content.decode("utf-8", "replace")).encode()
+    await send({"type": "http.response.body", "body": _scrubbed(content, recorder)})
     return True
+
+
+def _scrubbed(content: bytes, recorder: CassetteRecorder) -> bytes:
+    """`content` without the upstream key: a server that echoes it (a 401 quoting the Authorization
+    header) must not hand the real key to the emulator's client, which only knows the emulator's."""
+    key = recorder.upstream_key
+    if not key:
+        return content
+    # as `errors.redact`: a short key only where it stands alone, so words containing it survive
+    return re.sub(rb"(?<![A-Za-z0-9_\-])" + re.escape(key.encode()) + rb"(?![A-Za-z0-9_\-])", b"***", content)
 
 
 async def _play(player: CassettePlayer, request: dict[str, Any], send: Send) -> None:

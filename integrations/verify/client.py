@@ -14,7 +14,8 @@ Both return a `VerifyResult`. The reliability call uses httpx directly on the sh
 (`client.shared_http_client`, `client.client_kwargs`): it is a plain JSON POST and the
 openai SDK's request machinery would add more overhead than the policy layer itself.
 Transient failures (5xx, timeouts, dropped connections) are retried `max_retries` times;
-429s go to the model's `RateLimiter`, which honours Retry-After for every caller.
+429s go to the model's `RateLimiter`, which waits out the Retry-After for the caller that got it
+(at most `max_retry_wait`, within the call's `timeout`), then raises `KlusterRateLimitError`.
 
 Long contexts: the Verify model's context window is `get_model(VERIFY_MODEL).limits_for(tier)
 .context` tokens (estimated cheaply as chars/3, deliberately pessimistic). A context that
@@ -360,6 +361,11 @@ class VerifyClient:
             emulated=EMULATOR_HEADER in response.headers or (isinstance(body, dict) and bool(body.get(EMULATED_FIELD))),
         )
 
+    def _rate_limit_wait(self) -> dict[str, float]:
+        """How long one call may wait out 429s: each Retry-After at most `max_retry_wait`, all of them
+        within the call's `timeout`."""
+        return {"max_wait": self.settings.max_retry_wait, "budget": self.settings.timeout}
+
     def _retryable(self, exc: Exception, attempt: int) -> bool:
         retry = attempt < self.settings.max_retries and isinstance(
             exc, (KlusterServerError, KlusterTimeoutError, KlusterConnectionError)
@@ -388,7 +394,7 @@ class VerifyClient:
             try:
                 if self.limiter is None:
                     return self._post_once(payload)
-                return self.limiter.call(lambda: self._post_once(payload))
+                return self.limiter.call(lambda: self._post_once(payload), **self._rate_limit_wait())
             except KlusterError as exc:
                 if not self._retryable(exc, attempt):
                     raise
@@ -401,7 +407,7 @@ class VerifyClient:
             try:
                 if self.limiter is None:
                     return await self._apost_once(payload)
-                return await self.limiter.acall(lambda: self._apost_once(payload))
+                return await self.limiter.acall(lambda: self._apost_once(payload), **self._rate_limit_wait())
             except KlusterError as exc:
                 if not self._retryable(exc, attempt):
                     raise
@@ -482,7 +488,7 @@ class VerifyClient:
             return self._chat_result(completion, started)
 
         try:
-            return call() if self.limiter is None else self.limiter.call(call)
+            return call() if self.limiter is None else self.limiter.call(call, **self._rate_limit_wait())
         except KlusterServerError:
             if route != "auto":
                 raise
@@ -505,7 +511,7 @@ class VerifyClient:
             return self._chat_result(completion, started)
 
         try:
-            return await call() if self.limiter is None else await self.limiter.acall(call)
+            return await call() if self.limiter is None else await self.limiter.acall(call, **self._rate_limit_wait())
         except KlusterServerError:
             if route != "auto":
                 raise

@@ -75,6 +75,40 @@ async def test_core_async_typed_error(kluster_emulator: Emulator, fault: str) ->
     assert (await client.chat.completions.create(model=MODEL, messages=user("hi"))).choices
 
 
+EMBEDDING_MODEL = "BAAI/bge-m3"
+# the endpoints besides chat create that RAG pipelines and structured output go through
+OTHER_CALLS: dict[str, Callable[[Any], Any]] = {
+    "embeddings": lambda c: c.embeddings.create(model=EMBEDDING_MODEL, input="hi"),
+    "parse": lambda c: c.chat.completions.parse(
+        model=MODEL, messages=user("hi"), response_format={"type": "json_object"}
+    ),
+}
+
+
+@pytest.mark.parametrize("call", list(OTHER_CALLS))
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_embeddings_and_parse_sync_typed_error(kluster_emulator: Emulator, fault: str, call: str) -> None:
+    inject, kluster_type, openai_type = FAULTS[fault]
+    client = make_client(kluster_emulator.settings, max_retries=0)
+    inject(kluster_emulator.controls)
+    with pytest.raises(kluster_type) as info:
+        OTHER_CALLS[call](client)
+    assert isinstance(info.value, openai_type)
+    assert OTHER_CALLS[call](client)  # the fault was spent: the next call answers
+
+
+@pytest.mark.parametrize("call", list(OTHER_CALLS))
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_embeddings_and_parse_async_typed_error(kluster_emulator: Emulator, fault: str, call: str) -> None:
+    inject, kluster_type, openai_type = FAULTS[fault]
+    client = make_async_client(kluster_emulator.settings, max_retries=0)
+    inject(kluster_emulator.controls)
+    with pytest.raises(kluster_type) as info:
+        await OTHER_CALLS[call](client)
+    assert isinstance(info.value, openai_type)
+    assert await OTHER_CALLS[call](client)
+
+
 @pytest.mark.parametrize("fault", ["503", "500", "502", "drop", "reset-mid-body"])
 def test_core_sdk_retries_recover(kluster_emulator: Emulator, fault: str) -> None:
     FAULTS[fault][0](kluster_emulator.controls)
@@ -686,3 +720,216 @@ def test_batch_missing_output_line_is_that_inputs_typed_error(monkeypatch: pytes
     assert [r.ok for r in results] == [True, True, False, True]
     with pytest.raises(KlusterBatchError, match="auto-2"):
         results[2].unwrap()
+
+
+# -- Verify: a 429's Retry-After is capped and waited out by its own caller only ------------------
+def _verify_client(handler: Callable[[Any], Any], **settings: Any) -> Any:
+    import httpx
+
+    from kluster_agents.integrations.api.limits import RateLimiter
+    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations.verify.client import VerifyClient
+
+    loaded = KlusterSettings.load(api_key="sk-verify-matrix-key", base_url="http://kluster.test/v1", **settings)
+    return VerifyClient(
+        loaded,
+        limiter=RateLimiter(rpm=None, concurrency=None),
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        async_http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+
+
+def _verdict(request: Any) -> Any:
+    import httpx
+
+    return httpx.Response(200, json={"is_hallucination": False, "explanation": "supported"})
+
+
+def _too_many(retry_after: str) -> Any:
+    import httpx
+
+    return httpx.Response(429, headers={"retry-after": retry_after}, json={"error": {"message": "rate limited"}})
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every pause the limiter takes, recorded instead of slept."""
+    from kluster_agents.integrations.api import limits
+
+    taken: list[float] = []
+
+    async def asleep(seconds: float) -> None:
+        taken.append(seconds)
+
+    monkeypatch.setattr(limits.time, "sleep", taken.append)
+    monkeypatch.setattr(limits.asyncio, "sleep", asleep)
+    return taken
+
+
+@pytest.mark.parametrize("settings", [{}, {"max_retry_wait": 5}, {"timeout": 10}])
+def test_verify_retry_after_past_the_cap_is_a_typed_429_at_once(sleeps: list[float], settings: Any) -> None:
+    """A server asking for an hour gets the caller a `KlusterRateLimitError` now, not a frozen call."""
+    seen: list[Any] = []
+    client = _verify_client(lambda r: seen.append(r) or _too_many("3600"), **settings)
+    with pytest.raises(KlusterRateLimitError) as info:
+        client.verify("q", "a")
+    assert info.value.retry_after == 3600 and "KLUSTER_MAX_RETRY_WAIT" in str(info.value)
+    assert len(seen) == 1 and sleeps == []
+
+
+async def test_verify_async_retry_after_past_the_cap_is_a_typed_429_at_once(sleeps: list[float]) -> None:
+    seen: list[Any] = []
+    client = _verify_client(lambda r: seen.append(r) or _too_many("3600"), max_retry_wait=30)
+    with pytest.raises(KlusterRateLimitError) as info:
+        await client.averify("q", "a")
+    assert info.value.retry_after == 3600 and len(seen) == 1 and sleeps == []
+
+
+def test_verify_retry_after_within_the_cap_is_waited_out(sleeps: list[float]) -> None:
+    answers = iter([_too_many("20")])
+    client = _verify_client(lambda r: next(answers, None) or _verdict(r), max_retry_wait=30)
+    assert client.verify("q", "a").reliable and sleeps == [20.0]
+
+
+def test_verify_429_for_one_caller_never_pauses_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the caller that got the 429 waits out its Retry-After, another Verify call goes through."""
+    import threading
+
+    from kluster_agents.integrations.api import limits
+
+    first = iter([_too_many("20")])
+    client = _verify_client(lambda r: next(first, None) or _verdict(r), max_retry_wait=30)
+    other: list[Any] = []
+
+    def wait_out(seconds: float) -> None:  # the first caller's wait: run the other caller meanwhile
+        worker = threading.Thread(target=lambda: other.append(client.verify("other", "call")), daemon=True)
+        worker.start()
+        worker.join(timeout=30)
+
+    monkeypatch.setattr(limits.time, "sleep", wait_out)
+    assert client.verify("q", "a").reliable
+    assert len(other) == 1 and other[0].reliable  # done while the first caller was still waiting
+
+
+# -- a 200 answer that is an HTML page (a proxy's or captive portal's) -------------------------------
+class _Portal:
+    """A local server answering every request 200 with an HTML login page."""
+
+    def __enter__(self) -> _Portal:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = b"<html><body><h1>Welcome to the hotel wifi</h1><form>Log in</form></body></html>"
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def portal(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`KLUSTER_*` pointing at a captive portal, no retries."""
+    with _Portal() as server:
+        monkeypatch.setenv("KLUSTER_BASE_URL", server.base_url)
+        monkeypatch.setenv("KLUSTER_API_KEY", "sk-portal-test-key")
+        monkeypatch.setenv("KLUSTER_MAX_RETRIES", "0")
+        yield server
+
+
+def _portal_settings(portal: Any) -> Any:
+    from kluster_agents.integrations.api.settings import KlusterSettings
+
+    return KlusterSettings.load(api_key="sk-portal-test-key", base_url=portal.base_url, max_retries=0)
+
+
+HTML_CALLS: dict[str, Callable[[Any], Any]] = {
+    "chat": lambda c: c.chat.completions.create(model=MODEL, messages=user("hi")),
+    "stream": lambda c: list(c.chat.completions.create(model=MODEL, messages=user("hi"), stream=True)),
+    **OTHER_CALLS,
+    "models": lambda c: c.models.list(),
+    "batches": lambda c: c.batches.list(),
+}
+
+
+@pytest.mark.parametrize("call", list(HTML_CALLS))
+def test_html_200_is_a_typed_response_error(portal: Any, call: str) -> None:
+    client = make_client(_portal_settings(portal), max_retries=0)
+    with pytest.raises(KlusterResponseError) as info:
+        HTML_CALLS[call](client)
+    assert isinstance(info.value, openai.APIError)  # what openai users and framework retry logic catch
+
+
+@pytest.mark.parametrize("call", ["chat", "stream", *OTHER_CALLS])
+async def test_html_200_async_is_a_typed_response_error(portal: Any, call: str) -> None:
+    client = make_async_client(_portal_settings(portal), max_retries=0)
+    with pytest.raises(KlusterResponseError):
+        if call == "stream":
+            async for _ in await client.chat.completions.create(model=MODEL, messages=user("hi"), stream=True):
+                pass
+        else:
+            await HTML_CALLS[call](client)
+
+
+def test_html_200_langchain_typed(portal: Any) -> None:
+    llm = _langchain(portal)
+    with pytest.raises(KlusterResponseError):
+        llm.invoke("hi")
+    with pytest.raises(KlusterResponseError):
+        "".join(str(chunk.content) for chunk in llm.stream("hi"))
+
+
+def test_html_200_langchain_embeddings_typed(portal: Any) -> None:
+    pytest.importorskip("langchain_core")
+    from kluster_agents.adapters.langchain import KlusterEmbeddings
+
+    with pytest.raises(KlusterResponseError):
+        KlusterEmbeddings(model=EMBEDDING_MODEL).embed_query("hi")
+
+
+def test_html_200_litellm_typed(portal: Any) -> None:
+    litellm = _litellm()
+    with pytest.raises(KlusterResponseError) as info:
+        litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0)
+    assert isinstance(info.value, litellm.APIError)
+    with pytest.raises(KlusterResponseError):
+        litellm.embedding(model=f"kluster/{EMBEDDING_MODEL}", input=["hi"], num_retries=0)
+
+
+def test_html_200_crewai_typed(portal: Any) -> None:
+    with pytest.raises(KlusterResponseError):
+        _crewai_llm(portal).call("hi")
+
+
+async def test_html_200_pydantic_ai_typed(portal: Any) -> None:
+    from kluster_agents.integrations.api.settings import KlusterSettings
+
+    pytest.importorskip("pydantic_ai")
+    from pydantic_ai import Agent
+
+    from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model
+
+    agent = Agent(kluster_model(MODEL, provider=KlusterProvider(settings=KlusterSettings.load())))
+    with pytest.raises(KlusterResponseError):
+        await agent.run("hi")

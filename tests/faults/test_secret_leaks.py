@@ -122,6 +122,37 @@ def test_translate_errors_path_never_shows_the_key(key: str) -> None:
     assert_clean(everything_about(info.value), key)
 
 
+EMBEDDING_MODEL = "BAAI/bge-m3"
+
+# every endpoint of a `make_client()` client, not only chat completions
+SYNC_CALLS: dict[str, Any] = {
+    "embeddings.create": lambda c: c.embeddings.create(model=EMBEDDING_MODEL, input="hi"),
+    "parse": lambda c: c.chat.completions.parse(
+        model=MODEL, messages=user("hi"), response_format={"type": "json_object"}
+    ),
+    "models.list": lambda c: c.models.list(),
+    "batches.list": lambda c: c.batches.list(),
+}
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("call", list(SYNC_CALLS))
+def test_every_endpoint_hides_an_echoed_key(key: str, call: str, _debug_logs: pytest.LogCaptureFixture) -> None:
+    client = make_client(_settings(key), http_client=httpx.Client(transport=_echo_transport(401)))
+    with pytest.raises(KlusterAuthError) as info:
+        SYNC_CALLS[call](client)
+    assert_clean(everything_about(info.value), key)
+    assert_clean(_debug_logs.text, key)
+
+
+@pytest.mark.parametrize("key", KEYS)
+async def test_async_embeddings_hide_an_echoed_key(key: str) -> None:
+    client = make_async_client(_settings(key), http_client=httpx.AsyncClient(transport=_async_echo_transport(401)))
+    with pytest.raises(KlusterAuthError) as info:
+        await client.embeddings.create(model=EMBEDDING_MODEL, input="hi")
+    assert_clean(everything_about(info.value), key)
+
+
 def test_key_with_trailing_newline_never_shown() -> None:
     key = LONG_KEY + "\n"
     client = make_client(_settings(key), http_client=httpx.Client(transport=_echo_transport(401)))
@@ -206,6 +237,35 @@ def test_litellm_echoed_key_never_shown(key: str, _debug_logs: pytest.LogCapture
     assert_clean(everything_about(info.value), key)
 
 
+@pytest.mark.parametrize("key", KEYS)
+def test_langchain_embeddings_hide_an_echoed_key(key: str, _debug_logs: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("langchain_core")
+    from kluster_agents.adapters.langchain import KlusterEmbeddings
+
+    with _EchoServer() as server:
+        embeddings = KlusterEmbeddings(model=EMBEDDING_MODEL, api_key=key, base_url=server.base_url, max_retries=0)
+        with pytest.raises(KlusterAuthError) as info:
+            embeddings.embed_query("hi")
+    assert_clean(everything_about(info.value), key)
+    assert_clean(_debug_logs.text, key)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_litellm_embedding_hides_an_echoed_key(key: str, _debug_logs: pytest.LogCaptureFixture) -> None:
+    litellm = pytest.importorskip("litellm")
+    from kluster_agents.adapters.litellm import register
+
+    register()
+    litellm.suppress_debug_info = True
+    with _EchoServer() as server, pytest.raises(Exception) as info:
+        litellm.embedding(
+            model=f"kluster/{EMBEDDING_MODEL}", input=["hi"], api_key=key, api_base=server.base_url, num_retries=0
+        )
+    assert isinstance(info.value, litellm.AuthenticationError)
+    assert_clean(everything_about(info.value), key)
+    assert_clean(_debug_logs.text, key)
+
+
 # -- CLI and journal -------------------------------------------------------------------------------
 class _EchoServer:
     """A real local HTTP server answering every request with 401 and the Authorization header echoed."""
@@ -275,3 +335,22 @@ def test_journal_never_stores_the_key(tmp_path: Any) -> None:
     assert [r.ok for r in results] == [True, True, True]
     data = journal.read_bytes()
     assert LONG_KEY.encode() not in data and b"Bearer" not in data
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_recording_emulator_never_relays_an_echoed_upstream_key(key: str, kluster_emulator: Any) -> None:
+    """Recording through an upstream that echoes its key in a 401: the emulator's client (which only
+    knows the emulator's key) must not receive the real one, in the raw answer or a typed error."""
+    with _EchoServer() as upstream:
+        kluster_emulator.record_cassette("unused.json", upstream_url=upstream.base_url, upstream_key=key)
+        raw = httpx.post(
+            f"{kluster_emulator.base_url}/chat/completions",
+            json={"model": MODEL, "messages": user("hi")},
+            headers={"authorization": f"Bearer {kluster_emulator.api_key}"},
+        )
+        with pytest.raises(KlusterAuthError) as info:
+            make_client(kluster_emulator.settings, max_retries=0).models.list()
+        kluster_emulator.runtime.cassette = None  # nothing to write
+    assert raw.status_code == 401 and "***" in raw.text
+    assert_clean(raw.text, key)
+    assert_clean(everything_about(info.value), key)

@@ -262,7 +262,6 @@ class RateLimiter:
         self._window = _SlidingWindow(rpm, clock, RPM_WINDOW_S) if rpm else None
         self._slots = _Slots(concurrency) if concurrency else None
         self._line = _Slots(1)  # callers waiting for the RPM window, first come first served
-        self._paused_until = 0.0
         self._lock = threading.Lock()
         self._generation = 0  # bumped on each lowering: 429s of requests admitted before it are old news
         self._last_429 = -math.inf
@@ -272,27 +271,12 @@ class RateLimiter:
     def __repr__(self) -> str:
         return f"RateLimiter(name={self.name!r}, rpm={self.rpm}, concurrency={self.concurrency})"
 
-    def _paused_for(self) -> float:
-        with self._lock:
-            return max(0.0, self._paused_until - self._clock())
-
     def _next_wait(self) -> tuple[float, list[float] | None]:
         """(seconds to wait, None) or (0, RPM ticket — None when RPM is unlimited) to go now."""
         self._recover()
-        pause = self._paused_for()
-        if pause:
-            return pause, None
         if self._window is None:
             return 0.0, None
         return self._window.try_book()
-
-    def pause(self, seconds: float | None) -> None:
-        """Hold every caller back for `seconds` (a 429's Retry-After)."""
-        delay = DEFAULT_RETRY_AFTER if seconds is None else max(0.0, seconds)
-        logger.info("rate limited (429): every caller waits %.1f s, then retries (%s)", delay, self.name)
-        with self._lock:
-            self.rate_limited += 1
-            self._paused_until = max(self._paused_until, self._clock() + delay)
 
     def saw_429(self, retry_after: float | None, hold: Hold | None = None, message: str = "") -> None:
         """Count a 429 that reached a limited client and learn from it (`hold`: the refused request);
@@ -464,6 +448,7 @@ class RateLimiter:
         if deadline is not None:
             limit = min(limit, deadline - self._clock())
         if delay <= limit:
+            logger.info("rate limited (429): this caller waits %.1f s, then retries (%s)", delay, self.name)
             return delay
         raise KlusterRateLimitError(
             f"kluster.ai asked to wait {delay:g} s before retrying ({self.name}), longer than this call may wait "

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kluster_agents.integrations import KlusterSettings, prepare_chat_request, run_batch
-from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations.api.errors import KlusterRateLimitError, KlusterUnsupportedError
 from kluster_agents.integrations.api.limits import RateLimiter
 from kluster_agents.integrations.verify.client import VerifyClient
 
@@ -45,10 +45,19 @@ def test_framework_added_stream_options_is_a_debug_log_not_a_warning(caplog: pyt
     assert "stream_options" not in request and "dropped `stream_options`" in caplog.text
 
 
-def test_rate_limit_waits_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+def test_rate_limit_waits_are_logged(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    answers = iter([KlusterRateLimitError("slow down", retry_after=2.5, status_code=429), "ok"])
+
+    def call() -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
     with caplog.at_level(logging.INFO, logger="kluster_agents"):
-        RateLimiter(rpm=None, concurrency=None).pause(2.5)
-    assert "rate limited (429): every caller waits 2.5 s" in caplog.text
+        assert RateLimiter(rpm=None, concurrency=None).call(call) == "ok"
+    assert "rate limited (429): this caller waits 2.5 s" in caplog.text
 
 
 def test_batch_transitions_and_verify_verdicts_are_logged(

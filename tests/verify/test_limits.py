@@ -129,17 +129,6 @@ def test_waiters_for_the_window_are_served_in_arrival_order():
     assert asyncio.run(scenario()) == list(range(6))
 
 
-def test_retry_after_pauses_every_caller():
-    clock = FakeClock()
-    limiter = RateLimiter(rpm=None, concurrency=None, clock=clock)
-    limiter.pause(5)
-    assert limiter._next_wait() == (pytest.approx(5.0), None)
-    clock.now += 5
-    assert limiter._next_wait() == (0.0, None)
-    limiter.pause(None)  # no header: the default back-off
-    assert limiter._next_wait()[0] == pytest.approx(1.0) and limiter.rate_limited == 2
-
-
 def test_rpm_paces_real_calls():
     limiter = RateLimiter(rpm=3, concurrency=None)
     limiter._window.window_s = 0.2  # a 0.2 s "minute"

@@ -3,6 +3,7 @@ chunked bodies (a clear 413), and MCP URLs built from the bound address, never t
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -68,3 +69,37 @@ def test_mcp_urls_never_reflect_the_host_header(kluster_emulator: Emulator) -> N
     for url in (enabled["url"], status["url"]):
         assert "evil.example" not in url
         assert url == f"http://127.0.0.1:{kluster_emulator.port}/v1/mcp"
+
+
+def _wait_for_eof(sock: socket.socket, limit: float = 30.0) -> bytes:
+    """Read until the server closes the connection, or give up after `limit` seconds (returns b"?")."""
+    sock.settimeout(limit)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except TimeoutError:
+        return b"?"
+    except ConnectionResetError:
+        pass
+    return received
+
+
+@pytest.mark.parametrize("partial", [b"POST /v1/chat/comp", b"GET /v1/models HTTP/1.1\r\nHost: x\r\n"])
+def test_a_client_trickling_headers_is_disconnected(partial: bytes) -> None:
+    with Emulator(header_timeout=1) as emulator, socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.sendall(partial)
+        assert _wait_for_eof(sock) != b"?"
+
+
+def test_a_second_request_left_half_sent_is_disconnected() -> None:
+    with Emulator(header_timeout=1) as emulator, socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer emulator\r\n\r\nGET /v1/mod")
+        assert b"200 OK" in _wait_for_eof(sock)
+
+
+def test_a_slow_but_complete_request_is_still_answered(kluster_emulator: Emulator) -> None:
+    with socket.create_connection(("127.0.0.1", kluster_emulator.port)) as sock:
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
+        sock.sendall(f"Authorization: Bearer {kluster_emulator.api_key}\r\n\r\n".encode())
+        assert b"200 OK" in _wait_for_eof(sock)

@@ -22,7 +22,7 @@ def header_deadline_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> 
 
     base: Any = AutoHTTPProtocol
 
-    class HeaderDeadlineProtocol(base):  # type: ignore[misc]
+    class HeaderDeadlineProtocol(base):
         _deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:

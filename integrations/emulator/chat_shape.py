@@ -1,9 +1,8 @@
 """The structure an OpenAI-compatible server requires of a chat request, beyond its parameters.
 
 OpenAI and vLLM (which serves kluster's models) answer 400 to tools that are not function
-definitions with a valid name and an object schema, to `tool` messages that answer no earlier
-tool call, and to message content that is neither a string nor a list of parts. The messages
-follow OpenAI's wording so a client's error handling sees what it would see live.
+definitions with a valid name and an object schema, to `tool` messages without a `tool_call_id`,
+and to message content that is neither a string nor a list of parts. The messages follow OpenAI's wording so a client's error handling sees what it would see live.
 """
 
 from __future__ import annotations
@@ -96,7 +95,6 @@ def _check_function(function: Mapping[str, Any], where: str) -> None:
 
 
 def _check_message_shapes(messages: list[Any]) -> None:
-    call_ids: set[str] = set()
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             continue  # the role check reports it
@@ -108,17 +106,7 @@ def _check_message_shapes(messages: list[Any]) -> None:
             for part_index, part in enumerate(content):
                 if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
                     raise _invalid_type(f"{where}.content[{part_index}]", "an object with a `type`", part)
-        for call in message.get("tool_calls") or []:
-            if isinstance(call, Mapping) and isinstance(call.get("id"), str):
-                call_ids.add(call["id"])
         if message.get("role") == "tool":
             call_id = message.get("tool_call_id")
-            if call_id is None:
+            if call_id is None:  # an unknown id is not refused: our client's `tool_messages` compat sends them
                 raise _missing(f"{where}.tool_call_id")
-            if call_id not in call_ids:
-                raise bad_request(
-                    f"Invalid parameter: '{where}' with role 'tool' must be a response to a preceding message "
-                    f"with 'tool_calls' (no tool call has the id {call_id!r}).",
-                    param=f"{where}.tool_call_id",
-                    code="invalid_tool_call_id",
-                )

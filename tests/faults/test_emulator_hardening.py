@@ -134,16 +134,6 @@ MALFORMED_CHAT: dict[str, tuple[dict[str, object], str]] = {
         {"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "sunny"}]},
         "messages[1].tool_call_id",
     ),
-    "tool message with unknown tool_call_id": (
-        {
-            "messages": [
-                {"role": "user", "content": "hi"},
-                {"role": "assistant", "content": None, "tool_calls": [_CALL]},
-                {"role": "tool", "tool_call_id": "nope", "content": "sunny"},
-            ]
-        },
-        "messages[2].tool_call_id",
-    ),
     "content a dict": ({"messages": [{"role": "user", "content": {"text": "hi"}}]}, "messages[0].content"),
     "content an int": ({"messages": [{"role": "user", "content": 42}]}, "messages[0].content"),
     "part not an object": ({"messages": [{"role": "user", "content": ["hi"]}]}, "messages[0].content[0]"),

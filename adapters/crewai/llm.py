@@ -107,7 +107,7 @@ class KlusterCompletion(OpenAICompletion):
             api_base=None,
             custom_openai=True,  # an OpenAI-compatible server: no Responses-API fallback
             provider="openai",
-            model=get_model(data.get("model") or DEFAULT_MODEL).id,
+            model=get_model(DEFAULT_MODEL if data.get("model") is None else data["model"]).id,  # "" is refused
             max_retries=data.get("max_retries", settings.max_retries),
         )
         return data

@@ -138,6 +138,12 @@ class ChatKluster(BaseChatOpenAI):
 
     def __init__(self, **kwargs: Any) -> None:
         """Invalid arguments raise the `KlusterError` that names the fix (not a pydantic ValidationError)."""
+        model = kwargs.get("model", kwargs.get("model_name"))
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise KlusterConfigError(
+                f"`model` must be a model id string (got {type(model).__name__} {model!r}); "
+                "see `kluster-agents models`, e.g. klusterai/Meta-Llama-3.3-70B-Instruct-Turbo."
+            )
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:

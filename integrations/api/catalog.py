@@ -261,8 +261,18 @@ def _derived(name: str, kind: ModelKind, base: ModelInfo | None) -> ModelInfo:
 
 def register_model(name: str, *, base: str | None = None, kind: ModelKind = "dedicated") -> ModelInfo:
     """Declare a model name (dedicated endpoint ID, fine-tuned model) and optionally its base model,
-    so that it inherits the base model's capabilities and limits."""
-    base_info = get_model(base) if base else _infer_base(name)
+    so that it inherits the base model's capabilities and limits. A `base` nobody knows is refused:
+    inheriting permissive defaults from a typo would hide it until the service refuses a request."""
+    from kluster_agents.integrations.api.errors import KlusterConfigError
+
+    if not isinstance(name, str) or not name.strip():
+        raise KlusterConfigError(f"register_model needs a non-empty model name, got {name!r}.")
+    base_info = get_model(base) if base is not None else _infer_base(name)
+    if base_info is not None and base is not None and base_info.kind == "unknown":
+        raise KlusterConfigError(
+            f"Unknown base model {base!r} for {name!r}: use a catalog name or alias (`kluster-agents models`, "
+            f"e.g. {DEFAULT_MODEL!r}), a fine-tuned name or a name registered before."
+        )
     info = _derived(name, kind, base_info)
     with _lock:
         _extra[name.lower()] = info

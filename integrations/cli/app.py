@@ -65,9 +65,15 @@ def doctor(
     check_key: Annotated[bool, typer.Option("--check/--no-check", help="Call /v1/models to validate the key.")] = True,
 ) -> None:
     """Show settings, whether the key works, and which framework extras are installed."""
-    from kluster_agents.integrations.api.errors import KlusterError
+    from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterError
     from kluster_agents.integrations.api.extras import installed_extras
+    from kluster_agents.integrations.api.settings import KlusterSettings
 
+    try:  # the doctor's own timeouts would hide invalid KLUSTER_TIMEOUT-like values: check them as set
+        KlusterSettings.load()
+        problem = None
+    except KlusterConfigError as exc:
+        problem = exc.message
     settings = load_settings(connect_timeout=DOCTOR_CONNECT_TIMEOUT, timeout=DOCTOR_READ_TIMEOUT, max_retries=0)
     grid = table(Column(no_wrap=True), Column(overflow="fold"), title="kluster-agents doctor")
     grid.show_header = False
@@ -78,6 +84,9 @@ def doctor(
     grid.add_row("API key", "set (hidden)" if settings.has_api_key else "[yellow]not set[/yellow] - KLUSTER_API_KEY")
     grid.add_row("tool messages", settings.tool_messages)
     status = 0
+    if problem is not None:
+        grid.add_row("settings", f"[red]invalid[/red]: {escape(problem)}")
+        status = USAGE_EXIT
     if settings.has_api_key and check_key:
         from kluster_agents.integrations.api.catalog import refresh_models
         from kluster_agents.integrations.api.client import make_client

@@ -134,9 +134,11 @@ def _result_line(result: BatchResult) -> str:
 
 @batch_app.command("submit")
 def batch_submit(
-    file: Annotated[Path | None, typer.Argument(help="JSONL of chat requests or batch lines.", exists=True)] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="JSONL of chat requests or batch lines.", exists=True, dir_okay=False)
+    ] = None,
     prompts: Annotated[
-        Path | None, typer.Option("--prompts", help="Text file, one prompt per line.", exists=True)
+        Path | None, typer.Option("--prompts", help="Text file, one prompt per line.", exists=True, dir_okay=False)
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for --prompts / lines without one.")] = None,
     completion_window: Annotated[str, typer.Option(help="1h, 3h, 6h, 12h or 24h.")] = "24h",

@@ -5,6 +5,8 @@
   `response_format: {"type": "json_object"}` (JSON mode, in the vendor's executed batch notebooks).
 - `docs-strict`: also rejects `messages[].tool_calls`, and allows tools only on Llama models
   (both exactly as the compatibility page says).
+- `strict` and `docs-strict` also refuse malformed tools and messages, as every OpenAI-compatible
+  server does (`chat_shape`).
 - `lenient`: accepts everything a physical limit allows (context size still applies).
 """
 
@@ -16,6 +18,7 @@ from typing import Any, Literal
 from kluster_agents.integrations.api.catalog import ModelInfo
 from kluster_agents.integrations.api.compat import DOCS_UNSUPPORTED_MESSAGE_FIELDS, DOCS_UNSUPPORTED_PARAMS
 from kluster_agents.integrations.api.settings import Tier
+from kluster_agents.integrations.emulator.chat_shape import check_chat_shape
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request, not_found, unsupported
 from kluster_agents.integrations.emulator.text import prompt_tokens
 
@@ -63,6 +66,7 @@ def validate_chat_request(
     if mode != "lenient":
         _check_params(body, info, mode, accept_stream_options)
         _check_messages(messages, info, mode)
+        check_chat_shape(body, messages)
     _check_named_tool(body)
     _check_context(messages, info, tier)
     if mode != "lenient":

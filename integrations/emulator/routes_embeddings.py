@@ -33,8 +33,6 @@ ENCODINGS = ("float", "base64")
 async def create_embeddings(request: Request) -> Response:
     rt = runtime(request)
     body = await json_body(request)
-    if not isinstance(body, Mapping):
-        raise bad_request("The request body must be a JSON object.")
     info = _model(body, rt.lookup_model)
     texts = _inputs(body.get("input"))
     encoding = body.get("encoding_format") or "float"

@@ -10,6 +10,7 @@ from kluster_agents.integrations.emulator.errors import bad_request
 from kluster_agents.integrations.emulator.web import FastJSONResponse, emulated, json_body, page, public, runtime
 
 router = APIRouter()
+MAX_UPLOAD_BYTES = 8 * 1024**3  # OpenAI's Uploads API limit; a declared size beyond it is refused up front
 
 
 @router.post("/files")
@@ -49,9 +50,12 @@ async def delete(file_id: str, request: Request) -> Response:
 async def create_upload(request: Request) -> Response:
     body = await json_body(request)
     try:
-        args = (str(body["filename"]), str(body["purpose"]), int(body["bytes"]), str(body.get("mime_type", "")))
-    except (KeyError, TypeError, ValueError):
+        args = (str(body["filename"]), str(body["purpose"]), body["bytes"], str(body.get("mime_type", "")))
+    except KeyError:
         raise bad_request("`filename`, `purpose` and `bytes` are required.") from None
+    size = args[2]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_UPLOAD_BYTES:
+        raise bad_request(f"`bytes` must be an integer from 1 to {MAX_UPLOAD_BYTES} (8 GB).", param="bytes")
     return FastJSONResponse(public(runtime(request).files.create_upload(*args)))
 
 

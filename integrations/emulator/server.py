@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
 from kluster_agents.integrations.emulator.controls import EmulatorControls
+from kluster_agents.integrations.emulator.slow_clients import DEFAULT_HEADER_TIMEOUT, header_deadline_protocol
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.emulator.cassette import CassettePlayer, CassetteRecorder
@@ -40,7 +41,9 @@ def _bind(port: int) -> socket.socket:
 
 
 class Emulator:
-    """A running kluster emulator. Use as a context manager (or `start()`/`stop()`)."""
+    """A running kluster emulator. Use as a context manager (or `start()`/`stop()`).
+
+    `header_timeout`: seconds a connection may take to send a request's headers before it is closed."""
 
     def __init__(
         self,
@@ -51,6 +54,7 @@ class Emulator:
         state_path: str | Path | None = None,
         *,
         clock_speed: float = DEFAULT_SPEED,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
     ) -> None:
         from kluster_agents.integrations.emulator.app import create_app
 
@@ -58,6 +62,7 @@ class Emulator:
         self.controls = EmulatorControls(mode=mode, tier=tier, clock_speed=clock_speed)
         self.app, self.runtime = create_app(api_key=self._key, controls=self.controls, state_path=state_path)
         self._requested_port = port
+        self._header_timeout = header_timeout
         self._socket: socket.socket | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -100,8 +105,9 @@ class Emulator:
             access_log=False,
             lifespan="on",
             loop="auto",
-            http="auto",
+            http=header_deadline_protocol(self._header_timeout),
             ws="none",
+            timeout_keep_alive=5,  # idle after a response; the header deadline bounds a request's start
             timeout_graceful_shutdown=1,
         )
 

@@ -44,8 +44,10 @@ def runtime(request: Request) -> EmulatorRuntime:
     return request.app.state.runtime
 
 
-async def json_body(request: Request) -> Any:
-    """The JSON body, parsed once by the gateway (or here when the gateway did not)."""
+async def json_body(request: Request) -> dict[str, Any]:
+    """The JSON object body, parsed once by the gateway (or here when the gateway did not).
+
+    Every endpoint takes an object: an array, number or string is a client error (400), never a 500."""
     if JSON_BODY_SCOPE_KEY in request.scope:
         body = request.scope[JSON_BODY_SCOPE_KEY]
     else:
@@ -56,6 +58,8 @@ async def json_body(request: Request) -> Any:
             body = None
     if body is None:
         raise bad_request("The request body must be valid JSON.")
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
     return body
 
 

@@ -630,6 +630,12 @@ def submit_batch(
     check_completion_window(completion_window)
     check_metadata(metadata)
     check_poll_interval(poll_interval)
+    if max_requests_per_job is not None and (type(max_requests_per_job) is not int or max_requests_per_job < 1):
+        raise KlusterInvalidRequestError(
+            f"max_requests_per_job must be a positive integer (or None for the tier's limit), "
+            f"got {max_requests_per_job!r}.",
+            parameter="max_requests_per_job",
+        )
     if client is None:
         client = make_client(settings)
     elif not isinstance(client, openai.OpenAI):

@@ -52,7 +52,12 @@ def _as_body(request: Any, index: int) -> tuple[str | None, dict[str, Any]]:
     body = dict(request)
     custom_id = body.pop("custom_id", None)
     if "body" in body and "messages" not in body:  # already a batch line
-        url = body.get("url", BATCH_ENDPOINT)
+        url, method = body.get("url", BATCH_ENDPOINT), body.get("method", "POST")
+        if not isinstance(method, str) or method.upper() != "POST":
+            raise KlusterInvalidRequestError(
+                f"Request {index}: method {method!r} is not supported; batch lines are POST {BATCH_ENDPOINT}.",
+                parameter=f"requests[{index}].method",
+            )
         if url != BATCH_ENDPOINT:
             raise KlusterInvalidRequestError(
                 f"Request {index}: url {url!r} is not supported; kluster.ai batches only {BATCH_ENDPOINT}.",

@@ -218,7 +218,8 @@ def register_finetuned(job: FineTuningJob) -> str:
     if job.status != "succeeded" or not job.fine_tuned_model:
         detail = f": {job.error.message}" if job.error and job.error.message else ""
         raise KlusterFineTuneError(f"Fine-tuning job {job.id} ended '{job.status}'{detail}.", job_id=job.id)
-    register_model(job.fine_tuned_model, base=job.model, kind="fine-tuned")
+    known = bool(job.model) and get_model(job.model).kind != "unknown"  # a base newer than our catalog: infer
+    register_model(job.fine_tuned_model, base=job.model if known else None, kind="fine-tuned")
     return job.fine_tuned_model
 
 

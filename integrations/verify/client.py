@@ -445,6 +445,12 @@ class VerifyClient:
         return combine_chunk_results(results)
 
     def _chat_request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if isinstance(messages, str | bytes) or not all(isinstance(m, Mapping) for m in messages):
+            raise KlusterInvalidRequestError(
+                "verify_conversation takes a list of message dicts, e.g. [{'role': 'user', 'content': 'Who?'}, "
+                "{'role': 'assistant', 'content': 'Ada.'}]; to check one answer use verify(prompt, output).",
+                parameter="messages",
+            )
         if not messages or not any(m.get("role") == "assistant" for m in messages):
             raise KlusterInvalidRequestError(
                 "verify_conversation needs the conversation including the assistant answer to check "

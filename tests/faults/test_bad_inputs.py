@@ -249,3 +249,92 @@ def test_cli_emulate_on_a_busy_port() -> None:
 def test_cli_litellm_config_bad_tier() -> None:
     pytest.importorskip("litellm")
     _assert_one_line_error(_cli(["litellm-config", "--tier", "gold"]), "tier")
+
+
+# -- wrong types and values that used to crash untyped or pass silently ----------------------------
+def test_cli_batch_submit_of_a_directory(
+    kluster_emulator_env: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("inputs").mkdir()
+    _assert_one_line_error(_cli(["batch", "submit", "inputs"]), "is a directory")
+    _assert_one_line_error(_cli(["batch", "submit", "--prompts", "inputs", "-m", MODEL]), "is a directory")
+    assert kluster_emulator_env.controls.count("/files", "POST") == 0
+
+
+@pytest.mark.parametrize("model", [123, "", ["llama"]])
+def test_langchain_model_that_is_not_a_name(kluster_emulator_env: Emulator, model: Any) -> None:
+    pytest.importorskip("langchain_openai")
+    from kluster_agents.adapters.langchain import ChatKluster
+
+    with pytest.raises(KlusterConfigError, match="model"):
+        ChatKluster(model=model)
+
+
+@pytest.mark.parametrize("messages", [["hi", 42], "hi", [{"role": "user", "content": "x"}, None]])
+def test_verify_conversation_of_non_messages(kluster_emulator: Emulator, messages: Any) -> None:
+    from kluster_agents.integrations.verify.client import VerifyClient
+
+    with pytest.raises(KlusterInvalidRequestError, match="message dicts"):
+        VerifyClient(kluster_emulator.settings).verify_conversation(messages)
+    assert kluster_emulator.controls.requests == []
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 2.5])
+def test_max_requests_per_job_must_be_positive(kluster_emulator: Emulator, limit: Any) -> None:
+    from kluster_agents.integrations.jobs.batch import submit_batch
+
+    with pytest.raises(KlusterInvalidRequestError, match="max_requests_per_job"):
+        submit_batch(
+            [{"model": MODEL, "messages": user("hi")}],
+            settings=kluster_emulator.settings,
+            journal=False,
+            max_requests_per_job=limit,
+        )
+    assert kluster_emulator.controls.count("/files") == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", None])
+def test_batch_line_with_a_method_other_than_post(kluster_emulator: Emulator, method: Any) -> None:
+    from kluster_agents.integrations.jobs.batch import submit_batch
+
+    line = {
+        "custom_id": "a",
+        "method": method,
+        "url": "/v1/chat/completions",
+        "body": {"model": MODEL, "messages": user("hi")},
+    }
+    with pytest.raises(KlusterInvalidRequestError, match="method"):
+        submit_batch([line], settings=kluster_emulator.settings, journal=False)
+    assert kluster_emulator.controls.count("/files") == 0
+
+
+def test_register_model_with_an_unknown_base() -> None:
+    from kluster_agents.integrations.api.catalog import get_model, register_model
+
+    with pytest.raises(KlusterConfigError, match="nope/nope"):
+        register_model("my-endpoint-typo", base="nope/nope")
+    assert get_model("my-endpoint-typo").kind == "unknown"  # nothing registered
+    with pytest.raises(KlusterConfigError, match="name"):
+        register_model("", base=MODEL)
+
+
+@pytest.mark.parametrize("model", ["", "  "])
+def test_crewai_llm_with_an_empty_model(kluster_emulator_env: Emulator, model: str) -> None:
+    pytest.importorskip("crewai")
+    from kluster_agents.adapters.crewai import kluster_llm
+
+    with pytest.raises(KlusterConfigError, match="non-empty"):
+        kluster_llm(model)
+
+
+@pytest.mark.parametrize("variable,value", [("KLUSTER_TIMEOUT", "-5"), ("KLUSTER_CONNECT_TIMEOUT", "0")])
+def test_doctor_reports_invalid_settings(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.delenv("KLUSTER_API_KEY", raising=False)
+    monkeypatch.setenv(variable, value)
+    result = _cli(["doctor", "--no-check"])
+    assert (
+        result.exit_code == 2
+        and "invalid" in result.output
+        and variable.removeprefix("KLUSTER_").lower() in result.output
+    )

@@ -1,0 +1,52 @@
+"""A deadline for a request's headers, which uvicorn lacks.
+
+uvicorn bounds only the idle time after a response (`timeout_keep_alive`); a client that opens a
+connection and trickles a request line, or starts a second request and stops, holds the
+connection forever. Here each connection must complete a request's headers within
+`header_timeout` seconds of opening, or of the previous response; otherwise it is closed. A
+request body that trickles after complete headers is not bounded here: the route awaiting it
+holds one task, and the size cap bounds what it can store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+
+
+def header_deadline_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools or h11, as uvicorn would pick) with a header deadline."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base: Any = AutoHTTPProtocol
+
+    class HeaderDeadlineProtocol(base):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            self._arm()  # before the parent parses a pipelined request, which would start a new cycle
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            waiting_for = getattr(self, "cycle", None)
+            self._deadline = self.loop.call_later(header_timeout, self._expire, waiting_for)
+
+        def _expire(self, waiting_for: object) -> None:
+            self._deadline = None
+            if getattr(self, "cycle", None) is waiting_for and not self.transport.is_closing():
+                self.transport.close()  # no new request's headers since the deadline was armed
+
+    return HeaderDeadlineProtocol

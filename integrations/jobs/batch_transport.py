@@ -204,7 +204,9 @@ def batch_error_from(exc: BaseException) -> KlusterError | None:
     framework wrapped it: the cause chain is searched); None for any other error. Adapters re-raise it
     so a failed line surfaces as the line's own error."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:  # a chain can loop back on itself
+        visited.add(id(seen))
         found = _line_error(getattr(seen, "response", None))
         if found is not None:
             return found

@@ -404,3 +404,13 @@ def test_cli_full_disk_leaves_no_partial_results_file(
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert "No space left" in result.output and str(out) in result.output.replace("\n", "")
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_looping_exception_chain_is_searched_once() -> None:
+    """An exception chain can loop back on itself (A's context is B, B's is A): the search for a failed
+    line's own error ends instead of spinning (it hung a CrewAI batch call at 100% CPU)."""
+    from kluster_agents.integrations.jobs.batch_transport import batch_error_from
+
+    first, second = ValueError("a"), RuntimeError("b")
+    first.__context__, second.__context__ = second, first
+    assert batch_error_from(first) is None

@@ -121,7 +121,9 @@ def test_core_429_retry_after_recovers_or_types(kluster_emulator: Emulator) -> N
     controls = kluster_emulator.controls
     controls.clock.freeze()
     controls.enable_rate_limits(rpm=1)
-    client = make_client(kluster_emulator.settings, max_retries=0)
+    # the service's 429 itself, typed: no client-side pacing (which would learn rpm=1 from it and then
+    # wait a real minute while only the emulator's clock moves)
+    client = make_client(kluster_emulator.settings, max_retries=0, client_rate_limit=False)
     client.chat.completions.create(model=MODEL, messages=user("first"))
     with pytest.raises(KlusterRateLimitError) as info:
         client.chat.completions.create(model=MODEL, messages=user("second"))

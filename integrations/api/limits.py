@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# The waits after a 429 (`call`/`acall`), by name so tests can record them without patching the
+# `time`/`asyncio` modules every thread and event loop of the process share.
+_sleep = time.sleep
+_asleep = asyncio.sleep
 DEFAULT_RETRY_AFTER = 1.0  # seconds to back off when a 429 carries no Retry-After header
 # The docs give the limit as "Requests per minute" and say no more. A sliding window is the strict
 # reading (a fixed calendar minute admits fewer requests per window, never more), so the client keeps
@@ -419,7 +423,7 @@ class RateLimiter:
                     return fn()
             except KlusterRateLimitError as exc:
                 delay = self._wait_after(exc, attempt, max_wait, deadline)
-            time.sleep(delay)
+            _sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def acall(
@@ -433,7 +437,7 @@ class RateLimiter:
                     return await fn()
             except KlusterRateLimitError as exc:
                 delay = self._wait_after(exc, attempt, max_wait, deadline)
-            await asyncio.sleep(delay)
+            await _asleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait_after(

@@ -763,8 +763,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def asleep(seconds: float) -> None:
         taken.append(seconds)
 
-    monkeypatch.setattr(limits.time, "sleep", taken.append)
-    monkeypatch.setattr(limits.asyncio, "sleep", asleep)
+    monkeypatch.setattr(limits, "_sleep", taken.append)
+    monkeypatch.setattr(limits, "_asleep", asleep)
     return taken
 
 
@@ -808,7 +808,7 @@ def test_verify_429_for_one_caller_never_pauses_another(monkeypatch: pytest.Monk
         worker.start()
         worker.join(timeout=30)
 
-    monkeypatch.setattr(limits.time, "sleep", wait_out)
+    monkeypatch.setattr(limits, "_sleep", wait_out)
     assert client.verify("q", "a").reliable
     assert len(other) == 1 and other[0].reliable  # done while the first caller was still waiting
 

@@ -46,7 +46,7 @@ def test_framework_added_stream_options_is_a_debug_log_not_a_warning(caplog: pyt
 
 
 def test_rate_limit_waits_are_logged(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("time.sleep", lambda _s: None)
+    monkeypatch.setattr("kluster_agents.integrations.api.limits._sleep", lambda _s: None)
     answers = iter([KlusterRateLimitError("slow down", retry_after=2.5, status_code=429), "ok"])
 
     def call() -> str:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.redis_server import RedisServer, require_redis_server
+
 # Frameworks phone home at import time unless told not to; set before any test imports them.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
@@ -84,6 +86,24 @@ def compat_outcome() -> Callable[[Callable[[dict[str, Any]], Any], dict[str, Any
                 return ("error", type(exc), str(exc))
 
     return outcome
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real Redis server for the session (tests that kill it use `fresh_redis_server`)."""
+    require_redis_server()
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis server of this test's own, free to be killed and restarted."""
+    require_redis_server()
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

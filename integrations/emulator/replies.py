@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kluster_agents.integrations.api.catalog import ModelInfo
+from kluster_agents.integrations._api.catalog import ModelInfo
 from kluster_agents.integrations.emulator.agent import (
     agent_turn,
     conversation_values,

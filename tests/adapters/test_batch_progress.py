@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.jobs.polling import progress_enabled
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations._jobs.polling import progress_enabled
 
 pytestmark = pytest.mark.kluster_emulator(timing="instant")
 

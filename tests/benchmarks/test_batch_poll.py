@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from kluster_agents.integrations._jobs import polling
+from kluster_agents.integrations._jobs.batch import run_batch
 from kluster_agents.integrations.emulator.controls import JobTiming
-from kluster_agents.integrations.jobs import polling
-from kluster_agents.integrations.jobs.batch import run_batch
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PROMPTS = 1000

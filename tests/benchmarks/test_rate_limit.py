@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kluster_agents.integrations.api import limits
+from kluster_agents.integrations._api import limits
 from kluster_agents.integrations.emulator.ratelimit import WINDOW_SECONDS
 
 from ._servers import RemoteEmulator, controlled_emulator
@@ -72,7 +72,7 @@ Caller = Callable[[int], Awaitable[Any]]
 
 
 def _core(model: str = MODEL) -> Caller:
-    from kluster_agents.integrations.api.client import make_async_client
+    from kluster_agents.integrations._api.client import make_async_client
 
     client = make_async_client()
 

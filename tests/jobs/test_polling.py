@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterTimeoutError
-from kluster_agents.integrations.emulator.controls import JobTiming
-from kluster_agents.integrations.jobs import polling
-from kluster_agents.integrations.jobs.batch import run_batch
-from kluster_agents.integrations.jobs.polling import (
+from kluster_agents.integrations._api.errors import KlusterTimeoutError
+from kluster_agents.integrations._jobs import polling
+from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.polling import (
     POLL_CAP,
     POLL_FIRST,
     POLL_FLOOR,
     POLL_MIN_INTERVAL,
     PollSchedule,
 )
+from kluster_agents.integrations.emulator.controls import JobTiming
 
 from .conftest import chat
 

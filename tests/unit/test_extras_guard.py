@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations.api.extras import require
+from kluster_agents.integrations._api.extras import require
 
 
 @pytest.fixture

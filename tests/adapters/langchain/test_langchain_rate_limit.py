@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("langchain_openai")
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations.emulator.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"

@@ -17,7 +17,7 @@ from kluster_agents.adapters.langchain import (
     VerifyPolicy,
     with_verification,
 )
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterVerifyError
+from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterVerifyError
 
 CONTEXT = [
     Document(page_content="The Eiffel Tower is 330 metres tall."),

@@ -27,7 +27,7 @@ from kluster_agents.adapters.pydantic_ai import (
     run_many_sync,
     verify_output_validator,
 )
-from kluster_agents.integrations.verify.policy import METADATA_KEY
+from kluster_agents.integrations._verify.policy import METADATA_KEY
 
 from .._matrix import (
     IMAGE_DATA_URL,

@@ -11,12 +11,11 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from kluster_agents.adapters.langchain import (
     ChatKluster,
-    HallucinationDetected,
     KlusterVerifyCallbackHandler,
     KlusterVerifyTool,
-    VerifyPolicy,
     with_verification,
 )
+from kluster_agents.integrations import HallucinationDetected, VerifyPolicy
 from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterVerifyError
 
 CONTEXT = [

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kluster_agents.integrations._api.errors import KlusterConfigError
 from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL, KlusterSettings
 
 if TYPE_CHECKING:
@@ -88,7 +89,13 @@ def kluster_backend(
         yield Backend(settings=settings, external_emulator=True)
         return
 
-    from kluster_agents.integrations.emulator import Emulator
+    try:
+        from kluster_agents.integrations.emulator import Emulator
+    except ImportError as exc:
+        raise KlusterConfigError(
+            "No KLUSTER_API_KEY is set, and offline mode needs the built-in emulator, which comes with the "
+            "'testing' extra: uv add --dev \"kluster-agents[testing]\" (or set KLUSTER_API_KEY to use the API)."
+        ) from exc
 
     saved = {name: os.environ.get(name) for name in ("KLUSTER_BASE_URL", "KLUSTER_API_KEY")}
     with Emulator(mode=mode, tier=settings.tier) as emulator:

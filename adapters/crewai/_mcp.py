@@ -15,7 +15,6 @@ with the verdict as JSON; errors (disabled endpoint, wrong token, Verify outage)
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Protocol
 
 from crewai.tools import BaseTool
@@ -24,6 +23,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._verify.client import VerifyResult
 from kluster_agents.integrations.mcp._endpoint import cloud_endpoint
+from kluster_agents.integrations.mcp._server import call_local_tool
 
 
 class VerifyBackend(Protocol):
@@ -110,14 +110,7 @@ class _LocalMCP:
         self._server = server
 
     async def _call(self, name: str, arguments: dict[str, Any]) -> VerifyResult:
-        from mcp.shared.memory import create_connected_server_and_client_session
-
-        from kluster_agents.integrations.mcp._cloud import result_from_tool
-
-        async with create_connected_server_and_client_session(self._server) as session:
-            started = time.monotonic()
-            result = await session.call_tool(name, arguments)
-            return result_from_tool(result, latency_s=time.monotonic() - started)
+        return await call_local_tool(self._server, name, arguments)
 
     async def averify(self, prompt: str, response: str, return_search_results: bool = True) -> VerifyResult:
         arguments = {"prompt": prompt, "response": response, "returnSearchResults": return_search_results}

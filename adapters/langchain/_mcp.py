@@ -13,7 +13,6 @@ session: `create_agent(model, tools=kluster_mcp_tools())`. The tool message is t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -23,8 +22,9 @@ from pydantic import BaseModel, Field, SecretStr
 from kluster_agents.integrations import mcp as kluster_mcp
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._verify.client import VerifyResult
-from kluster_agents.integrations.mcp._cloud import result_from_tool, run_sync
+from kluster_agents.integrations.mcp._cloud import run_sync
 from kluster_agents.integrations.mcp._endpoint import cloud_endpoint
+from kluster_agents.integrations.mcp._server import call_local_tool
 
 Call = Callable[[str, dict[str, Any]], Coroutine[Any, Any, VerifyResult]]
 
@@ -92,18 +92,12 @@ def kluster_mcp_tools(
 
 def local_mcp_tools(settings: KlusterSettings | None = None) -> list[BaseTool]:
     """The local Verify MCP server's tools (same names and arguments), over an in-process MCP session."""
-    from fastmcp import Client
-
     settings = resolve_settings(settings)
     settings.require_api_key()
     server = kluster_mcp.build_local_server(settings)
 
     async def call(name: str, arguments: dict[str, Any]) -> VerifyResult:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        async with Client(server) as client:
-            result = await client.call_tool_mcp(name, arguments)
-        return result_from_tool(result, latency_s=loop.time() - started)
+        return await call_local_tool(server, name, arguments)
 
     return _tools(call)
 

@@ -15,6 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import SecretStr
+
+from kluster_agents.integrations._api.extras import require
+
+require("mcp", "mcp")
+require("fastmcp", "mcp")  # PydanticAI's MCPToolset runs on the fastmcp client
+
 from pydantic_ai.mcp import MCPToolset
 
 from kluster_agents.integrations import mcp as kluster_mcp

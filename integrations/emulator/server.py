@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from kluster_agents.integrations._api.extras import require
+
+for _served_by in ("fastapi", "uvicorn"):  # the emulator is a web app: the 'testing' extra brings its server
+    require(_served_by, "testing")
+
 import os
 import socket
 import threading

@@ -22,6 +22,7 @@ from kluster_agents.integrations._api.errors import (
     redact,
     register_secret,
 )
+from kluster_agents.integrations._api.extras import require
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._verify.client import EMULATED_FIELD, EMULATOR_HEADER, VerifyResult
 from kluster_agents.integrations.mcp._management import status
@@ -141,6 +142,7 @@ class CloudMCPClient:
         return self._url, self._token.get_secret_value()
 
     async def __aenter__(self) -> CloudMCPClient:
+        require("mcp", "mcp")
         from mcp import ClientSession
         from mcp.client.streamable_http import streamable_http_client
 

@@ -7,13 +7,15 @@ desktop, Cursor, PydanticAI's MCP toolsets) can verify through your API key.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, Literal
 
 from kluster_agents.integrations._api.errors import (
     KlusterConfigError,
 )
+from kluster_agents.integrations._api.extras import require
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._verify.client import VerifyClient
+from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult
 
 DEFAULT_LOCAL_PORT = 3001  # the self-hosted server's documented port
 LOCAL_HTTP_PATH = "/stream"  # ... and its documented MCP path
@@ -36,6 +38,20 @@ def build_local_server(
         return result.model_dump(include={"is_hallucination", "explanation", "usage", "search_results"})
 
     return build_verify_mcp_server(reliability, name="kluster-verify-local", path=path, host=host)
+
+
+async def call_local_tool(server: Any, name: str, arguments: dict[str, Any]) -> VerifyResult:
+    """Call one of the local server's tools in-process, over a fresh in-memory MCP session (what the
+    adapters' `local_mcp_tools` do per call)."""
+    require("mcp", "mcp")
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from kluster_agents.integrations.mcp._cloud import result_from_tool
+
+    async with create_connected_server_and_client_session(server) as session:
+        started = time.monotonic()
+        result = await session.call_tool(name, arguments)
+        return result_from_tool(result, latency_s=time.monotonic() - started)
 
 
 def serve(

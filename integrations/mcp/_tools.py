@@ -12,6 +12,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from kluster_agents.integrations._api.extras import require
+
+require("mcp", "mcp")
+
 from mcp.server.fastmcp import FastMCP
 
 VerifyFunction = Callable[[str, str, "str | None", bool], Awaitable[Mapping[str, Any]]]

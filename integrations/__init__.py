@@ -82,7 +82,7 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 # The `kluster_agents` logger hierarchy is silent unless the application configures logging
-# (README: "Logging"); libraries add a NullHandler and leave levels and handlers to the app.
+# (docs/logging.md); libraries add a NullHandler and leave levels and handlers to the app.
 logging.getLogger("kluster_agents").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:

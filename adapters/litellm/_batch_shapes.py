@@ -1,7 +1,7 @@
 """LiteLLM's batch functions against kluster.ai's real batch objects.
 
 LiteLLM turns every batch answer into `LiteLLMBatch.model_validate(...)`, openai's strict
-`Batch` schema. The live service does not fit it (issue 14, `tests/fidelity/observed.py`):
+`Batch` schema. The live service does not fit it (observed facts in `tests/fidelity/observed.py`):
 a new batch's status is `pre_schedule` (not in openai's status literal) and `errors` is `[]`
 (a list, where the schema wants an object), so `litellm.create_batch` / `retrieve_batch` /
 `cancel_batch` would raise a pydantic `ValidationError` on every call. And openai's bodiless

@@ -1,4 +1,4 @@
-"""Batch at scale, against the naive openai-SDK code measured in the same run (issue 20, items 1-2):
+"""Batch at scale, against the naive openai-SDK code measured in the same run (build, then results):
 
 - build: validate + write + index N requests (`prepare_requests`) vs a list of dicts `json.dumps`-ed
   into one file;

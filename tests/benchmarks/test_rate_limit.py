@@ -1,4 +1,4 @@
-"""Client-side tier limits through every adapter (issue 16.9): 200 concurrent calls against the
+"""Client-side tier limits through every adapter: 200 concurrent calls against the
 emulator with its rate limiter on. Per adapter it prints the 429s the emulator answered (goal 0)
 and the throughput achieved as a fraction of what the limits allow (goal >= 95%), as the median and
 spread over ROUNDS rounds (adapters interleaved within each round, so machine load hits them alike).

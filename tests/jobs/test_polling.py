@@ -1,4 +1,4 @@
-"""The adaptive poll schedule (issue 20, item 6): short first waits, growth without progress, waits cut
+"""The adaptive poll schedule (a fixed 1 s first wait made small jobs slow): short first waits, growth without progress, waits cut
 to the estimated time left when the job moves, a floor and a cap; fixed when `poll_interval` is given;
 and a small batch against the emulator is seen done after well under a second asleep."""
 

@@ -1,4 +1,4 @@
-"""Client-side tier rate limits on the pools of `make_client`/`make_async_client` (issue 16.9).
+"""Client-side tier rate limits on the pools of `make_client`/`make_async_client` (so callers get no 429s).
 
 The emulator enforces a small concurrency limit (it answers 429 past it, as the service does);
 every call is made with `max_retries=0`, so a single 429 would be an error. With the client's

@@ -1,5 +1,5 @@
 """`require()` translates only a missing framework into "install the extra"; any other import
-error inside the framework surfaces as it is (issue 17, item 10)."""
+error inside the framework surfaces as it is (a broken framework install must not read as a missing extra)."""
 
 from __future__ import annotations
 

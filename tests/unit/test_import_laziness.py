@@ -1,4 +1,4 @@
-"""Importing an adapter's documented names loads little beyond its framework (issue 20 item 5).
+"""Importing an adapter's documented names loads little beyond its framework (import time is a cost every user pays).
 
 Each case runs in a fresh interpreter: import the framework the way its own users do, note
 `sys.modules`, import the adapter, and check what the adapter added. Heavy modules that only some

@@ -1,4 +1,4 @@
-"""A newcomer's first hour (issue 18): the real `kluster-agents` entry point in a subprocess, 80
+"""A newcomer's first hour: the real `kluster-agents` entry point in a subprocess, 80
 columns, no TTY — emulator detection, one "no key" message, no silent waits, batch surprises,
 readable and `--json` listings, hints that print what the user must type."""
 

@@ -1,4 +1,4 @@
-"""One process-wide httpx client per rate-limit scope (issue 20.4): models and SDK clients share it,
+"""One process-wide httpx client per rate-limit scope (a pool per model made construction slow): models and SDK clients share it,
 building one allocates no pool, each event loop gets its own pool on first use, closing one SDK
 client leaves the others working, and the environment's proxies still apply.
 

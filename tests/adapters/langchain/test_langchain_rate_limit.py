@@ -1,4 +1,4 @@
-"""LangChain inherits the client-side tier limits with no adapter code (issue 16.9): 24 concurrent
+"""LangChain inherits the client-side tier limits with no adapter code: 24 concurrent
 `ainvoke`s and a threaded `.batch()` against a 3-in-flight emulator limit, no retries, 0 errors."""
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def _upload(tmp_path, questions: list[str], kwargs: dict[str, str]):
 
 
 def test_litellm_file_and_batch_functions_against_kluster(emulator, tmp_path):
-    # The emulator answers as the live service does (issue 14): status 'pre_schedule', errors [],
+    # The emulator answers as the live service was observed to (tests/fidelity/observed.py): status 'pre_schedule', errors [],
     # output lines without an `error` key. LiteLLM's strict LiteLLMBatch sees them through batch_shapes.
     # The job's time moves only between polls (frozen clock, 0.05 s a step), so every phase is seen
     # however slowly a loaded machine polls.

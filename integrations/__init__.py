@@ -44,11 +44,14 @@ _EXPORTS = {
     "KlusterUnsupportedError": "_api.errors",
     "KlusterVerifyError": "_api.errors",
     "cost_of": "_api.prices",
+    "set_price": "_api.prices",
     "price_of": "_api.prices",
     "KlusterSettings": "_api.settings",
     "Tier": "_api.settings",
     "kluster_backend": "_backend",
     "AdaptiveMode": "_jobs.adaptive",
+    "acomplete_adaptive": "_jobs.adaptive",
+    "complete_adaptive": "_jobs.adaptive",
     "BatchHandle": "_jobs.batch",
     "BatchResults": "_jobs.batch",
     "BatchStatus": "_jobs.batch",
@@ -62,6 +65,7 @@ _EXPORTS = {
     "MicroBatchTransport": "_jobs.batch_transport",
     "make_async_batch_client": "_jobs.batch_transport",
     "make_batch_client": "_jobs.batch_transport",
+    "Hyperparameters": "_jobs.finetune",
     "KlusterFineTuneError": "_jobs.finetune",
     "finetune": "_jobs.finetune",
     "validate_training_file": "_jobs.finetune",
@@ -114,10 +118,10 @@ if TYPE_CHECKING:
         KlusterUnsupportedError,
         KlusterVerifyError,
     )
-    from kluster_agents.integrations._api.prices import cost_of, price_of
+    from kluster_agents.integrations._api.prices import cost_of, price_of, set_price
     from kluster_agents.integrations._api.settings import KlusterSettings, Tier
     from kluster_agents.integrations._backend import kluster_backend
-    from kluster_agents.integrations._jobs.adaptive import AdaptiveMode
+    from kluster_agents.integrations._jobs.adaptive import AdaptiveMode, acomplete_adaptive, complete_adaptive
     from kluster_agents.integrations._jobs.batch import (
         BatchHandle,
         BatchResults,
@@ -135,6 +139,7 @@ if TYPE_CHECKING:
         make_batch_client,
     )
     from kluster_agents.integrations._jobs.finetune import (
+        Hyperparameters,
         KlusterFineTuneError,
         finetune,
         validate_training_file,

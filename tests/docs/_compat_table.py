@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from kluster_agents.integrations.api.compat import (
+from kluster_agents.integrations._api.compat import (
     DOCS_UNSUPPORTED_PARAMS,
     FRAMEWORK_ADDED,
     MESSAGE_DROP_FIELDS,

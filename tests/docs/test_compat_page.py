@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kluster_agents.integrations.api.compat import PARAM_RULES
+from kluster_agents.integrations._api.compat import PARAM_RULES
 
 from ._compat_table import DOCS_PAGE, render_page
 

@@ -12,6 +12,10 @@ import pkgutil
 import pytest
 
 CORE = [
+    "Hyperparameters",
+    "acomplete_adaptive",
+    "complete_adaptive",
+    "set_price",
     "AdaptiveMode",
     "BatchHandle",
     "BatchResult",

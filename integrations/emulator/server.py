@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -195,6 +196,9 @@ class Emulator:
         if on_ready is not None:
             on_ready(self)
         self._server = uvicorn.Server(self._config())
+        # This process now only serves: the modules and objects built so far live as long as it does, so
+        # move them out of the collector's generations; each full collection then walks only new objects.
+        gc.freeze()
         try:
             self._server.run(sockets=[self._socket])
         finally:

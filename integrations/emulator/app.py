@@ -26,10 +26,10 @@ from kluster_agents.integrations.emulator import (
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, error_body
 from kluster_agents.integrations.emulator.gateway import Gateway
+from kluster_agents.integrations.emulator.mcp_endpoint import LazyMCPEndpoint
 from kluster_agents.integrations.emulator.passthrough import CassetteLayer
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import FastJSONResponse
-from kluster_agents.integrations.mcp._tools import build_verify_mcp_server
 
 
 def create_app(
@@ -37,13 +37,14 @@ def create_app(
 ) -> tuple[Gateway, EmulatorRuntime]:
     """Build the emulator's ASGI app and the runtime it serves (controls default to strict/core)."""
     runtime = EmulatorRuntime(api_key=api_key, controls=controls or EmulatorControls(), state_path=state_path)
-    mcp_server = build_verify_mcp_server(runtime.verify, name="kluster-verify (EMULATED)")
-    mcp_server.streamable_http_app()  # creates the session manager the gateway hands MCP requests to
+    mcp_endpoint = LazyMCPEndpoint(runtime.verify)  # the MCP SDK loads on the first /v1/mcp request
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with mcp_server.session_manager.run():
+        try:
             yield
+        finally:
+            await mcp_endpoint.aclose()
 
     app = FastAPI(
         title="kluster.ai emulator (EMULATED, not the real service)",
@@ -84,4 +85,4 @@ def create_app(
         )
 
     # the cassette layer is a catch-all in front of the routes: transparent unless a cassette is loaded
-    return Gateway(CassetteLayer(app, runtime), runtime, mcp_server.session_manager.handle_request), runtime
+    return Gateway(CassetteLayer(app, runtime), runtime, mcp_endpoint), runtime

@@ -7,7 +7,7 @@ thread-safe. `reset()` returns to the defaults the emulator was started with.
 
 from __future__ import annotations
 
-from collections import deque
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +16,11 @@ from kluster_agents.integrations._api.settings import Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED, EmulatedClock
 from kluster_agents.integrations.emulator.faults import Fault
 from kluster_agents.integrations.emulator.fidelity import Mode, check_mode
-from kluster_agents.integrations.emulator.inspector_log import InspectedFaultInjector
+from kluster_agents.integrations.emulator.inspector_log import InspectedFaultInjector, RequestLog
 from kluster_agents.integrations.emulator.ratelimit import RateLimiter
 from kluster_agents.integrations.emulator.replies import Reply, ScriptedReplies, ToolCall
 
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the documented 100 MB per uploaded file
-_LOG_SIZE = 100_000
 
 
 @dataclass
@@ -58,16 +57,31 @@ class JobTiming:
         return JobTiming(**{**durations, "batch_parallel_lines": self.batch_parallel_lines})
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
-    """One request the emulator received. Headers (and so the API key) are never recorded."""
+    """One request the emulator received. Headers (and so the API key) are never recorded.
+
+    A JSON body is kept as the bytes received and parsed on each read of `body`: a long log of parsed
+    bodies is hundreds of thousands of live objects, which the garbage collector walks on every full
+    collection while the server is answering."""
 
     method: str
     path: str
     query: str
-    body: Any
+    raw_body: bytes | None = None  # the JSON body as received (other bodies, e.g. uploads, are not kept)
     status: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # responses may carry the MCP token
+    charged: int = field(default=0, repr=False)  # bytes the request log counts for this record
+
+    @property
+    def body(self) -> Any:
+        """The parsed JSON body (None when the request had none, or it was not valid JSON)."""
+        if not self.raw_body:
+            return None
+        try:
+            return json.loads(self.raw_body)
+        except ValueError:
+            return None
 
 
 class EmulatorControls:
@@ -77,7 +91,8 @@ class EmulatorControls:
         self, *, mode: str = "strict", tier: Tier | str = Tier.core, clock_speed: float = DEFAULT_SPEED
     ) -> None:
         self._defaults = (check_mode(mode), Tier(tier), clock_speed)
-        self._log: deque[RequestRecord] = deque(maxlen=_LOG_SIZE)
+        self.request_log: RequestLog[RequestRecord] = RequestLog()
+        """Every request seen, oldest first, bounded by bytes (`request_log.max_bytes`)."""
         self.clock = EmulatedClock(clock_speed)
         self.faults = InspectedFaultInjector()  # a FaultInjector that also tells the inspector page
         self.rate_limiter = RateLimiter()
@@ -161,15 +176,15 @@ class EmulatorControls:
         self.rate_limiter.configure(False)
 
     # -- request log ---------------------------------------------------------------------------
-    def record(self, method: str, path: str, query: str, body: Any) -> RequestRecord:
-        entry = RequestRecord(method, path, query, body)
-        self._log.append(entry)
+    def record(self, method: str, path: str, query: str) -> RequestRecord:
+        entry = RequestRecord(method, path, query)
+        self.request_log.append(entry)
         return entry
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request seen since the last reset, oldest first."""
-        return list(self._log)
+        """Every request seen since the last reset (the oldest dropped past the log's byte budget), oldest first."""
+        return self.request_log.records()
 
     def count(self, path: str | None = None, method: str | None = None) -> int:
         """How many requests hit `path` (with or without the /v1 prefix) and `method`."""
@@ -180,7 +195,7 @@ class EmulatorControls:
         )
 
     def clear_requests(self) -> None:
-        self._log.clear()
+        self.request_log.clear()
 
     def reset(self, *, mode: str | None = None, tier: Tier | str | None = None) -> None:
         """Defaults again (or the given mode/tier): no scripts, faults, limits or logged requests."""
@@ -194,4 +209,4 @@ class EmulatorControls:
         self.timing = JobTiming()
         self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
         self.accept_stream_options = False
-        self._log.clear()
+        self.request_log.clear()

@@ -62,13 +62,14 @@ class Gateway:
         raw_send, path = send, scope["path"]
         headers = dict(scope["headers"])
 
-        record = controls.record(scope["method"], path, scope.get("query_string", b"").decode(), None)
+        record = controls.record(scope["method"], path, scope.get("query_string", b"").decode())
+        log = controls.request_log
 
         async def marked(message: Message) -> None:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
                 message["headers"] = [*message.get("headers", []), EMULATOR_HEADER]
-            observe_response(record, message)
+            observe_response(log, record, message)
             await raw_send(message)
 
         send_marked: Send = marked
@@ -95,7 +96,8 @@ class Gateway:
             await _send_error(send_marked, observed_error(500, EMPTY_JSON_BODY_ERROR))
             return
         parsed = _parse_json(body, headers)
-        record.body = parsed
+        if parsed is not None:
+            log.charge_request(record, body)
         observe_request(record, headers)
 
         if await self._inject_fault(path, raw_send, send_marked):

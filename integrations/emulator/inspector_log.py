@@ -1,20 +1,26 @@
 """What the inspector page needs to know about each logged request, recorded by the gateway into
 `RequestRecord.extra`: an id, the wall-clock time, the User-Agent, the `x-kluster-compat` summary
 our client sent, the latency, the response (headers and body, capped; streams kept as sent and
-reassembled on display) and every fault injected into it.
+reassembled on display) and every fault injected into it; and `RequestLog`, which holds the records.
 
 Headers other than these are never kept, so the API key (Authorization) never reaches the log.
+
+The log is bounded by bytes, not by count, and keeps bodies as bytes (parsed when the page or a test
+reads one): a finished record is a handful of strings and numbers that the garbage collector does not
+track, so a long-running emulator's full collections stay as short as a bare app's.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
+from collections import deque
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kluster_agents.integrations.emulator.faults import Fault, FaultInjector, FaultKind
 
@@ -23,12 +29,82 @@ if TYPE_CHECKING:
 
 COMPAT_HEADER = b"x-kluster-compat"  # the client side is `integrations/_api/compat_trace.py`
 MAX_KEPT_BODY = 256 * 1024  # response bytes kept per request for the page
+DEFAULT_LOG_BYTES = 64 * 1024 * 1024  # what the request log may hold: request and response bytes
+RECORD_OVERHEAD = 1024  # bytes counted per record besides its bodies (the record, its dict, short strings)
 _ids = itertools.count(1)
 current: ContextVar[RequestRecord | None] = ContextVar("kluster_emulator_request", default=None)
 
 
+class _Logged(Protocol):
+    raw_body: bytes | None
+    extra: dict[str, Any]
+    charged: int
+
+
+R = TypeVar("R", bound=_Logged)
+
+
+class RequestLog(Generic[R]):
+    """Records oldest first, dropping the oldest once their bytes pass `max_bytes` (the newest record
+    is always kept). A record is charged its request body when logged and its kept response when that
+    ends (`seal`). Thread-safe: the server appends while a test or the page reads."""
+
+    def __init__(self, max_bytes: int = DEFAULT_LOG_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._records: deque[R] = deque()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def append(self, record: R) -> None:
+        with self._lock:
+            self._records.append(record)
+            self._charge(record, RECORD_OVERHEAD)
+
+    def charge_request(self, record: R, body: bytes) -> None:
+        """Keep `body` (the request's JSON) on the record and count it."""
+        record.raw_body = body
+        with self._lock:
+            self._charge(record, len(body))
+
+    def seal(self, record: R) -> None:
+        """The response has ended: freeze what the page needs into untracked values and count it."""
+        extra = record.extra
+        response = extra.get("response")
+        if isinstance(response, KeptBody):
+            extra["response"] = response = bytes(response)  # `RequestRecord` keeps `extra` out of its repr
+        if extra.get("faults") == []:
+            extra["faults"] = ()
+        with self._lock:
+            self._charge(record, len(response or b""))
+
+    def records(self) -> list[R]:
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self.nbytes = 0
+
+    def _charge(self, record: R, nbytes: int) -> None:
+        if record.charged < 0:  # already dropped from the log
+            return
+        record.charged += nbytes
+        self.nbytes += nbytes
+        records = self._records
+        while self.nbytes > self.max_bytes and len(records) > 1:
+            oldest = records.popleft()
+            self.nbytes -= oldest.charged
+            oldest.charged = -1
+
+
 class KeptBody(bytearray):
     """The kept response bytes; its repr is only their size (responses may carry the MCP token)."""
+
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"<{len(self)} response bytes>"
@@ -56,8 +132,9 @@ def observe_request(record: RequestRecord, headers: dict[bytes, bytes]) -> None:
     current.set(record)
 
 
-def observe_response(record: RequestRecord, message: MutableMapping[str, Any]) -> None:
-    """Keep the response's content type and body (up to `MAX_KEPT_BODY`) and the latency."""
+def observe_response(log: RequestLog[RequestRecord], record: RequestRecord, message: MutableMapping[str, Any]) -> None:
+    """Keep the response's content type and body (up to `MAX_KEPT_BODY`) and the latency; seal the
+    record in `log` when the response ends."""
     extra = record.extra
     if "id" not in extra:
         return
@@ -73,6 +150,7 @@ def observe_response(record: RequestRecord, message: MutableMapping[str, Any]) -
             body.extend(message.get("body", b"")[:room])
         if not message.get("more_body"):
             extra["latency_ms"] = round((time.perf_counter() - extra["started"]) * 1000, 1)
+            log.seal(record)
 
 
 def note_fault(fault: Fault) -> None:

@@ -8,18 +8,18 @@ The default modes reproduce that for that shape; `docs-strict` answers as docume
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from kluster_agents.integrations._api.catalog import VERIFY_MODEL
 from kluster_agents.integrations.emulator.errors import observed_error
 from kluster_agents.integrations.emulator.fidelity import validate_chat_request
 from kluster_agents.integrations.emulator.replies import Reply
 from kluster_agents.integrations.emulator.shapes import chat_completion, stream_chunks
-from kluster_agents.integrations.emulator.web import FastJSONResponse, dumps, json_body, runtime
+from kluster_agents.integrations.emulator.web import EventStreamResponse, FastJSONResponse, dumps, json_body, runtime
 
 router = APIRouter()
 VERIFY_CHAT_ERROR = {
@@ -57,13 +57,11 @@ async def create_chat_completion(request: Request) -> Response:
         limit = truncate.after_chunks if truncate is not None else None
         options = body.get("stream_options")
         usage_of = body["messages"] if isinstance(options, Mapping) and options.get("include_usage") else None
-        return StreamingResponse(_sse(body["model"], reply, created, limit, usage_of), media_type="text/event-stream")
+        return EventStreamResponse(_sse(body["model"], reply, created, limit, usage_of))
     return FastJSONResponse(chat_completion(body["model"], body["messages"], reply, created))
 
 
-async def _sse(
-    model: str, reply: Reply, created: int, limit: int | None, usage_of: list[Any] | None
-) -> AsyncIterator[bytes]:
+def _sse(model: str, reply: Reply, created: int, limit: int | None, usage_of: list[Any] | None) -> Iterator[bytes]:
     for index, chunk in enumerate(stream_chunks(model, reply, created, usage_of=usage_of)):
         if limit is not None and index >= limit:
             return  # injected fault: the stream stops mid-way, without the finish chunk and [DONE]

@@ -8,6 +8,7 @@ from kluster_agents.integrations._api.extras import require
 for _served_by in ("fastapi", "uvicorn"):  # the emulator is a web app: the 'testing' extra brings its server
     require(_served_by, "testing")
 
+import gc
 import os
 import socket
 import threading
@@ -200,6 +201,9 @@ class Emulator:
         if on_ready is not None:
             on_ready(self)
         self._server = uvicorn.Server(self._config())
+        # This process now only serves: the modules and objects built so far live as long as it does, so
+        # move them out of the collector's generations; each full collection then walks only new objects.
+        gc.freeze()
         try:
             self._server.run(sockets=[self._socket])
         finally:

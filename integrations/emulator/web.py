@@ -4,7 +4,7 @@ list envelopes with `after`/`limit` paging, and the emulated-object marker."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -38,6 +38,28 @@ class FastJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return dumps(content)
+
+
+class EventStreamResponse(Response):
+    """Server-sent events from a plain iterator of ready-made events, one body message each.
+
+    Starlette's `StreamingResponse` runs every stream in a task group with a second task listening for
+    the client's disconnect, which costs more than building the events; these events take no time to
+    produce, and uvicorn drops what is sent after a disconnect, so nothing needs to listen."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: Iterable[bytes], headers: Mapping[str, str] | None = None) -> None:
+        self.events = events
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)  # no body yet, so no Content-Length: the events go out chunked
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        for event in self.events:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def runtime(request: Request) -> EmulatorRuntime:

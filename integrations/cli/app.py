@@ -84,6 +84,14 @@ def doctor(
     grid.add_row("API key", "set (hidden)" if settings.has_api_key else "[yellow]not set[/yellow] - KLUSTER_API_KEY")
     grid.add_row("tool messages", settings.tool_messages)
     status = 0
+    if settings.rate_limit_store is not None:
+        from kluster_agents.integrations.api._limit_store import check_store
+
+        ok, text = check_store(settings)
+        grid.add_row(
+            "rate-limit store", f"[green]ok[/green]: {escape(text)}" if ok else f"[red]failed[/red]: {escape(text)}"
+        )
+        status = status if ok else 1
     if problem is not None:
         grid.add_row("settings", f"[red]invalid[/red]: {escape(problem)}")
         status = USAGE_EXIT

@@ -25,6 +25,7 @@ CORE = [
     "KlusterInvalidRequestError",
     "KlusterNotFoundError",
     "KlusterRateLimitError",
+    "KlusterRateLimitStoreError",
     "KlusterServerError",
     "KlusterSettings",
     "KlusterTimeoutError",

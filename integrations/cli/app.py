@@ -217,7 +217,18 @@ def demo(
 @app.command()
 def emulate(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
-    tier: Annotated[str, typer.Option(help="Tier whose limits the emulator enforces.")] = "core",
+    tier: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KLUSTER_EMULATOR_TIER",
+            help="Act as this tier and enforce its RPM and concurrency with 429s, as the service does "
+            "(default: core, nothing enforced).",
+        ),
+    ] = None,
+    limits: Annotated[
+        bool | None,
+        typer.Option("--limits/--no-limits", help="Enforce the tier's limits (default: only when --tier is given)."),
+    ] = None,
     mode: Annotated[
         str, typer.Option(help="strict (docs' unsupported params -> 400), docs-strict, or lenient.")
     ] = "strict",
@@ -231,7 +242,7 @@ def emulate(
     from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
 
     with cli_errors():
-        serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key)
+        serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key, limits=limits)
 
 
 def _mount_subcommands() -> None:

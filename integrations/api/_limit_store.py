@@ -29,7 +29,8 @@ import uuid
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitStoreError
+from kluster_agents.integrations.api.errors import KlusterRateLimitStoreError
+from kluster_agents.integrations.api.extras import require
 from kluster_agents.integrations.api.limits import IN_FLIGHT_POLL_S, Hold, RateLimiter
 from kluster_agents.integrations.api.settings import KlusterSettings
 
@@ -108,14 +109,10 @@ class LimitStore:
     """One Redis connection pool and the renewal of this process's concurrency leases."""
 
     def __init__(self, url: str, *, lease_s: float = LEASE_S) -> None:
-        try:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-        except ImportError:
-            raise KlusterConfigError(
-                'KLUSTER_RATE_LIMIT_STORE needs the redis client: pip install "kluster-agents[redis]"'
-            ) from None
+        redis = require("redis", "redis")  # KLUSTER_RATE_LIMIT_STORE needs the client; the extra names it
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         self.url = display_url(url)
         self.lease_s = lease_s
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
@@ -218,8 +215,10 @@ def check_store(settings: KlusterSettings) -> tuple[bool, str]:
     url = settings.rate_limit_store.get_secret_value()
     try:
         store_for(url).ping()
-    except (KlusterRateLimitStoreError, KlusterConfigError) as exc:
+    except KlusterRateLimitStoreError as exc:
         return False, exc.message
+    except ImportError as exc:
+        return False, str(exc)
     return True, f"{display_url(url)} answers; every process with this setting shares one budget per key and model"
 
 

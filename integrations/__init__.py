@@ -37,6 +37,7 @@ _EXPORTS = {
     "KlusterInvalidRequestError": "_api.errors",
     "KlusterNotFoundError": "_api.errors",
     "KlusterRateLimitError": "_api.errors",
+    "KlusterRateLimitStoreError": "_api.errors",
     "KlusterResponseError": "_api.errors",
     "KlusterServerError": "_api.errors",
     "KlusterStreamError": "_api.errors",

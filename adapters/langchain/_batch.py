@@ -3,7 +3,7 @@
 Every input is first checked with `compat.check_chat_request` (a pure check: a refused input
 fails before anything is submitted, or takes its place under `return_exceptions=True`). Then a
 copy of the model whose clients are kluster openai clients on a `MicroBatchTransport`
-(`integrations.jobs.batch_transport`) runs LangChain's ordinary `ainvoke` for every input at
+(`integrations._jobs.batch_transport`) runs LangChain's ordinary `ainvoke` for every input at
 once: compat runs once, in the client; the calls join one `MicroBatcher` window, which becomes
 one Batch API job (split by the engine only where the tier's limits require). So a batch
 returns the same `AIMessage`s, in input order, with LangChain's own callbacks, message ids and

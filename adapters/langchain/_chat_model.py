@@ -10,7 +10,7 @@ structured-output defaults target OpenAI). What kluster changes:
   with tools, prompted JSON with validation and bounded retry elsewhere;
 - kluster response extras (`stop_reason`, `prompt_logprobs`...) land in `response_metadata`;
 - `.batch()/.abatch()` may run as one Batch API job (`batch=True`, or `KlusterBatchChat`), through
-  the core batch seam (`integrations.jobs.batch_transport`).
+  the core batch seam (`integrations._jobs.batch_transport`).
 """
 
 from __future__ import annotations

@@ -629,7 +629,7 @@ class _StreamShaper:
     """Turns kluster chunks into what LiteLLM's stream wrapper keeps.
 
     - `<think>` of reasoning models goes to `delta.reasoning_content`, as LiteLLM's non-streamed
-      path does it (`integrations.api.reasoning`, the one splitter).
+      path does it (`integrations._api.reasoning`, the one splitter).
     - Usage: LiteLLM stops reading a custom provider's stream at the first chunk without content
       after the finish reason, so a trailing usage-only chunk (the server's, or our estimate) would
       be lost. The last content chunk is held back until the stream ends and carries the usage.
@@ -689,7 +689,7 @@ def _chunks(stream: openai.Stream, reasoning: bool, model: str | None = None) ->
 # -- model info ----------------------------------------------------------------------------
 def model_info_entry(info: ModelInfo, settings: KlusterSettings) -> dict[str, Any]:
     """LiteLLM model-map entry for one catalog model on the settings' tier, with its real-time (and batch)
-    price where one is known (`integrations.api.prices`; none rather than a made-up $0 elsewhere; a
+    price where one is known (`integrations._api.prices`; none rather than a made-up $0 elsewhere; a
     dedicated endpoint bills per minute, so it has no per-token price)."""
     limits = info.limits_for(settings.tier)
     if info.embedding:

@@ -3,7 +3,7 @@
 kluster accepts JSON mode (`{"type": "json_object"}`, observed) but has no evidence for
 `json_schema`, which LiteLLM sends for `response_format=Model`. Like LiteLLM does for groq, a
 schema becomes a forced tool call on tool-capable models, whose arguments come back as the
-message content; elsewhere the schema is prompted (`integrations.api.structured`), the reply
+message content; elsewhere the schema is prompted (`integrations._api.structured`), the reply
 validated and retried with feedback. Callers get `message.content` holding the JSON either way.
 """
 

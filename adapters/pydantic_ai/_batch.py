@@ -1,7 +1,7 @@
 """`run_many`: one PydanticAI agent over many inputs, results in input order with per-input errors.
 
 `via="batch"` gives the agent a kluster client on the core batch seam
-(`integrations.jobs.batch_transport`): every model request of every run joins a `MicroBatcher`
+(`integrations._jobs.batch_transport`): every model request of every run joins a `MicroBatcher`
 window. The runs proceed concurrently, so their first model requests land in one window and become one Batch
 API job (cheaper than real time, and fine for work that can wait); a run that calls tools
 continues in the next window. `via="realtime"` runs them concurrently against the chat

@@ -3,7 +3,7 @@
 pydantic-ai prices usage through `genai-prices`, which knows no "kluster" provider. genai-prices
 looks prices up in one process-wide snapshot, replaceable with `set_custom_snapshot`; `install()`
 puts a thin one in front of whatever snapshot is current: requests to kluster (provider id
-"kluster", or the api.kluster.ai URL) are priced from `integrations.api.prices` at the moment of the
+"kluster", or the api.kluster.ai URL) are priced from `integrations._api.prices` at the moment of the
 call (so `set_price()` applies; answers of batch jobs and adaptive requests, named "kluster-batch" by
 `KlusterChatModel`, at batch prices, of which none are known until set), everything else goes to the
 previous snapshot, loaded only when

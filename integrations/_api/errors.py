@@ -180,6 +180,10 @@ class KlusterConnectionError(KlusterError, ConnectionError):
     """The service could not be reached."""
 
 
+class KlusterRateLimitStoreError(KlusterConnectionError):
+    """The shared rate-limit store (KLUSTER_RATE_LIMIT_STORE, Redis or Valkey) cannot be reached."""
+
+
 class KlusterResponseError(KlusterError):
     """The service answered 200 but the answer is unusable (malformed JSON, wrong shape); retrying may work."""
 

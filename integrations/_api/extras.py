@@ -50,6 +50,7 @@ def installed_extras() -> dict[str, str | None]:
         "litellm": "litellm",
         "crewai": "crewai",
         "pydantic-ai": "pydantic-ai-slim",
+        "redis": "redis",
     }
     found: dict[str, str | None] = {}
     for extra, dist in dists.items():

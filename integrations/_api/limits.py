@@ -43,6 +43,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import SecretStr
 
 from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterRateLimitError
@@ -282,6 +283,14 @@ class RateLimiter:
             return 0.0, None
         return self._window.try_book()
 
+    def _admit(self) -> tuple[float, Hold | None]:
+        """(0, the admitted request's `Hold`) or (seconds to wait before asking again, None)."""
+        wait, ticket = self._next_wait()
+        return (wait, None) if wait else (0.0, Hold(self, ticket))
+
+    async def _aadmit(self) -> tuple[float, Hold | None]:
+        return self._admit()
+
     def saw_429(self, retry_after: float | None, hold: Hold | None = None, message: str = "") -> None:
         """Count a 429 that reached a limited client and learn from it (`hold`: the refused request);
         the SDK retries it after its Retry-After (no pause for other callers: their own 429s carry
@@ -356,9 +365,9 @@ class RateLimiter:
             self._line.acquire()
             try:
                 while True:
-                    wait, ticket = self._next_wait()
-                    if not wait:
-                        return Hold(self, ticket)
+                    wait, hold = self._admit()
+                    if hold is not None:
+                        return hold
                     self._log_wait(wait)
                     time.sleep(wait)
             finally:
@@ -376,9 +385,9 @@ class RateLimiter:
             await self._line.aacquire()
             try:
                 while True:
-                    wait, ticket = self._next_wait()
-                    if not wait:
-                        return Hold(self, ticket)
+                    wait, hold = await self._aadmit()
+                    if hold is not None:
+                        return hold
                     self._log_wait(wait)
                     await asyncio.sleep(wait)
             finally:
@@ -477,10 +486,11 @@ def _names_rpm(message: str) -> bool:
     return "per minute" in text or "rpm" in text
 
 
-LimitScope = tuple[str, int | None, int | None]
-"""(tier, rpm override, concurrency override): what a shared HTTP pool limits by (see `scope_of`)."""
+LimitScope = tuple[str, int | None, int | None, SecretStr | None, bool]
+"""(tier, rpm override, concurrency override, shared store URL, fall back to local when the store is down):
+what a shared HTTP pool limits by (see `scope_of`)."""
 
-_limiters: dict[tuple[str, str, str, int | None, int | None], RateLimiter] = {}
+_limiters: dict[tuple[str, str, str, int | None, int | None, str], RateLimiter] = {}
 _registry_lock = threading.Lock()
 
 
@@ -488,20 +498,42 @@ def scope_of(settings: KlusterSettings) -> LimitScope | None:
     """The limit scope of `settings`, or None when client-side rate limiting is switched off."""
     if not settings.client_rate_limit:
         return None
-    return (settings.tier.value, settings.client_rpm, settings.client_concurrency)
+    return (
+        settings.tier.value,
+        settings.client_rpm,
+        settings.client_concurrency,
+        settings.rate_limit_store,
+        settings.rate_limit_store_fallback == "local",
+    )
 
 
-def _limiter(base_url: str, scope: LimitScope, model: str) -> RateLimiter:
-    tier, rpm_override, concurrency_override = scope
+def _limiter(base_url: str, scope: LimitScope, model: str, api_key: str | None = None) -> RateLimiter:
+    tier, rpm_override, concurrency_override, store_url, fallback_local = scope
     info = get_model(model)
-    key = (base_url, tier, info.id, rpm_override, concurrency_override)
+    # a shared budget is per API key (hashed before it goes anywhere); the local one is per process
+    shared = ""
+    if store_url is not None:
+        from kluster_agents.integrations._api._limit_store import budget_key
+
+        shared = budget_key(api_key, base_url, info.id, tier)
+    key = (base_url, tier, info.id, rpm_override, concurrency_override, shared)
     with _registry_lock:
         limiter = _limiters.get(key)
         if limiter is None:
             limits = info.limits_for(tier)
             rpm = rpm_override or (limits.rpm if limits else None)
             concurrency = concurrency_override or (limits.concurrency if limits else None)
-            limiter = _limiters[key] = RateLimiter(rpm, concurrency, name=f"{info.id}@{tier}")
+            name = f"{info.id}@{tier}"
+            if store_url is None:
+                limiter = RateLimiter(rpm, concurrency, name=name)
+            else:
+                from kluster_agents.integrations._api._limit_store import SharedRateLimiter, store_for
+
+                store = store_for(store_url.get_secret_value())
+                limiter = SharedRateLimiter(
+                    rpm, concurrency, name=name, store=store, prefix=shared, fallback_local=fallback_local
+                )
+            _limiters[key] = limiter
         return limiter
 
 
@@ -509,7 +541,9 @@ def limiter_for(model: str, settings: KlusterSettings | None = None) -> RateLimi
     """The process-wide limiter of `model` on the settings' tier (catalog RPM/concurrency, or the
     `client_rpm`/`client_concurrency` overrides; unlimited when neither knows the model's limits)."""
     settings = resolve_settings(settings)
-    return _limiter(settings.base_url, (settings.tier.value, settings.client_rpm, settings.client_concurrency), model)
+    scope = scope_of(settings) or (settings.tier.value, settings.client_rpm, settings.client_concurrency, None, False)
+    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    return _limiter(settings.base_url, scope, model, api_key)
 
 
 # Real-time endpoints whose JSON body names the model the tier's limits apply to.
@@ -533,7 +567,8 @@ def limiter_for_request(request: httpx.Request, scope: LimitScope) -> RateLimite
         return None
     url = request.url
     base_url = f"{url.scheme}://{url.netloc.decode('ascii')}{path[: -len(endpoint)]}"
-    return _limiter(base_url, scope, model)
+    auth = request.headers.get("authorization", "")
+    return _limiter(base_url, scope, model, auth.removeprefix("Bearer ") if scope[3] is not None else None)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -52,6 +52,7 @@ CompatHeaderMode = Literal["auto", "always", "never"]
 ProgressMode = Literal["auto", "on", "off"]
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 StreamUsageMode = Literal["auto", "ask", "estimate"]
+RateLimitStoreFallback = Literal["error", "local"]
 
 
 class KlusterSettings(BaseSettings):
@@ -117,6 +118,36 @@ class KlusterSettings(BaseSettings):
     client_concurrency: int | None = Field(
         default=None, gt=0, description="Concurrent requests per model, instead of the catalog's tier limit."
     )
+
+    rate_limit_store: SecretStr | None = Field(
+        default=None,
+        description="A Redis or Valkey URL (redis://host:port/db, rediss:// for TLS) through which every process "
+        "draws from one RPM and concurrency budget per key, model and tier, instead of one per process "
+        "(KLUSTER_RATE_LIMIT_STORE; needs the `redis` extra). A secret: the URL may carry a password.",
+    )
+    rate_limit_store_fallback: RateLimitStoreFallback = Field(
+        default="error",
+        description="When the rate-limit store cannot be reached: 'error' raises KlusterRateLimitStoreError, "
+        "'local' logs a warning and paces with this process's own limiter (KLUSTER_RATE_LIMIT_STORE_FALLBACK).",
+    )
+
+    @field_validator("rate_limit_store", mode="before")
+    @classmethod
+    def _check_rate_limit_store(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(raw, str):
+            return value
+        raw = raw.strip()
+        if not raw:
+            return None
+        parsed = urlparse(raw)
+        register_secret(parsed.password)
+        if parsed.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                f"KLUSTER_RATE_LIMIT_STORE must be a Redis or Valkey URL (redis://host:6379/0, rediss:// for TLS, "
+                f"unix:///path/redis.sock), got scheme {parsed.scheme!r}"
+            )
+        return raw
 
     poll_interval: float | None = Field(
         default=None,

@@ -84,6 +84,14 @@ def doctor(
     grid.add_row("API key", "set (hidden)" if settings.has_api_key else "[yellow]not set[/yellow] - KLUSTER_API_KEY")
     grid.add_row("tool messages", settings.tool_messages)
     status = 0
+    if settings.rate_limit_store is not None:
+        from kluster_agents.integrations._api._limit_store import check_store
+
+        ok, text = check_store(settings)
+        grid.add_row(
+            "rate-limit store", f"[green]ok[/green]: {escape(text)}" if ok else f"[red]failed[/red]: {escape(text)}"
+        )
+        status = status if ok else 1
     if problem is not None:
         grid.add_row("settings", f"[red]invalid[/red]: {escape(problem)}")
         status = USAGE_EXIT
@@ -209,7 +217,18 @@ def demo(
 @app.command()
 def emulate(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
-    tier: Annotated[str, typer.Option(help="Tier whose limits the emulator enforces.")] = "core",
+    tier: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KLUSTER_EMULATOR_TIER",
+            help="Act as this tier and enforce its RPM and concurrency with 429s, as the service does "
+            "(default: core, nothing enforced).",
+        ),
+    ] = None,
+    limits: Annotated[
+        bool | None,
+        typer.Option("--limits/--no-limits", help="Enforce the tier's limits (default: only when --tier is given)."),
+    ] = None,
     mode: Annotated[
         str, typer.Option(help="strict (docs' unsupported params -> 400), docs-strict, or lenient.")
     ] = "strict",
@@ -223,7 +242,7 @@ def emulate(
     from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
 
     with cli_errors():
-        serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key)
+        serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key, limits=limits)
 
 
 def _mount_subcommands() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
 import operator
 import shutil
 import time
@@ -99,6 +100,7 @@ def check_completion_window(window: str) -> str:
 RUN_METADATA_KEY = "kluster_agents_run"
 CHUNK_METADATA_KEY = "kluster_agents_chunk"
 _CREATE_ATTEMPTS = 3
+logger = logging.getLogger(__name__)
 _DOWNLOAD_ATTEMPTS = 4
 
 
@@ -114,6 +116,39 @@ def _find_batch_for_file(
         if run_key and meta.get(RUN_METADATA_KEY) == run_key[:64] and meta.get(CHUNK_METADATA_KEY) == str(chunk):
             return batch
     return None
+
+
+# jobs a worker may adopt: not cancelled (by a user, or by reconciliation as a duplicate), not dead
+_NOT_ADOPTABLE = frozenset({"cancelling", "cancelled", "failed", "expired"})
+
+
+def _run_batches(client: openai.OpenAI, run_key: str) -> dict[int, list[Batch]]:
+    """Adoptable jobs tagged with `run_key`, by chunk, earliest first. The service's list order (newest
+    first, as OpenAI's) is the one every worker sees alike; `created_at` has whole seconds only."""
+    found: dict[int, list[Batch]] = {}
+    for batch in client.batches.list(limit=100):
+        meta = batch.metadata or {}
+        if meta.get(RUN_METADATA_KEY) != run_key[:64] or batch.status in _NOT_ADOPTABLE:
+            continue
+        chunk = meta.get(CHUNK_METADATA_KEY, "")
+        if chunk.isdigit():
+            found.setdefault(int(chunk), []).insert(0, batch)
+    return found
+
+
+def _reconcile(client: openai.OpenAI, ours: Batch, run_key: str, chunk: int) -> Batch:
+    """After creating `ours`: when other workers created a job for the same run and chunk, every one of
+    them adopts the earliest (each sees at least every job created before its own, so all agree) and the
+    later ones are cancelled by their creators: one job runs and is billed, whoever submitted it."""
+    earliest = next(iter(_run_batches(client, run_key).get(chunk, [])), None)
+    if earliest is None or earliest.id == ours.id:
+        return ours
+    logger.info("batch %s duplicates %s (same input, another worker): cancelling it", ours.id, earliest.id)
+    try:
+        client.batches.cancel(ours.id)
+    except openai.APIError as exc:
+        logger.warning("could not cancel the duplicate batch %s: %s", ours.id, exc)
+    return earliest
 
 
 def _file_exists(client: openai.OpenAI, file_id: str) -> bool:
@@ -691,6 +726,7 @@ def _submit_chunks(
 ) -> list[_Job]:
     known = journal.open_run(prepared.run_key, base_url) if journal else {}
     jobs = []
+    on_server: dict[int, list[Batch]] | None = None  # jobs other workers (other journals) made for this input
     with translate_errors():
         for chunk in prepared.chunks:
             entry = known.get(chunk.number)
@@ -707,6 +743,10 @@ def _submit_chunks(
                 else:
                     _warn_stale(f"input file {file_id}", chunk.number, base_url)
                     file_id = None
+            if batch is None and journal and file_id is None:
+                if on_server is None:
+                    on_server = _run_batches(client, prepared.run_key)
+                batch = next(iter(on_server.get(chunk.number, [])), None)
             reattached = batch is not None
             if batch is None:
                 if file_id is None:
@@ -722,6 +762,9 @@ def _submit_chunks(
                     run_key=prepared.run_key,
                     chunk=chunk.number,
                 )
+                if journal:  # `journal=False` asks for a fresh job, even beside an identical one
+                    batch = _reconcile(client, batch, prepared.run_key, chunk.number)
+                    reattached = batch.input_file_id != file_id
             if journal:
                 journal.record(prepared.run_key, chunk.number, batch_id=batch.id)
             jobs.append(_Job(chunk, batch, reattached=reattached))

@@ -18,7 +18,7 @@ def banner(emulator: Emulator) -> str:
             "kluster.ai EMULATOR - EMULATED responses for offline development, NOT the real kluster.ai service",
             f"  base URL : {emulator.base_url}",
             f"  API key  : {emulator.api_key}",
-            f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value}",
+            f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value} ({_limits_note(emulator)})",
             f"  state    : {emulator.runtime.store.path}",
             f"  inspector: {emulator.inspector_url}",
             "Point clients at it with:",
@@ -28,25 +28,35 @@ def banner(emulator: Emulator) -> str:
     )
 
 
+def _limits_note(emulator: Emulator) -> str:
+    if emulator.controls.rate_limiter.enabled:
+        return "its RPM and concurrency enforced with 429s, as the service does"
+    return "limits not enforced; --tier enforces them"
+
+
 def emulate(
     port: int = DEFAULT_PORT,
-    tier: str = "core",
+    tier: str | None = None,
     mode: str = "strict",
     lenient: bool = False,
     state: Path | None = None,
     api_key: str | None = None,
+    limits: bool | None = None,
 ) -> None:
     """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`).
 
+    An explicit `tier` enforces its RPM and concurrency (429 past them) unless `limits` is False; without
+    one the emulator acts as the core tier and throttles nothing, as before (`limits=True` enforces core's).
     Bad options and a busy port raise `KlusterConfigError` naming the fix (the CLI prints one line)."""
     from rich.console import Console
 
-    check_options(port=port, tier=tier, mode="lenient" if lenient else mode)
+    check_options(port=port, tier=tier or "core", mode="lenient" if lenient else mode)
     console = Console()
     try:
         serve(
             port=port,
-            tier=tier,
+            tier=(tier or "core").strip().lower(),
+            enforce_limits=limits if limits is not None else tier is not None,
             mode="lenient" if lenient else mode,
             api_key=api_key,
             state_path=state,

@@ -88,14 +88,20 @@ class EmulatorControls:
     """Knobs and request log of one emulator; see the module docstring."""
 
     def __init__(
-        self, *, mode: str = "strict", tier: Tier | str = Tier.core, clock_speed: float = DEFAULT_SPEED
+        self,
+        *,
+        mode: str = "strict",
+        tier: Tier | str = Tier.core,
+        clock_speed: float = DEFAULT_SPEED,
+        enforce_limits: bool = False,
     ) -> None:
-        self._defaults = (check_mode(mode), Tier(tier), clock_speed)
+        self._defaults = (check_mode(mode), Tier(tier), clock_speed, enforce_limits)
         self.request_log: RequestLog[RequestRecord] = RequestLog()
         """Every request seen, oldest first, bounded by bytes (`request_log.max_bytes`)."""
         self.clock = EmulatedClock(clock_speed)
         self.faults = InspectedFaultInjector()  # a FaultInjector that also tells the inspector page
         self.rate_limiter = RateLimiter()
+        self.rate_limiter.configure(enforce_limits)
         self.scripts = ScriptedReplies()
         self.mode: Mode = self._defaults[0]
         self.tier: Tier = self._defaults[1]
@@ -197,14 +203,14 @@ class EmulatorControls:
     def clear_requests(self) -> None:
         self.request_log.clear()
 
-    def reset(self, *, mode: str | None = None, tier: Tier | str | None = None) -> None:
-        """Defaults again (or the given mode/tier): no scripts, faults, limits or logged requests."""
-        default_mode, default_tier, speed = self._defaults
+    def reset(self, *, mode: str | None = None, tier: Tier | str | None = None, limits: bool | None = None) -> None:
+        """Defaults again (or the given mode/tier, tier limits on or off): no scripts, faults or logged requests."""
+        default_mode, default_tier, speed, enforce_limits = self._defaults
         self.mode = check_mode(mode or default_mode)
         self.tier = Tier(tier or default_tier)
         self.scripts.clear()
         self.faults.clear()
-        self.rate_limiter.configure(False)
+        self.rate_limiter.configure(enforce_limits if limits is None else limits)
         self.clock.reset(speed)
         self.timing = JobTiming()
         self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES

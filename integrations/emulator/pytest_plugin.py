@@ -61,7 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(mode='strict'|'docs-strict'|'lenient', tier='trial'|'core'|'scale'|'enterprise', "
-        "timing='observed'|'instant'): fidelity mode, tier and job timing of the kluster emulator for this test",
+        "timing='observed'|'instant', limits=True): fidelity mode, tier, job timing of the kluster emulator for "
+        "this test, and whether it answers 429 past the tier's RPM and concurrency as the service does",
     )
     config.addinivalue_line(
         "markers",
@@ -130,7 +131,7 @@ def kluster_emulator(kluster_emulator_session: Emulator, request: pytest.Fixture
     options: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers(MARKER))):  # farthest first: the closest wins
         options.update(marker.kwargs)
-    kluster_emulator_session.reset(mode=options.get("mode"), tier=options.get("tier"))
+    kluster_emulator_session.reset(mode=options.get("mode"), tier=options.get("tier"), limits=options.get("limits"))
     if options.get("timing") is not None:
         kluster_emulator_session.controls.set_timing(options["timing"])
     cassette = request.node.get_closest_marker(CASSETTE_MARKER)

@@ -82,8 +82,8 @@ class EmulatorRuntime:
         state = self.store.get(MCP_KIND, MCP_ID)
         return state["token"] if state and state.get("enabled") else None
 
-    def reset(self, *, mode: str | None = None, tier: str | None = None) -> None:
+    def reset(self, *, mode: str | None = None, tier: str | None = None, limits: bool | None = None) -> None:
         """Forget all state and return the controls to their defaults."""
-        self.controls.reset(mode=mode, tier=tier)
+        self.controls.reset(mode=mode, tier=tier, limits=limits)
         self.store.clear()
         self._fine_tuned.clear()

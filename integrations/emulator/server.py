@@ -49,7 +49,9 @@ def _bind(port: int) -> socket.socket:
 class Emulator:
     """A running kluster emulator. Use as a context manager (or `start()`/`stop()`).
 
-    `header_timeout`: seconds a connection may take to send a request's headers before it is closed."""
+    `header_timeout`: seconds a connection may take to send a request's headers before it is closed.
+    `enforce_limits`: answer 429 past the tier's RPM and concurrency, as the service does (what an explicit
+    `kluster-agents emulate --tier` asks for); off by default so that tests are never throttled."""
 
     def __init__(
         self,
@@ -61,11 +63,12 @@ class Emulator:
         *,
         clock_speed: float = DEFAULT_SPEED,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        enforce_limits: bool = False,
     ) -> None:
         from kluster_agents.integrations.emulator.app import create_app
 
         self._key = resolve_key(api_key)
-        self.controls = EmulatorControls(mode=mode, tier=tier, clock_speed=clock_speed)
+        self.controls = EmulatorControls(mode=mode, tier=tier, clock_speed=clock_speed, enforce_limits=enforce_limits)
         self.app, self.runtime = create_app(api_key=self._key, controls=self.controls, state_path=state_path)
         self._requested_port = port
         self._header_timeout = header_timeout
@@ -150,9 +153,9 @@ class Emulator:
         self.runtime.store.close()
         self._thread = self._server = self._socket = None
 
-    def reset(self, *, mode: str | None = None, tier: Tier | str | None = None) -> None:
-        """Forget every file, batch, job and scripted reply; controls back to defaults (or mode/tier)."""
-        self.runtime.reset(mode=mode, tier=Tier(tier).value if tier else None)
+    def reset(self, *, mode: str | None = None, tier: Tier | str | None = None, limits: bool | None = None) -> None:
+        """Forget every file, batch, job and scripted reply; controls back to defaults (or mode/tier/limits)."""
+        self.runtime.reset(mode=mode, tier=Tier(tier).value if tier else None, limits=limits)
 
     # -- cassettes (see cassette.py / passthrough.py) ---------------------------------------------
     def record_cassette(
@@ -219,6 +222,10 @@ def serve(
     api_key: str | None = None,
     state_path: str | Path | None = None,
     on_ready: Callable[[Emulator], None] | None = None,
+    enforce_limits: bool = False,
 ) -> None:
     """Run an emulator in the foreground (what `kluster-agents emulate` does)."""
-    Emulator(port=port, tier=tier, mode=mode, api_key=api_key, state_path=state_path).serve_forever(on_ready)
+    emulator = Emulator(
+        port=port, tier=tier, mode=mode, api_key=api_key, state_path=state_path, enforce_limits=enforce_limits
+    )
+    emulator.serve_forever(on_ready)

@@ -68,7 +68,8 @@ def test_crash_between_create_and_journal_write_finds_the_job_by_its_file(
     monkeypatch.setattr(Journal, "record", real_record)
 
     assert all(r.ok for r in resume_run(fake, fake_settings, journal_path))
-    assert len(fake.batches) == 1 and fake.count("GET", "/batches") == 1
+    # one listing before the create and one after it (jobs of other workers), one finding the job on resume
+    assert len(fake.batches) == 1 and fake.count("GET", "/batches") == 3
 
 
 def test_a_rerun_of_a_finished_run_reattaches_and_journal_false_submits_afresh(fake, fake_settings, journal_path):
@@ -122,3 +123,27 @@ def test_default_journal_is_under_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("KLUSTER_JOURNAL_PATH", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_journal_path() == tmp_path / "kluster-agents" / "journal.sqlite3"
+
+
+def test_a_worker_that_raced_another_adopts_the_earlier_job_and_cancels_its_own(
+    fake, fake_settings, journal_path, tmp_path
+):
+    """Two workers with their own journals submit one input at once: both create a job; the one whose
+    job came second adopts the first and cancels its duplicate, so one job runs and is billed."""
+    first = submit_batch(REQUESTS, settings=fake_settings, client=fake.client(), journal=tmp_path / "a.sqlite3")
+    real = fake.handle
+    earliest = first.batch_ids[0]
+
+    def hide_until_created(request: httpx.Request) -> httpx.Response:
+        # the other worker's create is not visible yet when this one looks before creating
+        if request.method == "GET" and request.url.path.endswith("/batches") and fake.count("POST", "/batches") < 2:
+            return httpx.Response(200, json={"object": "list", "data": [], "has_more": False})
+        return real(request)
+
+    fake.handle = hide_until_created
+    second = submit_batch(REQUESTS, settings=fake_settings, client=fake.client(), journal=journal_path, poll_interval=0)
+    fake.handle = real
+    assert second.batch_ids == [earliest]
+    assert [b["status"] for b in fake.batches.values()] == ["validating", "cancelling"]
+    assert [r.content for r in second.results()] == [f"echo: prompt {i}" for i in range(6)]
+    first.close()

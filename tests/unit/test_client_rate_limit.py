@@ -185,7 +185,7 @@ def test_without_httpcore_the_slot_is_stamped_when_headers_arrive() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, stream=httpx.ByteStream(b"{}"))  # a body still to be read
 
-    scope = ("core", 5, 5)
+    scope = ("core", 5, 5, None, False)
     client = RateLimitedClient(scope, transport=httpx.MockTransport(handler), base_url="http://mock.test/v1")
     request = client.build_request("POST", "/chat/completions", json={"model": MODEL, "messages": []})
     response = client.send(request, stream=True)
@@ -203,7 +203,7 @@ def test_the_callers_own_trace_still_sees_every_event(kluster_emulator: Emulator
     def trace(name: str, info: dict[str, Any]) -> None:
         seen.append(name)
 
-    scope = ("core", 5, 5)
+    scope = ("core", 5, 5, None, False)
     with RateLimitedClient(scope) as client:
         url = f"{kluster_emulator.base_url}/chat/completions"
         body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}

@@ -36,6 +36,7 @@ CORE = [
     "KlusterNotFoundError",
     "KlusterRateLimitError",
     "KlusterResponseError",
+    "KlusterRateLimitStoreError",
     "KlusterServerError",
     "KlusterSettings",
     "KlusterStreamError",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations.api.settings import KlusterSettings, Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
-from kluster_agents.integrations.emulator.controls import EmulatorControls
+from kluster_agents.integrations.emulator.controls import EmulatorControls, JobTiming
 from kluster_agents.integrations.emulator.slow_clients import DEFAULT_HEADER_TIMEOUT, header_deadline_protocol
 
 if TYPE_CHECKING:
@@ -43,7 +43,9 @@ def _bind(port: int) -> socket.socket:
 class Emulator:
     """A running kluster emulator. Use as a context manager (or `start()`/`stop()`).
 
-    `header_timeout`: seconds a connection may take to send a request's headers before it is closed."""
+    `header_timeout`: seconds a connection may take to send a request's headers before it is closed.
+    `timing`: how long jobs take — "instant", "fast" or "realistic" (`JobTiming.for_mode`) or a `JobTiming`;
+    by default `KLUSTER_EMULATOR_TIMING`, else "fast"."""
 
     def __init__(
         self,
@@ -55,11 +57,12 @@ class Emulator:
         *,
         clock_speed: float = DEFAULT_SPEED,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        timing: JobTiming | str | None = None,
     ) -> None:
         from kluster_agents.integrations.emulator.app import create_app
 
         self._key = resolve_key(api_key)
-        self.controls = EmulatorControls(mode=mode, tier=tier, clock_speed=clock_speed)
+        self.controls = EmulatorControls(mode=mode, tier=tier, clock_speed=clock_speed, timing=timing)
         self.app, self.runtime = create_app(api_key=self._key, controls=self.controls, state_path=state_path)
         self._requested_port = port
         self._header_timeout = header_timeout
@@ -210,6 +213,8 @@ def serve(
     api_key: str | None = None,
     state_path: str | Path | None = None,
     on_ready: Callable[[Emulator], None] | None = None,
+    timing: str | None = None,
 ) -> None:
     """Run an emulator in the foreground (what `kluster-agents emulate` does)."""
-    Emulator(port=port, tier=tier, mode=mode, api_key=api_key, state_path=state_path).serve_forever(on_ready)
+    emulator = Emulator(port=port, tier=tier, mode=mode, api_key=api_key, state_path=state_path, timing=timing)
+    emulator.serve_forever(on_ready)

@@ -21,6 +21,7 @@ CORE = [
     "KlusterBatchError",
     "KlusterConfigError",
     "KlusterConnectionError",
+    "KlusterEmulatorNotRunningError",
     "KlusterError",
     "KlusterInvalidRequestError",
     "KlusterNotFoundError",

@@ -3,10 +3,12 @@ EMULATED and how to point clients at it. A plain function; the typer app wires t
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from kluster_agents.integrations.api.errors import KlusterConfigError
 from kluster_agents.integrations.api.settings import Tier
+from kluster_agents.integrations.emulator.controls import JobTiming, RequestRecord, resolve_timing
 from kluster_agents.integrations.emulator.fidelity import check_mode
 from kluster_agents.integrations.emulator.server import DEFAULT_PORT, Emulator, serve
 
@@ -18,7 +20,7 @@ def banner(emulator: Emulator) -> str:
             "kluster.ai EMULATOR - EMULATED responses for offline development, NOT the real kluster.ai service",
             f"  base URL : {emulator.base_url}",
             f"  API key  : {emulator.api_key}",
-            f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value}",
+            f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value}   timing: {_timing(emulator)}",
             f"  state    : {emulator.runtime.store.path}",
             f"  inspector: {emulator.inspector_url}",
             "Point clients at it with:",
@@ -28,6 +30,25 @@ def banner(emulator: Emulator) -> str:
     )
 
 
+def _timing(emulator: Emulator) -> str:
+    timing = emulator.controls.timing
+    if timing == JobTiming.instant():
+        return "instant"
+    if timing.max_job_seconds is not None:
+        return f"fast (each job at most {timing.max_job_seconds:g} s)"
+    return "realistic" if timing == JobTiming() else "custom"
+
+
+def request_line(record: RequestRecord, ms: float) -> str:
+    """One request as `emulate` logs it: method, path, status, milliseconds."""
+    return f"{record.method} {record.path} {record.status} {ms:.0f} ms"
+
+
+def _log_request(record: RequestRecord, ms: float) -> None:
+    sys.stdout.write(request_line(record, ms) + "\n")
+    sys.stdout.flush()
+
+
 def emulate(
     port: int = DEFAULT_PORT,
     tier: str = "core",
@@ -35,14 +56,24 @@ def emulate(
     lenient: bool = False,
     state: Path | None = None,
     api_key: str | None = None,
+    timing: str | None = None,
+    quiet: bool = False,
 ) -> None:
-    """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`).
+    """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`), logging
+    one line per request unless `quiet`; `timing` None reads `KLUSTER_EMULATOR_TIMING` (default fast).
 
     Bad options and a busy port raise `KlusterConfigError` naming the fix (the CLI prints one line)."""
     from rich.console import Console
 
     check_options(port=port, tier=tier, mode="lenient" if lenient else mode)
+    resolve_timing(timing)  # an unknown --timing or KLUSTER_EMULATOR_TIMING fails before anything starts
     console = Console()
+
+    def ready(emulator: Emulator) -> None:
+        console.print(banner(emulator), style="bold yellow", highlight=False, soft_wrap=True)
+        if not quiet:
+            emulator.app.on_response = _log_request
+
     try:
         serve(
             port=port,
@@ -50,9 +81,8 @@ def emulate(
             mode="lenient" if lenient else mode,
             api_key=api_key,
             state_path=state,
-            on_ready=lambda emulator: console.print(
-                banner(emulator), style="bold yellow", highlight=False, soft_wrap=True
-            ),
+            on_ready=ready,
+            timing=timing,
         )
     except KeyboardInterrupt:
         pass

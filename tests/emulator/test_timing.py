@@ -155,3 +155,19 @@ def test_a_timing_changed_in_place_does_not_leak_into_the_next_reset() -> None:
     controls.timing.batch_per_line = 7200.0
     controls.reset()
     assert controls.timing.batch_per_line == JobTiming().batch_per_line
+
+
+def test_emulate_names_its_timing_and_refuses_an_unknown_one_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from kluster_agents.integrations.cli.app import app
+    from kluster_agents.integrations.emulator.cli import banner
+
+    monkeypatch.delenv(TIMING_ENV, raising=False)
+    with Emulator() as fast, Emulator(timing="realistic") as realistic:
+        assert f"timing: fast (each job at most {FAST_JOB_SECONDS:g} s)" in banner(fast)
+        assert "timing: realistic" in banner(realistic)
+    result = CliRunner().invoke(app, ["emulate", "--port", "0", "--timing", "slow"], env={"COLUMNS": "200"})
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--timing or KLUSTER_EMULATOR_TIMING" in lines[0] and "Traceback" not in result.output

@@ -3,19 +3,22 @@
 
 A `KLUSTER_BASE_URL` that answers as a kluster emulator (every emulator response carries
 `x-kluster-emulator: true`) counts as "no real key": after following the `emulate` banner,
-scripts behave exactly as they do without a key (a built-in emulator they can script)."""
+scripts behave exactly as they do without a key (a built-in emulator they can script). A loopback
+`KLUSTER_BASE_URL` where nothing answers (the banner's exports, after the emulator stopped) is
+`KlusterEmulatorNotRunningError`, said in one line, before anything runs."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from kluster_agents.integrations._api.errors import KlusterConfigError
+from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterEmulatorNotRunningError
 from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL, KlusterSettings
 
 if TYPE_CHECKING:
@@ -28,24 +31,49 @@ EMULATOR_HEADER = "x-kluster-emulator"  # the emulator's gateway puts it on ever
 PROBE_TIMEOUT = 2.0
 
 
-def emulator_at(base_url: str, *, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True when `base_url` answers `GET /models` as a kluster emulator; False for kluster.ai itself
-    (never probed), an unreachable endpoint, or anything else. No key is sent: the header is on
-    the 401 too."""
+def probe(base_url: str, *, timeout: float = PROBE_TIMEOUT) -> Literal["emulator", "other", "unreachable"]:
+    """What answers `GET /models` at `base_url`: a kluster emulator, something else (kluster.ai itself
+    is never probed), or nothing (the connection failed). No key is sent: the header is on the 401 too."""
     from urllib.parse import urlparse
 
     if urlparse(base_url).hostname == urlparse(DEFAULT_BASE_URL).hostname:
-        return False
+        return "other"
     import httpx
 
     try:
         response = httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout)
+    except httpx.ConnectError as exc:
+        logger.debug("emulator probe of %s: nothing answers (%s)", base_url, type(exc).__name__)
+        return "unreachable"
     except httpx.HTTPError as exc:
         logger.debug("emulator probe of %s failed: %s", base_url, type(exc).__name__)
-        return False
+        return "other"
     found = response.headers.get(EMULATOR_HEADER, "").lower() == "true"
     logger.debug("emulator probe of %s: HTTP %s, emulator=%s", base_url, response.status_code, found)
-    return found
+    return "emulator" if found else "other"
+
+
+def emulator_at(base_url: str, *, timeout: float = PROBE_TIMEOUT) -> bool:
+    """True when `base_url` answers as a kluster emulator (see `probe`)."""
+    return probe(base_url, timeout=timeout) == "emulator"
+
+
+def _is_loopback(base_url: str) -> bool:
+    from urllib.parse import urlparse
+
+    host = (urlparse(base_url).hostname or "").strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def no_emulator_error(base_url: str) -> KlusterEmulatorNotRunningError:
+    """A loopback base URL where nothing answers: what is left after `kluster-agents emulate` stopped."""
+    return KlusterEmulatorNotRunningError(
+        f"No kluster emulator answers at {base_url} (KLUSTER_BASE_URL): start one with `kluster-agents emulate`, "
+        "or unset KLUSTER_BASE_URL and KLUSTER_API_KEY (the built-in emulator starts by itself without a key)."
+    )
 
 
 @dataclass(frozen=True)
@@ -79,7 +107,10 @@ def kluster_backend(
     duration, so framework classes that read the environment (ChatKluster, kluster_llm, KlusterProvider...)
     use it too."""
     settings = settings or KlusterSettings.load()
-    external = settings.base_url if settings.has_api_key and emulator_at(settings.base_url) else None
+    found = probe(settings.base_url) if settings.has_api_key else None
+    if found == "unreachable" and _is_loopback(settings.base_url):
+        raise no_emulator_error(settings.base_url)
+    external = settings.base_url if found == "emulator" else None
     if settings.has_api_key and not external:
         announce(f"Using the kluster.ai API at {settings.base_url} (KLUSTER_API_KEY is set).")
         yield Backend(settings=settings)

@@ -42,8 +42,11 @@ from kluster_agents.integrations._api.compat import content_text
 from kluster_agents.integrations._api.errors import KlusterConfigError
 from kluster_agents.integrations._verify.client import VerifyResult
 from kluster_agents.integrations._verify.policy import METADATA_KEY, HallucinationDetected, VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations._version import product
 
 GUARDRAIL_NAME = "kluster-verify"
+GUARDRAIL_PRODUCT = f"{product('litellm')} kluster-verify-guardrail"
+"""Added to the User-Agent of the guardrail's Verify calls: the emulator's inspector names their origin."""
 _HIDDEN_KEY = METADATA_KEY
 ContextSource = Literal["system"] | Callable[[Sequence[Mapping[str, Any]]], str | None] | None
 # Request parameters a regeneration keeps (everything else is LiteLLM bookkeeping).
@@ -147,7 +150,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
             policy_args["max_retries"] = int(policy_args["max_retries"])
         if "sample_rate" in policy_args:
             policy_args["sample_rate"] = float(policy_args["sample_rate"])
-        self.policy = policy or VerifyPolicy(**policy_args)
+        self.policy = policy or VerifyPolicy(**policy_args, user_agent=GUARDRAIL_PRODUCT)
         self._context = _context_reader(context)
 
     def __repr__(self) -> str:

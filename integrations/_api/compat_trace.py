@@ -94,6 +94,17 @@ def header_value(changes: Mapping[str, Any]) -> str:
     return value if len(value) <= MAX_HEADER_CHARS else json.dumps({"cut": True})
 
 
+def with_probe(extra_headers: Mapping[str, Any] | None, probe: str) -> dict[str, Any]:
+    """`extra_headers` with `probe` named in the compat summary: the request asks for something only to
+    learn whether the server accepts it (the stream-usage `stream_options` probe), so the inspector
+    shows a refusal as a probe answered, not as a failed call."""
+    headers = dict(extra_headers or {})
+    current = headers.get(COMPAT_HEADER)
+    summary = json.loads(current) if isinstance(current, str) else {}
+    headers[COMPAT_HEADER] = header_value({**summary, "probe": probe})
+    return headers
+
+
 @functools.lru_cache(maxsize=64)
 def _is_loopback(base_url: str) -> bool:
     """Cached: asked on every request (parsing the URL and the address costs ~10 µs)."""

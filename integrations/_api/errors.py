@@ -118,6 +118,10 @@ class KlusterConfigError(KlusterError, ValueError):
     """Settings are missing or invalid (no key, bad base URL, unknown tier)."""
 
 
+class KlusterEmulatorNotRunningError(KlusterConfigError):
+    """The base URL is a loopback address where no server answers: a stale `kluster-agents emulate` export."""
+
+
 class KlusterUnsupportedError(KlusterError, ValueError):
     """A request uses something kluster.ai does not accept; raised before any network call."""
 

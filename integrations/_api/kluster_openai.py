@@ -43,6 +43,7 @@ from kluster_agents.integrations._api.compat_trace import (
     compat_changes,
     header_value,
     sends_compat_header,
+    with_probe,
 )
 from kluster_agents.integrations._api.embeddings import prepare_embedding_kwargs
 from kluster_agents.integrations._api.openai_errors import (
@@ -130,6 +131,16 @@ def _stream_plan(client: Any, prepared: dict[str, Any]) -> tuple[bool, str, bool
     return True, base, should_ask(settings.stream_usage, base)
 
 
+def _usage_probe(client: Any, prepared: dict[str, Any]) -> dict[str, Any]:
+    """`prepared` asking for stream usage; labelled as the usage probe for the emulator's inspector when
+    a refusal is expected and handled (`auto`) and the compat header is sent."""
+    asked = {**prepared, "stream_options": INCLUDE_USAGE}
+    settings = _settings_of(client)
+    if settings is not None and settings.stream_usage == "auto" and sends_compat_header(settings):
+        asked["extra_headers"] = with_probe(prepared.get("extra_headers"), "stream_options")
+    return asked
+
+
 def _refuse_adaptive_stream(prepared: dict[str, Any]) -> None:
     if prepared.get("stream") and requested_adaptive(prepared):
         raise refuse_adaptive_stream(prepared.get("model"))
@@ -188,7 +199,7 @@ class KlusterCompletions(Completions):
                 return _answered(result, placeholder, answer)
             if ask:
                 try:
-                    stream = super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
+                    stream = super().create(**_usage_probe(self._client, prepared))
                     return with_usage(checked_result(stream, self._client), prepared["messages"])
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):
@@ -225,7 +236,7 @@ class AsyncKlusterCompletions(AsyncCompletions):
                 return _answered(result, placeholder, answer)
             if ask:
                 try:
-                    stream = await super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
+                    stream = await super().create(**_usage_probe(self._client, prepared))
                     return with_usage(checked_result(stream, self._client), prepared["messages"])
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):

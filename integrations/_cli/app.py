@@ -237,12 +237,31 @@ def emulate(
     api_key: Annotated[
         str | None, typer.Option(help="Key clients must send (default: KLUSTER_EMULATOR_KEY or 'emulator').")
     ] = None,
+    timing: Annotated[
+        str | None,
+        typer.Option(
+            help="How long batch, fine-tuning and adaptive jobs take: instant (tests), fast (each job at most "
+            "20 s, every status and event in order) or realistic (the observed pace). "
+            "Default: KLUSTER_EMULATOR_TIMING, else fast."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Do not log one line per request.")] = False,
 ) -> None:
     """Serve the built-in kluster emulator (EMULATED responses) until Ctrl-C."""
     from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
 
     with cli_errors():
-        serve_emulator(port=port, tier=tier, mode=mode, lenient=lenient, state=state, api_key=api_key, limits=limits)
+        serve_emulator(
+            port=port,
+            tier=tier,
+            mode=mode,
+            lenient=lenient,
+            state=state,
+            api_key=api_key,
+            limits=limits,
+            timing=timing,
+            quiet=quiet,
+        )
 
 
 def _mount_subcommands() -> None:

@@ -250,6 +250,7 @@ class VerifyClient:
     "refuse" (raise `KlusterInvalidRequestError` before any network call).
     `limiter`: the model's shared `RateLimiter` by default; pass `False` to disable.
     `http_client` / `async_http_client`: override the shared pools (tests, custom transports).
+    `user_agent`: a product appended to the User-Agent, naming who asks (e.g. the LiteLLM guardrail).
     """
 
     def __init__(
@@ -261,6 +262,7 @@ class VerifyClient:
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         retry_backoff: float = 0.5,
+        user_agent: str | None = None,
     ) -> None:
         if long_context not in ("chunk", "refuse"):
             raise KlusterInvalidRequestError(
@@ -275,6 +277,7 @@ class VerifyClient:
         self._url = self.settings.base_url + RELIABILITY_PATH
         self._timeout = httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
         self._headers: dict[str, str] | None = None
+        self._user_agent = user_agent
 
     def __repr__(self) -> str:
         return f"VerifyClient(base_url={self.settings.base_url!r}, tier={self.settings.tier.value!r})"
@@ -283,7 +286,7 @@ class VerifyClient:
 
     def _auth_headers(self) -> dict[str, str]:
         if self._headers is None:
-            kwargs = client_kwargs(self.settings)  # raises KlusterConfigError without a key
+            kwargs = client_kwargs(self.settings, user_agent=self._user_agent)  # KlusterConfigError without a key
             self._headers = {**kwargs["default_headers"], "Authorization": f"Bearer {kwargs['api_key']}"}
         return self._headers
 

@@ -222,6 +222,7 @@ class VerifyPolicy:
         settings: KlusterSettings | None = None,
         cache_size: int = 1024,
         seed: int | None = None,
+        user_agent: str | None = None,
     ) -> None:
         if not callable(on_hallucination) and on_hallucination not in ("raise", "retry", "annotate"):
             raise KlusterVerifyError(
@@ -242,6 +243,7 @@ class VerifyPolicy:
         self.sample_rate = sample_rate
         self._client = client
         self._settings = settings
+        self._user_agent = user_agent  # for the client built on first use: who asks Verify
         self._cache: OrderedDict[CacheKey, VerifyResult] | None = OrderedDict() if cache else None
         self._cache_size = cache_size
         self._gate = RateLimiter(None, concurrency, name="verify-policy") if concurrency else None
@@ -260,7 +262,7 @@ class VerifyPolicy:
     def client(self) -> VerifyClient:
         """The Verify client (built on first use, so a policy can be declared before the key is set)."""
         if self._client is None:
-            self._client = VerifyClient(self._settings)
+            self._client = VerifyClient(self._settings, user_agent=self._user_agent)
         return self._client
 
     def reset(self) -> None:

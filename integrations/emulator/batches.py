@@ -10,7 +10,8 @@ pre_schedule -> in_progress (lines run in parallel, `batch_parallel_lines` at a 
 `error` key). `docs-strict` keeps the documented lifecycle instead: validating -> in_progress ->
 finalizing -> completed, `errors: null`, lines with `"error": null`. Either way: failed (invalid
 JSONL, unknown model, too many lines for the tier), expired (not done by `expires_at`),
-cancelling -> cancelled. Phase durations are `controls.timing`. Every line gets the same reply
+cancelling -> cancelled. Phase durations are `controls.timing`, the running phase shortened when the
+job would last longer than the timing's cap (`JobTiming.max_job_seconds`). Every line gets the same reply
 logic as a real-time request. Memory stays flat whatever the job size: the input is read in blocks,
 answered lines go to a spool file on disk as they complete, and output/error files are written and
 served from it in blocks (a 100,000-line job keeps only counters in its stored document).
@@ -164,12 +165,14 @@ class BatchEngine(JobEngine):
         timing = self.controls.timing
         before = json.dumps(batch, sort_keys=True)
         t0 = batch.get("_t0", batch["created_at"])
-        if batch["status"] in SCHEDULING and now >= t0 + timing.batch_scheduling:
-            self._validate(batch, t0 + timing.batch_scheduling)
+        scheduling = timing.fit(timing.batch_scheduling)
+        if batch["status"] in SCHEDULING and now >= t0 + scheduling:
+            self._validate(batch, t0 + scheduling)
         if batch["status"] in ("in_progress", "cancelling"):
             self._progress(batch, now)
-        if batch["status"] == "finalizing" and now >= batch["finalizing_at"] + timing.batch_finalizing:
-            self._finish(batch, "completed", int(batch["finalizing_at"] + timing.batch_finalizing))
+        finalizing = self._finalizing(batch)
+        if batch["status"] == "finalizing" and now >= batch["finalizing_at"] + finalizing:
+            self._finish(batch, "completed", int(batch["finalizing_at"] + finalizing))
         if json.dumps(batch, sort_keys=True) != before:
             self.store.put(BATCH_KIND, batch)
         return batch
@@ -283,24 +286,38 @@ class BatchEngine(JobEngine):
             response = {"status_code": 200, "request_id": request_id, "body": completion}
         return {"id": _line_id(observed), "custom_id": line["custom_id"], "response": response, **_error_key(observed)}
 
+    def _finalizing(self, batch: Mapping[str, Any]) -> float:
+        """The `finalizing` phase (docs-strict only), within the cap after scheduling."""
+        timing = self.controls.timing
+        return timing.fit(timing.batch_finalizing, spent=timing.fit(timing.batch_scheduling))
+
+    def _waves(self, batch: Mapping[str, Any]) -> tuple[int, float]:
+        """(waves of lines, seconds per wave): a job runs `batch_parallel_lines` lines at once, each wave
+        taking `batch_per_line` (the service works through a batch's lines in parallel, not one by one),
+        all of them together shortened to fit the cap beside scheduling (and finalizing)."""
+        timing = self.controls.timing
+        waves = math.ceil(batch["request_counts"]["total"] / max(1, timing.batch_parallel_lines))
+        if not waves:
+            return 0, 0.0
+        spent = timing.fit(timing.batch_scheduling) + (0.0 if batch.get("_observed") else self._finalizing(batch))
+        return waves, timing.fit(waves * timing.batch_per_line, spent=spent) / waves
+
     def _completed_by(self, batch: Mapping[str, Any], at: float) -> int:
-        """Lines done by time `at`: a job runs `batch_parallel_lines` lines at once, each taking
-        `batch_per_line` (the service works through a batch's lines in parallel, not one by one)."""
+        """Lines done by time `at`."""
         timing = self.controls.timing
         total = batch["request_counts"]["total"]
         start = batch.get("_started_at", batch["in_progress_at"])
         if at < start:
             return 0
-        if timing.batch_per_line <= 0:
+        per_wave = self._waves(batch)[1]
+        if per_wave <= 0:
             return total
-        waves = math.floor((at - start) / timing.batch_per_line + 1e-9)
-        return min(total, waves * max(1, timing.batch_parallel_lines))
+        done = math.floor((at - start) / per_wave + 1e-9)
+        return min(total, done * max(1, timing.batch_parallel_lines))
 
     def _finished_at(self, batch: Mapping[str, Any]) -> float:
-        timing = self.controls.timing
-        total = batch["request_counts"]["total"]
-        start = batch.get("_started_at", batch["in_progress_at"])
-        return start + math.ceil(total / max(1, timing.batch_parallel_lines)) * max(timing.batch_per_line, 0.0)
+        waves, per_wave = self._waves(batch)
+        return batch.get("_started_at", batch["in_progress_at"]) + waves * per_wave
 
     def _progress(self, batch: dict[str, Any], now: float) -> None:
         timing = self.controls.timing

@@ -3,10 +3,12 @@ EMULATED and how to point clients at it. A plain function; the typer app wires t
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from kluster_agents.integrations._api.errors import KlusterConfigError
 from kluster_agents.integrations._api.settings import Tier
+from kluster_agents.integrations.emulator.controls import JobTiming, RequestRecord, resolve_timing
 from kluster_agents.integrations.emulator.fidelity import check_mode
 from kluster_agents.integrations.emulator.server import DEFAULT_PORT, Emulator, serve
 
@@ -19,6 +21,7 @@ def banner(emulator: Emulator) -> str:
             f"  base URL : {emulator.base_url}",
             f"  API key  : {emulator.api_key}",
             f"  mode     : {emulator.controls.mode}   tier: {emulator.controls.tier.value} ({_limits_note(emulator)})",
+            f"  timing   : {_timing(emulator)}",
             f"  state    : {emulator.runtime.store.path}",
             f"  inspector: {emulator.inspector_url}",
             "Point clients at it with:",
@@ -34,6 +37,25 @@ def _limits_note(emulator: Emulator) -> str:
     return "limits not enforced; --tier enforces them"
 
 
+def _timing(emulator: Emulator) -> str:
+    timing = emulator.controls.timing
+    if timing == JobTiming.instant():
+        return "instant"
+    if timing.max_job_seconds is not None:
+        return f"fast (each job at most {timing.max_job_seconds:g} s)"
+    return "realistic" if timing == JobTiming() else "custom"
+
+
+def request_line(record: RequestRecord, ms: float) -> str:
+    """One request as `emulate` logs it: method, path, status, milliseconds."""
+    return f"{record.method} {record.path} {record.status} {ms:.0f} ms"
+
+
+def _log_request(record: RequestRecord, ms: float) -> None:
+    sys.stdout.write(request_line(record, ms) + "\n")
+    sys.stdout.flush()
+
+
 def emulate(
     port: int = DEFAULT_PORT,
     tier: str | None = None,
@@ -42,8 +64,11 @@ def emulate(
     state: Path | None = None,
     api_key: str | None = None,
     limits: bool | None = None,
+    timing: str | None = None,
+    quiet: bool = False,
 ) -> None:
-    """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`).
+    """Serve the emulator on 127.0.0.1:`port` until Ctrl-C (`lenient=True` is `mode="lenient"`), logging
+    one line per request unless `quiet`; `timing` None reads `KLUSTER_EMULATOR_TIMING` (default fast).
 
     An explicit `tier` enforces its RPM and concurrency (429 past them) unless `limits` is False; without
     one the emulator acts as the core tier and throttles nothing, as before (`limits=True` enforces core's).
@@ -51,7 +76,14 @@ def emulate(
     from rich.console import Console
 
     check_options(port=port, tier=tier or "core", mode="lenient" if lenient else mode)
+    resolve_timing(timing)  # an unknown --timing or KLUSTER_EMULATOR_TIMING fails before anything starts
     console = Console()
+
+    def ready(emulator: Emulator) -> None:
+        console.print(banner(emulator), style="bold yellow", highlight=False, soft_wrap=True)
+        if not quiet:
+            emulator.app.on_response = _log_request
+
     try:
         serve(
             port=port,
@@ -60,9 +92,8 @@ def emulate(
             mode="lenient" if lenient else mode,
             api_key=api_key,
             state_path=state,
-            on_ready=lambda emulator: console.print(
-                banner(emulator), style="bold yellow", highlight=False, soft_wrap=True
-            ),
+            on_ready=ready,
+            timing=timing,
         )
     except KeyboardInterrupt:
         pass

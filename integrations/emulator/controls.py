@@ -8,10 +8,12 @@ thread-safe. `reset()` returns to the defaults the emulator was started with.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, get_args
 
+from kluster_agents.integrations._api.errors import KlusterConfigError
 from kluster_agents.integrations._api.settings import Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED, EmulatedClock
 from kluster_agents.integrations.emulator.faults import Fault
@@ -21,6 +23,13 @@ from kluster_agents.integrations.emulator.ratelimit import RateLimiter
 from kluster_agents.integrations.emulator.replies import Reply, ScriptedReplies, ToolCall
 
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the documented 100 MB per uploaded file
+TimingMode = Literal["instant", "fast", "realistic"]
+TIMING_ENV = "KLUSTER_EMULATOR_TIMING"
+DEFAULT_TIMING: TimingMode = "fast"
+_TIMING_MODES: dict[str, TimingMode] = {mode: mode for mode in get_args(TimingMode)}
+FAST_JOB_SECONDS = 20.0
+"""The longest a job lasts in `fast` timing: a fine-tuning job of the vendor's own program (4,500 steps
+at the observed 0.25 s, about 19 minutes) ends within two of its 10-second polls."""
 
 
 @dataclass
@@ -44,17 +53,54 @@ class JobTiming:
     finetune_validating: float = 1.0
     finetune_queued: float = 1.0
     finetune_per_step: float = 0.25
+    max_job_seconds: float | None = None
 
     @classmethod
     def instant(cls) -> JobTiming:
         """Every phase takes no time: a job is finished at its first read after create."""
-        phases: dict[str, Any] = dict.fromkeys(cls.__dataclass_fields__, 0.0)
-        return cls(**{**phases, "batch_parallel_lines": 1000})
+        phases: dict[str, Any] = dict.fromkeys(cls._phases(), 0.0)
+        return cls(**phases)
+
+    @classmethod
+    def for_mode(cls, mode: TimingMode) -> JobTiming:
+        """`instant` (tests), `fast` (development: observed pacing, each job capped at `FAST_JOB_SECONDS`)
+        or `realistic` (the observed pacing, however long a job takes)."""
+        if mode == "instant":
+            return cls.instant()
+        return cls(max_job_seconds=FAST_JOB_SECONDS) if mode == "fast" else cls()
+
+    @classmethod
+    def _phases(cls) -> list[str]:
+        return [name for name in cls.__dataclass_fields__ if name not in ("batch_parallel_lines", "max_job_seconds")]
 
     def scaled(self, factor: float) -> JobTiming:
         """Every phase `factor` times as long (0.01: a hundred times faster)."""
-        durations = {name: getattr(self, name) * factor for name in self.__dataclass_fields__}
-        return JobTiming(**{**durations, "batch_parallel_lines": self.batch_parallel_lines})
+        return replace(self, **{name: getattr(self, name) * factor for name in self._phases()})
+
+    def fit(self, seconds: float, *, spent: float = 0.0) -> float:
+        """`seconds` of a job phase, shortened so that with the job's other phases (`spent`) the job
+        stays within `max_job_seconds`."""
+        seconds = max(seconds, 0.0)
+        if self.max_job_seconds is None:
+            return seconds
+        return min(seconds, max(self.max_job_seconds - spent, 0.0))
+
+
+def resolve_timing(timing: JobTiming | str | None) -> JobTiming:
+    """A `JobTiming` from itself, a mode name, or (None) `KLUSTER_EMULATOR_TIMING`, else `fast`."""
+    if isinstance(timing, JobTiming):
+        return timing
+    source = f"timing {timing!r}"
+    if timing is None:
+        timing = os.environ.get(TIMING_ENV, "").strip().lower() or DEFAULT_TIMING
+        source = f"{TIMING_ENV}={timing!r}"
+    mode = _TIMING_MODES.get(timing)
+    if mode is None:
+        raise KlusterConfigError(
+            f"Unknown emulator {source}: use instant (tests), fast (development; each job at most "
+            f"{FAST_JOB_SECONDS:g} s) or realistic (the observed pace), with --timing or {TIMING_ENV}."
+        )
+    return JobTiming.for_mode(mode)
 
 
 @dataclass(slots=True)
@@ -94,8 +140,11 @@ class EmulatorControls:
         tier: Tier | str = Tier.core,
         clock_speed: float = DEFAULT_SPEED,
         enforce_limits: bool = False,
+        timing: JobTiming | str | None = None,
     ) -> None:
         self._defaults = (check_mode(mode), Tier(tier), clock_speed, enforce_limits)
+        self.default_timing = resolve_timing(timing)
+        """The job timing `reset()` returns to (`--timing`, `KLUSTER_EMULATOR_TIMING`, else fast)."""
         self.request_log: RequestLog[RequestRecord] = RequestLog()
         """Every request seen, oldest first, bounded by bytes (`request_log.max_bytes`)."""
         self.clock = EmulatedClock(clock_speed)
@@ -105,7 +154,7 @@ class EmulatorControls:
         self.scripts = ScriptedReplies()
         self.mode: Mode = self._defaults[0]
         self.tier: Tier = self._defaults[1]
-        self.timing = JobTiming()
+        self.timing = replace(self.default_timing)  # a copy: tests change phases in place
         self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
         self.accept_stream_options = False
         """Accept `stream_options` (and send a usage chunk when asked) although the docs list it as
@@ -160,13 +209,9 @@ class EmulatorControls:
         """Move the emulated clock forward (batches and fine-tuning jobs progress accordingly)."""
         return self.clock.advance(seconds)
 
-    def set_timing(self, timing: JobTiming | str) -> None:
-        """Job phase durations: a `JobTiming`, or "observed" (the default) / "instant"."""
-        if isinstance(timing, str):
-            if timing not in ("observed", "instant"):
-                raise ValueError(f"unknown job timing {timing!r}; use 'observed', 'instant' or a JobTiming")
-            timing = JobTiming.instant() if timing == "instant" else JobTiming()
-        self.timing = timing
+    def set_timing(self, timing: JobTiming | TimingMode) -> None:
+        """Job phase durations: a `JobTiming`, or "instant" / "fast" / "realistic" (see `JobTiming.for_mode`)."""
+        self.timing = resolve_timing(timing)
 
     def set_mode(self, mode: str) -> None:
         self.mode = check_mode(mode)
@@ -212,7 +257,7 @@ class EmulatorControls:
         self.faults.clear()
         self.rate_limiter.configure(enforce_limits if limits is None else limits)
         self.clock.reset(speed)
-        self.timing = JobTiming()
+        self.timing = replace(self.default_timing)  # a copy: tests change phases in place
         self.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
         self.accept_stream_options = False
         self.request_log.clear()

@@ -8,7 +8,8 @@ the job uses `batch_size 1, learning_rate_multiplier 1.0, n_epochs 10`; jobs car
 state") -> running (one "Step k/N: training loss=..." event per step, with ", validation loss=..."
 when a validation file is given) -> succeeded ("Checkpoint created at step N", "New fine-tuned model
 created", "The job has successfully completed"). N = ceil(examples / batch_size) x n_epochs; each step
-takes `timing.finetune_per_step`. `docs-strict`: queued -> validating_files -> running -> succeeded
+takes `timing.finetune_per_step`, shortened when the whole job would last longer than the timing's cap
+(`JobTiming.max_job_seconds`: every event still comes, in order). `docs-strict`: queued -> validating_files -> running -> succeeded
 with the older defaults and no step events.
 """
 
@@ -131,11 +132,21 @@ class FineTuneEngine(JobEngine):
         dirty = job.pop("_dirty", False)
         return self.store.put(JOB_KIND, job) if job["status"] != status or dirty else job
 
-    def _refresh_documented(self, job: dict[str, Any], now: float) -> None:
+    def schedule(self, job: dict[str, Any]) -> tuple[float, float, float]:
+        """(first phase, second phase, seconds per step) of `job` under the current timing: the two
+        waiting phases (validating and queued, in the mode's order), then the steps, together within the cap."""
         timing = self.controls.timing
-        validating_at = job.get("_t0", job["created_at"]) + timing.finetune_queued
-        running_at = validating_at + timing.finetune_validating
-        done_at = running_at + self._total_steps(job) * timing.finetune_per_step
+        observed = job.get("_observed")
+        first = timing.fit(timing.finetune_validating if observed else timing.finetune_queued)
+        second = timing.fit(timing.finetune_queued if observed else timing.finetune_validating, spent=first)
+        total = self._total_steps(job)
+        return first, second, timing.fit(total * timing.finetune_per_step, spent=first + second) / total
+
+    def _refresh_documented(self, job: dict[str, Any], now: float) -> None:
+        queued, validating, per_step = self.schedule(job)
+        validating_at = job.get("_t0", job["created_at"]) + queued
+        running_at = validating_at + validating
+        done_at = running_at + self._total_steps(job) * per_step
         if job["status"] == "queued" and now >= validating_at:
             job["status"] = "validating_files"
             self._event(job, int(validating_at), f"Validating training file: {job['training_file']}")
@@ -148,9 +159,9 @@ class FineTuneEngine(JobEngine):
             self._succeed(job, int(done_at))
 
     def _refresh_observed(self, job: dict[str, Any], now: float) -> None:
-        timing = self.controls.timing
-        queued_at = job.get("_t0", job["created_at"]) + timing.finetune_validating
-        running_at = queued_at + timing.finetune_queued
+        validating, queued, per_step = self.schedule(job)
+        queued_at = job.get("_t0", job["created_at"]) + validating
+        running_at = queued_at + queued
         if job["status"] == "validating_files" and now >= queued_at:
             if self._fail_on_bad_file(job, queued_at):
                 return
@@ -163,7 +174,6 @@ class FineTuneEngine(JobEngine):
         if job["status"] != "running":
             return
         total = self._total_steps(job)
-        per_step = max(timing.finetune_per_step, 0.0)
         due = total if per_step == 0 else min(total, math.floor((now - running_at) / per_step))
         for step in range(job.get("_steps_logged", 0) + 1, due + 1):
             self._event(job, int(running_at + step * per_step), _step_message(step, total, job))

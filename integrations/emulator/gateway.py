@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations.emulator.errors import (
     EmulatorAPIError,
@@ -29,6 +30,9 @@ from kluster_agents.integrations.emulator.errors import (
 from kluster_agents.integrations.emulator.inspector_log import observe_request, observe_response
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import JSON_BODY_SCOPE_KEY, dumps, loads
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations.emulator.controls import RequestRecord
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,6 +57,8 @@ class Gateway:
         self.app = app
         self.runtime = runtime
         self.mcp_app = mcp_app
+        self.on_response: Callable[[RequestRecord, float], None] | None = None
+        """Called with each answered request and its milliseconds (`kluster-agents emulate` logs them)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(INSPECTOR_PATH):
@@ -64,6 +70,7 @@ class Gateway:
 
         record = controls.record(scope["method"], path, scope.get("query_string", b"").decode())
         log = controls.request_log
+        started = time.perf_counter()
 
         async def marked(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -71,6 +78,12 @@ class Gateway:
                 message["headers"] = [*message.get("headers", []), EMULATOR_HEADER]
             observe_response(log, record, message)
             await raw_send(message)
+            if (
+                self.on_response is not None
+                and message["type"] == "http.response.body"
+                and not message.get("more_body")
+            ):
+                self.on_response(record, (time.perf_counter() - started) * 1000)
 
         send_marked: Send = marked
 

@@ -33,6 +33,7 @@ VERIFY_PATHS = ("/v1/verify/reliability",)
 VERIFY_MODEL = "klusterai/verify-reliability"
 # (User-Agent product, framework) — first match wins; the adapters append their framework's product.
 FRAMEWORKS = (
+    ("kluster-verify-guardrail", "LiteLLM guardrail"),  # Verify calls of the LiteLLM (proxy) guardrail
     ("pydantic-ai/", "PydanticAI"),
     ("langchain", "LangChain"),
     ("litellm", "LiteLLM"),
@@ -160,6 +161,24 @@ def _tokens(response: Any) -> int | None:
     return usage.get("total_tokens") if isinstance(usage, Mapping) else None
 
 
+PROBES = {"stream_options": "usage probe: stream_options refused, usage counted client-side"}
+"""What a refused probe (named by our client in its compat summary) means, shown instead of a failure."""
+
+
+def _probe(record: RequestRecord) -> str:
+    """The label of a probe the server refused (a 400 the client expected and handled), else ""."""
+    compat = record.extra.get("compat")
+    probe = compat.get("probe") if isinstance(compat, Mapping) else None
+    if not probe or record.status != 400:
+        return ""
+    return PROBES.get(str(probe), f"probe: {probe} refused")
+
+
+def _changes(compat: Any) -> Any:
+    """The compat summary without the probe label (which is not a change to the request)."""
+    return {k: v for k, v in compat.items() if k != "probe"} if isinstance(compat, Mapping) else compat
+
+
 def _summary(record: RequestRecord) -> dict[str, Any]:
     body = record.body if isinstance(record.body, Mapping) else {}
     response = _response(record)
@@ -175,7 +194,8 @@ def _summary(record: RequestRecord) -> dict[str, Any]:
         "latency_ms": extra.get("latency_ms"),
         "tokens": _tokens(response),
         "stream": bool(body.get("stream")),
-        "compat": bool(extra.get("compat")),
+        "compat": bool(_changes(extra.get("compat"))),
+        "probe": _probe(record),
         "fault": ", ".join(f["kind"] for f in extra.get("faults", [])),
     }
 
@@ -240,11 +260,13 @@ def request_detail(runtime: EmulatorRuntime, record: RequestRecord) -> str:
         "x-kluster-compat": "(shown above)" if extra.get("compat") else "(not sent)",
     }
     query = f"?{record.query}" if record.query else ""
+    probe = f"<p class='probe-note'><span class='badge probe'>probe</span> {escape(summary['probe'])}</p>"
     return (
         f"<h3 id='detail-title' tabindex='-1'>#{summary['id']} {escape(record.method)} {escape(record.path + query)}</h3>"
         f"<p><span class='badge'>{escape(summary['framework'])}</span> status <b>{escape(str(record.status))}</b>"
         f" · {escape(str(summary['latency_ms']))} ms · tokens {escape(str(summary['tokens']))}</p>"
-        f"<h4>What compat changed before sending</h4>{_compat_html(extra.get('compat'))}"
+        f"{probe if summary['probe'] else ''}"
+        f"<h4>What compat changed before sending</h4>{_compat_html(_changes(extra.get('compat')))}"
         f"<h4>Injected fault</h4><ul>{fault_html}</ul>"
         f"<h4>Request body as sent</h4>{_pre(record.body, redact, label='request body')}"
         f"<h4>Response{' (stream reassembled)' if summary['stream'] else ''}</h4>"

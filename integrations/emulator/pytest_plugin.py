@@ -3,8 +3,8 @@ kluster emulator and the recorded exchanges.
 
 - `kluster_emulator`: one server per session, reset before each test (state, scripts, faults,
   clock, request log); mode/tier/job timing per test or module with
-  `@pytest.mark.kluster_emulator(mode=..., tier=..., timing="observed"|"instant")` (closest marker wins
-  per option; jobs take observed-like seconds unless `timing="instant"`).
+  `@pytest.mark.kluster_emulator(mode=..., tier=..., timing="instant"|"fast"|"realistic")` (closest marker
+  wins per option; otherwise `KLUSTER_EMULATOR_TIMING`, else fast: observed-like seconds, each job capped).
 - `kluster_emulator_env`: the same, with KLUSTER_BASE_URL/KLUSTER_API_KEY set for the test only.
 - `kluster_fixture`: the recorded request/response exchanges, by name.
 - `pytest --kluster-inspector` prints the emulator's inspector page URL (with its token).
@@ -61,8 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(mode='strict'|'docs-strict'|'lenient', tier='trial'|'core'|'scale'|'enterprise', "
-        "timing='observed'|'instant', limits=True): fidelity mode, tier, job timing of the kluster emulator for "
-        "this test, and whether it answers 429 past the tier's RPM and concurrency as the service does",
+        "timing='instant'|'fast'|'realistic', limits=True): fidelity mode, tier, job timing of the kluster emulator "
+        "for this test, and whether it answers 429 past the tier's RPM and concurrency as the service does",
     )
     config.addinivalue_line(
         "markers",

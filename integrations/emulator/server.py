@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations._api.settings import KlusterSettings, Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
-from kluster_agents.integrations.emulator.controls import EmulatorControls
+from kluster_agents.integrations.emulator.controls import EmulatorControls, JobTiming
 from kluster_agents.integrations.emulator.slow_clients import DEFAULT_HEADER_TIMEOUT, header_deadline_protocol
 
 if TYPE_CHECKING:
@@ -51,7 +51,9 @@ class Emulator:
 
     `header_timeout`: seconds a connection may take to send a request's headers before it is closed.
     `enforce_limits`: answer 429 past the tier's RPM and concurrency, as the service does (what an explicit
-    `kluster-agents emulate --tier` asks for); off by default so that tests are never throttled."""
+    `kluster-agents emulate --tier` asks for); off by default so that tests are never throttled.
+    `timing`: how long jobs take — "instant", "fast" or "realistic" (`JobTiming.for_mode`) or a `JobTiming`;
+    by default `KLUSTER_EMULATOR_TIMING`, else "fast"."""
 
     def __init__(
         self,
@@ -64,11 +66,14 @@ class Emulator:
         clock_speed: float = DEFAULT_SPEED,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         enforce_limits: bool = False,
+        timing: JobTiming | str | None = None,
     ) -> None:
         from kluster_agents.integrations.emulator.app import create_app
 
         self._key = resolve_key(api_key)
-        self.controls = EmulatorControls(mode=mode, tier=tier, clock_speed=clock_speed, enforce_limits=enforce_limits)
+        self.controls = EmulatorControls(
+            mode=mode, tier=tier, clock_speed=clock_speed, enforce_limits=enforce_limits, timing=timing
+        )
         self.app, self.runtime = create_app(api_key=self._key, controls=self.controls, state_path=state_path)
         self._requested_port = port
         self._header_timeout = header_timeout
@@ -223,9 +228,16 @@ def serve(
     state_path: str | Path | None = None,
     on_ready: Callable[[Emulator], None] | None = None,
     enforce_limits: bool = False,
+    timing: str | None = None,
 ) -> None:
     """Run an emulator in the foreground (what `kluster-agents emulate` does)."""
     emulator = Emulator(
-        port=port, tier=tier, mode=mode, api_key=api_key, state_path=state_path, enforce_limits=enforce_limits
+        port=port,
+        tier=tier,
+        mode=mode,
+        api_key=api_key,
+        state_path=state_path,
+        enforce_limits=enforce_limits,
+        timing=timing,
     )
     emulator.serve_forever(on_ready)

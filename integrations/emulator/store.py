@@ -1,16 +1,28 @@
 """SQLite state for everything that outlives a request: files, batches, fine-tuning jobs,
 uploads, fine-tuned models and the MCP endpoint. Objects are JSON documents keyed by kind and id,
 listed in creation order; file contents are blobs. Chat completions never touch it.
+
+Without a `path`, the state lives in a `kluster-emulator-*` temporary directory that holds the
+owner's process id (`owner.pid`). It is removed on every stop short of SIGKILL: `close()`, normal
+interpreter exit, SIGINT (KeyboardInterrupt unwinds through `close()`), and SIGTERM — how test
+runners, process managers and CI stop a process — through a handler that removes this process's
+directories and then lets the signal end the process as before. Directories of emulators that died
+anyway (SIGKILL, a crash) are removed by the next emulator that starts, once their owner is gone.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import sqlite3
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 _SCHEMA = """
@@ -20,6 +32,71 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 _BLOCK = 1 << 20
+TEMP_PREFIX = "kluster-emulator-"
+PID_FILE = "owner.pid"
+_own_dirs: set[Path] = set()  # this process's temporary state directories, still in use
+_sigterm_lock = threading.Lock()
+_sigterm_installed = False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_dirs(root: str | Path | None = None) -> list[Path]:
+    """Remove the `kluster-emulator-*` directories under `root` (the temp folder) whose owner process is
+    gone; directories without a readable pid file are left alone. Returns what was removed."""
+    if sys.platform == "win32":  # os.kill(pid, 0) is not a liveness check there
+        return []
+    removed = []
+    for directory in Path(root or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            pid = int((directory / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    return removed
+
+
+def _remove_own_dirs() -> None:
+    for directory in list(_own_dirs):
+        shutil.rmtree(directory, ignore_errors=True)
+        _own_dirs.discard(directory)
+
+
+def _install_sigterm_cleanup() -> None:
+    """Remove this process's state directories on SIGTERM, then end as the previous handler would.
+    Only from the main thread (where Python runs signal handlers), and never over an ignored SIGTERM."""
+    global _sigterm_installed
+    with _sigterm_lock:
+        if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous in (signal.SIG_IGN, None):
+            return
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            _remove_own_dirs()
+            if callable(previous):
+                previous(signum, frame)
+                return
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        _sigterm_installed = True
+
+
+if hasattr(os, "register_at_fork"):  # a forked child shares the handler, not the directories
+    os.register_at_fork(after_in_child=_own_dirs.clear)
 
 
 class Store:
@@ -28,7 +105,11 @@ class Store:
     def __init__(self, path: str | Path | None = None) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if path is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="kluster-emulator-")
+            remove_stale_dirs()
+            self._tmp = tempfile.TemporaryDirectory(prefix=TEMP_PREFIX)
+            (Path(self._tmp.name) / PID_FILE).write_text(str(os.getpid()))
+            _own_dirs.add(Path(self._tmp.name))
+            _install_sigterm_cleanup()
             path = Path(self._tmp.name) / "state.sqlite3"
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,4 +205,5 @@ class Store:
         with self._lock:
             self._db.close()
         if self._tmp is not None:
+            _own_dirs.discard(Path(self._tmp.name))
             self._tmp.cleanup()

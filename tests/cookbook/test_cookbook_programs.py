@@ -17,8 +17,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from kluster_agents.integrations.emulator.controls import FAST_JOB_SECONDS
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS = HERE / "programs"
@@ -40,7 +43,7 @@ def _ag_news(cwd: Path) -> None:
         )
 
 
-def _phrasebank(cwd: Path) -> None:
+def _phrasebank(cwd: Path, *, rows_wanted: int = 10) -> None:
     rows = [
         ("neutral", "According to Gran , the company has no plans to move all production to Russia ."),
         ("positive", "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn ."),
@@ -54,7 +57,7 @@ def _phrasebank(cwd: Path) -> None:
         ("neutral", "The shares will be listed on the main market ."),
     ]
     with (cwd / "financial-phrasebank.csv").open("w", encoding="ISO-8859-1", newline="") as f:
-        csv.writer(f).writerows(rows)
+        csv.writer(f).writerows((rows * (rows_wanted // len(rows) + 1))[:rows_wanted])
 
 
 @dataclass(frozen=True)
@@ -139,28 +142,64 @@ def _pythonpath() -> str:
     return os.pathsep.join(str(SHIMS / p) for p in missing)
 
 
+def _run(name: str, emulator: Any, cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("KLUSTER_", "OPENAI_"))},
+        "KLUSTER_BASE_URL": emulator.base_url,
+        "KLUSTER_API_KEY": emulator.api_key,
+        "PYTHONPATH": _pythonpath(),
+        "PYTHONIOENCODING": "utf-8",
+    }
+    return subprocess.run(
+        [sys.executable, str(PROGRAMS / f"{name}.py")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.parametrize("program", CASES, ids=[c.name for c in CASES])
 def test_cookbook_program_runs_against_the_emulator(program: Program, kluster_emulator, tmp_path: Path) -> None:
     kluster_emulator.controls.set_timing("instant")
     if program.prepare:
         program.prepare(tmp_path)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("KLUSTER_", "OPENAI_"))},
-        "KLUSTER_BASE_URL": kluster_emulator.base_url,
-        "KLUSTER_API_KEY": kluster_emulator.api_key,
-        "PYTHONPATH": _pythonpath(),
-        "PYTHONIOENCODING": "utf-8",
-    }
-    done = subprocess.run(
-        [sys.executable, str(PROGRAMS / f"{program.name}.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    done = _run(program.name, kluster_emulator, tmp_path)
     output = done.stdout
     assert done.returncode == 0, f"{program.name} exited {done.returncode}\n{output[-3000:]}\n{done.stderr[-3000:]}"
     print(output)  # shown with `pytest -s`
     missing = [line for line in program.expect if line not in output]
     assert not missing, f"{program.name} did not print {missing}\n{output[-3000:]}"
+
+
+@pytest.mark.slow
+@pytest.mark.kluster_emulator(timing="fast")
+def test_the_fine_tuning_program_finishes_within_the_fast_cap_with_every_event_in_order(
+    kluster_emulator, tmp_path: Path
+) -> None:
+    """The program's full slice (1,500 rows: 450 training examples x 10 epochs = 4,500 steps, about 19
+    minutes at the observed pace) on the default timing: each job within the cap, so the program's
+    10-second polls end after a few rounds (about 30 s of wall time; the timeout is only a guard)."""
+    _phrasebank(tmp_path, rows_wanted=1500)
+    done = _run("fine_tuning", kluster_emulator, tmp_path, timeout=150)
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert "'Job completed!'" in done.stdout
+
+    runtime = kluster_emulator.runtime
+    (job,) = runtime.finetunes.list()
+    assert job["status"] == "succeeded" and job["finished_at"] - job["created_at"] <= FAST_JOB_SECONDS
+    messages = [e["message"] for e in reversed(runtime.finetunes.events(job["id"]))]
+    steps = [m.split(":")[0] for m in messages[3:-3]]
+    assert steps == [f"Step {k}/4500" for k in range(1, 4501)]
+    assert messages[:3] == [
+        f"Created fine-tuning job: {job['id']}",
+        "Files validated, moving job to queued state",
+        "Fine-tuning job started",
+    ]
+    assert (
+        messages[-3:-2] == ["Checkpoint created at step 4500"] and messages[-1] == "The job has successfully completed"
+    )
+    batches = runtime.batches.list()
+    assert len(batches) == 3 and {b["status"] for b in batches} == {"completed"}
+    assert all(b["completed_at"] - b["created_at"] <= FAST_JOB_SECONDS for b in batches)

@@ -197,6 +197,7 @@ def test_cancel_goes_through_cancelling(client: openai.OpenAI, controls) -> None
 
 def test_batch_expires_past_completion_window(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
+    controls.set_timing("realistic")  # the uncapped pace: fast timing ends any job within seconds
     controls.timing.batch_per_line = 3600
     batch = client.batches.create(
         input_file_id=_upload(client, [_line(f"r{i}", "x") for i in range(3)]),

@@ -23,7 +23,7 @@ _BATCH_PATH = re.compile(r"/v1/batches/([^/]+)")
 def observed(kluster_emulator: Any) -> Any:
     """The emulator as every test gets it by default: observed shapes and observed (scaled) timing."""
     assert kluster_emulator.controls.mode == "strict"
-    assert kluster_emulator.controls.timing == JobTiming()
+    assert kluster_emulator.controls.timing == JobTiming.for_mode("fast")  # observed pacing, each job capped
     return kluster_emulator
 
 

@@ -68,7 +68,7 @@ def test_submit_prompts_wait_and_write_results(emu, prompts, tmp_path):
 def test_submit_jsonl_then_status_results_list_cancel(emu, tmp_path):
     file = tmp_path / "requests.jsonl"
     file.write_text("".join(json.dumps(chat(i, custom_id=f"c{i}")) + "\n" for i in range(4)))
-    emu.controls.set_timing("observed")  # on a frozen clock the job stays in its first status
+    emu.controls.set_timing("realistic")  # on a frozen clock the job stays in its first status
     emu.controls.clock.freeze()
     submitted = cli("batch", "submit", str(file))
     assert submitted.exit_code == 0, submitted.output

@@ -193,6 +193,7 @@ def test_batch_resubmit_reattaches_and_wait_writes_a_default_file(
 def test_batch_output_implies_wait_and_unfinished_lines_exit_1(
     kluster_emulator: Any, emu_env: dict[str, str], prompts: Path, tmp_path: Path
 ) -> None:
+    kluster_emulator.controls.set_timing("realistic")  # uncapped: fast timing ends any job within seconds
     kluster_emulator.controls.timing.batch_per_line = 3600.0  # 1 h per line: a 1 h window finishes none
     kluster_emulator.controls.clock.set_speed(3600 / 0.5)  # ... and the window passes in half a second
     out = tmp_path / "out.jsonl"

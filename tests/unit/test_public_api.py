@@ -30,6 +30,7 @@ CORE = [
     "KlusterConnectionError",
     "KlusterDiskError",
     "KlusterDuplicateAnswerError",
+    "KlusterEmulatorNotRunningError",
     "KlusterError",
     "KlusterFineTuneError",
     "KlusterInvalidRequestError",

@@ -110,3 +110,13 @@ async def test_router_does_not_fall_back_on_a_verify_rejection(emulator, use_gua
         await router.acompletion(model="main", messages=QUESTION)
     assert "Verify flagged the output" in str(info.value) and "no setter" not in str(info.value)
     assert [b["model"] for b in chat_bodies(emulator)] == [LLAMA]  # no fallback to the backup model
+
+
+async def test_the_inspector_names_the_guardrail_as_the_origin_of_its_verify_calls(emulator, use_guardrail):
+    from kluster_agents.integrations.emulator.inspector import framework_of
+
+    use_guardrail(KlusterVerifyGuardrail())
+    emulator.controls.script(RIGHT)
+    await litellm.acompletion(model=MODEL, messages=QUESTION)
+    origins = {r.path: framework_of(r.extra["user_agent"]) for r in emulator.controls.requests}
+    assert origins == {"/v1/chat/completions": "LiteLLM", "/v1/verify/reliability": "LiteLLM guardrail"}

@@ -9,11 +9,11 @@ the one `kluster-agents mcp enable` prints). MCP is opt-in: the proxy's MCP gate
 package and a token, which a chat-only deployment has no use for. The proxy process reads KLUSTER_API_KEY / KLUSTER_BASE_URL /
 KLUSTER_TIER at request time, so no secret is written into the file.
 
-With `--redis-url`, several proxy instances share the tier: LiteLLM's `usage-based-routing-v2`
-counts each deployment's requests per minute in that Redis (keyed by the deployment's `model_info.id`,
-the same in every instance's copy of the file) and answers 429 past the tier's rpm, so N proxies
-together send kluster at most the tier's rpm. A password in the URL is not written: the file reads it
-from REDIS_PASSWORD when each proxy starts.
+With `--redis-url`, several proxy instances count against one budget: LiteLLM's
+`usage-based-routing-v2` keeps each deployment's requests per clock minute in that Redis (keyed by the
+deployment's `model_info.id`, the same in every instance's copy of the file; each instance syncs its
+counts every 0.1 s) and answers 429 past the tier's rpm. A password in the URL is not written: the file
+reads it from REDIS_PASSWORD when each proxy starts.
 """
 
 from __future__ import annotations

@@ -8,6 +8,12 @@ Verify guardrail (`mode: post_call`) and, with `--mcp`, kluster's cloud Verify M
 the one `kluster-agents mcp enable` prints). MCP is opt-in: the proxy's MCP gateway needs the `mcp`
 package and a token, which a chat-only deployment has no use for. The proxy process reads KLUSTER_API_KEY / KLUSTER_BASE_URL /
 KLUSTER_TIER at request time, so no secret is written into the file.
+
+With `--redis-url`, several proxy instances count against one budget: LiteLLM's
+`usage-based-routing-v2` keeps each deployment's requests per clock minute in that Redis (keyed by the
+deployment's `model_info.id`, the same in every instance's copy of the file; each instance syncs its
+counts every 0.1 s) and answers 429 past the tier's rpm. A password in the URL is not written: the file
+reads it from REDIS_PASSWORD when each proxy starts.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 import typer
 import yaml
@@ -23,6 +30,7 @@ from kluster_agents.adapters.litellm._provider import PROVIDER, KlusterLLM
 from kluster_agents.adapters.litellm._router import deployment, normalise_fallbacks
 from kluster_agents.adapters.litellm._verify import GUARDRAIL_NAME
 from kluster_agents.integrations._api.catalog import ModelInfo, embedding_models, get_model, list_models, supports_tools
+from kluster_agents.integrations._api.errors import KlusterConfigError
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 
 # The handler instance the generated config points at (LiteLLM imports it by dotted path).
@@ -31,6 +39,9 @@ HANDLER_PATH = f"{__name__}.proxy_handler"
 GUARDRAIL_PATH = "kluster_agents.adapters.litellm._verify.KlusterVerifyGuardrail"
 MCP_SERVER_NAME = "kluster_verify"
 MCP_TOKEN_ENV = "KLUSTER_MCP_TOKEN"
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # LiteLLM's own name for it
+# LiteLLM's routing strategy that counts rpm/tpm per deployment in the router's Redis, across instances.
+SHARED_LIMITS_STRATEGY = "usage-based-routing-v2"
 
 
 def _chat_models() -> list[ModelInfo]:
@@ -47,6 +58,38 @@ def mcp_server_entry(settings: KlusterSettings) -> dict[str, Any]:
         "auth_value": f"os.environ/{MCP_TOKEN_ENV}",
         "description": "kluster.ai Verify: check an answer for hallucinations (kluster-agents mcp enable)",
     }
+
+
+def redis_router_settings(url: str) -> dict[str, Any]:
+    """LiteLLM `router_settings` with which every proxy given the same `redis://` / `rediss://` URL (Redis
+    or Valkey) counts each deployment's requests in one place; the URL's password becomes a reference to
+    REDIS_PASSWORD, never a value in the file."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 6379
+        db = int(parts.path.strip("/") or 0)
+    except ValueError:
+        port = db = -1
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname or port < 0 or db < 0 or parts.query:
+        raise KlusterConfigError(
+            "--redis-url must look like redis://host:6379/0 (or rediss:// for TLS; Valkey speaks the same), "
+            f"got {parts.scheme or '?'}://{parts.hostname or '?'}{parts.path} (credentials not shown)."
+        )
+    settings: dict[str, Any] = {
+        "routing_strategy": SHARED_LIMITS_STRATEGY,
+        "redis_host": parts.hostname,
+        "redis_port": port,
+    }
+    if parts.password is not None:
+        settings["redis_password"] = f"os.environ/{REDIS_PASSWORD_ENV}"
+    extra: dict[str, Any] = {"db": db} if db else {}
+    if parts.username:
+        extra["username"] = unquote(parts.username)
+    if parts.scheme == "rediss":
+        extra["ssl"] = True
+    if extra:
+        settings["cache_kwargs"] = extra
+    return settings
 
 
 def capability_fallbacks(infos: Sequence[ModelInfo], settings: KlusterSettings) -> dict[str, list[str]]:
@@ -69,10 +112,13 @@ def build_proxy_config(
     fallbacks: bool = True,
     num_retries: int = 2,
     mcp: bool = False,
+    redis_url: str | None = None,
     settings: KlusterSettings | None = None,
 ) -> dict[str, Any]:
     """The proxy config as a dict (what `litellm-config` prints as YAML). `models` may name chat and
-    embedding models; by default every chat model and the catalog's embedding models."""
+    embedding models; by default every chat model and the catalog's embedding models. `redis_url`:
+    proxy instances share the tier's limits through that Redis (`redis_router_settings`)."""
+    shared = redis_router_settings(redis_url) if redis_url is not None else {}
     settings = resolve_settings(settings, tier=tier)
     chosen = [get_model(m) for m in models] if models else [*_chat_models(), *embedding_models()]
     infos = [info for info in chosen if not info.embedding]
@@ -80,7 +126,7 @@ def build_proxy_config(
     config: dict[str, Any] = {
         "model_list": [deployment(info.id, info, settings, credentials=False) for info in chosen],
         "litellm_settings": {"custom_provider_map": [{"provider": PROVIDER, "custom_handler": HANDLER_PATH}]},
-        "router_settings": {"num_retries": num_retries},
+        "router_settings": {"num_retries": num_retries, **shared},
     }
     if fallbacks:
         config["router_settings"]["fallbacks"] = normalise_fallbacks(capability_fallbacks(infos, settings), names)
@@ -109,6 +155,9 @@ def render_proxy_config(config: dict[str, Any], tier: str) -> str:
         "# Run: KLUSTER_API_KEY=... litellm --config config.yaml  (needs kluster-agents[litellm-proxy]);\n"
         f"# with --mcp also {MCP_TOKEN_ENV}=... (from `kluster-agents mcp enable`).\n"
     )
+    if "redis_host" in config["router_settings"]:
+        password = f", with {REDIS_PASSWORD_ENV}=..." if "redis_password" in config["router_settings"] else ""
+        header += f"# Every proxy instance started from this file shares the tier's rpm through Redis{password}.\n"
     return header + yaml.safe_dump(config, sort_keys=False, width=120)
 
 
@@ -122,6 +171,10 @@ def litellm_config_command(
     mcp: Annotated[
         bool, typer.Option(help="Add kluster's cloud Verify MCP server (token: KLUSTER_MCP_TOKEN; needs mcp).")
     ] = False,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="redis://host:port/db (or rediss://): proxy instances share the tier's rpm there."),
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Print a LiteLLM proxy config.yaml for kluster.ai's models on a tier."""
@@ -134,12 +187,12 @@ def litellm_config_command(
         raise typer.Exit(2)
     from kluster_agents.integrations._cli._common import cli_errors  # the CLI's error convention, loaded on use
 
-    with cli_errors():  # a bad --tier is one line on stderr (exit 2), not a traceback
+    with cli_errors():  # a bad --tier or --redis-url is one line on stderr (exit 2), not a traceback
         settings = KlusterSettings.load(tier=tier)
-    text = render_proxy_config(
-        build_proxy_config(models=model, verify=verify, fallbacks=fallbacks, mcp=mcp, settings=settings),
-        settings.tier.value,
-    )
+        config = build_proxy_config(
+            models=model, verify=verify, fallbacks=fallbacks, mcp=mcp, redis_url=redis_url, settings=settings
+        )
+    text = render_proxy_config(config, settings.tier.value)
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import openai
 from openai.types.chat import ChatCompletion
 
+from kluster_agents.integrations._api import tracing
 from kluster_agents.integrations._api.adaptive_requests import KLUSTER_METADATA_KEY, refuse_adaptive_stream
 from kluster_agents.integrations._api.client import make_client, translate_errors
 from kluster_agents.integrations._api.compat import prepare_chat_request
@@ -199,24 +201,40 @@ def complete_adaptive(
     settings = resolve_settings(settings)
     check_poll_interval(poll_interval)
     client = client or make_client(settings)
-    queued = submit_adaptive(
-        request,
-        settings=settings,
-        client=client,
-        completion_window=completion_window,
-        strict_completion_window=strict_completion_window,
-        callback_url=callback_url,
-    )
-    batch = wait_for_batch(client, queued.batch_id, poll_interval=poll_interval, timeout=timeout, progress=progress)
-    return _answer(client, batch)
+    with _span(request.get("model")) as traced:
+        queued = submit_adaptive(
+            request,
+            settings=settings,
+            client=client,
+            completion_window=completion_window,
+            strict_completion_window=strict_completion_window,
+            callback_url=callback_url,
+        )
+        traced.set({"kluster.batch.id": queued.batch_id})
+        batch = wait_for_batch(client, queued.batch_id, poll_interval=poll_interval, timeout=timeout, progress=progress)
+        return _answer(client, batch, traced)
 
 
-def _answer(client: openai.OpenAI, batch: Batch) -> ChatCompletion:
+def _span(model: Any) -> AbstractContextManager[tracing.Span]:
+    """An adaptive request's span, named as the GenAI conventions name a chat call."""
+    attributes: tracing.Attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": str(model),
+        "kluster.adaptive": True,
+    }
+    return tracing.span(f"chat {model}", attributes)
+
+
+def _answer(client: openai.OpenAI, batch: Batch, traced: tracing.Span) -> ChatCompletion:
+    traced.set(tracing.batch_attributes(batch))
     try:
-        return result_of(client, batch)
+        completion = result_of(client, batch)
     except KlusterBatchError as exc:
         exc.args = (f"Adaptive request (batch {batch.id}): {exc.message}",)
         raise
+    traced.set({"gen_ai.response.id": completion.id, "gen_ai.response.model": completion.model})
+    traced.set(tracing.usage_attributes(completion.usage))
+    return completion
 
 
 def resolve_placeholder(
@@ -225,11 +243,13 @@ def resolve_placeholder(
     """The real completion behind a placeholder: find its job, wait for it (the settings' poll interval and
     `adaptive_timeout`), return its answer or raise the job's typed error."""
     settings = resolve_settings(settings)
-    queued = job_of(client, placeholder)
-    batch = wait_for_batch(
-        client, queued.batch_id, poll_interval=settings.poll_interval, timeout=settings.adaptive_timeout
-    )
-    return _answer(client, batch)
+    with _span(getattr(placeholder, "model", None)) as traced:
+        queued = job_of(client, placeholder)
+        traced.set({"kluster.batch.id": queued.batch_id})
+        batch = wait_for_batch(
+            client, queued.batch_id, poll_interval=settings.poll_interval, timeout=settings.adaptive_timeout
+        )
+        return _answer(client, batch, traced)
 
 
 async def acomplete_adaptive(request: Mapping[str, Any], **options: Any) -> ChatCompletion:

@@ -18,6 +18,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -26,6 +27,7 @@ import httpx
 import openai
 from pydantic import BaseModel
 
+from kluster_agents.integrations._api import tracing
 from kluster_agents.integrations._api.client import make_client, translate_errors
 from kluster_agents.integrations._api.errors import (
     KlusterConfigError,
@@ -307,7 +309,9 @@ class BatchHandle:
         with translate_errors():
             for job in self._jobs:
                 if not job.done:
-                    job.batch = self._client.batches.retrieve(job.batch.id)
+                    with self._span("kluster.batch.poll", job) as traced:
+                        job.batch = self._client.batches.retrieve(job.batch.id)
+                        traced.set(tracing.batch_attributes(job.batch))
                     check_not_overdue(job.batch)
         return self._snapshot()
 
@@ -319,6 +323,13 @@ class BatchHandle:
                     # A JSON body: the live service answers the SDK's bodiless cancel with HTTP 500.
                     job.batch = self._client.batches.cancel(job.batch.id, extra_body={})
         return self._snapshot()
+
+    def _span(self, name: str, job: _Job) -> AbstractContextManager[tracing.Span]:
+        """A span about one job, carrying its run key and chunk and linked to the span that submitted it."""
+        attributes = {"kluster.batch.run_key": self._run_key, "kluster.batch.chunk": job.chunk.number}
+        return tracing.span(
+            name, {**attributes, **tracing.batch_attributes(job.batch)}, linked=tracing.job_link(job.batch)
+        )
 
     @staticmethod
     def _describe(status: BatchStatus) -> tuple[int | None, int, str]:
@@ -404,7 +415,10 @@ class BatchHandle:
         batch, chunk = job.batch, job.chunk
         positions = self._index.positions(chunk.first_index, chunk.first_index + chunk.lines)  # raises if closed
         assert self._spool is not None
-        with disk_errors(self.workdir, f"the results of batch {batch.id}", SPOOL_ADVICE):
+        with (
+            self._span("kluster.batch.results", job),
+            disk_errors(self.workdir, f"the results of batch {batch.id}", SPOOL_ADVICE),
+        ):
             self._collect_into(job, positions, self._spool.start(chunk))
         job.collected = True
 
@@ -704,7 +718,10 @@ def submit_batch(
         if strict_models:
             check_models(client, prepared.unknown_models)
         opened = None if journal is False else Journal(journal)
-        with disk_errors(opened.path if opened else workdir, "the batch journal", JOURNAL_ADVICE):
+        with (
+            _submit_span(prepared),
+            disk_errors(opened.path if opened else workdir, "the batch journal", JOURNAL_ADVICE),
+        ):
             jobs = _submit_chunks(client, prepared, opened, completion_window, metadata, settings.base_url)
     except BaseException:
         _cleanup(prepared.index, workdir, opened)
@@ -729,46 +746,67 @@ def _submit_chunks(
     on_server: dict[int, list[Batch]] | None = None  # jobs other workers (other journals) made for this input
     with translate_errors():
         for chunk in prepared.chunks:
-            entry = known.get(chunk.number)
-            file_id = entry.file_id if entry else None
-            batch = None
-            if entry and entry.batch_id:
-                try:
-                    batch = client.batches.retrieve(entry.batch_id)
-                except openai.NotFoundError:
-                    _warn_stale(f"batch {entry.batch_id}", chunk.number, base_url)
-            if batch is None and file_id:
-                if _file_exists(client, file_id):
-                    batch = _find_batch_for_file(client, file_id, run_key=prepared.run_key, chunk=chunk.number)
-                else:
-                    _warn_stale(f"input file {file_id}", chunk.number, base_url)
-                    file_id = None
-            if batch is None and journal and file_id is None:
-                if on_server is None:
-                    on_server = _run_batches(client, prepared.run_key)
-                batch = next(iter(on_server.get(chunk.number, [])), None)
-            reattached = batch is not None
-            if batch is None:
-                if file_id is None:
-                    file_id = upload_file(client, chunk.path, purpose="batch")
+            with tracing.span("kluster.batch.chunk", _chunk_attributes(prepared, chunk)) as traced:
+                entry = known.get(chunk.number)
+                file_id = entry.file_id if entry else None
+                batch = None
+                if entry and entry.batch_id:
+                    try:
+                        batch = client.batches.retrieve(entry.batch_id)
+                    except openai.NotFoundError:
+                        _warn_stale(f"batch {entry.batch_id}", chunk.number, base_url)
+                if batch is None and file_id:
+                    if _file_exists(client, file_id):
+                        batch = _find_batch_for_file(client, file_id, run_key=prepared.run_key, chunk=chunk.number)
+                    else:
+                        _warn_stale(f"input file {file_id}", chunk.number, base_url)
+                        file_id = None
+                if batch is None and journal and file_id is None:
+                    if on_server is None:
+                        on_server = _run_batches(client, prepared.run_key)
+                    batch = next(iter(on_server.get(chunk.number, [])), None)
+                reattached = batch is not None
+                if batch is None:
+                    if file_id is None:
+                        file_id = upload_file(client, chunk.path, purpose="batch")
+                    if journal:
+                        journal.record(prepared.run_key, chunk.number, file_id=file_id)
+                    tags = {RUN_METADATA_KEY: prepared.run_key[:64], CHUNK_METADATA_KEY: str(chunk.number)}
+                    if traceparent := traced.traceparent():  # later polls, by any worker, link back to this span
+                        tags[tracing.TRACE_METADATA_KEY] = traceparent
+                    batch = _create_batch(
+                        client,
+                        file_id,
+                        completion_window,
+                        {**tags, **(metadata or {})},
+                        run_key=prepared.run_key,
+                        chunk=chunk.number,
+                    )
+                    if journal:  # `journal=False` asks for a fresh job, even beside an identical one
+                        batch = _reconcile(client, batch, prepared.run_key, chunk.number)
+                        reattached = batch.input_file_id != file_id
                 if journal:
-                    journal.record(prepared.run_key, chunk.number, file_id=file_id)
-                tags = {RUN_METADATA_KEY: prepared.run_key[:64], CHUNK_METADATA_KEY: str(chunk.number)}
-                batch = _create_batch(
-                    client,
-                    file_id,
-                    completion_window,
-                    {**tags, **(metadata or {})},
-                    run_key=prepared.run_key,
-                    chunk=chunk.number,
-                )
-                if journal:  # `journal=False` asks for a fresh job, even beside an identical one
-                    batch = _reconcile(client, batch, prepared.run_key, chunk.number)
-                    reattached = batch.input_file_id != file_id
-            if journal:
-                journal.record(prepared.run_key, chunk.number, batch_id=batch.id)
-            jobs.append(_Job(chunk, batch, reattached=reattached))
+                    journal.record(prepared.run_key, chunk.number, batch_id=batch.id)
+                jobs.append(_Job(chunk, batch, reattached=reattached))
+                traced.set({**tracing.batch_attributes(batch), "kluster.batch.reattached": reattached})
     return jobs
+
+
+def _submit_span(prepared: PreparedInput) -> AbstractContextManager[tracing.Span]:
+    lines = sum(chunk.lines for chunk in prepared.chunks)
+    attributes: tracing.Attributes = {
+        "kluster.batch.run_key": prepared.run_key,
+        "kluster.batch.chunks": len(prepared.chunks),
+    }
+    return tracing.span("kluster.batch.submit", {**attributes, "kluster.batch.lines": lines})
+
+
+def _chunk_attributes(prepared: PreparedInput, chunk: Chunk) -> dict[str, str | int]:
+    return {
+        "kluster.batch.run_key": prepared.run_key,
+        "kluster.batch.chunk": chunk.number,
+        "kluster.batch.lines": chunk.lines,
+    }
 
 
 def _warn_stale(what: str, chunk: int, base_url: str) -> None:

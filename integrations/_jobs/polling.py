@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import openai
 
+from kluster_agents.integrations._api import tracing
 from kluster_agents.integrations._api.client import translate_errors
 from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterTimeoutError
 from kluster_agents.integrations._api.settings import KlusterSettings, env_settings, resolve_settings
@@ -214,8 +215,9 @@ def wait_for_batch(
     """Poll one batch job (by id) until it is finished; returns the final batch object."""
 
     def fetch() -> Batch:
-        with translate_errors():
+        with tracing.span("kluster.batch.poll", {"kluster.batch.id": batch_id}) as traced, translate_errors():
             batch = client.batches.retrieve(batch_id)
+            traced.set(tracing.batch_attributes(batch))
         check_not_overdue(batch)
         return batch
 

@@ -36,12 +36,13 @@ import random
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, TypedDict
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from kluster_agents.integrations._api import tracing
 from kluster_agents.integrations._api.catalog import VERIFY_MODEL, get_model
 from kluster_agents.integrations._api.client import (
     client_kwargs,
@@ -424,28 +425,30 @@ class VerifyClient:
     ) -> VerifyResult:
         """Check `output` (the answer to `prompt`) against `context`, or against the web without one."""
         payloads = self._payloads(prompt, output, context, return_search_results)
-        if len(payloads) == 1:
-            return self._post(payloads[0])
-        results = []
-        for payload in payloads:
-            results.append(self._post(payload))
-            if results[-1].reliable:
-                break  # one chunk supporting the whole output decides (see module docstring)
-        return combine_chunk_results(results)
+        with _span("reliability", len(payloads)) as traced:
+            if len(payloads) == 1:
+                return _traced(traced, self._post(payloads[0]))
+            results = []
+            for payload in payloads:
+                results.append(self._post(payload))
+                if results[-1].reliable:
+                    break  # one chunk supporting the whole output decides (see module docstring)
+            return _traced(traced, combine_chunk_results(results))
 
     async def averify(
         self, prompt: str, output: str, context: str | None = None, return_search_results: bool = False
     ) -> VerifyResult:
         """Async twin of `verify`."""
         payloads = self._payloads(prompt, output, context, return_search_results)
-        if len(payloads) == 1:
-            return await self._apost(payloads[0])
-        results = []
-        for payload in payloads:
-            results.append(await self._apost(payload))
-            if results[-1].reliable:
-                break
-        return combine_chunk_results(results)
+        with _span("reliability", len(payloads)) as traced:
+            if len(payloads) == 1:
+                return _traced(traced, await self._apost(payloads[0]))
+            results = []
+            for payload in payloads:
+                results.append(await self._apost(payload))
+                if results[-1].reliable:
+                    break
+            return _traced(traced, combine_chunk_results(results))
 
     def _chat_request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if isinstance(messages, str | bytes) or not all(isinstance(m, Mapping) for m in messages):
@@ -497,7 +500,10 @@ class VerifyClient:
             return self._chat_result(completion, started)
 
         try:
-            return call() if self.limiter is None else self.limiter.call(call, **self._rate_limit_wait())
+            with _span("chat", 1) as traced:
+                return _traced(
+                    traced, call() if self.limiter is None else self.limiter.call(call, **self._rate_limit_wait())
+                )
         except KlusterServerError:
             if route != "auto":
                 raise
@@ -520,11 +526,36 @@ class VerifyClient:
             return self._chat_result(completion, started)
 
         try:
-            return await call() if self.limiter is None else await self.limiter.acall(call, **self._rate_limit_wait())
+            with _span("chat", 1) as traced:
+                result = (
+                    await call() if self.limiter is None else await self.limiter.acall(call, **self._rate_limit_wait())
+                )
+                return _traced(traced, result)
         except KlusterServerError:
             if route != "auto":
                 raise
             return await self.averify(*flatten_conversation(messages))
+
+
+def _span(route: VerifySource, chunks: int) -> AbstractContextManager[tracing.Span]:
+    """One Verify check's span: the route it takes and how many context chunks it sends."""
+    attributes: tracing.Attributes = {
+        "gen_ai.request.model": VERIFY_MODEL,
+        "kluster.verify.route": route,
+        "kluster.verify.chunks": chunks,
+    }
+    return tracing.span("kluster.verify", attributes)
+
+
+def _traced(traced: tracing.Span, result: VerifyResult) -> VerifyResult:
+    """`result`, with its verdict (never the texts checked) put on the check's span."""
+    attributes: dict[str, tracing.AttributeValue | None] = {
+        "kluster.verify.status": result.status,
+        "kluster.verify.is_hallucination": result.is_hallucination,
+        "kluster.verify.emulated": result.emulated,
+    }
+    traced.set({**attributes, **tracing.usage_attributes(result.usage)})
+    return result
 
 
 @contextmanager

@@ -117,3 +117,43 @@ async def test_proxy_config_loader(tmp_path, emulator):  # pragma: no cover - ne
     path.write_text(_cli("--tier", "core", "--model", LLAMA))
     _router, models, _ = await ProxyConfig().load_config(router=None, config_file_path=str(path))
     assert [m["model_name"] for m in models] == [LLAMA]
+
+
+def test_redis_url_makes_proxy_instances_share_the_tier():
+    text = _cli("--tier", "trial", "--model", LLAMA, "--redis-url", "rediss://fleet:s3cret@redis.internal:6380/2")
+    assert "s3cret" not in text and "REDIS_PASSWORD" in text.splitlines()[3]
+    config = yaml.safe_load(text)
+    router = config["router_settings"]
+    assert router["routing_strategy"] == "usage-based-routing-v2"  # LiteLLM's rpm counting across instances
+    assert (router["redis_host"], router["redis_port"]) == ("redis.internal", 6380)
+    assert router["redis_password"] == "os.environ/REDIS_PASSWORD"
+    assert router["cache_kwargs"] == {"db": 2, "username": "fleet", "ssl": True}
+    (llama,) = config["model_list"]
+    assert llama["litellm_params"]["rpm"] == 30  # the trial tier's, shared by every instance
+    assert llama["model_info"]["id"] == f"kluster-trial-{LLAMA}"  # the same counter key in every instance
+
+
+def test_without_redis_url_each_proxy_keeps_its_own_counts():
+    router = yaml.safe_load(_cli("--tier", "core", "--model", LLAMA))["router_settings"]
+    assert not {"routing_strategy", "redis_host", "redis_password"} & set(router)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:6379", "redis://", "redis://host:port", "redis://host/db0"])
+def test_bad_redis_url_is_one_line_naming_the_flag(url):
+    app = Typer()
+    app.command("litellm-config")(litellm_config_command)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["litellm-config", "--redis-url", url])
+    assert result.exit_code == 2 and "--redis-url must look like redis://host:6379/0" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_litellm_router_takes_the_generated_settings_to_a_real_redis(redis_server):
+    pytest.importorskip(
+        "redis", reason="LiteLLM's Redis client comes with the litellm-proxy extra (.ci/run's last step)"
+    )
+    config = yaml.safe_load(_cli("--tier", "trial", "--model", LLAMA, "--redis-url", redis_server.url))
+    settings = {k: v for k, v in config["router_settings"].items() if k != "fallbacks"}
+    router = litellm.Router(model_list=config["model_list"], **settings)
+    assert router.routing_strategy == "usage-based-routing-v2"
+    assert router.cache.redis_cache is not None and router.cache.redis_cache.redis_client.ping()

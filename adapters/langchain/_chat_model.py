@@ -384,16 +384,20 @@ class ChatKluster(BaseChatOpenAI):
         generation = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
         if generation is None:
             return None
-        if isinstance(generation.message, AIMessageChunk):
-            generation.message.response_metadata["model_provider"] = PROVIDER
+        message = generation.message
+        if isinstance(message, AIMessageChunk):
+            message.response_metadata["model_provider"] = PROVIDER
             if chunk.get(ESTIMATED_FLAG):
-                generation.message.response_metadata["usage_estimated"] = True
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") if choices else None
-        if isinstance(delta, dict) and delta.get("reasoning_content"):
-            generation.message.additional_kwargs["reasoning_content"] = delta["reasoning_content"]
-        if choices and choices[0].get("finish_reason"):
-            extras = {**_extras(chunk, _STANDARD_CHUNK_KEYS), **_extras(choices[0], _STANDARD_CHOICE_KEYS)}
+                message.response_metadata["usage_estimated"] = True
+        choices = chunk.get("choices")
+        if not choices:
+            return generation
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and (reasoning := delta.get("reasoning_content")):
+            message.additional_kwargs["reasoning_content"] = reasoning
+        if choice.get("finish_reason"):
+            extras = {**_extras(chunk, _STANDARD_CHUNK_KEYS), **_extras(choice, _STANDARD_CHOICE_KEYS)}
             generation.generation_info = {**(generation.generation_info or {}), **extras}
         return generation
 

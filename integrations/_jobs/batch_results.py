@@ -274,8 +274,27 @@ _SUCCEEDED = SchemaValidator(
 and takes out the first reply's text in the same pass; any other line goes the general way."""
 
 
+_CUSTOM_ID_KEY = b'"custom_id":"'
+
+
 def custom_id_of(line: bytes | str) -> str | None:
-    """A result line's custom_id when it is a JSON object with a string one (None: parse it the general way)."""
+    """A result line's custom_id when it is a JSON object with a string one (None: parse it the general way).
+
+    The service writes it near the start of each line (`{"id":...,"custom_id":"..."`), so a byte scan
+    finds it without parsing the line (the full parse comes once, when the result is read). The scan
+    only answers when the key is certainly the top-level one: the line opens with `{`, no other `{`
+    comes before the key, the key follows `{` or `,` (an unescaped quote there starts a key), and the
+    value has no escapes; anything else is parsed."""
+    if type(line) is bytes and line[:1] == b"{":
+        at = line.find(_CUSTOM_ID_KEY)
+        if at > 0 and line[at - 1] in b"{," and line.find(b"{", 1, at) < 0:
+            start = at + len(_CUSTOM_ID_KEY)
+            end = line.find(b'"', start)
+            if end > 0 and line.find(b"\\", start, end) < 0:
+                try:
+                    return line[start:end].decode()
+                except UnicodeDecodeError:
+                    pass
     try:
         return str(_CUSTOM_ID.validate_json(line)["custom_id"])
     except ValidationError:

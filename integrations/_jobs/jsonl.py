@@ -16,6 +16,7 @@ import mmap
 import sqlite3
 from array import array
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,8 +150,12 @@ class LineIndex:
     """On-disk index of a run's lines: custom_id -> input index and chunk (results: `ResultLines`).
 
     Lives in SQLite so that a million lines cost disk, not memory, and so results can be placed
-    in input order whatever order the service wrote them in.
+    in input order whatever order the service wrote them in. Lines are written in blocks by a worker
+    thread (SQLite releases the GIL while it inserts), so indexing overlaps validating and encoding the
+    next lines; a repeated custom_id raises at the next `add` or `flush` after the block that holds it.
     """
+
+    _BLOCK = 10_000
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -163,26 +168,41 @@ class LineIndex:
             """
         )
         self._pending: list[tuple[int, str, int]] = []
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
 
     def add(self, index: int, custom_id: str, chunk: int) -> None:
         self._pending.append((index, custom_id, chunk))
-        if len(self._pending) >= 10_000:
-            self.flush()
+        if len(self._pending) >= self._BLOCK:
+            self._wait()
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="kluster-batch-index")
+            block, self._pending = self._pending, []
+            self._writing = self._writer.submit(self._insert, block)
+
+    def _wait(self) -> None:
+        """Wait for the block being written (re-raising its error in the caller's thread)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
 
     def flush(self) -> None:
-        if not self._pending:
-            return
+        self._wait()
+        if self._pending:
+            block, self._pending = self._pending, []
+            self._insert(block)
+
+    def _insert(self, block: list[tuple[int, str, int]]) -> None:
         try:
             with self._db:
-                self._db.executemany("INSERT INTO lines VALUES (?, ?, ?)", self._pending)
+                self._db.executemany("INSERT INTO lines VALUES (?, ?, ?)", block)
         except sqlite3.IntegrityError:
-            self._raise_duplicate()
-        self._pending.clear()
+            self._raise_duplicate(block)
 
-    def _raise_duplicate(self) -> None:
-        for index, custom_id, _ in self._pending:
+    def _raise_duplicate(self, block: list[tuple[int, str, int]]) -> None:
+        for index, custom_id, _ in block:
             first = self._db.execute("SELECT idx FROM lines WHERE custom_id = ?", (custom_id,)).fetchone()
-            earlier = first[0] if first else next(i for i, c, _ in self._pending if c == custom_id)
+            earlier = first[0] if first else next(i for i, c, _ in block if c == custom_id)
             if earlier != index:
                 raise KlusterInvalidRequestError(
                     f"Request {index} repeats custom_id {custom_id!r} (first used by request {earlier}); "
@@ -196,6 +216,7 @@ class LineIndex:
         return int(self._db.execute("SELECT COUNT(*) FROM lines").fetchone()[0])
 
     def custom_id_at(self, index: int) -> str | None:
+        self.flush()
         row = self._db.execute("SELECT custom_id FROM lines WHERE idx = ?", (index,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -215,6 +236,10 @@ class LineIndex:
                 yield custom_id
 
     def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)  # a block being written finishes first
+        self._writing = None
         self._db.close()
 
 

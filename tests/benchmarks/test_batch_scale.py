@@ -1,24 +1,27 @@
-"""Batch at scale, against the naive openai-SDK code measured in the same run (build, then results):
+"""Batch at scale, against the openai-SDK code a competent user writes, measured in the same run:
 
 - build: validate + write + index N requests (`prepare_requests`) vs a list of dicts `json.dumps`-ed
   into one file;
-- list: `run_batch(...)` returning every result, then reading each reply, vs the notebook code (split
-  into tier-size files, `files.create`, `batches.create`, poll, `files.content().text`, `json.loads`
-  each line, a dict by custom_id, `ChatCompletion.model_validate` each, a list in input order);
-- stream: `iter_results(...)`, reading each reply (the path the README leads with).
+- list (the baseline `naive_list`): split into tier-size files, `files.create`, `batches.create`, poll,
+  `files.content().text`, `json.loads` each line, a dict by custom_id, each reply's text read in input
+  order; against `run_batch(...)` returning every result, each reply's text read with
+  `BatchResult.content` (`ours_list`) or through a validated `ChatCompletion` (`ours_list_sdk`, more
+  work than the baseline does: printed, no goal);
+- stream: `iter_results(...)`, each reply read through its `ChatCompletion` (no goal).
 
-Every candidate reads the text of every reply, in input order. `ours_list` reads it with
-`BatchResult.content` (the text taken from the raw result line, no `ChatCompletion` built: the cheap
-way our API offers); `ours_list_sdk` reads it as the naive code does, through a validated
-`ChatCompletion` (`unwrap().choices[0].message.content`), so both figures are printed. The goals
-(build >= 1.0x, list >= 2x the naive code, RSS growth) are asserted on the median of per-round ratios.
+Tier and limits: the core tier (100,000 requests per batch job), so 1M lines are 10 jobs on both sides.
+The goals (build >= 1.0x, list >= 1.3x the baseline, RSS growth) are asserted on the median of
+per-round ratios.
 
 Both sides talk to the same fake Files/Batches API over HTTP (a stdlib server in its own process, so
 its memory and CPU are not the client's: uploads are kept as their custom ids only, every job is
-`completed` at once, outputs are generated in blocks, last line first). Each measurement runs in its own subprocess so its peak RSS growth is its own;
-candidates are interleaved over BENCH_ROUNDS rounds and the median (with the spread) is printed.
+`completed` at once, outputs are generated in blocks, last line first). Each measurement runs in its
+own subprocess so its peak RSS growth is its own; candidates are interleaved over BENCH_ROUNDS rounds
+(order alternating) and the median (with the spread) is printed. The machine's load average is
+printed with the figures: on a shared machine, compare runs only at similar load.
 
-Run: uv run pytest -m benchmark tests/benchmarks/test_batch_scale.py -s   (BENCH_LINES, BENCH_ROUNDS)
+Run: uv run pytest -m benchmark tests/benchmarks/test_batch_scale.py -s
+     (BENCH_LINES, BENCH_ROUNDS; BENCH_ONLY=ours_list,naive_list measures only those)
 """
 
 from __future__ import annotations
@@ -38,10 +41,10 @@ LINES = int(os.environ.get("BENCH_LINES", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 PER_JOB = 100_000  # the core tier's max requests per batch job (both sides split by it)
-LIST_RSS_BUDGET_MB = 500
+LIST_RSS_BUDGET_MB = 100
 STREAM_RSS_BUDGET_MB = 100
 BUILD_GOAL = 1.0  # x the naive code's throughput
-LIST_GOAL = 2.0
+LIST_GOAL = 1.3
 
 
 def _request(i: int) -> dict[str, Any]:
@@ -264,10 +267,9 @@ def ours_stream(workdir: Path, lines: int) -> float:
 
 
 def naive_list(workdir: Path, lines: int) -> float:
-    """The openai-SDK notebook code, split into tier-size jobs as the service requires."""
+    """The openai-SDK code a competent user writes: tier-size files, `files.create`, `batches.create`, poll,
+    `files.content().text`, `json.loads` each line, a dict by custom_id, each reply's text in input order."""
     import time
-
-    from openai.types.chat import ChatCompletion
 
     client = _fake_api()
     requests = [_request(i) for i in range(lines)]
@@ -290,21 +292,22 @@ def naive_list(workdir: Path, lines: int) -> float:
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         batch_ids.append(batch.id)
-    by_id: dict[str, ChatCompletion] = {}
+    by_id: dict[str, Any] = {}
     for batch_id in batch_ids:
         while (batch := client.batches.retrieve(batch_id)).status != "completed":
             time.sleep(1)
         assert batch.output_file_id is not None
         for line in client.files.content(batch.output_file_id).text.splitlines():
             obj = json.loads(line)
-            by_id[obj["custom_id"]] = ChatCompletion.model_validate(obj["response"]["body"])
+            by_id[obj["custom_id"]] = obj
     results = [by_id[r["custom_id"]] for r in requests]
-    replies = sum(len(c.choices[0].message.content or "") > 0 for c in results)
+    replies = sum(len(o["response"]["body"]["choices"][0]["message"]["content"] or "") > 0 for o in results)
     assert replies == lines
     return replies
 
 
 CANDIDATES = {f.__name__: f for f in (ours_build, naive_build, ours_list, ours_list_sdk, naive_list, ours_stream)}
+ONLY = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]  # e.g. ours_list,naive_list
 
 
 def _measure(kind: str, tmp_path: Path) -> dict[str, float]:
@@ -325,10 +328,12 @@ def _median(samples: list[dict[str, float]], key: str) -> tuple[float, float]:
 @pytest.mark.timeout(7200)
 def test_batch_build_list_and_stream_against_naive_openai_code(tmp_path: Path) -> None:
     print(f"\n{LINES:,} batch requests, {ROUNDS} interleaved round(s), medians (spread)")
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
+    names = [name for name in CANDIDATES if not ONLY or name in ONLY]
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for round_ in range(ROUNDS):
-        for name in CANDIDATES if round_ % 2 == 0 else list(CANDIDATES)[::-1]:  # alternate the order
+        for name in names if round_ % 2 == 0 else names[::-1]:  # alternate the order
             samples[name].append(_measure(name, tmp_path))
+    print(f"  load average after the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     table = {}
     for name, runs in samples.items():
         seconds, spread = _median(runs, "seconds")
@@ -336,8 +341,10 @@ def test_batch_build_list_and_stream_against_naive_openai_code(tmp_path: Path) -
         table[name] = (seconds, rss)
         print(f"  {name:12s} {seconds:7.2f} s (±{spread:.2f})  {LINES / seconds:>10,.0f} lines/s  RSS +{rss:7.1f} MB")
 
-    def ratio(baseline: str, ours: str) -> tuple[float, float, float]:
+    def ratio(baseline: str, ours: str) -> tuple[float, float, float] | None:
         """Median of the per-round speed ratios (baseline time / our time), with their min and max."""
+        if baseline not in samples or ours not in samples:
+            return None
         ratios = [b["seconds"] / o["seconds"] for b, o in zip(samples[baseline], samples[ours], strict=True)]
         return statistics.median(ratios), min(ratios), max(ratios)
 
@@ -347,16 +354,19 @@ def test_batch_build_list_and_stream_against_naive_openai_code(tmp_path: Path) -
         "list end to end, text via ChatCompletion": (ratio("naive_list", "ours_list_sdk"), None),
         "stream end to end (iter_results)": (ratio("naive_list", "ours_stream"), None),
     }
-    for label, ((median, low, high), goal) in figures.items():
+    figures = {label: figure for label, figure in figures.items() if figure[0] is not None}
+    for label, (figure, goal) in figures.items():
+        assert figure is not None
+        median, low, high = figure
         target = f"(goal >= {goal:g}x)" if goal else "(no goal)"
         print(f"  {label:42s} {median:5.2f}x naive [{low:.2f}-{high:.2f}] {target}")
-    print(
-        f"  RSS growth: list +{table['ours_list'][1]:.0f} MB vs naive +{table['naive_list'][1]:.0f} MB "
-        f"(goal < {LIST_RSS_BUDGET_MB} MB); stream +{table['ours_stream'][1]:.0f} MB (goal < {STREAM_RSS_BUDGET_MB} MB)"
-    )
-    assert table["ours_list"][1] < LIST_RSS_BUDGET_MB
-    assert table["ours_stream"][1] < STREAM_RSS_BUDGET_MB
-    for label, ((median, _, _), goal) in figures.items():
+    for name, budget in (("ours_list", LIST_RSS_BUDGET_MB), ("ours_stream", STREAM_RSS_BUDGET_MB)):
+        if name in table:
+            print(f"  RSS growth {name}: +{table[name][1]:.0f} MB (goal < {budget} MB)")
+            assert table[name][1] < budget
+    for label, (figure, goal) in figures.items():
+        assert figure is not None
+        median = figure[0]
         assert goal is None or median >= goal, f"{label}: {median:.2f}x naive, goal >= {goal}x"
 
 

@@ -45,8 +45,8 @@ def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))  # never the user's batch journal
     monkeypatch.chdir(tmp_path)  # no stray .env from the working directory
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-kluster")  # must never be sent to kluster
-    from kluster_agents.integrations.api import compat, limits
-    from kluster_agents.integrations.api.stream_usage import forget_refusals
+    from kluster_agents.integrations._api import compat, limits
+    from kluster_agents.integrations._api.stream_usage import forget_refusals
 
     forget_refusals()  # every test starts with no remembered stream_options refusal (no order dependence)
     compat._warned.clear()  # ... and warns about each dropped parameter again (the warning is once per process)
@@ -77,7 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def compat_outcome() -> Callable[[Callable[[dict[str, Any]], Any], dict[str, Any]], Any]:
     """What a compat pass makes of a body: ("ok", result) or ("error", type, message), warnings off;
     for comparing a cached pass (RequestShapes) with the full one."""
-    from kluster_agents.integrations.api.errors import KlusterError
+    from kluster_agents.integrations._api.errors import KlusterError
 
     def outcome(fn: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> Any:
         with warnings.catch_warnings():
@@ -160,7 +160,7 @@ finally:
 _PRELOAD = [
     "openai",
     "pytest",
-    "kluster_agents.integrations.cli.app",
+    "kluster_agents.integrations._cli.app",
     "kluster_agents.integrations.emulator.server",
     "kluster_agents.integrations.emulator.pytest_plugin",
     "langchain_openai",

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 
+from kluster_agents.integrations._api.extras import require
 from kluster_agents.integrations._lazy import lazy_exports
-from kluster_agents.integrations.api.extras import require
 
 require("crewai", "crewai")
 
@@ -36,54 +36,48 @@ from kluster_agents.adapters.crewai._registration import register as _register
 _register()  # "kluster/<model>" strings and the "kluster" embedder provider (see _registration.py)
 
 if TYPE_CHECKING:
-    from kluster_agents.adapters.crewai.batched_kickoff import (
+    from kluster_agents.adapters.crewai._batch import (
         acall_for_each_batched,
         akickoff_for_each_batched,
         call_for_each_batched,
         kickoff_for_each_batched,
     )
-    from kluster_agents.adapters.crewai.embeddings import (
+    from kluster_agents.adapters.crewai._chat_model import KlusterCompletion, kluster_llm
+    from kluster_agents.adapters.crewai._embeddings import (
         KlusterEmbeddingFunction,
         KlusterEmbeddingsProvider,
         kluster_embedder,
         kluster_embedder_config,
     )
-    from kluster_agents.adapters.crewai.guardrail import KlusterVerifyGuardrail, VerifyGuardrail
-    from kluster_agents.adapters.crewai.llm import KlusterCompletion, kluster_llm
-    from kluster_agents.adapters.crewai.mcp import (
+    from kluster_agents.adapters.crewai._mcp import (
         KlusterMCPVerifyDocumentTool,
         KlusterMCPVerifyTool,
         kluster_mcp_tools,
         local_mcp_tools,
     )
-    from kluster_agents.adapters.crewai.tools import KlusterVerifyTool
-    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+    from kluster_agents.adapters.crewai._tools import KlusterVerifyTool
+    from kluster_agents.adapters.crewai._verify import KlusterVerifyGuardrail
 
 _EXPORTS = {
-    "acall_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
-    "akickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
-    "call_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
-    "kickoff_for_each_batched": "kluster_agents.adapters.crewai.batched_kickoff",
-    "KlusterEmbeddingFunction": "kluster_agents.adapters.crewai.embeddings",
-    "KlusterEmbeddingsProvider": "kluster_agents.adapters.crewai.embeddings",
-    "kluster_embedder": "kluster_agents.adapters.crewai.embeddings",
-    "kluster_embedder_config": "kluster_agents.adapters.crewai.embeddings",
-    "KlusterVerifyGuardrail": "kluster_agents.adapters.crewai.guardrail",
-    "VerifyGuardrail": "kluster_agents.adapters.crewai.guardrail",
-    "KlusterCompletion": "kluster_agents.adapters.crewai.llm",
-    "kluster_llm": "kluster_agents.adapters.crewai.llm",
-    "KlusterMCPVerifyDocumentTool": "kluster_agents.adapters.crewai.mcp",
-    "KlusterMCPVerifyTool": "kluster_agents.adapters.crewai.mcp",
-    "kluster_mcp_tools": "kluster_agents.adapters.crewai.mcp",
-    "local_mcp_tools": "kluster_agents.adapters.crewai.mcp",
-    "KlusterVerifyTool": "kluster_agents.adapters.crewai.tools",
-    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
-    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
-    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+    "acall_for_each_batched": "kluster_agents.adapters.crewai._batch",
+    "akickoff_for_each_batched": "kluster_agents.adapters.crewai._batch",
+    "call_for_each_batched": "kluster_agents.adapters.crewai._batch",
+    "kickoff_for_each_batched": "kluster_agents.adapters.crewai._batch",
+    "KlusterEmbeddingFunction": "kluster_agents.adapters.crewai._embeddings",
+    "KlusterEmbeddingsProvider": "kluster_agents.adapters.crewai._embeddings",
+    "kluster_embedder": "kluster_agents.adapters.crewai._embeddings",
+    "kluster_embedder_config": "kluster_agents.adapters.crewai._embeddings",
+    "KlusterVerifyGuardrail": "kluster_agents.adapters.crewai._verify",
+    "KlusterCompletion": "kluster_agents.adapters.crewai._chat_model",
+    "kluster_llm": "kluster_agents.adapters.crewai._chat_model",
+    "KlusterMCPVerifyDocumentTool": "kluster_agents.adapters.crewai._mcp",
+    "KlusterMCPVerifyTool": "kluster_agents.adapters.crewai._mcp",
+    "kluster_mcp_tools": "kluster_agents.adapters.crewai._mcp",
+    "local_mcp_tools": "kluster_agents.adapters.crewai._mcp",
+    "KlusterVerifyTool": "kluster_agents.adapters.crewai._tools",
 }
 
 __all__ = [
-    "HallucinationDetected",
     "KlusterCompletion",
     "KlusterEmbeddingFunction",
     "KlusterEmbeddingsProvider",
@@ -91,9 +85,6 @@ __all__ = [
     "KlusterMCPVerifyTool",
     "KlusterVerifyGuardrail",
     "KlusterVerifyTool",
-    "VerifyGuardrail",
-    "VerifyOutcome",
-    "VerifyPolicy",
     "acall_for_each_batched",
     "akickoff_for_each_batched",
     "call_for_each_batched",

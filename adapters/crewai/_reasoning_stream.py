@@ -19,7 +19,7 @@ from typing import Any
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
 
-from kluster_agents.integrations.api.reasoning import ThinkSplitter
+from kluster_agents.integrations._api.reasoning import ThinkSplitter
 
 active_split: ContextVar[StreamSplit | None] = ContextVar("kluster_crewai_stream_split", default=None)
 

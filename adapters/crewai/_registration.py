@@ -27,7 +27,7 @@ from crewai.rag.embeddings.factory import PROVIDER_PATHS
 from typing_extensions import TypedDict
 
 PROVIDER = "kluster"
-_EMBEDDINGS_PROVIDER_PATH = "kluster_agents.adapters.crewai.embeddings.KlusterEmbeddingsProvider"
+_EMBEDDINGS_PROVIDER_PATH = "kluster_agents.adapters.crewai._embeddings.KlusterEmbeddingsProvider"
 
 
 class KlusterProviderSpec(TypedDict, total=False):
@@ -74,7 +74,7 @@ def _register_llm_route() -> None:
         kluster_model = kluster_model_of(model, kwargs)
         if kluster_model is None:
             return resolve(cls, model, kwargs)
-        from kluster_agents.adapters.crewai.llm import KlusterCompletion
+        from kluster_agents.adapters.crewai._chat_model import KlusterCompletion
 
         return _KlusterRoute(PROVIDER, kluster_model, KlusterCompletion, False)
 

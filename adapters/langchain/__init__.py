@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kluster_agents.integrations._api.extras import require
 from kluster_agents.integrations._lazy import lazy_exports
-from kluster_agents.integrations.api.extras import require
 
 require("langchain_core", "langchain")
 require("langchain_openai", "langchain")
@@ -32,44 +32,37 @@ from kluster_agents.adapters.langchain._provider import register_provider
 register_provider()  # init_chat_model("kluster:<model>") and create_agent("kluster:<model>") route to ChatKluster
 
 if TYPE_CHECKING:
-    from kluster_agents.adapters.langchain.chat_models import ChatKluster, KlusterBatchChat
-    from kluster_agents.adapters.langchain.embeddings import KlusterEmbeddings
-    from kluster_agents.adapters.langchain.mcp import kluster_mcp_tools, local_mcp_tools
-    from kluster_agents.adapters.langchain.verify import (
+    from kluster_agents.adapters.langchain._chat_model import ChatKluster, KlusterBatchChat
+    from kluster_agents.adapters.langchain._embeddings import KlusterEmbeddings
+    from kluster_agents.adapters.langchain._mcp import kluster_mcp_tools, local_mcp_tools
+    from kluster_agents.adapters.langchain._verify import (
         KlusterVerifyCallbackHandler,
         KlusterVerifyTool,
         VerifyRecord,
         with_verification,
     )
-    from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
-    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+    from kluster_agents.integrations._api.structured import KlusterStructuredOutputError
 
 _EXPORTS = {
-    "ChatKluster": "kluster_agents.adapters.langchain.chat_models",
-    "KlusterBatchChat": "kluster_agents.adapters.langchain.chat_models",
-    "KlusterEmbeddings": "kluster_agents.adapters.langchain.embeddings",
-    "KlusterVerifyCallbackHandler": "kluster_agents.adapters.langchain.verify",
-    "kluster_mcp_tools": "kluster_agents.adapters.langchain.mcp",
-    "local_mcp_tools": "kluster_agents.adapters.langchain.mcp",
-    "KlusterVerifyTool": "kluster_agents.adapters.langchain.verify",
-    "VerifyRecord": "kluster_agents.adapters.langchain.verify",
-    "with_verification": "kluster_agents.adapters.langchain.verify",
-    "KlusterStructuredOutputError": "kluster_agents.integrations.api.structured",
-    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
-    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
-    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+    "ChatKluster": "kluster_agents.adapters.langchain._chat_model",
+    "KlusterBatchChat": "kluster_agents.adapters.langchain._chat_model",
+    "KlusterEmbeddings": "kluster_agents.adapters.langchain._embeddings",
+    "KlusterVerifyCallbackHandler": "kluster_agents.adapters.langchain._verify",
+    "kluster_mcp_tools": "kluster_agents.adapters.langchain._mcp",
+    "local_mcp_tools": "kluster_agents.adapters.langchain._mcp",
+    "KlusterVerifyTool": "kluster_agents.adapters.langchain._verify",
+    "VerifyRecord": "kluster_agents.adapters.langchain._verify",
+    "with_verification": "kluster_agents.adapters.langchain._verify",
+    "KlusterStructuredOutputError": "kluster_agents.integrations._api.structured",
 }
 
 __all__ = [
     "ChatKluster",
-    "HallucinationDetected",
     "KlusterBatchChat",
     "KlusterEmbeddings",
     "KlusterStructuredOutputError",
     "KlusterVerifyCallbackHandler",
     "KlusterVerifyTool",
-    "VerifyOutcome",
-    "VerifyPolicy",
     "VerifyRecord",
     "kluster_mcp_tools",
     "local_mcp_tools",

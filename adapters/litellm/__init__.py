@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 # (set LITELLM_LOCAL_MODEL_COST_MAP=False before importing to fetch it).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from kluster_agents.integrations.api.extras import require
+from kluster_agents.integrations._api.extras import require
 
 require("litellm", "litellm")
 
@@ -30,56 +30,49 @@ if _litellm.disable_hf_tokenizer_download is None and os.environ.get("KLUSTER_LI
     _litellm.disable_hf_tokenizer_download = True
 
 if TYPE_CHECKING:
-    from kluster_agents.adapters.litellm.batch import (
+    from kluster_agents.adapters.litellm._batch import (
         abatch_completion_via_api,
         batch_completion_via_api,
         batch_file_line,
         batch_kwargs,
     )
-    from kluster_agents.adapters.litellm.batch_shapes import kluster_status
-    from kluster_agents.adapters.litellm.exceptions import (
+    from kluster_agents.adapters.litellm._batch_shapes import kluster_status
+    from kluster_agents.adapters.litellm._errors import (
         LiteLLMKlusterConfigError,
         LiteLLMKlusterInvalidRequestError,
         LiteLLMKlusterUnsupportedError,
     )
-    from kluster_agents.adapters.litellm.guardrail import KlusterVerifyGuardrail, verify_outcome, verify_result
-    from kluster_agents.adapters.litellm.provider import KlusterLLM, model_map, register
-    from kluster_agents.adapters.litellm.proxy_config import build_proxy_config, litellm_config_command
-    from kluster_agents.adapters.litellm.router import kluster_router
-    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+    from kluster_agents.adapters.litellm._provider import KlusterLLM, model_map, register
+    from kluster_agents.adapters.litellm._proxy_config import build_proxy_config, litellm_config_command
+    from kluster_agents.adapters.litellm._router import kluster_router
+    from kluster_agents.adapters.litellm._verify import KlusterVerifyGuardrail, verify_outcome, verify_result
 
 _EXPORTS = {
-    "abatch_completion_via_api": "kluster_agents.adapters.litellm.batch",
-    "batch_completion_via_api": "kluster_agents.adapters.litellm.batch",
-    "batch_file_line": "kluster_agents.adapters.litellm.batch",
-    "batch_kwargs": "kluster_agents.adapters.litellm.batch",
-    "kluster_status": "kluster_agents.adapters.litellm.batch_shapes",
-    "LiteLLMKlusterConfigError": "kluster_agents.adapters.litellm.exceptions",
-    "LiteLLMKlusterInvalidRequestError": "kluster_agents.adapters.litellm.exceptions",
-    "LiteLLMKlusterUnsupportedError": "kluster_agents.adapters.litellm.exceptions",
-    "KlusterVerifyGuardrail": "kluster_agents.adapters.litellm.guardrail",
-    "verify_outcome": "kluster_agents.adapters.litellm.guardrail",
-    "verify_result": "kluster_agents.adapters.litellm.guardrail",
-    "KlusterLLM": "kluster_agents.adapters.litellm.provider",
-    "model_map": "kluster_agents.adapters.litellm.provider",
-    "register": "kluster_agents.adapters.litellm.provider",
-    "build_proxy_config": "kluster_agents.adapters.litellm.proxy_config",
-    "litellm_config_command": "kluster_agents.adapters.litellm.proxy_config",
-    "kluster_router": "kluster_agents.adapters.litellm.router",
-    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
-    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
-    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+    "abatch_completion_via_api": "kluster_agents.adapters.litellm._batch",
+    "batch_completion_via_api": "kluster_agents.adapters.litellm._batch",
+    "batch_file_line": "kluster_agents.adapters.litellm._batch",
+    "batch_kwargs": "kluster_agents.adapters.litellm._batch",
+    "kluster_status": "kluster_agents.adapters.litellm._batch_shapes",
+    "LiteLLMKlusterConfigError": "kluster_agents.adapters.litellm._errors",
+    "LiteLLMKlusterInvalidRequestError": "kluster_agents.adapters.litellm._errors",
+    "LiteLLMKlusterUnsupportedError": "kluster_agents.adapters.litellm._errors",
+    "KlusterVerifyGuardrail": "kluster_agents.adapters.litellm._verify",
+    "verify_outcome": "kluster_agents.adapters.litellm._verify",
+    "verify_result": "kluster_agents.adapters.litellm._verify",
+    "KlusterLLM": "kluster_agents.adapters.litellm._provider",
+    "model_map": "kluster_agents.adapters.litellm._provider",
+    "register": "kluster_agents.adapters.litellm._provider",
+    "build_proxy_config": "kluster_agents.adapters.litellm._proxy_config",
+    "litellm_config_command": "kluster_agents.adapters.litellm._proxy_config",
+    "kluster_router": "kluster_agents.adapters.litellm._router",
 }
 
 __all__ = [
-    "HallucinationDetected",
     "KlusterLLM",
     "KlusterVerifyGuardrail",
     "LiteLLMKlusterConfigError",
     "LiteLLMKlusterInvalidRequestError",
     "LiteLLMKlusterUnsupportedError",
-    "VerifyOutcome",
-    "VerifyPolicy",
     "abatch_completion_via_api",
     "batch_completion_via_api",
     "batch_file_line",

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kluster_agents.integrations._api.extras import require
 from kluster_agents.integrations._lazy import lazy_exports
-from kluster_agents.integrations.api.extras import require
 
 require("pydantic_ai", "pydantic-ai")
 
@@ -24,54 +24,47 @@ from kluster_agents.adapters.pydantic_ai import _model_strings  # after the extr
 _model_strings.install()
 
 if TYPE_CHECKING:
-    from kluster_agents.adapters.pydantic_ai.batch_runs import RunOutcome, run_many, run_many_sync
-    from kluster_agents.adapters.pydantic_ai.chat_model import KlusterModelSettings
-    from kluster_agents.adapters.pydantic_ai.embeddings import (
+    from kluster_agents.adapters.pydantic_ai._batch import RunOutcome, run_many, run_many_sync
+    from kluster_agents.adapters.pydantic_ai._chat_model import KlusterModelSettings
+    from kluster_agents.adapters.pydantic_ai._embeddings import (
         KlusterEmbeddingModel,
         kluster_embedder,
         kluster_embedding_model,
     )
-    from kluster_agents.adapters.pydantic_ai.mcp import kluster_mcp_toolset, local_mcp_toolset
-    from kluster_agents.adapters.pydantic_ai.profiles import kluster_model_profile
-    from kluster_agents.adapters.pydantic_ai.provider import (
+    from kluster_agents.adapters.pydantic_ai._mcp import kluster_mcp_toolset, local_mcp_toolset
+    from kluster_agents.adapters.pydantic_ai._profiles import kluster_model_profile
+    from kluster_agents.adapters.pydantic_ai._provider import (
         KlusterProvider,
         KlusterProviderError,
         kluster_model,
         kluster_models,
     )
-    from kluster_agents.adapters.pydantic_ai.verify import verify_output_validator
-    from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyOutcome, VerifyPolicy
+    from kluster_agents.adapters.pydantic_ai._verify import verify_output_validator
 
 _EXPORTS = {
-    "RunOutcome": "kluster_agents.adapters.pydantic_ai.batch_runs",
-    "run_many": "kluster_agents.adapters.pydantic_ai.batch_runs",
-    "run_many_sync": "kluster_agents.adapters.pydantic_ai.batch_runs",
-    "KlusterModelSettings": "kluster_agents.adapters.pydantic_ai.chat_model",
-    "KlusterEmbeddingModel": "kluster_agents.adapters.pydantic_ai.embeddings",
-    "kluster_embedder": "kluster_agents.adapters.pydantic_ai.embeddings",
-    "kluster_embedding_model": "kluster_agents.adapters.pydantic_ai.embeddings",
-    "kluster_mcp_toolset": "kluster_agents.adapters.pydantic_ai.mcp",
-    "local_mcp_toolset": "kluster_agents.adapters.pydantic_ai.mcp",
-    "kluster_model_profile": "kluster_agents.adapters.pydantic_ai.profiles",
-    "KlusterProvider": "kluster_agents.adapters.pydantic_ai.provider",
-    "KlusterProviderError": "kluster_agents.adapters.pydantic_ai.provider",
-    "kluster_model": "kluster_agents.adapters.pydantic_ai.provider",
-    "kluster_models": "kluster_agents.adapters.pydantic_ai.provider",
-    "verify_output_validator": "kluster_agents.adapters.pydantic_ai.verify",
-    "HallucinationDetected": "kluster_agents.integrations.verify.policy",
-    "VerifyOutcome": "kluster_agents.integrations.verify.policy",
-    "VerifyPolicy": "kluster_agents.integrations.verify.policy",
+    "RunOutcome": "kluster_agents.adapters.pydantic_ai._batch",
+    "run_many": "kluster_agents.adapters.pydantic_ai._batch",
+    "run_many_sync": "kluster_agents.adapters.pydantic_ai._batch",
+    "KlusterModelSettings": "kluster_agents.adapters.pydantic_ai._chat_model",
+    "KlusterEmbeddingModel": "kluster_agents.adapters.pydantic_ai._embeddings",
+    "kluster_embedder": "kluster_agents.adapters.pydantic_ai._embeddings",
+    "kluster_embedding_model": "kluster_agents.adapters.pydantic_ai._embeddings",
+    "kluster_mcp_toolset": "kluster_agents.adapters.pydantic_ai._mcp",
+    "local_mcp_toolset": "kluster_agents.adapters.pydantic_ai._mcp",
+    "kluster_model_profile": "kluster_agents.adapters.pydantic_ai._profiles",
+    "KlusterProvider": "kluster_agents.adapters.pydantic_ai._provider",
+    "KlusterProviderError": "kluster_agents.adapters.pydantic_ai._provider",
+    "kluster_model": "kluster_agents.adapters.pydantic_ai._provider",
+    "kluster_models": "kluster_agents.adapters.pydantic_ai._provider",
+    "verify_output_validator": "kluster_agents.adapters.pydantic_ai._verify",
 }
 
 __all__ = [
-    "HallucinationDetected",
     "KlusterEmbeddingModel",
     "KlusterModelSettings",
     "KlusterProvider",
     "KlusterProviderError",
     "RunOutcome",
-    "VerifyOutcome",
-    "VerifyPolicy",
     "kluster_embedder",
     "kluster_embedding_model",
     "kluster_mcp_toolset",

@@ -27,7 +27,7 @@ def install() -> None:
 
     def infer_model(model: Any, *args: Any, **kwargs: Any) -> models.Model:
         if isinstance(model, str) and model.startswith(MODEL_PREFIX):
-            from kluster_agents.adapters.pydantic_ai.provider import kluster_model
+            from kluster_agents.adapters.pydantic_ai._provider import kluster_model
 
             return kluster_model(model)
         return original(model, *args, **kwargs)

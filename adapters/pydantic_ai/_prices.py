@@ -23,8 +23,8 @@ from typing import Any
 
 from genai_prices import data_snapshot, types
 
-from kluster_agents.integrations.api.catalog import get_model
-from kluster_agents.integrations.api.prices import PriceMode, price_of
+from kluster_agents.integrations._api.catalog import get_model
+from kluster_agents.integrations._api.prices import PriceMode, price_of
 
 PROVIDER_ID = "kluster"
 BATCH_PROVIDER_ID = "kluster-batch"
@@ -53,7 +53,7 @@ KLUSTER = types.Provider(
     name="kluster.ai",
     api_pattern=API_PATTERN,
     pricing_urls=["https://www.kluster.ai/pricing"],
-    description="kluster.ai real-time prices from kluster_agents.integrations.api.prices",
+    description="kluster.ai real-time prices from kluster_agents.integrations._api.prices",
 )
 
 
@@ -96,7 +96,7 @@ class _WithKluster(data_snapshot.DataSnapshot):
         if model is None:
             raise LookupError(
                 f"Unable to find model with {model_ref=!r} in {PROVIDER_ID} (no known {mode} per-token price; "
-                "set one with kluster_agents.integrations.api.prices.set_price)"
+                "set one with kluster_agents.integrations._api.prices.set_price)"
             )
         return model.calc_price(
             usage,

@@ -29,7 +29,7 @@ from kluster_agents.integrations.emulator.gateway import Gateway
 from kluster_agents.integrations.emulator.passthrough import CassetteLayer
 from kluster_agents.integrations.emulator.runtime import EmulatorRuntime
 from kluster_agents.integrations.emulator.web import FastJSONResponse
-from kluster_agents.integrations.mcp.tools import build_verify_mcp_server
+from kluster_agents.integrations.mcp._tools import build_verify_mcp_server
 
 
 def create_app(

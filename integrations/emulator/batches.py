@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kluster_agents.integrations.api.catalog import ModelInfo
+from kluster_agents.integrations._api.catalog import ModelInfo
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request
 from kluster_agents.integrations.emulator.fidelity import validate_chat_request

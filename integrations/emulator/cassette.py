@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from kluster_agents.integrations.api.errors import KlusterError, redact, register_secret
+from kluster_agents.integrations._api.errors import KlusterError, redact, register_secret
 
 FORMAT = 1
 RECORDED_AGAINST_EMULATOR = "emulator"
@@ -85,7 +85,7 @@ def _normalise_chat(body: Any) -> Any:
     the fields that change between runs without changing the request's meaning."""
     if not isinstance(body, dict):
         return body
-    from kluster_agents.integrations.api.compat import prepare_chat_request
+    from kluster_agents.integrations._api.compat import prepare_chat_request
 
     stream_options = body.get("stream_options")
     try:
@@ -110,7 +110,7 @@ _SETTINGS: Any = None
 def _normalising_settings() -> Any:
     global _SETTINGS
     if _SETTINGS is None:
-        from kluster_agents.integrations.api.settings import KlusterSettings
+        from kluster_agents.integrations._api.settings import KlusterSettings
 
         _SETTINGS = KlusterSettings.load(api_key="cassette-normalising-only")
     return _SETTINGS

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kluster_agents.integrations.api.errors import KlusterConfigError
-from kluster_agents.integrations.api.settings import Tier
+from kluster_agents.integrations._api.errors import KlusterConfigError
+from kluster_agents.integrations._api.settings import Tier
 from kluster_agents.integrations.emulator.fidelity import check_mode
 from kluster_agents.integrations.emulator.server import DEFAULT_PORT, Emulator, serve
 

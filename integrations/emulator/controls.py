@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kluster_agents.integrations.api.settings import Tier
+from kluster_agents.integrations._api.settings import Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED, EmulatedClock
 from kluster_agents.integrations.emulator.faults import Fault
 from kluster_agents.integrations.emulator.fidelity import Mode, check_mode

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kluster_agents.integrations.api.errors import KlusterAPIError
+from kluster_agents.integrations._api.errors import KlusterAPIError
 
 
 class EmulatorAPIError(KlusterAPIError):

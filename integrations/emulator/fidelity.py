@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from kluster_agents.integrations.api.catalog import ModelInfo
-from kluster_agents.integrations.api.compat import DOCS_UNSUPPORTED_MESSAGE_FIELDS, DOCS_UNSUPPORTED_PARAMS
-from kluster_agents.integrations.api.settings import Tier
+from kluster_agents.integrations._api.catalog import ModelInfo
+from kluster_agents.integrations._api.compat import DOCS_UNSUPPORTED_MESSAGE_FIELDS, DOCS_UNSUPPORTED_PARAMS
+from kluster_agents.integrations._api.settings import Tier
 from kluster_agents.integrations.emulator.chat_shape import check_chat_shape
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request, not_found, unsupported
 from kluster_agents.integrations.emulator.text import prompt_tokens

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.errors import bad_request
 from kluster_agents.integrations.emulator.files import FileService

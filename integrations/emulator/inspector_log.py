@@ -21,7 +21,7 @@ from kluster_agents.integrations.emulator.faults import Fault, FaultInjector, Fa
 if TYPE_CHECKING:
     from kluster_agents.integrations.emulator.controls import RequestRecord
 
-COMPAT_HEADER = b"x-kluster-compat"  # the client side is `integrations/api/compat_trace.py`
+COMPAT_HEADER = b"x-kluster-compat"  # the client side is `integrations/_api/compat_trace.py`
 MAX_KEPT_BODY = 256 * 1024  # response bytes kept per request for the page
 _ids = itertools.count(1)
 current: ContextVar[RequestRecord | None] = ContextVar("kluster_emulator_request", default=None)

@@ -20,7 +20,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from kluster_agents.integrations.api.errors import redact
+from kluster_agents.integrations._api.errors import redact
 from kluster_agents.integrations.emulator.cassette import (
     KEPT_RESPONSE_HEADERS,
     CassetteMismatch,

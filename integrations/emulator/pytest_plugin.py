@@ -126,7 +126,7 @@ def _load_cassette(emulator: Emulator, request: pytest.FixtureRequest, marker: p
             "(any kluster-compatible server, e.g. `kluster-agents emulate`) in the environment.",
             pytrace=False,
         )
-    from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL
+    from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL
 
     return emulator.record_cassette(path, upstream_url=base_url or DEFAULT_BASE_URL, upstream_key=key, name=name)
 

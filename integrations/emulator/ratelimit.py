@@ -10,7 +10,7 @@ import math
 import threading
 from collections import defaultdict, deque
 
-from kluster_agents.integrations.api.catalog import TierLimits
+from kluster_agents.integrations._api.catalog import TierLimits
 
 WINDOW_SECONDS = 60.0
 

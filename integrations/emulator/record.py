@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Any
 
-from kluster_agents.integrations.api.errors import redact, register_secret
-from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL
+from kluster_agents.integrations._api.errors import redact, register_secret
+from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL
 from kluster_agents.integrations.emulator.exchanges import RECORDED_DIR, load_exchanges
 
 RERECORDED = (

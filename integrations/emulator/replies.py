@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kluster_agents.integrations.api.catalog import ModelInfo
+from kluster_agents.integrations._api.catalog import ModelInfo
 from kluster_agents.integrations.emulator.agent import (
     agent_turn,
     conversation_values,
@@ -143,7 +143,7 @@ def derived_reply(request: Mapping[str, Any], info: ModelInfo) -> Reply:
     Reasoning models (catalog `reasoning`: DeepSeek-R1, Qwen3, Magistral) write their thinking inline
     as `<think>…</think>` before a text answer, as their chat templates make them do when served
     through an OpenAI-compatible API without a reasoning parser (kluster's docs document no
-    `reasoning_content` field; issue 17 compared the adapters against exactly this shape)."""
+    `reasoning_content` field, so every adapter is checked against exactly this shape)."""
     reply = _derived_reply(request, info)
     if info.reasoning and reply.content is not None:
         return Reply(content=think_block(request) + reply.content, finish_reason=reply.finish_reason)

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from kluster_agents.integrations.api.catalog import VERIFY_MODEL
+from kluster_agents.integrations._api.catalog import VERIFY_MODEL
 from kluster_agents.integrations.emulator.errors import observed_error
 from kluster_agents.integrations.emulator.fidelity import validate_chat_request
 from kluster_agents.integrations.emulator.replies import Reply

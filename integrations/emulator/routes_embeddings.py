@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from kluster_agents.integrations.api.catalog import ModelInfo
+from kluster_agents.integrations._api.catalog import ModelInfo
 from kluster_agents.integrations.emulator.embedder import embed, input_tokens
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request, not_found, unsupported
 from kluster_agents.integrations.emulator.web import FastJSONResponse, emulated, json_body, runtime

@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from kluster_agents.integrations.api.errors import register_secret
+from kluster_agents.integrations._api.errors import register_secret
 from kluster_agents.integrations.emulator.runtime import MCP_ID, MCP_KIND
 from kluster_agents.integrations.emulator.web import FastJSONResponse, emulated, runtime
-from kluster_agents.integrations.mcp.tools import MCP_PATH
+from kluster_agents.integrations.mcp._tools import MCP_PATH
 
 router = APIRouter()
 _DISABLED = {"enabled": False, "url": "", "apiKey": ""}

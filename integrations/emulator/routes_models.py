@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from kluster_agents.integrations.api.catalog import list_models
+from kluster_agents.integrations._api.catalog import list_models
 from kluster_agents.integrations.emulator.errors import not_found
 from kluster_agents.integrations.emulator.runtime import FINE_TUNED_KIND
 from kluster_agents.integrations.emulator.web import FastJSONResponse, emulated, runtime

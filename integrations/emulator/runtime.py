@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kluster_agents.integrations.api.catalog import ModelInfo, get_model, list_models
+from kluster_agents.integrations._api.catalog import ModelInfo, get_model, list_models
 from kluster_agents.integrations.emulator.batches import BatchEngine
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.exchanges import chat_replays, load_exchanges, verify_answers

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from kluster_agents.integrations._api.extras import require
+
+for _served_by in ("fastapi", "uvicorn"):  # the emulator is a web app: the 'testing' extra brings its server
+    require(_served_by, "testing")
+
 import os
 import socket
 import threading
@@ -11,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from kluster_agents.integrations.api.settings import KlusterSettings, Tier
+from kluster_agents.integrations._api.settings import KlusterSettings, Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.slow_clients import DEFAULT_HEADER_TIMEOUT, header_deadline_protocol

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kluster_agents.integrations.api.compat import content_text
+from kluster_agents.integrations._api.compat import content_text
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
 _STOPWORDS = frozenset(

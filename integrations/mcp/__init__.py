@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING
 from kluster_agents.integrations._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kluster_agents.integrations.mcp.cloud import CloudMCPClient, result_from_tool
-    from kluster_agents.integrations.mcp.management import MCPEndpoint, disable, enable, status
-    from kluster_agents.integrations.mcp.server import DEFAULT_LOCAL_PORT, LOCAL_HTTP_PATH, build_local_server, serve
+    from kluster_agents.integrations.mcp._cloud import CloudMCPClient, result_from_tool
+    from kluster_agents.integrations.mcp._management import MCPEndpoint, disable, enable, status
+    from kluster_agents.integrations.mcp._server import DEFAULT_LOCAL_PORT, LOCAL_HTTP_PATH, build_local_server, serve
 
 _EXPORTS = {
-    "CloudMCPClient": "cloud",
-    "result_from_tool": "cloud",
-    "MCPEndpoint": "management",
-    "disable": "management",
-    "enable": "management",
-    "status": "management",
-    "DEFAULT_LOCAL_PORT": "server",
-    "LOCAL_HTTP_PATH": "server",
-    "build_local_server": "server",
-    "serve": "server",
+    "CloudMCPClient": "_cloud",
+    "result_from_tool": "_cloud",
+    "MCPEndpoint": "_management",
+    "disable": "_management",
+    "enable": "_management",
+    "status": "_management",
+    "DEFAULT_LOCAL_PORT": "_server",
+    "LOCAL_HTTP_PATH": "_server",
+    "build_local_server": "_server",
+    "serve": "_server",
 }
 
 __all__ = [

@@ -11,9 +11,9 @@ from collections.abc import Generator
 import httpx
 from pydantic import SecretStr
 
-from kluster_agents.integrations.api.errors import KlusterConfigError, register_secret
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.mcp.management import status
+from kluster_agents.integrations._api.errors import KlusterConfigError, register_secret
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations.mcp._management import status
 
 
 class BearerToken(httpx.Auth):

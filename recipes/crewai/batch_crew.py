@@ -12,8 +12,7 @@ os.environ.setdefault("CREWAI_DISABLE_TRACKING", "true")
 from crewai import Agent, Crew, Task
 
 from kluster_agents.adapters.crewai import kickoff_for_each_batched, kluster_llm
-from kluster_agents.integrations import kluster_backend
-from kluster_agents.integrations.jobs import MicroBatchStats
+from kluster_agents.integrations import MicroBatchStats, kluster_backend
 
 PRODUCTS = ["green tea", "trail shoes", "desk lamp", "fountain pen", "road bike", "wool socks"]
 

@@ -17,7 +17,7 @@ from crewai.knowledge.knowledge import Knowledge
 from crewai.knowledge.source.string_knowledge_source import StringKnowledgeSource
 
 from kluster_agents.adapters.crewai import kluster_embedder, kluster_llm
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 DOCS = [
     "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",

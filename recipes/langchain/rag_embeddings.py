@@ -8,7 +8,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from kluster_agents.adapters.langchain import ChatKluster, KlusterEmbeddings
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 DOCS = [
     Document(page_content="The Eiffel Tower was completed in 1889 for the World's Fair in Paris."),

@@ -6,8 +6,8 @@ Run: uv run python recipes/langchain/rag_verified.py   (no key needed: uses the 
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 
-from kluster_agents.adapters.langchain import ChatKluster, VerifyPolicy, with_verification
-from kluster_agents.integrations import kluster_backend
+from kluster_agents.adapters.langchain import ChatKluster, with_verification
+from kluster_agents.integrations import VerifyPolicy, kluster_backend
 
 DOCS = [
     Document(page_content="The Eiffel Tower is 330 metres tall including its antennas."),

@@ -12,7 +12,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # kluster's model
 import litellm
 
 from kluster_agents.adapters.litellm import register
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 EMBEDDING_MODEL = "kluster/BAAI/bge-m3"
 CHAT_MODEL = "kluster/klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"

@@ -6,7 +6,7 @@ Run: python recipes/pydantic_ai/rag_embeddings.py   (no key needed: uses the emu
 from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import kluster_embedder, kluster_model
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations import kluster_backend
 
 DOCS = [
     "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",

@@ -1,4 +1,4 @@
-"""Progress display of the frameworks' batch modes (issue 18.8): LangChain `batch=True`, LiteLLM's
+"""Progress display of the frameworks' batch modes (a long wait must show it is alive): LangChain `batch=True`, LiteLLM's
 `batch_completion_via_api`, CrewAI `kickoff_for_each_batched`, PydanticAI `run_many`.
 
 Under pytest standard output is captured (not a terminal), so the default ('auto') shows nothing;
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.jobs.polling import progress_enabled
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations._jobs.polling import progress_enabled
 
 pytestmark = pytest.mark.kluster_emulator(timing="instant")
 

@@ -76,9 +76,9 @@ def _ours(workdir: Path, lines: int) -> dict:
     import openai
     from openai.types import Batch
 
-    from kluster_agents.integrations.api.settings import KlusterSettings
-    from kluster_agents.integrations.jobs import batch as engine
-    from kluster_agents.integrations.jobs.batch_input import prepare_requests
+    from kluster_agents.integrations._api.settings import KlusterSettings
+    from kluster_agents.integrations._jobs import batch as engine
+    from kluster_agents.integrations._jobs.batch_input import prepare_requests
 
     settings = KlusterSettings.load(api_key="bench-key", base_url="https://bench.invalid/v1", warn_on_drop=False)
     start_rss = _rss_mb()

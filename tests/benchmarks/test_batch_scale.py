@@ -1,4 +1,4 @@
-"""Batch at scale, against the naive openai-SDK code measured in the same run (issue 20, items 1-2):
+"""Batch at scale, against the naive openai-SDK code measured in the same run (build, then results):
 
 - build: validate + write + index N requests (`prepare_requests`) vs a list of dicts `json.dumps`-ed
   into one file;
@@ -195,7 +195,7 @@ def _current_rss_mb() -> float:
 
 
 def _settings() -> Any:
-    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations._api.settings import KlusterSettings
 
     return KlusterSettings.load(api_key="bench-key", base_url=_BASE_URL, warn_on_drop=False, timeout=600)
 
@@ -204,7 +204,7 @@ def _settings() -> Any:
 
 
 def ours_build(workdir: Path, lines: int) -> float:
-    from kluster_agents.integrations.jobs.batch_input import prepare_requests
+    from kluster_agents.integrations._jobs.batch_input import prepare_requests
 
     prepared = prepare_requests(
         (_request(i) for i in range(lines)),
@@ -230,7 +230,7 @@ def naive_build(workdir: Path, lines: int) -> float:
 
 
 def ours_list(workdir: Path, lines: int) -> float:
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     results = run_batch(
         (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
@@ -242,7 +242,7 @@ def ours_list(workdir: Path, lines: int) -> float:
 
 def ours_list_sdk(workdir: Path, lines: int) -> float:
     """`ours_list`, reading each reply through a validated `ChatCompletion` (as the naive code does)."""
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     results = run_batch(
         (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
@@ -253,7 +253,7 @@ def ours_list_sdk(workdir: Path, lines: int) -> float:
 
 
 def ours_stream(workdir: Path, lines: int) -> float:
-    from kluster_agents.integrations.jobs.batch import iter_results
+    from kluster_agents.integrations._jobs.batch import iter_results
 
     results = iter_results(
         (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
@@ -368,7 +368,7 @@ if __name__ == "__main__":
     # client's first call (~0.9 s, the same on both sides).
     import openai.resources  # noqa: F401
 
-    import kluster_agents.integrations.jobs.batch  # noqa: F401
+    import kluster_agents.integrations._jobs.batch  # noqa: F401
 
     fake, _BASE_URL = _start_fake()
     start_rss = _current_rss_mb()

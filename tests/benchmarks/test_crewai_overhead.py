@@ -21,7 +21,7 @@ pytest.importorskip("crewai")
 from crewai import LLM, Agent, Crew, Task
 
 from kluster_agents.adapters.crewai import kluster_llm
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
 
 from ._timing import Samples, compare, interleave
 

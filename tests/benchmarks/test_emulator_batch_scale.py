@@ -1,4 +1,4 @@
-"""The emulator holds tier-size batch jobs (issue 20, item 3): a 100,000-line job (the core tier's
+"""The emulator holds tier-size batch jobs (users test real batch sizes against it): a 100,000-line job (the core tier's
 per-job maximum) completes with every line answered and none expired, and a 1,000,000-line run
 (split by the engine into 10 tier-size jobs) completes, with the emulator's memory flat: its RSS
 grows by about the same for 1M lines as for 100k (outputs are spooled to disk, not held).
@@ -32,8 +32,8 @@ def _rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 def _run(lines: int, port: int) -> dict[str, Any]:
-    from kluster_agents.integrations.api.settings import KlusterSettings
-    from kluster_agents.integrations.jobs.batch import iter_results
+    from kluster_agents.integrations._api.settings import KlusterSettings
+    from kluster_agents.integrations._jobs.batch import iter_results
 
     with emulator_process(port) as (server, _, base_url):
         assert server.pid is not None

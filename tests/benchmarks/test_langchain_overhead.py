@@ -3,7 +3,7 @@
 1. Per-call overhead, sync `invoke` and async `ainvoke`: `ChatKluster` vs plain `ChatOpenAI`, both on
    the SAME httpx MockTransport answering a kluster-shaped completion. Goal: <= 1.03x each.
 2. Construction: `ChatKluster(...)` vs `ChatOpenAI(...)` with the same arguments and default HTTP
-   clients (issue 20.4: each model used to build its own pool and SSL context). Goal: <= 2x.
+   clients (each model used to build its own pool and SSL context). Goal: <= 2x.
 3. `.batch()` of 1,000 inputs against the emulator: Batch API (`batch=True`) vs real time —
    HTTP requests sent and wall time.
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from kluster_agents.integrations.jobs.batch import arun_batch
-from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+from kluster_agents.integrations._jobs.batch import arun_batch
+from kluster_agents.integrations._jobs.microbatch import MicroBatcher
 
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 CALLERS = (10, 100, 1_000, 5_000)

@@ -1,4 +1,4 @@
-"""Client-side tier limits through every adapter (issue 16.9): 200 concurrent calls against the
+"""Client-side tier limits through every adapter: 200 concurrent calls against the
 emulator with its rate limiter on. Per adapter it prints the 429s the emulator answered (goal 0)
 and the throughput achieved as a fraction of what the limits allow (goal >= 95%), as the median and
 spread over ROUNDS rounds (adapters interleaved within each round, so machine load hits them alike).
@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kluster_agents.integrations.api import limits
+from kluster_agents.integrations._api import limits
 from kluster_agents.integrations.emulator.ratelimit import WINDOW_SECONDS
 
 from ._servers import RemoteEmulator, controlled_emulator
@@ -72,7 +72,7 @@ Caller = Callable[[int], Awaitable[Any]]
 
 
 def _core(model: str = MODEL) -> Caller:
-    from kluster_agents.integrations.api.client import make_async_client
+    from kluster_agents.integrations._api.client import make_async_client
 
     client = make_async_client()
 

@@ -18,12 +18,12 @@ import time
 import httpx
 import pytest
 
-from kluster_agents.integrations.api.catalog import VERIFY_MODEL, get_model
-from kluster_agents.integrations.api.errors import KlusterRateLimitError
-from kluster_agents.integrations.api.limits import RateLimiter
-from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations.verify.client import VerifyClient
-from kluster_agents.integrations.verify.policy import VerifyPolicy
+from kluster_agents.integrations._api.catalog import VERIFY_MODEL, get_model
+from kluster_agents.integrations._api.errors import KlusterRateLimitError
+from kluster_agents.integrations._api.limits import RateLimiter
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._verify.client import VerifyClient
+from kluster_agents.integrations._verify.policy import VerifyPolicy
 
 from ._timing import Samples, compare, interleave
 

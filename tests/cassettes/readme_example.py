@@ -1,4 +1,4 @@
-# The README's cassette example, verbatim (tests/cassettes/test_plugin.py runs it as a user would).
+# The README's cassette example, verbatim (tests/cassettes/test_plugin.py runs it as a user would; tests/docs/test_examples.py checks it is the one the README shows).
 import pytest
 from langchain.agents import create_agent
 from langchain_core.tools import tool

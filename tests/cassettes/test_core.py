@@ -11,11 +11,11 @@ from typing import Any
 import openai
 import pytest
 
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._verify.client import VerifyClient
 from kluster_agents.integrations.emulator.controls import JobTiming
 from kluster_agents.integrations.emulator.server import Emulator
-from kluster_agents.integrations.jobs.batch import run_batch
-from kluster_agents.integrations.verify.client import VerifyClient
 
 from .conftest import UPSTREAM_KEY, record_and_replay
 

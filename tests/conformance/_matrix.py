@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from kluster_agents.integrations.api.adaptive_requests import PLACEHOLDER_TEXT
-from kluster_agents.integrations.api.catalog import VERIFY_MODEL, ModelInfo, chat_models, get_model
-from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations._api.adaptive_requests import PLACEHOLDER_TEXT
+from kluster_agents.integrations._api.catalog import VERIFY_MODEL, ModelInfo, chat_models, get_model
+from kluster_agents.integrations._api.errors import KlusterUnsupportedError
 
 FRAMEWORKS = ("core", "langchain", "litellm", "crewai", "pydantic_ai")
 MODES = ("realtime", "stream", "async", "batch", "adaptive")

@@ -109,7 +109,7 @@ CASES = [
             "Is Unreliable: False",
             "=== Context Validation Example 3 ===",
             "#Run 2 - Wrong Answer",
-            # The live service answered the notebook's chat-completions check with HTTP 500 (issue 14, fact 6);
+            # The live service answered the notebook's chat-completions check with HTTP 500 (tests/fidelity/observed.py);
             # the notebook catches it and reports no processed conversations.
             "Error processing chat example: Error code: 500",
             "Processed 0 chat conversations",

@@ -14,7 +14,7 @@ import jsonschema
 import openai
 import pytest
 
-from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations.emulator.replies import derived_reply
 from kluster_agents.integrations.emulator.schema_instance import ConversationValues, instance_for_schema
 

@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from kluster_agents.integrations.api.compat import DOCS_UNSUPPORTED_PARAMS
+from kluster_agents.integrations._api.compat import DOCS_UNSUPPORTED_PARAMS
 
 from .helpers import LLAMA_8B, NO_TOOLS_MODEL, TEXT_ONLY_MODEL, WEATHER_TOOL, user
 

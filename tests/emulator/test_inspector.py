@@ -14,8 +14,8 @@ import openai
 import pytest
 
 from kluster_agents.integrations import make_client
-from kluster_agents.integrations.api.compat_trace import COMPAT_HEADER, compat_changes, sends_compat_header
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.compat_trace import COMPAT_HEADER, compat_changes, sends_compat_header
+from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations.emulator.inspector import framework_of, loss_curve_svg, reassemble_stream
 from kluster_agents.integrations.emulator.server import Emulator
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
+from kluster_agents.integrations._api.client import make_async_client, make_client
+from kluster_agents.integrations._api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 from kluster_agents.integrations.emulator.controls import EmulatorControls
 from kluster_agents.integrations.emulator.server import Emulator
 

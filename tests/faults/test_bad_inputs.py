@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.errors import (
+from kluster_agents.integrations._api.client import make_async_client, make_client
+from kluster_agents.integrations._api.errors import (
     KlusterConfigError,
     KlusterError,
     KlusterInvalidRequestError,
     KlusterUnsupportedError,
 )
-from kluster_agents.integrations.api.settings import KlusterBaseURLWarning, KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterBaseURLWarning, KlusterSettings
 from kluster_agents.integrations.emulator.server import Emulator
 
 from .conftest import MODEL, user
@@ -122,7 +122,7 @@ def test_base_url_without_v1_warns_naming_the_fix() -> None:
 # -- batch, journal, verify --------------------------------------------------------------------
 @pytest.mark.parametrize("metadata", [{"attempt": 3}, {"ok": True}, {"nested": {"a": "b"}}, {1: "x"}])
 def test_non_string_batch_metadata_refused_before_upload(kluster_emulator: Emulator, metadata: Any) -> None:
-    from kluster_agents.integrations.jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch import submit_batch
 
     with pytest.raises(KlusterInvalidRequestError, match="metadata"):
         submit_batch([{"model": MODEL, "messages": user("hi")}], settings=kluster_emulator.settings, metadata=metadata)
@@ -130,7 +130,7 @@ def test_non_string_batch_metadata_refused_before_upload(kluster_emulator: Emula
 
 
 def test_journal_path_that_is_a_directory(kluster_emulator: Emulator, tmp_path: Path) -> None:
-    from kluster_agents.integrations.jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch import submit_batch
 
     with pytest.raises(KlusterConfigError, match="is a directory"):
         submit_batch([{"model": MODEL, "messages": user("hi")}], settings=kluster_emulator.settings, journal=tmp_path)
@@ -139,7 +139,7 @@ def test_journal_path_that_is_a_directory(kluster_emulator: Emulator, tmp_path: 
 
 @pytest.mark.parametrize("context", ["", "   ", "\n\t"])
 def test_verify_with_empty_context_is_refused(kluster_emulator: Emulator, context: str) -> None:
-    from kluster_agents.integrations.verify.client import VerifyClient
+    from kluster_agents.integrations._verify.client import VerifyClient
 
     with pytest.raises(KlusterInvalidRequestError, match="context"):
         VerifyClient(kluster_emulator.settings).verify("Who?", "Ada.", context=context)
@@ -192,7 +192,7 @@ def test_langchain_role_bot_never_sent(kluster_emulator_env: Emulator) -> None:
 def _cli(args: list[str]) -> Any:
     from typer.testing import CliRunner
 
-    from kluster_agents.integrations.cli.app import app
+    from kluster_agents.integrations._cli.app import app
 
     return CliRunner().invoke(app, args)
 
@@ -273,7 +273,7 @@ def test_langchain_model_that_is_not_a_name(kluster_emulator_env: Emulator, mode
 
 @pytest.mark.parametrize("messages", [["hi", 42], "hi", [{"role": "user", "content": "x"}, None]])
 def test_verify_conversation_of_non_messages(kluster_emulator: Emulator, messages: Any) -> None:
-    from kluster_agents.integrations.verify.client import VerifyClient
+    from kluster_agents.integrations._verify.client import VerifyClient
 
     with pytest.raises(KlusterInvalidRequestError, match="message dicts"):
         VerifyClient(kluster_emulator.settings).verify_conversation(messages)
@@ -282,7 +282,7 @@ def test_verify_conversation_of_non_messages(kluster_emulator: Emulator, message
 
 @pytest.mark.parametrize("limit", [0, -1, True, 2.5])
 def test_max_requests_per_job_must_be_positive(kluster_emulator: Emulator, limit: Any) -> None:
-    from kluster_agents.integrations.jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch import submit_batch
 
     with pytest.raises(KlusterInvalidRequestError, match="max_requests_per_job"):
         submit_batch(
@@ -296,7 +296,7 @@ def test_max_requests_per_job_must_be_positive(kluster_emulator: Emulator, limit
 
 @pytest.mark.parametrize("method", ["GET", "DELETE", None])
 def test_batch_line_with_a_method_other_than_post(kluster_emulator: Emulator, method: Any) -> None:
-    from kluster_agents.integrations.jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch import submit_batch
 
     line = {
         "custom_id": "a",
@@ -310,7 +310,7 @@ def test_batch_line_with_a_method_other_than_post(kluster_emulator: Emulator, me
 
 
 def test_register_model_with_an_unknown_base() -> None:
-    from kluster_agents.integrations.api.catalog import get_model, register_model
+    from kluster_agents.integrations._api.catalog import get_model, register_model
 
     with pytest.raises(KlusterConfigError, match="nope/nope"):
         register_model("my-endpoint-typo", base="nope/nope")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.journal import WORK_DIR_NAME, WORK_PREFIX
 from kluster_agents.integrations.emulator.server import Emulator
-from kluster_agents.integrations.jobs.batch import run_batch
-from kluster_agents.integrations.jobs.journal import WORK_DIR_NAME, WORK_PREFIX
 
 from .conftest import MODEL
 
@@ -36,8 +36,8 @@ REQUESTS = [
 CHILD = textwrap.dedent(
     """
     import json, os, sys
-    from kluster_agents.integrations.api.settings import KlusterSettings
-    from kluster_agents.integrations.jobs import batch
+    from kluster_agents.integrations._api.settings import KlusterSettings
+    from kluster_agents.integrations._jobs import batch
 
     base_url, api_key, journal, when, requests = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
     settings = KlusterSettings(base_url=base_url, api_key=api_key, warn_on_drop=False)

@@ -15,8 +15,8 @@ from typing import Any
 import openai
 import pytest
 
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.errors import (
+from kluster_agents.integrations._api.client import make_async_client, make_client
+from kluster_agents.integrations._api.errors import (
     KlusterAuthError,
     KlusterConnectionError,
     KlusterError,
@@ -186,7 +186,7 @@ def test_core_stream_closed_early_by_the_caller_raises_nothing(kluster_emulator:
 async def test_microbatcher_worker_exception_reaches_every_waiter(
     kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
-    from kluster_agents.integrations.jobs import microbatch
+    from kluster_agents.integrations._jobs import microbatch
 
     async def failing_submit(*args: Any, **kwargs: Any) -> Any:
         raise error
@@ -205,7 +205,7 @@ async def test_microbatcher_worker_exception_reaches_every_waiter(
 async def test_microbatcher_result_count_mismatch_reaches_every_waiter(
     kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kluster_agents.integrations.jobs import microbatch
+    from kluster_agents.integrations._jobs import microbatch
 
     class _Handle:
         batch_ids = ("b",)
@@ -343,7 +343,7 @@ def _pydantic_model(emulator: Emulator) -> Any:
     """A kluster model with no SDK retries, so each injected fault reaches the caller."""
     pytest.importorskip("pydantic_ai")
     from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model
-    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations._api.settings import KlusterSettings
 
     settings = KlusterSettings.load(**{**emulator.settings.model_dump(), "max_retries": 0})
     return kluster_model(MODEL, provider=KlusterProvider(settings=settings))
@@ -420,7 +420,7 @@ def test_litellm_provider_chunk_iterator_raises_kluster_stream_error(
     kluster_emulator_env: Emulator, fault: str
 ) -> None:
     _litellm()
-    from kluster_agents.adapters.litellm.provider import _chunks
+    from kluster_agents.adapters.litellm._provider import _chunks
 
     client = make_client(kluster_emulator_env.settings, max_retries=0)
     STREAM_FAULTS[fault](kluster_emulator_env.controls)
@@ -450,7 +450,7 @@ def _batch_requests(n: int) -> list[dict[str, Any]]:
 def test_batch_lost_create_response_makes_exactly_one_job(kluster_emulator: Emulator, tmp_path: Any) -> None:
     """The POST /batches reaches the server (the job exists) but the answer is cut off: the engine must
     find that job instead of creating a second, double-billed one."""
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/batches", times=1)
@@ -464,7 +464,7 @@ def test_batch_lost_create_response_makes_exactly_one_job(kluster_emulator: Emul
 
 def test_batch_transport_never_retries_create(kluster_emulator: Emulator, tmp_path: Any) -> None:
     """Even with SDK retries configured, a failed create is reconciled, not blindly re-sent."""
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/batches", times=1)
@@ -474,7 +474,7 @@ def test_batch_transport_never_retries_create(kluster_emulator: Emulator, tmp_pa
 
 
 def test_batch_reset_during_result_download_resumes(kluster_emulator: Emulator) -> None:
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/files/", times=2)  # the output file's content, twice
@@ -485,8 +485,8 @@ def test_batch_reset_during_result_download_resumes(kluster_emulator: Emulator) 
 
 
 def test_batch_corrupt_output_line_is_a_warning_not_a_lost_run(kluster_emulator: Emulator) -> None:
-    from kluster_agents.integrations.jobs.batch import run_batch
-    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
 
     kluster_emulator.controls.corrupt_batch_output(1)
     with pytest.warns(KlusterBatchWarning, match="skipped line"):
@@ -495,7 +495,7 @@ def test_batch_corrupt_output_line_is_a_warning_not_a_lost_run(kluster_emulator:
 
 
 def _fake() -> Any:
-    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations._api.settings import KlusterSettings
     from tests.jobs.fake_api import API_KEY, BASE_URL, FakeKluster
 
     return FakeKluster(), KlusterSettings.load(api_key=API_KEY, base_url=BASE_URL)
@@ -527,8 +527,8 @@ def _rewrite_output(fake: Any, monkeypatch: pytest.MonkeyPatch, rewrite: Callabl
 def test_batch_malformed_result_line_is_that_lines_typed_error(
     monkeypatch: pytest.MonkeyPatch, bad_line: bytes
 ) -> None:
-    from kluster_agents.integrations.api.errors import KlusterBatchError
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._api.errors import KlusterBatchError
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, settings = _fake()
     _rewrite_output(fake, monkeypatch, lambda lines: [bad_line if b'"auto-1"' in line else line for line in lines])
@@ -541,8 +541,8 @@ def test_batch_malformed_result_line_is_that_lines_typed_error(
 
 
 def test_batch_duplicate_custom_id_lines_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations.jobs.batch import run_batch
-    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
 
     fake, settings = _fake()
     _rewrite_output(fake, monkeypatch, lambda lines: [*lines, *[line for line in lines if b'"auto-2"' in line]])
@@ -553,8 +553,8 @@ def test_batch_duplicate_custom_id_lines_are_reported(monkeypatch: pytest.Monkey
 
 
 def test_batch_stale_journal_entry_is_reported_and_resubmitted(tmp_path: Any) -> None:
-    from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
-    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
+    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
 
     fake, settings = _fake()
     journal = tmp_path / "journal.db"
@@ -574,8 +574,8 @@ def test_batch_stale_journal_entry_is_reported_and_resubmitted(tmp_path: Any) ->
 
 def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """The journal knows the file but not the job; the job is older than the newest 100 batches."""
-    from kluster_agents.integrations.jobs import batch as engine
-    from kluster_agents.integrations.jobs.journal import Journal
+    from kluster_agents.integrations._jobs import batch as engine
+    from kluster_agents.integrations._jobs.journal import Journal
 
     fake, settings = _fake()
     real_record = Journal.record
@@ -618,7 +618,7 @@ def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tm
 
 
 async def test_batch_async_lost_create_response_makes_exactly_one_job(kluster_emulator: Emulator) -> None:
-    from kluster_agents.integrations.jobs.batch import arun_batch
+    from kluster_agents.integrations._jobs.batch import arun_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/batches", times=1)
@@ -629,8 +629,8 @@ async def test_batch_async_lost_create_response_makes_exactly_one_job(kluster_em
 
 
 async def test_microbatcher_malformed_line_fails_only_its_caller(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations.api.errors import KlusterBatchError
-    from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+    from kluster_agents.integrations._api.errors import KlusterBatchError
+    from kluster_agents.integrations._jobs.microbatch import MicroBatcher
 
     fake, settings = _fake()
     _rewrite_output(
@@ -694,8 +694,8 @@ async def test_pydantic_ai_stall_past_timeout_is_typed(
 
 @pytest.mark.parametrize("final_status", ["failed", "expired", "cancelled"])
 def test_batch_job_level_endings_account_for_every_input(final_status: str) -> None:
-    from kluster_agents.integrations.api.errors import KlusterBatchError
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._api.errors import KlusterBatchError
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, settings = _fake()
     fake.final_status = final_status
@@ -710,8 +710,8 @@ def test_batch_job_level_endings_account_for_every_input(final_status: str) -> N
 
 
 def test_batch_missing_output_line_is_that_inputs_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations.api.errors import KlusterBatchError
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._api.errors import KlusterBatchError
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, settings = _fake()
     _rewrite_output(fake, monkeypatch, lambda lines: [line for line in lines if b'"auto-2"' not in line])
@@ -725,9 +725,9 @@ def test_batch_missing_output_line_is_that_inputs_typed_error(monkeypatch: pytes
 def _verify_client(handler: Callable[[Any], Any], **settings: Any) -> Any:
     import httpx
 
-    from kluster_agents.integrations.api.limits import RateLimiter
-    from kluster_agents.integrations.api.settings import KlusterSettings
-    from kluster_agents.integrations.verify.client import VerifyClient
+    from kluster_agents.integrations._api.limits import RateLimiter
+    from kluster_agents.integrations._api.settings import KlusterSettings
+    from kluster_agents.integrations._verify.client import VerifyClient
 
     loaded = KlusterSettings.load(api_key="sk-verify-matrix-key", base_url="http://kluster.test/v1", **settings)
     return VerifyClient(
@@ -753,7 +753,7 @@ def _too_many(retry_after: str) -> Any:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every pause the limiter takes, recorded instead of slept."""
-    from kluster_agents.integrations.api import limits
+    from kluster_agents.integrations._api import limits
 
     taken: list[float] = []
 
@@ -794,7 +794,7 @@ def test_verify_429_for_one_caller_never_pauses_another(monkeypatch: pytest.Monk
     """While the caller that got the 429 waits out its Retry-After, another Verify call goes through."""
     import threading
 
-    from kluster_agents.integrations.api import limits
+    from kluster_agents.integrations._api import limits
 
     first = iter([_too_many("20")])
     client = _verify_client(lambda r: next(first, None) or _verdict(r), max_retry_wait=30)
@@ -858,7 +858,7 @@ def portal(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _portal_settings(portal: Any) -> Any:
-    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations._api.settings import KlusterSettings
 
     return KlusterSettings.load(api_key="sk-portal-test-key", base_url=portal.base_url, max_retries=0)
 
@@ -922,7 +922,7 @@ def test_html_200_crewai_typed(portal: Any) -> None:
 
 
 async def test_html_200_pydantic_ai_typed(portal: Any) -> None:
-    from kluster_agents.integrations.api.settings import KlusterSettings
+    from kluster_agents.integrations._api.settings import KlusterSettings
 
     pytest.importorskip("pydantic_ai")
     from pydantic_ai import Agent

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterConfigError
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.errors import KlusterConfigError
+from kluster_agents.integrations._api.settings import KlusterSettings
 from tests.jobs.fake_api import API_KEY, BASE_URL, FakeKluster
 
 from .conftest import MODEL, user
@@ -48,8 +48,8 @@ BAD_INTERVALS = [-1, -0.001, float("nan"), float("inf"), "1", True]
 
 @pytest.mark.parametrize("bad", BAD_INTERVALS, ids=repr)
 def test_bad_poll_interval_is_refused_before_anything_is_sent(bad: Any) -> None:
-    from kluster_agents.integrations.jobs.adaptive import complete_adaptive
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.adaptive import complete_adaptive
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, settings = _fake()
     with pytest.raises(KlusterConfigError, match=r"poll_interval.*KLUSTER_POLL_INTERVAL"):
@@ -63,8 +63,8 @@ def test_bad_poll_interval_is_refused_before_anything_is_sent(bad: Any) -> None:
 
 @pytest.mark.parametrize("bad", BAD_INTERVALS, ids=repr)
 def test_bad_poll_interval_refused_by_finetune_and_microbatcher(bad: Any, tmp_path: Any) -> None:
-    from kluster_agents.integrations.jobs.finetune import finetune
-    from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+    from kluster_agents.integrations._jobs.finetune import finetune
+    from kluster_agents.integrations._jobs.microbatch import MicroBatcher
 
     fake, settings = _fake()
     with pytest.raises(KlusterConfigError, match="poll_interval"):
@@ -78,7 +78,7 @@ def test_bad_poll_interval_refused_by_finetune_and_microbatcher(bad: Any, tmp_pa
 def test_bad_poll_interval_env_var_is_refused_before_anything_is_sent(
     monkeypatch: pytest.MonkeyPatch, bad: str
 ) -> None:
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, _ = _fake()
     monkeypatch.setenv("KLUSTER_API_KEY", API_KEY)
@@ -92,8 +92,8 @@ def test_bad_poll_interval_env_var_is_refused_before_anything_is_sent(
 @pytest.mark.parametrize("interval", [0, 0.0, 0.001])
 def test_zero_poll_interval_keeps_a_floor(monkeypatch: pytest.MonkeyPatch, interval: float) -> None:
     """0 means "as often as allowed", not a busy loop: every wait between polls is at least the floor."""
-    from kluster_agents.integrations.jobs import polling
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._jobs import polling
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, settings = _fake()
     fake.polls_to_finish = 5
@@ -105,7 +105,7 @@ def test_zero_poll_interval_keeps_a_floor(monkeypatch: pytest.MonkeyPatch, inter
 
 
 def test_zero_poll_interval_env_var_keeps_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations.jobs.polling import POLL_MIN_INTERVAL, PollSchedule
+    from kluster_agents.integrations._jobs.polling import POLL_MIN_INTERVAL, PollSchedule
 
     monkeypatch.setenv("KLUSTER_POLL_INTERVAL", "0")
     schedule = PollSchedule(None, None, "job")
@@ -125,8 +125,8 @@ def _answered_twice(fake: FakeKluster, monkeypatch: pytest.MonkeyPatch, custom_i
 
 
 def test_duplicate_answer_fails_that_line_with_both_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
-    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
+    from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
+    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
 
     fake, settings = _fake()
     _answered_twice(fake, monkeypatch, b"auto-1")
@@ -152,8 +152,8 @@ def test_duplicate_answer_fails_that_line_with_both_answers(monkeypatch: pytest.
 async def test_duplicate_answer_fails_only_that_microbatch_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
-    from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
+    from kluster_agents.integrations._jobs.microbatch import MicroBatcher
 
     fake, settings = _fake()
     _answered_twice(fake, monkeypatch, b"b")
@@ -177,9 +177,9 @@ def _hold_jobs(emulator: Any) -> None:
 
 def _fail_lines_answering(monkeypatch: pytest.MonkeyPatch, word: bytes) -> None:
     """Every batch line whose answer mentions `word` comes back failed (also when a framework retries it)."""
-    from kluster_agents.integrations.api.errors import KlusterBatchError
-    from kluster_agents.integrations.jobs import batch as engine
-    from kluster_agents.integrations.jobs.batch_results import BatchResult
+    from kluster_agents.integrations._api.errors import KlusterBatchError
+    from kluster_agents.integrations._jobs import batch as engine
+    from kluster_agents.integrations._jobs.batch_results import BatchResult
 
     real = engine.result_from_line
 
@@ -197,7 +197,7 @@ def test_crewai_batched_calls_keep_the_other_results_when_one_line_fails(
 ) -> None:
     pytest.importorskip("crewai")
     from kluster_agents.adapters.crewai import call_for_each_batched, kluster_llm
-    from kluster_agents.integrations.api.errors import KlusterBatchError
+    from kluster_agents.integrations._api.errors import KlusterBatchError
 
     llm = kluster_llm(MODEL, max_retries=0)
     _fail_lines_answering(monkeypatch, b"two")
@@ -232,7 +232,7 @@ def test_crewai_kickoff_for_each_batched_keeps_the_other_crews_outputs(
 def test_crewai_batched_mode_times_out_with_the_job_id(kluster_emulator_env: Any) -> None:
     pytest.importorskip("crewai")
     from kluster_agents.adapters.crewai import call_for_each_batched, kluster_llm
-    from kluster_agents.integrations.api.errors import KlusterTimeoutError
+    from kluster_agents.integrations._api.errors import KlusterTimeoutError
 
     _hold_jobs(kluster_emulator_env)
     llm = kluster_llm(MODEL, max_retries=0)
@@ -243,7 +243,7 @@ def test_crewai_batched_mode_times_out_with_the_job_id(kluster_emulator_env: Any
 def test_langchain_batch_mode_times_out_with_the_job_id(kluster_emulator_env: Any) -> None:
     pytest.importorskip("langchain_openai")
     from kluster_agents.adapters.langchain import ChatKluster
-    from kluster_agents.integrations.api.errors import KlusterTimeoutError
+    from kluster_agents.integrations._api.errors import KlusterTimeoutError
 
     _hold_jobs(kluster_emulator_env)
     model = ChatKluster(model=MODEL, max_retries=0, batch=True, batch_timeout=0.3, batch_poll_interval=0.01)
@@ -257,7 +257,7 @@ async def test_pydantic_ai_run_many_times_out_with_the_job_id(kluster_emulator: 
     from pydantic_ai import Agent
 
     from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model, run_many
-    from kluster_agents.integrations.api.errors import KlusterTimeoutError
+    from kluster_agents.integrations._api.errors import KlusterTimeoutError
 
     _hold_jobs(kluster_emulator)
     agent = Agent(kluster_model(MODEL, provider=KlusterProvider(settings=kluster_emulator.settings)))
@@ -268,9 +268,9 @@ async def test_pydantic_ai_run_many_times_out_with_the_job_id(kluster_emulator: 
 
 def test_a_job_never_marked_expired_stops_the_wait_with_its_id(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service keeps reporting a job in progress long after its completion window: no endless wait."""
-    from kluster_agents.integrations.api.errors import KlusterTimeoutError
-    from kluster_agents.integrations.jobs.batch import run_batch
-    from kluster_agents.integrations.jobs.polling import wait_for_batch
+    from kluster_agents.integrations._api.errors import KlusterTimeoutError
+    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.polling import wait_for_batch
 
     fake, settings = _fake()
     fake.polls_to_finish = 10**9
@@ -294,9 +294,9 @@ def _full(*args: Any, **kwargs: Any) -> Any:
 
 
 def test_full_disk_while_spooling_the_input_is_typed_and_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations.api.errors import KlusterDiskError
-    from kluster_agents.integrations.jobs import jsonl
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._api.errors import KlusterDiskError
+    from kluster_agents.integrations._jobs import jsonl
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, settings = _fake()
     monkeypatch.setattr(jsonl.ChunkedWriter, "write", _full)
@@ -309,9 +309,9 @@ def test_full_disk_while_spooling_the_input_is_typed_and_sends_nothing(monkeypat
 def test_full_disk_while_spooling_results_is_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     from pathlib import Path
 
-    from kluster_agents.integrations.api.errors import KlusterDiskError
-    from kluster_agents.integrations.jobs import jsonl
-    from kluster_agents.integrations.jobs.batch import run_batch
+    from kluster_agents.integrations._api.errors import KlusterDiskError
+    from kluster_agents.integrations._jobs import jsonl
+    from kluster_agents.integrations._jobs.batch import run_batch
 
     fake, settings = _fake()
     monkeypatch.setattr(jsonl.ResultLines, "_write", _full)
@@ -323,9 +323,9 @@ def test_full_disk_while_spooling_results_is_typed(monkeypatch: pytest.MonkeyPat
 def test_full_disk_under_the_journal_is_typed(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     import sqlite3
 
-    from kluster_agents.integrations.api.errors import KlusterDiskError
-    from kluster_agents.integrations.jobs.batch import run_batch
-    from kluster_agents.integrations.jobs.journal import Journal
+    from kluster_agents.integrations._api.errors import KlusterDiskError
+    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.journal import Journal
 
     def full(*args: Any, **kwargs: Any) -> None:
         raise sqlite3.OperationalError("database or disk is full")
@@ -346,7 +346,7 @@ def _cli(emulator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, *args: s
     import typer
     from typer.testing import CliRunner
 
-    from kluster_agents.integrations.cli.batch import batch_app
+    from kluster_agents.integrations._cli.batch import batch_app
 
     monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))
     emulator.controls.set_timing("instant")
@@ -409,7 +409,7 @@ def test_cli_full_disk_leaves_no_partial_results_file(
 def test_a_looping_exception_chain_is_searched_once() -> None:
     """An exception chain can loop back on itself (A's context is B, B's is A): the search for a failed
     line's own error ends instead of spinning (it hung a CrewAI batch call at 100% CPU)."""
-    from kluster_agents.integrations.jobs.batch_transport import batch_error_from
+    from kluster_agents.integrations._jobs.batch_transport import batch_error_from
 
     first, second = ValueError("a"), RuntimeError("b")
     first.__context__, second.__context__ = second, first

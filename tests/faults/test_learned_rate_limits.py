@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api import limits
-from kluster_agents.integrations.api.limits import RateLimiter
+from kluster_agents.integrations._api import limits
+from kluster_agents.integrations._api.limits import RateLimiter
 from kluster_agents.integrations.emulator.server import Emulator
 
 from .conftest import MODEL
@@ -105,7 +105,7 @@ Caller = Callable[[int], Awaitable[Any]]
 
 
 def _core() -> Caller:
-    from kluster_agents.integrations.api.client import make_async_client
+    from kluster_agents.integrations._api.client import make_async_client
 
     client = make_async_client()
 

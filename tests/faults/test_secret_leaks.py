@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kluster_agents.integrations.api.client import make_async_client, make_client, translate_errors
-from kluster_agents.integrations.api.errors import KlusterAPIError, KlusterAuthError, KlusterError
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.client import make_async_client, make_client, translate_errors
+from kluster_agents.integrations._api.errors import KlusterAPIError, KlusterAuthError, KlusterError
+from kluster_agents.integrations._api.settings import KlusterSettings
 
 from .conftest import MODEL, user
 
@@ -307,7 +307,7 @@ class _EchoServer:
 def test_cli_never_prints_the_key(key: str, command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from kluster_agents.integrations.cli.app import app
+    from kluster_agents.integrations._cli.app import app
 
     with _EchoServer() as server:
         monkeypatch.setenv("KLUSTER_API_KEY", key)
@@ -321,8 +321,8 @@ def test_cli_never_prints_the_key(key: str, command: list[str], monkeypatch: pyt
 
 
 def test_journal_never_stores_the_key(tmp_path: Any) -> None:
+    from kluster_agents.integrations._jobs.batch import run_batch
     from kluster_agents.integrations.emulator.server import Emulator
-    from kluster_agents.integrations.jobs.batch import run_batch
 
     journal = tmp_path / "journal.sqlite3"
     with Emulator(api_key=LONG_KEY) as emulator:

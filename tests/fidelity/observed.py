@@ -1,8 +1,8 @@
 """Observed behaviour of the live kluster.ai service, as data: each fact, its payload, its public source.
 
 Source of every fact: the saved outputs of the vendor's executed notebooks in the public repository
-kluster-ai/klusterai-cookbook (2024-12 to 2025-08), as summarised in issue 14. `notebooks` names the
-cookbook files the fact was read from where the issue names them; `dates` is the capture period.
+kluster-ai/klusterai-cookbook (2024-12 to 2025-08). `notebooks` names the cookbook files the fact
+was read from where they are known; `dates` is the capture period.
 Observed facts outrank the docs where they disagree (shared/kluster-docs/README.md). When a fact
 changes, this file changes; tests/fidelity/test_observed.py checks the emulator and every client
 layer against it.

@@ -1,5 +1,5 @@
 """Each adapter's main path (chat, and its batch mode) against the emulator in its default mode and
-timing, which serve the live service's observed batch shapes (issue 14): a new batch in
+timing, which serve the live service's observed batch shapes (`observed.py`): a new batch in
 `pre_schedule`, `errors: []`, output lines without an `error` key, and a job that is polled through
 non-terminal statuses before it completes. Nothing may crash on them."""
 

@@ -14,23 +14,23 @@ import openai
 import pytest
 from typer.testing import CliRunner
 
-from kluster_agents.integrations.api.catalog import VERIFY_MODEL
-from kluster_agents.integrations.api.client import make_client
-from kluster_agents.integrations.api.compat import prepare_chat_request
-from kluster_agents.integrations.api.errors import KlusterServerError, error_from_response
-from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations.emulator.clock import EmulatedClock
-from kluster_agents.integrations.emulator.controls import JobTiming
-from kluster_agents.integrations.jobs.batch import submit_batch
-from kluster_agents.integrations.jobs.batch_results import batch_errors, build_result, line_ok
-from kluster_agents.integrations.jobs.finetune import (
+from kluster_agents.integrations._api.catalog import VERIFY_MODEL
+from kluster_agents.integrations._api.client import make_client
+from kluster_agents.integrations._api.compat import prepare_chat_request
+from kluster_agents.integrations._api.errors import KlusterServerError, error_from_response
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._jobs.batch import submit_batch
+from kluster_agents.integrations._jobs.batch_results import batch_errors, build_result, line_ok
+from kluster_agents.integrations._jobs.finetune import (
     cancel_finetune,
     parse_step_event,
     training_steps,
     wait_for_finetune,
 )
-from kluster_agents.integrations.jobs.polling import TERMINAL_STATUSES, wait_for_batch
-from kluster_agents.integrations.verify.client import VerifyClient
+from kluster_agents.integrations._jobs.polling import TERMINAL_STATUSES, wait_for_batch
+from kluster_agents.integrations._verify.client import VerifyClient
+from kluster_agents.integrations.emulator.clock import EmulatedClock
+from kluster_agents.integrations.emulator.controls import JobTiming
 
 from .observed import FACTS
 
@@ -306,7 +306,7 @@ def test_models_have_their_own_created_and_odd_completion_ids_parse(emu, client)
 
 
 def _cli_app():
-    from kluster_agents.integrations.cli.app import app
+    from kluster_agents.integrations._cli.app import app
 
     return app
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
 
 from .fake_api import API_KEY, BASE_URL, FakeKluster
 

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.errors import (
+from kluster_agents.integrations._api.client import make_async_client, make_client
+from kluster_agents.integrations._api.errors import (
     KlusterBatchError,
     KlusterConfigError,
     KlusterInvalidRequestError,
     KlusterUnsupportedError,
 )
-from kluster_agents.integrations.jobs.adaptive import (
+from kluster_agents.integrations._jobs.adaptive import (
     AdaptiveMode,
     acomplete_adaptive,
     adaptive_metadata,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api.compat import RequestShapes, prepare_chat_request
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.jobs.batch_input import prepare_requests
-from kluster_agents.integrations.jobs.jsonl import BATCH_ENDPOINT, encode_batch_line
+from kluster_agents.integrations._api.compat import RequestShapes, prepare_chat_request
+from kluster_agents.integrations._api.errors import KlusterInvalidRequestError
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations._jobs.batch_input import prepare_requests
+from kluster_agents.integrations._jobs.jsonl import BATCH_ENDPOINT, encode_batch_line
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 USER = [{"role": "user", "content": "hi"}]
@@ -97,7 +97,7 @@ def test_stored_results_join_their_lines_by_custom_id(tmp_path: Path) -> None:
     """Results land on their input line whatever order they come in (positions from the line index);
     a later line for the same position replaces the earlier one and says so; lines without a result
     read as None; the lines themselves stay on disk, byte for byte."""
-    from kluster_agents.integrations.jobs.jsonl import LineIndex, ResultLines
+    from kluster_agents.integrations._jobs.jsonl import LineIndex, ResultLines
 
     index = LineIndex(tmp_path / "lines.sqlite3")
     for i in range(4):
@@ -128,7 +128,7 @@ def test_remote_lines_split_at_newlines_only_whatever_the_blocks() -> None:
     import httpx
     import openai
 
-    from kluster_agents.integrations.jobs.jsonl import iter_remote_line_bytes, iter_remote_lines
+    from kluster_agents.integrations._jobs.jsonl import iter_remote_line_bytes, iter_remote_lines
 
     text = '{"a":"x\u2028y"}\r\n{"b":"\u0085é"}\n\n{"c":1}'
     data = text.encode()

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from kluster_agents.integrations.api.settings import resolve_settings
+from kluster_agents.integrations._api.settings import resolve_settings
+from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
+from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
 from kluster_agents.integrations.emulator.controls import JobTiming
-from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
-from kluster_agents.integrations.jobs.batch_results import KlusterBatchWarning
 
 from .conftest import chat
 
@@ -60,7 +60,7 @@ def test_scripted_replies_reach_each_caller(emu):
     assert sorted(r.unwrap().choices[0].message.content for r in results) == ["alpha", "beta"]
 
 
-@pytest.mark.filterwarnings("ignore::kluster_agents.integrations.api.compat.KlusterCompatWarning")
+@pytest.mark.filterwarnings("ignore::kluster_agents.integrations._api.compat.KlusterCompatWarning")
 def test_compat_makes_lines_acceptable_to_a_docs_strict_service(emu):
     emu.controls.set_mode("docs-strict")  # answers 400 for message `name`, which compat drops
     results = run(emu, [chat(0), chat(1, messages=[{"role": "user", "content": "hi", "name": "bob"}])])

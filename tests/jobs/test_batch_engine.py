@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from kluster_agents.integrations.api.errors import (
+from kluster_agents.integrations._api.errors import (
     KlusterBatchError,
     KlusterConfigError,
     KlusterInvalidRequestError,
     KlusterUnsupportedError,
 )
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.jobs.batch import BatchHandle, arun_batch, iter_results, run_batch, submit_batch
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations._jobs.batch import BatchHandle, arun_batch, iter_results, run_batch, submit_batch
 
 from .conftest import MODEL, chat
 from .fake_api import API_KEY, FakeKluster
@@ -235,7 +235,7 @@ def test_empty_batch_is_refused(fake, fake_settings):
         run(fake, fake_settings, [])
 
 
-@pytest.mark.filterwarnings("ignore::kluster_agents.integrations.api.compat.KlusterCompatWarning")
+@pytest.mark.filterwarnings("ignore::kluster_agents.integrations._api.compat.KlusterCompatWarning")
 def test_compat_translations_are_applied_to_every_line(fake, fake_settings):
     run(fake, fake_settings, [chat(0, max_tokens=50, store=True)])
     data = b"".join(fake.files.values())

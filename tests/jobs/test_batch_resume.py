@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterConnectionError
-from kluster_agents.integrations.jobs.batch import run_batch, submit_batch
-from kluster_agents.integrations.jobs.journal import Journal, default_journal_path
+from kluster_agents.integrations._api.errors import KlusterConnectionError
+from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
+from kluster_agents.integrations._jobs.journal import Journal, default_journal_path
 
 from .conftest import chat
 from .fake_api import API_KEY

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations.api.catalog import get_model
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
-from kluster_agents.integrations.jobs.finetune import (
+from kluster_agents.integrations._api.catalog import get_model
+from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations._jobs.finetune import (
     KlusterFineTuneError,
     cancel_finetune,
     create_finetune,

@@ -9,10 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from kluster_agents.integrations.cli import _common
-from kluster_agents.integrations.cli.batch import batch_app
-from kluster_agents.integrations.cli.finetune import finetune_app
-from kluster_agents.integrations.jobs.batch import BatchHandle
+from kluster_agents.integrations._cli import _common
+from kluster_agents.integrations._cli.batch import batch_app
+from kluster_agents.integrations._cli.finetune import finetune_app
+from kluster_agents.integrations._jobs.batch import BatchHandle
 
 from .conftest import MODEL, chat
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterUnsupportedError
-from kluster_agents.integrations.jobs.microbatch import MicroBatcher
+from kluster_agents.integrations._api.errors import KlusterBatchError, KlusterUnsupportedError
+from kluster_agents.integrations._jobs.microbatch import MicroBatcher
 
 from .conftest import chat
 

@@ -1,4 +1,4 @@
-"""The adaptive poll schedule (issue 20, item 6): short first waits, growth without progress, waits cut
+"""The adaptive poll schedule (a fixed 1 s first wait made small jobs slow): short first waits, growth without progress, waits cut
 to the estimated time left when the job moves, a floor and a cap; fixed when `poll_interval` is given;
 and a small batch against the emulator is seen done after well under a second asleep."""
 
@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterTimeoutError
-from kluster_agents.integrations.emulator.controls import JobTiming
-from kluster_agents.integrations.jobs import polling
-from kluster_agents.integrations.jobs.batch import run_batch
-from kluster_agents.integrations.jobs.polling import (
+from kluster_agents.integrations._api.errors import KlusterTimeoutError
+from kluster_agents.integrations._jobs import polling
+from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.polling import (
     POLL_CAP,
     POLL_FIRST,
     POLL_FLOOR,
     POLL_MIN_INTERVAL,
     PollSchedule,
 )
+from kluster_agents.integrations.emulator.controls import JobTiming
 
 from .conftest import chat
 

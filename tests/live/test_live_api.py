@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from kluster_agents.integrations import KlusterSettings, make_client, refresh_models
-from kluster_agents.integrations.verify.client import VerifyClient
+from kluster_agents.integrations._verify.client import VerifyClient
 
 pytestmark = pytest.mark.live
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"

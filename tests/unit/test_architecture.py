@@ -20,19 +20,14 @@ CORE = ROOT / "integrations"
 FLOORS = {
     "_version": 0,
     "_lazy": 0,
-    "api": 1,
-    "jobs": 2,
-    "verify": 2,
+    "_api": 1,
+    "_jobs": 2,
+    "_verify": 2,
     "mcp": 3,
     "emulator": 4,
-    "backend": 5,
-    "cli": 6,
-    # package-level re-exports of documented import paths
-    "__init__": 7,
-    "batch": 7,
-    "compat": 7,
-    "microbatch": 7,
-    "verify_policy": 7,
+    "_backend": 5,
+    "_cli": 6,
+    "__init__": 7,  # the core's one public path for every name
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kluster_agents.integrations import KlusterSettings
-from kluster_agents.integrations.backend import kluster_backend
+from kluster_agents.integrations._backend import kluster_backend
 
 
 def test_without_key_the_emulator_is_started_and_announced() -> None:
@@ -34,7 +34,7 @@ def test_with_key_the_real_api_is_used() -> None:
 def test_demo_runs_offline_and_says_it_is_emulated(script_runner: Any, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     env["COLUMNS"] = "200"
-    module = "kluster_agents.integrations.cli.app"  # python -m kluster_agents.integrations.cli.app demo
+    module = "kluster_agents.integrations._cli.app"  # python -m kluster_agents.integrations._cli.app demo
     proc = script_runner.run({"demo": module}, module=True, args=["demo"], env=env, cwd=tmp_path, timeout=110)["demo"]
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr

@@ -6,7 +6,7 @@ import respx
 from typer.testing import CliRunner
 
 from kluster_agents.integrations import __version__
-from kluster_agents.integrations.cli.app import app
+from kluster_agents.integrations._cli.app import app
 
 runner = CliRunner()
 KEY = "kl-cli-key-0123456789"

@@ -15,7 +15,7 @@ from kluster_agents.integrations import (
     make_async_client,
     make_client,
 )
-from kluster_agents.integrations.api.client import shared_async_http_client, shared_http_client
+from kluster_agents.integrations._api.client import shared_async_http_client, shared_http_client
 
 from ._recording import Recorder
 

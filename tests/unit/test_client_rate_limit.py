@@ -1,4 +1,4 @@
-"""Client-side tier rate limits on the pools of `make_client`/`make_async_client` (issue 16.9).
+"""Client-side tier rate limits on the pools of `make_client`/`make_async_client` (so callers get no 429s).
 
 The emulator enforces a small concurrency limit (it answers 429 past it, as the service does);
 every call is made with `max_retries=0`, so a single 429 would be an error. With the client's
@@ -17,10 +17,10 @@ import httpx
 import openai
 import pytest
 
-from kluster_agents.integrations.api import limits
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.limits import RateLimitedClient, RateLimiter, limiter_for, limiter_for_request
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api import limits
+from kluster_agents.integrations._api.client import make_async_client, make_client
+from kluster_agents.integrations._api.limits import RateLimitedClient, RateLimiter, limiter_for, limiter_for_request
+from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations.emulator.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"

@@ -11,9 +11,9 @@ from kluster_agents.integrations import (
     KlusterUnsupportedError,
     prepare_chat_request,
 )
-from kluster_agents.integrations.api import compat as compat
-from kluster_agents.integrations.api.compat import KlusterCompatWarning
-from kluster_agents.integrations.api.errors import KlusterError, KlusterInvalidRequestError
+from kluster_agents.integrations._api import compat as compat
+from kluster_agents.integrations._api.compat import KlusterCompatWarning
+from kluster_agents.integrations._api.errors import KlusterError, KlusterInvalidRequestError
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 USER = [{"role": "user", "content": "hi"}]

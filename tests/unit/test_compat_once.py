@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.api import compat
+from kluster_agents.integrations._api import compat
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 PROMPTS = ["first", "second", "third"]

@@ -6,9 +6,9 @@ import httpx
 import pytest
 import respx
 
-from kluster_agents.integrations.api.client import make_client
-from kluster_agents.integrations.api.embeddings import prepare_embedding_request
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
+from kluster_agents.integrations._api.client import make_client
+from kluster_agents.integrations._api.embeddings import prepare_embedding_request
+from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
 
 
 def test_alias_resolves_and_matching_dimensions_are_dropped() -> None:

@@ -16,8 +16,8 @@ from kluster_agents.integrations import (
     KlusterSettings,
     KlusterTimeoutError,
 )
-from kluster_agents.integrations.api.client import make_client, translate_errors
-from kluster_agents.integrations.api.errors import error_from_response, redact
+from kluster_agents.integrations._api.client import make_client, translate_errors
+from kluster_agents.integrations._api.errors import error_from_response, redact
 
 KEY = "kl-live-key-ABCDEF0123456789"
 

@@ -1,14 +1,17 @@
 """`require()` translates only a missing framework into "install the extra"; any other import
-error inside the framework surfaces as it is (issue 17, item 10)."""
+error inside the framework surfaces as it is (a broken framework install must not read as a missing extra)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations.api.extras import require
+from kluster_agents.integrations._api.extras import require
 
 
 @pytest.fixture
@@ -52,3 +55,56 @@ def test_other_import_errors_inside_the_framework_surface_unchanged(packages: Pa
 def test_installed_package_is_returned(packages: Path) -> None:
     _package(packages, "ka_fake_ok", "VALUE = 42\n")
     assert require("ka_fake_ok", "langchain").VALUE == 42
+
+
+def _without(modules: str, code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter where `modules` cannot be imported (as in an install without
+    the extra that brings them)."""
+    blocked = "".join(f"sys.modules[{name!r}] = None\n" for name in modules.split())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
+    script = f"import sys\n{blocked}{textwrap.dedent(code)}"
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_offline_mode_without_the_testing_extra_says_which_extra_in_one_line() -> None:
+    run = _without(
+        "fastapi uvicorn",
+        """
+        from kluster_agents.integrations import KlusterConfigError, kluster_backend
+        try:
+            with kluster_backend():
+                pass
+        except KlusterConfigError as exc:
+            print(exc)
+        """,
+    )
+    assert run.returncode == 0, run.stderr
+    message = run.stdout.strip()
+    assert "\\n" not in message and "kluster-agents[testing]" in message and "KLUSTER_API_KEY" in message
+
+
+def test_the_emulator_and_mcp_name_their_extras() -> None:
+    run = _without(
+        "fastapi uvicorn mcp fastmcp",
+        """
+        for statement in (
+            "from kluster_agents.integrations.emulator import Emulator",
+            "from kluster_agents.integrations.mcp import build_local_server; build_local_server()",
+        ):
+            try:
+                exec(statement)
+            except ImportError as exc:
+                print(exc)
+        """,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert "kluster-agents[testing]" in lines[0] and "kluster-agents[mcp]" in lines[1]
+
+
+def test_the_pytest_plugin_loads_without_the_testing_extra() -> None:
+    """The plugin is registered for every pytest run in the environment: it must not break pytest in a
+    project that installed kluster-agents without the testing extra."""
+    run = _without("fastapi uvicorn", "import kluster_agents.integrations.emulator.pytest_plugin\nprint('ok')")
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr

@@ -1,4 +1,4 @@
-"""Importing an adapter's documented names loads little beyond its framework (issue 20 item 5).
+"""Importing an adapter's documented names loads little beyond its framework (import time is a cost every user pays).
 
 Each case runs in a fresh interpreter: import the framework the way its own users do, note
 `sys.modules`, import the adapter, and check what the adapter added. Heavy modules that only some
@@ -20,9 +20,9 @@ import pytest
 # Modules (and their sub-modules) an adapter import must not add to the framework's own.
 HEAVY = (
     "openai.resources",
-    "kluster_agents.integrations.api.kluster_openai",
+    "kluster_agents.integrations._api.kluster_openai",
     "kluster_agents.integrations.emulator",
-    "kluster_agents.integrations.cli",
+    "kluster_agents.integrations._cli",
     "kluster_agents.integrations.mcp",
     "pydantic_ai.models.openai",
     "fastapi",
@@ -98,11 +98,14 @@ def test_adapter_import_adds_no_heavy_module_and_no_other_framework(case: str) -
 def test_lazy_names_still_resolve_to_one_object() -> None:
     """The lazy packages hand out the defining module's object (no copies, no stale duplicates)."""
     import kluster_agents.integrations as core
-    from kluster_agents.integrations import api, jobs, mcp, verify
-    from kluster_agents.integrations.api import embeddings, kluster_openai
-    from kluster_agents.integrations.api.settings import KlusterSettings
-    from kluster_agents.integrations.jobs.batch import run_batch
-    from kluster_agents.integrations.verify.client import verify as verify_fn
+    from kluster_agents.integrations import _api as api
+    from kluster_agents.integrations import _jobs as jobs
+    from kluster_agents.integrations import _verify as verify
+    from kluster_agents.integrations import mcp
+    from kluster_agents.integrations._api import embeddings, kluster_openai
+    from kluster_agents.integrations._api.settings import KlusterSettings
+    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._verify.client import verify as verify_fn
 
     assert api.KlusterSettings is core.KlusterSettings is KlusterSettings
     assert jobs.run_batch is core.run_batch is run_batch

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from kluster_agents.integrations import KlusterSettings, prepare_chat_request, run_batch
-from kluster_agents.integrations.api.errors import KlusterRateLimitError, KlusterUnsupportedError
-from kluster_agents.integrations.api.limits import RateLimiter
-from kluster_agents.integrations.verify.client import VerifyClient
+from kluster_agents.integrations._api.errors import KlusterRateLimitError, KlusterUnsupportedError
+from kluster_agents.integrations._api.limits import RateLimiter
+from kluster_agents.integrations._verify.client import VerifyClient
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 USER = [{"role": "user", "content": "hi"}]
@@ -46,7 +46,7 @@ def test_framework_added_stream_options_is_a_debug_log_not_a_warning(caplog: pyt
 
 
 def test_rate_limit_waits_are_logged(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kluster_agents.integrations.api.limits._sleep", lambda _s: None)
+    monkeypatch.setattr("kluster_agents.integrations._api.limits._sleep", lambda _s: None)
     answers = iter([KlusterRateLimitError("slow down", retry_after=2.5, status_code=429), "ok"])
 
     def call() -> str:
@@ -67,6 +67,6 @@ def test_batch_transitions_and_verify_verdicts_are_logged(
     with caplog.at_level(logging.INFO, logger="kluster_agents"):
         run_batch([{"model": LLAMA, "messages": USER}], settings=settings, poll_interval=0.01, journal=False)
         VerifyClient(settings).verify("Where is the Eiffel Tower?", "In Paris.", "The Eiffel Tower is in Paris.")
-    transitions = [r.getMessage() for r in caplog.records if r.name == "kluster_agents.integrations.jobs.polling"]
+    transitions = [r.getMessage() for r in caplog.records if r.name == "kluster_agents.integrations._jobs.polling"]
     assert transitions and transitions[-1].split(": ", 1)[1].split(" (")[0].endswith("-> completed")
     assert "Verify verdict via /reliability: is_hallucination=False" in caplog.text

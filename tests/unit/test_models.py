@@ -4,14 +4,14 @@ import httpx
 import pytest
 
 from kluster_agents.integrations import KlusterConfigError, KlusterSettings, get_model, list_models, refresh_models
-from kluster_agents.integrations.api.catalog import (
+from kluster_agents.integrations._api.catalog import (
     CATALOG,
     chat_models,
     embedding_models,
     register_model,
     supports_tools,
 )
-from kluster_agents.integrations.api.client import make_client
+from kluster_agents.integrations._api.client import make_client
 
 LLAMA70 = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 

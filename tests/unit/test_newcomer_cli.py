@@ -1,4 +1,4 @@
-"""A newcomer's first hour (issue 18): the real `kluster-agents` entry point in a subprocess, 80
+"""A newcomer's first hour: the real `kluster-agents` entry point in a subprocess, 80
 columns, no TTY — emulator detection, one "no key" message, no silent waits, batch surprises,
 readable and `--json` listings, hints that print what the user must type."""
 
@@ -19,8 +19,8 @@ from typing import Any
 import openai
 import pytest
 
-from kluster_agents.integrations.api.settings import NO_API_KEY, KlusterSettings
-from kluster_agents.integrations.backend import emulator_at, kluster_backend
+from kluster_agents.integrations._api.settings import NO_API_KEY, KlusterSettings
+from kluster_agents.integrations._backend import emulator_at, kluster_backend
 
 CLI = shutil.which("kluster-agents") or str(Path(sys.executable).with_name("kluster-agents"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -269,7 +269,7 @@ def test_finetune_status_json(kluster_emulator: Any, emu_env: dict[str, str], tm
 
 
 def test_markup_like_hints_are_printed_verbatim() -> None:
-    from kluster_agents.integrations.api.errors import KlusterConfigError
+    from kluster_agents.integrations._api.errors import KlusterConfigError
 
     assert "token=." in str(KlusterConfigError("pass the MCP token as token=."))
     assert "token=***" in str(KlusterConfigError("token=abc123"))  # a real value is still redacted
@@ -282,8 +282,8 @@ def test_markup_like_hints_are_printed_verbatim() -> None:
 def test_missing_extra_hint_keeps_the_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from kluster_agents.integrations.api import extras
-    from kluster_agents.integrations.cli.app import app
+    from kluster_agents.integrations._api import extras
+    from kluster_agents.integrations._cli.app import app
 
     monkeypatch.setattr(extras, "installed_extras", lambda: {"litellm": None})
     result = CliRunner().invoke(app, ["doctor", "--no-check"], env={"COLUMNS": "120"})

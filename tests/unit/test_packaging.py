@@ -36,7 +36,7 @@ def test_every_package_folder_is_declared() -> None:
 
 
 def test_extras_error_names_the_extra() -> None:
-    from kluster_agents.integrations.api.extras import require
+    from kluster_agents.integrations._api.extras import require
 
     with pytest.raises(ImportError, match=r'pip install "kluster-agents\[crewai\]"'):
         require("crewai_definitely_missing_module", "crewai")

@@ -6,15 +6,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from kluster_agents.integrations.api.catalog import register_model
-from kluster_agents.integrations.api.prices import (
+from kluster_agents.integrations._api.catalog import register_model
+from kluster_agents.integrations._api.prices import (
     REALTIME_PRICES,
     clear_price_overrides,
     cost_of,
     price_of,
     set_price,
 )
-from kluster_agents.integrations.jobs.batch_results import BatchResult
+from kluster_agents.integrations._jobs.batch_results import BatchResult
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 USAGE = SimpleNamespace(prompt_tokens=1_000_000, completion_tokens=2_000_000)

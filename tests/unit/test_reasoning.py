@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kluster_agents.integrations.api.reasoning import ThinkSplitter, split_reasoning
+from kluster_agents.integrations._api.reasoning import ThinkSplitter, split_reasoning
 
 REPLY = "<think>\nFirst, recall Rayleigh scattering.\n</think>\n\nBecause of Rayleigh scattering."
 

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from kluster_agents.integrations import KlusterConfigError, KlusterSettings, Tier
-from kluster_agents.integrations.api.settings import DEFAULT_BASE_URL, resolve_settings
+from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL, resolve_settings
 
 KEY = "kl-test-secret-0123456789"
 

@@ -1,4 +1,4 @@
-"""One process-wide httpx client per rate-limit scope (issue 20.4): models and SDK clients share it,
+"""One process-wide httpx client per rate-limit scope (a pool per model made construction slow): models and SDK clients share it,
 building one allocates no pool, each event loop gets its own pool on first use, closing one SDK
 client leaves the others working, and the environment's proxies still apply.
 
@@ -15,14 +15,14 @@ import httpx
 import pytest
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api import client as client_module
-from kluster_agents.integrations.api.client import (
+from kluster_agents.integrations._api import client as client_module
+from kluster_agents.integrations._api.client import (
     make_async_client,
     make_client,
     shared_async_http_client,
     shared_http_client,
 )
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations.emulator.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"

@@ -7,8 +7,8 @@ from typing import Any
 import openai
 import pytest
 
-from kluster_agents.integrations.api.client import make_async_client, make_client
-from kluster_agents.integrations.api.stream_usage import is_estimated, refuses_stream_options
+from kluster_agents.integrations._api.client import make_async_client, make_client
+from kluster_agents.integrations._api.stream_usage import is_estimated, refuses_stream_options
 
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 ASK = [{"role": "user", "content": "Tell me about the sea"}]

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.verify.client import VerifyResult
-from kluster_agents.integrations.verify.policy import VerifyOutcome
+from kluster_agents.integrations._verify.client import VerifyResult
+from kluster_agents.integrations._verify.policy import VerifyOutcome
 
 FLAGGED = VerifyResult(status="hallucination", is_hallucination=True, explanation="The tower is 330 m, not 500 m.")
 
@@ -29,32 +29,27 @@ def test_skipped_outcome_metadata_has_no_result() -> None:
     assert data["result"] is None and data["is_hallucination"] is None and data["explanation"] == ""
 
 
-def test_crewai_old_names_still_work_with_a_deprecation_warning() -> None:
+def test_crewai_context_vocabulary() -> None:
     pytest.importorskip("crewai")
-    from kluster_agents.adapters.crewai import KlusterVerifyGuardrail, VerifyGuardrail
+    from kluster_agents.adapters.crewai import KlusterVerifyGuardrail
 
-    with pytest.warns(DeprecationWarning, match="KlusterVerifyGuardrail"):
-        old = VerifyGuardrail(context="tools")
-    assert isinstance(old, KlusterVerifyGuardrail)
-    with pytest.warns(DeprecationWarning, match="context="):
-        KlusterVerifyGuardrail(context_from="tools")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         KlusterVerifyGuardrail(context="conversation")
-    with pytest.raises(TypeError, match="context= only"):
-        KlusterVerifyGuardrail(context="tools", context_from="tools")
+    with pytest.raises(TypeError):
+        KlusterVerifyGuardrail(context_from="tools")  # type: ignore[call-arg]  # the old name is gone
 
 
-def test_langchain_context_key_is_a_deprecated_alias_of_context() -> None:
+def test_langchain_context_sources() -> None:
     pytest.importorskip("langchain_core")
     from langchain_core.runnables import RunnableLambda
 
     from kluster_agents.adapters.langchain import with_verification
-    from kluster_agents.adapters.langchain.verify import _Verified
+    from kluster_agents.adapters.langchain._verify import _Verified
 
     echo = RunnableLambda(lambda x: "answer")
-    with pytest.warns(DeprecationWarning, match="context_key"):
-        with_verification(echo, context_key="docs")
+    with pytest.raises(TypeError):
+        with_verification(echo, context_key="docs")  # type: ignore[call-arg]  # the old name is gone
     seen: list[Any] = []
     found = _Verified(echo, None, context=lambda i: seen.append(i) or "ctx", prompt_key=None, output_key=None)  # type: ignore[arg-type]
     assert found.prompt_and_context("q?") == ("q?", "ctx") and seen == ["q?"]
@@ -65,7 +60,7 @@ def test_langchain_context_key_is_a_deprecated_alias_of_context() -> None:
 def test_litellm_guardrail_context_sources() -> None:
     pytest.importorskip("litellm")
     from kluster_agents.adapters.litellm import KlusterVerifyGuardrail
-    from kluster_agents.integrations.api.errors import KlusterConfigError
+    from kluster_agents.integrations._api.errors import KlusterConfigError
 
     messages = [{"role": "system", "content": "ref"}, {"role": "user", "content": "q"}]
     assert KlusterVerifyGuardrail()._context(messages) == "ref"

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.verify.client import VerifyClient
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations._verify.client import VerifyClient
 
 SECRET_KEY = "kl-test-SECRET-key-0042"
 BASE_URL = "http://verify.test/v1"

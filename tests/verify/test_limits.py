@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterRateLimitError
-from kluster_agents.integrations.api.limits import (
+from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterRateLimitError
+from kluster_agents.integrations._api.limits import (
     IN_FLIGHT_POLL_S,
     RPM_MARGIN_S,
     RPM_WINDOW_S,
@@ -19,7 +19,7 @@ from kluster_agents.integrations.api.limits import (
     RateLimiter,
     limiter_for,
 )
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
 
 
 class FakeClock:

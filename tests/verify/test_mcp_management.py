@@ -8,7 +8,7 @@ import pytest
 import respx
 
 from kluster_agents.integrations import mcp
-from kluster_agents.integrations.api.errors import KlusterAuthError, KlusterConfigError, KlusterVerifyError
+from kluster_agents.integrations._api.errors import KlusterAuthError, KlusterConfigError, KlusterVerifyError
 from kluster_agents.integrations.mcp import CloudMCPClient, MCPEndpoint, result_from_tool
 
 from .conftest import BASE_URL, SECRET_KEY, json_response

@@ -1,5 +1,5 @@
 """MCP end to end: the cloud-MCP client against the emulator's /v1/mcp, and the local MCP
-server (`python -m kluster_agents.integrations.mcp.server`) through real MCP client sessions over
+server (`python -m kluster_agents.integrations.mcp._server`) through real MCP client sessions over
 stdio and streamable HTTP on loopback, backed by the emulator's Verify API."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from kluster_agents.integrations import mcp
-from kluster_agents.integrations.api.errors import KlusterVerifyError
+from kluster_agents.integrations._api.errors import KlusterVerifyError
 from kluster_agents.integrations.mcp import CloudMCPClient, result_from_tool
 
 GREAT_WALL = (
@@ -87,7 +87,9 @@ async def _exercise(session: ClientSession) -> None:
 
 async def test_local_server_over_stdio(kluster_emulator):
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "kluster_agents.integrations.mcp.server"], env=_server_env(kluster_emulator)
+        command=sys.executable,
+        args=["-m", "kluster_agents.integrations.mcp._server"],
+        env=_server_env(kluster_emulator),
     )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await _exercise(session)
@@ -97,7 +99,7 @@ async def test_local_server_over_stdio(kluster_emulator):
 @pytest.fixture
 def local_http_server(kluster_emulator, free_port):
     port = free_port()
-    code = f"from kluster_agents.integrations.mcp.server import serve; serve('http', port={port})"
+    code = f"from kluster_agents.integrations.mcp._server import serve; serve('http', port={port})"
     process = subprocess.Popen(
         [sys.executable, "-c", code],
         env={**os.environ, **_server_env(kluster_emulator)},

@@ -9,7 +9,7 @@ import respx
 import typer
 from typer.testing import CliRunner
 
-from kluster_agents.integrations.cli.verify import mcp_app, verify_command
+from kluster_agents.integrations._cli.verify import mcp_app, verify_command
 
 from .conftest import BASE_URL, DOCS_HALLUCINATION, RELIABLE, SECRET_KEY, json_response
 

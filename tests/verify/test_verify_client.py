@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from kluster_agents.integrations.api.errors import (
+from kluster_agents.integrations._api.errors import (
     KlusterAuthError,
     KlusterBadRequestError,
     KlusterConfigError,
@@ -21,8 +21,8 @@ from kluster_agents.integrations.api.errors import (
     KlusterTimeoutError,
     KlusterVerifyError,
 )
-from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations.verify.client import (
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._verify.client import (
     VerifyClient,
     VerifyResult,
     combine_chunk_results,

@@ -9,17 +9,17 @@ import json
 import pytest
 
 from kluster_agents.integrations import mcp
-from kluster_agents.integrations.api.errors import (
+from kluster_agents.integrations._api.errors import (
     KlusterAuthError,
     KlusterConnectionError,
     KlusterServerError,
     KlusterTimeoutError,
     KlusterVerifyError,
 )
-from kluster_agents.integrations.api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations._verify.policy import HallucinationDetected, VerifyPolicy
 from kluster_agents.integrations.mcp import result_from_tool
-from kluster_agents.integrations.verify.client import VerifyClient, VerifyResult
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy
 
 PATH = "/verify/reliability"
 
@@ -41,7 +41,7 @@ def test_recorded_reliability_exchange_replays_and_parses(kluster_emulator, klus
 
 def test_recorded_chat_and_mcp_shapes_parse(kluster_fixture):
     chat = kluster_fixture["verify_chat_completion"]["response"]["body"]
-    from kluster_agents.integrations.verify.client import parse_chat_verdict
+    from kluster_agents.integrations._verify.client import parse_chat_verdict
 
     verdict = VerifyResult.from_verdict(
         parse_chat_verdict(chat["choices"][0]["message"]["content"]), source="chat", latency_s=0, emulated=False

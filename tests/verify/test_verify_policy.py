@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from kluster_agents.integrations.api.errors import KlusterAuthError, KlusterInvalidRequestError, KlusterVerifyError
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy
+from kluster_agents.integrations._api.errors import KlusterAuthError, KlusterInvalidRequestError, KlusterVerifyError
+from kluster_agents.integrations._verify.policy import HallucinationDetected, VerifyPolicy
 
 from .conftest import DOCS_HALLUCINATION, RELIABLE, json_response
 

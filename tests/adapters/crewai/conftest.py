@@ -14,7 +14,7 @@ from crewai import Agent, Crew, Task
 from crewai.tools import tool
 
 from kluster_agents.adapters.crewai import KlusterCompletion, kluster_llm
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools in the catalog: CrewAI uses ReAct text

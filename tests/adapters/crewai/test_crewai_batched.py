@@ -18,9 +18,9 @@ from kluster_agents.adapters.crewai import (
     kickoff_for_each_batched,
 )
 from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
-from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterConfigError
+from kluster_agents.integrations._api.errors import KlusterBatchError, KlusterConfigError
+from kluster_agents.integrations._jobs.microbatch import MicroBatchStats
 from kluster_agents.integrations.emulator import ToolCall
-from kluster_agents.integrations.jobs.microbatch import MicroBatchStats
 
 # HTTP-call counting tests: emulated batches finish at their first read (no extra polls).
 pytestmark = pytest.mark.kluster_emulator(timing="instant")

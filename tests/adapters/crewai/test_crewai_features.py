@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from kluster_agents.adapters.crewai import kluster_llm
-from kluster_agents.integrations.api.errors import KlusterTimeoutError
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.errors import KlusterTimeoutError
+from kluster_agents.integrations._api.settings import KlusterSettings
 
 R1 = "deepseek-ai/DeepSeek-R1-0528"
 

@@ -11,10 +11,10 @@ from crewai import Task
 from crewai.tasks.task_output import TaskOutput
 
 from kluster_agents.adapters.crewai import KlusterVerifyGuardrail
-from kluster_agents.adapters.crewai.guardrail import conversation_context, tool_results
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterVerifyError
-from kluster_agents.integrations.api.settings import resolve_settings
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy
+from kluster_agents.adapters.crewai._verify import conversation_context, tool_results
+from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterVerifyError
+from kluster_agents.integrations._api.settings import resolve_settings
+from kluster_agents.integrations._verify.policy import HallucinationDetected, VerifyPolicy
 
 REFERENCE = "The Eiffel Tower in Paris was completed in 1889 and is 330 metres tall."
 WRONG = "The Eiffel Tower was completed in 1887."

@@ -14,9 +14,9 @@ from crewai import LLM, Agent, Crew, Process, Task
 from pydantic import BaseModel
 
 from kluster_agents.adapters.crewai import KlusterCompletion, kluster_llm
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.api.settings import KlusterSettings
-from kluster_agents.integrations.api.structured import KlusterStructuredOutputError
+from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations._api.settings import KlusterSettings
+from kluster_agents.integrations._api.structured import KlusterStructuredOutputError
 from kluster_agents.integrations.emulator import ToolCall
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"

@@ -13,9 +13,9 @@ from crewai.events import crewai_event_bus
 from crewai.events.types.llm_events import LLMStreamChunkEvent, LLMThinkingChunkEvent
 from crewai.llms.hooks.base import BaseInterceptor
 
-from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations._api.errors import KlusterUnsupportedError
+from kluster_agents.integrations._jobs.adaptive import AdaptiveMode
 from kluster_agents.integrations.emulator import ToolCall
-from kluster_agents.integrations.jobs.adaptive import AdaptiveMode
 
 PLACEHOLDER = "queued for adaptive inference"
 REASONING_MODEL = "deepseek-ai/DeepSeek-R1-0528"

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 import kluster_agents.adapters.crewai  # noqa: F401  (the documented import that registers "kluster")
 from kluster_agents.adapters.crewai import KlusterCompletion, KlusterEmbeddingFunction, kluster_embedder_config
-from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations._api.errors import KlusterConfigError
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kluster_agents.adapters.crewai import KlusterVerifyTool
-from kluster_agents.integrations.api.errors import KlusterServerError
-from kluster_agents.integrations.api.settings import resolve_settings
+from kluster_agents.integrations._api.errors import KlusterServerError
+from kluster_agents.integrations._api.settings import resolve_settings
 from kluster_agents.integrations.emulator import ToolCall
 
 CONTEXT = "The Eiffel Tower in Paris was completed in 1889."

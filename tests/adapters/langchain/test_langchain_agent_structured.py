@@ -11,7 +11,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations._api.errors import KlusterUnsupportedError
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 NO_TOOL_MODELS = [

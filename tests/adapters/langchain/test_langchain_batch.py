@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
 from kluster_agents.adapters.langchain import ChatKluster, KlusterBatchChat
-from kluster_agents.integrations.api.errors import KlusterBatchError, KlusterUnsupportedError
+from kluster_agents.integrations._api.errors import KlusterBatchError, KlusterUnsupportedError
 
 IMAGE = HumanMessage(content=[{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}])
 PROMPTS = [f"Classify ticket {i}: my invoice is wrong" for i in range(6)]

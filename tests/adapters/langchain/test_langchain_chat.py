@@ -14,9 +14,9 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api.compat import KlusterCompatWarning
-from kluster_agents.integrations.api.errors import KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.api.settings import KlusterSettings, Tier
+from kluster_agents.integrations._api.compat import KlusterCompatWarning
+from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations._api.settings import KlusterSettings, Tier
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 TEXT_MODEL = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools, no vision (catalog)

@@ -11,7 +11,7 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from kluster_agents.adapters.langchain import KlusterEmbeddings
-from kluster_agents.integrations.api.errors import KlusterConfigError
+from kluster_agents.integrations._api.errors import KlusterConfigError
 
 BGE = "BAAI/bge-m3"
 

@@ -1,4 +1,4 @@
-"""LangChain inherits the client-side tier limits with no adapter code (issue 16.9): 24 concurrent
+"""LangChain inherits the client-side tier limits with no adapter code: 24 concurrent
 `ainvoke`s and a threaded `.batch()` against a 3-in-flight emulator limit, no retries, 0 errors."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("langchain_openai")
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api.settings import KlusterSettings
+from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations.emulator.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"

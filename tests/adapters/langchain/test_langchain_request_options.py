@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api.errors import KlusterUnsupportedError
+from kluster_agents.integrations._api.errors import KlusterUnsupportedError
 
 REPLY = {
     "id": "c1",

@@ -16,7 +16,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations.emulator import ToolCall
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"

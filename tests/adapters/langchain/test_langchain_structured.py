@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from kluster_agents.adapters.langchain import ChatKluster, KlusterStructuredOutputError
-from kluster_agents.integrations.api.structured import (
+from kluster_agents.integrations._api.structured import (
     extract_json,
     json_schema_of,
     parse_structured,

@@ -11,13 +11,12 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from kluster_agents.adapters.langchain import (
     ChatKluster,
-    HallucinationDetected,
     KlusterVerifyCallbackHandler,
     KlusterVerifyTool,
-    VerifyPolicy,
     with_verification,
 )
-from kluster_agents.integrations.api.errors import KlusterInvalidRequestError, KlusterVerifyError
+from kluster_agents.integrations import HallucinationDetected, VerifyPolicy
+from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterVerifyError
 
 CONTEXT = [
     Document(page_content="The Eiffel Tower is 330 metres tall."),

@@ -7,7 +7,7 @@ import litellm
 import pytest
 
 from kluster_agents.adapters.litellm import LiteLLMKlusterConfigError, LiteLLMKlusterUnsupportedError
-from kluster_agents.integrations.jobs.adaptive import AdaptiveMode
+from kluster_agents.integrations._jobs.adaptive import AdaptiveMode
 
 from .conftest import LLAMA, chat_bodies
 

@@ -19,10 +19,10 @@ from kluster_agents.adapters.litellm import (
     batch_kwargs,
     kluster_status,
 )
-from kluster_agents.adapters.litellm.batch import _responses
-from kluster_agents.adapters.litellm.batch_shapes import litellm_batch_view
+from kluster_agents.adapters.litellm._batch import _responses
+from kluster_agents.adapters.litellm._batch_shapes import litellm_batch_view
 from kluster_agents.integrations import KlusterBatchError, KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.jobs.batch_results import BatchResult
+from kluster_agents.integrations._jobs.batch_results import BatchResult
 
 from .conftest import GEMMA, LLAMA
 
@@ -43,7 +43,7 @@ def test_batch_kwargs_without_a_key_refuse(monkeypatch):
 
 
 @pytest.mark.filterwarnings(
-    "ignore::kluster_agents.integrations.api.compat.KlusterCompatWarning"
+    "ignore::kluster_agents.integrations._api.compat.KlusterCompatWarning"
 )  # the drop is the point
 def test_batch_file_line_goes_through_compat():
     line = json.loads(
@@ -76,7 +76,7 @@ def _upload(tmp_path, questions: list[str], kwargs: dict[str, str]):
 
 
 def test_litellm_file_and_batch_functions_against_kluster(emulator, tmp_path):
-    # The emulator answers as the live service does (issue 14): status 'pre_schedule', errors [],
+    # The emulator answers as the live service was observed to (tests/fidelity/observed.py): status 'pre_schedule', errors [],
     # output lines without an `error` key. LiteLLM's strict LiteLLMBatch sees them through batch_shapes.
     # The job's time moves only between polls (frozen clock, 0.05 s a step), so every phase is seen
     # however slowly a loaded machine polls.
@@ -222,7 +222,7 @@ def test_failed_lines_raise_or_take_their_place():
 def test_only_clients_for_kluster_base_urls_are_made_lenient(emulator):
     from litellm.llms.openai.openai import OpenAIBatchesAPI
 
-    from kluster_agents.adapters.litellm.batch_shapes import LenientBatchTransport
+    from kluster_agents.adapters.litellm._batch_shapes import LenientBatchTransport
 
     batch_kwargs()  # installs for the emulator's base URL
     api = OpenAIBatchesAPI()

@@ -10,7 +10,7 @@ import litellm
 import pytest
 from pydantic import BaseModel
 
-from kluster_agents.integrations.api.prices import REALTIME_PRICES, clear_price_overrides, set_price
+from kluster_agents.integrations._api.prices import REALTIME_PRICES, clear_price_overrides, set_price
 
 from .conftest import GEMMA, LLAMA, chat_bodies
 

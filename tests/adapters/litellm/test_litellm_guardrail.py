@@ -8,7 +8,7 @@ from fastapi import HTTPException
 
 from kluster_agents.adapters.litellm import KlusterVerifyGuardrail, verify_result
 from kluster_agents.integrations import KlusterVerifyError
-from kluster_agents.integrations.verify.policy import HallucinationDetected, VerifyPolicy
+from kluster_agents.integrations._verify.policy import HallucinationDetected, VerifyPolicy
 
 from .conftest import LLAMA, chat_bodies
 

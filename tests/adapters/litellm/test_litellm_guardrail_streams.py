@@ -7,7 +7,7 @@ import litellm
 import pytest
 
 from kluster_agents.adapters.litellm import KlusterVerifyGuardrail, verify_outcome, verify_result
-from kluster_agents.integrations.verify.policy import HallucinationDetected
+from kluster_agents.integrations._verify.policy import HallucinationDetected
 
 from .conftest import LLAMA
 

@@ -10,8 +10,8 @@ import litellm
 import pytest
 
 from kluster_agents.adapters.litellm import LiteLLMKlusterUnsupportedError
-from kluster_agents.integrations.api.catalog import list_models, register_model
-from kluster_agents.integrations.api.compat import KlusterCompatWarning
+from kluster_agents.integrations._api.catalog import list_models, register_model
+from kluster_agents.integrations._api.compat import KlusterCompatWarning
 
 from .conftest import GEMMA, LLAMA, WEATHER_TOOL, chat_bodies
 

@@ -14,7 +14,7 @@ from kluster_agents.adapters.litellm import (
     register,
 )
 from kluster_agents.integrations import KlusterSettings, KlusterUnsupportedError
-from kluster_agents.integrations.api.compat import KlusterCompatWarning
+from kluster_agents.integrations._api.compat import KlusterCompatWarning
 
 from .conftest import GEMMA, LLAMA, WEATHER_TOOL, chat_bodies
 

@@ -8,11 +8,11 @@ import pytest
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from kluster_agents.adapters.litellm import KlusterLLM, batch_completion_via_api
-from kluster_agents.adapters.litellm.provider import COST_HEADER, model_info_entry
+from kluster_agents.adapters.litellm._provider import COST_HEADER, model_info_entry
 from kluster_agents.integrations import KlusterSettings
-from kluster_agents.integrations.api.catalog import get_model, register_model
-from kluster_agents.integrations.api.compat import KlusterCompatWarning
-from kluster_agents.integrations.api.prices import clear_price_overrides, set_price
+from kluster_agents.integrations._api.catalog import get_model, register_model
+from kluster_agents.integrations._api.compat import KlusterCompatWarning
+from kluster_agents.integrations._api.prices import clear_price_overrides, set_price
 
 from .conftest import GEMMA, LLAMA
 

@@ -7,7 +7,7 @@ from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import KlusterModelSettings, KlusterProvider, kluster_model, run_many
 from kluster_agents.integrations import KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.jobs.adaptive import AdaptiveMode
+from kluster_agents.integrations._jobs.adaptive import AdaptiveMode
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 PLACEHOLDER = "queued for adaptive inference"

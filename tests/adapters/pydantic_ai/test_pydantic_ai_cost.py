@@ -11,8 +11,8 @@ from pydantic_ai.messages import ModelResponse, TextPart
 from pydantic_ai.usage import RequestUsage
 
 from kluster_agents.adapters.pydantic_ai import KlusterModelSettings, KlusterProvider, kluster_model, run_many
-from kluster_agents.integrations.api.catalog import register_model
-from kluster_agents.integrations.api.prices import clear_price_overrides, set_price
+from kluster_agents.integrations._api.catalog import register_model
+from kluster_agents.integrations._api.prices import clear_price_overrides, set_price
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 

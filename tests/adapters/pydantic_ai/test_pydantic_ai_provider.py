@@ -27,7 +27,7 @@ from kluster_agents.integrations import (
     kluster_backend,
     make_async_client,
 )
-from kluster_agents.integrations.api.catalog import register_model
+from kluster_agents.integrations._api.catalog import register_model
 from kluster_agents.integrations.emulator.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from kluster_agents.integrations import make_async_client, make_client, run_batch
-from kluster_agents.integrations.api.reasoning import split_reasoning
-from kluster_agents.integrations.api.structured import parse_structured, schema_instructions
-from kluster_agents.integrations.jobs.adaptive import AdaptiveMode, with_adaptive
-from kluster_agents.integrations.verify.client import verify
+from kluster_agents.integrations._api.reasoning import split_reasoning
+from kluster_agents.integrations._api.structured import parse_structured, schema_instructions
+from kluster_agents.integrations._jobs.adaptive import AdaptiveMode, with_adaptive
+from kluster_agents.integrations._verify.client import verify
 
 from .._matrix import (
     TEXT_PROMPT,

@@ -14,7 +14,7 @@ from crewai.tasks.task_output import TaskOutput
 from crewai.tools import tool
 
 from kluster_agents.adapters.crewai import KlusterVerifyGuardrail, call_for_each_batched, kluster_llm
-from kluster_agents.integrations.jobs.adaptive import AdaptiveMode
+from kluster_agents.integrations._jobs.adaptive import AdaptiveMode
 
 from .._matrix import (
     JSON_PROMPT,

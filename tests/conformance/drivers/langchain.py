@@ -11,7 +11,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable
 
-from kluster_agents.adapters.langchain import ChatKluster, VerifyOutcome, VerifyPolicy, with_verification
+from kluster_agents.adapters.langchain import ChatKluster, with_verification
+from kluster_agents.integrations import VerifyOutcome, VerifyPolicy
 
 from .._matrix import (
     JSON_PROMPT,

@@ -22,12 +22,12 @@ from pydantic_ai.run import AgentRunResult
 
 from kluster_agents.adapters.pydantic_ai import (
     KlusterModelSettings,
-    VerifyOutcome,
     kluster_model,
     run_many_sync,
     verify_output_validator,
 )
-from kluster_agents.integrations.verify.policy import METADATA_KEY
+from kluster_agents.integrations import VerifyOutcome
+from kluster_agents.integrations._verify.policy import METADATA_KEY
 
 from .._matrix import (
     IMAGE_DATA_URL,

@@ -1,0 +1,147 @@
+"""A LiteLLM proxy `config.yaml` for kluster's catalog on one tier: `kluster-agents litellm-config`.
+
+The file names our `CustomLLM` handler (`litellm_settings.custom_provider_map`) so the proxy
+routes `kluster/<id>` through compat, one deployment per chat model with the tier's rpm and
+concurrency, one per embedding model (`/embeddings`), capability-preserving fallbacks, the
+Verify guardrail (`mode: post_call`) and, with `--mcp`, kluster's cloud Verify MCP server
+(`mcp_servers`, which the pinned LiteLLM proxy loads from its config; token from KLUSTER_MCP_TOKEN,
+the one `kluster-agents mcp enable` prints). MCP is opt-in: the proxy's MCP gateway needs the `mcp`
+package and a token, which a chat-only deployment has no use for. The proxy process reads KLUSTER_API_KEY / KLUSTER_BASE_URL /
+KLUSTER_TIER at request time, so no secret is written into the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from kluster_agents.adapters.litellm._provider import PROVIDER, KlusterLLM
+from kluster_agents.adapters.litellm._router import deployment, normalise_fallbacks
+from kluster_agents.adapters.litellm._verify import GUARDRAIL_NAME
+from kluster_agents.integrations._api.catalog import ModelInfo, embedding_models, get_model, list_models, supports_tools
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+
+# The handler instance the generated config points at (LiteLLM imports it by dotted path).
+proxy_handler = KlusterLLM()
+HANDLER_PATH = f"{__name__}.proxy_handler"
+GUARDRAIL_PATH = "kluster_agents.adapters.litellm._verify.KlusterVerifyGuardrail"
+MCP_SERVER_NAME = "kluster_verify"
+MCP_TOKEN_ENV = "KLUSTER_MCP_TOKEN"
+
+
+def _chat_models() -> list[ModelInfo]:
+    return [m for m in list_models(include_registered=False) if m.realtime and not m.verify and not m.embedding]
+
+
+def mcp_server_entry(settings: KlusterSettings) -> dict[str, Any]:
+    """kluster's cloud Verify MCP endpoint as a LiteLLM proxy `mcp_servers` entry (streamable HTTP,
+    bearer token read from the environment when the proxy starts)."""
+    return {
+        "url": settings.base_url.rstrip("/") + "/mcp",
+        "transport": "http",
+        "auth_type": "bearer_token",
+        "auth_value": f"os.environ/{MCP_TOKEN_ENV}",
+        "description": "kluster.ai Verify: check an answer for hallucinations (kluster-agents mcp enable)",
+    }
+
+
+def capability_fallbacks(infos: Sequence[ModelInfo], settings: KlusterSettings) -> dict[str, list[str]]:
+    """Each model falls back to the other models that can serve the same requests (tools, vision)."""
+
+    def covers(other: ModelInfo, info: ModelInfo) -> bool:
+        return (supports_tools(other, settings) or not supports_tools(info, settings)) and (
+            other.vision or not info.vision
+        )
+
+    result = {info.id: [o.id for o in infos if o.id != info.id and covers(o, info)] for info in infos}
+    return {k: v for k, v in result.items() if v}
+
+
+def build_proxy_config(
+    tier: str | None = None,
+    models: Sequence[str] | None = None,
+    *,
+    verify: bool = True,
+    fallbacks: bool = True,
+    num_retries: int = 2,
+    mcp: bool = False,
+    settings: KlusterSettings | None = None,
+) -> dict[str, Any]:
+    """The proxy config as a dict (what `litellm-config` prints as YAML). `models` may name chat and
+    embedding models; by default every chat model and the catalog's embedding models."""
+    settings = resolve_settings(settings, tier=tier)
+    chosen = [get_model(m) for m in models] if models else [*_chat_models(), *embedding_models()]
+    infos = [info for info in chosen if not info.embedding]
+    names = [info.id for info in infos]
+    config: dict[str, Any] = {
+        "model_list": [deployment(info.id, info, settings, credentials=False) for info in chosen],
+        "litellm_settings": {"custom_provider_map": [{"provider": PROVIDER, "custom_handler": HANDLER_PATH}]},
+        "router_settings": {"num_retries": num_retries},
+    }
+    if fallbacks:
+        config["router_settings"]["fallbacks"] = normalise_fallbacks(capability_fallbacks(infos, settings), names)
+    if verify:
+        config["guardrails"] = [
+            {
+                "guardrail_name": GUARDRAIL_NAME,
+                "litellm_params": {
+                    "guardrail": GUARDRAIL_PATH,
+                    "mode": "post_call",
+                    "default_on": True,
+                    "on_hallucination": "retry",
+                    "on_error": "fail_closed",
+                    "max_retries": 2,
+                },
+            }
+        ]
+    if mcp:
+        config["mcp_servers"] = {MCP_SERVER_NAME: mcp_server_entry(settings)}
+    return config
+
+
+def render_proxy_config(config: dict[str, Any], tier: str) -> str:
+    header = (
+        f"# LiteLLM proxy config for kluster.ai ({tier} tier), generated by `kluster-agents litellm-config`.\n"
+        "# Run: KLUSTER_API_KEY=... litellm --config config.yaml  (needs kluster-agents[litellm-proxy]);\n"
+        f"# with --mcp also {MCP_TOKEN_ENV}=... (from `kluster-agents mcp enable`).\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False, width=120)
+
+
+def litellm_config_command(
+    tier: Annotated[str, typer.Option(help="Plan whose limits to use: trial, core, scale, enterprise.")] = "core",
+    model: Annotated[
+        list[str] | None, typer.Option(help="Only these models (repeat); default: the whole catalog.")
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="Add the kluster Verify post-call guardrail.")] = True,
+    fallbacks: Annotated[bool, typer.Option(help="Fall back to models with the same capabilities.")] = True,
+    mcp: Annotated[
+        bool, typer.Option(help="Add kluster's cloud Verify MCP server (token: KLUSTER_MCP_TOKEN; needs mcp).")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Print a LiteLLM proxy config.yaml for kluster.ai's models on a tier."""
+    unknown = [name for name in model or () if get_model(name).kind == "unknown"]
+    if unknown:  # a deployment for a name kluster does not serve would only fail at request time
+        typer.echo(
+            f"Error: unknown model {', '.join(map(repr, unknown))}; `kluster-agents models` lists names and aliases.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    from kluster_agents.integrations._cli._common import cli_errors  # the CLI's error convention, loaded on use
+
+    with cli_errors():  # a bad --tier is one line on stderr (exit 2), not a traceback
+        settings = KlusterSettings.load(tier=tier)
+    text = render_proxy_config(
+        build_proxy_config(models=model, verify=verify, fallbacks=fallbacks, mcp=mcp, settings=settings),
+        settings.tier.value,
+    )
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {output}", err=True)

@@ -1,0 +1,350 @@
+"""`openai.OpenAI` / `AsyncOpenAI` subclasses whose `chat.completions.create` (and `parse`, and
+`stream`, which calls `create`; also under `beta.chat`) runs every request through
+`compat.prepare_chat_request` first — the one place compat runs on the real-time path.
+
+This is what makes compat impossible to bypass: any framework that takes an openai client
+(PydanticAI providers, CrewAI's native OpenAI LLM, LangChain's root client) gets kluster's
+rules applied — drops, translations, and refusals raised before the network.
+
+Every failure comes out as a `KlusterError` that is *also* the openai exception type the
+framework on top already catches and retries (`KlusterOpenAIAuthError` is a `KlusterAuthError`
+and an `openai.AuthenticationError`); a stream that ends without its finish chunk raises
+`KlusterOpenAIStreamError` instead of passing for a complete answer; a malformed 200 answer raises
+`KlusterOpenAIResponseError`. Secrets echoed by a server are scrubbed from every error.
+
+Streams also get token usage here (`stream_usage`): `stream_options.include_usage` is asked for
+until the base URL refuses it once, and a stream without usage ends with an estimated usage chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import httpx
+import openai
+from openai._legacy_response import LegacyAPIResponse
+from openai.resources.beta import AsyncBeta, Beta
+from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
+from openai.resources.embeddings import AsyncEmbeddings, Embeddings
+
+from kluster_agents.integrations._api.adaptive_requests import (
+    aresolve,
+    is_placeholder,
+    refuse_adaptive_stream,
+    requested_adaptive,
+    resolve,
+)
+from kluster_agents.integrations._api.compat import RequestShapes, prepare_chat_request
+from kluster_agents.integrations._api.compat_trace import (
+    COMPAT_HEADER,
+    compat_changes,
+    header_value,
+    sends_compat_header,
+)
+from kluster_agents.integrations._api.embeddings import prepare_embedding_kwargs
+from kluster_agents.integrations._api.openai_errors import (
+    checked_body,
+    checked_result,
+    openai_twin,
+    raise_typed,
+    refuse_non_json,
+)
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._api.stream_usage import (
+    INCLUDE_USAGE,
+    is_stream_options_refusal,
+    remember_refusal,
+    should_ask,
+    with_usage,
+)
+from kluster_agents.integrations._version import USER_AGENT
+
+# Keyword arguments of `create()` that are request options, not body parameters.
+_REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+# The SDK tells the server its read timeout in this header whenever a timeout is set (ours always is);
+# kluster.ai documents no use for it, and building and reading it back costs ~5 µs a request, so it is
+# left out (the timeout itself still applies). A caller's own value for it is sent as given.
+READ_TIMEOUT_HEADER = "x-stainless-read-timeout"
+
+
+def prepare_create_kwargs(
+    kwargs: dict[str, Any], settings: KlusterSettings | None, shapes: RequestShapes | None = None
+) -> dict[str, Any]:
+    """Apply compat to the body parameters of a `chat.completions.create(**kwargs)` call.
+
+    `shapes` (the client's `RequestShapes`, built for `settings`) keeps compat's per-shape decisions
+    between calls, so a repeated request shape costs only its per-value checks."""
+    options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
+    body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, openai.Omit)}
+    headers = options.get("extra_headers")
+    if headers is None:
+        options["extra_headers"] = {READ_TIMEOUT_HEADER: openai.omit}
+    elif isinstance(headers, Mapping):
+        headers = dict(headers)
+        if "User-Agent" in headers:  # e.g. pydantic-ai sets its own per request
+            headers["User-Agent"] = f"{USER_AGENT} {headers['User-Agent']}"
+        if not any(type(name) is str and name.lower() == READ_TIMEOUT_HEADER for name in headers):
+            headers[READ_TIMEOUT_HEADER] = openai.omit
+        options["extra_headers"] = headers
+    if shapes is not None and shapes.settings is settings:
+        prepared = shapes.prepare(body)
+    else:
+        prepared = prepare_chat_request(body, settings=settings)
+    # what compat changed, for the emulator's inspector (never content); the same dict back: nothing
+    if prepared is not body and sends_compat_header(settings):
+        changes = compat_changes(body, prepared)
+        if changes:
+            options["extra_headers"] = {**(options.get("extra_headers") or {}), COMPAT_HEADER: header_value(changes)}
+    prepared.update(options)  # `prepared` is never the caller's dict: `body` is a copy
+    return prepared
+
+
+def _shapes_of(client: Any) -> RequestShapes | None:
+    """The client's `RequestShapes`, rebuilt when its `kluster_settings` object is replaced."""
+    settings = _settings_of(client)
+    if settings is None:
+        return None
+    shapes: RequestShapes | None = getattr(client, "_kluster_shapes", None)
+    if shapes is None or shapes.settings is not settings:
+        shapes = client._kluster_shapes = RequestShapes(settings)
+    return shapes
+
+
+def _prepared(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return prepare_create_kwargs(kwargs, _settings_of(client), _shapes_of(client))
+
+
+def _settings_of(client: Any) -> KlusterSettings | None:
+    return getattr(client, "kluster_settings", None)
+
+
+def _stream_plan(client: Any, prepared: dict[str, Any]) -> tuple[bool, str, bool]:
+    """(is a stream, base URL, ask for usage with stream_options) for one prepared request."""
+    if not prepared.get("stream"):
+        return False, "", False
+    settings = resolve_settings(_settings_of(client))
+    base = str(client.base_url).rstrip("/")
+    return True, base, should_ask(settings.stream_usage, base)
+
+
+def _refuse_adaptive_stream(prepared: dict[str, Any]) -> None:
+    if prepared.get("stream") and requested_adaptive(prepared):
+        raise refuse_adaptive_stream(prepared.get("model"))
+
+
+class _AnsweredRawResponse:
+    """What `with_raw_response.create()` returns for an adaptive request: the raw placeholder response's
+    headers, and `parse()` giving the real answer (LangChain reads chat completions this way)."""
+
+    def __init__(self, answer: Any, raw: Any) -> None:
+        self._answer = answer
+        self.http_response = raw.http_response
+        self.headers = raw.headers
+
+    def parse(self, **_: Any) -> Any:
+        return self._answer
+
+    @property
+    def text(self) -> str:
+        """The answer as JSON text: frameworks read the raw body too (CrewAI checks it for upstream errors)."""
+        return str(self._answer.model_dump_json())
+
+    @property
+    def content(self) -> bytes:
+        return self.text.encode()
+
+
+def _placeholder_of(result: Any) -> Any:
+    """The placeholder completion in `result` (a completion or a raw response), or None."""
+    if isinstance(result, LegacyAPIResponse):
+        parsed = result.parse()  # cached by the SDK: the caller's own parse() costs nothing more
+        return parsed if is_placeholder(parsed) else None
+    return result if is_placeholder(result) else None
+
+
+def _answered(result: Any, placeholder: Any, answer: Any) -> Any:
+    return answer if result is placeholder else _AnsweredRawResponse(answer, result)
+
+
+def _can_fall_back(client: Any, exc: Exception) -> bool:
+    return resolve_settings(_settings_of(client)).stream_usage == "auto" and is_stream_options_refusal(exc)
+
+
+class KlusterCompletions(Completions):
+    def create(self, **kwargs: Any) -> Any:
+        prepared = _prepared(self._client, kwargs)
+        _refuse_adaptive_stream(prepared)
+        streaming, base, ask = _stream_plan(self._client, prepared)
+        try:
+            if not streaming:
+                result = checked_result(super().create(**prepared), self._client)
+                placeholder = _placeholder_of(result)
+                if placeholder is None:
+                    return result
+                answer = resolve(self._client, placeholder, _settings_of(self._client))
+                return _answered(result, placeholder, answer)
+            if ask:
+                try:
+                    stream = super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
+                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                except openai.BadRequestError as exc:
+                    if not _can_fall_back(self._client, exc):
+                        raise
+                    remember_refusal(base)
+            return with_usage(checked_result(super().create(**prepared), self._client), prepared["messages"])
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            twin = openai_twin(exc, self._client)
+            if twin is exc:
+                raise
+            raise twin from exc
+
+    def parse(self, **kwargs: Any) -> Any:
+        """`parse()` (LangChain's path when `response_format` is set) posts on its own: an adaptive
+        request goes through `create()`, which waits for the job instead of returning the placeholder."""
+        prepared = _prepared(self._client, kwargs)
+        if requested_adaptive(prepared):
+            return self.create(**kwargs)
+        return super().parse(**prepared)
+
+
+class AsyncKlusterCompletions(AsyncCompletions):
+    async def create(self, **kwargs: Any) -> Any:
+        prepared = _prepared(self._client, kwargs)
+        _refuse_adaptive_stream(prepared)
+        streaming, base, ask = _stream_plan(self._client, prepared)
+        try:
+            if not streaming:
+                result = checked_result(await super().create(**prepared), self._client)
+                placeholder = _placeholder_of(result)
+                if placeholder is None:
+                    return result
+                answer = await aresolve(self._client, placeholder, _settings_of(self._client))
+                return _answered(result, placeholder, answer)
+            if ask:
+                try:
+                    stream = await super().create(**{**prepared, "stream_options": INCLUDE_USAGE})
+                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                except openai.BadRequestError as exc:
+                    if not _can_fall_back(self._client, exc):
+                        raise
+                    remember_refusal(base)
+            return with_usage(checked_result(await super().create(**prepared), self._client), prepared["messages"])
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            twin = openai_twin(exc, self._client)
+            if twin is exc:
+                raise
+            raise twin from exc
+
+    async def parse(self, **kwargs: Any) -> Any:
+        """As `KlusterCompletions.parse`: an adaptive request waits for its job through `create()`."""
+        prepared = _prepared(self._client, kwargs)
+        if requested_adaptive(prepared):
+            return await self.create(**kwargs)
+        return await super().parse(**prepared)
+
+
+class KlusterChat(Chat):
+    @cached_property
+    def completions(self) -> KlusterCompletions:
+        return KlusterCompletions(self._client)
+
+
+class AsyncKlusterChat(AsyncChat):
+    @cached_property
+    def completions(self) -> AsyncKlusterCompletions:
+        return AsyncKlusterCompletions(self._client)
+
+
+class KlusterBeta(Beta):
+    @cached_property
+    def chat(self) -> KlusterChat:
+        return KlusterChat(self._client)
+
+
+class AsyncKlusterBeta(AsyncBeta):
+    @cached_property
+    def chat(self) -> AsyncKlusterChat:
+        return AsyncKlusterChat(self._client)
+
+
+class KlusterEmbeddingsResource(Embeddings):
+    """`client.embeddings` of a kluster client: every request checked before it is sent."""
+
+    def create(self, **kwargs: Any) -> Any:
+        return super().create(**prepare_embedding_kwargs(kwargs))
+
+
+class AsyncKlusterEmbeddingsResource(AsyncEmbeddings):
+    """Async twin of `KlusterEmbeddingsResource`."""
+
+    async def create(self, **kwargs: Any) -> Any:
+        return await super().create(**prepare_embedding_kwargs(kwargs))
+
+
+class KlusterOpenAI(openai.OpenAI):
+    """An `openai.OpenAI` for kluster.ai that applies compat to chat completions."""
+
+    def __init__(self, *, kluster_settings: KlusterSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kluster_settings = kluster_settings
+
+    def request(self, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
+        """Every request of every resource (embeddings, `parse`, models, files, batches...): failures come
+        out typed and scrubbed of secrets, and a 200 that is not JSON is a `KlusterOpenAIResponseError`."""
+        try:
+            return checked_body(super().request(cast_to, options, stream=stream, stream_cls=stream_cls), cast_to, self)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            raise_typed(exc, self)
+            raise
+
+    def _process_response(self, *, cast_to: Any, response: httpx.Response, stream: bool, **kwargs: Any) -> Any:
+        refuse_non_json(response, cast_to, stream, self)
+        return super()._process_response(cast_to=cast_to, response=response, stream=stream, **kwargs)
+
+    @cached_property
+    def chat(self) -> KlusterChat:
+        return KlusterChat(self)
+
+    @cached_property
+    def beta(self) -> KlusterBeta:
+        return KlusterBeta(self)
+
+    @cached_property
+    def embeddings(self) -> KlusterEmbeddingsResource:
+        return KlusterEmbeddingsResource(self)
+
+
+class AsyncKlusterOpenAI(openai.AsyncOpenAI):
+    """An `openai.AsyncOpenAI` for kluster.ai that applies compat to chat completions."""
+
+    def __init__(self, *, kluster_settings: KlusterSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kluster_settings = kluster_settings
+
+    async def request(self, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
+        """As `KlusterOpenAI.request`."""
+        try:
+            result = await super().request(cast_to, options, stream=stream, stream_cls=stream_cls)
+            return checked_body(result, cast_to, self)
+        except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
+            raise_typed(exc, self)
+            raise
+
+    async def _process_response(self, *, cast_to: Any, response: httpx.Response, stream: bool, **kwargs: Any) -> Any:
+        refuse_non_json(response, cast_to, stream, self)
+        return await super()._process_response(cast_to=cast_to, response=response, stream=stream, **kwargs)
+
+    @cached_property
+    def chat(self) -> AsyncKlusterChat:
+        return AsyncKlusterChat(self)
+
+    @cached_property
+    def beta(self) -> AsyncKlusterBeta:
+        return AsyncKlusterBeta(self)
+
+    @cached_property
+    def embeddings(self) -> AsyncKlusterEmbeddingsResource:
+        return AsyncKlusterEmbeddingsResource(self)

@@ -1,0 +1,176 @@
+"""Token usage for streamed chat completions, on every adapter's stream.
+
+OpenAI-compatible servers put usage into a stream only when asked with
+`stream_options: {"include_usage": true}`. kluster's compatibility page lists `stream_options` as
+unsupported and nobody has observed the live service either way, so the client asks, and the first
+400 that names `stream_options` marks that base URL as refusing it for the rest of the process
+(one failed probe, then never again). A stream that ends without usage gets a last chunk with
+usage counted client-side (about four characters per token, the estimate CrewAI and the emulator
+use), flagged `estimated` so nobody mistakes it for a bill.
+
+`KLUSTER_STREAM_USAGE` (`KlusterSettings.stream_usage`) decides: `auto` (ask unless the URL refused),
+`ask` (always ask; a refusal raises), `estimate` (never ask, always count client-side).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletionChunk
+from openai.types.completion_usage import CompletionUsage
+
+from kluster_agents.integrations._api.compat import content_text
+from kluster_agents.integrations._api.settings import StreamUsageMode
+
+INCLUDE_USAGE = {"include_usage": True}
+ESTIMATED_FLAG = "kluster_usage_estimated"
+"""Extra field on an estimated usage chunk (and on its `usage`): True when counted client-side."""
+
+logger = logging.getLogger(__name__)
+_refused: set[str] = set()
+_lock = threading.Lock()
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters per token (never 0 for non-empty text)."""
+    return (len(text) + 3) // 4 if text else 0
+
+
+def refuses_stream_options(base_url: str) -> bool:
+    """True once this base URL has answered `stream_options` with a 400 in this process."""
+    return str(base_url).rstrip("/") in _refused
+
+
+def remember_refusal(base_url: str) -> None:
+    with _lock:
+        _refused.add(str(base_url).rstrip("/"))
+    logger.info("kluster-agents: %s refuses stream_options; stream usage is counted client-side from now on", base_url)
+
+
+def forget_refusals() -> None:
+    """Forget every remembered refusal (tests; or after the service changed)."""
+    with _lock:
+        _refused.clear()
+
+
+def should_ask(mode: StreamUsageMode, base_url: str) -> bool:
+    return mode == "ask" or (mode == "auto" and not refuses_stream_options(base_url))
+
+
+def is_stream_options_refusal(exc: BaseException) -> bool:
+    """A 400 whose error names `stream_options` (the parameter or the message)."""
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    body: Mapping[str, Any] = exc.body if isinstance(exc.body, Mapping) else {}
+    nested = body.get("error")
+    inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else body
+    text = f"{exc.message} {inner.get('param', '')} {inner.get('message', '')}"
+    return "stream_options" in text
+
+
+def prompt_estimate(messages: Sequence[Any]) -> int:
+    total = 0
+    for message in messages:
+        if isinstance(message, Mapping):
+            total += 4 + estimate_tokens(content_text(message.get("content")))
+            for call in message.get("tool_calls") or []:
+                total += estimate_tokens(str(call.get("function") if isinstance(call, Mapping) else call))
+    return total
+
+
+class _Counter:
+    """Watches a stream's chunks: whether usage came, and how much text to count if not."""
+
+    def __init__(self, messages: Sequence[Any]) -> None:
+        self.messages = messages
+        self.seen_usage = False
+        self.chars = 0
+        self.last: ChatCompletionChunk | None = None
+
+    def see(self, chunk: Any) -> None:
+        if not isinstance(chunk, ChatCompletionChunk):
+            return
+        self.last = chunk
+        if chunk.usage is not None:
+            self.seen_usage = True
+        for choice in chunk.choices:
+            delta = choice.delta
+            self.chars += len(delta.content or "") + len(getattr(delta, "reasoning_content", None) or "")
+            for call in delta.tool_calls or []:
+                if call.function is not None:
+                    self.chars += len(call.function.name or "") + len(call.function.arguments or "")
+
+    def estimated_chunk(self) -> ChatCompletionChunk | None:
+        if self.seen_usage or self.last is None:
+            return None
+        prompt = prompt_estimate(self.messages)
+        completion = (self.chars + 3) // 4
+        usage = CompletionUsage.model_validate(
+            {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                ESTIMATED_FLAG: True,
+            }
+        )
+        return ChatCompletionChunk.model_validate(
+            {
+                "id": self.last.id,
+                "object": "chat.completion.chunk",
+                "created": self.last.created,
+                "model": self.last.model,
+                "choices": [],
+                "usage": usage.model_dump(),
+                ESTIMATED_FLAG: True,
+            }
+        )
+
+
+def _sync_chunks(source: Iterator[Any], counter: _Counter) -> Iterator[Any]:
+    for chunk in source:
+        counter.see(chunk)
+        yield chunk
+    extra = counter.estimated_chunk()
+    if extra is not None:
+        yield extra
+
+
+async def _async_chunks(source: AsyncIterator[Any], counter: _Counter) -> AsyncIterator[Any]:
+    async for chunk in source:
+        counter.see(chunk)
+        yield chunk
+    extra = counter.estimated_chunk()
+    if extra is not None:
+        yield extra
+
+
+def with_usage(stream: Any, messages: Sequence[Any]) -> Any:
+    """The same `Stream`/`AsyncStream` object, ending with an estimated usage chunk when the server sent none."""
+    if isinstance(stream, openai.Stream):
+        stream._iterator = _sync_chunks(stream._iterator, _Counter(messages))
+    elif isinstance(stream, openai.AsyncStream):
+        stream._iterator = _async_chunks(stream._iterator, _Counter(messages))
+    return stream
+
+
+def is_estimated(usage: Any) -> bool:
+    """True for usage counted client-side (a dict or an openai/pydantic object)."""
+    if isinstance(usage, Mapping):
+        return bool(usage.get(ESTIMATED_FLAG))
+    extra = getattr(usage, "model_extra", None) or {}
+    return bool(extra.get(ESTIMATED_FLAG))
+
+
+__all__ = [
+    "ESTIMATED_FLAG",
+    "StreamUsageMode",
+    "estimate_tokens",
+    "forget_refusals",
+    "is_estimated",
+    "refuses_stream_options",
+    "with_usage",
+]

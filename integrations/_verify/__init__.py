@@ -1,0 +1,1 @@
+"""Verify (client, policy); private: users import from `kluster_agents.integrations`."""

@@ -1,0 +1,570 @@
+"""Verify client: kluster.ai's hallucination check as one typed call.
+
+Two documented ways in (kluster-docs "Verify API endpoint", "Chat completion Verify API"):
+- `verify(prompt, output, context=None)` -> `POST /v1/verify/reliability`;
+- `verify_conversation(messages)` -> by default `/v1/verify/reliability` with the conversation
+  flattened (prompt = the transcript before the last assistant message, output = that message):
+  the live service answered the documented form — chat completions with model
+  `klusterai/verify-reliability` and `[system, user, assistant]` — with HTTP 500 `{"error":
+  {"message": "Unexpected error occurred", "errorCode": 4000}}` (observed 2025-08). The setting
+  `verify_conversation_route` = "chat" uses the documented form (verdict JSON as the message
+  content), "auto" tries it first and falls back on a server error.
+
+Both return a `VerifyResult`. The reliability call uses httpx directly on the shared pool
+(`client.shared_http_client`, `client.client_kwargs`): it is a plain JSON POST and the
+openai SDK's request machinery would add more overhead than the policy layer itself.
+Transient failures (5xx, timeouts, dropped connections) are retried `max_retries` times;
+429s go to the model's `RateLimiter`, which waits out the Retry-After for the caller that got it
+(at most `max_retry_wait`, within the call's `timeout`), then raises `KlusterRateLimitError`.
+
+Long contexts: the Verify model's context window is `get_model(VERIFY_MODEL).limits_for(tier)
+.context` tokens (estimated cheaply as chars/3, deliberately pessimistic). A context that
+does not fit is either refused (`long_context="refuse"`) or split into overlapping chunks
+(`"chunk"`, the default) and combined conservatively:
+  the output is reliable only if ONE chunk on its own supports all of it; otherwise it is
+  reported as a hallucination carrying every chunk's explanation.
+A claim supported only by facts spread over two chunks is therefore flagged (a false
+positive, never a false pass); chunks overlap by 10% so a fact cut at a boundary survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, TypedDict
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from kluster_agents.integrations._api.catalog import VERIFY_MODEL, get_model
+from kluster_agents.integrations._api.client import (
+    client_kwargs,
+    make_async_client,
+    make_client,
+    shared_async_http_client,
+    shared_http_client,
+    translate_errors,
+)
+from kluster_agents.integrations._api.compat import prepare_chat_request
+from kluster_agents.integrations._api.errors import (
+    KlusterConnectionError,
+    KlusterError,
+    KlusterInvalidRequestError,
+    KlusterServerError,
+    KlusterTimeoutError,
+    KlusterVerifyError,
+    error_from_response,
+    redact,
+)
+from kluster_agents.integrations._api.limits import RateLimiter, limiter_for
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+
+VerifySource = Literal["reliability", "chat", "mcp"]
+VerifyStatus = Literal["reliable", "hallucination", "unverified"]
+LongContextMode = Literal["chunk", "refuse"]
+
+logger = logging.getLogger(__name__)
+
+RELIABILITY_PATH = "/verify/reliability"
+EMULATOR_HEADER = "x-kluster-emulator"  # the embedded emulator labels every HTTP answer with it...
+EMULATED_FIELD = "kluster_emulated"  # ... and every API object it builds with this field
+
+CHARS_PER_TOKEN = 3  # pessimistic (English averages ~4): over-estimating keeps us under the limit
+RESERVED_TOKENS = 2_000  # Verify's own instructions, search results and explanation
+MIN_CHUNK_TOKENS = 500
+CHUNK_OVERLAP = 0.10
+
+
+def estimate_tokens(text: str | None) -> int:
+    """Cheap, pessimistic token estimate (no tokenizer download)."""
+    return 0 if not text else len(text) // CHARS_PER_TOKEN + 1
+
+
+class VerifyResult(BaseModel):
+    """One Verify verdict. `status` is "unverified" only when built by a policy after an outage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    is_hallucination: bool | None
+    explanation: str = ""
+    search_results: list[Any] = Field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    latency_s: float = 0.0
+    source: VerifySource = "reliability"
+    status: VerifyStatus
+    emulated: bool = False
+    chunks: int = 1
+
+    @property
+    def reliable(self) -> bool:
+        return self.status == "reliable"
+
+    @classmethod
+    def from_verdict(
+        cls, body: Mapping[str, Any], *, source: VerifySource, latency_s: float, emulated: bool
+    ) -> VerifyResult:
+        """Parse the documented verdict object; anything without a boolean `is_hallucination` is malformed."""
+        verdict = body.get("is_hallucination") if isinstance(body, Mapping) else None
+        logger.info("Verify verdict via /%s: is_hallucination=%s (%.0f ms)", source, verdict, latency_s * 1000)
+        if not isinstance(verdict, bool):
+            raise KlusterVerifyError(
+                f"Verify answered without a boolean `is_hallucination` (got {redact(repr(body))[:200]}); "
+                "no verdict — retry, or check the service status."
+            )
+        usage = body.get("usage") or body.get("confidence")  # the MCP tools call usage "confidence"
+        return cls(
+            is_hallucination=verdict,
+            explanation=str(body.get("explanation") or ""),
+            search_results=list(body.get("search_results") or []),
+            usage=dict(usage) if isinstance(usage, Mapping) else None,
+            latency_s=latency_s,
+            source=source,
+            status="hallucination" if verdict else "reliable",
+            emulated=emulated,
+        )
+
+    @classmethod
+    def unverified(cls, reason: str, *, source: VerifySource = "reliability", latency_s: float = 0.0) -> VerifyResult:
+        """The explicit no-verdict result a policy returns on an outage with `mark_unverified`."""
+        return cls(is_hallucination=None, explanation=reason, latency_s=latency_s, source=source, status="unverified")
+
+
+class _CombinedFields(TypedDict):
+    """The `VerifyResult` fields merged over every chunk, whatever the verdict."""
+
+    search_results: list[Any]
+    usage: dict[str, Any] | None
+    latency_s: float
+    source: VerifySource
+    emulated: bool
+    chunks: int
+
+
+def combine_chunk_results(results: Sequence[VerifyResult]) -> VerifyResult:
+    """The conservative rule: reliable iff some chunk alone supports the whole output."""
+    supporting = next((r for r in results if r.status == "reliable"), None)
+    usage: dict[str, Any] = {}
+    for r in results:
+        for key, value in (r.usage or {}).items():
+            if isinstance(value, (int, float)):
+                usage[key] = usage.get(key, 0) + value
+    common: _CombinedFields = {
+        "search_results": [s for r in results for s in r.search_results],
+        "usage": usage or None,
+        "latency_s": sum(r.latency_s for r in results),
+        "source": results[0].source,
+        "emulated": any(r.emulated for r in results),
+        "chunks": len(results),
+    }
+    if supporting is not None:
+        index = results.index(supporting) + 1
+        return VerifyResult(
+            is_hallucination=False,
+            status="reliable",
+            explanation=f"[context chunk {index}/{len(results)} supports the output] {supporting.explanation}",
+            **common,
+        )
+    explanation = "\n".join(f"[context chunk {i}/{len(results)}] {r.explanation}" for i, r in enumerate(results, 1))
+    return VerifyResult(
+        is_hallucination=True,
+        status="hallucination",
+        explanation="No single context chunk supports the whole output.\n" + explanation,
+        **common,
+    )
+
+
+def split_context(text: str, max_chars: int, overlap: float = CHUNK_OVERLAP) -> list[str]:
+    """Split `text` into chunks of at most `max_chars`, cutting at paragraph, line, sentence or
+    word boundaries where possible; consecutive chunks overlap by `overlap` of `max_chars`."""
+    if len(text) <= max_chars:
+        return [text]
+    step_back = int(max_chars * overlap)
+    chunks: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(start + max_chars, len(text))
+        if end < len(text):
+            window = text[start:end]
+            for sep in ("\n\n", "\n", ". ", " "):
+                cut = window.rfind(sep, max_chars // 2)
+                if cut > 0:
+                    end = start + cut + len(sep)
+                    break
+        chunks.append(text[start:end])
+        if end >= len(text):
+            break
+        overlap_start = max(end - step_back, start + 1)
+        word_start = text.find(" ", overlap_start, end)  # begin the overlap on a word boundary
+        start = word_start + 1 if word_start != -1 else overlap_start
+    return chunks
+
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse_chat_verdict(content: str | None) -> dict[str, Any]:
+    """Extract the verdict object from a `klusterai/verify-reliability` chat answer
+    (plain JSON, or JSON inside a code fence / surrounding text)."""
+    match = _JSON_OBJECT.search(content or "")
+    if match:
+        try:
+            parsed = json.loads(match.group(0))
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+    raise KlusterVerifyError(
+        f"The {VERIFY_MODEL} chat answer carries no JSON verdict (content starts {redact(content or '')[:120]!r}); "
+        "use verify() on /v1/verify/reliability instead, or retry."
+    )
+
+
+def flatten_conversation(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(prompt, output) for `/v1/verify/reliability` from a conversation: the output is the last
+    assistant message, the prompt the transcript before it ("System: ...", "User: ...", ...)."""
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    turns = [
+        f"{str(m.get('role', 'user')).capitalize()}: {_text(m.get('content'))}"
+        for m in messages[:last]
+        if _text(m.get("content"))
+    ]
+    return "\n\n".join(turns), _text(messages[last].get("content"))
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return str(content or "")
+
+
+class VerifyClient:
+    """Calls Verify with retries, rate limiting and long-context handling.
+
+    `long_context`: "chunk" (default; see the module docstring for the combining rule) or
+    "refuse" (raise `KlusterInvalidRequestError` before any network call).
+    `limiter`: the model's shared `RateLimiter` by default; pass `False` to disable.
+    `http_client` / `async_http_client`: override the shared pools (tests, custom transports).
+    """
+
+    def __init__(
+        self,
+        settings: KlusterSettings | None = None,
+        *,
+        long_context: LongContextMode = "chunk",
+        limiter: RateLimiter | Literal[False] | None = None,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        if long_context not in ("chunk", "refuse"):
+            raise KlusterInvalidRequestError(
+                f"long_context must be 'chunk' or 'refuse', got {long_context!r}.", parameter="long_context"
+            )
+        self.settings = resolve_settings(settings)
+        self.long_context = long_context
+        self.limiter = None if limiter is False else (limiter or limiter_for(VERIFY_MODEL, self.settings))
+        self.retry_backoff = retry_backoff
+        self._http_client = http_client
+        self._async_http_client = async_http_client
+        self._url = self.settings.base_url + RELIABILITY_PATH
+        self._timeout = httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
+        self._headers: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"VerifyClient(base_url={self.settings.base_url!r}, tier={self.settings.tier.value!r})"
+
+    # -- request building -------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._headers is None:
+            kwargs = client_kwargs(self.settings)  # raises KlusterConfigError without a key
+            self._headers = {**kwargs["default_headers"], "Authorization": f"Bearer {kwargs['api_key']}"}
+        return self._headers
+
+    def context_limit(self) -> int | None:
+        limits = get_model(VERIFY_MODEL).limits_for(self.settings.tier)
+        return limits.context if limits else None
+
+    def _payloads(
+        self, prompt: str, output: str, context: str | None, return_search_results: bool
+    ) -> list[dict[str, Any]]:
+        """One payload, or one per context chunk; refuses what cannot fit before any network call."""
+        for name, value in (("prompt", prompt), ("output", output)):
+            if not isinstance(value, str) or not value.strip():
+                raise KlusterInvalidRequestError(
+                    f"Verify needs a non-empty `{name}` string, got {value!r:.60}.", parameter=name
+                )
+        if context is not None and not isinstance(context, str):
+            raise KlusterInvalidRequestError("`context` must be a string (join documents first).", parameter="context")
+        if context is not None and not context.strip():
+            raise KlusterInvalidRequestError(
+                "`context` is empty or whitespace: Verify would silently check against the web instead of your "
+                "document. Pass the document's text, or context=None to verify against the web on purpose.",
+                parameter="context",
+            )
+        base: dict[str, Any] = {"prompt": prompt, "output": output}
+        if return_search_results:
+            base["return_search_results"] = True
+        limit = self.context_limit()
+        fixed = estimate_tokens(prompt) + estimate_tokens(output) + RESERVED_TOKENS
+        total = fixed + estimate_tokens(context)
+        if limit is None or total <= limit:
+            return [{**base, "context": context} if context else base]
+        tier = self.settings.tier.value
+        budget = limit - fixed
+        if not context or budget < MIN_CHUNK_TOKENS:
+            raise KlusterInvalidRequestError(
+                f"prompt + output are ~{fixed - RESERVED_TOKENS} tokens, too long for {VERIFY_MODEL}'s "
+                f"{limit}-token context on the {tier} tier; verify a shorter excerpt of the answer.",
+                parameter="output",
+            )
+        if self.long_context == "refuse":
+            raise KlusterInvalidRequestError(
+                f"context is ~{estimate_tokens(context)} tokens; with prompt and output that exceeds "
+                f"{VERIFY_MODEL}'s {limit}-token context on the {tier} tier. Shorten it, or use "
+                "VerifyClient(long_context='chunk') to verify against overlapping chunks.",
+                parameter="context",
+            )
+        return [{**base, "context": chunk} for chunk in split_context(context, budget * CHARS_PER_TOKEN)]
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        return min(8.0, self.retry_backoff * 2**attempt) * (0.5 + random.random() / 2)
+
+    def _result(self, response: httpx.Response, started: float) -> VerifyResult:
+        if response.status_code >= 400:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text
+            raise error_from_response(
+                response.status_code, body, headers=response.headers, request_id=response.headers.get("x-request-id")
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise KlusterVerifyError(
+                f"Verify answered HTTP {response.status_code} with non-JSON content "
+                f"({redact(response.text)[:120]!r}); no verdict."
+            ) from None
+        return VerifyResult.from_verdict(
+            body,
+            source="reliability",
+            latency_s=time.perf_counter() - started,
+            emulated=EMULATOR_HEADER in response.headers or (isinstance(body, dict) and bool(body.get(EMULATED_FIELD))),
+        )
+
+    def _rate_limit_wait(self) -> dict[str, float]:
+        """How long one call may wait out 429s: each Retry-After at most `max_retry_wait`, all of them
+        within the call's `timeout`."""
+        return {"max_wait": self.settings.max_retry_wait, "budget": self.settings.timeout}
+
+    def _retryable(self, exc: Exception, attempt: int) -> bool:
+        retry = attempt < self.settings.max_retries and isinstance(
+            exc, (KlusterServerError, KlusterTimeoutError, KlusterConnectionError)
+        )
+        if retry:
+            logger.info("Verify: retry %d of %d after %s", attempt + 1, self.settings.max_retries, type(exc).__name__)
+        return retry
+
+    def _post_once(self, payload: dict[str, Any]) -> VerifyResult:
+        started = time.perf_counter()
+        http = self._http_client or shared_http_client(self.settings)
+        with _transport_errors():
+            response = http.post(self._url, json=payload, headers=self._auth_headers(), timeout=self._timeout)
+        return self._result(response, started)
+
+    async def _apost_once(self, payload: dict[str, Any]) -> VerifyResult:
+        started = time.perf_counter()
+        http = self._async_http_client or shared_async_http_client(self.settings)
+        with _transport_errors():
+            response = await http.post(self._url, json=payload, headers=self._auth_headers(), timeout=self._timeout)
+        return self._result(response, started)
+
+    def _post(self, payload: dict[str, Any]) -> VerifyResult:
+        attempt = 0
+        while True:
+            try:
+                if self.limiter is None:
+                    return self._post_once(payload)
+                return self.limiter.call(lambda: self._post_once(payload), **self._rate_limit_wait())
+            except KlusterError as exc:
+                if not self._retryable(exc, attempt):
+                    raise
+                time.sleep(self._backoff(attempt))
+                attempt += 1
+
+    async def _apost(self, payload: dict[str, Any]) -> VerifyResult:
+        attempt = 0
+        while True:
+            try:
+                if self.limiter is None:
+                    return await self._apost_once(payload)
+                return await self.limiter.acall(lambda: self._apost_once(payload), **self._rate_limit_wait())
+            except KlusterError as exc:
+                if not self._retryable(exc, attempt):
+                    raise
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def verify(
+        self, prompt: str, output: str, context: str | None = None, return_search_results: bool = False
+    ) -> VerifyResult:
+        """Check `output` (the answer to `prompt`) against `context`, or against the web without one."""
+        payloads = self._payloads(prompt, output, context, return_search_results)
+        if len(payloads) == 1:
+            return self._post(payloads[0])
+        results = []
+        for payload in payloads:
+            results.append(self._post(payload))
+            if results[-1].reliable:
+                break  # one chunk supporting the whole output decides (see module docstring)
+        return combine_chunk_results(results)
+
+    async def averify(
+        self, prompt: str, output: str, context: str | None = None, return_search_results: bool = False
+    ) -> VerifyResult:
+        """Async twin of `verify`."""
+        payloads = self._payloads(prompt, output, context, return_search_results)
+        if len(payloads) == 1:
+            return await self._apost(payloads[0])
+        results = []
+        for payload in payloads:
+            results.append(await self._apost(payload))
+            if results[-1].reliable:
+                break
+        return combine_chunk_results(results)
+
+    def _chat_request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if isinstance(messages, str | bytes) or not all(isinstance(m, Mapping) for m in messages):
+            raise KlusterInvalidRequestError(
+                "verify_conversation takes a list of message dicts, e.g. [{'role': 'user', 'content': 'Who?'}, "
+                "{'role': 'assistant', 'content': 'Ada.'}]; to check one answer use verify(prompt, output).",
+                parameter="messages",
+            )
+        if not messages or not any(m.get("role") == "assistant" for m in messages):
+            raise KlusterInvalidRequestError(
+                "verify_conversation needs the conversation including the assistant answer to check "
+                "(a message with role 'assistant').",
+                parameter="messages",
+            )
+        text = "".join(str(m.get("content") or "") for m in messages)
+        limit = self.context_limit()
+        if limit is not None and estimate_tokens(text) + RESERVED_TOKENS > limit:
+            raise KlusterInvalidRequestError(
+                f"the conversation is ~{estimate_tokens(text)} tokens, above {VERIFY_MODEL}'s {limit}-token context "
+                f"on the {self.settings.tier.value} tier; verify the last turn with verify(prompt, output, context).",
+                parameter="messages",
+            )
+        return prepare_chat_request({"model": VERIFY_MODEL, "messages": list(messages)}, settings=self.settings)
+
+    def _chat_result(self, completion: Any, started: float) -> VerifyResult:
+        content = completion.choices[0].message.content if completion.choices else None
+        return VerifyResult.from_verdict(
+            parse_chat_verdict(content),
+            source="chat",
+            latency_s=time.perf_counter() - started,
+            emulated=bool((completion.model_extra or {}).get(EMULATED_FIELD)),
+        )
+
+    def verify_conversation(self, messages: Sequence[Mapping[str, Any]]) -> VerifyResult:
+        """Check the last assistant answer of a whole conversation (route: the
+        `verify_conversation_route` setting, see the module docstring)."""
+        request = self._chat_request(messages)
+        route = self.settings.verify_conversation_route
+        if route == "reliability":
+            return self.verify(*flatten_conversation(messages))
+        client = make_client(self.settings)
+        if route == "auto":
+            client = client.with_options(max_retries=0)  # a 500 here means "fall back", not "retry"
+
+        def call() -> VerifyResult:
+            started = time.perf_counter()
+            with translate_errors():
+                completion = client.chat.completions.create(**request)
+            return self._chat_result(completion, started)
+
+        try:
+            return call() if self.limiter is None else self.limiter.call(call, **self._rate_limit_wait())
+        except KlusterServerError:
+            if route != "auto":
+                raise
+            return self.verify(*flatten_conversation(messages))
+
+    async def averify_conversation(self, messages: Sequence[Mapping[str, Any]]) -> VerifyResult:
+        """Async twin of `verify_conversation`."""
+        request = self._chat_request(messages)
+        route = self.settings.verify_conversation_route
+        if route == "reliability":
+            return await self.averify(*flatten_conversation(messages))
+        client = make_async_client(self.settings)
+        if route == "auto":
+            client = client.with_options(max_retries=0)
+
+        async def call() -> VerifyResult:
+            started = time.perf_counter()
+            with translate_errors():
+                completion = await client.chat.completions.create(**request)
+            return self._chat_result(completion, started)
+
+        try:
+            return await call() if self.limiter is None else await self.limiter.acall(call, **self._rate_limit_wait())
+        except KlusterServerError:
+            if route != "auto":
+                raise
+            return await self.averify(*flatten_conversation(messages))
+
+
+@contextmanager
+def _transport_errors() -> Iterator[None]:
+    """Map httpx transport failures to `KlusterTimeoutError` / `KlusterConnectionError`."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise KlusterTimeoutError(
+            "Verify request to kluster.ai timed out — raise KLUSTER_TIMEOUT or retry later."
+        ) from exc
+    except httpx.TransportError as exc:
+        raise KlusterConnectionError(
+            f"Could not reach kluster.ai Verify ({exc.__class__.__name__}) — check KLUSTER_BASE_URL and your network."
+        ) from exc
+
+
+def verify(
+    prompt: str,
+    output: str,
+    context: str | None = None,
+    return_search_results: bool = False,
+    *,
+    settings: KlusterSettings | None = None,
+) -> VerifyResult:
+    """One-shot `VerifyClient(settings).verify(...)`."""
+    return VerifyClient(settings).verify(prompt, output, context, return_search_results)
+
+
+async def averify(
+    prompt: str,
+    output: str,
+    context: str | None = None,
+    return_search_results: bool = False,
+    *,
+    settings: KlusterSettings | None = None,
+) -> VerifyResult:
+    """One-shot `VerifyClient(settings).averify(...)`."""
+    return await VerifyClient(settings).averify(prompt, output, context, return_search_results)
+
+
+def verify_conversation(
+    messages: Sequence[Mapping[str, Any]], *, settings: KlusterSettings | None = None
+) -> VerifyResult:
+    """One-shot `VerifyClient(settings).verify_conversation(messages)`."""
+    return VerifyClient(settings).verify_conversation(messages)

@@ -225,7 +225,7 @@ def _check_model_name(model: str) -> None:
     A name far from every catalog name may be a fine-tuned or dedicated model: the service decides."""
     import difflib
 
-    from kluster_agents.integrations.api.catalog import chat_models, get_model
+    from kluster_agents.integrations._api.catalog import chat_models, get_model
 
     if get_model(model).kind != "unknown":
         return

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from kluster_agents.integrations.api.catalog import get_model
+from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations.emulator.replies import Reply, derived_reply
 
 from .helpers import LLAMA_8B

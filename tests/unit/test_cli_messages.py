@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from kluster_agents.integrations.cli import _common
-from kluster_agents.integrations.cli.app import app
+from kluster_agents.integrations._cli import _common
+from kluster_agents.integrations._cli.app import app
 
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 PYTHON_ADVICE = ("api_key argument", "kluster_backend", "strict_models=", "pass the ")

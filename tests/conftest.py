@@ -20,6 +20,8 @@ import pytest
 
 from tests.redis_server import RedisServer, require_redis_server
 
+pytest_plugins = ["pytester"]  # the pytest plugin's own tests run pytest in a scratch project
+
 # Frameworks phone home at import time unless told not to; set before any test imports them.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")

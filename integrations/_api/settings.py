@@ -18,15 +18,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kluster_agents.integrations._api.errors import KlusterConfigError, register_secret
 
 DEFAULT_BASE_URL = "https://api.kluster.ai/v1"
-GET_A_KEY = (
-    "Create a key at https://platform.kluster.ai/apikeys and set KLUSTER_API_KEY (or pass the api_key argument)."
+# Python-only advice inside messages; the CLI removes or rewrites it (`cli._common.for_cli`).
+PASS_API_KEY = "or pass the api_key argument"
+RUN_OFFLINE_IN_PYTHON = (
+    ", or wrap a script in `with kluster_backend():` (from kluster_agents.integrations import kluster_backend)"
 )
+GET_A_KEY = f"Create a key at https://platform.kluster.ai/apikeys and set KLUSTER_API_KEY ({PASS_API_KEY})."
 NO_API_KEY = (
     "No kluster.ai API key configured. Two ways forward: (1) set KLUSTER_API_KEY "
-    "(create a key at https://platform.kluster.ai/apikeys) or pass the api_key argument; or "
+    f"(create a key at https://platform.kluster.ai/apikeys) {PASS_API_KEY}; or "
     "(2) run offline on the built-in emulator: `kluster-agents emulate` in another terminal and export the "
-    "KLUSTER_BASE_URL and KLUSTER_API_KEY it prints, or wrap a script in `with kluster_backend():` "
-    "(from kluster_agents.integrations import kluster_backend)."
+    f"KLUSTER_BASE_URL and KLUSTER_API_KEY it prints{RUN_OFFLINE_IN_PYTHON}."
 )
 """The one "no key" message: every adapter, the CLI and `require_api_key` raise it word for word."""
 

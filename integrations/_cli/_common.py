@@ -8,6 +8,7 @@ fast; each command imports the API layer when it runs.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +38,22 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 USAGE_EXIT = 2
 FAILED_EXIT = 1
+
+
+def for_cli(message: str) -> str:
+    """`message` with Python-only advice (an argument, a `with` block) rewritten for a CLI user:
+    CLI flags and environment variables. The library's messages stay the one source of wording."""
+    from kluster_agents.integrations._api.settings import PASS_API_KEY, RUN_OFFLINE_IN_PYTHON
+    from kluster_agents.integrations._jobs.batch_input import STRICT_MODELS_OFF
+
+    for python, cli in (
+        (f" ({PASS_API_KEY})", ""),
+        (f" {PASS_API_KEY}", ""),
+        (RUN_OFFLINE_IN_PYTHON, ""),
+        (STRICT_MODELS_OFF, "add --no-strict-models"),
+    ):
+        message = message.replace(python, cli)
+    return message
 
 
 def fail(message: str, code: int = FAILED_EXIT) -> NoReturn:
@@ -94,9 +111,29 @@ def load_settings(**overrides: object) -> KlusterSettings:
         return KlusterSettings.load(**overrides)
 
 
+class InputLines:
+    """The 1-based line numbers of an input file by request index, so an error names a request as
+    an editor shows it ("line 3 of in.jsonl") rather than by its 0-based index ("Request 1")."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.numbers: list[int] = []
+
+    def rename(self, message: str) -> str:
+        def line(match: re.Match[str]) -> str:
+            index = int(match.group(2))
+            if index >= len(self.numbers):
+                return match.group(0)
+            word = "Line" if match.group(1) == "R" else "line"
+            return f"{word} {self.numbers[index]} of {self.source}"
+
+        return re.sub(r"\b([Rr])equest (\d+)\b", line, message)
+
+
 @contextmanager
-def cli_errors() -> Iterator[None]:
-    """KlusterErrors become one line on stderr: exit 2 for bad input or configuration, 1 otherwise."""
+def cli_errors(lines: InputLines | None = None) -> Iterator[None]:
+    """KlusterErrors become one line on stderr: exit 2 for bad input or configuration, 1 otherwise;
+    with `lines`, a request is named by its line in the input file."""
     from kluster_agents.integrations._api.client import translate_errors
     from kluster_agents.integrations._api.errors import (
         KlusterConfigError,
@@ -109,9 +146,9 @@ def cli_errors() -> Iterator[None]:
         with translate_errors():
             yield
     except (KlusterConfigError, KlusterInvalidRequestError, KlusterUnsupportedError) as exc:
-        fail(exc.message, USAGE_EXIT)
+        fail(for_cli(lines.rename(exc.message) if lines else exc.message), USAGE_EXIT)
     except KlusterError as exc:
-        fail(exc.message, FAILED_EXIT)
+        fail(for_cli(lines.rename(exc.message) if lines else exc.message), FAILED_EXIT)
 
 
 def print_json(data: Any) -> None:
@@ -123,6 +160,12 @@ def api_object(obj: Any) -> Any:
     """An openai SDK object (or a list of them) as plain JSON data, for `--json`."""
     if isinstance(obj, list):
         return [api_object(item) for item in obj]
+    errors = getattr(obj, "errors", None)
+    if getattr(obj, "object", None) == "batch" and isinstance(errors, list):
+        # kluster sends a batch's `errors` as a plain list; the SDK's Batch declares OpenAI's list object
+        from openai.types.batch import Errors
+
+        obj = obj.model_copy(update={"errors": Errors.model_validate({"object": "list", "data": errors})})
     dump = getattr(obj, "model_dump", None)
     return dump(mode="json") if callable(dump) else obj
 

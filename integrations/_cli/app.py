@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Column
+from rich.table import Column, Table
 
 from kluster_agents.integrations._cli._common import (
     USAGE_EXIT,
@@ -25,6 +25,7 @@ from kluster_agents.integrations._cli._common import (
     cli_errors,
     console,
     fail,
+    for_cli,
     load_settings,
     note,
     print_json,
@@ -63,6 +64,7 @@ def _root(
 @app.command()
 def doctor(
     check_key: Annotated[bool, typer.Option("--check/--no-check", help="Call /v1/models to validate the key.")] = True,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show settings, whether the key works, and which framework extras are installed."""
     from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterError
@@ -73,28 +75,28 @@ def doctor(
         KlusterSettings.load()
         problem = None
     except KlusterConfigError as exc:
-        problem = exc.message
+        problem = for_cli(exc.message)
     settings = load_settings(connect_timeout=DOCTOR_CONNECT_TIMEOUT, timeout=DOCTOR_READ_TIMEOUT, max_retries=0)
-    grid = table(Column(no_wrap=True), Column(overflow="fold"), title="kluster-agents doctor")
-    grid.show_header = False
-    grid.add_row("version", __version__)
-    grid.add_row("python", sys.version.split()[0])
-    grid.add_row("base URL", escape(settings.base_url))
-    grid.add_row("tier", settings.tier.value)
-    grid.add_row("API key", "set (hidden)" if settings.has_api_key else "[yellow]not set[/yellow] - KLUSTER_API_KEY")
-    grid.add_row("tool messages", settings.tool_messages)
-    status = 0
+    report: dict[str, Any] = {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "base_url": settings.base_url,
+        "tier": settings.tier.value,
+        "api_key_set": settings.has_api_key,
+        "tool_messages": settings.tool_messages,
+        "settings_problem": problem,
+        "reachability": None,
+        "emulator": None,
+        "rate_limit_store": None,
+        "extras": dict(installed_extras()),
+    }
+    status = USAGE_EXIT if problem is not None else 0
     if settings.rate_limit_store is not None:
         from kluster_agents.integrations._api._limit_store import check_store
 
         ok, text = check_store(settings)
-        grid.add_row(
-            "rate-limit store", f"[green]ok[/green]: {escape(text)}" if ok else f"[red]failed[/red]: {escape(text)}"
-        )
+        report["rate_limit_store"] = {"ok": ok, "detail": text}
         status = status if ok else 1
-    if problem is not None:
-        grid.add_row("settings", f"[red]invalid[/red]: {escape(problem)}")
-        status = USAGE_EXIT
     if settings.has_api_key and check_key:
         from kluster_agents.integrations._api.catalog import refresh_models
         from kluster_agents.integrations._api.client import make_client
@@ -103,19 +105,46 @@ def doctor(
         note(f"Checking {settings.base_url}/models (gives up after {budget:g} s, no retries)...")
         try:
             count = len(refresh_models(make_client(settings)))
-            grid.add_row("reachability", f"[green]ok[/green] ({count} models visible to this key)")
-            if announce_emulator(settings):
-                grid.add_row("endpoint", "[yellow]kluster emulator[/yellow] (EMULATED responses, not kluster.ai)")
+            report["reachability"] = {"ok": True, "models": count}
+            report["emulator"] = announce_emulator(settings)
         except KlusterError as exc:
-            grid.add_row("reachability", f"[red]failed[/red]: {escape(exc.message)}")
+            report["reachability"] = {"ok": False, "error": for_cli(exc.message)}
             status = 1
-    elif not settings.has_api_key:
+    if as_json:
+        print_json(report)
+    else:
+        console.print(_doctor_table(report))
+    raise typer.Exit(status)
+
+
+def _doctor_table(report: dict[str, Any]) -> Table:
+    grid = table(Column(no_wrap=True), Column(overflow="fold"), title="kluster-agents doctor")
+    grid.show_header = False
+    grid.add_row("version", report["version"])
+    grid.add_row("python", report["python"])
+    grid.add_row("base URL", escape(report["base_url"]))
+    grid.add_row("tier", report["tier"])
+    grid.add_row("API key", "set (hidden)" if report["api_key_set"] else "[yellow]not set[/yellow] - KLUSTER_API_KEY")
+    grid.add_row("tool messages", report["tool_messages"])
+    store = report["rate_limit_store"]
+    if store is not None:
+        state = "[green]ok[/green]" if store["ok"] else "[red]failed[/red]"
+        grid.add_row("rate-limit store", f"{state}: {escape(store['detail'])}")
+    if report["settings_problem"] is not None:
+        grid.add_row("settings", f"[red]invalid[/red]: {escape(report['settings_problem'])}")
+    reach = report["reachability"]
+    if reach is not None and reach["ok"]:
+        grid.add_row("reachability", f"[green]ok[/green] ({reach['models']} models visible to this key)")
+        if report["emulator"]:
+            grid.add_row("endpoint", "[yellow]kluster emulator[/yellow] (EMULATED responses, not kluster.ai)")
+    elif reach is not None:
+        grid.add_row("reachability", f"[red]failed[/red]: {escape(reach['error'])}")
+    elif not report["api_key_set"]:
         grid.add_row("reachability", "skipped (no key; `kluster-agents demo` runs on the built-in emulator)")
-    for extra, found in installed_extras().items():
+    for extra, found in report["extras"].items():
         hint = escape(f'pip install "kluster-agents[{extra}]"')
         grid.add_row(escape(f"extra [{extra}]"), found or f"[dim]not installed - {hint}[/dim]")
-    console.print(grid)
-    raise typer.Exit(status)
+    return grid
 
 
 @app.command("models")
@@ -182,6 +211,7 @@ def chat(
     """Stream one chat completion to the terminal."""
     from kluster_agents.integrations._api.client import make_client
 
+    _check_model_name(model)
     settings = load_settings()
     settings = settings.model_copy(update={"connect_timeout": min(settings.connect_timeout, CHAT_CONNECT_TIMEOUT)})
     announce_emulator(settings)
@@ -199,6 +229,21 @@ def chat(
             if chunk.choices and chunk.choices[0].delta.content:
                 console.print(chunk.choices[0].delta.content, end="", soft_wrap=True, highlight=False, markup=False)
     console.print()
+
+
+def _check_model_name(model: str) -> None:
+    """A name the catalog does not know but nearly matches is a typo: say so before any network.
+    A name far from every catalog name may be a fine-tuned or dedicated model: the service decides."""
+    import difflib
+
+    from kluster_agents.integrations._api.catalog import chat_models, get_model
+
+    if get_model(model).kind != "unknown":
+        return
+    names = [name for info in chat_models() for name in (info.id, *info.aliases)]
+    close = difflib.get_close_matches(model, names, n=1, cutoff=0.8)
+    if close:
+        fail(f"Unknown model {model!r}; did you mean {close[0]!r}? `kluster-agents models` lists them.", USAGE_EXIT)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from rich.table import Column, Table
 
 from kluster_agents.integrations._cli._common import (
     FAILED_EXIT,
+    InputLines,
     JsonFlag,
     PollInterval,
     WaitFlag,
@@ -90,10 +91,13 @@ UNFINISHED = ("failed", "expired", "cancelled")
 batch_app = typer.Typer(help="Batch API jobs: submit, follow, fetch results, cancel, list.", no_args_is_help=True)
 
 
-def _requests_from(file: Path | None, prompts: Path | None, model: str | None) -> Iterator[dict[str, Any]]:
-    """Chat requests from a JSONL file (chat bodies or batch lines) or a text file of prompts."""
+def _requests_from(
+    file: Path | None, prompts: Path | None, model: str | None, lines: InputLines
+) -> Iterator[dict[str, Any]]:
+    """Chat requests from a JSONL file (chat bodies or batch lines) or a text file of prompts; each
+    request's line number goes to `lines`."""
     from kluster_agents.integrations._api.errors import KlusterInvalidRequestError
-    from kluster_agents.integrations._jobs.jsonl import iter_json_lines
+    from kluster_agents.integrations._jobs.jsonl import iter_numbered_json_lines
 
     if (file is None) == (prompts is None):
         raise KlusterInvalidRequestError("Give either a JSONL FILE or --prompts FILE (one prompt per line).")
@@ -104,8 +108,9 @@ def _requests_from(file: Path | None, prompts: Path | None, model: str | None) -
             )
         try:
             with prompts.open(encoding="utf-8") as handle:
-                for line in handle:
+                for number, line in enumerate(handle, start=1):
                     if line.strip():
+                        lines.numbers.append(number)
                         yield {"model": model, "messages": [{"role": "user", "content": line.rstrip("\n")}]}
         except UnicodeDecodeError as exc:
             raise KlusterInvalidRequestError(
@@ -115,11 +120,12 @@ def _requests_from(file: Path | None, prompts: Path | None, model: str | None) -
         return
     assert file is not None
     with file.open("rb") as handle:
-        for request in iter_json_lines(handle, source=str(file)):
+        for number, request in iter_numbered_json_lines(handle, source=str(file)):
             nested = request.get("body")
             body = nested if isinstance(nested, dict) else request
             if model and not body.get("model"):
                 body["model"] = model
+            lines.numbers.append(number)
             yield request
 
 
@@ -156,6 +162,10 @@ def batch_submit(
         ),
     ] = None,
     journal: Annotated[bool, typer.Option(help="Journal the run so re-running it re-attaches.")] = True,
+    strict_models: Annotated[
+        bool,
+        typer.Option(help="Refuse model names neither the catalog nor GET /v1/models knows, before uploading."),
+    ] = True,
     poll_interval: PollInterval = None,
 ) -> None:
     """Validate, upload and submit a batch; with --wait, follow it and write results in input order.
@@ -166,15 +176,17 @@ def batch_submit(
     if output is not None and not wait:
         err_console.print(f"-o {output} given: waiting for the job to finish (as with --wait).", markup=False)
         wait = True
-    with cli_errors():
+    lines = InputLines(str(file or prompts))
+    with cli_errors(lines):
         check_completion_window(completion_window)
         if wait:
             _check_output(output)
         handle = submit_batch(
-            _requests_from(file, prompts, model),
+            _requests_from(file, prompts, model, lines),
             client=cli_client(),
             completion_window=completion_window,
             journal=None if journal else False,
+            strict_models=strict_models,
             poll_interval=poll_interval,
         )
         with handle:

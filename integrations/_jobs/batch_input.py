@@ -164,6 +164,9 @@ def _model_decisions(
         writer.max_lines = min(writer.max_lines or limits.max_batch_requests, limits.max_batch_requests)
 
 
+STRICT_MODELS_OFF = "pass strict_models=False"
+
+
 def check_models(client: openai.OpenAI, unknown: Mapping[str, tuple[int, str]]) -> None:
     """Names the catalog does not know are checked once against GET /v1/models (strict_models=True)."""
     if not unknown:
@@ -174,7 +177,7 @@ def check_models(client: openai.OpenAI, unknown: Mapping[str, tuple[int, str]]) 
         if name.lower() not in served:
             raise KlusterInvalidRequestError(
                 f"Request {i} (custom_id {custom_id!r}): model {name!r} is neither in the kluster.ai catalog nor "
-                "in GET /v1/models for this key; fix the name (see `kluster-agents models`) or pass "
-                "strict_models=False to let the service decide.",
+                f"in GET /v1/models for this key; fix the name (see `kluster-agents models`) or {STRICT_MODELS_OFF} "
+                "to let the service decide.",
                 parameter=f"requests[{i}].model",
             )

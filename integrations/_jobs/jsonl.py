@@ -362,11 +362,17 @@ def parse_json_line(raw: bytes | str) -> dict[str, Any]:
 
 def iter_json_lines(lines: Iterable[bytes | str], *, source: str) -> Iterator[dict[str, Any]]:
     """Parse a JSONL stream line by line; a malformed line raises an error naming it."""
+    for _, obj in iter_numbered_json_lines(lines, source=source):
+        yield obj
+
+
+def iter_numbered_json_lines(lines: Iterable[bytes | str], *, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`iter_json_lines` with each object's 1-based line number (blank lines are skipped but counted)."""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
-            yield parse_json_line(raw)
+            yield number, parse_json_line(raw)
         except ValueError as exc:
             raise KlusterInvalidRequestError(f"{source}, line {number}: {exc}.") from None
 

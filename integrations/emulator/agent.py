@@ -7,8 +7,13 @@ The rules, in order, for a request with tools (`tool_choice` honoured exactly):
 - `none` → text. A named tool → that tool (the route has already refused undeclared names).
 - Before any tool result in this turn: every relevant tool whose required arguments the
   conversation can fill (one call per named entity when the user lists several, e.g. "Paris and
-  Oslo"); several calls only while `parallel_tool_calls` is not false. Nothing relevant: an
+  Oslo", "Tokyo vs Seoul", "orders 1001 and 1002"); several calls only while `parallel_tool_calls`
+  is not false. Relevance is decided by the user's nouns ("stock price", "population"); generic
+  verbs ("look up", "find") count only when no tool matches a noun. A lone tool whose two or more
+  required fields the message spells out (a name, a number...) is called. Nothing relevant: an
   output tool if one is declared, else text (or, with `required`, the best tool).
+- Arguments: ids, tickers and codes are copied as written ("ORD-5521", "AAPL"); a place field
+  takes a name after "in"/"from"/"to", a person field the other name.
 - After tool results: relevant tools not yet called whose arguments the results now supply
   (a chain such as weather → unit conversion); then the output tool, if declared; else a text
   answer quoting every tool output.
@@ -92,6 +97,27 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "sunny": ("weather",),
     "cold": ("weather", "temperature"),
     "rain": ("weather", "forecast"),
+    "snow": ("weather", "forecast"),
+    "wind": ("weather",),
+    "windy": ("weather",),
+    "umbrella": ("weather", "forecast"),
+    "coat": ("weather", "temperature"),
+    "outside": ("weather",),
+    "condition": ("weather",),
+    "sunnier": ("weather",),
+    "warmer": ("weather", "temperature"),
+    "colder": ("weather", "temperature"),
+    "people": ("population",),
+    "laugh": ("joke", "funny"),
+    "funny": ("joke",),
+    "populou": ("population",),
+    "inhabitant": ("population",),
+    "live": ("population",),
+    "share": ("stock", "price"),
+    "quote": ("stock", "price"),
+    "trad": ("stock", "price"),
+    "track": ("order", "status"),
+    "shipp": ("order", "status"),
     "calculate": ("calculator", "compute", "math", "arithmetic", "evaluate", "expression"),
     "compute": ("calculator", "calculate", "math", "arithmetic", "evaluate"),
     "convert": ("conversion", "converter", "to"),
@@ -107,6 +133,11 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "claim": ("verify", "check", "fact"),
     "facts": ("fact", "lookup"),
 }
+_VERBS = frozenset({"look", "lookup", "find", "search", "check", "get", "fetch", "query", "tell", "give"})
+_IDENTIFIER_PARAM = re.compile(r"(^|_)(id|ids|ticker|symbol|code|number|sku|isbn)$|^(ticker|symbol)", re.I)
+_IDENTIFIER = re.compile(r"(?<![\w#-])#?((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]*[A-Z0-9]|\d+|[A-Z]{2,5})(?![\w-])")
+_PLACE_PARAM = re.compile(r"city|town|location|place|country|region", re.I)
+_PERSON_PARAM = re.compile(r"^(name|full_name|person|first_name|author|customer)$", re.I)
 _ARITHMETIC = ("calculator", "calculate", "compute", "math", "arithmetic", "evaluate", "expression", "multiply")
 _NUMBER = re.compile(r"(?<![\w.#-])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
@@ -197,7 +228,48 @@ _PHRASES = (
     (re.compile(rf"\b(?:add|sum\s+of)\s+{_NUM}\s+(?:and|to|plus)\s+{_NUM}", re.I), "{0}+{1}"),
     (re.compile(rf"\bdivide\s+{_NUM}\s+by\s+{_NUM}", re.I), "{0}/{1}"),
     (re.compile(rf"\bsubtract\s+{_NUM}\s+from\s+{_NUM}", re.I), "{1}-{0}"),
+    (re.compile(rf"\bdifference\s+between\s+{_NUM}\s+and\s+{_NUM}", re.I), "{0}-{1}"),
+    (re.compile(rf"\b(?:increase|raise)\s+{_NUM}\s+by\s+{_NUM}\s*(?:%|percent)", re.I), "{0}*(1+{1}/100)"),
+    (re.compile(rf"\b(?:decrease|reduce)\s+{_NUM}\s+by\s+{_NUM}\s*(?:%|percent)", re.I), "{0}*(1-{1}/100)"),
+    (re.compile(rf"{_NUM}\s*(?:%|percent)\s+of\s+{_NUM}", re.I), "{1}*{0}/100"),
+    (re.compile(rf"\bhalf\s+of\s+{_NUM}", re.I), "{0}/2"),
+    (re.compile(rf"\b(?:double|twice)\s+{_NUM}", re.I), "{0}*2"),
+    (re.compile(rf"{_NUM}\s+squared\b", re.I), "{0}**2"),
+    (re.compile(rf"{_NUM}\s+cubed\b", re.I), "{0}**3"),
 )
+# "the sum of 8, 15 and 27", "sum up 5, 10 and 20": every listed number added
+_SUM_LIST = re.compile(
+    rf"\b(?:sum|total|add(?:\s+up)?)(?:\s+up|\s+of)?\s+({_NUM}(?:\s*(?:,|\band\b|\+)\s*{_NUM})+)", re.I
+)
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _EXPRESSION = re.compile(r"[\d(][\d\s.+\-*/()]*[\d)]")
 _ALLOWED_AST = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop)
 
@@ -213,6 +285,12 @@ class Turn:
 # -- reading the conversation ----------------------------------------------------------------------
 def arithmetic_expression(text: str) -> str | None:
     """A computable arithmetic expression the text asks for ("1337 multiplied by 42" → "1337*42")."""
+    text = text.replace(",", "") if re.search(r"\d,\d{3}", text) else text
+    if re.search(r"\b(plus|minus|times|divided|multiplied|sum|product|squared)\b", text, re.I):
+        text = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1).lower()], text)
+    listed = _SUM_LIST.search(text)
+    if listed:
+        return "+".join(re.findall(_NUM, listed.group(1)))
     for pattern, template in _PHRASES:
         match = pattern.search(text)
         if match:
@@ -277,7 +355,7 @@ def _listed(names: Sequence[str], text: str) -> list[str]:
         if found == -1:
             continue
         between = text[position:found]
-        if run and re.fullmatch(r"\s*(,|&|and|or|,\s*and|,\s*or)\s*", between, re.I):
+        if run and _joins(between):
             run.append(name)
         else:
             run = [name]
@@ -285,6 +363,23 @@ def _listed(names: Sequence[str], text: str) -> list[str]:
         if len(run) > len(best):
             best = list(run)
     return best if len(best) > 1 else []
+
+
+_JOINER = re.compile(r"&|\b(and|or|vs|versus|as well as|also|then|plus|compared)\b", re.I)
+_MAX_WORDS_BETWEEN = 6
+_NEW_QUESTION = re.compile(r"[?.!]|\b(what|what's|how|which|where|when|who|is|are|does|do)\b", re.I)
+
+
+def _joins(between: str) -> bool:
+    """The text between two names lists them together: a comma, or a conjunction within a few words
+    ("Paris and Oslo", "Paris and in Oslo", "Chicago and the weather in Boston", "Tokyo vs Seoul")."""
+    if re.fullmatch(r"\s*[,;/&]\s*", between):  # "Paris, Oslo" (but not "Paris, in Fahrenheit")
+        return True
+    return (
+        bool(_JOINER.search(between))
+        and len(between.split()) <= _MAX_WORDS_BETWEEN
+        and not _NEW_QUESTION.search(between)  # "Lima and what's the population of Peru": two questions
+    )
 
 
 def _without_json(text: str) -> str:
@@ -420,6 +515,23 @@ def _fillable(tool: Mapping[str, Any], values: ConversationValues) -> bool:
     return True
 
 
+def _supplied(tool: Mapping[str, Any], values: ConversationValues) -> bool:
+    """The message supplies every one of a tool's (two or more) required fields with a value of
+    its kind: a name per string field, a number per numeric field ("Alice is 31 and lives in Berlin"
+    for a person's name, age and city)."""
+    params = _parameters(tool)
+    props = params.get("properties") or {}
+    required = list(params.get("required") or [])
+    kinds = [(props.get(name) or {}).get("type", "string") for name in required]
+    strings, numbers = kinds.count("string"), kinds.count("number") + kinds.count("integer")
+    return (
+        len(required) >= 2
+        and strings + numbers == len(required)
+        and strings <= len(values.names)
+        and numbers <= len(values.numbers)
+    )
+
+
 def _entity_param(tool: Mapping[str, Any]) -> str | None:
     """The one required name-like string parameter of a tool (city, location...), if that is all it needs."""
     params = _parameters(tool)
@@ -439,7 +551,41 @@ def _entity_param(tool: Mapping[str, Any]) -> str | None:
 def _arguments(tool: Mapping[str, Any], values: ConversationValues) -> dict[str, Any]:
     values = ConversationValues(**{**values.__dict__})  # each call consumes its own copy
     result = instance_for_schema(_parameters(tool), values=values)
-    return result if isinstance(result, dict) else {}
+    if not isinstance(result, dict):
+        return {}
+    props = _parameters(tool).get("properties") or {}
+    identifiers = _identifiers(values.listing)
+    places, people = _places_and_people(values.names, values.listing)
+    for name, schema in props.items():
+        string = isinstance(schema, Mapping) and schema.get("type", "string") == "string" and "enum" not in schema
+        if not string or name not in result:
+            continue
+        if identifiers and _IDENTIFIER_PARAM.search(name):
+            result[name] = identifiers.pop(0)  # an id, ticker or code is copied as written, not made up
+        elif places and _PLACE_PARAM.search(name):
+            result[name] = places[0]
+        elif people and _PERSON_PARAM.search(name) and len(places) + len(people) > 1:
+            result[name] = people[0]
+    return result
+
+
+def _places_and_people(names: Sequence[str], text: str) -> tuple[list[str], list[str]]:
+    """Names after a place preposition ("in Berlin", "from Toronto") are places; the others, when a
+    text has both, are what a person field takes ("Alice is 31 and lives in Berlin")."""
+    places = [n for n in names if re.search(rf"\b(in|from|to|at|near|of)\s+{re.escape(n)}\b", text)]
+    return places, [n for n in names if n not in places]
+
+
+def _identifier_param(tool: Mapping[str, Any]) -> str | None:
+    """The one required parameter of a tool, when it is an identifier (order id, ticker...)."""
+    required = list(_parameters(tool).get("required") or [])
+    return required[0] if len(required) == 1 and _IDENTIFIER_PARAM.search(required[0]) else None
+
+
+def _identifiers(text: str) -> list[str]:
+    """Tokens written like identifiers: with a digit ("A1234", "ORD-5521", "998877") or in capitals
+    ("AAPL"); numbers that are part of an arithmetic expression or a date are not ids."""
+    return [m for m in _IDENTIFIER.findall(_DATE.sub(" ", text)) if m not in ("I", "A")]
 
 
 # -- the turn --------------------------------------------------------------------------------------
@@ -461,6 +607,9 @@ def agent_turn(request: Mapping[str, Any]) -> Turn | None:
     output_tools = [t for t in tools if is_output_tool(t)]
     plain = [t for t in tools if not is_output_tool(t)] or ([] if output_tools else tools)
     user = _user_tokens(last_text(messages, "user"), values.expression)
+    content = user - _VERBS  # "look up", "find": every lookup tool matches them; the nouns decide
+    if any(relevance(t, content) for t in plain):
+        user = content
     scored = sorted(((relevance(t, user), i, t) for i, t in enumerate(plain)), key=lambda x: (-x[0], x[1]))
     called = _called_since_user(messages)
     relevant = [t for score, _, t in scored if score >= 1 and tool_name(t) not in called]
@@ -468,6 +617,8 @@ def agent_turn(request: Mapping[str, Any]) -> Turn | None:
         before = conversation_values([m for m in messages if m.get("role") != "tool"])
         relevant = [t for t in relevant if not _fillable(t, before)]
     calls = _relevant_calls(relevant, values, first_turn=not results, parallel=parallel)
+    if not calls and not results and len(plain) == 1 and _supplied(plain[0], values):
+        calls = [(tool_name(plain[0]), _arguments(plain[0], values))]  # a record the message spells out
     if calls:
         return Turn(calls=tuple(calls))
     if output_tools:
@@ -487,7 +638,9 @@ def _relevant_calls(
     calls: list[tuple[str, dict[str, Any]]] = []
     for tool in fillable:
         entity = _entity_param(tool)
-        names = _listed(values.names, values.listing) if entity else []
+        names = _listed(sorted(values.names, key=values.listing.find), values.listing) if entity else []
+        if entity is None and (entity := _identifier_param(tool)) is not None:
+            names = _listed(_identifiers(values.listing), values.listing)
         if entity and len(names) > 1 and parallel:
             for name in names:
                 calls.append((tool_name(tool), {**_arguments(tool, values), entity: name}))

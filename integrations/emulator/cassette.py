@@ -240,7 +240,7 @@ class Cassette:
     def load(cls, path: Path) -> Cassette:
         if not path.is_file():
             raise CassetteError(
-                f"kluster cassette {path} does not exist. Record it once with `pytest --kluster-record` "
+                f"kluster cassette '{path.stem}' is missing ({path}). Record it once with `pytest --kluster-record` "
                 "(KLUSTER_API_KEY set, or KLUSTER_BASE_URL pointing at any kluster-compatible server)."
             )
         try:

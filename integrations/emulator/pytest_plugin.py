@@ -8,8 +8,10 @@ kluster emulator and the recorded exchanges.
 - `kluster_emulator_env`: the same, with KLUSTER_BASE_URL/KLUSTER_API_KEY set for the test only.
 - `kluster_fixture`: the recorded request/response exchanges, by name.
 - `pytest --kluster-inspector` prints the emulator's inspector page URL (with its token).
-- `@pytest.mark.kluster_cassette("name", ignore=[...])` on a test that uses `kluster_emulator` (or
-  `kluster_emulator_env`): the emulator replays `cassettes/<name>.json` beside the test file; with
+- `@pytest.mark.kluster_cassette("name", ignore=[...])` on a test, alone or with `kluster_emulator`:
+  the marker brings `kluster_emulator_env` (the emulator, and KLUSTER_* pointing at it for the test),
+  so code that reads the environment never reaches another server; the emulator replays
+  `cassettes/<name>.json` beside the test file; with
   `pytest --kluster-record` it forwards every request to the real API instead (KLUSTER_API_KEY,
   and KLUSTER_BASE_URL for any other server, read when pytest starts) and writes that cassette,
   secrets redacted. A request the cassette does not hold fails the test with a diff.
@@ -38,6 +40,7 @@ _SESSION = pytest.StashKey[Any]()
 
 
 INSPECTOR_OPTION = "--kluster-inspector"
+ENV_FIXTURE = "kluster_emulator_env"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,6 +58,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="print the kluster emulator's inspector URL (with its token) when the emulator starts",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A cassette marker brings its emulator and environment: without them a test would talk to
+    whatever server the shell names (an `emulate` banner's exports) and record nothing."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        marked = item.get_closest_marker(CASSETTE_MARKER) is not None
+        if marked and isinstance(names, list) and ENV_FIXTURE not in names:
+            names.append(ENV_FIXTURE)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,19 +91,20 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """A request the cassette did not hold fails the test, even when the code under test caught the error."""
     try:
         result = yield
-    except BaseException as exc:
-        _fail_on_mismatch(item, exc)
+    except BaseException:
+        _fail_on_mismatch(item)
         raise
-    _fail_on_mismatch(item, None)
+    _fail_on_mismatch(item)
     return result
 
 
-def _fail_on_mismatch(item: pytest.Item, cause: BaseException | None) -> None:
+def _fail_on_mismatch(item: pytest.Item) -> None:
     session = item.stash.get(_SESSION, None)
     mismatches = getattr(session, "mismatches", None)
     if mismatches:
         message = "\n\n".join(str(m) for m in mismatches)
-        raise pytest.fail.Exception(message, pytrace=False) from cause
+        # the client error that carried the same diff is not chained: the diff is printed once
+        raise pytest.fail.Exception(message, pytrace=False) from None
 
 
 def _load_cassette(emulator: Emulator, request: pytest.FixtureRequest, marker: pytest.Mark) -> Any:
@@ -99,7 +113,13 @@ def _load_cassette(emulator: Emulator, request: pytest.FixtureRequest, marker: p
     name = marker.args[0]
     path = Path(request.node.path).parent / CASSETTE_DIR / f"{name}.json"
     if not request.config.getoption(RECORD_OPTION):
-        return emulator.play_cassette(path, ignore=marker.kwargs.get("ignore", ()))
+        from kluster_agents.integrations.emulator.cassette import CassetteError
+
+        try:
+            return emulator.play_cassette(path, ignore=marker.kwargs.get("ignore", ()))
+        except CassetteError as exc:
+            problem = str(exc)
+        pytest.fail(problem, pytrace=False)  # outside `except`: the message is printed once, no traceback
     key, base_url = request.config.stash.get(_UPSTREAM, (None, None))
     if not key and not base_url:
         pytest.fail(
@@ -119,10 +139,20 @@ def kluster_emulator_session(pytestconfig: pytest.Config) -> Iterator[Emulator]:
 
     with Emulator() as emulator:
         if pytestconfig.getoption(INSPECTOR_OPTION):
-            reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-            line = f"kluster emulator inspector: {emulator.inspector_url}"
-            reporter.write_line(line) if reporter is not None else print(line)
+            _show(pytestconfig, f"kluster emulator inspector: {emulator.inspector_url}")
         yield emulator
+
+
+def _show(config: pytest.Config, line: str) -> None:
+    """Write `line` on the terminal now, past output capturing (the URL is wanted while tests run)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        reporter.write_line(line)
 
 
 @pytest.fixture

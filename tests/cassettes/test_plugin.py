@@ -100,7 +100,7 @@ def test_recording_without_key_or_base_url_says_what_to_set(run_pytest: PytestRu
 def test_missing_cassette_says_how_to_record_it(run_pytest: PytestRun, tmp_path: Path) -> None:
     run = run_pytest(_project(tmp_path, USER_TEST.replace("PROMPT", "Hi")))
     assert run.returncode != 0
-    assert "greeting.json does not exist" in run.stdout and "pytest --kluster-record" in run.stdout
+    assert "kluster cassette 'greeting' is missing" in run.stdout and "pytest --kluster-record" in run.stdout
 
 
 def test_unmatched_request_fails_the_test_with_a_diff_even_when_swallowed(

@@ -9,7 +9,6 @@ malformed_json/truncate_streams`), the same knobs users get from the pytest plug
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -656,11 +655,9 @@ def test_litellm_honours_kluster_timeout(kluster_emulator_env: Emulator, monkeyp
     litellm = _litellm()
     monkeypatch.setenv("KLUSTER_TIMEOUT", "0.5")
     kluster_emulator_env.controls.add_latency(3.0, times=1)
-    started = time.perf_counter()
-    with pytest.raises(litellm.Timeout) as info:
+    with pytest.raises(litellm.Timeout) as info:  # with LiteLLM's own 6000 s default the 3 s answer would arrive
         litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0, max_retries=0)
     assert isinstance(info.value, KlusterTimeoutError)
-    assert time.perf_counter() - started < 2.5  # not LiteLLM's own 6000 s default
     kluster_emulator_env.controls.add_latency(1.0, times=1)
     answer = litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0, timeout=10)
     assert answer.choices[0].message.content  # an explicit per-call timeout still wins

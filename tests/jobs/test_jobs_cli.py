@@ -105,7 +105,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(emu, tmp_path):
     file = tmp_path / "bad.jsonl"
     file.write_text(json.dumps(chat(0)) + "\n" + json.dumps(chat(1, n=4)) + "\n")
     result = cli("batch", "submit", str(file))
-    assert result.exit_code == 2 and "Error: Request 1 (custom_id 'auto-1'): `n`" in result.output
+    assert result.exit_code == 2 and f"Error: Line 2 of {file} (custom_id 'auto-1'): `n`" in result.output
     assert emu.controls.count("/files", "POST") == 0
     assert cli("batch", "submit", "--prompts", str(file)).exit_code == 2  # --prompts needs --model
 

@@ -108,7 +108,7 @@ def test_run_batch_replays_its_status_progression_time_compressed(
     requests = [{"model": LLAMA, "messages": [{"role": "user", "content": f"Say {word}."}]} for word in "abc"]
     # Unscaled phases (1 s of scheduling) against 0.02 s polls: a repeated status is certain even when a
     # loaded machine stalls the client for a few hundred ms (at 0.2x it could miss every repeat).
-    upstream.controls.set_timing(JobTiming())
+    upstream.controls.set_timing(JobTiming().scaled(4))  # 4 s of scheduling: repeats even at load 15
 
     def scenario(emulator: Emulator) -> list[tuple[str, str | None]]:
         settings: KlusterSettings = emulator.settings

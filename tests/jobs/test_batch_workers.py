@@ -68,7 +68,7 @@ def _tagged(emulator: Emulator) -> list[dict[str, object]]:
     return [b for b in emulator.runtime.batches.list() if RUN_METADATA_KEY in (b.get("metadata") or {})]
 
 
-@pytest.mark.kluster_emulator(timing="observed")
+@pytest.mark.kluster_emulator(timing="realistic")
 def test_four_workers_submitting_one_input_run_one_job(kluster_emulator: Emulator, tmp_path: Path) -> None:
     kluster_emulator.controls.clock.set_speed(SPEED)
     procs = _workers(kluster_emulator, tmp_path, ["run"] * 4)

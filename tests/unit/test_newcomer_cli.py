@@ -94,7 +94,10 @@ def test_every_no_key_error_names_both_ways_forward() -> None:
         KlusterSettings.load().require_api_key()
     assert str(raised.value) == NO_API_KEY  # nothing in it looks like a secret to redact
     proc = run_cli("chat", "hi")
-    assert proc.returncode == 2 and NO_API_KEY in proc.stderr
+    from kluster_agents.integrations._cli._common import for_cli
+
+    assert proc.returncode == 2 and for_cli(NO_API_KEY) in proc.stderr  # the CLI's words for the same advice
+    assert "kluster_backend" not in proc.stderr and "KLUSTER_API_KEY" in proc.stderr
 
 
 def test_adapters_raise_the_same_no_key_message() -> None:

@@ -17,7 +17,7 @@ from kluster_agents.adapters.crewai import (
     call_for_each_batched,
     kickoff_for_each_batched,
 )
-from kluster_agents.adapters.crewai.batch_transport import MicroBatchTransport
+from kluster_agents.integrations import MicroBatchTransport
 from kluster_agents.integrations._api.errors import KlusterBatchError, KlusterConfigError
 from kluster_agents.integrations._jobs.microbatch import MicroBatchStats
 from kluster_agents.integrations.emulator import ToolCall

@@ -46,7 +46,7 @@ def emulate(
     """Serve the built-in kluster emulator (EMULATED responses) until Ctrl-C."""
     from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
 
-    with cli_errors():
+    with cli_errors(calls_api=False):
         serve_emulator(
             port=port,
             tier=tier,

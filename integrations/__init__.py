@@ -49,7 +49,7 @@ _EXPORTS = {
     "set_price": "_api.prices",
     "price_of": "_api.prices",
     "KlusterSettings": "_api.settings",
-    "Tier": "_api.settings",
+    "Tier": "_api.tiers",
     "kluster_backend": "_backend",
     "AdaptiveMode": "_jobs.adaptive",
     "acomplete_adaptive": "_jobs.adaptive",
@@ -122,7 +122,8 @@ if TYPE_CHECKING:
         KlusterVerifyError,
     )
     from kluster_agents.integrations._api.prices import cost_of, price_of, set_price
-    from kluster_agents.integrations._api.settings import KlusterSettings, Tier
+    from kluster_agents.integrations._api.settings import KlusterSettings
+    from kluster_agents.integrations._api.tiers import Tier
     from kluster_agents.integrations._backend import kluster_backend
     from kluster_agents.integrations._jobs.adaptive import AdaptiveMode, acomplete_adaptive, complete_adaptive
     from kluster_agents.integrations._jobs.batch import (

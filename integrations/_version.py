@@ -1,11 +1,10 @@
-"""Single source of the package version (used in the User-Agent and `--version`)."""
+"""Single source of the package version (packaging reads it from here; used in the User-Agent and `--version`).
 
-from importlib.metadata import PackageNotFoundError, version
+A literal rather than `importlib.metadata.version()`: importing `importlib.metadata` costs more than the
+whole `kluster-agents --version` answer should, and every CLI start and client import pays for this module.
+"""
 
-try:
-    __version__ = version("kluster-agents")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+local"
+__version__ = "0.1.0"
 
 # Sent on every request; lives here so the client and its openai subclasses share it without a cycle.
 USER_AGENT = f"kluster-agents/{__version__}"
@@ -13,6 +12,8 @@ USER_AGENT = f"kluster-agents/{__version__}"
 
 def product(distribution: str) -> str:
     """A User-Agent product for an installed distribution, e.g. "litellm/1.105.0" (no version when absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return f"{distribution}/{version(distribution)}"
     except PackageNotFoundError:

@@ -41,9 +41,10 @@ from kluster_agents.integrations._api.client import make_async_client, make_clie
 from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterError, KlusterUnsupportedError
 from kluster_agents.integrations._api.openai_errors import raise_typed
 from kluster_agents.integrations._api.reasoning import ThinkSplitter, split_reasoning
-from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
+from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL, KlusterSettings, resolve_settings
 from kluster_agents.integrations._api.stream_usage import ESTIMATED_FLAG
 from kluster_agents.integrations._api.structured import DEFAULT_MAX_RETRIES, json_schema_of
+from kluster_agents.integrations._api.tiers import Tier
 from kluster_agents.integrations._jobs.adaptive import AdaptiveMode, with_adaptive
 from kluster_agents.integrations._version import __version__, product
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model
 from kluster_agents.integrations._api.catalog import DEFAULT_EMBEDDING_MODEL, ModelInfo
 from kluster_agents.integrations._api.client import make_async_client, make_client
 from kluster_agents.integrations._api.embeddings import embedding_model
-from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL, KlusterSettings, Tier, resolve_settings
+from kluster_agents.integrations._api.settings import DEFAULT_BASE_URL, KlusterSettings, resolve_settings
+from kluster_agents.integrations._api.tiers import Tier
 
 if TYPE_CHECKING:  # the client module loads openai.resources; make_client imports it when a client is built
     from kluster_agents.integrations._api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI

@@ -18,7 +18,8 @@ import litellm
 from kluster_agents.adapters.litellm._provider import PREFIX, ensure_registered, model_info_entry, model_name
 from kluster_agents.integrations._api.catalog import ModelInfo, get_model
 from kluster_agents.integrations._api.errors import KlusterConfigError
-from kluster_agents.integrations._api.settings import KlusterSettings, Tier, resolve_settings
+from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._api.tiers import Tier
 
 Fallbacks = Mapping[str, Sequence[str]] | Sequence[Mapping[str, Sequence[str]]] | Literal["chain"] | None
 

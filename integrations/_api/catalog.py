@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Literal, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict
 
-from kluster_agents.integrations._api.settings import KlusterSettings, Tier
+from kluster_agents.integrations._api.tiers import Tier
 
 if TYPE_CHECKING:
     import openai
+
+    from kluster_agents.integrations._api.settings import KlusterSettings
 
 ModelKind = Literal["catalog", "fine-tuned", "dedicated", "listed", "unknown"]
 

@@ -18,11 +18,13 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kluster_agents.integrations._api.catalog import ModelInfo, get_model, supports_tools
 from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
-from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+
+if TYPE_CHECKING:
+    from kluster_agents.integrations._api.settings import KlusterSettings
 
 Action = Literal["drop", "drop-or-refuse", "translate", "needs-tools"]
 JSON_MODE = "json_object"  # the one response_format type observed accepted (besides the no-op "text")
@@ -130,6 +132,14 @@ logger = logging.getLogger(__name__)
 # Frameworks add these on their own (PydanticAI's run_stream, LangChain's stream_usage): the user
 # did not ask for them, so dropping them is a debug log, not a warning.
 FRAMEWORK_ADDED = frozenset({"stream_options"})
+
+
+def _resolve(settings: KlusterSettings | None) -> KlusterSettings:
+    """`resolve_settings`, imported on first use: the emulator reads this module's tables and helpers
+    and starts faster without pydantic-settings."""
+    from kluster_agents.integrations._api.settings import resolve_settings
+
+    return resolve_settings(settings)
 
 
 def _warn_once(key: str, message: str, settings: KlusterSettings) -> None:
@@ -365,7 +375,7 @@ def check_chat_request(
     error before a request exists, e.g. LangChain's batch mode validating every input before
     anything is submitted. Compat itself still runs once, in the client or the batch writer.
     """
-    settings = resolve_settings(settings)
+    settings = _resolve(settings)
     params = {k: v for k, v in params.items() if v is not None}
     info, messages = _model_and_messages(params, model)
     for index, msg in enumerate(messages):
@@ -392,7 +402,7 @@ def prepare_chat_request(
     `functions` -> `tools`) or raises `KlusterUnsupportedError` naming the parameter, the
     model and the fix. Never touches the network.
     """
-    settings = resolve_settings(settings)
+    settings = _resolve(settings)
     request = {k: v for k, v in params.items() if v is not None}
     info, messages = _model_and_messages(request, model)
     request["model"] = info.id  # aliases resolve to the API name
@@ -417,7 +427,7 @@ class RequestShapes:
     MAX_SHAPES = 256  # distinct shapes kept; a client that sees more starts over (never unbounded)
 
     def __init__(self, settings: KlusterSettings | None = None) -> None:
-        self.settings = resolve_settings(settings)
+        self.settings = _resolve(settings)
         self._plans: dict[tuple[Any, ...], tuple[bool, int | None, bool] | None] = {}
 
     def _plan(self, model: Any, keys: tuple[Any, ...]) -> tuple[bool, int | None, bool] | None:

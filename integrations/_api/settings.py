@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from enum import Enum
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -16,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kluster_agents.integrations._api.errors import KlusterConfigError, register_secret
+from kluster_agents.integrations._api.tiers import Tier
 
 DEFAULT_BASE_URL = "https://api.kluster.ai/v1"
 # Python-only advice inside messages; the CLI removes or rewrites it (`cli._common.for_cli`).
@@ -35,15 +35,6 @@ NO_API_KEY = (
 
 class KlusterBaseURLWarning(UserWarning):
     """The configured base URL does not end in /v1, where kluster's API lives."""
-
-
-class Tier(str, Enum):  # noqa: UP042 - str() and format() keep their Enum behaviour users rely on
-    """kluster.ai plans; each has its own limits in the model catalog."""
-
-    trial = "trial"
-    core = "core"
-    scale = "scale"
-    enterprise = "enterprise"
 
 
 ToolMessageMode = Literal["native", "rewrite"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -131,10 +131,10 @@ class InputLines:
 
 
 @contextmanager
-def cli_errors(lines: InputLines | None = None) -> Iterator[None]:
+def cli_errors(lines: InputLines | None = None, *, calls_api: bool = True) -> Iterator[None]:
     """KlusterErrors become one line on stderr: exit 2 for bad input or configuration, 1 otherwise;
-    with `lines`, a request is named by its line in the input file."""
-    from kluster_agents.integrations._api.client import translate_errors
+    with `lines`, a request is named by its line in the input file. `calls_api=False` is for commands that
+    never use the openai client (`emulate`): mapping its errors would import it, a second of start-up."""
     from kluster_agents.integrations._api.errors import (
         KlusterConfigError,
         KlusterError,
@@ -142,8 +142,13 @@ def cli_errors(lines: InputLines | None = None) -> Iterator[None]:
         KlusterUnsupportedError,
     )
 
+    sdk_errors: AbstractContextManager[None] = nullcontext()
+    if calls_api:
+        from kluster_agents.integrations._api.client import translate_errors
+
+        sdk_errors = translate_errors()
     try:
-        with translate_errors():
+        with sdk_errors:
             yield
     except (KlusterConfigError, KlusterInvalidRequestError, KlusterUnsupportedError) as exc:
         fail(for_cli(lines.rename(exc.message) if lines else exc.message), USAGE_EXIT)

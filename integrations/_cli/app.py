@@ -1,7 +1,8 @@
 """`kluster-agents` command line: doctor, models, chat, demo, emulate, and the commands each area owns.
 
 Each area keeps its commands in its own module; adapters add theirs through the
-`kluster_agents.cli` entry-point group (loaded only when run), so the core imports no framework.
+`kluster_agents.cli` entry-point group (scanned only for `--help` or a name that is not a core command,
+loaded only when run), so the core imports no framework.
 Start-up stays well under the cost of `import openai`: this module and the command modules import
 only typer and rich at the top; the API layer (openai, httpx, pydantic-settings) loads when a
 command runs.
@@ -9,14 +10,15 @@ command runs.
 
 from __future__ import annotations
 
+import functools
 import sys
-from importlib.metadata import EntryPoint, entry_points
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.main
 from rich.markup import escape
 from rich.table import Column, Table
+from typer.core import TyperGroup
 
 from kluster_agents.integrations._cli._common import (
     USAGE_EXIT,
@@ -33,13 +35,67 @@ from kluster_agents.integrations._cli._common import (
 )
 from kluster_agents.integrations._version import __version__
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 DEFAULT_CHAT_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"  # = catalog.DEFAULT_MODEL, without importing it
 DOCTOR_CONNECT_TIMEOUT = 3.0
 DOCTOR_READ_TIMEOUT = 4.0  # + the connect timeout: an unreachable endpoint is reported within ~7 s
 CHAT_CONNECT_TIMEOUT = 5.0
 
+ADAPTER_COMMANDS_GROUP = "kluster_agents.cli"
+
+
+@functools.cache
+def _adapter_entries() -> dict[str, EntryPoint]:
+    """Adapter commands by name; scanning installed distributions is slow, so only `--help`, completion and
+    a name that is not a core command pay for it."""
+    from importlib.metadata import entry_points
+
+    return {entry.name: entry for entry in entry_points(group=ADAPTER_COMMANDS_GROUP)}
+
+
+def _adapter_command(entry: EntryPoint) -> Any:
+    """An adapter's command by name; its module (and framework) loads only when it runs."""
+    extra = entry.extras[0] if entry.extras else None
+    wrapper = typer.Typer()
+
+    @wrapper.command(
+        entry.name,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+        help=f"Adapter command{f' (needs the {extra} extra)' if extra else ''}; --help shows its options.",
+    )
+    def run(ctx: typer.Context) -> None:
+        try:
+            function = entry.load()
+        except ImportError as exc:  # the extra is missing: the adapter's message names it
+            hint = f' Install it with: pip install "kluster-agents[{extra}]"' if extra else ""
+            fail(f"{exc}{hint}", USAGE_EXIT)
+        command = typer.Typer(add_completion=False)
+        command.command()(function)
+        command(args=ctx.args, prog_name=f"kluster-agents {entry.name}")
+
+    return typer.main.get_command(wrapper)
+
+
+class _RootGroup(TyperGroup):
+    """The root command group: lists the adapter commands after the core ones and builds one only when it is
+    looked up. `ctx` and the command are typed `Any`: typer ships its own copy of click from 0.20 on."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *_adapter_entries()]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and (entry := _adapter_entries().get(cmd_name)) is not None:
+            command = _adapter_command(entry)
+        return command
+
+
 app = typer.Typer(
     name="kluster-agents",
+    cls=_RootGroup,
     help="kluster.ai for agent frameworks: check your setup, list models, chat, run batches, verify answers.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -259,63 +315,15 @@ def demo(
         run_demo(model=model, console=console)
 
 
-@app.command()
-def emulate(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
-    tier: Annotated[
-        str | None,
-        typer.Option(
-            envvar="KLUSTER_EMULATOR_TIER",
-            help="Act as this tier and enforce its RPM and concurrency with 429s, as the service does "
-            "(default: core, nothing enforced).",
-        ),
-    ] = None,
-    limits: Annotated[
-        bool | None,
-        typer.Option("--limits/--no-limits", help="Enforce the tier's limits (default: only when --tier is given)."),
-    ] = None,
-    mode: Annotated[
-        str, typer.Option(help="strict (docs' unsupported params -> 400), docs-strict, or lenient.")
-    ] = "strict",
-    lenient: Annotated[bool, typer.Option("--lenient", help="Shorthand for --mode lenient.")] = False,
-    state: Annotated[Path | None, typer.Option(help="SQLite state file (default: a temp dir).")] = None,
-    api_key: Annotated[
-        str | None, typer.Option(help="Key clients must send (default: KLUSTER_EMULATOR_KEY or 'emulator').")
-    ] = None,
-    timing: Annotated[
-        str | None,
-        typer.Option(
-            help="How long batch, fine-tuning and adaptive jobs take: instant (tests), fast (each job at most "
-            "20 s, every status and event in order) or realistic (the observed pace). "
-            "Default: KLUSTER_EMULATOR_TIMING, else fast."
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Do not log one line per request.")] = False,
-) -> None:
-    """Serve the built-in kluster emulator (EMULATED responses) until Ctrl-C."""
-    from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
-
-    with cli_errors():
-        serve_emulator(
-            port=port,
-            tier=tier,
-            mode=mode,
-            lenient=lenient,
-            state=state,
-            api_key=api_key,
-            limits=limits,
-            timing=timing,
-            quiet=quiet,
-        )
-
-
 def _mount_subcommands() -> None:
     """Areas that own their commands: the job layer and Verify/MCP."""
     from kluster_agents.integrations._cli.batch import batch_app
+    from kluster_agents.integrations._cli.emulate import emulate
     from kluster_agents.integrations._cli.finetune import finetune_app
     from kluster_agents.integrations._cli.recipes import recipes_app
     from kluster_agents.integrations._cli.verify import mcp_app, verify_command
 
+    app.command("emulate")(emulate)
     app.add_typer(batch_app, name="batch")
     app.add_typer(finetune_app, name="finetune")
     app.add_typer(mcp_app, name="mcp")
@@ -326,41 +334,7 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-ADAPTER_COMMANDS_GROUP = "kluster_agents.cli"
+if __name__ == "__main__":  # python -m kluster_agents.integrations._cli.app runs the console script
+    from kluster_agents.integrations._cli import main
 
-
-def _adapter_command(entry: EntryPoint) -> None:
-    """Mount an adapter's command by name; its module (and framework) loads only when it runs."""
-    extra = entry.extras[0] if entry.extras else None
-
-    @app.command(
-        entry.name,
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        add_help_option=False,
-        help=f"Adapter command{f' (needs the {extra} extra)' if extra else ''}; --help shows its options.",
-    )
-    def run(ctx: typer.Context) -> None:
-        try:
-            function = entry.load()
-        except ImportError as exc:  # the extra is missing: the adapter's message names it
-            hint = f' Install it with: pip install "kluster-agents[{extra}]"' if extra else ""
-            fail(f"{exc}{hint}", USAGE_EXIT)
-        command = typer.Typer(add_completion=False)
-        command.command()(function)
-        command(args=ctx.args, prog_name=f"kluster-agents {entry.name}")
-
-
-for _entry in entry_points(group=ADAPTER_COMMANDS_GROUP):
-    _adapter_command(_entry)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    from kluster_agents.integrations._version import add_user_agent_product
-
-    add_user_agent_product("kluster-agents-cli")  # the emulator's inspector names the CLI as the sender
-    app()
-
-
-if __name__ == "__main__":
     main()

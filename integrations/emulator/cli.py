@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from kluster_agents.integrations._api.errors import KlusterConfigError
-from kluster_agents.integrations._api.settings import Tier
+from kluster_agents.integrations._api.tiers import Tier
 from kluster_agents.integrations.emulator.controls import JobTiming, RequestRecord, resolve_timing
 from kluster_agents.integrations.emulator.fidelity import check_mode
 from kluster_agents.integrations.emulator.server import DEFAULT_PORT, Emulator, serve

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from kluster_agents.integrations._api.errors import KlusterConfigError
-from kluster_agents.integrations._api.settings import Tier
+from kluster_agents.integrations._api.tiers import Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED, EmulatedClock
 from kluster_agents.integrations.emulator.faults import Fault
 from kluster_agents.integrations.emulator.fidelity import Mode, check_mode

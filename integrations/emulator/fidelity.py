@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from kluster_agents.integrations._api.catalog import ModelInfo
 from kluster_agents.integrations._api.compat import DOCS_UNSUPPORTED_MESSAGE_FIELDS, DOCS_UNSUPPORTED_PARAMS
-from kluster_agents.integrations._api.settings import Tier
+from kluster_agents.integrations._api.tiers import Tier
 from kluster_agents.integrations.emulator.chat_shape import check_chat_shape
 from kluster_agents.integrations.emulator.errors import EmulatorAPIError, bad_request, not_found, unsupported
 from kluster_agents.integrations.emulator.text import prompt_tokens

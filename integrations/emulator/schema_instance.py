@@ -19,8 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from kluster_agents.integrations.emulator.regex_sample import sample_for_pattern
 
 _MAX_DEPTH = 8
@@ -398,6 +396,8 @@ def _merge(target: dict[str, Any], part: Any) -> None:
 
 
 def _validator(root: Mapping[str, Any]) -> Any:
+    import jsonschema  # on the first schema, not at emulator start-up
+
     try:
         cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
         return cls(root, format_checker=cls.FORMAT_CHECKER)

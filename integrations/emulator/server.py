@@ -17,12 +17,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from kluster_agents.integrations._api.settings import KlusterSettings, Tier
+from kluster_agents.integrations._api.tiers import Tier
 from kluster_agents.integrations.emulator.clock import DEFAULT_SPEED
 from kluster_agents.integrations.emulator.controls import EmulatorControls, JobTiming
 from kluster_agents.integrations.emulator.slow_clients import DEFAULT_HEADER_TIMEOUT, header_deadline_protocol
 
 if TYPE_CHECKING:
+    from kluster_agents.integrations._api.settings import KlusterSettings
     from kluster_agents.integrations.emulator.cassette import CassettePlayer, CassetteRecorder
 
 HOST = "127.0.0.1"
@@ -108,6 +109,8 @@ class Emulator:
     @property
     def settings(self) -> KlusterSettings:
         """`KlusterSettings` pointing at this emulator with its key and current tier."""
+        from kluster_agents.integrations._api.settings import KlusterSettings  # pydantic-settings: not at start-up
+
         return KlusterSettings.load(api_key=self._key, base_url=self.base_url, tier=self.controls.tier.value)
 
     def _config(self) -> Any:

@@ -15,7 +15,7 @@ from kluster_agents.integrations import KlusterSettings, make_client
 from kluster_agents.integrations._api import compat, kluster_openai
 from kluster_agents.integrations._api.compat import RequestShapes, prepare_chat_request
 from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
-from kluster_agents.integrations._api.settings import Tier
+from kluster_agents.integrations._api.tiers import Tier
 
 from ._recording import Recorder
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list
@@ -35,7 +36,34 @@ if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput
     from langchain_core.messages import BaseMessage
 
-    from kluster_agents.adapters.langchain._chat_model import ChatKluster
+    from kluster_agents.integrations._api.settings import KlusterSettings
+
+
+class BatchableChatModel(Protocol):
+    """What a Batch API run needs of a chat model: `ChatKluster` (which imports this module) is one."""
+
+    @property
+    def settings(self) -> KlusterSettings: ...
+    @property
+    def root_client(self) -> Any: ...
+    @property
+    def batch_completion_window(self) -> str: ...
+    @property
+    def batch_progress(self) -> bool | None: ...
+    @property
+    def batch_poll_interval(self) -> float | None: ...
+    @property
+    def batch_timeout(self) -> float | None: ...
+    def _get_request_payload(
+        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]: ...
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any: ...
+    async def ainvoke(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> BaseMessage: ...
+
+
+ModelT = TypeVar("ModelT", bound=BatchableChatModel)
 
 # Keyword arguments LangChain consumes for tracing; they never reach the request body.
 _TRACING_ONLY = frozenset({"ls_structured_output_format"})
@@ -44,7 +72,7 @@ MAX_WAIT = 5.0
 
 
 def _refusals(
-    model: ChatKluster, inputs: list[LanguageModelInput], return_exceptions: bool, kwargs: dict[str, Any]
+    model: BatchableChatModel, inputs: list[LanguageModelInput], return_exceptions: bool, kwargs: dict[str, Any]
 ) -> dict[int, Exception]:
     """Inputs compat refuses (raised at once unless returned), found before anything is submitted."""
     refused: dict[int, Exception] = {}
@@ -59,11 +87,11 @@ def _refusals(
     return refused
 
 
-def _batched_copy(model: ChatKluster, transport: MicroBatchTransport) -> ChatKluster:
+def _batched_copy(model: ModelT, transport: MicroBatchTransport) -> ModelT:
     """`model` with kluster clients on the batch transport (its own config otherwise)."""
     root = make_batch_client(transport, model.settings)
     root_async = make_async_batch_client(transport, model.settings)
-    return model.model_copy(
+    copy: ModelT = model.model_copy(
         update={
             "root_client": root,
             "client": root.chat.completions,
@@ -74,6 +102,7 @@ def _batched_copy(model: ChatKluster, transport: MicroBatchTransport) -> ChatKlu
             "adaptive": None,  # each input is a line of this Batch API job, not an adaptive request
         }
     )
+    return copy
 
 
 def _call_kwargs(kwargs: dict[str, Any], index: int) -> dict[str, Any]:
@@ -84,7 +113,7 @@ def _call_kwargs(kwargs: dict[str, Any], index: int) -> dict[str, Any]:
 
 
 async def abatch(
-    model: ChatKluster,
+    model: BatchableChatModel,
     inputs: list[LanguageModelInput],
     config: RunnableConfig | list[RunnableConfig] | None,
     *,
@@ -126,7 +155,7 @@ async def abatch(
 
 
 def batch(
-    model: ChatKluster,
+    model: BatchableChatModel,
     inputs: list[LanguageModelInput],
     config: RunnableConfig | list[RunnableConfig] | None,
     *,

@@ -291,7 +291,9 @@ class ChatKluster(BaseChatOpenAI):
             self.settings.require_api_key()
         super()._ensure_sync_client_available()
 
-    def _get_request_payload(self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+    def _get_request_payload(
+        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         if self.root_client is None and self.root_async_client is None:
             self.settings.require_api_key()  # raises KlusterConfigError before any network
         mode = AdaptiveMode.coerce(kwargs.pop("adaptive")) if "adaptive" in kwargs else self.adaptive
@@ -332,7 +334,9 @@ class ChatKluster(BaseChatOpenAI):
 
     # -- responses ------------------------------------------------------------------------------
 
-    def _create_chat_result(self, response: dict | openai.BaseModel, generation_info: dict | None = None) -> ChatResult:
+    def _create_chat_result(
+        self, response: dict[str, Any] | openai.BaseModel, generation_info: dict[str, Any] | None = None
+    ) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
         if isinstance(response, dict):
             response_extras = _extras(response, _STANDARD_RESPONSE_KEYS)
@@ -380,7 +384,7 @@ class ChatKluster(BaseChatOpenAI):
             yield tail
 
     def _convert_chunk_to_generation_chunk(
-        self, chunk: dict, default_chunk_class: type, base_generation_info: dict | None
+        self, chunk: dict[str, Any], default_chunk_class: type, base_generation_info: dict[str, Any] | None
     ) -> ChatGenerationChunk | None:
         generation = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
         if generation is None:
@@ -406,9 +410,9 @@ class ChatKluster(BaseChatOpenAI):
 
     def bind_tools(
         self,
-        tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
         *,
-        tool_choice: dict | str | bool | None = None,
+        tool_choice: dict[str, Any] | str | bool | None = None,
         strict: bool | None = None,
         parallel_tool_calls: bool | None = None,
         response_format: dict[str, Any] | type | None = None,

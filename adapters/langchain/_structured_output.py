@@ -39,7 +39,14 @@ def _with_instructions(messages: list[BaseMessage], instructions: str) -> list[B
 class _PromptedJSON:
     """One structured-output call: ask, parse, retry with feedback."""
 
-    def __init__(self, llm: Runnable, schema: OutputSchema, *, include_raw: bool, max_retries: int) -> None:
+    def __init__(
+        self,
+        llm: Runnable[LanguageModelInput, AIMessage],
+        schema: OutputSchema,
+        *,
+        include_raw: bool,
+        max_retries: int,
+    ) -> None:
         self.llm = llm
         self.schema = schema
         self.include_raw = include_raw
@@ -182,7 +189,7 @@ def _schema_of_response_format(response_format: Mapping[str, Any] | type) -> Out
 
 
 def prompted_json_message(
-    llm: Runnable, response_format: Mapping[str, Any] | type, *, max_retries: int = 2
+    llm: Runnable[LanguageModelInput, AIMessage], response_format: Mapping[str, Any] | type, *, max_retries: int = 2
 ) -> Runnable[LanguageModelInput, AIMessage]:
     """A Runnable whose AIMessage content is JSON valid for `response_format`, from a model that only
     produces text: what `response_format` would give, for callers that parse the message themselves
@@ -192,7 +199,11 @@ def prompted_json_message(
 
 
 def prompted_structured_output(
-    llm: Runnable, schema: OutputSchema, *, include_raw: bool = False, max_retries: int = 2
+    llm: Runnable[LanguageModelInput, AIMessage],
+    schema: OutputSchema,
+    *,
+    include_raw: bool = False,
+    max_retries: int = 2,
 ) -> Runnable[LanguageModelInput, Any]:
     """A Runnable returning `schema`-shaped output from a chat model that only produces text."""
     call = _PromptedJSON(llm, schema, include_raw=include_raw, max_retries=max_retries)

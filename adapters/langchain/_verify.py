@@ -69,7 +69,7 @@ class _Verified:
 
     def __init__(
         self,
-        runnable: Runnable,
+        runnable: Runnable[Any, Any],
         policy: VerifyPolicy,
         *,
         context: ContextSource,
@@ -280,13 +280,13 @@ def _verdict_chunk(whole: Any, outcome: VerifyOutcome) -> AIMessageChunk | None:
 
 
 def with_verification(
-    runnable: Runnable,
+    runnable: Runnable[Any, Any],
     policy: VerifyPolicy | None = None,
     *,
     context: ContextSource = None,
     prompt_key: str | None = None,
     output_key: str | None = None,
-) -> Runnable:
+) -> Runnable[Any, Any]:
     """Wrap `runnable` so each output is checked by kluster.ai Verify under `policy`.
 
     Inputs: a string or messages (the prompt is the last human message), or a dict whose

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from litellm.llms.base_llm.base_utils import type_to_response_format_param
 from litellm.types.utils import ModelResponse
@@ -98,8 +98,12 @@ def batch_file_line(custom_id: str, request: Mapping[str, Any], *, settings: Klu
 
 def to_model_response(completion: ChatCompletion, schema: SchemaRequest | None = None) -> ModelResponse:
     """A batch line's `ChatCompletion` as the `ModelResponse` `litellm.completion` would return."""
-    return convert_to_model_response_object(
-        response_object=_structured_answer(completion, schema), model_response_object=ModelResponse()
+    # LiteLLM leaves the return unannotated: it is the response type asked for.
+    return cast(
+        ModelResponse,
+        convert_to_model_response_object(
+            response_object=_structured_answer(completion, schema), model_response_object=ModelResponse()
+        ),
     )
 
 

@@ -22,7 +22,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import litellm
@@ -245,7 +245,7 @@ class KlusterLLM(CustomLLM):
     @staticmethod
     def create_kwargs(
         model: str,
-        messages: list,
+        messages: list[Any],
         optional_params: Mapping[str, Any],
         headers: Mapping[str, str] | None,
         timeout: float | httpx.Timeout | None,
@@ -275,10 +275,10 @@ class KlusterLLM(CustomLLM):
     def _prepare(
         self,
         model: str,
-        messages: list,
+        messages: list[Any],
         api_base: str | None,
         api_key: str | None,
-        optional_params: dict,
+        optional_params: dict[str, Any],
         headers: Mapping[str, str] | None,
         timeout: Any,
         litellm_params: Mapping[str, Any] | None = None,
@@ -305,7 +305,13 @@ class KlusterLLM(CustomLLM):
         return settings
 
     def _prepare_embedding(
-        self, model: str, input: list, api_base: str | None, api_key: str | None, optional_params: dict, timeout: Any
+        self,
+        model: str,
+        input: list[Any],
+        api_base: str | None,
+        api_key: str | None,
+        optional_params: dict[str, Any],
+        timeout: Any,
     ) -> tuple[KlusterSettings, int | None, dict[str, Any]]:
         """`embeddings.create` arguments (checked inside create; `float` unless the caller chose). No chat
         rule applies here: `drop_params` (which LiteLLM may leave set globally) is for chat requests."""
@@ -319,11 +325,15 @@ class KlusterLLM(CustomLLM):
 
     @staticmethod
     def _to_embedding_response(raw: Any, model_response: EmbeddingResponse) -> EmbeddingResponse:
-        return convert_to_model_response_object(
-            response_object=raw.http_response.json(),
-            model_response_object=model_response,
-            response_type="embedding",
-            _response_headers=dict(raw.headers),
+        # LiteLLM leaves the return unannotated: it is the response type asked for.
+        return cast(
+            EmbeddingResponse,
+            convert_to_model_response_object(
+                response_object=raw.http_response.json(),
+                model_response_object=model_response,
+                response_type="embedding",
+                _response_headers=dict(raw.headers),
+            ),
         )
 
     @staticmethod
@@ -339,20 +349,26 @@ class KlusterLLM(CustomLLM):
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             error = KlusterResponseError("kluster.ai answered 200 with a chat completion that has no `choices` list.")
             raise as_litellm_error(error, model_response.model) from None
-        return convert_to_model_response_object(
-            response_object=body,
-            model_response_object=model_response,
-            _response_headers=dict(raw.headers),
+        return cast(
+            ModelResponse,
+            convert_to_model_response_object(
+                response_object=body,
+                model_response_object=model_response,
+                _response_headers=dict(raw.headers),
+            ),
         )
 
     @staticmethod
     def _body_to_model_response(body: dict[str, Any], headers: Any, model_response: ModelResponse) -> ModelResponse:
-        return convert_to_model_response_object(
-            response_object=body, model_response_object=model_response, _response_headers=dict(headers)
+        return cast(
+            ModelResponse,
+            convert_to_model_response_object(
+                response_object=body, model_response_object=model_response, _response_headers=dict(headers)
+            ),
         )
 
     @staticmethod
-    def _create(client: KlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict, Any]:
+    def _create(client: KlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """The answer's JSON body and headers. An adaptive request's HTTP body is the service's
         placeholder: its answer is the completion the client waited for (no headers of its own)."""
         if requested_adaptive(kwargs):
@@ -361,14 +377,16 @@ class KlusterLLM(CustomLLM):
         return raw.http_response.json(), raw.headers
 
     @staticmethod
-    async def _acreate(client: AsyncKlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict, Any]:
+    async def _acreate(client: AsyncKlusterOpenAI, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         if requested_adaptive(kwargs):
             completion = await client.chat.completions.create(**kwargs)
             return completion.model_dump(exclude_none=True), httpx.Headers()
         raw = await client.chat.completions.with_raw_response.create(**kwargs)
         return raw.http_response.json(), raw.headers
 
-    def _structured(self, client: KlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest) -> tuple[dict, Any]:
+    def _structured(
+        self, client: KlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest
+    ) -> tuple[dict[str, Any], Any]:
         """A `json_schema` response_format answered by a forced tool call or by prompted JSON."""
         if request.use_tool:
             body, headers = self._create(client, tool_kwargs(kwargs, request))
@@ -381,7 +399,7 @@ class KlusterLLM(CustomLLM):
 
     async def _astructured(
         self, client: AsyncKlusterOpenAI, kwargs: dict[str, Any], request: SchemaRequest
-    ) -> tuple[dict, Any]:
+    ) -> tuple[dict[str, Any], Any]:
         if request.use_tool:
             body, headers = await self._acreate(client, tool_kwargs(kwargs, request))
             return tool_call_to_content(body, request), headers
@@ -395,19 +413,19 @@ class KlusterLLM(CustomLLM):
     def completion(
         self,
         model: str,
-        messages: list,
+        messages: list[Any],
         api_base: str,
-        custom_prompt_dict: dict,
+        custom_prompt_dict: dict[str, Any],
         model_response: ModelResponse,
-        print_verbose: Callable,
+        print_verbose: Callable[..., Any],
         encoding: Any,
         api_key: Any,
         logging_obj: Any,
-        optional_params: dict,
+        optional_params: dict[str, Any],
         acompletion: Any = None,
         litellm_params: Any = None,
         logger_fn: Any = None,
-        headers: dict | None = None,
+        headers: dict[str, str] | None = None,
         timeout: Any = None,
         client: Any = None,
     ) -> ModelResponse:
@@ -427,19 +445,19 @@ class KlusterLLM(CustomLLM):
     async def acompletion(
         self,
         model: str,
-        messages: list,
+        messages: list[Any],
         api_base: str,
-        custom_prompt_dict: dict,
+        custom_prompt_dict: dict[str, Any],
         model_response: ModelResponse,
-        print_verbose: Callable,
+        print_verbose: Callable[..., Any],
         encoding: Any,
         api_key: Any,
         logging_obj: Any,
-        optional_params: dict,
+        optional_params: dict[str, Any],
         acompletion: Any = None,
         litellm_params: Any = None,
         logger_fn: Any = None,
-        headers: dict | None = None,
+        headers: dict[str, str] | None = None,
         timeout: Any = None,
         client: Any = None,
     ) -> ModelResponse:
@@ -461,19 +479,19 @@ class KlusterLLM(CustomLLM):
     def streaming(  # type: ignore[override]
         self,
         model: str,
-        messages: list,
+        messages: list[Any],
         api_base: str,
-        custom_prompt_dict: dict,
+        custom_prompt_dict: dict[str, Any],
         model_response: ModelResponse,
-        print_verbose: Callable,
+        print_verbose: Callable[..., Any],
         encoding: Any,
         api_key: Any,
         logging_obj: Any,
-        optional_params: dict,
+        optional_params: dict[str, Any],
         acompletion: Any = None,
         litellm_params: Any = None,
         logger_fn: Any = None,
-        headers: dict | None = None,
+        headers: dict[str, str] | None = None,
         timeout: Any = None,
         client: Any = None,
     ) -> Iterator[ModelResponseStream]:
@@ -493,19 +511,19 @@ class KlusterLLM(CustomLLM):
     async def astreaming(  # type: ignore[override]
         self,
         model: str,
-        messages: list,
+        messages: list[Any],
         api_base: str,
-        custom_prompt_dict: dict,
+        custom_prompt_dict: dict[str, Any],
         model_response: ModelResponse,
-        print_verbose: Callable,
+        print_verbose: Callable[..., Any],
         encoding: Any,
         api_key: Any,
         logging_obj: Any,
-        optional_params: dict,
+        optional_params: dict[str, Any],
         acompletion: Any = None,
         litellm_params: Any = None,
         logger_fn: Any = None,
-        headers: dict | None = None,
+        headers: dict[str, str] | None = None,
         timeout: Any = None,
         client: Any = None,
     ) -> AsyncIterator[ModelResponseStream]:
@@ -535,11 +553,11 @@ class KlusterLLM(CustomLLM):
     def embedding(
         self,
         model: str,
-        input: list,
+        input: list[Any],
         model_response: EmbeddingResponse,
-        print_verbose: Callable,
+        print_verbose: Callable[..., Any],
         logging_obj: Any,
-        optional_params: dict,
+        optional_params: dict[str, Any],
         api_key: str | None = None,
         api_base: str | None = None,
         timeout: float | httpx.Timeout | None = None,
@@ -553,11 +571,11 @@ class KlusterLLM(CustomLLM):
     async def aembedding(
         self,
         model: str,
-        input: list,
+        input: list[Any],
         model_response: EmbeddingResponse,
-        print_verbose: Callable,
+        print_verbose: Callable[..., Any],
         logging_obj: Any,
-        optional_params: dict,
+        optional_params: dict[str, Any],
         api_key: str | None = None,
         api_base: str | None = None,
         timeout: float | httpx.Timeout | None = None,
@@ -674,7 +692,9 @@ class _StreamShaper:
             self.held = None
 
 
-def _chunks(stream: openai.Stream, reasoning: bool, model: str | None = None) -> Iterator[ModelResponseStream]:
+def _chunks(
+    stream: openai.Stream[openai.types.chat.ChatCompletionChunk], reasoning: bool, model: str | None = None
+) -> Iterator[ModelResponseStream]:
     """The stream's chunks shaped for LiteLLM; a truncated or broken stream raises `LiteLLMKlusterStreamError`."""
     shaper = _StreamShaper(reasoning)
     try:
@@ -833,7 +853,7 @@ def _install_supported_params() -> None:
 
         def get_supported_openai_params(
             model: str, custom_llm_provider: str | None = None, *args: Any, _adapter: bool = True, **kwargs: Any
-        ) -> list | None:
+        ) -> list[str] | None:
             if custom_llm_provider == PROVIDER or (custom_llm_provider is None and model.startswith(PREFIX)):
                 if not _adapter:
                     return supported_openai_params(model, _installed_settings())
@@ -843,7 +863,7 @@ def _install_supported_params() -> None:
                 return params
             return original(model, custom_llm_provider, *args, **kwargs)
 
-        def public(model: str, custom_llm_provider: str | None = None, *args: Any, **kwargs: Any) -> list | None:
+        def public(model: str, custom_llm_provider: str | None = None, *args: Any, **kwargs: Any) -> list[str] | None:
             return get_supported_openai_params(model, custom_llm_provider, *args, _adapter=False, **kwargs)
 
         get_supported_openai_params._kluster = True  # type: ignore[attr-defined]
@@ -873,7 +893,7 @@ def _install_param_passthrough() -> None:
         if getattr(original, "_kluster", False):
             return
 
-        def get_optional_params(*args: Any, **kwargs: Any) -> dict:
+        def get_optional_params(*args: Any, **kwargs: Any) -> dict[str, Any]:
             if kwargs.get("custom_llm_provider") == PROVIDER:
                 passed = [
                     name
@@ -881,7 +901,8 @@ def _install_param_passthrough() -> None:
                     if name not in _LITELLM_MAPPED and kwargs.get(name, default) not in (default, None)
                 ]
                 kwargs["allowed_openai_params"] = [*(kwargs.get("allowed_openai_params") or []), *passed]
-            return original(*args, **kwargs)
+            params: dict[str, Any] = original(*args, **kwargs)
+            return params
 
         get_optional_params._kluster = True  # type: ignore[attr-defined]
         litellm_main.get_optional_params = get_optional_params
@@ -915,7 +936,7 @@ def _install_model_lookups() -> None:
         if getattr(original_valid, "_kluster", False):
             return
 
-        def get_valid_models(*args: Any, **kwargs: Any) -> list:
+        def get_valid_models(*args: Any, **kwargs: Any) -> list[str]:
             if kwargs.get("custom_llm_provider") == PROVIDER:
                 return valid_models()
             return original_valid(*args, **kwargs)

@@ -26,7 +26,8 @@ from urllib.parse import unquote, urlsplit
 import typer
 import yaml
 
-from kluster_agents.adapters.litellm._provider import PROVIDER, KlusterLLM
+from kluster_agents.adapters.litellm._errors import PROVIDER
+from kluster_agents.adapters.litellm._provider import KlusterLLM
 from kluster_agents.adapters.litellm._router import deployment, normalise_fallbacks
 from kluster_agents.adapters.litellm._verify import GUARDRAIL_NAME
 from kluster_agents.integrations._api.catalog import ModelInfo, embedding_models, get_model, list_models, supports_tools

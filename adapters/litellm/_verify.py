@@ -156,7 +156,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
     def __repr__(self) -> str:
         return f"KlusterVerifyGuardrail(name={self.guardrail_name!r}, policy={self.policy!r})"
 
-    async def verify(self, data: dict, response: Any, *, router: Any = None) -> Any:
+    async def verify(self, data: dict[str, Any], response: Any, *, router: Any = None) -> Any:
         """Check `response` to the request `data`; regenerate, raise or label as the policy says."""
         output = answer_text(response)
         messages = list(data.get("messages") or [])
@@ -213,7 +213,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
         return VerifiedStream(self, stream, list(messages))
 
     async def async_post_call_streaming_iterator_hook(
-        self, user_api_key_dict: Any, response: Any, request_data: dict
+        self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
     ) -> AsyncGenerator[Any, None]:
         """Proxy path for streams: every chunk is forwarded as it comes except the last, held until the
         whole answer is verified; it carries the verdict (`kluster_verify`). A hallucination the policy
@@ -241,7 +241,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
             yield held
 
     @staticmethod
-    async def _regenerate(data: Mapping[str, Any], messages: list[dict], router: Any) -> Any:
+    async def _regenerate(data: Mapping[str, Any], messages: list[dict[str, Any]], router: Any) -> Any:
         params = {k: data[k] for k in _REGENERATE_PARAMS if data.get(k) is not None}
         token = _regenerating.set(True)
         try:
@@ -251,7 +251,9 @@ class KlusterVerifyGuardrail(CustomGuardrail):
             _regenerating.reset(token)
 
     # -- LiteLLM hooks ------------------------------------------------------------------------
-    async def async_post_call_success_deployment_hook(self, request_data: dict, response: Any, call_type: Any) -> Any:
+    async def async_post_call_success_deployment_hook(
+        self, request_data: dict[str, Any], response: Any, call_type: Any
+    ) -> Any:
         """SDK path: every `acompletion` (no `guardrails=[...]` needed when default_on). A rejection is
         a guardrail intervention for LiteLLM's Router: no fallback to another model (another model's
         answer was not what Verify judged), and Verify's explanation is the error. On the proxy this
@@ -268,7 +270,7 @@ class KlusterVerifyGuardrail(CustomGuardrail):
                 raise
             raise VerifyRejection(exc, self.guardrail_name) from exc
 
-    async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
+    async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any, response: Any) -> Any:
         """Proxy path: regenerations go through the proxy's router; a hallucination that is
         to be raised becomes an HTTP 400 naming Verify's explanation."""
         if not self.should_run_guardrail(data=data, event_type=GuardrailEventHooks.post_call):

@@ -21,9 +21,19 @@ require("pydantic_ai", "pydantic-ai")
 
 from kluster_agents.adapters.pydantic_ai import _model_strings  # after the extra check
 
-_model_strings.install()
+
+def _kluster_model(model: str) -> Model:
+    """`kluster_model(model)`, its module loaded on the first `kluster:` string."""
+    from kluster_agents.adapters.pydantic_ai._provider import kluster_model
+
+    return kluster_model(model)
+
+
+_model_strings.install(_kluster_model)
 
 if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
     from kluster_agents.adapters.pydantic_ai._batch import RunOutcome, run_many, run_many_sync
     from kluster_agents.adapters.pydantic_ai._chat_model import KlusterModelSettings
     from kluster_agents.adapters.pydantic_ai._embeddings import (

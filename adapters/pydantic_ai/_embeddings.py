@@ -18,7 +18,8 @@ from typing import Any
 from pydantic_ai.embeddings import Embedder, EmbeddingSettings
 from pydantic_ai.embeddings.openai import OpenAIEmbeddingModel
 
-from kluster_agents.adapters.pydantic_ai._provider import MODEL_PREFIX, KlusterProvider, KlusterProviderError
+from kluster_agents.adapters.pydantic_ai._model_strings import MODEL_PREFIX
+from kluster_agents.adapters.pydantic_ai._provider import KlusterProvider, KlusterProviderError
 from kluster_agents.integrations._api.catalog import DEFAULT_EMBEDDING_MODEL
 from kluster_agents.integrations._api.embeddings import embedding_model
 

@@ -19,17 +19,16 @@ from pydantic_ai import models
 MODEL_PREFIX = "kluster:"
 
 
-def install() -> None:
-    """Wrap `pydantic_ai.models.infer_model` once (idempotent)."""
+def install(build: Callable[[str], models.Model]) -> None:
+    """Wrap `pydantic_ai.models.infer_model` once (idempotent); `build` makes the model of a `kluster:`
+    string (passed in, so this module needs nothing of the provider module, which needs its prefix)."""
     original: Callable[..., models.Model] = models.infer_model
     if getattr(original, "kluster_model_strings", False):
         return
 
     def infer_model(model: Any, *args: Any, **kwargs: Any) -> models.Model:
         if isinstance(model, str) and model.startswith(MODEL_PREFIX):
-            from kluster_agents.adapters.pydantic_ai._provider import kluster_model
-
-            return kluster_model(model)
+            return build(model)
         return original(model, *args, **kwargs)
 
     infer_model.__doc__ = original.__doc__

@@ -22,10 +22,6 @@ import openai
 from kluster_agents.integrations._api.catalog import DEFAULT_EMBEDDING_MODEL, ModelInfo, get_model
 from kluster_agents.integrations._api.errors import KlusterInvalidRequestError, KlusterUnsupportedError
 
-# `openai.resources.*` imports load every resource module of the SDK (~0.2-0.5 s): the resource classes
-# that apply this module live in `kluster_openai`, which is imported only when a client is made.
-_MOVED = {"KlusterEmbeddingsResource", "AsyncKlusterEmbeddingsResource"}
-
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 ENCODING_FORMATS = ("float", "base64")
 
@@ -82,12 +78,3 @@ def prepare_embedding_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
     body = {k: v for k, v in kwargs.items() if k not in options}
     return {**prepare_embedding_request(body), **options}
-
-
-def __getattr__(name: str) -> Any:
-    """Old import path of the resource classes, kept working without loading `openai.resources`."""
-    if name in _MOVED:
-        from kluster_agents.integrations._api import kluster_openai
-
-        return getattr(kluster_openai, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

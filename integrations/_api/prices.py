@@ -99,8 +99,8 @@ def price_of(model: str, *, mode: PriceMode = "realtime") -> Price | None:
 def cost_of(model: str, usage: Any, *, mode: PriceMode = "realtime") -> float | None:
     """USD for one answer's `usage` (prompt/completion tokens), or None when the price or usage is unknown."""
     price = price_of(model, mode=mode)
-    prompt = getattr(usage, "prompt_tokens", None)
-    completion = getattr(usage, "completion_tokens", None)
+    prompt: int | None = getattr(usage, "prompt_tokens", None)
+    completion: int | None = getattr(usage, "completion_tokens", None)
     if price is None or prompt is None or completion is None:
         return None
     return prompt * price.input_per_token + completion * price.output_per_token

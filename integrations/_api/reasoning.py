@@ -27,7 +27,7 @@ class Split:
 
 
 def split_reasoning(text: str | None) -> Split:
-    """`"<think>why</think>\\n\\nanswer"` -> `Split("why", "answer")`; text without a block is all answer."""
+    r"""`"<think>why</think>\n\nanswer"` -> `Split("why", "answer")`; text without a block is all answer."""
     if not text:
         return Split(None, text or "")
     stripped = text.lstrip()

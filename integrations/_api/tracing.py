@@ -109,5 +109,8 @@ def usage_attributes(usage: Any) -> dict[str, AttributeValue | None]:
     """A completion's token usage as `gen_ai.usage.*` attributes."""
     if usage is None:
         return {}
-    get = usage.get if isinstance(usage, Mapping) else lambda name: getattr(usage, name, None)
+
+    def get(name: str) -> Any:
+        return usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
+
     return {"gen_ai.usage.input_tokens": get("prompt_tokens"), "gen_ai.usage.output_tokens": get("completion_tokens")}

@@ -105,7 +105,7 @@ class BatchResult:
         ~17 µs for a validated `ChatCompletion`): the cheap way through a big list of results."""
         if self._response is _UNSET:
             text = self._text if self._text is not _UNSET else _content_of(self._payload or "")
-            if text is not _UNSET:
+            if text is None or isinstance(text, str):  # else the line is of an unusual shape: parse it
                 return text
         response = self.response
         if response is None or not response.choices:

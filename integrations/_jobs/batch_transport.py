@@ -131,7 +131,7 @@ class MicroBatchTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return _error_response(
                 request, 501, f"only chat completions can be batched, not {request.method} {request.url.path}"
             )
-        body = json.loads(request.content or b"{}")
+        body: dict[str, Any] = json.loads(request.content or b"{}")
         if body.pop("stream", None):
             return _error_response(request, 400, "a batched call cannot stream; use stream=False")
         return body

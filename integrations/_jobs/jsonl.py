@@ -385,7 +385,7 @@ def iter_remote_lines(client: openai.OpenAI, file_id: str) -> Iterator[str]:
 
 
 def iter_remote_line_bytes(client: openai.OpenAI, file_id: str) -> Iterator[bytes]:
-    """A remote JSONL file's lines as bytes, streamed, split at b"\\n" only: a JSON line never holds a raw
+    r"""A remote JSONL file's lines as bytes, streamed, split at b"\n" only: a JSON line never holds a raw
     newline, but may hold a raw U+2028 or U+0085, where text line splitting (`iter_lines`) would cut it."""
     with client.files.with_streaming_response.content(file_id) as response:
         rest = b""

@@ -340,7 +340,7 @@ class VerifyClient:
     # -- transport ----------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        return min(8.0, self.retry_backoff * 2**attempt) * (0.5 + random.random() / 2)
+        return min(8.0, self.retry_backoff * 2.0**attempt) * (0.5 + random.random() / 2)
 
     def _result(self, response: httpx.Response, started: float) -> VerifyResult:
         if response.status_code >= 400:

@@ -194,7 +194,9 @@ class VerifyReport:
         }
 
     def __str__(self) -> str:
-        ms = lambda s: "-" if s is None else f"{s * 1000:.0f} ms"  # noqa: E731
+        def ms(s: float | None) -> str:
+            return "-" if s is None else f"{s * 1000:.0f} ms"
+
         return (
             f"Verify: {self.checked} checked ({self.cached} cached), {self.flagged} flagged, "
             f"{self.unverified} unverified, {self.skipped} skipped, {self.errors} errors; "

@@ -99,7 +99,6 @@ def test_lazy_names_still_resolve_to_one_object() -> None:
     """The lazy packages hand out the defining module's object (no copies, no stale duplicates)."""
     import kluster_agents.integrations as core
     from kluster_agents.integrations import mcp
-    from kluster_agents.integrations._api import embeddings, kluster_openai
     from kluster_agents.integrations._api.settings import KlusterSettings
     from kluster_agents.integrations._jobs.batch import run_batch
     from kluster_agents.integrations._verify.client import verify as verify_fn
@@ -108,8 +107,6 @@ def test_lazy_names_still_resolve_to_one_object() -> None:
     assert core.run_batch is run_batch
     assert core.verify is verify_fn
     assert callable(mcp.enable)
-    # the embeddings resources moved to kluster_openai; the old import path still works
-    assert embeddings.KlusterEmbeddingsResource is kluster_openai.KlusterEmbeddingsResource
     for package in (core, mcp):
         assert set(package.__all__) <= set(dir(package))
         with pytest.raises(AttributeError):

@@ -35,7 +35,7 @@ def test_the_hook_is_installed_once_and_leaves_other_strings_alone() -> None:
     from kluster_agents.adapters.pydantic_ai import _model_strings
 
     hooked = models.infer_model
-    _model_strings.install()
+    _model_strings.install(lambda model: TestModel())
     assert models.infer_model is hooked and hooked.__wrapped__.__module__ == "pydantic_ai.models"  # type: ignore[attr-defined]
     assert isinstance(models.infer_model("test"), TestModel)
     assert models.infer_model("openai-chat:gpt-4o").system == "openai"

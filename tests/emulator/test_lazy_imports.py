@@ -8,7 +8,7 @@ import sys
 
 CHECK = """
 import sys
-from kluster_agents.integrations.emulator.app import create_app
+from kluster_agents.integrations.emulator._server.app import create_app
 create_app(api_key="k")
 print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("openai", "mcp"))))
 """

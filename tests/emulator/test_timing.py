@@ -166,7 +166,7 @@ def test_emulate_names_its_timing_and_refuses_an_unknown_one_in_one_line(monkeyp
     monkeypatch.delenv(TIMING_ENV, raising=False)
     with Emulator() as fast, Emulator(timing="realistic") as realistic:
         assert f"timing   : fast (each job at most {FAST_JOB_SECONDS:g} s)" in banner(fast)
-        assert "timing: realistic" in banner(realistic)
+        assert "timing   : realistic" in banner(realistic)
     result = CliRunner().invoke(app, ["emulate", "--port", "0", "--timing", "slow"], env={"COLUMNS": "200"})
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()

@@ -50,7 +50,7 @@ def main() -> None:
 
         from kluster_agents.integrations.emulator import Emulator
 
-        recorded = resources.files("kluster_agents.integrations.emulator") / "recorded"
+        recorded = resources.files("kluster_agents.integrations.emulator._cassettes") / "recorded"
         fixtures = [entry.name for entry in recorded.iterdir() if entry.name.endswith(".json")]
         check(bool(fixtures), f"recorded fixtures shipped: {len(fixtures)} files")
         with Emulator() as emulator:

@@ -44,7 +44,7 @@ def emulate(
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not log one line per request.")] = False,
 ) -> None:
     """Serve the built-in kluster emulator (EMULATED responses) until Ctrl-C."""
-    from kluster_agents.integrations.emulator.cli import emulate as serve_emulator
+    from kluster_agents.integrations.emulator._server.emulate_command import emulate as serve_emulator
 
     with cli_errors(calls_api=False):
         serve_emulator(

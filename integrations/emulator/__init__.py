@@ -12,20 +12,21 @@ from typing import TYPE_CHECKING
 from kluster_agents.integrations._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kluster_agents.integrations.emulator.controls import EmulatorControls, JobTiming, RequestRecord
-    from kluster_agents.integrations.emulator.replies import Reply, ToolCall
-    from kluster_agents.integrations.emulator.schema_instance import instance_for_schema
-    from kluster_agents.integrations.emulator.server import Emulator, serve
+    from kluster_agents.integrations.emulator._control.controls import EmulatorControls, JobTiming
+    from kluster_agents.integrations.emulator._inspector.request_log import RequestRecord
+    from kluster_agents.integrations.emulator._model.replies import Reply, ToolCall
+    from kluster_agents.integrations.emulator._model.schema_instance import instance_for_schema
+    from kluster_agents.integrations.emulator._server.server import Emulator, serve
 
 _EXPORTS = {
-    "Emulator": "server",
-    "serve": "server",
-    "EmulatorControls": "controls",
-    "JobTiming": "controls",
-    "RequestRecord": "controls",
-    "Reply": "replies",
-    "ToolCall": "replies",
-    "instance_for_schema": "schema_instance",
+    "Emulator": "_server.server",
+    "serve": "_server.server",
+    "EmulatorControls": "_control.controls",
+    "JobTiming": "_control.controls",
+    "RequestRecord": "_inspector.request_log",
+    "Reply": "_model.replies",
+    "ToolCall": "_model.replies",
+    "instance_for_schema": "_model.schema_instance",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from kluster_agents.integrations.emulator.server import Emulator, serve
+from kluster_agents.integrations.emulator._server.server import Emulator, serve
 
 API_KEY = "bench-key"
 

@@ -19,7 +19,7 @@ import pytest
 
 from kluster_agents.integrations._jobs import polling
 from kluster_agents.integrations._jobs.batch import run_batch
-from kluster_agents.integrations.emulator.controls import JobTiming
+from kluster_agents.integrations.emulator._control.controls import JobTiming
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PROMPTS = 1000

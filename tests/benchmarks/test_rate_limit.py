@@ -50,7 +50,7 @@ import httpx
 import pytest
 
 from kluster_agents.integrations._api import limits
-from kluster_agents.integrations.emulator.ratelimit import WINDOW_SECONDS
+from kluster_agents.integrations.emulator._control.ratelimit import WINDOW_SECONDS
 
 from ._servers import RemoteEmulator, controlled_emulator
 

@@ -11,9 +11,9 @@ from typing import Any, Generic, TypeVar
 
 import pytest
 
-from kluster_agents.integrations.emulator.cassette import CassettePlayer
-from kluster_agents.integrations.emulator.controls import JobTiming
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._cassettes.cassette import CassettePlayer
+from kluster_agents.integrations.emulator._control.controls import JobTiming
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 UPSTREAM_KEY = "sk-live-UPSTREAM-secret-0123456789abcdef"
 T = TypeVar("T")

@@ -14,8 +14,8 @@ import pytest
 from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations._jobs.batch import run_batch
 from kluster_agents.integrations._verify.client import VerifyClient
-from kluster_agents.integrations.emulator.controls import JobTiming
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._control.controls import JobTiming
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import UPSTREAM_KEY, record_and_replay
 

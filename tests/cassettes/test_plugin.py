@@ -13,8 +13,8 @@ from typing import Any
 import openai
 import pytest
 
-from kluster_agents.integrations.emulator.cassette import CassetteMismatch
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._cassettes.cassette import CassetteMismatch
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import UPSTREAM_KEY
 

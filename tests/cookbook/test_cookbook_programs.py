@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations.emulator.controls import FAST_JOB_SECONDS
+from kluster_agents.integrations.emulator._control.controls import FAST_JOB_SECONDS
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS = HERE / "programs"

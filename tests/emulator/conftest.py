@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import openai
 import pytest
 
 from kluster_agents.integrations._api.catalog import get_model
-from kluster_agents.integrations.emulator.replies import derived_reply
-from kluster_agents.integrations.emulator.schema_instance import ConversationValues, instance_for_schema
+from kluster_agents.integrations.emulator._model.replies import derived_reply
+from kluster_agents.integrations.emulator._model.schema_instance import ConversationValues, instance_for_schema
 
 from .helpers import LLAMA_8B, user
 

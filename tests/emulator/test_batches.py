@@ -10,7 +10,7 @@ import re
 import openai
 import pytest
 
-from kluster_agents.integrations.emulator.controls import JobTiming
+from kluster_agents.integrations.emulator._control.controls import JobTiming
 
 from .helpers import LLAMA_8B, user
 

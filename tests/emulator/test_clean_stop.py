@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations.emulator.store import PID_FILE, TEMP_PREFIX, remove_stale_dirs
+from kluster_agents.integrations.emulator._state.store import PID_FILE, TEMP_PREFIX, remove_stale_dirs
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 STARTED = "EMULATOR-STARTED"

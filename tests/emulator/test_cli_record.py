@@ -3,13 +3,21 @@ emulator standing in for the live API, writing to a temporary folder)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations.emulator import Emulator, record
-from kluster_agents.integrations.emulator.cli import banner
+from kluster_agents.integrations.emulator import Emulator
+from kluster_agents.integrations.emulator._server.emulate_command import banner
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "record_exchanges.py"
+_spec = importlib.util.spec_from_file_location("record_exchanges", TOOL)
+assert _spec is not None and _spec.loader is not None
+record = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(record)  # a maintainers' script outside the package, loaded from its file
 
 
 def test_banner_says_emulated_and_how_to_connect(kluster_emulator) -> None:

@@ -16,8 +16,8 @@ import pytest
 from kluster_agents.integrations import make_client
 from kluster_agents.integrations._api.compat_trace import COMPAT_HEADER, compat_changes, sends_compat_header
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations.emulator.inspector import framework_of, loss_curve_svg, reassemble_stream
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._inspector.pages import framework_of, loss_curve_svg, reassemble_stream
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .helpers import LLAMA_8B, user
 
@@ -70,7 +70,7 @@ def test_inspector_traffic_is_not_logged_and_url_binds_loopback(kluster_emulator
 
 
 def test_emulate_banner_prints_the_inspector_url(kluster_emulator: Emulator) -> None:
-    from kluster_agents.integrations.emulator.cli import banner
+    from kluster_agents.integrations.emulator._server.emulate_command import banner
 
     assert f"inspector: {kluster_emulator.inspector_url}" in banner(kluster_emulator)
 

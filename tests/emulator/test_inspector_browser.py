@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from kluster_agents.integrations import make_client
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ import pytest
 
 CHECK = """
 import sys
-from kluster_agents.integrations.emulator.cli import emulate
-from kluster_agents.integrations.emulator.app import create_app
+from kluster_agents.integrations.emulator._server.emulate_command import emulate
+from kluster_agents.integrations.emulator._server.app import create_app
 create_app(api_key="k")
 heavy = ("openai", "mcp", "pydantic_settings", "jsonschema")
 print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))

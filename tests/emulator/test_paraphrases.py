@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from kluster_agents.integrations._api.catalog import get_model
-from kluster_agents.integrations.emulator.replies import Reply, derived_reply
+from kluster_agents.integrations.emulator._model.replies import Reply, derived_reply
 
 from .helpers import LLAMA_8B
 

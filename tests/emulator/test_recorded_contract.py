@@ -11,7 +11,7 @@ from openai.types import Batch, FileObject, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
-from kluster_agents.integrations.emulator.exchanges import RECORDED_DIR, load_exchanges
+from kluster_agents.integrations.emulator._cassettes.exchanges import RECORDED_DIR, load_exchanges
 
 SDK_TYPES = {
     "chat.completion": ChatCompletion,

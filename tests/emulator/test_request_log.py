@@ -7,9 +7,9 @@ import gc
 
 import httpx
 
-from kluster_agents.integrations.emulator.controls import RequestRecord
-from kluster_agents.integrations.emulator.inspector_log import RequestLog
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator import RequestRecord
+from kluster_agents.integrations.emulator._inspector.request_log import RequestLog
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 

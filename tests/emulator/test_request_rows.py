@@ -18,9 +18,9 @@ import pytest
 from kluster_agents.integrations import make_client
 from kluster_agents.integrations._api.compat_trace import COMPAT_HEADER, with_probe
 from kluster_agents.integrations._api.stream_usage import forget_refusals
-from kluster_agents.integrations.emulator.cli import request_line
-from kluster_agents.integrations.emulator.controls import RequestRecord
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator import RequestRecord
+from kluster_agents.integrations.emulator._server.emulate_command import request_line
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .helpers import LLAMA_8B, user
 

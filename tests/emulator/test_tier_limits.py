@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations._cli.app import app
-from kluster_agents.integrations.emulator import cli
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server import emulate_command as cli
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 

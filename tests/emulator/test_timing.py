@@ -13,14 +13,14 @@ import openai
 import pytest
 
 from kluster_agents.integrations._api.errors import KlusterConfigError
-from kluster_agents.integrations.emulator.controls import (
+from kluster_agents.integrations.emulator._control.controls import (
     FAST_JOB_SECONDS,
     TIMING_ENV,
     EmulatorControls,
     JobTiming,
     resolve_timing,
 )
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 LLAMA = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 STEP = re.compile(r"Step (\d+)/(\d+): training loss=")
@@ -161,12 +161,12 @@ def test_emulate_names_its_timing_and_refuses_an_unknown_one_in_one_line(monkeyp
     from typer.testing import CliRunner
 
     from kluster_agents.integrations._cli.app import app
-    from kluster_agents.integrations.emulator.cli import banner
+    from kluster_agents.integrations.emulator._server.emulate_command import banner
 
     monkeypatch.delenv(TIMING_ENV, raising=False)
     with Emulator() as fast, Emulator(timing="realistic") as realistic:
         assert f"timing   : fast (each job at most {FAST_JOB_SECONDS:g} s)" in banner(fast)
-        assert "timing: realistic" in banner(realistic)
+        assert "timing   : realistic" in banner(realistic)
     result = CliRunner().invoke(app, ["emulate", "--port", "0", "--timing", "slow"], env={"COLUMNS": "200"})
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()

@@ -6,8 +6,8 @@ import pytest
 
 from kluster_agents.integrations._api.client import make_async_client, make_client
 from kluster_agents.integrations._api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
-from kluster_agents.integrations.emulator.controls import EmulatorControls
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._control.controls import EmulatorControls
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 

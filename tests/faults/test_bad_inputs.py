@@ -20,7 +20,7 @@ from kluster_agents.integrations._api.errors import (
     KlusterUnsupportedError,
 )
 from kluster_agents.integrations._api.settings import KlusterBaseURLWarning, KlusterSettings
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import MODEL, user
 

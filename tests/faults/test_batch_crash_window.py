@@ -19,7 +19,7 @@ import pytest
 
 from kluster_agents.integrations._jobs.batch import run_batch
 from kluster_agents.integrations._jobs.journal import WORK_DIR_NAME, WORK_PREFIX
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import MODEL
 

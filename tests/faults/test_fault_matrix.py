@@ -26,8 +26,8 @@ from kluster_agents.integrations._api.errors import (
     KlusterStreamError,
     KlusterTimeoutError,
 )
-from kluster_agents.integrations.emulator.controls import EmulatorControls
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._control.controls import EmulatorControls
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import MODEL, user
 

@@ -170,7 +170,7 @@ async def test_duplicate_answer_fails_only_that_microbatch_caller(monkeypatch: p
 # -- framework batch modes: a failed line, a job that never finishes ------------------------------
 def _hold_jobs(emulator: Any) -> None:
     """Every batch job stays queued for an hour: a batch mode must not wait past its timeout."""
-    from kluster_agents.integrations.emulator.controls import JobTiming
+    from kluster_agents.integrations.emulator._control.controls import JobTiming
 
     emulator.controls.set_timing(JobTiming(batch_scheduling=3600))
 

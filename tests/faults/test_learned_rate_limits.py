@@ -16,7 +16,7 @@ import pytest
 
 from kluster_agents.integrations._api import limits
 from kluster_agents.integrations._api.limits import RateLimiter
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import MODEL
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kluster_agents.integrations.emulator.controls import JobTiming
+from kluster_agents.integrations.emulator._control.controls import JobTiming
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 POLL = 0.05

@@ -29,8 +29,8 @@ from kluster_agents.integrations._jobs.finetune import (
 )
 from kluster_agents.integrations._jobs.polling import TERMINAL_STATUSES, wait_for_batch
 from kluster_agents.integrations._verify.client import VerifyClient
-from kluster_agents.integrations.emulator.clock import EmulatedClock
-from kluster_agents.integrations.emulator.controls import JobTiming
+from kluster_agents.integrations.emulator._control.controls import JobTiming
+from kluster_agents.integrations.emulator._state.clock import EmulatedClock
 
 from .observed import FACTS
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kluster_agents.integrations._jobs.batch import RUN_METADATA_KEY
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 pytestmark = [pytest.mark.kluster_emulator(timing="instant"), pytest.mark.timeout(240)]
 SPEED = 200.0  # observed-like job phases, 200 x faster: a duplicate is still queued when its creator cancels it

@@ -20,7 +20,7 @@ from kluster_agents.integrations._jobs.polling import (
     POLL_MIN_INTERVAL,
     PollSchedule,
 )
-from kluster_agents.integrations.emulator.controls import JobTiming
+from kluster_agents.integrations.emulator._control.controls import JobTiming
 
 from .conftest import chat
 

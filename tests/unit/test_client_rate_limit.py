@@ -21,7 +21,7 @@ from kluster_agents.integrations._api import limits
 from kluster_agents.integrations._api.client import make_async_client, make_client
 from kluster_agents.integrations._api.limits import RateLimitedClient, RateLimiter, limiter_for, limiter_for_request
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 LIMIT = 3

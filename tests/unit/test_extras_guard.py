@@ -106,5 +106,5 @@ def test_the_emulator_and_mcp_name_their_extras() -> None:
 def test_the_pytest_plugin_loads_without_the_testing_extra() -> None:
     """The plugin is registered for every pytest run in the environment: it must not break pytest in a
     project that installed kluster-agents without the testing extra."""
-    run = _without("fastapi uvicorn", "import kluster_agents.integrations.emulator.pytest_plugin\nprint('ok')")
+    run = _without("fastapi uvicorn", "import kluster_agents.integrations.testing.pytest_plugin\nprint('ok')")
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr

@@ -23,7 +23,7 @@ from kluster_agents.integrations._api.client import (
     shared_http_client,
 )
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 _rpm = itertools.count(90_001)

@@ -14,7 +14,7 @@ from kluster_agents.adapters.langchain import ChatKluster, kluster_mcp_tools, lo
 from kluster_agents.integrations import KlusterConfigError
 from kluster_agents.integrations import mcp as kluster_mcp
 from kluster_agents.integrations._verify.client import VerifyResult
-from kluster_agents.integrations.emulator.replies import ToolCall
+from kluster_agents.integrations.emulator._model.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 CLAIM = {

@@ -11,7 +11,7 @@ pytest.importorskip("langchain_openai")
 
 from kluster_agents.adapters.langchain import ChatKluster
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 LIMIT, CALLS = 3, 24

@@ -25,8 +25,8 @@ import openai
 import pytest
 import yaml
 
-from kluster_agents.integrations.emulator.server import Emulator
-from kluster_agents.integrations.emulator.verify_heuristic import Verifier
+from kluster_agents.integrations.emulator._model.verify_heuristic import Verifier
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import LLAMA, LLAMA_8B, WEATHER_TOOL
 

@@ -8,7 +8,7 @@ from pydantic_ai import Agent
 
 from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model, run_many, run_many_sync
 from kluster_agents.integrations import KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations.emulator.replies import ToolCall
+from kluster_agents.integrations.emulator._model.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 NEMO = "mistralai/Mistral-Nemo-Instruct-2407"

@@ -10,7 +10,7 @@ from pydantic_ai import Agent
 from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_mcp_toolset, kluster_model, local_mcp_toolset
 from kluster_agents.integrations import KlusterConfigError
 from kluster_agents.integrations import mcp as kluster_mcp
-from kluster_agents.integrations.emulator.replies import ToolCall
+from kluster_agents.integrations.emulator._model.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 CLAIM = {

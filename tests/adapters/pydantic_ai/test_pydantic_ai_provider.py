@@ -28,7 +28,7 @@ from kluster_agents.integrations import (
     make_async_client,
 )
 from kluster_agents.integrations._api.catalog import register_model
-from kluster_agents.integrations.emulator.replies import ToolCall
+from kluster_agents.integrations.emulator._model.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 NEMO = "mistralai/Mistral-Nemo-Instruct-2407"  # no tools in the catalog

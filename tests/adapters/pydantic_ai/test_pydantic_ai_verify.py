@@ -11,7 +11,7 @@ from pydantic_ai import Agent
 from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model, verify_output_validator
 from kluster_agents.integrations import KlusterVerifyError
 from kluster_agents.integrations._verify.policy import HallucinationDetected, VerifyPolicy
-from kluster_agents.integrations.emulator.replies import ToolCall
+from kluster_agents.integrations.emulator._model.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 POLICY_DOC = "Employees may work remotely 2 days per week."

@@ -1,0 +1,1 @@
+"""The inspector page and the request log it reads."""

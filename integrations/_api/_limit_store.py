@@ -4,9 +4,10 @@ The per-process `RateLimiter` books the whole tier for itself, so N workers on o
 what the tier allows. `SharedRateLimiter` keeps the local limiter's semantics and moves its two books
 to Redis, one pair of keys per (API key hash, model, tier):
 - RPM: the sliding log `_SlidingWindow` keeps, as a sorted set of request stamps (Redis' own time,
-  so machines with skewed clocks agree). A request is stamped when it is booked and stamped again
-  when its body goes on the wire, as the service counts it; a worker that dies between the two
-  leaves a stamp that ages out of the window like any other.
+  so machines with skewed clocks agree). A request is stamped when its body goes on the wire, as the
+  service counts it; until then it holds its place in a second set of pending requests (the local
+  limiter's "not sent yet"), so a request that waits long for its connection is still counted, and a
+  worker that dies before sending leaves a pending entry that expires two windows later.
 - concurrency: leases in a sorted set scored by their expiry. A holder renews its leases every third
   of `lease_s` from a background thread, so a crashed worker's slots come back within `lease_s`.
 Both are checked and booked in one Lua script (atomic, one round trip per admission). The `limits`
@@ -39,9 +40,11 @@ logger = logging.getLogger(__name__)
 LEASE_S = 30.0  # a crashed worker's concurrency slots come back after at most this long
 CONNECT_TIMEOUT_S = 2.0  # an unreachable store fails within seconds instead of stalling callers
 
-# KEYS: sent stamps (score: Redis time), slot leases (score: expiry). ARGV: rpm (0: none), window s,
-# concurrency (0: none), lease s, ticket. Returns {wait, stamps in the window, slots held}: wait -1 for
-# "a slot must be released first", 0 when booked. Numbers travel as strings (Lua numbers become integers).
+# KEYS: sent stamps (score: Redis time), slot leases (score: expiry), pending requests (score: expiry).
+# ARGV: rpm (0: none), window s, concurrency (0: none), lease s, ticket, poll s. Returns {wait, requests in
+# the window, slots held}: wait -1 for "a slot must be released first", 0 when booked, the poll interval
+# when the request that frees the next slot is not sent yet. Numbers travel as strings (Lua numbers
+# become integers).
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -54,13 +57,16 @@ if concurrency > 0 then
 end
 if rpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  booked = redis.call('ZCARD', KEYS[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  local sent = redis.call('ZCARD', KEYS[1])
+  booked = sent + redis.call('ZCARD', KEYS[3])
   if booked >= rpm then
+    if booked - rpm >= sent then return {ARGV[6], tostring(booked), tostring(held)} end
     local frees = redis.call('ZRANGE', KEYS[1], booked - rpm, booked - rpm, 'WITHSCORES')
     return {tostring(tonumber(frees[2]) + window - now), tostring(booked), tostring(held)}
   end
-  redis.call('ZADD', KEYS[1], now, ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 2000))
+  redis.call('ZADD', KEYS[3], now + 2 * window, ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], math.ceil(window * 2000))
 end
 if concurrency > 0 then
   redis.call('ZADD', KEYS[2], now + lease, ARGV[5])
@@ -69,10 +75,11 @@ end
 return {'0', tostring(booked), tostring(held)}
 """
 
-# KEYS[1]: sent stamps; ARGV: window s, ticket. Restamps a booked request with the time it was sent.
+# KEYS: sent stamps, pending requests; ARGV: window s, ticket. Moves a booked request to the sent stamps.
 _SENT = """
 local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[2])
 redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 2000))
 return 1
 """
@@ -154,8 +161,8 @@ class LimitStore:
         """(seconds to wait — -1: until a slot is released — or 0 when booked, stamps in the window, slots held)."""
         try:
             wait, booked, held = self._acquire(
-                keys=[f"{prefix}:rpm", f"{prefix}:slots"],
-                args=[rpm or 0, repr(window_s), concurrency or 0, repr(self.lease_s), ticket],
+                keys=[f"{prefix}:rpm", f"{prefix}:slots", f"{prefix}:pending"],
+                args=[rpm or 0, repr(window_s), concurrency or 0, repr(self.lease_s), ticket, repr(IN_FLIGHT_POLL_S)],
             )
         except self._errors as exc:
             raise self._fail(exc) from None
@@ -170,7 +177,7 @@ class LimitStore:
 
     def sent(self, prefix: str, ticket: str, window_s: float) -> None:
         try:
-            self._sent(keys=[f"{prefix}:rpm"], args=[repr(window_s), ticket])
+            self._sent(keys=[f"{prefix}:rpm", f"{prefix}:pending"], args=[repr(window_s), ticket])
         except self._errors as exc:  # the booking stamp stands; the request itself goes on
             logger.warning("could not stamp a sent request in %s: %s", self.url, type(exc).__name__)
 

@@ -1,10 +1,15 @@
 """Many workers, one tier: WORKERS processes x CALLS concurrent calls through mixed adapters (core client,
 LangChain, LiteLLM, PydanticAI, CrewAI, one per process in turn) against one emulator enforcing the trial
-tier's RPM and concurrency, its minute sped up SPEED x (the clients' 61 s window shrunk alike). Run twice,
+tier's RPM and concurrency, its minute sped up SPEED x. The clients' window is the service's minute shrunk
+alike plus JITTER_S: the margin covers the time between our stamp and the server's count (event loops and
+the server lagging on a loaded machine), which is real time and does not shrink with the emulated clock
+(scaled too, the 1 s margin would be 0.1 s, less than that lag). Each worker warms its framework up with one
+call on another model (another budget) first, so first-call imports do not hold a slot. Run twice,
 interleaved over ROUNDS rounds: with KLUSTER_RATE_LIMIT_STORE (a real Redis server) and with today's
 per-process limiters. Prints the 429s the emulator answered (each one reaches a caller's SDK, which retries
 it), the calls that failed, and the % of the tier's RPM used, counted where the service counts: from the
 emulator's first admission to the first admission of the last window's wave, against the windows allowed.
+Asserts >= 95% of the RPM for the shared store, no call lost, and far fewer 429s than per-process limiters.
 
 Run: uv run pytest -m benchmark -s tests/benchmarks/test_shared_limits.py   (a few minutes; BENCH_ROUNDS=n)
 """
@@ -31,8 +36,10 @@ from ._servers import RemoteEmulator, controlled_emulator
 pytestmark = pytest.mark.benchmark
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
+WARM_UP_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"  # its own budget: warming up costs MODEL nothing
 TIER = "trial"
 WORKERS, CALLS, SPEED = 8, 50, 10.0
+JITTER_S = 0.15  # real seconds between our stamp and the server's count, at most, on a loaded 2-core machine
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 ADAPTERS = ["core", "langchain", "litellm", "pydantic_ai", "crewai"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,11 +48,14 @@ WORKER = textwrap.dedent(f"""
     import asyncio, json, sys, time
     from pathlib import Path
     from kluster_agents.integrations._api import limits
-    limits.RPM_WINDOW_S = (limits.SERVICE_WINDOW_S + limits.RPM_MARGIN_S) / {SPEED}
+    limits.RPM_WINDOW_S = limits.SERVICE_WINDOW_S / {SPEED} + {JITTER_S}
     from tests.benchmarks import test_rate_limit as adapters
 
     go, name = Path(sys.argv[1]), sys.argv[2]
-    call = getattr(adapters, "_" + name)({MODEL!r})
+    make = getattr(adapters, "_" + name)
+    warm_up = make({WARM_UP_MODEL!r})
+    asyncio.run(warm_up(-1))
+    call = make({MODEL!r})
     print("ready", flush=True)
     while not go.exists():
         time.sleep(0.005)
@@ -112,7 +122,7 @@ def _run(emulator: RemoteEmulator, tmp_path: Path, store: str | None) -> tuple[i
         proc.stdout.read()
         assert proc.wait(timeout=600) == 0
     rpm = get_model(MODEL).limits_for(TIER).rpm  # type: ignore[union-attr]
-    admitted, _ = emulator.rate_limiter_log()
+    admitted, _ = emulator.rate_limiter_log(MODEL)
     print(
         f"{'redis store' if store else 'per-process'}: {len(admitted)} admitted in {admitted[-1] - admitted[0]:.0f} emulated s"
     )
@@ -146,6 +156,7 @@ def test_shared_limits_across_processes(emulator: RemoteEmulator, redis_server: 
     shared, local = runs["redis store"], runs["per-process"]
     used = statistics.median(r[2] for r in shared)
     print(f"goals (redis store): 0 x 429 -> {sum(r[0] for r in shared)}, >= 95% of the RPM -> {used:.1%}")
-    # what holds on a loaded machine too: one budget refuses far less than eight, and no call is lost
-    assert sum(r[1] for r in shared) == 0
+    assert sum(r[1] for r in shared) == 0  # no call lost
+    assert used >= 0.95
+    # the 0 x 429 goal is not met yet (2 measured): one budget refuses far less than eight
     assert sum(r[0] for r in shared) * 5 <= sum(r[0] for r in local)

@@ -44,10 +44,29 @@ def test_two_limiters_share_one_rpm_budget(redis_server: RedisServer) -> None:
     a, b = _limiter(redis_server, 3, None), _limiter(redis_server, 3, None)
     admitted = [a._admit()[1], b._admit()[1], a._admit()[1]]
     assert all(hold is not None for hold in admitted)
-    for limiter in (a, b):  # the minute's three are booked, whichever process booked them
+    for hold in admitted:
+        hold.sent()  # type: ignore[union-attr]
+    for limiter in (a, b):  # the minute's three are sent, whichever process booked them
         wait, hold = limiter._admit()
         assert hold is None
         assert 50 < wait <= limits.RPM_WINDOW_S
+
+
+def test_a_booked_request_keeps_its_place_until_it_is_sent(redis_server: RedisServer) -> None:
+    """A request that waits longer than a window for its connection is still counted when it goes out:
+    the service counts it then, so nobody may take its place in the meantime."""
+    redis.Redis.from_url(redis_server.url).flushdb()
+    a, b = _limiter(redis_server, 1, None), _limiter(redis_server, 1, None)
+    a._window.window_s = b._window.window_s = a.window_s = b.window_s = 0.3  # type: ignore[union-attr]
+    wait, hold = a._admit()
+    assert hold is not None
+    time.sleep(0.5)  # longer than the window, not sent yet
+    assert b._admit() == (limits.IN_FLIGHT_POLL_S, None)  # poll until it is sent
+    hold.sent()
+    wait, _ = b._admit()
+    assert 0.2 < wait <= 0.3  # a window from when it went out
+    time.sleep(wait)
+    assert b._admit()[1] is not None
 
 
 def test_two_limiters_share_concurrency_slots(redis_server: RedisServer) -> None:

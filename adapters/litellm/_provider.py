@@ -40,7 +40,7 @@ from litellm.types.utils import (
 )
 from litellm.utils import convert_to_model_response_object, custom_llm_setup
 
-from kluster_agents.adapters.litellm._errors import PROVIDER, as_litellm_error
+from kluster_agents.adapters.litellm._errors import PROVIDER, LiteLLMKlusterInvalidRequestError, as_litellm_error
 from kluster_agents.adapters.litellm._structured_output import (
     PromptedRun,
     SchemaRequest,
@@ -51,7 +51,7 @@ from kluster_agents.adapters.litellm._structured_output import (
 from kluster_agents.integrations._api.adaptive_requests import requested_adaptive
 from kluster_agents.integrations._api.catalog import ModelInfo, get_model, list_models, supports_tools
 from kluster_agents.integrations._api.client import make_async_client, make_client
-from kluster_agents.integrations._api.compat import KlusterCompatWarning, check_chat_request
+from kluster_agents.integrations._api.compat import KlusterCompatWarning, check_chat_request, check_message_list
 from kluster_agents.integrations._api.errors import (
     KlusterConfigError,
     KlusterInvalidRequestError,
@@ -794,6 +794,7 @@ def register(settings: KlusterSettings | None = None, **overrides: Any) -> Klust
         _install_supported_params()
         _install_param_passthrough()
         _install_model_lookups()
+        _install_message_check()
     return handler
 
 
@@ -952,6 +953,45 @@ def _install_model_lookups() -> None:
         litellm_utils.get_valid_models = get_valid_models
         litellm.get_valid_models = get_valid_models
         litellm_utils._get_model_info_helper = _get_model_info_helper  # type: ignore[assignment]
+
+
+def _is_kluster_call(model: Any, custom_llm_provider: Any) -> bool:
+    return custom_llm_provider == PROVIDER or (
+        custom_llm_provider is None and isinstance(model, str) and model.startswith(PREFIX)
+    )
+
+
+_CHAT_CALLS = frozenset({"completion", "acompletion"})
+
+
+def _install_message_check() -> None:
+    """Refuse a `kluster/` chat call whose `messages` is not a list of messages, before LiteLLM reads it.
+
+    LiteLLM cleans `messages` up (`validate_and_fix_openai_messages`) before any provider is called and
+    crashes untyped on a string, a dict or an int (an `AttributeError`, reported by `acompletion` as a
+    connection error). Its per-call setup (`function_setup`) is the first step that sees the model, so
+    it is wrapped once; other providers pass through untouched."""
+    import litellm.utils as litellm_utils
+
+    with _patch_lock:
+        original = litellm_utils.function_setup
+        if getattr(original, "_kluster", False):
+            return
+
+        def function_setup(original_function: str, *args: Any, **kwargs: Any) -> Any:
+            if original_function in _CHAT_CALLS:
+                call_args = args[2:]  # after rules_obj and start_time: LiteLLM's own (model, messages, ...)
+                model = call_args[0] if call_args else kwargs.get("model")
+                messages = call_args[1] if len(call_args) > 1 else kwargs.get("messages", [])
+                if _is_kluster_call(model, kwargs.get("custom_llm_provider")):
+                    try:
+                        check_message_list(messages)
+                    except KlusterInvalidRequestError as exc:
+                        raise LiteLLMKlusterInvalidRequestError(exc, model) from None
+            return original(original_function, *args, **kwargs)
+
+        function_setup._kluster = True  # type: ignore[attr-defined]
+        litellm_utils.function_setup = function_setup
 
 
 def _installed_settings() -> KlusterSettings | None:

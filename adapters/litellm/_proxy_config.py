@@ -192,7 +192,7 @@ def litellm_config_command(
             err=True,
         )
         raise typer.Exit(2)
-    from kluster_agents.integrations._cli._common import cli_errors  # the CLI's error convention, loaded on use
+    from kluster_agents.integrations._cli._common import atomic_output, cli_errors  # the CLI's conventions, on use
 
     with cli_errors():  # a bad --tier or --redis-url is one line on stderr (exit 2), not a traceback
         settings = KlusterSettings.load(tier=tier)
@@ -203,5 +203,7 @@ def litellm_config_command(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text)
+        advice = "Free space there (or pick another path with -o) and run the command again."
+        with cli_errors(), atomic_output(output, "the proxy config", advice) as handle:  # never half a config
+            handle.write(text)
         typer.echo(f"wrote {output}", err=True)

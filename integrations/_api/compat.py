@@ -217,14 +217,33 @@ def content_text(content: Any) -> str:
     return json.dumps(content)
 
 
+_MESSAGES_SHAPE = "`messages` must be a non-empty list, e.g. [{'role': 'user', 'content': 'Hello'}]."
+
+
+def _not_a_message(msg: Any, index: int) -> KlusterInvalidRequestError:
+    return KlusterInvalidRequestError(
+        f"messages[{index}] must be a dict with a 'role' (system/user/assistant/tool), got {msg!r:.80}",
+        parameter=f"messages[{index}]",
+    )
+
+
+def check_message_list(messages: Any) -> None:
+    """Refuse `messages` that is not a list (or tuple) of message dicts or message objects. Frameworks
+    iterate `messages` before any provider sees it and crash untyped on a string or an int."""
+    if not isinstance(messages, list | tuple):
+        raise KlusterInvalidRequestError(
+            f"{_MESSAGES_SHAPE} Got {type(messages).__name__} {messages!r:.40}.", parameter="messages"
+        )
+    for index, msg in enumerate(messages):
+        if not isinstance(msg, Mapping) and not hasattr(msg, "model_dump"):
+            raise _not_a_message(msg, index)
+
+
 def _message_mapping(msg: Any, index: int) -> Mapping[str, Any]:
     if hasattr(msg, "model_dump"):
         msg = msg.model_dump(exclude_none=True)
     if not isinstance(msg, Mapping) or "role" not in msg:
-        raise KlusterInvalidRequestError(
-            f"messages[{index}] must be a dict with a 'role' (system/user/assistant/tool), got {msg!r:.80}",
-            parameter=f"messages[{index}]",
-        )
+        raise _not_a_message(msg, index)
     return msg
 
 
@@ -357,9 +376,7 @@ def _model_and_messages(params: Mapping[str, Any], model: str | None) -> tuple[M
     info = get_model(model_name)
     messages = params.get("messages")
     if not messages or not isinstance(messages, (list, tuple)):
-        raise KlusterInvalidRequestError(
-            "`messages` must be a non-empty list, e.g. [{'role': 'user', 'content': 'Hello'}].", parameter="messages"
-        )
+        raise KlusterInvalidRequestError(_MESSAGES_SHAPE, parameter="messages")
     return info, messages
 
 

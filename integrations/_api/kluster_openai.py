@@ -49,9 +49,11 @@ from kluster_agents.integrations._api.embeddings import prepare_embedding_kwargs
 from kluster_agents.integrations._api.openai_errors import (
     checked_body,
     checked_result,
+    expecting_api_object,
     openai_twin,
     raise_typed,
     refuse_non_json,
+    refuse_page,
 )
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._api.stream_usage import (
@@ -304,12 +306,18 @@ class KlusterOpenAI(openai.OpenAI):
 
     def request(self, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
         """Every request of every resource (embeddings, `parse`, models, files, batches...): failures come
-        out typed and scrubbed of secrets, and a 200 that is not JSON is a `KlusterOpenAIResponseError`."""
+        out typed and scrubbed of secrets, and a 200 that is not JSON is retried like a 5xx, then a
+        `KlusterOpenAIResponseError`."""
         try:
-            return checked_body(super().request(cast_to, options, stream=stream, stream_cls=stream_cls), cast_to, self)
+            with expecting_api_object(cast_to, stream):
+                result = super().request(cast_to, options, stream=stream, stream_cls=stream_cls)
+            return checked_body(result, cast_to, self)
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             raise_typed(exc, self)
             raise
+
+    def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:
+        return refuse_page(super()._send_request(request, stream=stream, **kwargs))
 
     def _process_response(self, *, cast_to: Any, response: httpx.Response, stream: bool, **kwargs: Any) -> Any:
         refuse_non_json(response, cast_to, stream, self)
@@ -338,11 +346,15 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
     async def request(self, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
         """As `KlusterOpenAI.request`."""
         try:
-            result = await super().request(cast_to, options, stream=stream, stream_cls=stream_cls)
+            with expecting_api_object(cast_to, stream):
+                result = await super().request(cast_to, options, stream=stream, stream_cls=stream_cls)
             return checked_body(result, cast_to, self)
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             raise_typed(exc, self)
             raise
+
+    async def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:
+        return refuse_page(await super()._send_request(request, stream=stream, **kwargs))
 
     async def _process_response(self, *, cast_to: Any, response: httpx.Response, stream: bool, **kwargs: Any) -> Any:
         refuse_non_json(response, cast_to, stream, self)

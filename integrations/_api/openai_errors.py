@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 import httpx
@@ -316,20 +318,53 @@ _NOT_JSON = (
 )
 
 
+def is_page(response: httpx.Response) -> bool:
+    """Whether a read answer is not JSON at all (a malformed JSON body, labelled JSON, is the service's own
+    answer: it raises its own JSONDecodeError, typed by the caller)."""
+    if response.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+        return False
+    try:
+        response.json()
+    except httpx.ResponseNotRead:
+        return False
+    except ValueError:
+        return True
+    return False
+
+
 def refuse_non_json(response: httpx.Response, cast_to: Any, stream: bool, client: Any) -> None:
     """Raise a `KlusterOpenAIResponseError` for a 200 answer that should be an API object but is not
     JSON: the SDK would hand its text on as a `str`, and the caller (or the SDK's own post-parsers)
     would crash far from the cause with an `AttributeError`."""
-    if stream or not is_basemodel(cast_to):
-        return
-    if response.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
-        return  # a malformed JSON body raises its own JSONDecodeError, typed by the caller
+    if not stream and is_basemodel(cast_to) and is_page(response):
+        raise response_error(_NOT_JSON, _placeholder_request(client))
+
+
+class PageInsteadOfJSON(Exception):
+    """A 2xx answer that should be an API object but is a page (a proxy's or captive portal's). Not an
+    `openai.OpenAIError`, so the SDK's retry loop retries it as it retries a dropped connection, within
+    the client's `max_retries`; `raise_typed` turns the last one into the typed not-JSON error."""
+
+
+_expects_api_object: ContextVar[bool] = ContextVar("kluster_expects_api_object", default=False)
+
+
+@contextmanager
+def expecting_api_object(cast_to: Any, stream: bool) -> Iterator[None]:
+    """Mark the requests sent inside as ones whose 2xx answer must be JSON (see `refuse_page`)."""
+    token = _expects_api_object.set(not stream and is_basemodel(cast_to))
     try:
-        response.json()
-    except httpx.ResponseNotRead:
-        return
-    except ValueError:
-        raise response_error(_NOT_JSON, _placeholder_request(client)) from None
+        yield
+    finally:
+        _expects_api_object.reset(token)
+
+
+def refuse_page(response: httpx.Response) -> httpx.Response:
+    """`response`, unless it is a 2xx page where an API object was expected: a captive portal or a
+    proxy's error page is transient, so it raises `PageInsteadOfJSON` for the SDK to retry."""
+    if _expects_api_object.get() and response.is_success and is_page(response):  # read, so already closed
+        raise PageInsteadOfJSON(response.status_code)
+    return response
 
 
 def checked_body(result: Any, cast_to: Any, client: Any) -> Any:
@@ -352,6 +387,8 @@ def checked_body(result: Any, cast_to: Any, client: Any) -> Any:
 def raise_typed(exc: BaseException, client: Any = None) -> None:
     """Raise `as_kluster_error(exc)`, chained, when it is not `exc`; else return (the caller re-raises
     `exc` with a bare `raise`, keeping its traceback)."""
+    if isinstance(exc, openai.APIConnectionError) and isinstance(exc.__cause__, PageInsteadOfJSON):
+        raise response_error(_NOT_JSON, exc.request) from None  # the last of the retried pages
     mapped = as_kluster_error(exc, client)
     if mapped is not exc:
         raise mapped from exc

@@ -8,11 +8,13 @@ fast; each command imports the API layer when it runs.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -173,6 +175,30 @@ def api_object(obj: Any) -> Any:
         obj = obj.model_copy(update={"errors": Errors.model_validate({"object": "list", "data": errors})})
     dump = getattr(obj, "model_dump", None)
     return dump(mode="json") if callable(dump) else obj
+
+
+@contextmanager
+def atomic_output(path: Path, what: str, advice: str) -> Iterator[IO[str]]:
+    """Write `what` to a temporary file beside `path`, renamed to it only once complete: an interrupted or
+    failed write never leaves a partial file under its name. A full or read-only disk is a
+    `KlusterDiskError` naming the path and saying what to do (`advice`)."""
+    import tempfile
+
+    from kluster_agents.integrations._jobs.jsonl import disk_errors
+
+    partial: Path | None = None
+    with disk_errors(path, what, advice):
+        try:
+            with tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+            ) as handle:
+                partial = Path(handle.name)
+                yield handle
+            os.replace(partial, path)
+        except BaseException:
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            raise
 
 
 @contextmanager

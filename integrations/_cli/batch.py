@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +24,7 @@ from kluster_agents.integrations._cli._common import (
     PollInterval,
     WaitFlag,
     api_object,
+    atomic_output,
     cli_client,
     cli_errors,
     console,
@@ -64,26 +64,9 @@ def _check_output(path: Path | None) -> None:
         )
 
 
-@contextmanager
-def _results_file(path: Path, again: str) -> Iterator[IO[str]]:
-    """Write to a temporary file beside `path`, renamed to it only once complete: an interrupted or
-    failed write (a full disk) never leaves a partial file under the results' name."""
-    from kluster_agents.integrations._jobs.jsonl import disk_errors
-
+def _results_file(path: Path, again: str) -> AbstractContextManager[IO[str]]:
     advice = f"Free space there (or pick another disk with -o) and run `{again}`; nothing is resubmitted."
-    partial: Path | None = None
-    with disk_errors(path, "the results file", advice):
-        try:
-            with tempfile.NamedTemporaryFile(
-                "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
-            ) as handle:
-                partial = Path(handle.name)
-                yield handle
-            os.replace(partial, path)
-        except BaseException:
-            if partial is not None:
-                partial.unlink(missing_ok=True)
-            raise
+    return atomic_output(path, "the results file", advice)
 
 
 UNFINISHED = ("failed", "expired", "cancelled")

@@ -64,6 +64,7 @@ from kluster_agents.integrations._api.errors import (
     redact,
 )
 from kluster_agents.integrations._api.limits import RateLimiter, limiter_for
+from kluster_agents.integrations._api.openai_errors import is_page
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 
 VerifySource = Literal["reliability", "chat", "mcp"]
@@ -244,6 +245,10 @@ def _text(content: Any) -> str:
     return str(content or "")
 
 
+class _PageAnswer(KlusterVerifyError):
+    """A 2xx answer that is a page, not JSON (a proxy's or captive portal's): transient, retried like a 5xx."""
+
+
 class VerifyClient:
     """Calls Verify with retries, rate limiting and long-context handling.
 
@@ -351,11 +356,16 @@ class VerifyClient:
             raise error_from_response(
                 response.status_code, body, headers=response.headers, request_id=response.headers.get("x-request-id")
             )
+        if is_page(response):
+            raise _PageAnswer(
+                f"Verify answered HTTP {response.status_code} with a page, not JSON (a proxy's or captive "
+                f"portal's? {redact(response.text)[:120]!r}); no verdict. Check your network and KLUSTER_BASE_URL."
+            )
         try:
             body = response.json()
         except ValueError:
             raise KlusterVerifyError(
-                f"Verify answered HTTP {response.status_code} with non-JSON content "
+                f"Verify answered HTTP {response.status_code} with malformed JSON "
                 f"({redact(response.text)[:120]!r}); no verdict."
             ) from None
         return VerifyResult.from_verdict(
@@ -372,7 +382,7 @@ class VerifyClient:
 
     def _retryable(self, exc: Exception, attempt: int) -> bool:
         retry = attempt < self.settings.max_retries and isinstance(
-            exc, (KlusterServerError, KlusterTimeoutError, KlusterConnectionError)
+            exc, (KlusterServerError, KlusterTimeoutError, KlusterConnectionError, _PageAnswer)
         )
         if retry:
             logger.info("Verify: retry %d of %d after %s", attempt + 1, self.settings.max_retries, type(exc).__name__)

@@ -338,3 +338,57 @@ def test_doctor_reports_invalid_settings(monkeypatch: pytest.MonkeyPatch, variab
         and "invalid" in result.output
         and variable.removeprefix("KLUSTER_").lower() in result.output
     )
+
+
+NOT_MESSAGE_LISTS = ["hi", {"role": "user", "content": "hi"}, 42, None, ["hi"], [{"role": "user", "content": "x"}, 7]]
+
+
+def _litellm() -> Any:
+    litellm = pytest.importorskip("litellm")
+    from kluster_agents.adapters.litellm import register
+
+    register()
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("messages", NOT_MESSAGE_LISTS)
+def test_litellm_completion_of_non_messages(kluster_emulator_env: Emulator, messages: Any, stream: bool) -> None:
+    litellm = _litellm()
+    from kluster_agents.adapters.litellm import LiteLLMKlusterInvalidRequestError
+
+    with pytest.raises(LiteLLMKlusterInvalidRequestError, match="messages") as info:
+        litellm.completion(model=f"kluster/{MODEL}", messages=messages, stream=stream, num_retries=0)
+    assert isinstance(info.value, litellm.BadRequestError)  # a Router neither retries nor falls back
+    assert kluster_emulator_env.controls.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("messages", NOT_MESSAGE_LISTS)
+async def test_litellm_acompletion_of_non_messages(kluster_emulator_env: Emulator, messages: Any, stream: bool) -> None:
+    litellm = _litellm()
+
+    with pytest.raises(KlusterInvalidRequestError, match="messages"):
+        await litellm.acompletion(model=f"kluster/{MODEL}", messages=messages, stream=stream, num_retries=0)
+    assert kluster_emulator_env.controls.requests == []
+
+
+def test_litellm_other_providers_keep_litellm_message_handling() -> None:
+    litellm = _litellm()
+
+    with pytest.raises(Exception) as info:  # LiteLLM's own behaviour for its providers, untouched
+        litellm.completion(model="openai/gpt-4o-mini", messages="hi", api_key="sk-none", num_retries=0)
+    assert not isinstance(info.value, KlusterError)
+
+
+@pytest.mark.parametrize("messages", NOT_MESSAGE_LISTS)
+def test_litellm_batch_completion_of_non_messages(kluster_emulator: Emulator, messages: Any) -> None:
+    _litellm()
+    from kluster_agents.adapters.litellm import batch_completion_via_api
+
+    with pytest.raises(KlusterInvalidRequestError, match="messages"):
+        batch_completion_via_api(
+            [{"model": f"kluster/{MODEL}", "messages": messages}], settings=kluster_emulator.settings, journal=False
+        )
+    assert kluster_emulator.controls.requests == []

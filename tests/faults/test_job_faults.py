@@ -414,3 +414,70 @@ def test_a_looping_exception_chain_is_searched_once() -> None:
     first, second = ValueError("a"), RuntimeError("b")
     first.__context__, second.__context__ = second, first
     assert batch_error_from(first) is None
+
+
+def _disk_full_in(folder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files opened for writing in `folder` (or by descriptor, as temporary files are) sit on a full disk:
+    a write puts half its text down, then fails with ENOSPC, as a real full disk can."""
+    import io
+
+    real_open = io.open
+
+    class Full:
+        def __init__(self, file: Any) -> None:
+            self._file = file
+
+        def write(self, text: Any) -> int:
+            self._file.write(text[: len(text) // 2])
+            self._file.flush()
+            _full()
+            return 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._file, name)
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            self._file.close()
+
+    def open_on_a_full_disk(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        opened = real_open(file, mode, *args, **kwargs)
+        writing = any(flag in mode for flag in "wax+")
+        return Full(opened) if writing and (isinstance(file, int) or str(folder) in str(file)) else opened
+
+    monkeypatch.setattr(io, "open", open_on_a_full_disk)
+
+
+def test_cli_litellm_config_on_a_full_disk_keeps_the_previous_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`litellm-config -o` never leaves half a config.yaml for a proxy to load: the previous file stays."""
+    pytest.importorskip("litellm")
+    from typer.testing import CliRunner
+
+    from kluster_agents.integrations._cli.app import app
+
+    out = tmp_path / "config.yaml"
+    out.write_text("model_list: []  # the previous config\n")
+    _disk_full_in(tmp_path, monkeypatch)
+    result = CliRunner().invoke(app, ["litellm-config", "-o", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "No space left" in result.output and "-o" in result.output
+    assert out.read_text() == "model_list: []  # the previous config\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+def test_cli_litellm_config_writes_the_whole_file(tmp_path: Any) -> None:
+    pytest.importorskip("litellm")
+    from typer.testing import CliRunner
+
+    from kluster_agents.integrations._cli.app import app
+
+    out = tmp_path / "config.yaml"
+    result = CliRunner().invoke(app, ["litellm-config", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == CliRunner().invoke(app, ["litellm-config"]).output
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]

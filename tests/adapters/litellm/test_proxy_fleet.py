@@ -18,7 +18,7 @@ import pytest
 
 from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations._api.settings import Tier
-from kluster_agents.integrations.emulator.server import Emulator
+from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .conftest import LLAMA
 from .test_proxy_server import BIN, _offline_env, _wait_ready

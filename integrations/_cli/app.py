@@ -332,9 +332,3 @@ def _mount_subcommands() -> None:
 
 
 _mount_subcommands()
-
-
-if __name__ == "__main__":  # python -m kluster_agents.integrations._cli.app runs the console script
-    from kluster_agents.integrations._cli import main
-
-    main()

@@ -57,7 +57,7 @@ def _spawn(args: list[str], tmp: Path) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_the_emulate_command_removes_its_state_when_stopped(tmp_path: Path, sig: signal.Signals) -> None:
-    cli = [sys.executable, "-m", "kluster_agents.integrations._cli.app"]
+    cli = [sys.executable, "-m", "kluster_agents.integrations._cli"]
     proc = _spawn([*cli, "emulate", "--port", "0", "--quiet"], tmp_path)
     try:
         _started(proc, "Point clients at it")

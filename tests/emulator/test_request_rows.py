@@ -99,7 +99,7 @@ def test_the_emulator_reports_each_answered_request_with_its_milliseconds(kluste
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("quiet", [False, True], ids=["logged", "quiet"])
 def test_emulate_logs_one_line_per_request_unless_quiet(tmp_path: Path, quiet: bool) -> None:
-    args = [sys.executable, "-m", "kluster_agents.integrations._cli.app", "emulate", "--port", "0"]
+    args = [sys.executable, "-m", "kluster_agents.integrations._cli", "emulate", "--port", "0"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     proc = subprocess.Popen(
         [*args, *(["--quiet"] if quiet else [])],

@@ -34,7 +34,7 @@ def test_with_key_the_real_api_is_used() -> None:
 def test_demo_runs_offline_and_says_it_is_emulated(script_runner: Any, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     env["COLUMNS"] = "200"
-    module = "kluster_agents.integrations._cli.app"  # python -m kluster_agents.integrations._cli.app demo
+    module = "kluster_agents.integrations._cli"  # python -m kluster_agents.integrations._cli demo
     proc = script_runner.run({"demo": module}, module=True, args=["demo"], env=env, cwd=tmp_path, timeout=110)["demo"]
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr
@@ -91,7 +91,7 @@ def test_demo_with_a_stale_emulator_export_fails_in_one_line(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLUSTER_")}
     env.update(KLUSTER_BASE_URL=f"http://127.0.0.1:{free_port()}/v1", KLUSTER_API_KEY="emulator", COLUMNS="200")
-    module = "kluster_agents.integrations._cli.app"
+    module = "kluster_agents.integrations._cli"
     proc = script_runner.run({"demo": module}, module=True, args=["demo"], env=env, cwd=tmp_path, timeout=110)["demo"]
     assert proc.returncode != 0
     ours = [line for line in proc.stderr.splitlines() if "<frozen runpy>" not in line]  # `python -m`'s own warning

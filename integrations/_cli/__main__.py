@@ -2,4 +2,5 @@
 
 from kluster_agents.integrations._cli import main
 
-main()
+if __name__ == "__main__":  # importing the module (e.g. walking the package) runs nothing
+    main()

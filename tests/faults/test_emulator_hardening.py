@@ -4,6 +4,7 @@ chunked bodies (a clear 413), and MCP URLs built from the bound address, never t
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -98,6 +99,21 @@ def test_a_second_request_left_half_sent_is_disconnected() -> None:
     with Emulator(header_timeout=1) as emulator, socket.create_connection(("127.0.0.1", emulator.port)) as sock:
         sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer emulator\r\n\r\nGET /v1/mod")
         assert b"200 OK" in _wait_for_eof(sock)
+
+
+def test_a_body_trickling_after_complete_headers_is_disconnected() -> None:
+    with (
+        Emulator(header_timeout=0.5, body_timeout=0.5) as emulator,
+        socket.create_connection(("127.0.0.1", emulator.port)) as sock,
+    ):
+        head = (
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {emulator.api_key}\r\nContent-Length: 1000\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b'{"model": ')
+        started = time.monotonic()
+        assert b"200 OK" not in _wait_for_eof(sock)
+        assert time.monotonic() - started < 5  # header + body deadlines, not the client's patience
 
 
 def test_a_slow_but_complete_request_is_still_answered(kluster_emulator: Emulator) -> None:

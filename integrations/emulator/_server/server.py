@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations._api.tiers import Tier
 from kluster_agents.integrations.emulator._control.controls import EmulatorControls, JobTiming
-from kluster_agents.integrations.emulator._server.slow_clients import DEFAULT_HEADER_TIMEOUT, header_deadline_protocol
+from kluster_agents.integrations.emulator._server.slow_clients import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    header_deadline_protocol,
+)
 from kluster_agents.integrations.emulator._state.clock import DEFAULT_SPEED
 
 if TYPE_CHECKING:
@@ -50,7 +54,8 @@ def _bind(port: int) -> socket.socket:
 class Emulator:
     """A running kluster emulator. Use as a context manager (or `start()`/`stop()`).
 
-    `header_timeout`: seconds a connection may take to send a request's headers before it is closed.
+    `header_timeout`: seconds a connection may take to send a request's headers before it is closed;
+    `body_timeout`: seconds more for the request's body.
     `enforce_limits`: answer 429 past the tier's RPM and concurrency, as the service does (what an explicit
     `kluster-agents emulate --tier` asks for); off by default so that tests are never throttled.
     `timing`: how long jobs take — "instant", "fast" or "realistic" (`JobTiming.for_mode`) or a `JobTiming`;
@@ -66,6 +71,7 @@ class Emulator:
         *,
         clock_speed: float = DEFAULT_SPEED,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
         enforce_limits: bool = False,
         timing: JobTiming | str | None = None,
     ) -> None:
@@ -78,6 +84,7 @@ class Emulator:
         self.app, self.runtime = create_app(api_key=self._key, controls=self.controls, state_path=state_path)
         self._requested_port = port
         self._header_timeout = header_timeout
+        self._body_timeout = body_timeout
         self._socket: socket.socket | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -122,7 +129,7 @@ class Emulator:
             access_log=False,
             lifespan="on",
             loop="auto",
-            http=header_deadline_protocol(self._header_timeout),
+            http=header_deadline_protocol(self._header_timeout, self._body_timeout),
             ws="none",
             timeout_keep_alive=5,  # idle after a response; the header deadline bounds a request's start
             timeout_graceful_shutdown=1,

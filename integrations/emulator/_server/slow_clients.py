@@ -3,9 +3,9 @@
 uvicorn bounds only the idle time after a response (`timeout_keep_alive`); a client that opens a
 connection and trickles a request line, or starts a second request and stops, holds the
 connection forever. Here each connection must complete a request's headers within
-`header_timeout` seconds of opening, or of the previous response; otherwise it is closed. A
-request body that trickles after complete headers is not bounded here: the route awaiting it
-holds one task, and the size cap bounds what it can store.
+`header_timeout` seconds of opening, or of the previous response, and its body within
+`body_timeout` seconds more; otherwise it is closed (the route awaiting the body sees a
+disconnect). A response that takes long to compute is not cut: the deadlines end with the body.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import asyncio
 from typing import Any
 
 DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
 
 
-def header_deadline_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol (httptools or h11, as uvicorn would pick) with a header deadline."""
+def header_deadline_protocol(
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT, body_timeout: float = DEFAULT_BODY_TIMEOUT
+) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools or h11, as uvicorn would pick) with header and body deadlines."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     base: Any = AutoHTTPProtocol
@@ -46,7 +49,19 @@ def header_deadline_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> 
 
         def _expire(self, waiting_for: object) -> None:
             self._deadline = None
-            if getattr(self, "cycle", None) is waiting_for and not self.transport.is_closing():
-                self.transport.close()  # no new request's headers since the deadline was armed
+            cycle: Any = getattr(self, "cycle", None)
+            if cycle is waiting_for:
+                self._close()  # no new request's headers since the deadline was armed
+            elif cycle.more_body:  # headers in, body still arriving: it gets `body_timeout` more
+                self._deadline = self.loop.call_later(body_timeout, self._expire_body, cycle)
+
+        def _expire_body(self, cycle: Any) -> None:
+            self._deadline = None
+            if self.cycle is cycle and cycle.more_body:
+                self._close()
+
+        def _close(self) -> None:
+            if not self.transport.is_closing():
+                self.transport.close()
 
     return HeaderDeadlineProtocol

@@ -20,7 +20,10 @@ import pytest
 
 from tests.redis_server import RedisServer, require_redis_server
 
-pytest_plugins = ["pytester"]  # the pytest plugin's own tests run pytest in a scratch project
+pytest_plugins = [
+    "pytester",  # the pytest plugin's own tests run pytest in a scratch project
+    "tests.verify_double",  # the scripted Verify service (`settings`, `make_client`): Verify, MCP, CLI tests
+]
 
 # Frameworks phone home at import time unless told not to; set before any test imports them.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -30,8 +30,7 @@ from kluster_agents.integrations._verify.client import (
     parse_chat_verdict,
     split_context,
 )
-
-from .conftest import BASE_URL, DOCS_HALLUCINATION, RELIABLE, SECRET_KEY, json_response
+from tests.verify_double import BASE_URL, DOCS_HALLUCINATION, RELIABLE, SECRET_KEY, json_response
 
 
 def test_documented_hallucination_parses_into_a_typed_result(make_client):

@@ -12,8 +12,7 @@ import pytest
 
 from kluster_agents.integrations._api.errors import KlusterAuthError, KlusterInvalidRequestError, KlusterVerifyError
 from kluster_agents.integrations._verify.policy import HallucinationDetected, VerifyPolicy
-
-from .conftest import DOCS_HALLUCINATION, RELIABLE, json_response
+from tests.verify_double import DOCS_HALLUCINATION, RELIABLE, json_response
 
 PROMPT, OUTPUT = "Where is the Eiffel Tower?", "The Eiffel Tower is located in Rome."
 

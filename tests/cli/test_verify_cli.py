@@ -10,8 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from kluster_agents.integrations._cli.verify import mcp_app, verify_command
-
-from .conftest import BASE_URL, DOCS_HALLUCINATION, RELIABLE, SECRET_KEY, json_response
+from tests.verify_double import BASE_URL, DOCS_HALLUCINATION, RELIABLE, SECRET_KEY, json_response
 
 MCP_TOKEN = "MCP_TOKEN-cli-test-9f8e7d"
 

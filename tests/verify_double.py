@@ -1,5 +1,5 @@
-"""Shared pieces of the Verify/MCP tests: settings with a recognisable secret key, and a
-scripted httpx MockTransport standing in for `POST /v1/verify/reliability`."""
+"""A scripted Verify service for the Verify, MCP and CLI tests: settings with a recognisable secret key,
+and an httpx MockTransport standing in for `POST /v1/verify/reliability` (a pytest plugin: tests/conftest.py)."""
 
 from __future__ import annotations
 

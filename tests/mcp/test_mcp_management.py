@@ -10,8 +10,7 @@ import respx
 from kluster_agents.integrations import mcp
 from kluster_agents.integrations._api.errors import KlusterAuthError, KlusterConfigError, KlusterVerifyError
 from kluster_agents.integrations.mcp import CloudMCPClient, MCPEndpoint, result_from_tool
-
-from .conftest import BASE_URL, SECRET_KEY, json_response
+from tests.verify_double import BASE_URL, SECRET_KEY, json_response
 
 MCP_TOKEN = "MCP_TOKEN-mgmt-test-a1b2c3"
 

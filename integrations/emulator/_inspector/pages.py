@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from kluster_agents.integrations.emulator._control.faults import Fault
 from kluster_agents.integrations.emulator._inspector.request_log import InspectedFaultInjector, RequestRecord
 from kluster_agents.integrations.emulator._server.runtime import EmulatorRuntime
+from kluster_agents.integrations.emulator._server.web import runtime as _runtime
 
 PATH = "/inspector"
 COOKIE = "kluster_inspector"
@@ -59,10 +60,6 @@ router = APIRouter(prefix=PATH, include_in_schema=False)
 
 
 # -- access -----------------------------------------------------------------------------------------
-def _runtime(request: Request) -> EmulatorRuntime:
-    return request.app.state.runtime
-
-
 def _authorized(request: Request) -> bool:
     expected = _runtime(request).inspector_token.encode()
     given = request.query_params.get("token") or request.cookies.get(COOKIE) or ""
@@ -403,8 +400,13 @@ def loss_curve_svg(points: list[tuple[int, float]], total: int, width: int = 560
     if not points:
         return "<p class='muted'>No training-step events yet.</p>"
     pad, top = 40, max(loss for _, loss in points) * 1.05 or 1.0
-    x = lambda step: pad + (width - pad - 10) * step / max(total, 1)  # noqa: E731
-    y = lambda loss: 10 + (height - pad - 10) * (1 - loss / top)  # noqa: E731
+
+    def x(step: int) -> float:
+        return pad + (width - pad - 10) * step / max(total, 1)
+
+    def y(loss: float) -> float:
+        return 10 + (height - pad - 10) * (1 - loss / top)
+
     line = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in points)
     return (
         f"<svg class='loss' role='img' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "

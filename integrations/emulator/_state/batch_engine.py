@@ -305,8 +305,8 @@ class BatchEngine(JobEngine):
     def _completed_by(self, batch: Mapping[str, Any], at: float) -> int:
         """Lines done by time `at`."""
         timing = self.controls.timing
-        total = batch["request_counts"]["total"]
-        start = batch.get("_started_at", batch["in_progress_at"])
+        total: int = batch["request_counts"]["total"]
+        start: float = batch.get("_started_at", batch["in_progress_at"])
         if at < start:
             return 0
         per_wave = self._waves(batch)[1]
@@ -317,7 +317,8 @@ class BatchEngine(JobEngine):
 
     def _finished_at(self, batch: Mapping[str, Any]) -> float:
         waves, per_wave = self._waves(batch)
-        return batch.get("_started_at", batch["in_progress_at"]) + waves * per_wave
+        start: float = batch.get("_started_at", batch["in_progress_at"])
+        return start + waves * per_wave
 
     def _progress(self, batch: dict[str, Any], now: float) -> None:
         timing = self.controls.timing

@@ -25,7 +25,8 @@ from litellm.utils import convert_to_model_response_object
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.adapters.litellm import _batch_shapes as batch_shapes
-from kluster_agents.adapters.litellm._provider import model_name, with_batch_cost
+from kluster_agents.adapters.litellm._model_map import model_name
+from kluster_agents.adapters.litellm._response import with_batch_cost
 from kluster_agents.adapters.litellm._structured_output import (
     SchemaRequest,
     prompted_messages,

@@ -420,13 +420,13 @@ def test_litellm_provider_chunk_iterator_raises_kluster_stream_error(
     kluster_emulator_env: Emulator, fault: str
 ) -> None:
     _litellm()
-    from kluster_agents.adapters.litellm._provider import _chunks
+    from kluster_agents.adapters.litellm._stream import chunks
 
     client = make_client(kluster_emulator_env.settings, max_retries=0)
     STREAM_FAULTS[fault](kluster_emulator_env.controls)
     stream = client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True)
     with pytest.raises(KlusterStreamError) as info:
-        list(_chunks(stream, MODEL))
+        list(chunks(stream, reasoning=False, model=MODEL))
     assert isinstance(info.value, _litellm().APIConnectionError)  # a Router retries it
 
 

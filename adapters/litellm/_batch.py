@@ -39,8 +39,8 @@ from kluster_agents.integrations._api.errors import KlusterBatchError
 from kluster_agents.integrations._api.reasoning import split_reasoning
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._api.structured import parse_structured
-from kluster_agents.integrations._jobs.batch import arun_batch, run_batch
-from kluster_agents.integrations._jobs.batch_results import BatchResult
+from kluster_agents.integrations._jobs.batch.decode import BatchResult
+from kluster_agents.integrations._jobs.batch.run import arun_batch, run_batch
 from kluster_agents.integrations._jobs.jsonl import batch_line, dumps
 from kluster_agents.integrations._jobs.polling import progress_enabled
 

@@ -122,13 +122,9 @@ def _module_edges(modules: dict[str, Path]) -> set[tuple[str, str]]:
     return edges
 
 
-# Being removed by the work in progress on these modules (the emulator's move into sub-packages, the
-# shared rate-limit store); delete each line with its cycle.
+# Being removed by the work in progress on these modules (the shared rate-limit store); delete each
+# line with its cycle.
 _PENDING_CYCLES = {
-    (
-        "kluster_agents.integrations.emulator._control.controls",
-        "kluster_agents.integrations.emulator._inspector.request_log",
-    ),
     ("kluster_agents.integrations._api._limit_store", "kluster_agents.integrations._api.limits"),
 }
 

@@ -44,9 +44,9 @@ ENDPOINT = "/v1/chat/completions"
 WINDOWS = {"1h": 3600, "3h": 3 * 3600, "6h": 6 * 3600, "12h": 12 * 3600, "24h": 24 * 3600}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 SCHEDULING = ("pre_schedule", "validating")  # the first status: observed / documented
-_TIMESTAMPS = (
+# A batch's lifecycle timestamps after `created_at`, in the order they can happen (the inspector's timeline).
+LIFECYCLE_TIMESTAMPS = (
     "in_progress_at",
-    "expires_at",
     "finalizing_at",
     "completed_at",
     "failed_at",
@@ -54,6 +54,7 @@ _TIMESTAMPS = (
     "cancelling_at",
     "cancelled_at",
 )
+_TIMESTAMPS = (LIFECYCLE_TIMESTAMPS[0], "expires_at", *LIFECYCLE_TIMESTAMPS[1:])  # null until set, in this order
 
 
 class BatchEngine(JobEngine):

@@ -54,16 +54,16 @@ _EXPORTS = {
     "AdaptiveMode": "_jobs.adaptive",
     "acomplete_adaptive": "_jobs.adaptive",
     "complete_adaptive": "_jobs.adaptive",
-    "BatchHandle": "_jobs.batch",
-    "BatchResults": "_jobs.batch",
-    "BatchStatus": "_jobs.batch",
-    "arun_batch": "_jobs.batch",
-    "asubmit_batch": "_jobs.batch",
-    "iter_results": "_jobs.batch",
-    "run_batch": "_jobs.batch",
-    "submit_batch": "_jobs.batch",
-    "BatchResult": "_jobs.batch_results",
-    "KlusterDuplicateAnswerError": "_jobs.batch_results",
+    "BatchHandle": "_jobs.batch.handle",
+    "BatchResults": "_jobs.batch.results",
+    "BatchStatus": "_jobs.batch.handle",
+    "arun_batch": "_jobs.batch.run",
+    "asubmit_batch": "_jobs.batch.submit",
+    "iter_results": "_jobs.batch.run",
+    "run_batch": "_jobs.batch.run",
+    "submit_batch": "_jobs.batch.submit",
+    "BatchResult": "_jobs.batch.decode",
+    "KlusterDuplicateAnswerError": "_jobs.batch.decode",
     "MicroBatchTransport": "_jobs.batch_transport",
     "make_async_batch_client": "_jobs.batch_transport",
     "make_batch_client": "_jobs.batch_transport",
@@ -126,17 +126,11 @@ if TYPE_CHECKING:
     from kluster_agents.integrations._api.tiers import Tier
     from kluster_agents.integrations._backend import kluster_backend
     from kluster_agents.integrations._jobs.adaptive import AdaptiveMode, acomplete_adaptive, complete_adaptive
-    from kluster_agents.integrations._jobs.batch import (
-        BatchHandle,
-        BatchResults,
-        BatchStatus,
-        arun_batch,
-        asubmit_batch,
-        iter_results,
-        run_batch,
-        submit_batch,
-    )
-    from kluster_agents.integrations._jobs.batch_results import BatchResult, KlusterDuplicateAnswerError
+    from kluster_agents.integrations._jobs.batch.decode import BatchResult, KlusterDuplicateAnswerError
+    from kluster_agents.integrations._jobs.batch.handle import BatchHandle, BatchStatus
+    from kluster_agents.integrations._jobs.batch.results import BatchResults
+    from kluster_agents.integrations._jobs.batch.run import arun_batch, iter_results, run_batch
+    from kluster_agents.integrations._jobs.batch.submit import asubmit_batch, submit_batch
     from kluster_agents.integrations._jobs.batch_transport import (
         MicroBatchTransport,
         make_async_batch_client,

@@ -42,8 +42,10 @@ if TYPE_CHECKING:
         LiteLLMKlusterInvalidRequestError,
         LiteLLMKlusterUnsupportedError,
     )
-    from kluster_agents.adapters.litellm._provider import KlusterLLM, model_map, register
+    from kluster_agents.adapters.litellm._handler import KlusterLLM
+    from kluster_agents.adapters.litellm._model_map import model_map
     from kluster_agents.adapters.litellm._proxy_config import build_proxy_config, litellm_config_command
+    from kluster_agents.adapters.litellm._registration import register
     from kluster_agents.adapters.litellm._router import kluster_router
     from kluster_agents.adapters.litellm._verify import KlusterVerifyGuardrail, verify_outcome, verify_result
 
@@ -59,9 +61,9 @@ _EXPORTS = {
     "KlusterVerifyGuardrail": "kluster_agents.adapters.litellm._verify",
     "verify_outcome": "kluster_agents.adapters.litellm._verify",
     "verify_result": "kluster_agents.adapters.litellm._verify",
-    "KlusterLLM": "kluster_agents.adapters.litellm._provider",
-    "model_map": "kluster_agents.adapters.litellm._provider",
-    "register": "kluster_agents.adapters.litellm._provider",
+    "KlusterLLM": "kluster_agents.adapters.litellm._handler",
+    "model_map": "kluster_agents.adapters.litellm._model_map",
+    "register": "kluster_agents.adapters.litellm._registration",
     "build_proxy_config": "kluster_agents.adapters.litellm._proxy_config",
     "litellm_config_command": "kluster_agents.adapters.litellm._proxy_config",
     "kluster_router": "kluster_agents.adapters.litellm._router",

@@ -25,7 +25,8 @@ from litellm.utils import convert_to_model_response_object
 from openai.types.chat import ChatCompletion
 
 from kluster_agents.adapters.litellm import _batch_shapes as batch_shapes
-from kluster_agents.adapters.litellm._provider import model_name, with_batch_cost
+from kluster_agents.adapters.litellm._model_map import model_name
+from kluster_agents.adapters.litellm._response import with_batch_cost
 from kluster_agents.adapters.litellm._structured_output import (
     SchemaRequest,
     prompted_messages,
@@ -38,8 +39,8 @@ from kluster_agents.integrations._api.errors import KlusterBatchError
 from kluster_agents.integrations._api.reasoning import split_reasoning
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._api.structured import parse_structured
-from kluster_agents.integrations._jobs.batch import arun_batch, run_batch
-from kluster_agents.integrations._jobs.batch_results import BatchResult
+from kluster_agents.integrations._jobs.batch.decode import BatchResult
+from kluster_agents.integrations._jobs.batch.run import arun_batch, run_batch
 from kluster_agents.integrations._jobs.jsonl import batch_line, dumps
 from kluster_agents.integrations._jobs.polling import progress_enabled
 

@@ -29,7 +29,7 @@ import typer
 import yaml
 
 from kluster_agents.adapters.litellm._errors import PROVIDER
-from kluster_agents.adapters.litellm._provider import KlusterLLM
+from kluster_agents.adapters.litellm._handler import KlusterLLM
 from kluster_agents.adapters.litellm._router import deployment, normalise_fallbacks
 from kluster_agents.adapters.litellm._verify import GUARDRAIL_NAME
 from kluster_agents.integrations._api._limit_store import display_url

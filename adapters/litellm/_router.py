@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import litellm
 
-from kluster_agents.adapters.litellm._provider import PREFIX, ensure_registered, model_info_entry, model_name
+from kluster_agents.adapters.litellm._model_map import PREFIX, model_info_entry, model_name
+from kluster_agents.adapters.litellm._registration import ensure_registered
 from kluster_agents.integrations._api.catalog import ModelInfo, get_model
 from kluster_agents.integrations._api.errors import KlusterConfigError
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings

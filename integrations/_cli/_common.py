@@ -46,7 +46,7 @@ def for_cli(message: str) -> str:
     """`message` with Python-only advice (an argument, a `with` block) rewritten for a CLI user:
     CLI flags and environment variables. The library's messages stay the one source of wording."""
     from kluster_agents.integrations._api.settings import PASS_API_KEY, RUN_OFFLINE_IN_PYTHON
-    from kluster_agents.integrations._jobs.batch_input import STRICT_MODELS_OFF
+    from kluster_agents.integrations._jobs.batch.input import STRICT_MODELS_OFF
 
     for python, cli in (
         (f" ({PASS_API_KEY})", ""),

@@ -36,7 +36,7 @@ from kluster_agents.integrations._cli._common import (
 )
 
 if TYPE_CHECKING:
-    from kluster_agents.integrations._jobs.batch_results import BatchResult
+    from kluster_agents.integrations._jobs.batch.decode import BatchResult
 
 DEFAULT_RESULTS = "batch-results-{batch_id}.jsonl"
 
@@ -154,7 +154,7 @@ def batch_submit(
     """Validate, upload and submit a batch; with --wait, follow it and write results in input order.
 
     Exits 1 when any line failed, expired or was cancelled (the counts are printed)."""
-    from kluster_agents.integrations._jobs.batch import check_completion_window, submit_batch
+    from kluster_agents.integrations._jobs.batch.submit import check_completion_window, submit_batch
 
     if output is not None and not wait:
         err_console.print(f"-o {output} given: waiting for the job to finish (as with --wait).", markup=False)

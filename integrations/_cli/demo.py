@@ -20,7 +20,7 @@ VERIFY_CONTEXT = "The Eiffel Tower is in Paris. It was completed in 1889 and is 
 def run_demo(model: str = DEFAULT_MODEL, console: Console | None = None) -> None:
     """Run the three steps and print what happened at each."""
     from kluster_agents.integrations._api.client import make_client, translate_errors
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
     from kluster_agents.integrations._verify.client import VerifyClient
 
     console = console or Console()

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from rich.panel import Panel
 
     from kluster_agents.integrations._api.errors import KlusterError
-    from kluster_agents.integrations._verify.client import LongContextMode, VerifyResult
+    from kluster_agents.integrations._verify.chunking import LongContextMode
+    from kluster_agents.integrations._verify.client import VerifyResult
 
 EXIT_RELIABLE, EXIT_HALLUCINATION, EXIT_ERROR = 0, 1, 2
 

@@ -30,8 +30,8 @@ from kluster_agents.integrations._api.errors import (
     KlusterNotFoundError,
 )
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._jobs.batch import check_completion_window
-from kluster_agents.integrations._jobs.batch_results import build_result, line_ok
+from kluster_agents.integrations._jobs.batch.decode import build_result, line_ok
+from kluster_agents.integrations._jobs.batch.submit import check_completion_window
 from kluster_agents.integrations._jobs.jsonl import dumps, iter_json_lines, iter_remote_lines
 from kluster_agents.integrations._jobs.polling import check_poll_interval, wait_for_batch
 

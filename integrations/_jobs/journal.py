@@ -30,6 +30,11 @@ from kluster_agents.integrations._api.errors import KlusterConfigError
 
 JOURNAL_ENV = "KLUSTER_JOURNAL_PATH"
 KEEP_FINISHED_DAYS = 30
+# What to do when the journal's disk is full (the jobs are not lost: the same input re-attaches).
+JOURNAL_ADVICE = (
+    "Free space there, or point journal= (KLUSTER_JOURNAL_PATH) at a disk with room, or pass journal=False; "
+    "re-running the same input re-attaches to any job already submitted."
+)
 
 
 def default_journal_path() -> Path:

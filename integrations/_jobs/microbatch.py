@@ -22,7 +22,7 @@ from openai.types.chat import ChatCompletion
 
 from kluster_agents.integrations._api.compat import prepare_chat_request
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._jobs.batch import asubmit_batch, check_completion_window
+from kluster_agents.integrations._jobs.batch.submit import asubmit_batch, check_completion_window
 from kluster_agents.integrations._jobs.polling import check_poll_interval
 
 

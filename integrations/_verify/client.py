@@ -18,22 +18,19 @@ Transient failures (5xx, timeouts, dropped connections) are retried `max_retries
 (at most `max_retry_wait`, within the call's `timeout`), then raises `KlusterRateLimitError`.
 
 Long contexts: the Verify model's context window is `get_model(VERIFY_MODEL).limits_for(tier)
-.context` tokens (estimated cheaply as chars/3, deliberately pessimistic). A context that
-does not fit is either refused (`long_context="refuse"`) or split into overlapping chunks
-(`"chunk"`, the default) and combined conservatively:
+.context` tokens. A context that does not fit is either refused or split into overlapping chunks
+(`chunking`), and the chunks' verdicts are combined conservatively:
   the output is reliable only if ONE chunk on its own supports all of it; otherwise it is
   reported as a hallucination carrying every chunk's explanation.
 A claim supported only by facts spread over two chunks is therefore flagged (a false
-positive, never a false pass); chunks overlap by 10% so a fact cut at a boundary survives.
+positive, never a false pass).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -52,7 +49,6 @@ from kluster_agents.integrations._api.client import (
     shared_http_client,
     translate_errors,
 )
-from kluster_agents.integrations._api.compat import prepare_chat_request
 from kluster_agents.integrations._api.errors import (
     KlusterConnectionError,
     KlusterError,
@@ -66,26 +62,17 @@ from kluster_agents.integrations._api.errors import (
 from kluster_agents.integrations._api.limits import RateLimiter, limiter_for
 from kluster_agents.integrations._api.openai_errors import is_page
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
+from kluster_agents.integrations._verify.chunking import LongContextMode, request_payloads
+from kluster_agents.integrations._verify.conversation import chat_request, flatten_conversation, parse_chat_verdict
 
 VerifySource = Literal["reliability", "chat", "mcp"]
 VerifyStatus = Literal["reliable", "hallucination", "unverified"]
-LongContextMode = Literal["chunk", "refuse"]
 
 logger = logging.getLogger(__name__)
 
 RELIABILITY_PATH = "/verify/reliability"
 EMULATOR_HEADER = "x-kluster-emulator"  # the embedded emulator labels every HTTP answer with it...
 EMULATED_FIELD = "kluster_emulated"  # ... and every API object it builds with this field
-
-CHARS_PER_TOKEN = 3  # pessimistic (English averages ~4): over-estimating keeps us under the limit
-RESERVED_TOKENS = 2_000  # Verify's own instructions, search results and explanation
-MIN_CHUNK_TOKENS = 500
-CHUNK_OVERLAP = 0.10
-
-
-def estimate_tokens(text: str | None) -> int:
-    """Cheap, pessimistic token estimate (no tokenizer download)."""
-    return 0 if not text else len(text) // CHARS_PER_TOKEN + 1
 
 
 class VerifyResult(BaseModel):
@@ -181,70 +168,6 @@ def combine_chunk_results(results: Sequence[VerifyResult]) -> VerifyResult:
     )
 
 
-def split_context(text: str, max_chars: int, overlap: float = CHUNK_OVERLAP) -> list[str]:
-    """Split `text` into chunks of at most `max_chars`, cutting at paragraph, line, sentence or
-    word boundaries where possible; consecutive chunks overlap by `overlap` of `max_chars`."""
-    if len(text) <= max_chars:
-        return [text]
-    step_back = int(max_chars * overlap)
-    chunks: list[str] = []
-    start = 0
-    while start < len(text):
-        end = min(start + max_chars, len(text))
-        if end < len(text):
-            window = text[start:end]
-            for sep in ("\n\n", "\n", ". ", " "):
-                cut = window.rfind(sep, max_chars // 2)
-                if cut > 0:
-                    end = start + cut + len(sep)
-                    break
-        chunks.append(text[start:end])
-        if end >= len(text):
-            break
-        overlap_start = max(end - step_back, start + 1)
-        word_start = text.find(" ", overlap_start, end)  # begin the overlap on a word boundary
-        start = word_start + 1 if word_start != -1 else overlap_start
-    return chunks
-
-
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-
-
-def parse_chat_verdict(content: str | None) -> dict[str, Any]:
-    """Extract the verdict object from a `klusterai/verify-reliability` chat answer
-    (plain JSON, or JSON inside a code fence / surrounding text)."""
-    match = _JSON_OBJECT.search(content or "")
-    if match:
-        try:
-            parsed = json.loads(match.group(0))
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            return parsed
-    raise KlusterVerifyError(
-        f"The {VERIFY_MODEL} chat answer carries no JSON verdict (content starts {redact(content or '')[:120]!r}); "
-        "use verify() on /v1/verify/reliability instead, or retry."
-    )
-
-
-def flatten_conversation(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """(prompt, output) for `/v1/verify/reliability` from a conversation: the output is the last
-    assistant message, the prompt the transcript before it ("System: ...", "User: ...", ...)."""
-    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
-    turns = [
-        f"{str(m.get('role', 'user')).capitalize()}: {_text(m.get('content'))}"
-        for m in messages[:last]
-        if _text(m.get("content"))
-    ]
-    return "\n\n".join(turns), _text(messages[last].get("content"))
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    return str(content or "")
-
-
 class _PageAnswer(KlusterVerifyError):
     """A 2xx answer that is a page, not JSON (a proxy's or captive portal's): transient, retried like a 5xx."""
 
@@ -303,44 +226,15 @@ class VerifyClient:
     def _payloads(
         self, prompt: str, output: str, context: str | None, return_search_results: bool
     ) -> list[dict[str, Any]]:
-        """One payload, or one per context chunk; refuses what cannot fit before any network call."""
-        for name, value in (("prompt", prompt), ("output", output)):
-            if not isinstance(value, str) or not value.strip():
-                raise KlusterInvalidRequestError(
-                    f"Verify needs a non-empty `{name}` string, got {value!r:.60}.", parameter=name
-                )
-        if context is not None and not isinstance(context, str):
-            raise KlusterInvalidRequestError("`context` must be a string (join documents first).", parameter="context")
-        if context is not None and not context.strip():
-            raise KlusterInvalidRequestError(
-                "`context` is empty or whitespace: Verify would silently check against the web instead of your "
-                "document. Pass the document's text, or context=None to verify against the web on purpose.",
-                parameter="context",
-            )
-        base: dict[str, Any] = {"prompt": prompt, "output": output}
-        if return_search_results:
-            base["return_search_results"] = True
-        limit = self.context_limit()
-        fixed = estimate_tokens(prompt) + estimate_tokens(output) + RESERVED_TOKENS
-        total = fixed + estimate_tokens(context)
-        if limit is None or total <= limit:
-            return [{**base, "context": context} if context else base]
-        tier = self.settings.tier.value
-        budget = limit - fixed
-        if not context or budget < MIN_CHUNK_TOKENS:
-            raise KlusterInvalidRequestError(
-                f"prompt + output are ~{fixed - RESERVED_TOKENS} tokens, too long for {VERIFY_MODEL}'s "
-                f"{limit}-token context on the {tier} tier; verify a shorter excerpt of the answer.",
-                parameter="output",
-            )
-        if self.long_context == "refuse":
-            raise KlusterInvalidRequestError(
-                f"context is ~{estimate_tokens(context)} tokens; with prompt and output that exceeds "
-                f"{VERIFY_MODEL}'s {limit}-token context on the {tier} tier. Shorten it, or use "
-                "VerifyClient(long_context='chunk') to verify against overlapping chunks.",
-                parameter="context",
-            )
-        return [{**base, "context": chunk} for chunk in split_context(context, budget * CHARS_PER_TOKEN)]
+        return request_payloads(
+            prompt,
+            output,
+            context,
+            return_search_results,
+            limit=self.context_limit(),
+            tier=self.settings.tier.value,
+            long_context=self.long_context,
+        )
 
     # -- transport ----------------------------------------------------------------------------
 
@@ -460,29 +354,6 @@ class VerifyClient:
                     break
             return _traced(traced, combine_chunk_results(results))
 
-    def _chat_request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        if isinstance(messages, str | bytes) or not all(isinstance(m, Mapping) for m in messages):
-            raise KlusterInvalidRequestError(
-                "verify_conversation takes a list of message dicts, e.g. [{'role': 'user', 'content': 'Who?'}, "
-                "{'role': 'assistant', 'content': 'Ada.'}]; to check one answer use verify(prompt, output).",
-                parameter="messages",
-            )
-        if not messages or not any(m.get("role") == "assistant" for m in messages):
-            raise KlusterInvalidRequestError(
-                "verify_conversation needs the conversation including the assistant answer to check "
-                "(a message with role 'assistant').",
-                parameter="messages",
-            )
-        text = "".join(str(m.get("content") or "") for m in messages)
-        limit = self.context_limit()
-        if limit is not None and estimate_tokens(text) + RESERVED_TOKENS > limit:
-            raise KlusterInvalidRequestError(
-                f"the conversation is ~{estimate_tokens(text)} tokens, above {VERIFY_MODEL}'s {limit}-token context "
-                f"on the {self.settings.tier.value} tier; verify the last turn with verify(prompt, output, context).",
-                parameter="messages",
-            )
-        return prepare_chat_request({"model": VERIFY_MODEL, "messages": list(messages)}, settings=self.settings)
-
     def _chat_result(self, completion: Any, started: float) -> VerifyResult:
         content = completion.choices[0].message.content if completion.choices else None
         return VerifyResult.from_verdict(
@@ -495,7 +366,7 @@ class VerifyClient:
     def verify_conversation(self, messages: Sequence[Mapping[str, Any]]) -> VerifyResult:
         """Check the last assistant answer of a whole conversation (route: the
         `verify_conversation_route` setting, see the module docstring)."""
-        request = self._chat_request(messages)
+        request = chat_request(messages, self.settings, self.context_limit())
         route = self.settings.verify_conversation_route
         if route == "reliability":
             return self.verify(*flatten_conversation(messages))
@@ -521,7 +392,7 @@ class VerifyClient:
 
     async def averify_conversation(self, messages: Sequence[Mapping[str, Any]]) -> VerifyResult:
         """Async twin of `verify_conversation`."""
-        request = self._chat_request(messages)
+        request = chat_request(messages, self.settings, self.context_limit())
         route = self.settings.verify_conversation_route
         if route == "reliability":
             return await self.averify(*flatten_conversation(messages))

@@ -28,6 +28,16 @@ _EXPORTS = {
     "ToolCall": "_model.replies",
     "instance_for_schema": "_model.schema_instance",
 }
-__all__ = sorted(_EXPORTS)
+# A literal list, so that type checkers read the names above as this package's exports.
+__all__ = [
+    "Emulator",
+    "EmulatorControls",
+    "JobTiming",
+    "Reply",
+    "RequestRecord",
+    "ToolCall",
+    "instance_for_schema",
+    "serve",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

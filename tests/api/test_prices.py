@@ -14,7 +14,7 @@ from kluster_agents.integrations._api.prices import (
     price_of,
     set_price,
 )
-from kluster_agents.integrations._jobs.batch_results import BatchResult
+from kluster_agents.integrations._jobs.batch.decode import BatchResult
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 USAGE = SimpleNamespace(prompt_tokens=1_000_000, completion_tokens=2_000_000)

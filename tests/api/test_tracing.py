@@ -23,7 +23,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from kluster_agents.integrations._api.catalog import VERIFY_MODEL
 from kluster_agents.integrations._api.tracing import TRACE_METADATA_KEY, TRACER_NAME
 from kluster_agents.integrations._jobs.adaptive import complete_adaptive
-from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
+from kluster_agents.integrations._jobs.batch.run import run_batch
+from kluster_agents.integrations._jobs.batch.submit import submit_batch
 from kluster_agents.integrations._verify.client import VerifyClient
 
 pytestmark = pytest.mark.kluster_emulator(timing="instant")
@@ -155,7 +156,7 @@ async def test_async_verify_check_is_traced(kluster_emulator, exporter):
 
 OFF_PROGRAM = """
 import json, sys
-from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.batch.run import run_batch
 from kluster_agents.integrations._verify.client import VerifyClient
 results = run_batch([{"model": sys.argv[1], "messages": [{"role": "user", "content": "hi"}]}], poll_interval=0.01, journal=False)
 verdict = VerifyClient().verify("Capital of France?", "Paris.")

@@ -77,8 +77,9 @@ def _ours(workdir: Path, lines: int) -> dict:
     from openai.types import Batch
 
     from kluster_agents.integrations._api.settings import KlusterSettings
-    from kluster_agents.integrations._jobs import batch as engine
-    from kluster_agents.integrations._jobs.batch_input import prepare_requests
+    from kluster_agents.integrations._jobs.batch.handle import BatchHandle, Job
+    from kluster_agents.integrations._jobs.batch.input import prepare_requests
+    from kluster_agents.integrations._jobs.jsonl import MAX_FILE_BYTES
 
     settings = KlusterSettings.load(api_key="bench-key", base_url="https://bench.invalid/v1", warn_on_drop=False)
     start_rss = _rss_mb()
@@ -88,7 +89,7 @@ def _ours(workdir: Path, lines: int) -> dict:
         settings,
         workdir,
         max_requests_per_job=None,
-        max_file_bytes=engine.MAX_FILE_BYTES,
+        max_file_bytes=MAX_FILE_BYTES,
         run_options={},
     )
     build_s = time.perf_counter() - started
@@ -119,8 +120,8 @@ def _ours(workdir: Path, lines: int) -> dict:
             errors=None,
             request_counts=None,
         )
-        jobs.append(engine._Job(chunk, batch, collected=chunk.number > 0))
-    handle = engine.BatchHandle(client, jobs, prepared.index, workdir)
+        jobs.append(Job(chunk, batch, collected=chunk.number > 0))
+    handle = BatchHandle(client, jobs, prepared.index, workdir)
     started = time.perf_counter()
     ok = 0
     for expected, result in enumerate(handle.iter_results()):

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kluster_agents.integrations._jobs import polling
-from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.batch.run import run_batch
 from kluster_agents.integrations.emulator._control.controls import JobTiming
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))

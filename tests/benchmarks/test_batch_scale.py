@@ -207,7 +207,7 @@ def _settings() -> Any:
 
 
 def ours_build(workdir: Path, lines: int) -> float:
-    from kluster_agents.integrations._jobs.batch_input import prepare_requests
+    from kluster_agents.integrations._jobs.batch.input import prepare_requests
 
     prepared = prepare_requests(
         (_request(i) for i in range(lines)),
@@ -233,7 +233,7 @@ def naive_build(workdir: Path, lines: int) -> float:
 
 
 def ours_list(workdir: Path, lines: int) -> float:
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     results = run_batch(
         (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
@@ -245,7 +245,7 @@ def ours_list(workdir: Path, lines: int) -> float:
 
 def ours_list_sdk(workdir: Path, lines: int) -> float:
     """`ours_list`, reading each reply through a validated `ChatCompletion` (as the naive code does)."""
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     results = run_batch(
         (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
@@ -256,7 +256,7 @@ def ours_list_sdk(workdir: Path, lines: int) -> float:
 
 
 def ours_stream(workdir: Path, lines: int) -> float:
-    from kluster_agents.integrations._jobs.batch import iter_results
+    from kluster_agents.integrations._jobs.batch.run import iter_results
 
     results = iter_results(
         (_request(i) for i in range(lines)), settings=_settings(), client=_fake_api(), journal=False, poll_interval=0
@@ -378,7 +378,7 @@ if __name__ == "__main__":
     # client's first call (~0.9 s, the same on both sides).
     import openai.resources  # noqa: F401
 
-    import kluster_agents.integrations._jobs.batch  # noqa: F401
+    import kluster_agents.integrations._jobs.batch.run  # noqa: F401
 
     fake, _BASE_URL = _start_fake()
     start_rss = _current_rss_mb()

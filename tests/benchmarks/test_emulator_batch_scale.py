@@ -33,7 +33,7 @@ def _rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 def _run(lines: int, port: int) -> dict[str, Any]:
     from kluster_agents.integrations._api.settings import KlusterSettings
-    from kluster_agents.integrations._jobs.batch import iter_results
+    from kluster_agents.integrations._jobs.batch.run import iter_results
 
     with emulator_process(port) as (server, _, base_url):
         assert server.pid is not None

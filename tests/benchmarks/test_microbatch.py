@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kluster_agents.integrations._jobs.batch import arun_batch
+from kluster_agents.integrations._jobs.batch.run import arun_batch
 from kluster_agents.integrations._jobs.microbatch import MicroBatcher
 
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.batch.run import run_batch
 from kluster_agents.integrations._verify.client import VerifyClient
 from kluster_agents.integrations.emulator._control.controls import JobTiming
 from kluster_agents.integrations.emulator._server.server import Emulator

@@ -16,7 +16,8 @@ import pytest
 from kluster_agents.integrations import make_client
 from kluster_agents.integrations._api.compat_trace import COMPAT_HEADER, compat_changes, sends_compat_header
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations.emulator._inspector.pages import framework_of, loss_curve_svg, reassemble_stream
+from kluster_agents.integrations.emulator._inspector.request_view import framework_of, reassemble_stream
+from kluster_agents.integrations.emulator._inspector.sections import loss_curve_svg
 from kluster_agents.integrations.emulator._server.server import Emulator
 
 from .helpers import LLAMA_8B, user

@@ -122,7 +122,7 @@ def test_base_url_without_v1_warns_naming_the_fix() -> None:
 # -- batch, journal, verify --------------------------------------------------------------------
 @pytest.mark.parametrize("metadata", [{"attempt": 3}, {"ok": True}, {"nested": {"a": "b"}}, {1: "x"}])
 def test_non_string_batch_metadata_refused_before_upload(kluster_emulator: Emulator, metadata: Any) -> None:
-    from kluster_agents.integrations._jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
     with pytest.raises(KlusterInvalidRequestError, match="metadata"):
         submit_batch([{"model": MODEL, "messages": user("hi")}], settings=kluster_emulator.settings, metadata=metadata)
@@ -130,7 +130,7 @@ def test_non_string_batch_metadata_refused_before_upload(kluster_emulator: Emula
 
 
 def test_journal_path_that_is_a_directory(kluster_emulator: Emulator, tmp_path: Path) -> None:
-    from kluster_agents.integrations._jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
     with pytest.raises(KlusterConfigError, match="is a directory"):
         submit_batch([{"model": MODEL, "messages": user("hi")}], settings=kluster_emulator.settings, journal=tmp_path)
@@ -282,7 +282,7 @@ def test_verify_conversation_of_non_messages(kluster_emulator: Emulator, message
 
 @pytest.mark.parametrize("limit", [0, -1, True, 2.5])
 def test_max_requests_per_job_must_be_positive(kluster_emulator: Emulator, limit: Any) -> None:
-    from kluster_agents.integrations._jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
     with pytest.raises(KlusterInvalidRequestError, match="max_requests_per_job"):
         submit_batch(
@@ -296,7 +296,7 @@ def test_max_requests_per_job_must_be_positive(kluster_emulator: Emulator, limit
 
 @pytest.mark.parametrize("method", ["GET", "DELETE", None])
 def test_batch_line_with_a_method_other_than_post(kluster_emulator: Emulator, method: Any) -> None:
-    from kluster_agents.integrations._jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
     line = {
         "custom_id": "a",

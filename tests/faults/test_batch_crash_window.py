@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.batch.run import run_batch
 from kluster_agents.integrations._jobs.journal import WORK_DIR_NAME, WORK_PREFIX
 from kluster_agents.integrations.emulator._server.server import Emulator
 
@@ -37,15 +37,16 @@ CHILD = textwrap.dedent(
     """
     import json, os, sys
     from kluster_agents.integrations._api.settings import KlusterSettings
-    from kluster_agents.integrations._jobs import batch
+    from kluster_agents.integrations._jobs.batch.handle import BatchHandle
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     base_url, api_key, journal, when, requests = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
     settings = KlusterSettings(base_url=base_url, api_key=api_key, warn_on_drop=False)
     if when == "collecting":
-        batch.BatchHandle._collect = lambda self, job: os._exit(0)
+        BatchHandle._collect = lambda self, job: os._exit(0)
     if when == "submitted":
-        batch.BatchHandle._wait_until = lambda self, *a, **k: os._exit(0)
-    results = batch.run_batch(requests, settings=settings, journal=journal, poll_interval=0.2)
+        BatchHandle._wait_until = lambda self, *a, **k: os._exit(0)
+    results = run_batch(requests, settings=settings, journal=journal, poll_interval=0.2)
     with open(journal + ".answers.json", "w") as out:
         json.dump([r.unwrap().choices[0].message.content for r in results], out)
     os._exit(0)

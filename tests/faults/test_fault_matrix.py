@@ -420,13 +420,13 @@ def test_litellm_provider_chunk_iterator_raises_kluster_stream_error(
     kluster_emulator_env: Emulator, fault: str
 ) -> None:
     _litellm()
-    from kluster_agents.adapters.litellm._provider import _chunks
+    from kluster_agents.adapters.litellm._stream import chunks
 
     client = make_client(kluster_emulator_env.settings, max_retries=0)
     STREAM_FAULTS[fault](kluster_emulator_env.controls)
     stream = client.chat.completions.create(model=MODEL, messages=user(LONG), stream=True)
     with pytest.raises(KlusterStreamError) as info:
-        list(_chunks(stream, MODEL))
+        list(chunks(stream, reasoning=False, model=MODEL))
     assert isinstance(info.value, _litellm().APIConnectionError)  # a Router retries it
 
 
@@ -450,7 +450,7 @@ def _batch_requests(n: int) -> list[dict[str, Any]]:
 def test_batch_lost_create_response_makes_exactly_one_job(kluster_emulator: Emulator, tmp_path: Any) -> None:
     """The POST /batches reaches the server (the job exists) but the answer is cut off: the engine must
     find that job instead of creating a second, double-billed one."""
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/batches", times=1)
@@ -464,7 +464,7 @@ def test_batch_lost_create_response_makes_exactly_one_job(kluster_emulator: Emul
 
 def test_batch_transport_never_retries_create(kluster_emulator: Emulator, tmp_path: Any) -> None:
     """Even with SDK retries configured, a failed create is reconciled, not blindly re-sent."""
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/batches", times=1)
@@ -474,7 +474,7 @@ def test_batch_transport_never_retries_create(kluster_emulator: Emulator, tmp_pa
 
 
 def test_batch_reset_during_result_download_resumes(kluster_emulator: Emulator) -> None:
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/files/", times=2)  # the output file's content, twice
@@ -485,8 +485,8 @@ def test_batch_reset_during_result_download_resumes(kluster_emulator: Emulator) 
 
 
 def test_batch_corrupt_output_line_is_a_warning_not_a_lost_run(kluster_emulator: Emulator) -> None:
-    from kluster_agents.integrations._jobs.batch import run_batch
-    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch.decode import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     kluster_emulator.controls.corrupt_batch_output(1)
     with pytest.warns(KlusterBatchWarning, match="skipped line"):
@@ -528,7 +528,7 @@ def test_batch_malformed_result_line_is_that_lines_typed_error(
     monkeypatch: pytest.MonkeyPatch, bad_line: bytes
 ) -> None:
     from kluster_agents.integrations._api.errors import KlusterBatchError
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     _rewrite_output(fake, monkeypatch, lambda lines: [bad_line if b'"auto-1"' in line else line for line in lines])
@@ -541,8 +541,8 @@ def test_batch_malformed_result_line_is_that_lines_typed_error(
 
 
 def test_batch_duplicate_custom_id_lines_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations._jobs.batch import run_batch
-    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch.decode import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     _rewrite_output(fake, monkeypatch, lambda lines: [*lines, *[line for line in lines if b'"auto-2"' in line]])
@@ -553,8 +553,9 @@ def test_batch_duplicate_custom_id_lines_are_reported(monkeypatch: pytest.Monkey
 
 
 def test_batch_stale_journal_entry_is_reported_and_resubmitted(tmp_path: Any) -> None:
-    from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
-    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch.decode import KlusterBatchWarning
+    from kluster_agents.integrations._jobs.batch.run import run_batch
+    from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
     fake, settings = _fake()
     journal = tmp_path / "journal.db"
@@ -574,7 +575,7 @@ def test_batch_stale_journal_entry_is_reported_and_resubmitted(tmp_path: Any) ->
 
 def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """The journal knows the file but not the job; the job is older than the newest 100 batches."""
-    from kluster_agents.integrations._jobs import batch as engine
+    from kluster_agents.integrations._jobs.batch.run import run_batch
     from kluster_agents.integrations._jobs.journal import Journal
 
     fake, settings = _fake()
@@ -589,7 +590,7 @@ def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tm
 
     monkeypatch.setattr(Journal, "record", lose_batch_id)
     with pytest.raises(KeyboardInterrupt):
-        engine.run_batch(_batch_requests(2), settings=settings, client=fake.client(), journal=tmp_path / "j.db")
+        run_batch(_batch_requests(2), settings=settings, client=fake.client(), journal=tmp_path / "j.db")
     monkeypatch.setattr(Journal, "record", real_record)
     [ours] = list(fake.batches)
     for i in range(150):  # newer batches push ours off the first page
@@ -611,7 +612,7 @@ def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tm
 
     monkeypatch.setattr(fake, "_batch_list", paged_list)
     listed_before = fake.count("GET", "/batches")  # the first run's own lookups (cross-worker reconcile)
-    results = engine.run_batch(
+    results = run_batch(
         _batch_requests(2), settings=settings, client=fake.client(), journal=tmp_path / "j.db", poll_interval=0
     )
     assert all(r.ok for r in results) and fake.count("POST", "/batches") == 1
@@ -619,7 +620,7 @@ def test_batch_reconcile_searches_every_page(monkeypatch: pytest.MonkeyPatch, tm
 
 
 async def test_batch_async_lost_create_response_makes_exactly_one_job(kluster_emulator: Emulator) -> None:
-    from kluster_agents.integrations._jobs.batch import arun_batch
+    from kluster_agents.integrations._jobs.batch.run import arun_batch
 
     controls = kluster_emulator.controls
     controls.reset_connections(path="/v1/batches", times=1)
@@ -696,7 +697,7 @@ async def test_pydantic_ai_stall_past_timeout_is_typed(
 @pytest.mark.parametrize("final_status", ["failed", "expired", "cancelled"])
 def test_batch_job_level_endings_account_for_every_input(final_status: str) -> None:
     from kluster_agents.integrations._api.errors import KlusterBatchError
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     fake.final_status = final_status
@@ -712,7 +713,7 @@ def test_batch_job_level_endings_account_for_every_input(final_status: str) -> N
 
 def test_batch_missing_output_line_is_that_inputs_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from kluster_agents.integrations._api.errors import KlusterBatchError
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     _rewrite_output(fake, monkeypatch, lambda lines: [line for line in lines if b'"auto-2"' not in line])

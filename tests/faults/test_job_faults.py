@@ -49,7 +49,7 @@ BAD_INTERVALS = [-1, -0.001, float("nan"), float("inf"), "1", True]
 @pytest.mark.parametrize("bad", BAD_INTERVALS, ids=repr)
 def test_bad_poll_interval_is_refused_before_anything_is_sent(bad: Any) -> None:
     from kluster_agents.integrations._jobs.adaptive import complete_adaptive
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     with pytest.raises(KlusterConfigError, match=r"poll_interval.*KLUSTER_POLL_INTERVAL"):
@@ -78,7 +78,7 @@ def test_bad_poll_interval_refused_by_finetune_and_microbatcher(bad: Any, tmp_pa
 def test_bad_poll_interval_env_var_is_refused_before_anything_is_sent(
     monkeypatch: pytest.MonkeyPatch, bad: str
 ) -> None:
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, _ = _fake()
     monkeypatch.setenv("KLUSTER_API_KEY", API_KEY)
@@ -93,7 +93,7 @@ def test_bad_poll_interval_env_var_is_refused_before_anything_is_sent(
 def test_zero_poll_interval_keeps_a_floor(monkeypatch: pytest.MonkeyPatch, interval: float) -> None:
     """0 means "as often as allowed", not a busy loop: every wait between polls is at least the floor."""
     from kluster_agents.integrations._jobs import polling
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     fake.polls_to_finish = 5
@@ -125,8 +125,9 @@ def _answered_twice(fake: FakeKluster, monkeypatch: pytest.MonkeyPatch, custom_i
 
 
 def test_duplicate_answer_fails_that_line_with_both_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
-    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
+    from kluster_agents.integrations._jobs.batch.decode import KlusterBatchWarning, KlusterDuplicateAnswerError
+    from kluster_agents.integrations._jobs.batch.run import run_batch
+    from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
     fake, settings = _fake()
     _answered_twice(fake, monkeypatch, b"auto-1")
@@ -152,7 +153,7 @@ def test_duplicate_answer_fails_that_line_with_both_answers(monkeypatch: pytest.
 async def test_duplicate_answer_fails_only_that_microbatch_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning, KlusterDuplicateAnswerError
+    from kluster_agents.integrations._jobs.batch.decode import KlusterBatchWarning, KlusterDuplicateAnswerError
     from kluster_agents.integrations._jobs.microbatch import MicroBatcher
 
     fake, settings = _fake()
@@ -178,8 +179,8 @@ def _hold_jobs(emulator: Any) -> None:
 def _fail_lines_answering(monkeypatch: pytest.MonkeyPatch, word: bytes) -> None:
     """Every batch line whose answer mentions `word` comes back failed (also when a framework retries it)."""
     from kluster_agents.integrations._api.errors import KlusterBatchError
-    from kluster_agents.integrations._jobs import batch as engine
-    from kluster_agents.integrations._jobs.batch_results import BatchResult
+    from kluster_agents.integrations._jobs.batch import results as engine  # reads each line back
+    from kluster_agents.integrations._jobs.batch.decode import BatchResult
 
     real = engine.result_from_line
 
@@ -269,7 +270,7 @@ async def test_pydantic_ai_run_many_times_out_with_the_job_id(kluster_emulator: 
 def test_a_job_never_marked_expired_stops_the_wait_with_its_id(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service keeps reporting a job in progress long after its completion window: no endless wait."""
     from kluster_agents.integrations._api.errors import KlusterTimeoutError
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
     from kluster_agents.integrations._jobs.polling import wait_for_batch
 
     fake, settings = _fake()
@@ -296,7 +297,7 @@ def _full(*args: Any, **kwargs: Any) -> Any:
 def test_full_disk_while_spooling_the_input_is_typed_and_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     from kluster_agents.integrations._api.errors import KlusterDiskError
     from kluster_agents.integrations._jobs import jsonl
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     monkeypatch.setattr(jsonl.ChunkedWriter, "write", _full)
@@ -311,7 +312,7 @@ def test_full_disk_while_spooling_results_is_typed(monkeypatch: pytest.MonkeyPat
 
     from kluster_agents.integrations._api.errors import KlusterDiskError
     from kluster_agents.integrations._jobs import jsonl
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
 
     fake, settings = _fake()
     monkeypatch.setattr(jsonl.ResultLines, "_write", _full)
@@ -324,7 +325,7 @@ def test_full_disk_under_the_journal_is_typed(monkeypatch: pytest.MonkeyPatch, t
     import sqlite3
 
     from kluster_agents.integrations._api.errors import KlusterDiskError
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
     from kluster_agents.integrations._jobs.journal import Journal
 
     def full(*args: Any, **kwargs: Any) -> None:

@@ -321,7 +321,7 @@ def test_cli_never_prints_the_key(key: str, command: list[str], monkeypatch: pyt
 
 
 def test_journal_never_stores_the_key(tmp_path: Any) -> None:
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
     from kluster_agents.integrations.emulator._server.server import Emulator
 
     journal = tmp_path / "journal.sqlite3"

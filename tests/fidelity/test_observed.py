@@ -19,8 +19,8 @@ from kluster_agents.integrations._api.client import make_client
 from kluster_agents.integrations._api.compat import prepare_chat_request
 from kluster_agents.integrations._api.errors import KlusterServerError, error_from_response
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._jobs.batch import submit_batch
-from kluster_agents.integrations._jobs.batch_results import batch_errors, build_result, line_ok
+from kluster_agents.integrations._jobs.batch.decode import batch_errors, build_result, line_ok
+from kluster_agents.integrations._jobs.batch.submit import submit_batch
 from kluster_agents.integrations._jobs.finetune import (
     cancel_finetune,
     parse_step_event,

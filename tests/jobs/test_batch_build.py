@@ -13,7 +13,7 @@ import pytest
 from kluster_agents.integrations._api.compat import RequestShapes, prepare_chat_request
 from kluster_agents.integrations._api.errors import KlusterInvalidRequestError
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations._jobs.batch_input import prepare_requests
+from kluster_agents.integrations._jobs.batch.input import prepare_requests
 from kluster_agents.integrations._jobs.jsonl import BATCH_ENDPOINT, encode_batch_line
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"

@@ -7,8 +7,9 @@ import time
 import pytest
 
 from kluster_agents.integrations._api.settings import resolve_settings
-from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
-from kluster_agents.integrations._jobs.batch_results import KlusterBatchWarning
+from kluster_agents.integrations._jobs.batch.decode import KlusterBatchWarning
+from kluster_agents.integrations._jobs.batch.run import run_batch
+from kluster_agents.integrations._jobs.batch.submit import submit_batch
 from kluster_agents.integrations.emulator._control.controls import JobTiming
 
 from .conftest import chat

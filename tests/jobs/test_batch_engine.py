@@ -12,7 +12,9 @@ from kluster_agents.integrations._api.errors import (
     KlusterUnsupportedError,
 )
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations._jobs.batch import BatchHandle, arun_batch, iter_results, run_batch, submit_batch
+from kluster_agents.integrations._jobs.batch.handle import BatchHandle
+from kluster_agents.integrations._jobs.batch.run import arun_batch, iter_results, run_batch
+from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
 from .conftest import MODEL, chat
 from .fake_api import API_KEY, FakeKluster

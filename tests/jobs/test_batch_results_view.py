@@ -11,8 +11,10 @@ import pytest
 
 from kluster_agents.integrations._api.errors import KlusterConfigError
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations._jobs.batch import BatchResults, run_batch, submit_batch
-from kluster_agents.integrations._jobs.batch_results import BatchResult
+from kluster_agents.integrations._jobs.batch.decode import BatchResult
+from kluster_agents.integrations._jobs.batch.results import BatchResults
+from kluster_agents.integrations._jobs.batch.run import run_batch
+from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
 from .conftest import chat
 from .fake_api import FakeKluster
@@ -205,7 +207,7 @@ def test_the_one_pass_reader_agrees_with_the_general_verdict(line: dict[str, obj
 
     from openai.types import Batch
 
-    from kluster_agents.integrations._jobs.batch_results import build_result, line_ok, result_from_line
+    from kluster_agents.integrations._jobs.batch.decode import build_result, line_ok, result_from_line
 
     batch = Batch.model_construct(id="b", status="completed", errors=None)
     payload = json.dumps(line).encode()

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from kluster_agents.integrations._api.errors import KlusterConnectionError
-from kluster_agents.integrations._jobs.batch import run_batch, submit_batch
+from kluster_agents.integrations._jobs.batch.run import run_batch
+from kluster_agents.integrations._jobs.batch.submit import submit_batch
 from kluster_agents.integrations._jobs.journal import Journal, default_journal_path
 
 from .conftest import chat

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations._jobs.batch import RUN_METADATA_KEY
+from kluster_agents.integrations._jobs.batch.create import RUN_METADATA_KEY
 from kluster_agents.integrations.emulator._server.server import Emulator
 
 pytestmark = [pytest.mark.kluster_emulator(timing="instant"), pytest.mark.timeout(240)]
@@ -24,7 +24,7 @@ SPEED = 200.0  # observed-like job phases, 200 x faster: a duplicate is still qu
 WORKER = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
-    from kluster_agents.integrations._jobs.batch import submit_batch
+    from kluster_agents.integrations._jobs.batch.submit import submit_batch
 
     go, journal, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     requests = [{"model": "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo",

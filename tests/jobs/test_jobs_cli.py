@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from kluster_agents.integrations._cli import _common
 from kluster_agents.integrations._cli.batch import batch_app
 from kluster_agents.integrations._cli.finetune import finetune_app
-from kluster_agents.integrations._jobs.batch import BatchHandle
+from kluster_agents.integrations._jobs.batch.handle import BatchHandle
 
 from .conftest import MODEL, chat
 

@@ -12,7 +12,7 @@ import pytest
 
 from kluster_agents.integrations._api.errors import KlusterTimeoutError
 from kluster_agents.integrations._jobs import polling
-from kluster_agents.integrations._jobs.batch import run_batch
+from kluster_agents.integrations._jobs.batch.run import run_batch
 from kluster_agents.integrations._jobs.polling import (
     POLL_CAP,
     POLL_FIRST,

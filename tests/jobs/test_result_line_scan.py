@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kluster_agents.integrations._api.errors import KlusterInvalidRequestError
-from kluster_agents.integrations._jobs.batch_results import custom_id_of
+from kluster_agents.integrations._jobs.batch.decode import custom_id_of
 from kluster_agents.integrations._jobs.jsonl import LineIndex
 
 

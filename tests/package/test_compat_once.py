@@ -54,7 +54,7 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
         for name, module in list(sys.modules.items())
         if name.startswith("kluster_agents") and getattr(module, "prepare_chat_request", None) is original
     ]
-    assert compat in holders and len(holders) >= 3  # compat, kluster_openai, microbatch, batch_input, ...
+    assert compat in holders and len(holders) >= 3  # compat, kluster_openai, microbatch, batch.input, ...
     for module in holders:
         monkeypatch.setattr(module, "prepare_chat_request", counting)
     shaped = compat.RequestShapes.prepare  # the batch writer's pass (its fallback is not a second one)

@@ -100,7 +100,7 @@ def test_lazy_names_still_resolve_to_one_object() -> None:
     import kluster_agents.integrations as core
     from kluster_agents.integrations import mcp
     from kluster_agents.integrations._api.settings import KlusterSettings
-    from kluster_agents.integrations._jobs.batch import run_batch
+    from kluster_agents.integrations._jobs.batch.run import run_batch
     from kluster_agents.integrations._verify.client import verify as verify_fn
 
     assert core.KlusterSettings is KlusterSettings

@@ -41,7 +41,7 @@ def test_recorded_reliability_exchange_replays_and_parses(kluster_emulator, klus
 
 def test_recorded_chat_and_mcp_shapes_parse(kluster_fixture):
     chat = kluster_fixture["verify_chat_completion"]["response"]["body"]
-    from kluster_agents.integrations._verify.client import parse_chat_verdict
+    from kluster_agents.integrations._verify.conversation import parse_chat_verdict
 
     verdict = VerifyResult.from_verdict(
         parse_chat_verdict(chat["choices"][0]["message"]["content"]), source="chat", latency_s=0, emulated=False

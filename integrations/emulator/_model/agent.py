@@ -31,8 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kluster_agents.integrations._api.compat import content_text
 from kluster_agents.integrations.emulator._model.schema_instance import ConversationValues, instance_for_schema
-from kluster_agents.integrations.emulator._model.text import _STOPWORDS, content_text, keywords, last_text
+from kluster_agents.integrations.emulator._model.text import STOPWORDS, keywords, last_text
 
 _OUTPUT_TOOL = re.compile(r"^(final_result\w*|response_format_\w+|[A-Z][A-Za-z0-9]*)$")
 _SPLIT_NAME = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -336,7 +337,7 @@ def _names(text: str) -> list[str]:
         if match.group().isupper() and len(match.group()) > 1:
             continue  # emphasis ("MUST"), not a name
         at_sentence_start = start == 0 or re.search(r"[.!?:\n]\s*$", text[:start]) is not None
-        while words and words[0].lower() in (_STOPWORDS | _SENTENCE_WORDS):
+        while words and words[0].lower() in (STOPWORDS | _SENTENCE_WORDS):
             words = words[1:]
         if words:
             (starting if at_sentence_start and len(words) == len(match.group().split(" ")) else inside).setdefault(
@@ -544,7 +545,7 @@ def _entity_param(tool: Mapping[str, Any]) -> str | None:
     if plain_string and re.search(
         r"city|town|location|place|country|region|name|person|company|product|topic", required[0], re.I
     ):
-        return required[0]
+        return str(required[0])
     return None
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kluster_agents.integrations._api.catalog import ModelInfo
+from kluster_agents.integrations._api.compat import content_text
 from kluster_agents.integrations.emulator._model.agent import (
     agent_turn,
     conversation_values,
@@ -25,7 +26,7 @@ from kluster_agents.integrations.emulator._model.agent import (
     tool_results,
 )
 from kluster_agents.integrations.emulator._model.schema_instance import instance_for_schema
-from kluster_agents.integrations.emulator._model.text import content_text, estimate_tokens, last_text
+from kluster_agents.integrations.emulator._model.text import estimate_tokens, last_text
 from kluster_agents.integrations.emulator._model.verify_heuristic import Verifier
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from kluster_agents.integrations._api.compat import content_text
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     [
         "the",
         "and",
@@ -85,7 +85,7 @@ def keywords(text: str) -> list[str]:
     """Distinct non-trivial words of `text`, in order."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(text):
-        if word.lower() not in _STOPWORDS:
+        if word.lower() not in STOPWORDS:
             seen.setdefault(word, None)
     return list(seen)
 

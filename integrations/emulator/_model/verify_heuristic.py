@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kluster_agents.integrations.emulator._model.text import content_text, estimate_tokens
+from kluster_agents.integrations._api.compat import content_text
+from kluster_agents.integrations.emulator._model.text import estimate_tokens
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")

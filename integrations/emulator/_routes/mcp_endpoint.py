@@ -11,7 +11,7 @@ from typing import Any
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-VerifyFunction = Callable[[str, str, str | None, bool], Awaitable[dict]]
+VerifyFunction = Callable[[str, str, str | None, bool], Awaitable[dict[str, Any]]]
 
 
 class LazyMCPEndpoint:

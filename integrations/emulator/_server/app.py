@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kluster_agents.integrations.emulator._cassettes.passthrough import CassetteLayer
 from kluster_agents.integrations.emulator._control.controls import EmulatorControls
-from kluster_agents.integrations.emulator._inspector import pages as inspector
+from kluster_agents.integrations.emulator._inspector import routes as inspector
 from kluster_agents.integrations.emulator._routes import batches as routes_batches
 from kluster_agents.integrations.emulator._routes import chat as routes_chat
 from kluster_agents.integrations.emulator._routes import embeddings as routes_embeddings

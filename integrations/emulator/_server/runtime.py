@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations._api.catalog import ModelInfo, get_model, list_models
 from kluster_agents.integrations.emulator._cassettes.exchanges import chat_replays, load_exchanges, verify_answers
@@ -73,7 +73,9 @@ class EmulatorRuntime:
         self.store.put(FINE_TUNED_KIND, {"id": name, "object": "model", "created": created, "owned_by": "personal"})
         self._fine_tuned.add(name)
 
-    async def verify(self, prompt: str, output: str, context: str | None, return_search_results: bool) -> dict:
+    async def verify(
+        self, prompt: str, output: str, context: str | None, return_search_results: bool
+    ) -> dict[str, Any]:
         """The verifier as the async callable the MCP tools take."""
         return {**self.verifier.check(prompt, output, context, return_search_results), "kluster_emulated": True}
 

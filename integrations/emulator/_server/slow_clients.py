@@ -11,7 +11,7 @@ disconnect). A response that takes long to compute is not cut: the deadlines end
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 30.0
@@ -21,15 +21,20 @@ def header_deadline_protocol(
     header_timeout: float = DEFAULT_HEADER_TIMEOUT, body_timeout: float = DEFAULT_BODY_TIMEOUT
 ) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (httptools or h11, as uvicorn would pick) with header and body deadlines."""
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    # uvicorn picks httptools or h11 at import and types the choice as a bare `asyncio.Protocol`; the
+    # checker reads h11's class instead, whose connection hooks and `cycle`/`loop`/`transport` httptools shares.
+    if TYPE_CHECKING:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as UvicornHTTPProtocol
+        from uvicorn.protocols.http.h11_impl import RequestResponseCycle
+    else:
+        from uvicorn.protocols.http.auto import AutoHTTPProtocol as UvicornHTTPProtocol
 
-    base: Any = AutoHTTPProtocol
-
-    class HeaderDeadlineProtocol(base):
+    class HeaderDeadlineProtocol(UvicornHTTPProtocol):
         _deadline: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:
-            super().connection_made(transport)
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            # asyncio's hook takes any transport; a TCP server's is always a stream `Transport`
+            super().connection_made(cast(asyncio.Transport, transport))
             self._arm()
 
         def on_response_complete(self) -> None:
@@ -44,18 +49,18 @@ def header_deadline_protocol(
         def _arm(self) -> None:
             if self._deadline is not None:
                 self._deadline.cancel()
-            waiting_for = getattr(self, "cycle", None)
+            waiting_for = self.cycle
             self._deadline = self.loop.call_later(header_timeout, self._expire, waiting_for)
 
         def _expire(self, waiting_for: object) -> None:
             self._deadline = None
-            cycle: Any = getattr(self, "cycle", None)
+            cycle: RequestResponseCycle | None = self.cycle  # None until the first request's headers
             if cycle is waiting_for:
                 self._close()  # no new request's headers since the deadline was armed
-            elif cycle.more_body:  # headers in, body still arriving: it gets `body_timeout` more
+            elif cycle is not None and cycle.more_body:  # headers in, body still arriving: it gets `body_timeout` more
                 self._deadline = self.loop.call_later(body_timeout, self._expire_body, cycle)
 
-        def _expire_body(self, cycle: Any) -> None:
+        def _expire_body(self, cycle: RequestResponseCycle) -> None:
             self._deadline = None
             if self.cycle is cycle and cycle.more_body:
                 self._close()

@@ -63,7 +63,9 @@ class EventStreamResponse(Response):
 
 
 def runtime(request: Request) -> EmulatorRuntime:
-    return request.app.state.runtime
+    """The emulator serving `request` (the app keeps it in its state, where Starlette types it as Any)."""
+    state: EmulatorRuntime = request.app.state.runtime
+    return state
 
 
 async def json_body(request: Request) -> dict[str, Any]:

@@ -44,9 +44,9 @@ ENDPOINT = "/v1/chat/completions"
 WINDOWS = {"1h": 3600, "3h": 3 * 3600, "6h": 6 * 3600, "12h": 12 * 3600, "24h": 24 * 3600}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 SCHEDULING = ("pre_schedule", "validating")  # the first status: observed / documented
-_TIMESTAMPS = (
+# A batch's lifecycle timestamps after `created_at`, in the order they can happen (the inspector's timeline).
+LIFECYCLE_TIMESTAMPS = (
     "in_progress_at",
-    "expires_at",
     "finalizing_at",
     "completed_at",
     "failed_at",
@@ -54,6 +54,7 @@ _TIMESTAMPS = (
     "cancelling_at",
     "cancelled_at",
 )
+_TIMESTAMPS = (LIFECYCLE_TIMESTAMPS[0], "expires_at", *LIFECYCLE_TIMESTAMPS[1:])  # null until set, in this order
 
 
 class BatchEngine(JobEngine):
@@ -305,8 +306,8 @@ class BatchEngine(JobEngine):
     def _completed_by(self, batch: Mapping[str, Any], at: float) -> int:
         """Lines done by time `at`."""
         timing = self.controls.timing
-        total = batch["request_counts"]["total"]
-        start = batch.get("_started_at", batch["in_progress_at"])
+        total: int = batch["request_counts"]["total"]
+        start: float = batch.get("_started_at", batch["in_progress_at"])
         if at < start:
             return 0
         per_wave = self._waves(batch)[1]
@@ -317,7 +318,8 @@ class BatchEngine(JobEngine):
 
     def _finished_at(self, batch: Mapping[str, Any]) -> float:
         waves, per_wave = self._waves(batch)
-        return batch.get("_started_at", batch["in_progress_at"]) + waves * per_wave
+        start: float = batch.get("_started_at", batch["in_progress_at"])
+        return start + waves * per_wave
 
     def _progress(self, batch: dict[str, Any], now: float) -> None:
         timing = self.controls.timing

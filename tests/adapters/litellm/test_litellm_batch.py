@@ -22,7 +22,7 @@ from kluster_agents.adapters.litellm import (
 from kluster_agents.adapters.litellm._batch import _responses
 from kluster_agents.adapters.litellm._batch_shapes import litellm_batch_view
 from kluster_agents.integrations import KlusterBatchError, KlusterConfigError, KlusterUnsupportedError
-from kluster_agents.integrations._jobs.batch_results import BatchResult
+from kluster_agents.integrations._jobs.batch.decode import BatchResult
 
 from .conftest import GEMMA, LLAMA
 

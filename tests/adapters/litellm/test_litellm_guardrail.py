@@ -113,7 +113,7 @@ async def test_router_does_not_fall_back_on_a_verify_rejection(emulator, use_gua
 
 
 async def test_the_inspector_names_the_guardrail_as_the_origin_of_its_verify_calls(emulator, use_guardrail):
-    from kluster_agents.integrations.emulator._inspector.pages import framework_of
+    from kluster_agents.integrations.emulator._inspector.request_view import framework_of
 
     use_guardrail(KlusterVerifyGuardrail())
     emulator.controls.script(RIGHT)

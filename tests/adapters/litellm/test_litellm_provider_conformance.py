@@ -7,8 +7,9 @@ import litellm
 import pytest
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
-from kluster_agents.adapters.litellm import KlusterLLM, batch_completion_via_api
-from kluster_agents.adapters.litellm._provider import COST_HEADER, model_info_entry
+from kluster_agents.adapters.litellm import _handler, batch_completion_via_api
+from kluster_agents.adapters.litellm._model_map import model_info_entry
+from kluster_agents.adapters.litellm._response import COST_HEADER
 from kluster_agents.integrations import KlusterSettings
 from kluster_agents.integrations._api.catalog import get_model, register_model
 from kluster_agents.integrations._api.compat import KlusterCompatWarning
@@ -25,13 +26,13 @@ HELLO = [{"role": "user", "content": "Say hello"}]
 def handler_params(monkeypatch) -> list[dict]:
     """The optional_params each call hands the kluster handler."""
     seen: list[dict] = []
-    original = KlusterLLM.create_kwargs
+    original = _handler.create_kwargs
 
     def spy(model, messages, optional_params, headers, timeout):
         seen.append(dict(optional_params))
         return original(model, messages, optional_params, headers, timeout)
 
-    monkeypatch.setattr(KlusterLLM, "create_kwargs", staticmethod(spy))
+    monkeypatch.setattr(_handler, "create_kwargs", spy)
     return seen
 
 

@@ -16,10 +16,7 @@ from pydantic import BaseModel
 from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations._api.client import translate_errors
 from kluster_agents.integrations._api.compat import RequestShapes
-from kluster_agents.integrations._api.errors import (
-    KlusterError,
-    KlusterInvalidRequestError,
-)
+from kluster_agents.integrations._api.errors import KlusterError, KlusterInvalidRequestError
 from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations._jobs.jsonl import (
     BATCH_ENDPOINT,

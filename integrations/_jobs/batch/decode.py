@@ -13,17 +13,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator, from_json
 from pydantic_core import core_schema as cs
 
-from kluster_agents.integrations._api.errors import (
-    KlusterBatchError,
-    error_from_response,
-)
+from kluster_agents.integrations._api.errors import KlusterBatchError, error_from_response
 from kluster_agents.integrations._api.prices import cost_of
-from kluster_agents.integrations._jobs.jsonl import (
-    Chunk,
-    LineIndex,
-    dumps,
-    parse_json_line,
-)
+from kluster_agents.integrations._jobs.jsonl import Chunk, LineIndex, dumps, parse_json_line
 
 if TYPE_CHECKING:
     from openai.types import Batch

@@ -7,12 +7,13 @@ does not shrink with the emulated clock. Scaled too (0.1 s; 0.15 s as this bench
 within reach of the emulator's admission lag on a loaded machine (up to 0.12 s measured), and a lag past it
 let the next window's first request in early: 2 x 429 in one run, 26 with 0.25 s stalls injected into 3% of
 the emulator's admissions (none since the stamp is the answer when that comes first, the same stalls
-included). Each worker warms its framework up with one call on another model (another budget) first, so first-
-call imports do not hold a slot. Run twice, interleaved over ROUNDS rounds: with KLUSTER_RATE_LIMIT_STORE (a
-real Redis server) and with today's per-process limiters. Prints the 429s the emulator answered (each one
-reaches a caller's SDK, which retries it), the calls that failed, and the % of the tier's RPM used, counted
-where the service counts: from the emulator's first admission to the first admission of the last window's
-wave, against the windows allowed. Asserts for the shared store 0 x 429, >= 95% of the RPM and no call lost.
+included). Each worker warms its framework up with one call on another model (another budget) first, so
+first-call imports do not hold a slot. Run twice, interleaved over ROUNDS rounds: with
+KLUSTER_RATE_LIMIT_STORE (a real Redis server) and with today's per-process limiters. Prints the 429s the
+emulator answered (each one reaches a caller's SDK, which retries it), the calls that failed, and the % of the
+tier's RPM used, counted where the service counts: from the emulator's first admission to the first admission
+of the last window's wave, against the windows allowed. Asserts for the shared store 0 x 429, >= 95% of the
+RPM and no call lost.
 
 Run: uv run pytest -m benchmark -s tests/benchmarks/test_shared_limits.py   (a few minutes; BENCH_ROUNDS=n)
 """

@@ -4,10 +4,11 @@ The per-process `RateLimiter` books the whole tier for itself, so N workers on o
 what the tier allows. `SharedRateLimiter` keeps the local limiter's semantics and moves its two books
 to Redis, one pair of keys per (API key hash, model, tier):
 - RPM: the sliding log `_SlidingWindow` keeps, as a sorted set of request stamps (Redis' own time,
-  so machines with skewed clocks agree). A request is stamped when its body goes on the wire, as the
-  service counts it; until then it holds its place in a second set of pending requests (the local
-  limiter's "not sent yet"), so a request that waits long for its connection is still counted, and a
-  worker that dies before sending leaves a pending entry that expires two windows later.
+  so machines with skewed clocks agree), each the earlier of two upper bounds of when the service
+  counted the request: the margin after its body went on the wire, and its answer. Until it is sent a
+  request holds its place in a second set of pending requests (the local limiter's "not sent yet"),
+  so a request that waits long for its connection is still counted, and a worker that dies before
+  sending leaves a pending entry that expires two windows later.
 - concurrency: leases in a sorted set scored by their expiry. A holder renews its leases every third
   of `lease_s` from a background thread, so a crashed worker's slots come back within `lease_s`.
 Both are checked and booked in one Lua script (atomic, one round trip per admission). The `limits`
@@ -32,7 +33,7 @@ from urllib.parse import urlparse, urlunparse
 
 from kluster_agents.integrations._api.errors import KlusterRateLimitStoreError
 from kluster_agents.integrations._api.extras import require
-from kluster_agents.integrations._api.limits import IN_FLIGHT_POLL_S, Hold, RateLimiter
+from kluster_agents.integrations._api.limits import IN_FLIGHT_POLL_S, RPM_MARGIN_S, Hold, RateLimiter
 from kluster_agents.integrations._api.settings import KlusterSettings
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ CONNECT_TIMEOUT_S = 2.0  # an unreachable store fails within seconds instead of 
 # KEYS: sent stamps (score: Redis time), slot leases (score: expiry), pending requests (score: expiry).
 # ARGV: rpm (0: none), window s, concurrency (0: none), lease s, ticket, poll s. Returns {wait, requests in
 # the window, slots held}: wait -1 for "a slot must be released first", 0 when booked, the poll interval
-# when the request that frees the next slot is not sent yet. Numbers travel as strings (Lua numbers
+# when the request that frees the next slot is not sent yet, the time to its stamp when that is still
+# ahead (sent, not answered: its answer may bring it forward). Numbers travel as strings (Lua numbers
 # become integers).
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -62,8 +64,9 @@ if rpm > 0 then
   booked = sent + redis.call('ZCARD', KEYS[3])
   if booked >= rpm then
     if booked - rpm >= sent then return {ARGV[6], tostring(booked), tostring(held)} end
-    local frees = redis.call('ZRANGE', KEYS[1], booked - rpm, booked - rpm, 'WITHSCORES')
-    return {tostring(tonumber(frees[2]) + window - now), tostring(booked), tostring(held)}
+    local stamp = tonumber(redis.call('ZRANGE', KEYS[1], booked - rpm, booked - rpm, 'WITHSCORES')[2])
+    if stamp <= now then stamp = stamp + window end
+    return {tostring(stamp - now), tostring(booked), tostring(held)}
   end
   redis.call('ZADD', KEYS[3], now + 2 * window, ARGV[5])
   redis.call('PEXPIRE', KEYS[3], math.ceil(window * 2000))
@@ -75,12 +78,16 @@ end
 return {'0', tostring(booked), tostring(held)}
 """
 
-# KEYS: sent stamps, pending requests; ARGV: window s, ticket. Moves a booked request to the sent stamps.
-_SENT = """
+# KEYS: sent stamps, pending requests; ARGV: window s, ticket, offset s, margin s. Stamps a booked request
+# `offset` from now (moving it from the pending requests) unless its stamp is that early already.
+_STAMP = """
 local t = redis.call('TIME')
+local stamp = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[3])
+local old = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if old and tonumber(old) <= stamp then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 2000))
+redis.call('ZADD', KEYS[1], stamp, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[1]) + tonumber(ARGV[4])) * 2000))
 return 1
 """
 
@@ -131,7 +138,7 @@ class LimitStore:
             retry=Retry(NoBackoff(), 1),
         )
         self._acquire = self._redis.register_script(_ACQUIRE)
-        self._sent = self._redis.register_script(_SENT)
+        self._stamp = self._redis.register_script(_STAMP)
         self._renew = self._redis.register_script(_RENEW)
         self._leases: dict[str, str] = {}  # ticket -> its lease set
         self._lock = threading.Lock()
@@ -175,11 +182,15 @@ class LimitStore:
                     self._renewer.start()
         return result
 
-    def sent(self, prefix: str, ticket: str, window_s: float) -> None:
+    def stamp(self, prefix: str, ticket: str, window_s: float, offset_s: float, margin_s: float) -> None:
+        """Stamp a booked request `offset_s` from now unless it is stamped earlier (see `_SlidingWindow`)."""
         try:
-            self._sent(keys=[f"{prefix}:rpm", f"{prefix}:pending"], args=[repr(window_s), ticket])
-        except self._errors as exc:  # the booking stamp stands; the request itself goes on
-            logger.warning("could not stamp a sent request in %s: %s", self.url, type(exc).__name__)
+            self._stamp(
+                keys=[f"{prefix}:rpm", f"{prefix}:pending"],
+                args=[repr(window_s), ticket, repr(offset_s), repr(margin_s)],
+            )
+        except self._errors as exc:  # the booking (or the earlier stamp) stands; the request itself goes on
+            logger.warning("could not stamp a request in %s: %s", self.url, type(exc).__name__)
 
     def release(self, ticket: str) -> None:
         with self._lock:
@@ -233,22 +244,30 @@ class _SharedHold(Hold):
     """A request admitted by the shared store: stamps and releases there (errors logged, never raised:
     the request already runs, and its lease expires on its own)."""
 
-    __slots__ = ("_stamped", "_store_ticket")
+    __slots__ = ("_stamps", "_store_ticket")
 
     def __init__(self, limiter: SharedRateLimiter, ticket: str, booked: int, held: int) -> None:
         self._limiter, self._ticket, self._released = limiter, None, False
-        self._store_ticket, self._stamped = ticket, False
+        self._store_ticket, self._stamps = ticket, 0  # 1 once stamped as sent, 2 as answered
         self.generation = limiter._generation
         self.booked_before, self.held_before = booked, held
 
     def sent(self) -> None:
+        self._stamp(1)
+
+    def answered(self) -> None:
+        self._stamp(2)
+
+    def _stamp(self, stage: int) -> None:
+        """One round trip per stage: a stamp as sent after the answer's could not be the earlier one."""
         limiter = self._limiter
         assert isinstance(limiter, SharedRateLimiter)
         with limiter._lock:
-            if self._stamped or not limiter.rpm:
+            if self._stamps >= stage or not limiter.rpm:
                 return
-            self._stamped = True
-        limiter.store.sent(limiter.prefix, self._store_ticket, limiter.window_s)
+            self._stamps = stage
+        offset = limiter.margin_s if stage == 1 else 0.0
+        limiter.store.stamp(limiter.prefix, self._store_ticket, limiter.window_s, offset, limiter.margin_s)
 
     def release(self) -> None:
         limiter = self._limiter
@@ -257,7 +276,7 @@ class _SharedHold(Hold):
             if self._released:
                 return
             self._released = True
-        self.sent()
+        self.answered()
         limiter.store.release(self._store_ticket)
         if limiter._slots is not None:
             limiter._slots.release()
@@ -280,6 +299,7 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(rpm, concurrency, name=name, **kwargs)
         self.store, self.prefix, self.fallback_local = store, prefix, fallback_local
         self.window_s = self._window.window_s if self._window is not None else 60.0
+        self.margin_s = self._window.margin_s if self._window is not None else RPM_MARGIN_S
         self.local = False  # True once the store failed and the fallback took over
 
     def __repr__(self) -> str:

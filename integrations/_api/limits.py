@@ -5,10 +5,10 @@ Why client-side: kluster answers 429 once a key goes over its tier's RPM or conc
 pacing requests here turns "N concurrent calls" into a steady stream that never trips it.
 
 One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_for`):
-- RPM is a sliding window (never more than `rpm` requests in any minute plus `RPM_MARGIN_S`,
-  each stamped when it went on the wire, see `_SlidingWindow`) shared by every thread and event
-  loop, so sync and async callers draw from one budget; callers waiting for it line up first come,
-  first served, so only the head of the line sleeps on the window;
+- RPM is a sliding window (never more than `rpm` requests in any minute, each stamped no earlier than
+  the service counted it, see `_SlidingWindow`) shared by every thread and event loop, so sync and
+  async callers draw from one budget; callers waiting for it line up first come, first served, so only
+  the head of the line sleeps on the window;
 - concurrency is `_Slots`, one count shared by threads and every event loop alike;
 - `call`/`acall` (Verify) retry a 429 after its `Retry-After`, capped, for that caller only;
   on the client pools the SDK retries the 429 after its Retry-After;
@@ -60,12 +60,12 @@ _asleep = asyncio.sleep
 DEFAULT_RETRY_AFTER = 1.0  # seconds to back off when a 429 carries no Retry-After header
 # The docs give the limit as "Requests per minute" and say no more. A sliding window is the strict
 # reading (a fixed calendar minute admits fewer requests per window, never more), so the client keeps
-# at most `rpm` requests in any window of 60 s, which satisfies both. The margin absorbs the jitter
-# between our stamp (the request body written) and the server counting its arrival: 60/61 = 98.4% of
-# the allowed throughput at most.
-SERVICE_WINDOW_S = 60.0
+# at most `rpm` requests in any window of 60 s, which satisfies both.
+RPM_WINDOW_S = 60.0
+# How long after its body was written the service has counted a request at the latest (the network's
+# one-way delay and the service's front door): the stamp of a request whose answer takes longer. Real
+# time: it does not shrink with a window scaled for tests.
 RPM_MARGIN_S = 1.0
-RPM_WINDOW_S = SERVICE_WINDOW_S + RPM_MARGIN_S
 IN_FLIGHT_POLL_S = 0.05  # re-check interval while the request that frees the next RPM slot is not yet sent
 RECOVERY_STEP = 0.05  # of the ceiling: how much a lowered limit rises per window without a 429
 _SENT_EVENT = "send_request_body.complete"  # httpcore's trace event (http11. or http2. prefix)
@@ -74,21 +74,24 @@ _SENT_EVENT = "send_request_body.complete"  # httpcore's trace event (http11. or
 class _SlidingWindow:
     """At most `rpm` requests in any window of `window_s` seconds, as the service counts them.
 
-    The service counts a request when it arrives (the emulator models that), so each request is
-    stamped when its body has been written (`Hold.sent`; at the latest when its response headers
-    come back) and, once `rpm` requests are booked, a new one may start only when the earliest-sent
-    of them is a full window old (it then takes that one's place). Stamping at the answer instead
-    would cost one response time per window: with LLM latencies of seconds, well under 95% of the
-    allowed rate. Requests are not always sent in the order they were booked (one may wait for a
-    connection while the next goes), so the earliest-sent is not always the earliest-booked: waiting
-    on the earliest-booked cost a window as much as that request's delay (0.45 s of a 6 s window
-    through LiteLLM). (A token bucket refilled continuously would let up to 2x rpm into one window.)"""
+    The service counts a request at a moment the client cannot see, only bound: after its body was
+    written (`Hold.sent`) and before its response headers came back (`Hold.answered`). Each request is
+    stamped with the earlier of two upper bounds of that moment: its answer, or `margin_s` after its
+    send (for answers slower than that, as a non-streamed generation). Once `rpm` requests are booked, a
+    new one may start only when the earliest-stamped of them is a full window old (it then takes that
+    one's place). The send alone is no upper bound: a service slow to count one request (0.25 s on a
+    loaded machine) saw the next window's first request early, a 429. The answer alone would cost a
+    whole LLM response time per window; this costs the response time, at most the margin. Requests are
+    not always sent in booking order (one may wait for a connection while the next goes): waiting on the
+    earliest-booked instead cost a window as much as that request's delay (0.45 s of a 6 s window through
+    LiteLLM). (A token bucket refilled continuously would let up to 2x rpm into one window.)"""
 
-    def __init__(self, rpm: int, clock: Callable[[], float], window_s: float) -> None:
+    def __init__(self, rpm: int, clock: Callable[[], float], window_s: float, margin_s: float) -> None:
         self.rpm = rpm
         self.window_s = window_s
+        self.margin_s = margin_s
         self._clock = clock
-        self._stamps: list[list[float]] = []  # one [send time] per booked request; +inf until sent
+        self._stamps: list[list[float]] = []  # one [stamp] per booked request; +inf until sent
         self._lock = threading.Lock()
 
     def try_book(self) -> tuple[float, list[float] | None]:
@@ -100,9 +103,7 @@ class _SlidingWindow:
                 self._stamps = [s for s in self._stamps if s[0] + self.window_s > now]
             if len(self._stamps) >= self.rpm:  # more than `rpm` after the limit was lowered: wait for the surplus
                 stamp = sorted(s[0] for s in self._stamps)[len(self._stamps) - self.rpm]
-                if stamp == math.inf:  # the one that frees the next slot is not on the wire yet
-                    return IN_FLIGHT_POLL_S, None
-                return stamp + self.window_s - now, None
+                return _wait_for(stamp, now, self.window_s), None
             ticket = [math.inf]
             self._stamps.append(ticket)
             return 0.0, ticket
@@ -113,11 +114,19 @@ class _SlidingWindow:
             now = self._clock()
             return sum(1 for s in self._stamps if s[0] + self.window_s > now)
 
-    def done(self, ticket: list[float]) -> None:
-        """Stamp `ticket` now unless it is stamped already (the first of send, headers, release wins)."""
+    def stamp(self, ticket: list[float], offset: float) -> None:
+        """Stamp `ticket` `offset` s from now, unless it is stamped earlier already (the earliest upper
+        bound wins: `margin_s` after the send, the answer, the release)."""
         with self._lock:
-            if ticket[0] == math.inf:
-                ticket[0] = self._clock()
+            ticket[0] = min(ticket[0], self._clock() + offset)
+
+
+def _wait_for(stamp: float, now: float, window_s: float) -> float:
+    """Seconds to wait for the request stamped `stamp` to leave the window; before that stamp (sent, not
+    answered yet) only until it, as its answer may still bring it forward."""
+    if stamp == math.inf:  # not on the wire yet
+        return IN_FLIGHT_POLL_S
+    return stamp - now if stamp > now else stamp + window_s - now
 
 
 class _Slots:
@@ -210,9 +219,10 @@ def holds(limiter: RateLimiter) -> bool:
 
 
 class Hold:
-    """One admitted request: `sent()` stamps its RPM slot (idempotent); `release()` (idempotent) stamps
-    it if nothing did earlier and frees its concurrency slot. It remembers what else was in flight and
-    in the window when it was admitted: if the service refuses it, that is more than the service allows."""
+    """One admitted request: `sent()` (its body written) and `answered()` (its response headers back)
+    stamp its RPM slot, the earliest upper bound winning (see `_SlidingWindow`); `release()` (idempotent)
+    stamps it as answered and frees its concurrency slot. It remembers what else was in flight and in the
+    window when it was admitted: if the service refuses it, that is more than the service allows."""
 
     __slots__ = ("_limiter", "_released", "_ticket", "booked_before", "generation", "held_before")
 
@@ -224,14 +234,18 @@ class Hold:
 
     def sent(self) -> None:
         if self._ticket is not None and self._limiter._window is not None:
-            self._limiter._window.done(self._ticket)
+            self._limiter._window.stamp(self._ticket, self._limiter._window.margin_s)
+
+    def answered(self) -> None:
+        if self._ticket is not None and self._limiter._window is not None:
+            self._limiter._window.stamp(self._ticket, 0.0)
 
     def release(self) -> None:
         with self._limiter._lock:
             if self._released:
                 return
             self._released = True
-        self.sent()
+        self.answered()
         if self._limiter._slots is not None:
             self._limiter._slots.release()
 
@@ -264,7 +278,7 @@ class RateLimiter:
         self.max_rpm, self.max_concurrency = rpm, concurrency  # the ceilings learning never goes above
         self.max_rate_limit_retries = max_rate_limit_retries
         self._clock = clock
-        self._window = _SlidingWindow(rpm, clock, RPM_WINDOW_S) if rpm else None
+        self._window = _SlidingWindow(rpm, clock, RPM_WINDOW_S, RPM_MARGIN_S) if rpm else None
         self._slots = _Slots(concurrency) if concurrency else None
         self._line = _Slots(1)  # callers waiting for the RPM window, first come first served
         self._lock = threading.Lock()
@@ -583,9 +597,9 @@ AsyncTrace = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def _stamping_trace(hold: Hold, inner: Trace | None) -> Trace:
-    """An httpcore `trace` extension that stamps `hold` once the request body is written (then
-    calls the caller's own trace, if any): the moment the request reaches the server, give or take
-    the network's one-way delay, which `RPM_MARGIN_S` covers — whatever the pool wait or connect took."""
+    """An httpcore `trace` extension that stamps `hold` as sent once the request body is written (then
+    calls the caller's own trace, if any): the request reaches the server within `RPM_MARGIN_S` of
+    that, whatever the pool wait or connect took."""
 
     def trace(name: str, info: dict[str, Any]) -> None:
         if name.endswith(_SENT_EVENT):
@@ -659,8 +673,9 @@ class RateLimitedClient(httpx.Client):
     """An `httpx.Client` that admits each real-time request through its model's shared `RateLimiter`.
 
     The gate sits in `send` rather than in a custom transport because httpx turns off its proxy
-    support (HTTP(S)_PROXY, NO_PROXY) for clients built with a transport. A request takes its RPM
-    slot when its body is written (httpcore's `trace` extension) and holds its concurrency slot
+    support (HTTP(S)_PROXY, NO_PROXY) for clients built with a transport. A request is stamped in the
+    RPM window when its body is written (httpcore's `trace` extension) and again, earlier if it comes
+    within the margin, when its response headers come back; it holds its concurrency slot
     until its response is closed (a stream: until it is read to the end or closed); a 429 that
     still happens is counted (`RateLimiter.rate_limited`) and retried by the SDK after its Retry-After."""
 
@@ -682,7 +697,7 @@ class RateLimitedClient(httpx.Client):
             raise
         finally:
             _restore_trace(request, inner)
-        hold.sent()  # headers are back, so it has arrived (a transport without httpcore's trace)
+        hold.answered()  # headers are back: the service counted it by now
         if response.status_code == 429:
             try:
                 response.read()  # a short error body that names the limit (reading it closes the response)
@@ -719,7 +734,7 @@ class AsyncRateLimitedClient(httpx.AsyncClient):
             raise
         finally:
             _restore_trace(request, inner)
-        hold.sent()  # headers are back, so it has arrived (a transport without httpcore's trace)
+        hold.answered()  # headers are back: the service counted it by now
         if response.status_code == 429:
             try:
                 await response.aread()  # a short error body that names the limit (reading it closes the response)

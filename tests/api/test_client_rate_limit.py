@@ -24,6 +24,7 @@ from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations.emulator._server.server import Emulator
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
+OTHER_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 LIMIT = 3
 CALLS = 24
 LATENCY = 0.05
@@ -165,18 +166,36 @@ def test_cancelled_async_waiter_passes_its_slot_on() -> None:
     assert limiter._slots is not None and limiter._slots._free == 1
 
 
-def test_rpm_slot_is_stamped_when_the_request_is_sent_not_answered(kluster_emulator: Emulator) -> None:
-    """The service counts a request when it arrives: a slow answer must not delay the next window."""
-    kluster_emulator.controls.add_latency(0.5, path="/chat/completions")
-    settings = _settings(kluster_emulator, client_rpm=1)
+def _stamp_of_one_call(emulator: Emulator, latency: float) -> tuple[float, float, float]:
+    """(before the call, its RPM stamp, after the call) for one call answered `latency` s late."""
+    settings = _settings(emulator, client_rpm=1)
+    client = make_client(settings)
+    ask = {"messages": [{"role": "user", "content": "hi"}]}
+    client.chat.completions.create(model=OTHER_MODEL, **ask)  # the SDK's first-call imports, another budget
+    emulator.controls.add_latency(latency, path="/chat/completions")
     started = time.monotonic()
-    make_client(settings).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
-    answered = time.monotonic()
+    client.chat.completions.create(model=MODEL, **ask)
     window = limiter_for(MODEL, settings)._window
     assert window is not None
     (stamp,) = [ticket[0] for ticket in window._stamps]
-    assert answered - started >= 0.5
-    assert started <= stamp < started + 0.4  # written before the emulator held the answer 0.5 s
+    return started, stamp, time.monotonic()
+
+
+def test_a_slow_answer_is_stamped_a_margin_after_the_send(
+    kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service counts a request when it arrives: a slow answer must not delay the next window."""
+    monkeypatch.setattr(limits, "RPM_MARGIN_S", 0.2)
+    started, stamp, answered = _stamp_of_one_call(kluster_emulator, 0.6)
+    assert answered - started >= 0.6
+    assert started + 0.2 <= stamp < started + 0.5  # written before the emulator held the answer 0.6 s
+
+
+def test_an_answer_within_the_margin_is_the_stamp(kluster_emulator: Emulator) -> None:
+    """The service counted the request before answering: the answer bounds its count, whatever lag the
+    send had to the service (the margin after the send would be the later bound)."""
+    started, stamp, answered = _stamp_of_one_call(kluster_emulator, 0.3)
+    assert started + 0.3 <= stamp <= answered
 
 
 def test_without_httpcore_the_slot_is_stamped_when_headers_arrive() -> None:
@@ -215,11 +234,12 @@ def test_the_callers_own_trace_still_sees_every_event(kluster_emulator: Emulator
 
 
 def test_no_call_fails_under_an_rpm_limit(kluster_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """RPM end to end with `max_retries=0`: the emulator's minute sped up to 1 s, the client's window
-    1.25 s (an in-process emulator shares the GIL, so the scaled margin is generous); 9 calls, 3 windows."""
+    """RPM end to end with `max_retries=0`: the emulator's minute sped up to 1 s and the client's window
+    alike, the margin in real time (an in-process emulator shares the GIL with the callers, so it may
+    count a request well after its send: the quick answers bound that); 9 calls, 3 windows."""
     kluster_emulator.controls.clock.set_speed(60.0)
     kluster_emulator.controls.enable_rate_limits(rpm=3)
-    monkeypatch.setattr(limits, "RPM_WINDOW_S", 1.25)
+    monkeypatch.setattr(limits, "RPM_WINDOW_S", 1.0)
     settings = _settings(kluster_emulator, client_rpm=3, client_concurrency=100)
 
     async def go(client: openai.AsyncOpenAI) -> list[BaseException | None]:
@@ -234,7 +254,7 @@ def test_no_call_fails_under_an_rpm_limit(kluster_emulator: Emulator, monkeypatc
 
     started = time.monotonic()
     assert [e for e in asyncio.run(go(make_async_client(settings))) if e is not None] == []
-    assert time.monotonic() - started >= 2 * 1.25  # three waves: paced, not lucky
+    assert time.monotonic() - started >= 2 * 1.0  # three waves: paced, not lucky
     unlimited = make_async_client(_settings(kluster_emulator, client_rate_limit=False))
     errors = [e for e in asyncio.run(go(unlimited)) if e is not None]  # the control: the same load trips it
     assert errors and all(isinstance(e, openai.RateLimitError) for e in errors)

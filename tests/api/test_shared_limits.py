@@ -46,7 +46,8 @@ def test_two_limiters_share_one_rpm_budget(redis_server: RedisServer) -> None:
     assert all(hold is not None for hold in admitted)
     for hold in admitted:
         hold.sent()  # type: ignore[union-attr]
-    for limiter in (a, b):  # the minute's three are sent, whichever process booked them
+        hold.answered()  # type: ignore[union-attr]
+    for limiter in (a, b):  # the minute's three are answered, whichever process booked them
         wait, hold = limiter._admit()
         assert hold is None
         assert 50 < wait <= limits.RPM_WINDOW_S
@@ -63,10 +64,41 @@ def test_a_booked_request_keeps_its_place_until_it_is_sent(redis_server: RedisSe
     time.sleep(0.5)  # longer than the window, not sent yet
     assert b._admit() == (limits.IN_FLIGHT_POLL_S, None)  # poll until it is sent
     hold.sent()
+    hold.answered()
     wait, _ = b._admit()
     assert 0.2 < wait <= 0.3  # a window from when it went out
     time.sleep(wait)
     assert b._admit()[1] is not None
+
+
+def test_a_request_answered_within_the_margin_is_counted_from_its_answer(redis_server: RedisServer) -> None:
+    """The service counted a request by the time it answered: the stamp is its answer, not the margin
+    after its send (which another process waits for only until the answer may come)."""
+    redis.Redis.from_url(redis_server.url).flushdb()
+    a, b = _limiter(redis_server, 1, None), _limiter(redis_server, 1, None)
+    hold = a._admit()[1]
+    assert hold is not None
+    hold.sent()
+    wait, _ = b._admit()
+    assert 0.5 * limits.RPM_MARGIN_S < wait <= limits.RPM_MARGIN_S  # its stamp is still ahead: ask again then
+    hold.answered()
+    hold.sent()  # a later, weaker bound changes nothing
+    wait, _ = b._admit()
+    assert limits.RPM_WINDOW_S - 0.5 < wait <= limits.RPM_WINDOW_S
+
+
+def test_a_slow_answer_leaves_the_request_counted_a_margin_after_its_send(redis_server: RedisServer) -> None:
+    redis.Redis.from_url(redis_server.url).flushdb()
+    a, b = _limiter(redis_server, 1, None), _limiter(redis_server, 1, None)
+    for limiter in (a, b):
+        limiter.window_s, limiter.margin_s = 0.5, 0.2
+    hold = a._admit()[1]
+    assert hold is not None
+    hold.sent()
+    time.sleep(0.35)  # the answer comes after the margin
+    hold.release()
+    wait, _ = b._admit()
+    assert 0.2 < wait <= 0.35  # 0.2 + 0.5 s after the send, not 0.5 s after the answer
 
 
 def test_two_limiters_share_concurrency_slots(redis_server: RedisServer) -> None:

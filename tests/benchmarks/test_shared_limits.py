@@ -1,15 +1,19 @@
 """Many workers, one tier: WORKERS processes x CALLS concurrent calls through mixed adapters (core client,
 LangChain, LiteLLM, PydanticAI, CrewAI, one per process in turn) against one emulator enforcing the trial
 tier's RPM and concurrency, its minute sped up SPEED x. The clients' window is the service's minute shrunk
-alike plus JITTER_S: the margin covers the time between our stamp and the server's count (event loops and
-the server lagging on a loaded machine), which is real time and does not shrink with the emulated clock
-(scaled too, the 1 s margin would be 0.1 s, less than that lag). Each worker warms its framework up with one
-call on another model (another budget) first, so first-call imports do not hold a slot. Run twice,
-interleaved over ROUNDS rounds: with KLUSTER_RATE_LIMIT_STORE (a real Redis server) and with today's
-per-process limiters. Prints the 429s the emulator answered (each one reaches a caller's SDK, which retries
-it), the calls that failed, and the % of the tier's RPM used, counted where the service counts: from the
-emulator's first admission to the first admission of the last window's wave, against the windows allowed.
-Asserts >= 95% of the RPM for the shared store, no call lost, and far fewer 429s than per-process limiters.
+alike; their margin (how long after its send the service has counted a request at the latest, for answers that
+take longer) stays the shipped 1 s: it is real time (the network, the server lagging on a loaded machine) and
+does not shrink with the emulated clock. Scaled too (0.1 s; 0.15 s as this benchmark once had it), it is
+within reach of the emulator's admission lag on a loaded machine (up to 0.12 s measured), and a lag past it
+let the next window's first request in early: 2 x 429 in one run, 26 with 0.25 s stalls injected into 3% of
+the emulator's admissions (none since the stamp is the answer when that comes first, the same stalls
+included). Each worker warms its framework up with one call on another model (another budget) first, so
+first-call imports do not hold a slot. Run twice, interleaved over ROUNDS rounds: with
+KLUSTER_RATE_LIMIT_STORE (a real Redis server) and with today's per-process limiters. Prints the 429s the
+emulator answered (each one reaches a caller's SDK, which retries it), the calls that failed, and the % of the
+tier's RPM used, counted where the service counts: from the emulator's first admission to the first admission
+of the last window's wave, against the windows allowed. Asserts for the shared store 0 x 429, >= 95% of the
+RPM and no call lost.
 
 Run: uv run pytest -m benchmark -s tests/benchmarks/test_shared_limits.py   (a few minutes; BENCH_ROUNDS=n)
 """
@@ -39,7 +43,6 @@ MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 WARM_UP_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"  # its own budget: warming up costs MODEL nothing
 TIER = "trial"
 WORKERS, CALLS, SPEED = 8, 50, 10.0
-JITTER_S = 0.15  # real seconds between our stamp and the server's count, at most, on a loaded 2-core machine
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 ADAPTERS = ["core", "langchain", "litellm", "pydantic_ai", "crewai"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +51,7 @@ WORKER = textwrap.dedent(f"""
     import asyncio, json, sys, time
     from pathlib import Path
     from kluster_agents.integrations._api import limits
-    limits.RPM_WINDOW_S = limits.SERVICE_WINDOW_S / {SPEED} + {JITTER_S}
+    limits.RPM_WINDOW_S = limits.RPM_WINDOW_S / {SPEED}  # the minute scaled; the margin stays real time
     from tests.benchmarks import test_rate_limit as adapters
 
     go, name = Path(sys.argv[1]), sys.argv[2]
@@ -158,5 +161,5 @@ def test_shared_limits_across_processes(emulator: RemoteEmulator, redis_server: 
     print(f"goals (redis store): 0 x 429 -> {sum(r[0] for r in shared)}, >= 95% of the RPM -> {used:.1%}")
     assert sum(r[1] for r in shared) == 0  # no call lost
     assert used >= 0.95
-    # the 0 x 429 goal is not met yet (2 measured): one budget refuses far less than eight
-    assert sum(r[0] for r in shared) * 5 <= sum(r[0] for r in local)
+    assert sum(r[0] for r in shared) == 0
+    assert sum(r[0] for r in local) > 0  # the control: eight budgets on one tier are refused

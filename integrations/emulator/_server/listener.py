@@ -28,6 +28,10 @@ class BurstAcceptServer(uvicorn.Server):
     _listeners: list[_Listener]
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._listeners = []
+        if sockets is None:  # uvicorn binds from its config: its own listener
+            await super().startup()
+            return
         await super().startup(sockets=[])  # the lifespan and server state, with no listener of uvicorn's
         loop = asyncio.get_running_loop()
         config, state, app_state = self.config, self.server_state, self.lifespan.state
@@ -38,15 +42,14 @@ class BurstAcceptServer(uvicorn.Server):
             )
             return made
 
-        self._listeners = []
-        for sock in sockets or ():
+        for sock in sockets:
             try:
                 self._listeners.append(_Listener(loop, sock, protocol, config.backlog))
             except NotImplementedError:  # a loop that cannot watch a socket (Windows' proactor): uvicorn's way
                 self.servers.append(await loop.create_server(protocol, sock=sock, backlog=config.backlog))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for listener in getattr(self, "_listeners", ()):
+        for listener in getattr(self, "_listeners", ()):  # none when never started
             listener.close()
         await super().shutdown(sockets)
 

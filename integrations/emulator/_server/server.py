@@ -120,29 +120,31 @@ class Emulator:
 
         return KlusterSettings.load(api_key=self._key, base_url=self.base_url, tier=self.controls.tier.value)
 
-    def _config(self) -> Any:
+    def _uvicorn_server(self) -> Any:
         import uvicorn
 
-        return uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            loop="auto",
-            http=header_deadline_protocol(self._header_timeout, self._body_timeout),
-            ws="none",
-            timeout_keep_alive=5,  # idle after a response; the header deadline bounds a request's start
-            timeout_graceful_shutdown=1,
+        from kluster_agents.integrations.emulator._server.listener import BurstAcceptServer
+
+        return BurstAcceptServer(
+            uvicorn.Config(
+                self.app,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                loop="auto",
+                http=header_deadline_protocol(self._header_timeout, self._body_timeout),
+                ws="none",
+                timeout_keep_alive=5,  # idle after a response; the header deadline bounds a request's start
+                timeout_graceful_shutdown=1,
+            )
         )
 
     def start(self) -> Emulator:
         """Start serving in a daemon thread; returns once the server accepts connections."""
-        import uvicorn
-
         if self._thread is not None:
             return self
         self._socket = _bind(self._requested_port)
-        self._server = uvicorn.Server(self._config())
+        self._server = self._uvicorn_server()
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},
@@ -213,12 +215,10 @@ class Emulator:
 
     def serve_forever(self, on_ready: Callable[[Emulator], None] | None = None) -> None:
         """Serve in the foreground until interrupted (Ctrl-C); `on_ready` runs once the port is bound."""
-        import uvicorn
-
         self._socket = _bind(self._requested_port)
         if on_ready is not None:
             on_ready(self)
-        self._server = uvicorn.Server(self._config())
+        self._server = self._uvicorn_server()
         # This process now only serves: the modules and objects built so far live as long as it does, so
         # move them out of the collector's generations; each full collection then walks only new objects.
         gc.freeze()

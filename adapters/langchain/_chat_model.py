@@ -364,19 +364,22 @@ class ChatKluster(BaseChatOpenAI):
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         splitter = self._splitter()
         try:
+            if splitter is None:  # chunks pass through untouched
+                yield from super()._stream(*args, **kwargs)
+                return
             for generation in super()._stream(*args, **kwargs):
                 yield _split_chunk(generation, splitter)
         except Exception as exc:
             raise_typed(exc)
             raise
-        if splitter is not None and (tail := _flushed(splitter)) is not None:
+        if (tail := _flushed(splitter)) is not None:
             yield tail
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         splitter = self._splitter()
         try:
             async for generation in super()._astream(*args, **kwargs):
-                yield _split_chunk(generation, splitter)
+                yield generation if splitter is None else _split_chunk(generation, splitter)
         except Exception as exc:
             raise_typed(exc)
             raise
@@ -391,9 +394,10 @@ class ChatKluster(BaseChatOpenAI):
             return None
         message = generation.message
         if isinstance(message, AIMessageChunk):
-            message.response_metadata["model_provider"] = PROVIDER
+            metadata = message.response_metadata
+            metadata["model_provider"] = PROVIDER
             if chunk.get(ESTIMATED_FLAG):
-                message.response_metadata["usage_estimated"] = True
+                metadata["usage_estimated"] = True
         choices = chunk.get("choices")
         if not choices:
             return generation
@@ -569,9 +573,9 @@ def _move_reasoning(message: Any, reasoning: Any, *, split_inline: bool) -> None
             message.content = split.content
 
 
-def _split_chunk(generation: ChatGenerationChunk, splitter: ThinkSplitter | None) -> ChatGenerationChunk:
+def _split_chunk(generation: ChatGenerationChunk, splitter: ThinkSplitter) -> ChatGenerationChunk:
     message = generation.message
-    if splitter is None or not isinstance(message, AIMessageChunk) or not isinstance(message.content, str):
+    if not isinstance(message, AIMessageChunk) or not isinstance(message.content, str):
         return generation
     reasoning, content = splitter.feed(message.content)
     message.content = content

@@ -58,15 +58,17 @@ from kluster_agents.integrations._api.openai_errors import (
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._api.stream_usage import (
     INCLUDE_USAGE,
+    UsageCounter,
     is_stream_options_refusal,
     remember_refusal,
     should_ask,
-    with_usage,
 )
 from kluster_agents.integrations._version import USER_AGENT
 
 # Keyword arguments of `create()` that are request options, not body parameters.
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+_OPTION_NAMES = frozenset(_REQUEST_OPTIONS)
+_Omit = openai.Omit
 # The SDK tells the server its read timeout in this header whenever a timeout is set (ours always is);
 # kluster.ai documents no use for it, and building and reading it back costs ~5 µs a request, so it is
 # left out (the timeout itself still applies). A caller's own value for it is sent as given.
@@ -80,8 +82,12 @@ def prepare_create_kwargs(
 
     `shapes` (the client's `RequestShapes`, built for `settings`) keeps compat's per-shape decisions
     between calls, so a repeated request shape costs only its per-value checks."""
-    options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
-    body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, openai.Omit)}
+    if _OPTION_NAMES.isdisjoint(kwargs):  # the usual call (LangChain's): body parameters only
+        options: dict[str, Any] = {}
+        body = {k: v for k, v in kwargs.items() if not isinstance(v, _Omit)}
+    else:
+        options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
+        body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, _Omit)}
     headers = options.get("extra_headers")
     if headers is None:
         options["extra_headers"] = {READ_TIMEOUT_HEADER: openai.omit}
@@ -92,17 +98,34 @@ def prepare_create_kwargs(
         if not any(type(name) is str and name.lower() == READ_TIMEOUT_HEADER for name in headers):
             headers[READ_TIMEOUT_HEADER] = openai.omit
         options["extra_headers"] = headers
+    key = None
     if shapes is not None and shapes.settings is settings:
-        prepared = shapes.prepare(body)
+        prepared, key = shapes.prepare_keyed(body)
     else:
         prepared = prepare_chat_request(body, settings=settings)
     # what compat changed, for the emulator's inspector (never content); the same dict back: nothing
     if prepared is not body and sends_compat_header(settings):
-        changes = compat_changes(body, prepared)
-        if changes:
-            options["extra_headers"] = {**(options.get("extra_headers") or {}), COMPAT_HEADER: header_value(changes)}
+        summary = _compat_summary(body, prepared, shapes, key)
+        if summary:
+            options["extra_headers"] = {**(options.get("extra_headers") or {}), COMPAT_HEADER: summary}
     prepared.update(options)  # `prepared` is never the caller's dict: `body` is a copy
     return prepared
+
+
+def _compat_summary(
+    body: dict[str, Any], prepared: dict[str, Any], shapes: RequestShapes | None, key: tuple[Any, ...] | None
+) -> str:
+    """The compat header's value ("" when nothing changed), kept per shape when the fast path answered
+    (the change then follows from the shape alone)."""
+    if shapes is not None and key is not None:
+        summary: str | None = shapes.notes.get(key)
+        if summary is not None:
+            return summary
+    changes = compat_changes(body, prepared)
+    summary = header_value(changes) if changes else ""
+    if shapes is not None and key is not None:
+        shapes.notes[key] = summary
+    return summary
 
 
 def _shapes_of(client: Any) -> RequestShapes | None:
@@ -202,12 +225,12 @@ class KlusterCompletions(Completions):
             if ask:
                 try:
                     stream = super().create(**_usage_probe(self._client, prepared))
-                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                    return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):
                         raise
                     remember_refusal(base)
-            return with_usage(checked_result(super().create(**prepared), self._client), prepared["messages"])
+            return checked_result(super().create(**prepared), self._client, UsageCounter(prepared["messages"]))
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             twin = openai_twin(exc, self._client)
             if twin is exc:
@@ -239,12 +262,13 @@ class AsyncKlusterCompletions(AsyncCompletions):
             if ask:
                 try:
                     stream = await super().create(**_usage_probe(self._client, prepared))
-                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                    return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):
                         raise
                     remember_refusal(base)
-            return with_usage(checked_result(await super().create(**prepared), self._client), prepared["messages"])
+            stream = await super().create(**prepared)
+            return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             twin = openai_twin(exc, self._client)
             if twin is exc:

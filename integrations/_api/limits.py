@@ -165,6 +165,9 @@ class _Slots:
     def release(self) -> None:
         with self._lock:
             self.held -= 1
+            if not self._waiters or self._free < 0:  # nobody to hand it to: `grow`'s first step, one lock
+                self._free += 1
+                return
         self.grow()
 
     def shrink(self) -> None:
@@ -331,6 +334,8 @@ class RateLimiter:
 
     def _recover(self) -> None:
         """After a whole window without a 429 (and since the last raise), raise each lowered limit a step."""
+        if self.rpm == self.max_rpm and self.concurrency == self.max_concurrency:
+            return  # nothing lowered (the usual case, read without the lock: asked on every request)
         with self._lock:
             now = self._clock()
             if now - max(self._last_429, self._last_raise) < RPM_WINDOW_S:
@@ -567,8 +572,9 @@ def limiter_for_request(request: httpx.Request, scope: LimitScope) -> RateLimite
         return None
     url = request.url
     base_url = f"{url.scheme}://{url.netloc.decode('ascii')}{path[: -len(endpoint)]}"
-    auth = request.headers.get("authorization", "")
-    return _limiter(base_url, scope, model, auth.removeprefix("Bearer ") if scope[3] is not None else None)
+    if scope[3] is None:  # a budget of this process: no key needed
+        return _limiter(base_url, scope, model)
+    return _limiter(base_url, scope, model, request.headers.get("authorization", "").removeprefix("Bearer "))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -673,15 +679,18 @@ class RateLimitedClient(httpx.Client):
         if limiter is None or holds(limiter):
             return super().send(request, stream=stream, **kwargs)
         hold = limiter.acquire()
+        stamps = bool(limiter.rpm)  # without an RPM limit there is no send time to stamp: no trace hook
         inner = request.extensions.get("trace")
-        request.extensions["trace"] = _stamping_trace(hold, inner)
+        if stamps:
+            request.extensions["trace"] = _stamping_trace(hold, inner)
         try:
             response = super().send(request, stream=True, **kwargs)
         except BaseException:
             hold.release()
             raise
         finally:
-            _restore_trace(request, inner)
+            if stamps:
+                _restore_trace(request, inner)
         hold.sent()  # headers are back, so it has arrived (a transport without httpcore's trace)
         if response.status_code == 429:
             try:
@@ -689,12 +698,16 @@ class RateLimitedClient(httpx.Client):
             finally:
                 hold.release()
             limiter.saw_429(_retry_after(response), hold, response.text)
-        response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
-        if not stream:
+        if not stream:  # read and closed here: the slot is free once it is (no stream wrapper to watch it)
             try:
                 response.read()
             finally:
-                response.close()
+                try:
+                    response.close()
+                finally:
+                    hold.release()
+            return response
+        response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         return response
 
 
@@ -710,15 +723,18 @@ class AsyncRateLimitedClient(httpx.AsyncClient):
         if limiter is None or holds(limiter):
             return await super().send(request, stream=stream, **kwargs)
         hold = await limiter.aacquire()
+        stamps = bool(limiter.rpm)  # without an RPM limit there is no send time to stamp: no trace hook
         inner = request.extensions.get("trace")
-        request.extensions["trace"] = _async_stamping_trace(hold, inner)
+        if stamps:
+            request.extensions["trace"] = _async_stamping_trace(hold, inner)
         try:
             response = await super().send(request, stream=True, **kwargs)
         except BaseException:
             hold.release()
             raise
         finally:
-            _restore_trace(request, inner)
+            if stamps:
+                _restore_trace(request, inner)
         hold.sent()  # headers are back, so it has arrived (a transport without httpcore's trace)
         if response.status_code == 429:
             try:
@@ -726,10 +742,14 @@ class AsyncRateLimitedClient(httpx.AsyncClient):
             finally:
                 hold.release()
             limiter.saw_429(_retry_after(response), hold, response.text)
-        response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
-        if not stream:
+        if not stream:  # as in `RateLimitedClient.send`
             try:
                 await response.aread()
             finally:
-                await response.aclose()
+                try:
+                    await response.aclose()
+                finally:
+                    hold.release()
+            return response
+        response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         return response

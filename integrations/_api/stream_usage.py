@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import openai
@@ -82,8 +82,9 @@ def prompt_estimate(messages: Sequence[Any]) -> int:
     return total
 
 
-class _Counter:
-    """Watches a stream's chunks: whether usage came, and how much text to count if not."""
+class UsageCounter:
+    """Watches a stream's chunks (`see`, called by the stream checker): whether usage came, and how much
+    text to count if not; `tail()` is then the estimated usage chunk that ends the stream."""
 
     def __init__(self, messages: Sequence[Any]) -> None:
         self.messages = messages
@@ -99,12 +100,17 @@ class _Counter:
             self.seen_usage = True
         for choice in chunk.choices:
             delta = choice.delta
-            self.chars += len(delta.content or "") + len(getattr(delta, "reasoning_content", None) or "")
-            for call in delta.tool_calls or []:
+            if delta.content:
+                self.chars += len(delta.content)
+            extra = delta.model_extra  # where `reasoning_content` is (not an openai field): no getattr miss
+            if extra and (reasoning := extra.get("reasoning_content")):
+                self.chars += len(reasoning)
+            for call in delta.tool_calls or ():
                 if call.function is not None:
                     self.chars += len(call.function.name or "") + len(call.function.arguments or "")
 
-    def estimated_chunk(self) -> ChatCompletionChunk | None:
+    def tail(self) -> ChatCompletionChunk | None:
+        """The estimated usage chunk for a stream that ended without usage, else None."""
         if self.seen_usage or self.last is None:
             return None
         prompt = prompt_estimate(self.messages)
@@ -130,33 +136,6 @@ class _Counter:
         )
 
 
-def _sync_chunks(source: Iterator[Any], counter: _Counter) -> Iterator[Any]:
-    for chunk in source:
-        counter.see(chunk)
-        yield chunk
-    extra = counter.estimated_chunk()
-    if extra is not None:
-        yield extra
-
-
-async def _async_chunks(source: AsyncIterator[Any], counter: _Counter) -> AsyncIterator[Any]:
-    async for chunk in source:
-        counter.see(chunk)
-        yield chunk
-    extra = counter.estimated_chunk()
-    if extra is not None:
-        yield extra
-
-
-def with_usage(stream: Any, messages: Sequence[Any]) -> Any:
-    """The same `Stream`/`AsyncStream` object, ending with an estimated usage chunk when the server sent none."""
-    if isinstance(stream, openai.Stream):
-        stream._iterator = _sync_chunks(stream._iterator, _Counter(messages))
-    elif isinstance(stream, openai.AsyncStream):
-        stream._iterator = _async_chunks(stream._iterator, _Counter(messages))
-    return stream
-
-
 def is_estimated(usage: Any) -> bool:
     """True for usage counted client-side (a dict or an openai/pydantic object)."""
     if isinstance(usage, Mapping):
@@ -172,5 +151,4 @@ __all__ = [
     "forget_refusals",
     "is_estimated",
     "refuses_stream_options",
-    "with_usage",
 ]

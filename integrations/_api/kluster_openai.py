@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import openai
 from openai._legacy_response import LegacyAPIResponse
+from openai._models import FinalRequestOptions
 from openai.resources.beta import AsyncBeta, Beta
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 from openai.resources.embeddings import AsyncEmbeddings, Embeddings
@@ -46,6 +47,7 @@ from kluster_agents.integrations._api.compat_trace import (
     with_probe,
 )
 from kluster_agents.integrations._api.embeddings import prepare_embedding_kwargs
+from kluster_agents.integrations._api.limits import MODEL_EXTENSION
 from kluster_agents.integrations._api.openai_errors import (
     checked_body,
     checked_result,
@@ -321,6 +323,17 @@ class AsyncKlusterEmbeddingsResource(AsyncEmbeddings):
         return await super().create(**prepare_embedding_kwargs(kwargs))
 
 
+def _named_model(request: httpx.Request, options: FinalRequestOptions) -> httpx.Request:
+    """`request` naming the model of its JSON body (`extra_body` wins, as when the SDK merges them) in
+    `MODEL_EXTENSION`, for the rate limiter of a shared pool."""
+    body, extra = options.json_data, options.extra_json
+    if isinstance(extra, Mapping) and "model" in extra:
+        body = extra
+    if isinstance(body, Mapping) and "model" in body:
+        request.extensions[MODEL_EXTENSION] = body["model"]
+    return request
+
+
 class KlusterOpenAI(openai.OpenAI):
     """An `openai.OpenAI` for kluster.ai that applies compat to chat completions."""
 
@@ -339,6 +352,9 @@ class KlusterOpenAI(openai.OpenAI):
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             raise_typed(exc, self)
             raise
+
+    def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx.Request:
+        return _named_model(super()._build_request(options, retries_taken=retries_taken), options)
 
     def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:
         return refuse_page(super()._send_request(request, stream=stream, **kwargs))
@@ -376,6 +392,9 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             raise_typed(exc, self)
             raise
+
+    def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx.Request:
+        return _named_model(super()._build_request(options, retries_taken=retries_taken), options)
 
     async def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:
         return refuse_page(await super()._send_request(request, stream=stream, **kwargs))

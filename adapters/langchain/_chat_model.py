@@ -3,8 +3,8 @@
 A `BaseChatOpenAI` subclass (like `ChatDeepSeek`/`ChatXAI`; not `ChatOpenAI`, whose payload and
 structured-output defaults target OpenAI). What kluster changes:
 - clients come from `kluster_agents.integrations._api.client` (compat-enforcing, shared pool, retries);
-- every request goes through `compat` exactly once, in the kluster openai client (drops,
-  `max_tokens` -> `max_completion_tokens`, refusals before the network);
+- every request goes through `compat` exactly once, in the kluster openai client (drops, translations,
+  refusals before the network); the payload names `max_completion_tokens`, as ChatOpenAI's does;
 - capabilities (tools, vision, reasoning, limits) come from the model catalog;
 - structured output never uses `response_format` (kluster refuses it): tool calling on models
   with tools, prompted JSON with validation and bounded retry elsewhere;
@@ -298,6 +298,9 @@ class ChatKluster(BaseChatOpenAI):
             self.settings.require_api_key()  # raises KlusterConfigError before any network
         mode = AdaptiveMode.coerce(kwargs.pop("adaptive")) if "adaptive" in kwargs else self.adaptive
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)  # compat runs once, in the client
+        if "max_tokens" in payload and "max_completion_tokens" not in payload:
+            # the current name, as ChatOpenAI sends it: a plain request then leaves compat unchanged
+            payload["max_completion_tokens"] = payload.pop("max_tokens")
         if mode is not None:  # the kluster client sees the options, waits for the job, returns the answer
             extra_body = payload.get("extra_body")
             if isinstance(extra_body, dict) and "metadata" in extra_body:

@@ -322,6 +322,9 @@ def _check_encodable(value: Any, where: str) -> None:
             ) from None
 
 
+_NUMBERS = (int, float)
+
+
 def _check_ranges(request: Mapping[str, Any], names: Iterable[str] = _RANGES) -> None:
     """Refuse a sampling parameter out of its range (`names`: those to check, default all)."""
     for name in names:
@@ -329,7 +332,7 @@ def _check_ranges(request: Mapping[str, Any], names: Iterable[str] = _RANGES) ->
         if value is None:
             continue
         low, high = _RANGES[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        if isinstance(value, bool) or not isinstance(value, _NUMBERS) or not low <= value <= high:
             raise KlusterInvalidRequestError(
                 f"{name}={value!r} is out of range: use a number from {low:g} to {high:g}.", parameter=name
             )
@@ -494,7 +497,8 @@ class RequestShapes:
             _check_ranges(body, ranges)
         if rename:
             logger.debug("kluster-agents: translated `max_tokens` to `max_completion_tokens`.")
-            body = {k: v for k, v in body.items() if k != "max_tokens"} | {"max_completion_tokens": body["max_tokens"]}
+            body = dict(body)  # never the caller's dict; the new name goes last, as the full pass puts it
+            body["max_completion_tokens"] = body.pop("max_tokens")
         if max_output:
             requested = body.get("max_completion_tokens")
             if requested is not None and not (type(requested) is int and 1 <= requested <= max_output):
@@ -509,9 +513,8 @@ _RULED_PARAMS = PARAM_RULES.keys() | {"tools", "tool_choice", "parallel_tool_cal
 def _plain_values(body: dict[str, Any]) -> bool:
     """No None value, and plain text messages (which every compat rule leaves as they are; non-ASCII
     text only when it can be sent as UTF-8, else the full pass names the problem)."""
-    for value in body.values():
-        if value is None:
-            return False
+    if None in body.values():  # JSON values: compared by identity, then ==
+        return False
     messages = body["messages"]
     if type(messages) is not list or not messages:
         return False

@@ -61,15 +61,16 @@ from kluster_agents.integrations._api.settings import KlusterSettings, resolve_s
 from kluster_agents.integrations._api.stream_usage import (
     INCLUDE_USAGE,
     UsageCounter,
+    accepts_stream_options,
     is_stream_options_refusal,
+    remember_acceptance,
     remember_refusal,
     should_ask,
 )
 from kluster_agents.integrations._version import USER_AGENT
 
 # Keyword arguments of `create()` that are request options, not body parameters.
-_REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
-_OPTION_NAMES = frozenset(_REQUEST_OPTIONS)
+_OPTION_NAMES = frozenset(("extra_headers", "extra_query", "extra_body", "timeout"))
 _Omit = openai.Omit
 # The SDK tells the server its read timeout in this header whenever a timeout is set (ours always is);
 # kluster.ai documents no use for it, and building and reading it back costs ~5 µs a request, so it is
@@ -84,12 +85,11 @@ def prepare_create_kwargs(
 
     `shapes` (the client's `RequestShapes`, built for `settings`) keeps compat's per-shape decisions
     between calls, so a repeated request shape costs only its per-value checks."""
-    if _OPTION_NAMES.isdisjoint(kwargs):  # the usual call (LangChain's): body parameters only
-        options: dict[str, Any] = {}
-        body = {k: v for k, v in kwargs.items() if not isinstance(v, _Omit)}
-    else:
-        options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
-        body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, _Omit)}
+    body = {k: v for k, v in kwargs.items() if not isinstance(v, _Omit)}
+    options: dict[str, Any] = {}
+    for name in _OPTION_NAMES.intersection(kwargs):  # usually none, or LangChain's extra_headers alone
+        options[name] = kwargs[name]
+        body.pop(name, None)
     headers = options.get("extra_headers")
     if headers is None:
         options["extra_headers"] = {READ_TIMEOUT_HEADER: openai.omit}
@@ -158,12 +158,18 @@ def _stream_plan(client: Any, prepared: dict[str, Any]) -> tuple[bool, str, bool
     return True, base, should_ask(settings.stream_usage, base)
 
 
-def _usage_probe(client: Any, prepared: dict[str, Any]) -> dict[str, Any]:
+def _usage_probe(client: Any, prepared: dict[str, Any], base: str) -> dict[str, Any]:
     """`prepared` asking for stream usage; labelled as the usage probe for the emulator's inspector when
-    a refusal is expected and handled (`auto`) and the compat header is sent."""
+    a refusal is expected and handled (`auto`, the base URL not known to accept it yet) and the compat
+    header is sent."""
     asked = {**prepared, "stream_options": INCLUDE_USAGE}
     settings = _settings_of(client)
-    if settings is not None and settings.stream_usage == "auto" and sends_compat_header(settings):
+    if (
+        settings is not None
+        and settings.stream_usage == "auto"
+        and not accepts_stream_options(base)
+        and sends_compat_header(settings)
+    ):
         asked["extra_headers"] = with_probe(prepared.get("extra_headers"), "stream_options")
     return asked
 
@@ -226,7 +232,8 @@ class KlusterCompletions(Completions):
                 return _answered(result, placeholder, answer)
             if ask:
                 try:
-                    stream = super().create(**_usage_probe(self._client, prepared))
+                    stream = super().create(**_usage_probe(self._client, prepared, base))
+                    remember_acceptance(base)
                     return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):
@@ -263,7 +270,8 @@ class AsyncKlusterCompletions(AsyncCompletions):
                 return _answered(result, placeholder, answer)
             if ask:
                 try:
-                    stream = await super().create(**_usage_probe(self._client, prepared))
+                    stream = await super().create(**_usage_probe(self._client, prepared, base))
+                    remember_acceptance(base)
                     return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):

@@ -35,7 +35,6 @@ import logging
 import math
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -630,7 +629,9 @@ class _ReleasingStream(httpx.SyncByteStream):
 
     def __init__(self, inner: httpx.SyncByteStream, hold: Hold) -> None:
         self._inner, self._hold = inner, hold
-        weakref.finalize(self, hold.release)
+
+    def __del__(self) -> None:
+        self._hold.release()
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -649,7 +650,9 @@ class _ReleasingStream(httpx.SyncByteStream):
 class _AsyncReleasingStream(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, hold: Hold) -> None:
         self._inner, self._hold = inner, hold
-        weakref.finalize(self, hold.release)
+
+    def __del__(self) -> None:
+        self._hold.release()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:

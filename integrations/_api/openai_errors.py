@@ -249,13 +249,6 @@ _TRUNCATED = (
 _BROKEN = "The streamed answer from kluster.ai broke after {chunks} chunk(s) ({cause}); the text so far is incomplete. Retry the request."
 
 
-def _finished(chunk: Any) -> bool:
-    for choice in getattr(chunk, "choices", None) or ():  # noqa: SIM110 - asked per chunk: no generator
-        if getattr(choice, "finish_reason", None):
-            return True
-    return False
-
-
 class ChunkWatcher(Protocol):
     """Sees every chunk of a checked stream and may add one last chunk (the stream usage counter)."""
 
@@ -276,8 +269,10 @@ def _checked_stream(stream: openai.Stream[Any], watcher: ChunkWatcher | None) ->
         try:
             for chunk in inner:
                 chunks += 1
-                if not finished:
-                    finished = _finished(chunk)
+                if not finished:  # inline, not a call: this runs for every chunk
+                    for choice in getattr(chunk, "choices", None) or ():
+                        if getattr(choice, "finish_reason", None):
+                            finished = True
                 if see is not None:
                     see(chunk)
                 yield chunk
@@ -303,8 +298,10 @@ def _checked_async_stream(stream: openai.AsyncStream[Any], watcher: ChunkWatcher
         try:
             async for chunk in inner:
                 chunks += 1
-                if not finished:
-                    finished = _finished(chunk)
+                if not finished:  # inline, not a call: this runs for every chunk
+                    for choice in getattr(chunk, "choices", None) or ():
+                        if getattr(choice, "finish_reason", None):
+                            finished = True
                 if see is not None:
                     see(chunk)
                 yield chunk

@@ -32,6 +32,7 @@ ESTIMATED_FLAG = "kluster_usage_estimated"
 
 logger = logging.getLogger(__name__)
 _refused: set[str] = set()
+_accepted: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -51,10 +52,23 @@ def remember_refusal(base_url: str) -> None:
     logger.info("kluster-agents: %s refuses stream_options; stream usage is counted client-side from now on", base_url)
 
 
+def accepts_stream_options(base_url: str) -> bool:
+    """True once this base URL has answered a stream that asked for usage in this process (its later
+    requests are no probes: nobody expects it to refuse)."""
+    return str(base_url).rstrip("/") in _accepted
+
+
+def remember_acceptance(base_url: str) -> None:
+    if not accepts_stream_options(base_url):
+        with _lock:
+            _accepted.add(str(base_url).rstrip("/"))
+
+
 def forget_refusals() -> None:
-    """Forget every remembered refusal (tests; or after the service changed)."""
+    """Forget every remembered refusal and acceptance (tests; or after the service changed)."""
     with _lock:
         _refused.clear()
+        _accepted.clear()
 
 
 def should_ask(mode: StreamUsageMode, base_url: str) -> bool:
@@ -102,7 +116,8 @@ class UsageCounter:
             delta = choice.delta
             if delta.content:
                 self.chars += len(delta.content)
-            extra = delta.model_extra  # where `reasoning_content` is (not an openai field): no getattr miss
+            # `reasoning_content` is no openai field: read the extras (`model_extra`) as they are, no getattr miss
+            extra = delta.__pydantic_extra__
             if extra and (reasoning := extra.get("reasoning_content")):
                 self.chars += len(reasoning)
             for call in delta.tool_calls or ():

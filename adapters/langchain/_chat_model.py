@@ -346,11 +346,11 @@ class ChatKluster(BaseChatOpenAI):
             choices = response.get("choices") or []
             choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in choices]
             reasonings = [(c.get("message") or {}).get("reasoning_content") for c in choices]
-        else:  # openai models keep unknown fields in model_extra: no second dump needed
-            response_extras = response.model_extra or {}
+        else:  # openai models keep unknown fields in model_extra (read directly): no second dump needed
+            response_extras = response.__pydantic_extra__ or {}
             choices = getattr(response, "choices", None) or []
-            choice_extras = [c.model_extra or {} for c in choices]
-            reasonings = [(c.message.model_extra or {}).get("reasoning_content") for c in choices]
+            choice_extras = [c.__pydantic_extra__ or {} for c in choices]
+            reasonings = [(c.message.__pydantic_extra__ or {}).get("reasoning_content") for c in choices]
         for generation, extras, reasoning in zip(result.generations, choice_extras, reasonings, strict=False):
             metadata = generation.message.response_metadata
             metadata["model_provider"] = PROVIDER

@@ -93,7 +93,7 @@ def prepare_create_kwargs(
     headers = options.get("extra_headers")
     if headers is None:
         options["extra_headers"] = {READ_TIMEOUT_HEADER: openai.omit}
-    elif isinstance(headers, Mapping):
+    elif type(headers) is dict or isinstance(headers, Mapping):  # LangChain's own dict, without an ABC check
         headers = dict(headers)
         if "User-Agent" in headers:  # e.g. pydantic-ai sets its own per request
             headers["User-Agent"] = f"{USER_AGENT} {headers['User-Agent']}"

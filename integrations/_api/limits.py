@@ -358,6 +358,14 @@ class RateLimiter:
         if wait >= 1.0:
             logger.info("%s: waiting %.1f s for the tier's rate limit (rpm=%s)", self.name, wait, self.rpm)
 
+    def _unpaced_hold(self) -> Hold | None:
+        """A `Hold` at once for a process-local limiter without an RPM limit (it never makes a caller wait
+        for more than its concurrency slot, so there is no line to join); None for any other."""
+        if self._window is None and type(self) is RateLimiter:
+            self._recover()
+            return Hold(self, None)
+        return None
+
     def acquire(self) -> Hold:
         """Block until a concurrency slot and an RPM slot are free (sync callers); release the `Hold`.
 
@@ -366,6 +374,8 @@ class RateLimiter:
         if self._slots:
             self._slots.acquire()
         try:
+            if (hold := self._unpaced_hold()) is not None:
+                return hold
             self._line.acquire()
             try:
                 while True:
@@ -386,6 +396,8 @@ class RateLimiter:
         if self._slots:
             await self._slots.aacquire()
         try:
+            if (hold := self._unpaced_hold()) is not None:
+                return hold
             await self._line.aacquire()
             try:
                 while True:

@@ -358,6 +358,8 @@ def refuse_non_json(response: httpx.Response, cast_to: Any, stream: bool, client
     """Raise a `KlusterOpenAIResponseError` for a 200 answer that should be an API object but is not
     JSON: the SDK would hand its text on as a `str`, and the caller (or the SDK's own post-parsers)
     would crash far from the cause with an `AttributeError`."""
+    if _expects_api_object.get():  # sent inside `expecting_api_object`: `refuse_page` has checked it
+        return
     if not stream and _is_api_object(cast_to) and is_page(response):
         raise response_error(_NOT_JSON, _placeholder_request(client))
 

@@ -85,7 +85,10 @@ def prepare_create_kwargs(
 
     `shapes` (the client's `RequestShapes`, built for `settings`) keeps compat's per-shape decisions
     between calls, so a repeated request shape costs only its per-value checks."""
-    body = {k: v for k, v in kwargs.items() if not isinstance(v, _Omit)}
+    if _Omit in map(type, kwargs.values()):  # the SDK's `omit` marks a parameter not given
+        body = {k: v for k, v in kwargs.items() if not isinstance(v, _Omit)}
+    else:
+        body = dict(kwargs)
     options: dict[str, Any] = {}
     for name in _OPTION_NAMES.intersection(kwargs):  # usually none, or LangChain's extra_headers alone
         options[name] = kwargs[name]

@@ -208,7 +208,7 @@ _held: ContextVar[tuple[RateLimiter, ...]] = ContextVar("kluster_limits_held", d
 
 def holds(limiter: RateLimiter) -> bool:
     """True inside a `slot()`/`aslot()` of `limiter` (in this thread or task)."""
-    return any(held is limiter for held in _held.get())
+    return limiter in _held.get()  # limiters compare by identity
 
 
 class Hold:

@@ -3,8 +3,8 @@
 A `BaseChatOpenAI` subclass (like `ChatDeepSeek`/`ChatXAI`; not `ChatOpenAI`, whose payload and
 structured-output defaults target OpenAI). What kluster changes:
 - clients come from `kluster_agents.integrations._api.client` (compat-enforcing, shared pool, retries);
-- every request goes through `compat` exactly once, in the kluster openai client (drops,
-  `max_tokens` -> `max_completion_tokens`, refusals before the network);
+- every request goes through `compat` exactly once, in the kluster openai client (drops, translations,
+  refusals before the network); the payload names `max_completion_tokens`, as ChatOpenAI's does;
 - capabilities (tools, vision, reasoning, limits) come from the model catalog;
 - structured output never uses `response_format` (kluster refuses it): tool calling on models
   with tools, prompted JSON with validation and bounded retry elsewhere;
@@ -298,6 +298,9 @@ class ChatKluster(BaseChatOpenAI):
             self.settings.require_api_key()  # raises KlusterConfigError before any network
         mode = AdaptiveMode.coerce(kwargs.pop("adaptive")) if "adaptive" in kwargs else self.adaptive
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)  # compat runs once, in the client
+        if "max_tokens" in payload and "max_completion_tokens" not in payload:
+            # the current name, as ChatOpenAI sends it: a plain request then leaves compat unchanged
+            payload["max_completion_tokens"] = payload.pop("max_tokens")
         if mode is not None:  # the kluster client sees the options, waits for the job, returns the answer
             extra_body = payload.get("extra_body")
             if isinstance(extra_body, dict) and "metadata" in extra_body:
@@ -343,11 +346,11 @@ class ChatKluster(BaseChatOpenAI):
             choices = response.get("choices") or []
             choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in choices]
             reasonings = [(c.get("message") or {}).get("reasoning_content") for c in choices]
-        else:  # openai models keep unknown fields in model_extra: no second dump needed
-            response_extras = response.model_extra or {}
+        else:  # openai models keep unknown fields in model_extra (read directly): no second dump needed
+            response_extras = response.__pydantic_extra__ or {}
             choices = getattr(response, "choices", None) or []
-            choice_extras = [c.model_extra or {} for c in choices]
-            reasonings = [(c.message.model_extra or {}).get("reasoning_content") for c in choices]
+            choice_extras = [c.__pydantic_extra__ or {} for c in choices]
+            reasonings = [(c.message.__pydantic_extra__ or {}).get("reasoning_content") for c in choices]
         for generation, extras, reasoning in zip(result.generations, choice_extras, reasonings, strict=False):
             metadata = generation.message.response_metadata
             metadata["model_provider"] = PROVIDER
@@ -364,19 +367,22 @@ class ChatKluster(BaseChatOpenAI):
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         splitter = self._splitter()
         try:
+            if splitter is None:  # chunks pass through untouched
+                yield from super()._stream(*args, **kwargs)
+                return
             for generation in super()._stream(*args, **kwargs):
                 yield _split_chunk(generation, splitter)
         except Exception as exc:
             raise_typed(exc)
             raise
-        if splitter is not None and (tail := _flushed(splitter)) is not None:
+        if (tail := _flushed(splitter)) is not None:
             yield tail
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         splitter = self._splitter()
         try:
             async for generation in super()._astream(*args, **kwargs):
-                yield _split_chunk(generation, splitter)
+                yield generation if splitter is None else _split_chunk(generation, splitter)
         except Exception as exc:
             raise_typed(exc)
             raise
@@ -391,9 +397,10 @@ class ChatKluster(BaseChatOpenAI):
             return None
         message = generation.message
         if isinstance(message, AIMessageChunk):
-            message.response_metadata["model_provider"] = PROVIDER
+            metadata = message.response_metadata
+            metadata["model_provider"] = PROVIDER
             if chunk.get(ESTIMATED_FLAG):
-                message.response_metadata["usage_estimated"] = True
+                metadata["usage_estimated"] = True
         choices = chunk.get("choices")
         if not choices:
             return generation
@@ -569,9 +576,9 @@ def _move_reasoning(message: Any, reasoning: Any, *, split_inline: bool) -> None
             message.content = split.content
 
 
-def _split_chunk(generation: ChatGenerationChunk, splitter: ThinkSplitter | None) -> ChatGenerationChunk:
+def _split_chunk(generation: ChatGenerationChunk, splitter: ThinkSplitter) -> ChatGenerationChunk:
     message = generation.message
-    if splitter is None or not isinstance(message, AIMessageChunk) or not isinstance(message.content, str):
+    if not isinstance(message, AIMessageChunk) or not isinstance(message.content, str):
         return generation
     reasoning, content = splitter.feed(message.content)
     message.content = content

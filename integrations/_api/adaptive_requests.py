@@ -26,6 +26,8 @@ AsyncResolver = Callable[[Any, Any, Any], Awaitable[Any]]
 
 def requested_adaptive(kwargs: Mapping[str, Any]) -> bool:
     """Whether `chat.completions.create(**kwargs)` asks for adaptive inference."""
+    if "metadata" not in kwargs and "extra_body" not in kwargs:  # the usual request, asked on every stream
+        return False
     for holder in (kwargs, kwargs.get("extra_body")):
         metadata = holder.get("metadata") if isinstance(holder, Mapping) else None
         options = metadata.get(KLUSTER_METADATA_KEY) if isinstance(metadata, Mapping) else None

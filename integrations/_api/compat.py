@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -322,14 +322,17 @@ def _check_encodable(value: Any, where: str) -> None:
             ) from None
 
 
-def _check_ranges(request: Mapping[str, Any]) -> None:
-    if _RANGES.keys().isdisjoint(request):
-        return
-    for name, (low, high) in _RANGES.items():
+_NUMBERS = (int, float)
+
+
+def _check_ranges(request: Mapping[str, Any], names: Iterable[str] = _RANGES) -> None:
+    """Refuse a sampling parameter out of its range (`names`: those to check, default all)."""
+    for name in names:
         value = request.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        low, high = _RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, _NUMBERS) or not low <= value <= high:
             raise KlusterInvalidRequestError(
                 f"{name}={value!r} is out of range: use a number from {low:g} to {high:g}.", parameter=name
             )
@@ -433,6 +436,9 @@ def prepare_chat_request(
     return request
 
 
+_Plan = tuple[tuple[str, ...], int | None, bool]  # (ranges to check, max output, rename max_tokens)
+
+
 class RequestShapes:
     """`prepare_chat_request` for many requests (a batch, or one client's real-time calls), with its
     per-model decisions cached per (model, parameter names): a request of a plain shape (a catalog
@@ -445,11 +451,12 @@ class RequestShapes:
 
     def __init__(self, settings: KlusterSettings | None = None) -> None:
         self.settings = _resolve(settings)
-        self._plans: dict[tuple[Any, ...], tuple[bool, int | None, bool] | None] = {}
+        self._plans: dict[tuple[Any, ...], _Plan | None] = {}
+        self.notes: dict[tuple[Any, ...], Any] = {}
+        """Callers' own per-shape notes (keyed as `prepare_keyed` says; dropped with the plans)."""
 
-    def _plan(self, model: Any, keys: tuple[Any, ...]) -> tuple[bool, int | None, bool] | None:
-        """(check ranges, max output, rename max_tokens) for a plain shape, None when its requests
-        need the full pass."""
+    def _plan(self, model: Any, keys: tuple[Any, ...]) -> _Plan | None:
+        """The plan of a plain shape, None when its requests need the full pass."""
         if type(model) is not str or "messages" not in keys:
             return None
         ruled = _RULED_PARAMS.intersection(keys)
@@ -460,12 +467,18 @@ class RequestShapes:
         if info.id != model:  # an alias or a spelling the full pass rewrites
             return None
         limits = info.limits_for(self.settings.tier)
-        return (not _RANGES.keys().isdisjoint(keys), limits.max_output if limits else None, rename)
+        return (tuple(name for name in _RANGES if name in keys), limits.max_output if limits else None, rename)
 
     def prepare(self, body: dict[str, Any]) -> dict[str, Any]:
         """`prepare_chat_request(body, settings=self.settings)`, fast for plain shapes."""
+        return self.prepare_keyed(body)[0]
+
+    def prepare_keyed(self, body: dict[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+        """`prepare(body)` and, when the fast path answered, the request's shape key: what compat changed
+        then follows from the shape alone (nothing, or the `max_tokens` rename), so a caller may keep
+        what it derives from the change (the compat header) in `notes` under that key."""
         if type(body) is not dict:
-            return _full_pass(body, settings=self.settings)
+            return _full_pass(body, settings=self.settings), None
         model = body.get("model")
         key = (model, self.settings.tier, *body)  # the tier picks the output limit
         try:
@@ -473,22 +486,24 @@ class RequestShapes:
         except KeyError:
             if len(self._plans) >= self.MAX_SHAPES:
                 self._plans.clear()
+                self.notes.clear()
             plan = self._plans[key] = self._plan(model, key[2:])
         except TypeError:  # an unhashable model value: the full pass names the problem
             plan = None
         if plan is None or not _plain_values(body):
-            return _full_pass(body, settings=self.settings)
-        check_ranges, max_output, rename = plan
-        if check_ranges:
-            _check_ranges(body)
+            return _full_pass(body, settings=self.settings), None
+        ranges, max_output, rename = plan
+        if ranges:
+            _check_ranges(body, ranges)
         if rename:
             logger.debug("kluster-agents: translated `max_tokens` to `max_completion_tokens`.")
-            body = {k: v for k, v in body.items() if k != "max_tokens"} | {"max_completion_tokens": body["max_tokens"]}
+            body = dict(body)  # never the caller's dict; the new name goes last, as the full pass puts it
+            body["max_completion_tokens"] = body.pop("max_tokens")
         if max_output:
             requested = body.get("max_completion_tokens")
             if requested is not None and not (type(requested) is int and 1 <= requested <= max_output):
-                return _full_pass(body, settings=self.settings)  # refused or clamped there
-        return body
+                return _full_pass(body, settings=self.settings), None  # refused or clamped there
+        return body, key
 
 
 _full_pass = prepare_chat_request  # the fallback of `RequestShapes` (one pass, however it is patched)
@@ -498,9 +513,8 @@ _RULED_PARAMS = PARAM_RULES.keys() | {"tools", "tool_choice", "parallel_tool_cal
 def _plain_values(body: dict[str, Any]) -> bool:
     """No None value, and plain text messages (which every compat rule leaves as they are; non-ASCII
     text only when it can be sent as UTF-8, else the full pass names the problem)."""
-    for value in body.values():
-        if value is None:
-            return False
+    if None in body.values():  # JSON values: compared by identity, then ==
+        return False
     messages = body["messages"]
     if type(messages) is not list or not messages:
         return False

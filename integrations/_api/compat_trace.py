@@ -100,9 +100,14 @@ def with_probe(extra_headers: Mapping[str, Any] | None, probe: str) -> dict[str,
     shows a refusal as a probe answered, not as a failed call."""
     headers = dict(extra_headers or {})
     current = headers.get(COMPAT_HEADER)
-    summary = json.loads(current) if isinstance(current, str) else {}
-    headers[COMPAT_HEADER] = header_value({**summary, "probe": probe})
+    headers[COMPAT_HEADER] = _probed(current if isinstance(current, str) else None, probe)
     return headers
+
+
+@functools.lru_cache(maxsize=64)
+def _probed(summary: str | None, probe: str) -> str:
+    """Cached: a client sends the same few summaries over and over (one per request shape)."""
+    return header_value({**(json.loads(summary) if summary is not None else {}), "probe": probe})
 
 
 @functools.lru_cache(maxsize=64)

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import openai
 from openai._legacy_response import LegacyAPIResponse
+from openai._models import FinalRequestOptions
 from openai.resources.beta import AsyncBeta, Beta
 from openai.resources.chat import AsyncChat, AsyncCompletions, Chat, Completions
 from openai.resources.embeddings import AsyncEmbeddings, Embeddings
@@ -46,6 +47,7 @@ from kluster_agents.integrations._api.compat_trace import (
     with_probe,
 )
 from kluster_agents.integrations._api.embeddings import prepare_embedding_kwargs
+from kluster_agents.integrations._api.limits import MODEL_EXTENSION
 from kluster_agents.integrations._api.openai_errors import (
     checked_body,
     checked_result,
@@ -58,15 +60,18 @@ from kluster_agents.integrations._api.openai_errors import (
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._api.stream_usage import (
     INCLUDE_USAGE,
+    UsageCounter,
+    accepts_stream_options,
     is_stream_options_refusal,
+    remember_acceptance,
     remember_refusal,
     should_ask,
-    with_usage,
 )
 from kluster_agents.integrations._version import USER_AGENT
 
 # Keyword arguments of `create()` that are request options, not body parameters.
-_REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+_OPTION_NAMES = frozenset(("extra_headers", "extra_query", "extra_body", "timeout"))
+_Omit = openai.Omit
 # The SDK tells the server its read timeout in this header whenever a timeout is set (ours always is);
 # kluster.ai documents no use for it, and building and reading it back costs ~5 µs a request, so it is
 # left out (the timeout itself still applies). A caller's own value for it is sent as given.
@@ -80,29 +85,52 @@ def prepare_create_kwargs(
 
     `shapes` (the client's `RequestShapes`, built for `settings`) keeps compat's per-shape decisions
     between calls, so a repeated request shape costs only its per-value checks."""
-    options = {k: kwargs[k] for k in _REQUEST_OPTIONS if k in kwargs}
-    body = {k: v for k, v in kwargs.items() if k not in options and not isinstance(v, openai.Omit)}
+    if _Omit in map(type, kwargs.values()):  # the SDK's `omit` marks a parameter not given
+        body = {k: v for k, v in kwargs.items() if not isinstance(v, _Omit)}
+    else:
+        body = dict(kwargs)
+    options: dict[str, Any] = {}
+    for name in _OPTION_NAMES.intersection(kwargs):  # usually none, or LangChain's extra_headers alone
+        options[name] = kwargs[name]
+        body.pop(name, None)
     headers = options.get("extra_headers")
     if headers is None:
         options["extra_headers"] = {READ_TIMEOUT_HEADER: openai.omit}
-    elif isinstance(headers, Mapping):
+    elif type(headers) is dict or isinstance(headers, Mapping):  # LangChain's own dict, without an ABC check
         headers = dict(headers)
         if "User-Agent" in headers:  # e.g. pydantic-ai sets its own per request
             headers["User-Agent"] = f"{USER_AGENT} {headers['User-Agent']}"
         if not any(type(name) is str and name.lower() == READ_TIMEOUT_HEADER for name in headers):
             headers[READ_TIMEOUT_HEADER] = openai.omit
         options["extra_headers"] = headers
+    key = None
     if shapes is not None and shapes.settings is settings:
-        prepared = shapes.prepare(body)
+        prepared, key = shapes.prepare_keyed(body)
     else:
         prepared = prepare_chat_request(body, settings=settings)
     # what compat changed, for the emulator's inspector (never content); the same dict back: nothing
     if prepared is not body and sends_compat_header(settings):
-        changes = compat_changes(body, prepared)
-        if changes:
-            options["extra_headers"] = {**(options.get("extra_headers") or {}), COMPAT_HEADER: header_value(changes)}
+        summary = _compat_summary(body, prepared, shapes, key)
+        if summary:
+            options["extra_headers"] = {**(options.get("extra_headers") or {}), COMPAT_HEADER: summary}
     prepared.update(options)  # `prepared` is never the caller's dict: `body` is a copy
     return prepared
+
+
+def _compat_summary(
+    body: dict[str, Any], prepared: dict[str, Any], shapes: RequestShapes | None, key: tuple[Any, ...] | None
+) -> str:
+    """The compat header's value ("" when nothing changed), kept per shape when the fast path answered
+    (the change then follows from the shape alone)."""
+    if shapes is not None and key is not None:
+        summary: str | None = shapes.notes.get(key)
+        if summary is not None:
+            return summary
+    changes = compat_changes(body, prepared)
+    summary = header_value(changes) if changes else ""
+    if shapes is not None and key is not None:
+        shapes.notes[key] = summary
+    return summary
 
 
 def _shapes_of(client: Any) -> RequestShapes | None:
@@ -133,12 +161,18 @@ def _stream_plan(client: Any, prepared: dict[str, Any]) -> tuple[bool, str, bool
     return True, base, should_ask(settings.stream_usage, base)
 
 
-def _usage_probe(client: Any, prepared: dict[str, Any]) -> dict[str, Any]:
+def _usage_probe(client: Any, prepared: dict[str, Any], base: str) -> dict[str, Any]:
     """`prepared` asking for stream usage; labelled as the usage probe for the emulator's inspector when
-    a refusal is expected and handled (`auto`) and the compat header is sent."""
+    a refusal is expected and handled (`auto`, the base URL not known to accept it yet) and the compat
+    header is sent."""
     asked = {**prepared, "stream_options": INCLUDE_USAGE}
     settings = _settings_of(client)
-    if settings is not None and settings.stream_usage == "auto" and sends_compat_header(settings):
+    if (
+        settings is not None
+        and settings.stream_usage == "auto"
+        and not accepts_stream_options(base)
+        and sends_compat_header(settings)
+    ):
         asked["extra_headers"] = with_probe(prepared.get("extra_headers"), "stream_options")
     return asked
 
@@ -201,13 +235,14 @@ class KlusterCompletions(Completions):
                 return _answered(result, placeholder, answer)
             if ask:
                 try:
-                    stream = super().create(**_usage_probe(self._client, prepared))
-                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                    stream = super().create(**_usage_probe(self._client, prepared, base))
+                    remember_acceptance(base)
+                    return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):
                         raise
                     remember_refusal(base)
-            return with_usage(checked_result(super().create(**prepared), self._client), prepared["messages"])
+            return checked_result(super().create(**prepared), self._client, UsageCounter(prepared["messages"]))
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             twin = openai_twin(exc, self._client)
             if twin is exc:
@@ -238,13 +273,15 @@ class AsyncKlusterCompletions(AsyncCompletions):
                 return _answered(result, placeholder, answer)
             if ask:
                 try:
-                    stream = await super().create(**_usage_probe(self._client, prepared))
-                    return with_usage(checked_result(stream, self._client), prepared["messages"])
+                    stream = await super().create(**_usage_probe(self._client, prepared, base))
+                    remember_acceptance(base)
+                    return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
                 except openai.BadRequestError as exc:
                     if not _can_fall_back(self._client, exc):
                         raise
                     remember_refusal(base)
-            return with_usage(checked_result(await super().create(**prepared), self._client), prepared["messages"])
+            stream = await super().create(**prepared)
+            return checked_result(stream, self._client, UsageCounter(prepared["messages"]))
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             twin = openai_twin(exc, self._client)
             if twin is exc:
@@ -297,6 +334,17 @@ class AsyncKlusterEmbeddingsResource(AsyncEmbeddings):
         return await super().create(**prepare_embedding_kwargs(kwargs))
 
 
+def _named_model(request: httpx.Request, options: FinalRequestOptions) -> httpx.Request:
+    """`request` naming the model of its JSON body (`extra_body` wins, as when the SDK merges them) in
+    `MODEL_EXTENSION`, for the rate limiter of a shared pool."""
+    body, extra = options.json_data, options.extra_json
+    if isinstance(extra, Mapping) and "model" in extra:
+        body = extra
+    if isinstance(body, Mapping) and "model" in body:
+        request.extensions[MODEL_EXTENSION] = body["model"]
+    return request
+
+
 class KlusterOpenAI(openai.OpenAI):
     """An `openai.OpenAI` for kluster.ai that applies compat to chat completions."""
 
@@ -315,6 +363,9 @@ class KlusterOpenAI(openai.OpenAI):
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             raise_typed(exc, self)
             raise
+
+    def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx.Request:
+        return _named_model(super()._build_request(options, retries_taken=retries_taken), options)
 
     def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:
         return refuse_page(super()._send_request(request, stream=stream, **kwargs))
@@ -352,6 +403,9 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
         except (openai.OpenAIError, json.JSONDecodeError, httpx.HTTPError) as exc:
             raise_typed(exc, self)
             raise
+
+    def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx.Request:
+        return _named_model(super()._build_request(options, retries_taken=retries_taken), options)
 
     async def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:
         return refuse_page(await super()._send_request(request, stream=stream, **kwargs))

@@ -35,7 +35,6 @@ import logging
 import math
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -174,6 +173,9 @@ class _Slots:
     def release(self) -> None:
         with self._lock:
             self.held -= 1
+            if not self._waiters or self._free < 0:  # nobody to hand it to: `grow`'s first step, one lock
+                self._free += 1
+                return
         self.grow()
 
     def shrink(self) -> None:
@@ -215,7 +217,7 @@ _held: ContextVar[tuple[RateLimiter, ...]] = ContextVar("kluster_limits_held", d
 
 def holds(limiter: RateLimiter) -> bool:
     """True inside a `slot()`/`aslot()` of `limiter` (in this thread or task)."""
-    return any(held is limiter for held in _held.get())
+    return limiter in _held.get()  # limiters compare by identity
 
 
 class Hold:
@@ -345,6 +347,8 @@ class RateLimiter:
 
     def _recover(self) -> None:
         """After a whole window without a 429 (and since the last raise), raise each lowered limit a step."""
+        if self.rpm == self.max_rpm and self.concurrency == self.max_concurrency:
+            return  # nothing lowered (the usual case, read without the lock: asked on every request)
         with self._lock:
             now = self._clock()
             if now - max(self._last_429, self._last_raise) < RPM_WINDOW_S:
@@ -368,6 +372,14 @@ class RateLimiter:
         if wait >= 1.0:
             logger.info("%s: waiting %.1f s for the tier's rate limit (rpm=%s)", self.name, wait, self.rpm)
 
+    def _unpaced_hold(self) -> Hold | None:
+        """A `Hold` at once for a process-local limiter without an RPM limit (it never makes a caller wait
+        for more than its concurrency slot, so there is no line to join); None for any other."""
+        if self._window is None and type(self) is RateLimiter:
+            self._recover()
+            return Hold(self, None)
+        return None
+
     def acquire(self) -> Hold:
         """Block until a concurrency slot and an RPM slot are free (sync callers); release the `Hold`.
 
@@ -376,6 +388,8 @@ class RateLimiter:
         if self._slots:
             self._slots.acquire()
         try:
+            if (hold := self._unpaced_hold()) is not None:
+                return hold
             self._line.acquire()
             try:
                 while True:
@@ -396,6 +410,8 @@ class RateLimiter:
         if self._slots:
             await self._slots.aacquire()
         try:
+            if (hold := self._unpaced_hold()) is not None:
+                return hold
             await self._line.aacquire()
             try:
                 while True:
@@ -562,6 +578,9 @@ def limiter_for(model: str, settings: KlusterSettings | None = None) -> RateLimi
 
 # Real-time endpoints whose JSON body names the model the tier's limits apply to.
 _LIMITED_ENDPOINTS = ("/chat/completions", "/completions", "/embeddings")
+MODEL_EXTENSION = "kluster_model"
+"""A request extension naming the model of its JSON body, set by the kluster clients as they build the
+request, so the limiter need not parse the body back (a long conversation costs a millisecond or more)."""
 
 
 def limiter_for_request(request: httpx.Request, scope: LimitScope) -> RateLimiter | None:
@@ -572,17 +591,20 @@ def limiter_for_request(request: httpx.Request, scope: LimitScope) -> RateLimite
     endpoint = next((e for e in _LIMITED_ENDPOINTS if path.endswith(e)), None)
     if endpoint is None:
         return None
-    try:
-        body = json.loads(request.content)
-    except (httpx.RequestNotRead, ValueError):
-        return None
-    model = body.get("model") if isinstance(body, dict) else None
+    model = request.extensions.get(MODEL_EXTENSION)
+    if model is None:
+        try:
+            body = json.loads(request.content)
+        except (httpx.RequestNotRead, ValueError):
+            return None
+        model = body.get("model") if isinstance(body, dict) else None
     if not isinstance(model, str) or not model.strip():
         return None
     url = request.url
     base_url = f"{url.scheme}://{url.netloc.decode('ascii')}{path[: -len(endpoint)]}"
-    auth = request.headers.get("authorization", "")
-    return _limiter(base_url, scope, model, auth.removeprefix("Bearer ") if scope[3] is not None else None)
+    if scope[3] is None:  # a budget of this process: no key needed
+        return _limiter(base_url, scope, model)
+    return _limiter(base_url, scope, model, request.headers.get("authorization", "").removeprefix("Bearer "))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -633,7 +655,9 @@ class _ReleasingStream(httpx.SyncByteStream):
 
     def __init__(self, inner: httpx.SyncByteStream, hold: Hold) -> None:
         self._inner, self._hold = inner, hold
-        weakref.finalize(self, hold.release)
+
+    def __del__(self) -> None:
+        self._hold.release()
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -652,7 +676,9 @@ class _ReleasingStream(httpx.SyncByteStream):
 class _AsyncReleasingStream(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, hold: Hold) -> None:
         self._inner, self._hold = inner, hold
-        weakref.finalize(self, hold.release)
+
+    def __del__(self) -> None:
+        self._hold.release()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -688,15 +714,18 @@ class RateLimitedClient(httpx.Client):
         if limiter is None or holds(limiter):
             return super().send(request, stream=stream, **kwargs)
         hold = limiter.acquire()
+        stamps = bool(limiter.rpm)  # without an RPM limit there is no send time to stamp: no trace hook
         inner = request.extensions.get("trace")
-        request.extensions["trace"] = _stamping_trace(hold, inner)
+        if stamps:
+            request.extensions["trace"] = _stamping_trace(hold, inner)
         try:
             response = super().send(request, stream=True, **kwargs)
         except BaseException:
             hold.release()
             raise
         finally:
-            _restore_trace(request, inner)
+            if stamps:
+                _restore_trace(request, inner)
         hold.answered()  # headers are back: the service counted it by now
         if response.status_code == 429:
             try:
@@ -704,12 +733,16 @@ class RateLimitedClient(httpx.Client):
             finally:
                 hold.release()
             limiter.saw_429(_retry_after(response), hold, response.text)
-        response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
-        if not stream:
+        if not stream:  # read and closed here: the slot is free once it is (no stream wrapper to watch it)
             try:
                 response.read()
             finally:
-                response.close()
+                try:
+                    response.close()
+                finally:
+                    hold.release()
+            return response
+        response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         return response
 
 
@@ -725,15 +758,18 @@ class AsyncRateLimitedClient(httpx.AsyncClient):
         if limiter is None or holds(limiter):
             return await super().send(request, stream=stream, **kwargs)
         hold = await limiter.aacquire()
+        stamps = bool(limiter.rpm)  # without an RPM limit there is no send time to stamp: no trace hook
         inner = request.extensions.get("trace")
-        request.extensions["trace"] = _async_stamping_trace(hold, inner)
+        if stamps:
+            request.extensions["trace"] = _async_stamping_trace(hold, inner)
         try:
             response = await super().send(request, stream=True, **kwargs)
         except BaseException:
             hold.release()
             raise
         finally:
-            _restore_trace(request, inner)
+            if stamps:
+                _restore_trace(request, inner)
         hold.answered()  # headers are back: the service counted it by now
         if response.status_code == 429:
             try:
@@ -741,10 +777,14 @@ class AsyncRateLimitedClient(httpx.AsyncClient):
             finally:
                 hold.release()
             limiter.saw_429(_retry_after(response), hold, response.text)
-        response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
-        if not stream:
+        if not stream:  # as in `RateLimitedClient.send`
             try:
                 await response.aread()
             finally:
-                await response.aclose()
+                try:
+                    await response.aclose()
+                finally:
+                    hold.release()
+            return response
+        response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
         return response

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import httpx
 import openai
@@ -250,58 +249,81 @@ _TRUNCATED = (
 _BROKEN = "The streamed answer from kluster.ai broke after {chunks} chunk(s) ({cause}); the text so far is incomplete. Retry the request."
 
 
-def _finished(chunk: Any) -> bool:
-    return any(getattr(choice, "finish_reason", None) for choice in getattr(chunk, "choices", None) or ())
+class ChunkWatcher(Protocol):
+    """Sees every chunk of a checked stream and may add one last chunk (the stream usage counter)."""
+
+    def see(self, chunk: Any) -> None: ...
+
+    def tail(self) -> Any | None: ...
 
 
-def _checked_stream(stream: openai.Stream[Any]) -> openai.Stream[Any]:
-    """Make `stream` raise a `KlusterOpenAIStreamError` when it ends without a finish chunk or breaks."""
+def _checked_stream(stream: openai.Stream[Any], watcher: ChunkWatcher | None) -> openai.Stream[Any]:
+    """Make `stream` raise a `KlusterOpenAIStreamError` when it ends without a finish chunk or breaks;
+    `watcher` sees each chunk in the same pass (one generator between the SDK and the caller, not two)."""
     inner = stream._iterator
     request = stream.response.request
+    see = watcher.see if watcher is not None else None
 
     def checked() -> Iterator[Any]:
         chunks, finished = 0, False
         try:
             for chunk in inner:
                 chunks += 1
-                finished = finished or _finished(chunk)
+                if not finished:  # inline, not a call: this runs for every chunk
+                    for choice in getattr(chunk, "choices", None) or ():
+                        if getattr(choice, "finish_reason", None):
+                            finished = True
+                if see is not None:
+                    see(chunk)
                 yield chunk
         except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
             scrub_exception(exc)
             raise stream_error(_BROKEN.format(chunks=chunks, cause=type(exc).__name__), request) from exc
         if not finished:
             raise stream_error(_TRUNCATED.format(chunks=chunks), request)
+        if watcher is not None and (tail := watcher.tail()) is not None:
+            yield tail
 
     stream._iterator = checked()
     return stream
 
 
-def _checked_async_stream(stream: openai.AsyncStream[Any]) -> openai.AsyncStream[Any]:
+def _checked_async_stream(stream: openai.AsyncStream[Any], watcher: ChunkWatcher | None) -> openai.AsyncStream[Any]:
     inner = stream._iterator
     request = stream.response.request
+    see = watcher.see if watcher is not None else None
 
     async def checked() -> AsyncIterator[Any]:
         chunks, finished = 0, False
         try:
             async for chunk in inner:
                 chunks += 1
-                finished = finished or _finished(chunk)
+                if not finished:  # inline, not a call: this runs for every chunk
+                    for choice in getattr(chunk, "choices", None) or ():
+                        if getattr(choice, "finish_reason", None):
+                            finished = True
+                if see is not None:
+                    see(chunk)
                 yield chunk
         except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
             scrub_exception(exc)
             raise stream_error(_BROKEN.format(chunks=chunks, cause=type(exc).__name__), request) from exc
         if not finished:
             raise stream_error(_TRUNCATED.format(chunks=chunks), request)
+        if watcher is not None and (tail := watcher.tail()) is not None:
+            yield tail
 
     stream._iterator = checked()
     return stream
 
 
-def checked_result(result: Any, client: Any) -> Any:
+def checked_result(result: Any, client: Any, watcher: ChunkWatcher | None = None) -> Any:
+    """`result`, checked: a stream raises when it breaks or ends without its finish chunk (`watcher` sees
+    its chunks), a chat completion without a `choices` list raises at once."""
     if isinstance(result, openai.Stream):
-        return _checked_stream(result)
+        return _checked_stream(result, watcher)
     if isinstance(result, openai.AsyncStream):
-        return _checked_async_stream(result)
+        return _checked_async_stream(result, watcher)
     if isinstance(result, ChatCompletion) and not isinstance(getattr(result, "choices", None), list):
         raise response_error(
             "kluster.ai answered 200 with a chat completion that has no `choices` list — retry the request; "
@@ -336,7 +358,9 @@ def refuse_non_json(response: httpx.Response, cast_to: Any, stream: bool, client
     """Raise a `KlusterOpenAIResponseError` for a 200 answer that should be an API object but is not
     JSON: the SDK would hand its text on as a `str`, and the caller (or the SDK's own post-parsers)
     would crash far from the cause with an `AttributeError`."""
-    if not stream and is_basemodel(cast_to) and is_page(response):
+    if _expects_api_object.get():  # sent inside `expecting_api_object`: `refuse_page` has checked it
+        return
+    if not stream and _is_api_object(cast_to) and is_page(response):
         raise response_error(_NOT_JSON, _placeholder_request(client))
 
 
@@ -349,14 +373,42 @@ class PageInsteadOfJSON(Exception):
 _expects_api_object: ContextVar[bool] = ContextVar("kluster_expects_api_object", default=False)
 
 
-@contextmanager
-def expecting_api_object(cast_to: Any, stream: bool) -> Iterator[None]:
+class _Expecting:
+    """The context of `expecting_api_object`: a plain class rather than a `contextmanager` generator,
+    since it wraps every request."""
+
+    __slots__ = ("_expects", "_token")
+
+    def __init__(self, expects: bool) -> None:
+        self._expects = expects
+
+    def __enter__(self) -> None:
+        self._token = _expects_api_object.set(self._expects)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _expects_api_object.reset(self._token)
+
+
+def expecting_api_object(cast_to: Any, stream: bool) -> _Expecting:
     """Mark the requests sent inside as ones whose 2xx answer must be JSON (see `refuse_page`)."""
-    token = _expects_api_object.set(not stream and is_basemodel(cast_to))
+    return _Expecting(not stream and _is_api_object(cast_to))
+
+
+_API_OBJECT_TYPES: dict[Any, bool] = {}
+
+
+def _is_api_object(cast_to: Any) -> bool:
+    """`is_basemodel(cast_to)`, kept per type: asked on every request of a few SDK types (resolving the
+    type costs a dozen calls each time)."""
     try:
-        yield
-    finally:
-        _expects_api_object.reset(token)
+        return _API_OBJECT_TYPES[cast_to]
+    except KeyError:
+        if len(_API_OBJECT_TYPES) >= 256:  # bounded, whatever a caller passes as cast_to
+            _API_OBJECT_TYPES.clear()
+        found = _API_OBJECT_TYPES[cast_to] = is_basemodel(cast_to)
+        return found
+    except TypeError:  # an unhashable type expression
+        return is_basemodel(cast_to)
 
 
 def refuse_page(response: httpx.Response) -> httpx.Response:
@@ -379,7 +431,7 @@ def checked_body(result: Any, cast_to: Any, client: Any) -> Any:
         parsed = result.parse()
     else:
         parsed = result
-    if isinstance(parsed, str) and is_basemodel(cast_to):
+    if isinstance(parsed, str) and _is_api_object(cast_to):
         raise response_error(_NOT_JSON, _placeholder_request(client))
     return result
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import openai
@@ -32,6 +32,7 @@ ESTIMATED_FLAG = "kluster_usage_estimated"
 
 logger = logging.getLogger(__name__)
 _refused: set[str] = set()
+_accepted: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -51,10 +52,23 @@ def remember_refusal(base_url: str) -> None:
     logger.info("kluster-agents: %s refuses stream_options; stream usage is counted client-side from now on", base_url)
 
 
+def accepts_stream_options(base_url: str) -> bool:
+    """True once this base URL has answered a stream that asked for usage in this process (its later
+    requests are no probes: nobody expects it to refuse)."""
+    return str(base_url).rstrip("/") in _accepted
+
+
+def remember_acceptance(base_url: str) -> None:
+    if not accepts_stream_options(base_url):
+        with _lock:
+            _accepted.add(str(base_url).rstrip("/"))
+
+
 def forget_refusals() -> None:
-    """Forget every remembered refusal (tests; or after the service changed)."""
+    """Forget every remembered refusal and acceptance (tests; or after the service changed)."""
     with _lock:
         _refused.clear()
+        _accepted.clear()
 
 
 def should_ask(mode: StreamUsageMode, base_url: str) -> bool:
@@ -82,8 +96,9 @@ def prompt_estimate(messages: Sequence[Any]) -> int:
     return total
 
 
-class _Counter:
-    """Watches a stream's chunks: whether usage came, and how much text to count if not."""
+class UsageCounter:
+    """Watches a stream's chunks (`see`, called by the stream checker): whether usage came, and how much
+    text to count if not; `tail()` is then the estimated usage chunk that ends the stream."""
 
     def __init__(self, messages: Sequence[Any]) -> None:
         self.messages = messages
@@ -99,12 +114,18 @@ class _Counter:
             self.seen_usage = True
         for choice in chunk.choices:
             delta = choice.delta
-            self.chars += len(delta.content or "") + len(getattr(delta, "reasoning_content", None) or "")
-            for call in delta.tool_calls or []:
+            if delta.content:
+                self.chars += len(delta.content)
+            # `reasoning_content` is no openai field: read the extras (`model_extra`) as they are, no getattr miss
+            extra = delta.__pydantic_extra__
+            if extra and (reasoning := extra.get("reasoning_content")):
+                self.chars += len(reasoning)
+            for call in delta.tool_calls or ():
                 if call.function is not None:
                     self.chars += len(call.function.name or "") + len(call.function.arguments or "")
 
-    def estimated_chunk(self) -> ChatCompletionChunk | None:
+    def tail(self) -> ChatCompletionChunk | None:
+        """The estimated usage chunk for a stream that ended without usage, else None."""
         if self.seen_usage or self.last is None:
             return None
         prompt = prompt_estimate(self.messages)
@@ -130,33 +151,6 @@ class _Counter:
         )
 
 
-def _sync_chunks(source: Iterator[Any], counter: _Counter) -> Iterator[Any]:
-    for chunk in source:
-        counter.see(chunk)
-        yield chunk
-    extra = counter.estimated_chunk()
-    if extra is not None:
-        yield extra
-
-
-async def _async_chunks(source: AsyncIterator[Any], counter: _Counter) -> AsyncIterator[Any]:
-    async for chunk in source:
-        counter.see(chunk)
-        yield chunk
-    extra = counter.estimated_chunk()
-    if extra is not None:
-        yield extra
-
-
-def with_usage(stream: Any, messages: Sequence[Any]) -> Any:
-    """The same `Stream`/`AsyncStream` object, ending with an estimated usage chunk when the server sent none."""
-    if isinstance(stream, openai.Stream):
-        stream._iterator = _sync_chunks(stream._iterator, _Counter(messages))
-    elif isinstance(stream, openai.AsyncStream):
-        stream._iterator = _async_chunks(stream._iterator, _Counter(messages))
-    return stream
-
-
 def is_estimated(usage: Any) -> bool:
     """True for usage counted client-side (a dict or an openai/pydantic object)."""
     if isinstance(usage, Mapping):
@@ -172,5 +166,4 @@ __all__ = [
     "forget_refusals",
     "is_estimated",
     "refuses_stream_options",
-    "with_usage",
 ]

@@ -258,3 +258,34 @@ def test_no_call_fails_under_an_rpm_limit(kluster_emulator: Emulator, monkeypatc
     unlimited = make_async_client(_settings(kluster_emulator, client_rate_limit=False))
     errors = [e for e in asyncio.run(go(unlimited)) if e is not None]  # the control: the same load trips it
     assert errors and all(isinstance(e, openai.RateLimitError) for e in errors)
+
+
+def test_kluster_clients_name_the_model_so_the_limiter_parses_no_body() -> None:
+    """The kluster client names each request's model in `MODEL_EXTENSION` (extra_body's when it sets one,
+    as the SDK merges it into the body); the limiter takes it from there instead of parsing the body."""
+    named: list[object] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        named.append(request.extensions.get(limits.MODEL_EXTENSION))
+        message = {"role": "assistant", "content": "ok"}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return httpx.Response(
+            200, json={"id": "c", "object": "chat.completion", "created": 0, "model": MODEL, "choices": [choice]}
+        )
+
+    settings = KlusterSettings(base_url="http://mock.test/v1", api_key="k", max_retries=0, warn_on_drop=False)
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = make_client(settings, http_client=http)
+    messages = [{"role": "user", "content": "hi"}]
+    client.chat.completions.create(model=MODEL, messages=messages)
+    other = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
+    client.chat.completions.create(model=MODEL, messages=messages, extra_body={"model": other})
+    assert named == [MODEL, other]
+
+    scope = ("core", 5, 5, None, False)
+    unread = httpx.Request("POST", "http://mock.test/v1/chat/completions", content=iter([b"{}"]))
+    assert limiter_for_request(unread, scope) is None  # a body it cannot read names no model
+    unread.extensions[limits.MODEL_EXTENSION] = MODEL
+    assert limiter_for_request(unread, scope) is limiter_for(
+        MODEL, KlusterSettings(base_url="http://mock.test/v1", tier="core", client_rpm=5, client_concurrency=5)
+    )

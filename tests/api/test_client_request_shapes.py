@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from kluster_agents.integrations import KlusterSettings, make_client
@@ -131,3 +132,18 @@ def test_read_timeout_header_is_left_out_but_the_timeout_applies() -> None:
     assert sent == [None, None, "7"]  # a caller's own value is kept
     assert rec.requests[1].headers["x-mine"] == "1"
     assert all(r.extensions["timeout"]["read"] == 12 for r in rec.requests)
+
+
+def test_omitted_parameters_reach_neither_compat_nor_the_body() -> None:
+    """The SDK's `omit` means "not given" (PydanticAI passes it): `tools=omit` to a model without tool
+    calling is no tool request, and the body leaves it out."""
+    rec = Recorder(COMPLETION)
+    client = _client(rec)
+    no_tools = "mistralai/Mistral-Nemo-Instruct-2407"
+    client.chat.completions.create(model=no_tools, messages=USER, tools=openai.omit, tool_choice=openai.omit)
+    client.chat.completions.create(model=no_tools, messages=USER, temperature=0.5)
+    assert [sorted(b) for b in rec.bodies] == [["messages", "model"], ["messages", "model", "temperature"]]
+    with pytest.raises(KlusterUnsupportedError, match="tool"):
+        client.chat.completions.create(
+            model=no_tools, messages=USER, tools=[{"type": "function", "function": {"name": "f"}}]
+        )

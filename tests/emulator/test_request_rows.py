@@ -130,3 +130,18 @@ def test_emulate_logs_one_line_per_request_unless_quiet(tmp_path: Path, quiet: b
         assert logged == []
     else:
         assert len(logged) == 1 and re.fullmatch(r"GET /v1/models 200 \d+ ms", logged[0]), rest
+
+
+def test_a_base_url_that_accepted_stream_options_is_not_probed_again(kluster_emulator: Emulator) -> None:
+    """Once a stream that asked for usage is answered, the next ones still ask but are no probes: no label
+    (and no compat header at all when compat changed nothing)."""
+    forget_refusals()
+    kluster_emulator.controls.accept_stream_options = True
+    client = make_client(kluster_emulator.settings)
+    for text in ("hi", "again"):
+        assert list(client.chat.completions.create(model=LLAMA_8B, messages=user(text), stream=True))
+    first, second = kluster_emulator.controls.requests[-2:]
+    assert first.body["stream_options"] == second.body["stream_options"] == {"include_usage": True}
+    assert first.extra["compat"] == {"probe": "stream_options"}
+    assert second.extra["compat"] is None
+    forget_refusals()

@@ -29,8 +29,8 @@ class Counter:
 
 @pytest.fixture
 def passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
-    """Count compat passes; patch every loaded module that bound `prepare_chat_request`, and the batch
-    writer's `RequestShapes.prepare`."""
+    """Count compat passes; patch every loaded module that bound `prepare_chat_request`, and
+    `RequestShapes.prepare_keyed` (the pass of the batch writer and the real-time clients)."""
     for extra in ("langchain", "litellm", "crewai", "pydantic_ai"):
         pytest.importorskip(extra)
     import kluster_agents.adapters
@@ -57,13 +57,13 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
     assert compat in holders and len(holders) >= 3  # compat, kluster_openai, microbatch, batch.input, ...
     for module in holders:
         monkeypatch.setattr(module, "prepare_chat_request", counting)
-    shaped = compat.RequestShapes.prepare  # the batch writer's pass (its fallback is not a second one)
+    shaped = compat.RequestShapes.prepare_keyed  # `prepare` calls it; its fallback is not a second pass
 
-    def counting_shapes(self: compat.RequestShapes, body: dict[str, Any]) -> dict[str, Any]:
+    def counting_shapes(self: compat.RequestShapes, body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         counter.calls += 1
         return shaped(self, body)
 
-    monkeypatch.setattr(compat.RequestShapes, "prepare", counting_shapes)
+    monkeypatch.setattr(compat.RequestShapes, "prepare_keyed", counting_shapes)
     yield counter
 
 

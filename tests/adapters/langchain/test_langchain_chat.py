@@ -53,6 +53,14 @@ def test_invoke_sends_a_request_kluster_accepts(kluster_emulator: Any) -> None:
     assert meta["finish_reason"] == "stop" and meta["model_name"] == TOOL_MODEL
 
 
+def test_a_plain_invoke_leaves_compat_nothing_to_change(kluster_emulator: Any) -> None:
+    """The payload names `max_completion_tokens` (as ChatOpenAI's does): no rename, no compat header."""
+    chat(kluster_emulator, max_tokens=64, temperature=0).invoke([HumanMessage("Hello")])
+    [record] = [r for r in kluster_emulator.controls.requests if r.path.endswith("/chat/completions")]
+    assert record.body["max_completion_tokens"] == 64 and "max_tokens" not in record.body
+    assert record.extra["compat"] is None
+
+
 def test_stream_has_text_and_stop_reason_but_no_usage(kluster_emulator: Any) -> None:
     llm = chat(kluster_emulator)
     chunks = list(llm.stream("Tell me a story"))

@@ -52,7 +52,7 @@ def _sync_calls(client: openai.OpenAI) -> list[BaseException | None]:
         return list(pool.map(one, range(CALLS)))
 
 
-async def _async_calls(client: openai.AsyncOpenAI) -> list[BaseException | None]:
+async def _async_calls(client: openai.AsyncOpenAI, calls: int = CALLS) -> list[BaseException | None]:
     async def one(i: int) -> BaseException | None:
         try:
             await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"q{i}"}])
@@ -60,7 +60,7 @@ async def _async_calls(client: openai.AsyncOpenAI) -> list[BaseException | None]
             return exc
         return None
 
-    return await asyncio.gather(*(one(i) for i in range(CALLS)))
+    return await asyncio.gather(*(one(i) for i in range(calls)))
 
 
 def test_sync_client_stays_within_the_concurrency_limit(kluster_emulator: Emulator) -> None:
@@ -242,21 +242,13 @@ def test_no_call_fails_under_an_rpm_limit(kluster_emulator: Emulator, monkeypatc
     monkeypatch.setattr(limits, "RPM_WINDOW_S", 1.0)
     settings = _settings(kluster_emulator, client_rpm=3, client_concurrency=100)
 
-    async def go(client: openai.AsyncOpenAI) -> list[BaseException | None]:
-        async def one(i: int) -> BaseException | None:
-            try:
-                await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"q{i}"}])
-            except openai.OpenAIError as exc:
-                return exc
-            return None
-
-        return await asyncio.gather(*(one(i) for i in range(9)))
-
     started = time.monotonic()
-    assert [e for e in asyncio.run(go(make_async_client(settings))) if e is not None] == []
+    assert [e for e in asyncio.run(_async_calls(make_async_client(settings), calls=9)) if e is not None] == []
     assert time.monotonic() - started >= 2 * 1.0  # three waves: paced, not lucky
     unlimited = make_async_client(_settings(kluster_emulator, client_rate_limit=False))
-    errors = [e for e in asyncio.run(go(unlimited)) if e is not None]  # the control: the same load trips it
+    errors = [
+        e for e in asyncio.run(_async_calls(unlimited, calls=9)) if e is not None
+    ]  # the control: the same load trips it
     assert errors and all(isinstance(e, openai.RateLimitError) for e in errors)
 
 

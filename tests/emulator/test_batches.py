@@ -195,6 +195,17 @@ def test_cancel_goes_through_cancelling(client: openai.OpenAI, controls) -> None
         client.batches.cancel(batch.id, extra_body={})
 
 
+def test_cancelling_a_scheduled_job_with_invalid_input_says_it_failed(client: openai.OpenAI, controls) -> None:
+    controls.clock.freeze()
+    controls.set_timing(STEPPED)
+    batch = client.batches.create(
+        input_file_id=_upload(client, ["{not json"]), endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    with pytest.raises(openai.ConflictError, match="failed and cannot be cancelled"):
+        client.batches.cancel(batch.id, extra_body={})  # still scheduling: validated now, and refused
+    assert client.batches.retrieve(batch.id).status == "failed"
+
+
 def test_batch_expires_past_completion_window(client: openai.OpenAI, controls) -> None:
     controls.clock.freeze()
     controls.set_timing("realistic")  # the uncapped pace: fast timing ends any job within seconds

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from kluster_agents.integrations._jobs.batch.create import RUN_METADATA_KEY
+from kluster_agents.integrations._api.client import make_client
+from kluster_agents.integrations._jobs.batch.create import CHUNK_METADATA_KEY, RUN_METADATA_KEY, reconcile
 from kluster_agents.integrations.emulator._server.server import Emulator
 
 pytestmark = [pytest.mark.kluster_emulator(timing="instant"), pytest.mark.timeout(240)]
-SPEED = 200.0  # observed-like job phases, 200 x faster: a duplicate is still queued when its creator cancels it
+SPEED = 2.0  # observed-like job phases, 200 x faster: a duplicate is still queued when its creator cancels it
 
+BODY = {"model": "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo", "messages": [{"role": "user", "content": "hi"}]}
 WORKER = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
@@ -79,6 +81,25 @@ def test_four_workers_submitting_one_input_run_one_job(kluster_emulator: Emulato
     assert all(o["answers"] == outputs[0]["answers"] and len(o["answers"]) == 5 for o in outputs)
     live = [b for b in _tagged(kluster_emulator) if b["status"] not in ("cancelling", "cancelled")]
     assert [b["id"] for b in live] == outputs[0]["batches"]  # duplicates (if any raced) were cancelled
+
+
+@pytest.mark.kluster_emulator(timing="realistic")
+def test_a_duplicate_is_cancelled_and_the_earliest_adopted(kluster_emulator: Emulator) -> None:
+    """The cancel really reaches the service: a bodiless cancel gets its observed HTTP 500."""
+    kluster_emulator.controls.clock.freeze()
+    client = make_client(kluster_emulator.settings)
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": BODY}
+    file = client.files.create(file=("in.jsonl", json.dumps(line).encode()), purpose="batch")
+    tags = {RUN_METADATA_KEY: "run", CHUNK_METADATA_KEY: "0"}
+    earliest, ours = (
+        client.batches.create(
+            input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h", metadata=tags
+        )
+        for _ in range(2)
+    )
+    assert reconcile(client, ours, "run", 0).id == earliest.id
+    assert client.batches.retrieve(ours.id).status in ("cancelling", "cancelled")
+    assert client.batches.retrieve(earliest.id).status not in ("cancelling", "cancelled")
 
 
 def test_a_worker_killed_after_submitting_is_replaced_elsewhere(kluster_emulator: Emulator, tmp_path: Path) -> None:

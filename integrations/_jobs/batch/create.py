@@ -63,7 +63,7 @@ def reconcile(client: openai.OpenAI, ours: Batch, run_key: str, chunk: int) -> B
         return ours
     logger.info("batch %s duplicates %s (same input, another worker): cancelling it", ours.id, earliest.id)
     try:
-        client.batches.cancel(ours.id)
+        client.batches.cancel(ours.id, extra_body={})  # the service refuses a bodiless JSON POST
     except openai.APIError as exc:
         logger.warning("could not cancel the duplicate batch %s: %s", ours.id, exc)
     return earliest

@@ -128,6 +128,9 @@ class BatchEngine(JobEngine):
         now = self.controls.clock.now()
         if batch["status"] in SCHEDULING:
             self._validate(batch, now)
+            if batch["status"] == "failed":  # an invalid input fails now, not at the end of scheduling
+                self.store.put(BATCH_KIND, batch)
+                self._cancellable(batch_id)  # raises: a failed job cannot be cancelled
         batch.update(status="cancelling", cancelling_at=int(now), _cancel_t=now)
         return self._refresh(self.store.put(BATCH_KIND, batch))
 

@@ -48,12 +48,12 @@ def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setenv("KLUSTER_JOURNAL_PATH", str(tmp_path / "journal.sqlite3"))  # never the user's batch journal
     monkeypatch.chdir(tmp_path)  # no stray .env from the working directory
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-kluster")  # must never be sent to kluster
-    from kluster_agents.integrations._api import compat, limits
+    from kluster_agents.integrations._api import compat, limiter_registry
     from kluster_agents.integrations._api.stream_usage import forget_refusals
 
     forget_refusals()  # every test starts with no remembered stream_options refusal (no order dependence)
     compat._warned.clear()  # ... and warns about each dropped parameter again (the warning is once per process)
-    limits._limiters.clear()  # ... and with the catalog's rate limits, not those an earlier test's 429s taught
+    limiter_registry._limiters.clear()  # ... and with the catalog's rate limits, not those an earlier test's 429s taught
     litellm = sys.modules.get("litellm")  # ... and LiteLLM's global drop_params as an earlier test left it: reset
     if litellm is not None:
         monkeypatch.setattr(litellm, "drop_params", False)

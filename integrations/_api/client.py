@@ -26,7 +26,8 @@ import openai
 from httpx._utils import get_environment_proxies  # the env proxy map httpx itself builds (HTTP(S)_PROXY, NO_PROXY)
 
 from kluster_agents.integrations._api.errors import KlusterError, from_openai_error, scrub_exception
-from kluster_agents.integrations._api.limits import AsyncRateLimitedClient, LimitScope, RateLimitedClient, scope_of
+from kluster_agents.integrations._api.limited_client import AsyncRateLimitedClient, RateLimitedClient
+from kluster_agents.integrations._api.limiter_registry import LimitScope, scope_of
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._version import PROCESS_PRODUCTS, USER_AGENT
 

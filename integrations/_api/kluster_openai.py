@@ -47,7 +47,7 @@ from kluster_agents.integrations._api.compat_trace import (
     with_probe,
 )
 from kluster_agents.integrations._api.embeddings import prepare_embedding_kwargs
-from kluster_agents.integrations._api.limits import MODEL_EXTENSION
+from kluster_agents.integrations._api.limiter_registry import MODEL_EXTENSION
 from kluster_agents.integrations._api.openai_errors import (
     checked_body,
     checked_result,

@@ -4,7 +4,7 @@ model and tier (from the catalog), with the server's `Retry-After` honoured on a
 Why client-side: kluster answers 429 once a key goes over its tier's RPM or concurrency;
 pacing requests here turns "N concurrent calls" into a steady stream that never trips it.
 
-One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_for`):
+One `RateLimiter` per (base URL, tier, model) is shared process-wide (`limiter_registry.limiter_for`):
 - RPM is a sliding window (never more than `rpm` requests in any minute, each stamped no earlier than
   the service counted it, see `_SlidingWindow`) shared by every thread and event loop, so sync and
   async callers draw from one budget; callers waiting for it line up first come, first served, so only
@@ -30,7 +30,6 @@ and successive loops.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import threading
@@ -39,14 +38,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import httpx
-from pydantic import SecretStr
-
-from kluster_agents.integrations._api.catalog import get_model
 from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterRateLimitError
-from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +61,6 @@ RPM_WINDOW_S = 60.0
 RPM_MARGIN_S = 1.0
 IN_FLIGHT_POLL_S = 0.05  # re-check interval while the request that frees the next RPM slot is not yet sent
 RECOVERY_STEP = 0.05  # of the ceiling: how much a lowered limit rises per window without a 429
-_SENT_EVENT = "send_request_body.complete"  # httpcore's trace event (http11. or http2. prefix)
 
 
 class _SlidingWindow:
@@ -514,277 +507,3 @@ def _names_rpm(message: str) -> bool:
     """Whether a 429's text blames the per-minute limit (else: concurrency, the cheaper one to get wrong)."""
     text = message.lower()
     return "per minute" in text or "rpm" in text
-
-
-LimitScope = tuple[str, int | None, int | None, SecretStr | None, bool]
-"""(tier, rpm override, concurrency override, shared store URL, fall back to local when the store is down):
-what a shared HTTP pool limits by (see `scope_of`)."""
-
-_limiters: dict[tuple[str, str, str, int | None, int | None, str], RateLimiter] = {}
-_registry_lock = threading.Lock()
-
-
-def scope_of(settings: KlusterSettings) -> LimitScope | None:
-    """The limit scope of `settings`, or None when client-side rate limiting is switched off."""
-    if not settings.client_rate_limit:
-        return None
-    return (
-        settings.tier.value,
-        settings.client_rpm,
-        settings.client_concurrency,
-        settings.rate_limit_store,
-        settings.rate_limit_store_fallback == "local",
-    )
-
-
-def _limiter(base_url: str, scope: LimitScope, model: str, api_key: str | None = None) -> RateLimiter:
-    tier, rpm_override, concurrency_override, store_url, fallback_local = scope
-    info = get_model(model)
-    # a shared budget is per API key (hashed before it goes anywhere); the local one is per process
-    shared = ""
-    if store_url is not None:
-        from kluster_agents.integrations._api._limit_store import budget_key
-
-        shared = budget_key(api_key, base_url, info.id, tier)
-    key = (base_url, tier, info.id, rpm_override, concurrency_override, shared)
-    with _registry_lock:
-        limiter = _limiters.get(key)
-        if limiter is None:
-            limits = info.limits_for(tier)
-            rpm = rpm_override or (limits.rpm if limits else None)
-            concurrency = concurrency_override or (limits.concurrency if limits else None)
-            name = f"{info.id}@{tier}"
-            if store_url is None:
-                limiter = RateLimiter(rpm, concurrency, name=name)
-            else:
-                from kluster_agents.integrations._api._limit_store import SharedRateLimiter, store_for
-
-                store = store_for(store_url.get_secret_value())
-                limiter = SharedRateLimiter(
-                    rpm, concurrency, name=name, store=store, prefix=shared, fallback_local=fallback_local
-                )
-            _limiters[key] = limiter
-        return limiter
-
-
-def limiter_for(model: str, settings: KlusterSettings | None = None) -> RateLimiter:
-    """The process-wide limiter of `model` on the settings' tier (catalog RPM/concurrency, or the
-    `client_rpm`/`client_concurrency` overrides; unlimited when neither knows the model's limits)."""
-    settings = resolve_settings(settings)
-    scope = scope_of(settings) or (settings.tier.value, settings.client_rpm, settings.client_concurrency, None, False)
-    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-    return _limiter(settings.base_url, scope, model, api_key)
-
-
-# Real-time endpoints whose JSON body names the model the tier's limits apply to.
-_LIMITED_ENDPOINTS = ("/chat/completions", "/completions", "/embeddings")
-MODEL_EXTENSION = "kluster_model"
-"""A request extension naming the model of its JSON body, set by the kluster clients as they build the
-request, so the limiter need not parse the body back (a long conversation costs a millisecond or more)."""
-
-
-def limiter_for_request(request: httpx.Request, scope: LimitScope) -> RateLimiter | None:
-    """The limiter of a real-time POST (keyed by its base URL and the `model` in its JSON body), or None."""
-    if request.method != "POST":
-        return None
-    path = request.url.path.rstrip("/")
-    endpoint = next((e for e in _LIMITED_ENDPOINTS if path.endswith(e)), None)
-    if endpoint is None:
-        return None
-    model = request.extensions.get(MODEL_EXTENSION)
-    if model is None:
-        try:
-            body = json.loads(request.content)
-        except (httpx.RequestNotRead, ValueError):
-            return None
-        model = body.get("model") if isinstance(body, dict) else None
-    if not isinstance(model, str) or not model.strip():
-        return None
-    url = request.url
-    base_url = f"{url.scheme}://{url.netloc.decode('ascii')}{path[: -len(endpoint)]}"
-    if scope[3] is None:  # a budget of this process: no key needed
-        return _limiter(base_url, scope, model)
-    return _limiter(base_url, scope, model, request.headers.get("authorization", "").removeprefix("Bearer "))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
-Trace = Callable[[str, dict[str, Any]], None]
-AsyncTrace = Callable[[str, dict[str, Any]], Awaitable[None]]
-
-
-def _stamping_trace(hold: Hold, inner: Trace | None) -> Trace:
-    """An httpcore `trace` extension that stamps `hold` as sent once the request body is written (then
-    calls the caller's own trace, if any): the request reaches the server within `RPM_MARGIN_S` of
-    that, whatever the pool wait or connect took."""
-
-    def trace(name: str, info: dict[str, Any]) -> None:
-        if name.endswith(_SENT_EVENT):
-            hold.sent()
-        if inner is not None:
-            inner(name, info)
-
-    return trace
-
-
-def _async_stamping_trace(hold: Hold, inner: AsyncTrace | None) -> AsyncTrace:
-    async def trace(name: str, info: dict[str, Any]) -> None:
-        if name.endswith(_SENT_EVENT):
-            hold.sent()
-        if inner is not None:
-            await inner(name, info)
-
-    return trace
-
-
-def _restore_trace(request: httpx.Request, inner: object) -> None:
-    if inner is None:
-        request.extensions.pop("trace", None)
-    else:
-        request.extensions["trace"] = inner
-
-
-class _ReleasingStream(httpx.SyncByteStream):
-    """Frees the request's slot when the body is closed, fails, or the response is garbage-collected
-    (a stream the caller abandoned must not hold a slot for the rest of the process)."""
-
-    def __init__(self, inner: httpx.SyncByteStream, hold: Hold) -> None:
-        self._inner, self._hold = inner, hold
-
-    def __del__(self) -> None:
-        self._hold.release()
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._inner
-        except BaseException:
-            self._hold.release()
-            raise
-
-    def close(self) -> None:
-        try:
-            self._inner.close()
-        finally:
-            self._hold.release()
-
-
-class _AsyncReleasingStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, hold: Hold) -> None:
-        self._inner, self._hold = inner, hold
-
-    def __del__(self) -> None:
-        self._hold.release()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._inner:
-                yield chunk
-        except BaseException:
-            self._hold.release()
-            raise
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            self._hold.release()
-
-
-class RateLimitedClient(httpx.Client):
-    """An `httpx.Client` that admits each real-time request through its model's shared `RateLimiter`.
-
-    The gate sits in `send` rather than in a custom transport because httpx turns off its proxy
-    support (HTTP(S)_PROXY, NO_PROXY) for clients built with a transport. A request is stamped in the
-    RPM window when its body is written (httpcore's `trace` extension) and again, earlier if it comes
-    within the margin, when its response headers come back; it holds its concurrency slot
-    until its response is closed (a stream: until it is read to the end or closed); a 429 that
-    still happens is counted (`RateLimiter.rate_limited`) and retried by the SDK after its Retry-After."""
-
-    def __init__(self, scope: LimitScope, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.limit_scope = scope
-
-    def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
-        limiter = limiter_for_request(request, self.limit_scope)
-        if limiter is None or holds(limiter):
-            return super().send(request, stream=stream, **kwargs)
-        hold = limiter.acquire()
-        stamps = bool(limiter.rpm)  # without an RPM limit there is no send time to stamp: no trace hook
-        inner = request.extensions.get("trace")
-        if stamps:
-            request.extensions["trace"] = _stamping_trace(hold, inner)
-        try:
-            response = super().send(request, stream=True, **kwargs)
-        except BaseException:
-            hold.release()
-            raise
-        finally:
-            if stamps:
-                _restore_trace(request, inner)
-        hold.answered()  # headers are back: the service counted it by now
-        if response.status_code == 429:
-            try:
-                response.read()  # a short error body that names the limit (reading it closes the response)
-            finally:
-                hold.release()
-            limiter.saw_429(_retry_after(response), hold, response.text)
-        if not stream:  # read and closed here: the slot is free once it is (no stream wrapper to watch it)
-            try:
-                response.read()
-            finally:
-                try:
-                    response.close()
-                finally:
-                    hold.release()
-            return response
-        response.stream = _ReleasingStream(response.stream, hold)  # type: ignore[arg-type]
-        return response
-
-
-class AsyncRateLimitedClient(httpx.AsyncClient):
-    """The async twin of `RateLimitedClient` (same limiters: sync and async share one budget)."""
-
-    def __init__(self, scope: LimitScope, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.limit_scope = scope
-
-    async def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
-        limiter = limiter_for_request(request, self.limit_scope)
-        if limiter is None or holds(limiter):
-            return await super().send(request, stream=stream, **kwargs)
-        hold = await limiter.aacquire()
-        stamps = bool(limiter.rpm)  # without an RPM limit there is no send time to stamp: no trace hook
-        inner = request.extensions.get("trace")
-        if stamps:
-            request.extensions["trace"] = _async_stamping_trace(hold, inner)
-        try:
-            response = await super().send(request, stream=True, **kwargs)
-        except BaseException:
-            hold.release()
-            raise
-        finally:
-            if stamps:
-                _restore_trace(request, inner)
-        hold.answered()  # headers are back: the service counted it by now
-        if response.status_code == 429:
-            try:
-                await response.aread()  # a short error body that names the limit (reading it closes the response)
-            finally:
-                hold.release()
-            limiter.saw_429(_retry_after(response), hold, response.text)
-        if not stream:  # as in `RateLimitedClient.send`
-            try:
-                await response.aread()
-            finally:
-                try:
-                    await response.aclose()
-                finally:
-                    hold.release()
-            return response
-        response.stream = _AsyncReleasingStream(response.stream, hold)  # type: ignore[arg-type]
-        return response

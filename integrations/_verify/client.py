@@ -59,7 +59,8 @@ from kluster_agents.integrations._api.errors import (
     error_from_response,
     redact,
 )
-from kluster_agents.integrations._api.limits import RateLimiter, limiter_for
+from kluster_agents.integrations._api.limiter_registry import limiter_for
+from kluster_agents.integrations._api.limits import RateLimiter
 from kluster_agents.integrations._api.openai_errors import is_page
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._verify.chunking import LongContextMode, request_payloads

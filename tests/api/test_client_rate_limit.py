@@ -19,7 +19,9 @@ import pytest
 
 from kluster_agents.integrations._api import limits
 from kluster_agents.integrations._api.client import make_async_client, make_client
-from kluster_agents.integrations._api.limits import RateLimitedClient, RateLimiter, limiter_for, limiter_for_request
+from kluster_agents.integrations._api.limited_client import RateLimitedClient
+from kluster_agents.integrations._api.limiter_registry import MODEL_EXTENSION, limiter_for, limiter_for_request
+from kluster_agents.integrations._api.limits import RateLimiter
 from kluster_agents.integrations._api.settings import KlusterSettings
 from kluster_agents.integrations.emulator._server.server import Emulator
 
@@ -258,7 +260,7 @@ def test_kluster_clients_name_the_model_so_the_limiter_parses_no_body() -> None:
     named: list[object] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        named.append(request.extensions.get(limits.MODEL_EXTENSION))
+        named.append(request.extensions.get(MODEL_EXTENSION))
         message = {"role": "assistant", "content": "ok"}
         choice = {"index": 0, "message": message, "finish_reason": "stop"}
         return httpx.Response(
@@ -277,7 +279,7 @@ def test_kluster_clients_name_the_model_so_the_limiter_parses_no_body() -> None:
     scope = ("core", 5, 5, None, False)
     unread = httpx.Request("POST", "http://mock.test/v1/chat/completions", content=iter([b"{}"]))
     assert limiter_for_request(unread, scope) is None  # a body it cannot read names no model
-    unread.extensions[limits.MODEL_EXTENSION] = MODEL
+    unread.extensions[MODEL_EXTENSION] = MODEL
     assert limiter_for_request(unread, scope) is limiter_for(
         MODEL, KlusterSettings(base_url="http://mock.test/v1", tier="core", client_rpm=5, client_concurrency=5)
     )

@@ -11,13 +11,13 @@ import time
 import pytest
 
 from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterRateLimitError
+from kluster_agents.integrations._api.limiter_registry import limiter_for
 from kluster_agents.integrations._api.limits import (
     IN_FLIGHT_POLL_S,
     RPM_MARGIN_S,
     RPM_WINDOW_S,
     Hold,
     RateLimiter,
-    limiter_for,
 )
 from kluster_agents.integrations._api.settings import KlusterSettings
 

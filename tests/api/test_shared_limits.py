@@ -25,7 +25,7 @@ from kluster_agents.integrations._api._limit_store import (
 )
 from kluster_agents.integrations._api.client import make_client
 from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterRateLimitStoreError
-from kluster_agents.integrations._api.limits import limiter_for
+from kluster_agents.integrations._api.limiter_registry import limiter_for
 from tests.redis_server import RedisServer
 
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
@@ -124,7 +124,7 @@ def _worker_script(server: RedisServer, body: str) -> str:
 def test_two_processes_share_one_budget_through_the_setting(redis_server: RedisServer) -> None:
     redis.Redis.from_url(redis_server.url).flushdb()
     script = textwrap.dedent(f"""
-        from kluster_agents.integrations._api.limits import limiter_for
+        from kluster_agents.integrations._api.limiter_registry import limiter_for
         limiter = limiter_for({MODEL!r})
         print(sum(limiter._admit()[1] is not None for _ in range(5)))
     """)

@@ -51,7 +51,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kluster_agents.integrations._api import limits
+from kluster_agents.integrations._api import limited_client, limiter_registry, limits
 from kluster_agents.integrations.emulator._control.ratelimit import WINDOW_SECONDS
 
 from ._servers import RemoteEmulator, controlled_emulator
@@ -244,7 +244,7 @@ def _concurrency_round(
         base429, _, ideal = _run_at_emulator(env, make)
     tally.baseline_429 += base429
     ideal_span = _busy_span(env)
-    limits._limiters.clear()  # a fresh limiter for each run
+    limiter_registry._limiters.clear()  # a fresh limiter for each run
     n429, failed, seconds = _run_at_emulator(env, make)
     tally.add(n429, failed, seconds, ideal, ideal_span / _busy_span(env))
 
@@ -279,8 +279,8 @@ def _ideal_gates(patch: pytest.MonkeyPatch) -> None:
         async with gate:
             return await httpx.AsyncClient.send(self, request, stream=stream, **kwargs)
 
-    patch.setattr(limits.RateLimitedClient, "send", send)
-    patch.setattr(limits.AsyncRateLimitedClient, "send", asend)
+    patch.setattr(limited_client.RateLimitedClient, "send", send)
+    patch.setattr(limited_client.AsyncRateLimitedClient, "send", asend)
 
 
 def _rpm_limits(env: RemoteEmulator, monkeypatch: pytest.MonkeyPatch, limited: bool, speed: float = 1.0) -> None:
@@ -292,7 +292,7 @@ def _rpm_limits(env: RemoteEmulator, monkeypatch: pytest.MonkeyPatch, limited: b
     if not limited:
         env.control("disable_rate_limits")
         return
-    limits._limiters.clear()
+    limiter_registry._limiters.clear()
     monkeypatch.setenv("KLUSTER_CLIENT_RPM", str(RPM))
     monkeypatch.setenv("KLUSTER_CLIENT_CONCURRENCY", str(BIG))
     env.control("enable_rate_limits", rpm=RPM, concurrency=BIG)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from kluster_agents.integrations._api import limits
+from kluster_agents.integrations._api.limiter_registry import limiter_for
 from kluster_agents.integrations._api.limits import RateLimiter
 from kluster_agents.integrations.emulator._server.server import Emulator
 
@@ -166,5 +167,5 @@ def test_no_429_reaches_callers_when_the_service_is_tighter_than_the_catalog(
         return [r for r in results if isinstance(r, BaseException)]
 
     assert asyncio.run(go()) == []
-    limiter = limits.limiter_for(MODEL)
+    limiter = limiter_for(MODEL)
     assert limiter.concurrency is not None and limiter.concurrency <= SERVICE_CONCURRENCY  # learned

@@ -122,20 +122,12 @@ def _module_edges(modules: dict[str, Path]) -> set[tuple[str, str]]:
     return edges
 
 
-# Being removed by the work in progress on these modules (the shared rate-limit store); delete each line
-# with its cycle (the test fails on a line whose cycle is gone).
-_PENDING_CYCLES = {
-    ("kluster_agents.integrations._api._limit_store", "kluster_agents.integrations._api.limits"),
-}
-
-
 def test_no_two_modules_import_each_other() -> None:
     """A two-module cycle makes import order matter (and one side's names half-defined while the other
     loads); lazy and TYPE_CHECKING imports count too, since they hold the same knot."""
     edges = _module_edges(_package_modules())
     cycles = {tuple(sorted(edge)) for edge in edges if edge[::-1] in edges}
-    assert cycles - _PENDING_CYCLES == set()
-    assert _PENDING_CYCLES - cycles == set(), "a pending cycle is gone: delete its line"
+    assert cycles == set()
 
 
 def test_cycle_check_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None:

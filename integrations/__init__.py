@@ -75,7 +75,7 @@ _EXPORTS = {
     "MicroBatchStats": "_jobs.microbatch",
     "MicroBatcher": "_jobs.microbatch",
     "VerifyClient": "_verify.client",
-    "VerifyResult": "_verify.client",
+    "VerifyResult": "_verify.result",
     "averify": "_verify.client",
     "verify": "_verify.client",
     "verify_conversation": "_verify.client",
@@ -146,7 +146,6 @@ if TYPE_CHECKING:
     from kluster_agents.integrations._jobs.microbatch import MicroBatcher, MicroBatchStats
     from kluster_agents.integrations._verify.client import (
         VerifyClient,
-        VerifyResult,
         averify,
         verify,
         verify_conversation,
@@ -157,6 +156,7 @@ if TYPE_CHECKING:
         VerifyPolicy,
         VerifyReport,
     )
+    from kluster_agents.integrations._verify.result import VerifyResult
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

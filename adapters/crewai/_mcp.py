@@ -21,7 +21,7 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._verify.client import VerifyResult
+from kluster_agents.integrations._verify.result import VerifyResult
 from kluster_agents.integrations.mcp._endpoint import cloud_endpoint
 from kluster_agents.integrations.mcp._server import call_local_tool
 

@@ -9,7 +9,8 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations._verify.client import VerifyClient
+from kluster_agents.integrations._verify.result import VerifyResult
 
 
 class VerifyToolInput(BaseModel):

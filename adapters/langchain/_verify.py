@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from kluster_agents.adapters.langchain._runnable import CallRunnable
 from kluster_agents.integrations._api.errors import KlusterInvalidRequestError
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations._verify.client import VerifyClient
 from kluster_agents.integrations._verify.policy import METADATA_KEY, VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations._verify.result import VerifyResult
 
 VERIFY_METADATA_KEY = METADATA_KEY
 DEFAULT_PROMPT_KEYS = ("question", "input", "query", "prompt")

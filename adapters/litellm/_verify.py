@@ -40,8 +40,8 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from kluster_agents.integrations._api.compat import content_text
 from kluster_agents.integrations._api.errors import KlusterConfigError
-from kluster_agents.integrations._verify.client import VerifyResult
 from kluster_agents.integrations._verify.policy import METADATA_KEY, HallucinationDetected, VerifyOutcome, VerifyPolicy
+from kluster_agents.integrations._verify.result import VerifyResult
 from kluster_agents.integrations._version import product
 
 GUARDRAIL_NAME = "kluster-verify"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from kluster_agents.integrations._api.errors import KlusterError
     from kluster_agents.integrations._verify.chunking import LongContextMode
-    from kluster_agents.integrations._verify.client import VerifyResult
+    from kluster_agents.integrations._verify.result import VerifyResult
 
 EXIT_RELIABLE, EXIT_HALLUCINATION, EXIT_ERROR = 0, 1, 2
 

@@ -36,7 +36,8 @@ from kluster_agents.integrations._api.errors import (
 )
 from kluster_agents.integrations._api.limits import RateLimiter
 from kluster_agents.integrations._api.settings import KlusterSettings
-from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations._verify.client import VerifyClient
+from kluster_agents.integrations._verify.result import VerifyResult
 
 Action = Literal["pass", "retry", "annotate", "unverified"]
 METADATA_KEY = "kluster_verify"  # where every adapter stores `VerifyOutcome.to_metadata()`

@@ -24,7 +24,8 @@ from kluster_agents.integrations._api.errors import (
 )
 from kluster_agents.integrations._api.extras import require
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._verify.client import EMULATED_FIELD, EMULATOR_HEADER, VerifyResult
+from kluster_agents.integrations._verify.client import EMULATED_FIELD, EMULATOR_HEADER
+from kluster_agents.integrations._verify.result import VerifyResult
 from kluster_agents.integrations.mcp._management import status
 
 T = TypeVar("T")

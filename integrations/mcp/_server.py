@@ -15,7 +15,8 @@ from kluster_agents.integrations._api.errors import (
 )
 from kluster_agents.integrations._api.extras import require
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations._verify.client import VerifyClient
+from kluster_agents.integrations._verify.result import VerifyResult
 
 DEFAULT_LOCAL_PORT = 3001  # the self-hosted server's documented port
 LOCAL_HTTP_PATH = "/stream"  # ... and its documented MCP path

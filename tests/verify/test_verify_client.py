@@ -23,8 +23,9 @@ from kluster_agents.integrations._api.errors import (
 )
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
 from kluster_agents.integrations._verify.chunking import estimate_tokens, split_context
-from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult, combine_chunk_results
+from kluster_agents.integrations._verify.client import VerifyClient
 from kluster_agents.integrations._verify.conversation import parse_chat_verdict
+from kluster_agents.integrations._verify.result import VerifyResult, combine_chunk_results
 from tests.verify_double import BASE_URL, DOCS_HALLUCINATION, RELIABLE, SECRET_KEY, json_response
 
 

@@ -17,8 +17,9 @@ from kluster_agents.integrations._api.errors import (
     KlusterVerifyError,
 )
 from kluster_agents.integrations._api.settings import KlusterSettings, resolve_settings
-from kluster_agents.integrations._verify.client import VerifyClient, VerifyResult
+from kluster_agents.integrations._verify.client import VerifyClient
 from kluster_agents.integrations._verify.policy import HallucinationDetected, VerifyPolicy
+from kluster_agents.integrations._verify.result import VerifyResult
 from kluster_agents.integrations.mcp import result_from_tool
 
 PATH = "/verify/reliability"

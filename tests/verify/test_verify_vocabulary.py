@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from kluster_agents.integrations._verify.client import VerifyResult
 from kluster_agents.integrations._verify.policy import VerifyOutcome
+from kluster_agents.integrations._verify.result import VerifyResult
 
 FLAGGED = VerifyResult(status="hallucination", is_hallucination=True, explanation="The tower is 330 m, not 500 m.")
 

@@ -13,7 +13,7 @@ from langchain_core.messages import ToolMessage
 from kluster_agents.adapters.langchain import ChatKluster, kluster_mcp_tools, local_mcp_tools
 from kluster_agents.integrations import KlusterConfigError
 from kluster_agents.integrations import mcp as kluster_mcp
-from kluster_agents.integrations._verify.client import VerifyResult
+from kluster_agents.integrations._verify.result import VerifyResult
 from kluster_agents.integrations.emulator._model.replies import ToolCall
 
 LLAMA = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"

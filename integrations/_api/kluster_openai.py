@@ -345,6 +345,14 @@ def _named_model(request: httpx.Request, options: FinalRequestOptions) -> httpx.
     return request
 
 
+def _with_json_body(options: FinalRequestOptions) -> FinalRequestOptions:
+    """kluster.ai answers a JSON POST with an empty body (the SDK's `batches.cancel`,
+    `fine_tuning.jobs.cancel`, `uploads.cancel`) with HTTP 500 (observed): send `{}` instead."""
+    if options.method.lower() != "post" or options.json_data is not None or options.files or options.extra_json:
+        return options
+    return options.model_copy(update={"json_data": {}})
+
+
 class KlusterOpenAI(openai.OpenAI):
     """An `openai.OpenAI` for kluster.ai that applies compat to chat completions."""
 
@@ -365,6 +373,7 @@ class KlusterOpenAI(openai.OpenAI):
             raise
 
     def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx.Request:
+        options = _with_json_body(options)
         return _named_model(super()._build_request(options, retries_taken=retries_taken), options)
 
     def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:
@@ -405,6 +414,7 @@ class AsyncKlusterOpenAI(openai.AsyncOpenAI):
             raise
 
     def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx.Request:
+        options = _with_json_body(options)
         return _named_model(super()._build_request(options, retries_taken=retries_taken), options)
 
     async def _send_request(self, request: httpx.Request, *, stream: bool, **kwargs: Any) -> httpx.Response:

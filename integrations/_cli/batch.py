@@ -326,7 +326,7 @@ def batch_results(
 def batch_cancel(batch_id: str) -> None:
     """Cancel a running batch job (kluster.ai may take up to 10 minutes: status 'cancelling')."""
     with cli_errors():
-        batch = cli_client().batches.cancel(batch_id, extra_body={})  # the service refuses an empty JSON body
+        batch = cli_client().batches.cancel(batch_id)
         console.print(f"Batch {batch.id}: {batch.status}")
 
 

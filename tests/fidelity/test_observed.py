@@ -92,6 +92,8 @@ def test_sdk_cancel_without_a_body_fails_and_ours_works(emu, client) -> None:
     result = CliRunner().invoke(_cli_app(), ["batch", "cancel", batch_id], env=_cli_env(emu))
     assert result.exit_code == 0, result.output
     assert "cancelling" in result.output or "cancelled" in result.output
+    other = _batch(client, [_line("c")])
+    assert make_client(emu.settings).batches.cancel(other).status == "cancelling"  # no extra_body={} needed
 
 
 def test_finetune_cancel_sends_a_body(emu, client) -> None:

@@ -53,7 +53,7 @@ def _isolate_kluster_env(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
 
     forget_refusals()  # every test starts with no remembered stream_options refusal (no order dependence)
     compat._warned.clear()  # ... and warns about each dropped parameter again (the warning is once per process)
-    limiter_registry._limiters.clear()  # ... and with the catalog's rate limits, not those an earlier test's 429s taught
+    limiter_registry.reset()  # ... and with the catalog's rate limits, not those an earlier test's 429s taught
     litellm = sys.modules.get("litellm")  # ... and LiteLLM's global drop_params as an earlier test left it: reset
     if litellm is not None:
         monkeypatch.setattr(litellm, "drop_params", False)

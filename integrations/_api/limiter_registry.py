@@ -77,15 +77,40 @@ MODEL_EXTENSION = "kluster_model"
 request, so the limiter need not parse the body back (a long conversation costs a millisecond or more)."""
 
 
+_by_route: dict[tuple[object, ...], RateLimiter | None] = {}
+"""`limiter_for_request`'s answers by (URL, model, scope) for requests that name their model in
+`MODEL_EXTENSION` on a process-local budget: one dict lookup per request instead of ~20 us of URL
+parsing and registry work (1% of a LangChain call to a local server)."""
+
+
+def reset() -> None:
+    """Forget every limiter (and what they learned from 429s): the next call builds fresh ones."""
+    with _registry_lock:
+        _limiters.clear()
+        _by_route.clear()
+
+
 def limiter_for_request(request: httpx.Request, scope: LimitScope) -> RateLimiter | None:
     """The limiter of a real-time POST (keyed by its base URL and the `model` in its JSON body), or None."""
     if request.method != "POST":
         return None
+    model = request.extensions.get(MODEL_EXTENSION)
+    if model is None or scope[3] is not None:  # a shared budget is per API key: keyed by the request's header
+        return _route_limiter(request, scope, model)
+    url = request.url
+    route = (url.raw_host, url.port, url.raw_path, model, scope)
+    try:
+        return _by_route[route]
+    except KeyError:
+        limiter = _by_route[route] = _route_limiter(request, scope, model)
+        return limiter
+
+
+def _route_limiter(request: httpx.Request, scope: LimitScope, model: object) -> RateLimiter | None:
     path = request.url.path.rstrip("/")
     endpoint = next((e for e in _LIMITED_ENDPOINTS if path.endswith(e)), None)
     if endpoint is None:
         return None
-    model = request.extensions.get(MODEL_EXTENSION)
     if model is None:
         try:
             body = json.loads(request.content)

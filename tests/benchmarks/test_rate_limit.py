@@ -244,7 +244,7 @@ def _concurrency_round(
         base429, _, ideal = _run_at_emulator(env, make)
     tally.baseline_429 += base429
     ideal_span = _busy_span(env)
-    limiter_registry._limiters.clear()  # a fresh limiter for each run
+    limiter_registry.reset()  # a fresh limiter for each run
     n429, failed, seconds = _run_at_emulator(env, make)
     tally.add(n429, failed, seconds, ideal, ideal_span / _busy_span(env))
 
@@ -292,7 +292,7 @@ def _rpm_limits(env: RemoteEmulator, monkeypatch: pytest.MonkeyPatch, limited: b
     if not limited:
         env.control("disable_rate_limits")
         return
-    limiter_registry._limiters.clear()
+    limiter_registry.reset()
     monkeypatch.setenv("KLUSTER_CLIENT_RPM", str(RPM))
     monkeypatch.setenv("KLUSTER_CLIENT_CONCURRENCY", str(BIG))
     env.control("enable_rate_limits", rpm=RPM, concurrency=BIG)

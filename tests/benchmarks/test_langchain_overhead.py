@@ -206,12 +206,8 @@ def test_chat_kluster_construction_vs_chat_openai() -> None:
 @pytest.mark.kluster_emulator(tier=TIER)
 def test_batch_of_1000_via_batch_api_vs_real_time(kluster_emulator: Any) -> None:
     inputs = [f"Classify ticket {i}: the invoice total is wrong" for i in range(1000)]
-    common = {
-        "model": MODEL,
-        "api_key": kluster_emulator.api_key,
-        "base_url": kluster_emulator.base_url,
-        "max_tokens": 32,
-    }
+    settings = KlusterSettings.load(api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url, tier=TIER)
+    common = {"model": MODEL, "settings": settings, "max_tokens": 32}  # the client limiter on the emulator's tier
     controls = kluster_emulator.controls
 
     controls.clear_requests()

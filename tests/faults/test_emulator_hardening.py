@@ -3,6 +3,7 @@ chunked bodies (a clear 413), and MCP URLs built from the bound address, never t
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 from collections.abc import Iterator
@@ -99,6 +100,25 @@ def test_a_second_request_left_half_sent_is_disconnected() -> None:
     with Emulator(header_timeout=1) as emulator, socket.create_connection(("127.0.0.1", emulator.port)) as sock:
         sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer emulator\r\n\r\nGET /v1/mod")
         assert b"200 OK" in _wait_for_eof(sock)
+
+
+def test_a_connection_in_use_is_kept_and_one_left_idle_is_closed() -> None:
+    """The header deadline counts from the last response: requests 0.3 s apart keep a connection with a
+    0.5 s deadline open for 2 s; left idle after that, it is closed within the deadline."""
+    with Emulator(header_timeout=0.5) as emulator:
+        conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
+        headers = {"Authorization": f"Bearer {emulator.api_key}"}
+        conn.request("GET", "/v1/models", headers=headers)
+        assert conn.getresponse().read()
+        sock = conn.sock
+        assert sock is not None
+        for _ in range(6):
+            time.sleep(0.3)
+            conn.request("GET", "/v1/models", headers=headers)
+            assert conn.getresponse().read() and conn.sock is sock  # the same connection, still open
+        started = time.monotonic()
+        assert _wait_for_eof(sock, limit=5) == b""
+        assert time.monotonic() - started < 1.5
 
 
 def test_a_body_trickling_after_complete_headers_is_disconnected() -> None:

@@ -30,7 +30,13 @@ def header_deadline_protocol(
         from uvicorn.protocols.http.auto import AutoHTTPProtocol as UvicornHTTPProtocol
 
     class HeaderDeadlineProtocol(UvicornHTTPProtocol):
+        """One timer per connection, not one per request: a response only notes when the next request's
+        headers are due, and the timer, when it fires early, waits out the rest (re-arming a timer per
+        request cost ~5% of a small request's CPU at 50 busy clients)."""
+
         _deadline: asyncio.TimerHandle | None = None
+        _waiting_for: object = None  # the cycle that was current when the headers' wait began
+        _armed_at = 0.0
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             # asyncio's hook takes any transport; a TCP server's is always a stream `Transport`
@@ -47,16 +53,20 @@ def header_deadline_protocol(
             super().connection_lost(exc)
 
         def _arm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-            waiting_for = self.cycle
-            self._deadline = self.loop.call_later(header_timeout, self._expire, waiting_for)
+            self._waiting_for = self.cycle
+            self._armed_at = self.loop.time()
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(header_timeout, self._expire)
 
-        def _expire(self, waiting_for: object) -> None:
+        def _expire(self) -> None:
             self._deadline = None
+            left = self._armed_at + header_timeout - self.loop.time()
             cycle: RequestResponseCycle | None = self.cycle  # None until the first request's headers
-            if cycle is waiting_for:
-                self._close()  # no new request's headers since the deadline was armed
+            if cycle is self._waiting_for:  # no new request's headers since the wait began
+                if left > 0:  # it began after this timer was set: wait out the rest
+                    self._deadline = self.loop.call_later(left, self._expire)
+                else:
+                    self._close()
             elif cycle is not None and cycle.more_body:  # headers in, body still arriving: it gets `body_timeout` more
                 self._deadline = self.loop.call_later(body_timeout, self._expire_body, cycle)
 
@@ -64,9 +74,10 @@ def header_deadline_protocol(
             self._deadline = None
             if self.cycle is cycle and cycle.more_body:
                 self._close()
+            else:  # its body came in since: back to the headers' deadline
+                self._expire()
 
         def _close(self) -> None:
-            if not self.transport.is_closing():
-                self.transport.close()
+            self.transport.close()  # a no-op on a transport already closing
 
     return HeaderDeadlineProtocol

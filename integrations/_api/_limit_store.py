@@ -305,6 +305,9 @@ class SharedRateLimiter(RateLimiter):
     def __repr__(self) -> str:
         return f"SharedRateLimiter(name={self.name!r}, rpm={self.rpm}, concurrency={self.concurrency}, {self.store!r})"
 
+    def _unpaced_hold(self) -> Hold | None:
+        return None  # every admission books the shared budget (its concurrency leases too), RPM or not
+
     def _admit(self) -> tuple[float, Hold | None]:
         if not self.local:
             ticket = uuid.uuid4().hex

@@ -513,8 +513,9 @@ _RULED_PARAMS = PARAM_RULES.keys() | {"tools", "tool_choice", "parallel_tool_cal
 def _plain_values(body: dict[str, Any]) -> bool:
     """No None value, and plain text messages (which every compat rule leaves as they are; non-ASCII
     text only when it can be sent as UTF-8, else the full pass names the problem)."""
-    if None in body.values():  # JSON values: compared by identity, then ==
-        return False
+    for value in body.values():  # by identity: `in` would also call `==`, which an array answers ambiguously
+        if value is None:
+            return False
     messages = body["messages"]
     if type(messages) is not list or not messages:
         return False

@@ -340,8 +340,8 @@ def _named_model(request: httpx.Request, options: FinalRequestOptions) -> httpx.
     body, extra = options.json_data, options.extra_json
     if isinstance(extra, Mapping) and "model" in extra:
         body = extra
-    if isinstance(body, Mapping) and "model" in body:
-        request.extensions[MODEL_EXTENSION] = body["model"]
+    if isinstance(body, Mapping) and type(model := body.get("model")) is str:  # a name, hashable
+        request.extensions[MODEL_EXTENSION] = model
     return request
 
 

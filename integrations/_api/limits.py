@@ -367,8 +367,8 @@ class RateLimiter:
 
     def _unpaced_hold(self) -> Hold | None:
         """A `Hold` at once for a process-local limiter without an RPM limit (it never makes a caller wait
-        for more than its concurrency slot, so there is no line to join); None for any other."""
-        if self._window is None and type(self) is RateLimiter:
+        for more than its concurrency slot, so there is no line to join); None when it paces."""
+        if self._window is None:
             self._recover()
             return Hold(self, None)
         return None

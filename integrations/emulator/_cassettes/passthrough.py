@@ -31,9 +31,10 @@ from kluster_agents.integrations.emulator._cassettes.cassette import (
     parse_sse,
     sse_bytes,
 )
+from kluster_agents.integrations.emulator._json import dumps
 from kluster_agents.integrations.emulator._server.http_errors import error_body
 from kluster_agents.integrations.emulator._server.runtime import EmulatorRuntime
-from kluster_agents.integrations.emulator._server.web import JSON_BODY_SCOPE_KEY, dumps
+from kluster_agents.integrations.emulator._server.web import JSON_BODY_SCOPE_KEY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

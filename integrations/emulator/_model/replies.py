@@ -19,6 +19,7 @@ from typing import Any
 
 from kluster_agents.integrations._api.catalog import ModelInfo
 from kluster_agents.integrations._api.compat import content_text
+from kluster_agents.integrations.emulator._json import canonical
 from kluster_agents.integrations.emulator._model.agent import (
     agent_turn,
     conversation_values,
@@ -103,29 +104,43 @@ def request_key(
     identity = {"model": model, "messages": messages, "tools": tools or None, "tool_choice": tool_choice}
     if parallel_tool_calls is not None:
         identity["parallel_tool_calls"] = parallel_tool_calls
-    return json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return canonical(identity)
+
+
+DERIVED_CACHE_SIZE = 4096  # request shapes whose derived reply is kept (a benchmark or an agent loop repeats them)
 
 
 class ReplyEngine:
-    """Decides the reply to a chat request (see module docstring for the order)."""
+    """Decides the reply to a chat request (see module docstring for the order).
+
+    A derived reply depends on the request alone, so it is kept per request shape (model, messages, tools,
+    response format): a repeated request costs a lookup instead of a walk over the conversation."""
 
     def __init__(self, scripts: ScriptedReplies, recorded: Mapping[str, Reply], verifier: Verifier) -> None:
         self.scripts = scripts
         self.recorded = recorded
         self.verifier = verifier
+        self._derived: dict[tuple[str, str], Reply] = {}
 
     def reply(self, request: Mapping[str, Any], info: ModelInfo) -> Reply:
-        messages = request.get("messages") or []
+        return _apply_max_tokens(self._reply(request, info), request)
+
+    def _reply(self, request: Mapping[str, Any], info: ModelInfo) -> Reply:
         scripted = self.scripts.pop(info.id)
         if scripted is not None:
-            reply = scripted
-        elif self.recorded and (recorded := self.recorded.get(_key_of(info.id, request))) is not None:
-            reply = recorded
-        elif info.verify:
-            reply = Reply(content=json.dumps(self.verifier.check_conversation(messages)))
-        else:
-            reply = derived_reply(request, info)
-        return _apply_max_tokens(reply, request)
+            return scripted
+        key = _key_of(info.id, request)
+        if self.recorded and (recorded := self.recorded.get(key)) is not None:
+            return recorded
+        if info.verify:
+            return Reply(content=json.dumps(self.verifier.check_conversation(request.get("messages") or [])))
+        shape = (key, canonical(request.get("response_format")))
+        reply = self._derived.get(shape)
+        if reply is None:
+            if len(self._derived) >= DERIVED_CACHE_SIZE:
+                self._derived.clear()
+            reply = self._derived[shape] = derived_reply(request, info)
+        return reply
 
 
 def _key_of(model: str, request: Mapping[str, Any]) -> str:
@@ -195,9 +210,11 @@ def _requested_object(user_text: str) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": keys}
 
 
+_DECODER = json.JSONDecoder()
+
+
 def find_json_schema(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The last JSON Schema object (a JSON object with "properties") written in the messages."""
-    decoder = json.JSONDecoder()
     for message in reversed(messages):
         text = content_text(message.get("content"))
         if '"properties"' not in text:
@@ -205,7 +222,7 @@ def find_json_schema(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any] | 
         start = text.find("{")
         while start != -1:
             try:
-                value, _ = decoder.raw_decode(text, start)
+                value, _ = _DECODER.raw_decode(text, start)
             except ValueError:
                 value = None
             if isinstance(value, dict) and isinstance(value.get("properties"), dict):

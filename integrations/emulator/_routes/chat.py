@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from kluster_agents.integrations._api.catalog import VERIFY_MODEL
+from kluster_agents.integrations.emulator._json import dumps
 from kluster_agents.integrations.emulator._model.replies import Reply
 from kluster_agents.integrations.emulator._model.shapes import chat_completion, stream_chunks
 from kluster_agents.integrations.emulator._routes.fidelity import validate_chat_request
@@ -22,7 +23,6 @@ from kluster_agents.integrations.emulator._server.http_errors import observed_er
 from kluster_agents.integrations.emulator._server.web import (
     EventStreamResponse,
     FastJSONResponse,
-    dumps,
     json_body,
     runtime,
 )

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from kluster_agents.integrations.emulator._inspector.request_log import observe_request, observe_response
+from kluster_agents.integrations.emulator._json import dumps, loads
 from kluster_agents.integrations.emulator._server.http_errors import (
     EmulatorAPIError,
     observed_error,
@@ -29,7 +30,7 @@ from kluster_agents.integrations.emulator._server.http_errors import (
     unauthorized,
 )
 from kluster_agents.integrations.emulator._server.runtime import EmulatorRuntime
-from kluster_agents.integrations.emulator._server.web import JSON_BODY_SCOPE_KEY, dumps, loads
+from kluster_agents.integrations.emulator._server.web import JSON_BODY_SCOPE_KEY
 
 if TYPE_CHECKING:
     from kluster_agents.integrations.emulator._inspector.request_log import RequestRecord

@@ -3,32 +3,16 @@ list envelopes with `after`/`limit` paging, and the emulated-object marker."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from kluster_agents.integrations.emulator._json import dumps, loads
 from kluster_agents.integrations.emulator._model.shapes import EMULATED_FIELD
 from kluster_agents.integrations.emulator._server.http_errors import bad_request
 from kluster_agents.integrations.emulator._server.runtime import EmulatorRuntime
-
-loads: Callable[[bytes | str], Any]  # orjson's or the standard library's
-
-try:
-    import orjson
-
-    def dumps(value: Any) -> bytes:
-        return orjson.dumps(value)
-
-    loads = orjson.loads
-except ImportError:  # pragma: no cover - orjson is optional
-
-    def dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
-
-    loads = json.loads
 
 JSON_BODY_SCOPE_KEY = "kluster.json"
 

@@ -396,17 +396,15 @@ class ChatKluster(BaseChatOpenAI):
         if generation is None:
             return None
         message = generation.message
-        if isinstance(message, AIMessageChunk):
-            metadata = message.response_metadata
-            metadata["model_provider"] = PROVIDER
-            if chunk.get(ESTIMATED_FLAG):
-                metadata["usage_estimated"] = True
+        message.response_metadata["model_provider"] = PROVIDER  # every chunk: chunks merge equal providers only
         choices = chunk.get("choices")
-        if not choices:
+        if not choices:  # the usage chunk (ours, when the server sent none, says it is estimated)
+            if chunk.get(ESTIMATED_FLAG):
+                message.response_metadata["usage_estimated"] = True
             return generation
         choice = choices[0]
-        delta = choice.get("delta")
-        if isinstance(delta, dict) and (reasoning := delta.get("reasoning_content")):
+        delta = choice["delta"]  # never None here: the parent returned None for that chunk
+        if "reasoning_content" in delta and (reasoning := delta["reasoning_content"]):
             message.additional_kwargs["reasoning_content"] = reasoning
         if choice.get("finish_reason"):
             extras = {**_extras(chunk, _STANDARD_CHUNK_KEYS), **_extras(choice, _STANDARD_CHOICE_KEYS)}

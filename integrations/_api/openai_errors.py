@@ -7,7 +7,7 @@ Secrets echoed by a server are scrubbed from every error.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol, cast
 
@@ -249,81 +249,84 @@ _TRUNCATED = (
 _BROKEN = "The streamed answer from kluster.ai broke after {chunks} chunk(s) ({cause}); the text so far is incomplete. Retry the request."
 
 
-class ChunkWatcher(Protocol):
-    """Sees every chunk of a checked stream and may add one last chunk (the stream usage counter)."""
+class StreamTail(Protocol):
+    """Reads a checked stream's chunks once it has ended and may add one last chunk (the stream usage
+    counter): one look at the end, not a call per chunk."""
 
-    def see(self, chunk: Any) -> None: ...
-
-    def tail(self) -> Any | None: ...
+    def tail(self, chunks: Sequence[Any]) -> Any | None: ...
 
 
-def _checked_stream(stream: openai.Stream[Any], watcher: ChunkWatcher | None) -> openai.Stream[Any]:
-    """Make `stream` raise a `KlusterOpenAIStreamError` when it ends without a finish chunk or breaks;
-    `watcher` sees each chunk in the same pass (one generator between the SDK and the caller, not two)."""
+def _finished(chunks: Sequence[Any]) -> bool:
+    """Whether a chunk says how the answer finished (looked for from the end, where it is)."""
+    for chunk in reversed(chunks):
+        for choice in getattr(chunk, "choices", None) or ():
+            if getattr(choice, "finish_reason", None):
+                return True
+    return False
+
+
+def _end_of_stream(chunks: list[Any], request: httpx.Request, end: StreamTail | None) -> Any | None:
+    """At the end of a stream: raise when no chunk finished it, else the `end` chunk (or None)."""
+    if not _finished(chunks):
+        raise stream_error(_TRUNCATED.format(chunks=len(chunks)), request)
+    return end.tail(chunks) if end is not None else None
+
+
+def _broken(exc: Exception, chunks: list[Any], request: httpx.Request) -> KlusterOpenAIStreamError:
+    scrub_exception(exc)
+    return stream_error(_BROKEN.format(chunks=len(chunks), cause=type(exc).__name__), request)
+
+
+def _checked_stream(stream: openai.Stream[Any], end: StreamTail | None) -> openai.Stream[Any]:
+    """Make `stream` raise a `KlusterOpenAIStreamError` when it ends without a finish chunk or breaks,
+    and let `end` add a last chunk. Each chunk only passes through and is noted: the checks run once,
+    at the end."""
     inner = stream._iterator
     request = stream.response.request
-    see = watcher.see if watcher is not None else None
 
     def checked() -> Iterator[Any]:
-        chunks, finished = 0, False
+        chunks: list[Any] = []
+        note = chunks.append
         try:
             for chunk in inner:
-                chunks += 1
-                if not finished:  # inline, not a call: this runs for every chunk
-                    for choice in getattr(chunk, "choices", None) or ():
-                        if getattr(choice, "finish_reason", None):
-                            finished = True
-                if see is not None:
-                    see(chunk)
+                note(chunk)
                 yield chunk
         except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
-            scrub_exception(exc)
-            raise stream_error(_BROKEN.format(chunks=chunks, cause=type(exc).__name__), request) from exc
-        if not finished:
-            raise stream_error(_TRUNCATED.format(chunks=chunks), request)
-        if watcher is not None and (tail := watcher.tail()) is not None:
+            raise _broken(exc, chunks, request) from exc
+        if (tail := _end_of_stream(chunks, request, end)) is not None:
             yield tail
 
     stream._iterator = checked()
     return stream
 
 
-def _checked_async_stream(stream: openai.AsyncStream[Any], watcher: ChunkWatcher | None) -> openai.AsyncStream[Any]:
+def _checked_async_stream(stream: openai.AsyncStream[Any], end: StreamTail | None) -> openai.AsyncStream[Any]:
     inner = stream._iterator
     request = stream.response.request
-    see = watcher.see if watcher is not None else None
 
     async def checked() -> AsyncIterator[Any]:
-        chunks, finished = 0, False
+        chunks: list[Any] = []
+        note = chunks.append
         try:
             async for chunk in inner:
-                chunks += 1
-                if not finished:  # inline, not a call: this runs for every chunk
-                    for choice in getattr(chunk, "choices", None) or ():
-                        if getattr(choice, "finish_reason", None):
-                            finished = True
-                if see is not None:
-                    see(chunk)
+                note(chunk)
                 yield chunk
         except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
-            scrub_exception(exc)
-            raise stream_error(_BROKEN.format(chunks=chunks, cause=type(exc).__name__), request) from exc
-        if not finished:
-            raise stream_error(_TRUNCATED.format(chunks=chunks), request)
-        if watcher is not None and (tail := watcher.tail()) is not None:
+            raise _broken(exc, chunks, request) from exc
+        if (tail := _end_of_stream(chunks, request, end)) is not None:
             yield tail
 
     stream._iterator = checked()
     return stream
 
 
-def checked_result(result: Any, client: Any, watcher: ChunkWatcher | None = None) -> Any:
-    """`result`, checked: a stream raises when it breaks or ends without its finish chunk (`watcher` sees
-    its chunks), a chat completion without a `choices` list raises at once."""
+def checked_result(result: Any, client: Any, end: StreamTail | None = None) -> Any:
+    """`result`, checked: a stream raises when it breaks or ends without its finish chunk (`end` may add
+    a last chunk), a chat completion without a `choices` list raises at once."""
     if isinstance(result, openai.Stream):
-        return _checked_stream(result, watcher)
+        return _checked_stream(result, end)
     if isinstance(result, openai.AsyncStream):
-        return _checked_async_stream(result, watcher)
+        return _checked_async_stream(result, end)
     if isinstance(result, ChatCompletion) and not isinstance(getattr(result, "choices", None), list):
         raise response_error(
             "kluster.ai answered 200 with a chat completion that has no `choices` list — retry the request; "

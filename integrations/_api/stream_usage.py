@@ -96,40 +96,42 @@ def prompt_estimate(messages: Sequence[Any]) -> int:
     return total
 
 
+def _text_length(chunk: ChatCompletionChunk) -> int:
+    """Characters a chunk adds to the answer: content, inline reasoning and tool calls."""
+    chars = 0
+    for choice in chunk.choices:
+        delta = choice.delta
+        if delta.content:
+            chars += len(delta.content)
+        # `reasoning_content` is no openai field: read the extras (`model_extra`) as they are, no getattr miss
+        extra = delta.__pydantic_extra__
+        if extra and (reasoning := extra.get("reasoning_content")):
+            chars += len(reasoning)
+        for call in delta.tool_calls or ():
+            if call.function is not None:
+                chars += len(call.function.name or "") + len(call.function.arguments or "")
+    return chars
+
+
 class UsageCounter:
-    """Watches a stream's chunks (`see`, called by the stream checker): whether usage came, and how much
-    text to count if not; `tail()` is then the estimated usage chunk that ends the stream."""
+    """The estimated usage chunk that ends a stream whose server sent no usage (`tail`, called by the
+    stream checker once the stream has ended); None when usage came."""
 
     def __init__(self, messages: Sequence[Any]) -> None:
         self.messages = messages
-        self.seen_usage = False
-        self.chars = 0
-        self.last: ChatCompletionChunk | None = None
 
-    def see(self, chunk: Any) -> None:
-        if not isinstance(chunk, ChatCompletionChunk):
-            return
-        self.last = chunk
-        if chunk.usage is not None:
-            self.seen_usage = True
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta.content:
-                self.chars += len(delta.content)
-            # `reasoning_content` is no openai field: read the extras (`model_extra`) as they are, no getattr miss
-            extra = delta.__pydantic_extra__
-            if extra and (reasoning := extra.get("reasoning_content")):
-                self.chars += len(reasoning)
-            for call in delta.tool_calls or ():
-                if call.function is not None:
-                    self.chars += len(call.function.name or "") + len(call.function.arguments or "")
-
-    def tail(self) -> ChatCompletionChunk | None:
-        """The estimated usage chunk for a stream that ended without usage, else None."""
-        if self.seen_usage or self.last is None:
+    def tail(self, chunks: Sequence[Any]) -> ChatCompletionChunk | None:
+        last: ChatCompletionChunk | None = None
+        for chunk in reversed(chunks):  # usage comes last when it comes: usually one step
+            if isinstance(chunk, ChatCompletionChunk):
+                if chunk.usage is not None:
+                    return None
+                last = last or chunk
+        if last is None:
             return None
+        chars = sum(_text_length(c) for c in chunks if isinstance(c, ChatCompletionChunk))
         prompt = prompt_estimate(self.messages)
-        completion = (self.chars + 3) // 4
+        completion = (chars + 3) // 4
         usage = CompletionUsage.model_validate(
             {
                 "prompt_tokens": prompt,
@@ -140,10 +142,10 @@ class UsageCounter:
         )
         return ChatCompletionChunk.model_validate(
             {
-                "id": self.last.id,
+                "id": last.id,
                 "object": "chat.completion.chunk",
-                "created": self.last.created,
-                "model": self.last.model,
+                "created": last.created,
+                "model": last.model,
                 "choices": [],
                 "usage": usage.model_dump(),
                 ESTIMATED_FLAG: True,

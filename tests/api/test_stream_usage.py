@@ -6,9 +6,10 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
 from kluster_agents.integrations._api.client import make_async_client, make_client
-from kluster_agents.integrations._api.stream_usage import is_estimated, refuses_stream_options
+from kluster_agents.integrations._api.stream_usage import UsageCounter, is_estimated, refuses_stream_options
 
 MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
 ASK = [{"role": "user", "content": "Tell me about the sea"}]
@@ -63,3 +64,40 @@ async def test_async_stream_falls_back_and_estimates(kluster_emulator: Any) -> N
     chunks = [chunk async for chunk in stream]
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     assert is_estimated(chunks[-1].usage)
+
+
+def _chunk(
+    delta: dict[str, Any], usage: dict[str, int] | None = None, finish: str | None = None
+) -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": "chat-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "usage": usage,
+        }
+    )
+
+
+def test_the_estimate_counts_every_chunk_once_the_stream_has_ended() -> None:
+    call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "get", "arguments": '{"a": 1}'}}
+    chunks = [
+        _chunk({"role": "assistant", "content": "12345678"}),
+        _chunk({"reasoning_content": "abcd"}),
+        _chunk({"tool_calls": [call]}),
+        _chunk({}, finish="stop"),
+    ]
+    tail = UsageCounter([{"role": "user", "content": "hi"}]).tail(chunks)
+    assert tail is not None and tail.usage is not None and tail.id == "chat-1"
+    assert tail.usage.completion_tokens == (8 + 4 + len("get") + len('{"a": 1}') + 3) // 4
+    assert is_estimated(tail.usage) and tail.choices == []
+
+
+def test_usage_from_the_server_anywhere_in_the_stream_means_no_estimate() -> None:
+    usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    counter = UsageCounter([])
+    assert counter.tail([_chunk({"content": "a"}), _chunk({}, finish="stop", usage=usage)]) is None
+    assert counter.tail([_chunk({"content": "a"}, usage=usage), _chunk({}, finish="stop")]) is None
+    assert counter.tail([]) is None

@@ -250,10 +250,15 @@ _BROKEN = "The streamed answer from kluster.ai broke after {chunks} chunk(s) ({c
 
 
 class StreamTail(Protocol):
-    """Reads a checked stream's chunks once it has ended and may add one last chunk (the stream usage
-    counter): one look at the end, not a call per chunk."""
+    """Reads a checked stream's chunks in runs (`read`, after they have passed) and may add one last chunk
+    when the stream ends (`tail`; the stream usage counter): no call per chunk."""
 
-    def tail(self, chunks: Sequence[Any]) -> Any | None: ...
+    def read(self, chunks: Sequence[Any]) -> None: ...
+
+    def tail(self) -> Any | None: ...
+
+
+_RUN = 256  # chunks noted before they are read and let go: a long stream is not held in memory
 
 
 def _finished(chunks: Sequence[Any]) -> bool:
@@ -265,35 +270,57 @@ def _finished(chunks: Sequence[Any]) -> bool:
     return False
 
 
-def _end_of_stream(chunks: list[Any], request: httpx.Request, end: StreamTail | None) -> Any | None:
-    """At the end of a stream: raise when no chunk finished it, else the `end` chunk (or None)."""
-    if not _finished(chunks):
-        raise stream_error(_TRUNCATED.format(chunks=len(chunks)), request)
-    return end.tail(chunks) if end is not None else None
+class _Noted:
+    """The chunks a checked stream has passed: each is appended, and every `_RUN` of them is read (finish
+    reason, `end`) and dropped, so the per-chunk cost is one append and memory stays bounded."""
 
+    __slots__ = ("chunks", "count", "end", "finished")
 
-def _broken(exc: Exception, chunks: list[Any], request: httpx.Request) -> KlusterOpenAIStreamError:
-    scrub_exception(exc)
-    return stream_error(_BROKEN.format(chunks=len(chunks), cause=type(exc).__name__), request)
+    def __init__(self, end: StreamTail | None) -> None:
+        self.chunks: list[Any] = []
+        self.count = 0
+        self.finished = False
+        self.end = end
+
+    def read(self) -> None:
+        chunks = self.chunks
+        self.count += len(chunks)
+        self.finished = self.finished or _finished(chunks)
+        if self.end is not None:
+            self.end.read(chunks)
+        self.chunks = []
+
+    def close(self, request: httpx.Request) -> Any | None:
+        """At the end of the stream: raise when no chunk finished it, else the `end`'s last chunk (or None)."""
+        self.read()
+        if not self.finished:
+            raise stream_error(_TRUNCATED.format(chunks=self.count), request)
+        return self.end.tail() if self.end is not None else None
+
+    def broken(self, exc: Exception, request: httpx.Request) -> KlusterOpenAIStreamError:
+        scrub_exception(exc)
+        return stream_error(_BROKEN.format(chunks=self.count + len(self.chunks), cause=type(exc).__name__), request)
 
 
 def _checked_stream(stream: openai.Stream[Any], end: StreamTail | None) -> openai.Stream[Any]:
     """Make `stream` raise a `KlusterOpenAIStreamError` when it ends without a finish chunk or breaks,
-    and let `end` add a last chunk. Each chunk only passes through and is noted: the checks run once,
-    at the end."""
+    and let `end` add a last chunk. Each chunk only passes through and is noted (`_Noted`)."""
     inner = stream._iterator
     request = stream.response.request
 
     def checked() -> Iterator[Any]:
-        chunks: list[Any] = []
-        note = chunks.append
+        noted = _Noted(end)
+        note = noted.chunks.append
         try:
             for chunk in inner:
                 note(chunk)
+                if len(noted.chunks) == _RUN:
+                    noted.read()
+                    note = noted.chunks.append
                 yield chunk
         except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
-            raise _broken(exc, chunks, request) from exc
-        if (tail := _end_of_stream(chunks, request, end)) is not None:
+            raise noted.broken(exc, request) from exc
+        if (tail := noted.close(request)) is not None:
             yield tail
 
     stream._iterator = checked()
@@ -305,15 +332,18 @@ def _checked_async_stream(stream: openai.AsyncStream[Any], end: StreamTail | Non
     request = stream.response.request
 
     async def checked() -> AsyncIterator[Any]:
-        chunks: list[Any] = []
-        note = chunks.append
+        noted = _Noted(end)
+        note = noted.chunks.append
         try:
             async for chunk in inner:
                 note(chunk)
+                if len(noted.chunks) == _RUN:
+                    noted.read()
+                    note = noted.chunks.append
                 yield chunk
         except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
-            raise _broken(exc, chunks, request) from exc
-        if (tail := _end_of_stream(chunks, request, end)) is not None:
+            raise noted.broken(exc, request) from exc
+        if (tail := noted.close(request)) is not None:
             yield tail
 
     stream._iterator = checked()

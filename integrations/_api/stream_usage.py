@@ -114,24 +114,35 @@ def _text_length(chunk: ChatCompletionChunk) -> int:
 
 
 class UsageCounter:
-    """The estimated usage chunk that ends a stream whose server sent no usage (`tail`, called by the
-    stream checker once the stream has ended); None when usage came."""
+    """The estimated usage chunk that ends a stream whose server sent no usage. The stream checker hands
+    it the chunks in runs (`read`) and asks for that chunk at the end (`tail`: None when usage came)."""
 
     def __init__(self, messages: Sequence[Any]) -> None:
         self.messages = messages
+        self.seen_usage = False
+        self.chars = 0
+        self.last: ChatCompletionChunk | None = None
 
-    def tail(self, chunks: Sequence[Any]) -> ChatCompletionChunk | None:
-        last: ChatCompletionChunk | None = None
-        for chunk in reversed(chunks):  # usage comes last when it comes: usually one step
+    def read(self, chunks: Sequence[Any]) -> None:
+        newest = None
+        for chunk in reversed(chunks):  # usage comes last when it comes: then this is one step
             if isinstance(chunk, ChatCompletionChunk):
+                newest = newest or chunk
                 if chunk.usage is not None:
-                    return None
-                last = last or chunk
-        if last is None:
+                    self.seen_usage = True
+                    break
+        if newest is not None:
+            self.last = newest
+        if not self.seen_usage:
+            self.chars += sum(_text_length(c) for c in chunks if isinstance(c, ChatCompletionChunk))
+
+    def tail(self) -> ChatCompletionChunk | None:
+        """The estimated usage chunk for a stream that ended without usage, else None."""
+        last = self.last
+        if self.seen_usage or last is None:
             return None
-        chars = sum(_text_length(c) for c in chunks if isinstance(c, ChatCompletionChunk))
         prompt = prompt_estimate(self.messages)
-        completion = (chars + 3) // 4
+        completion = (self.chars + 3) // 4
         usage = CompletionUsage.model_validate(
             {
                 "prompt_tokens": prompt,

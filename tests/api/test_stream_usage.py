@@ -89,7 +89,10 @@ def test_the_estimate_counts_every_chunk_once_the_stream_has_ended() -> None:
         _chunk({"tool_calls": [call]}),
         _chunk({}, finish="stop"),
     ]
-    tail = UsageCounter([{"role": "user", "content": "hi"}]).tail(chunks)
+    counter = UsageCounter([{"role": "user", "content": "hi"}])
+    counter.read(chunks[:2])  # the stream checker hands them over in runs
+    counter.read(chunks[2:])
+    tail = counter.tail()
     assert tail is not None and tail.usage is not None and tail.id == "chat-1"
     assert tail.usage.completion_tokens == (8 + 4 + len("get") + len('{"a": 1}') + 3) // 4
     assert is_estimated(tail.usage) and tail.choices == []
@@ -97,7 +100,33 @@ def test_the_estimate_counts_every_chunk_once_the_stream_has_ended() -> None:
 
 def test_usage_from_the_server_anywhere_in_the_stream_means_no_estimate() -> None:
     usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
-    counter = UsageCounter([])
-    assert counter.tail([_chunk({"content": "a"}), _chunk({}, finish="stop", usage=usage)]) is None
-    assert counter.tail([_chunk({"content": "a"}, usage=usage), _chunk({}, finish="stop")]) is None
-    assert counter.tail([]) is None
+    for runs in (
+        [[_chunk({"content": "a"}), _chunk({}, finish="stop", usage=usage)]],
+        [[_chunk({"content": "a"}, usage=usage)], [_chunk({}, finish="stop")]],
+        [],
+    ):
+        counter = UsageCounter([])
+        for run in runs:
+            counter.read(run)
+        assert counter.tail() is None
+
+
+def test_a_long_stream_is_checked_in_runs_and_not_held(kluster_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More chunks than one run: the estimate still counts them all, and the checker lets them go."""
+    from kluster_agents.integrations._api import openai_errors
+
+    monkeypatch.setattr(openai_errors, "_RUN", 4)
+    kluster_emulator.controls.script("word " * 700)
+    client = make_client(settings=kluster_emulator.settings.model_copy(update={"stream_usage": "estimate"}))
+    stream = client.chat.completions.create(model=MODEL, messages=ASK, stream=True)
+    pieces, most_noted = [], 0
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        frame = stream._iterator.gi_frame
+        if frame is not None and "noted" in frame.f_locals:
+            most_noted = max(most_noted, len(frame.f_locals["noted"].chunks))
+    assert len(pieces) > openai_errors._RUN
+    assert 0 < most_noted <= openai_errors._RUN
+    assert chunk.usage is not None and is_estimated(chunk.usage)
+    assert chunk.usage.completion_tokens == (len("".join(pieces)) + 3) // 4

@@ -32,7 +32,7 @@ import pytest
 API_KEY = "bench-key"
 CLIENTS = 50
 SECONDS = 5
-ROUNDS = 3
+ROUNDS = 5
 MODEL = "klusterai/Meta-Llama-3.1-8B-Instruct-Turbo"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 

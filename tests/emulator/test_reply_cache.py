@@ -14,16 +14,7 @@ from kluster_agents.integrations.emulator._model import replies
 from kluster_agents.integrations.emulator._model.replies import Reply, ReplyEngine, ScriptedReplies, request_key
 from kluster_agents.integrations.emulator._model.verify_heuristic import Verifier
 
-from .helpers import LLAMA_8B, user
-
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather for a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
+from .helpers import LLAMA_8B, WEATHER_TOOL, user
 
 
 @pytest.fixture
@@ -61,8 +52,10 @@ def test_what_shapes_the_answer_is_part_of_the_key(engine: ReplyEngine, derivati
 
     weather = user("What is the weather in Paris?")
     plain = engine.reply({"messages": weather}, get_model(DEFAULT_MODEL))
-    called = engine.reply({"messages": weather, "tools": [WEATHER]}, get_model(DEFAULT_MODEL))
-    refused = engine.reply({"messages": weather, "tools": [WEATHER], "tool_choice": "none"}, get_model(DEFAULT_MODEL))
+    called = engine.reply({"messages": weather, "tools": [WEATHER_TOOL]}, get_model(DEFAULT_MODEL))
+    refused = engine.reply(
+        {"messages": weather, "tools": [WEATHER_TOOL], "tool_choice": "none"}, get_model(DEFAULT_MODEL)
+    )
     assert plain.tool_calls == () and refused.tool_calls == ()
     assert [c.name for c in called.tool_calls] == ["get_weather"]
     assert len(derivations) == 5

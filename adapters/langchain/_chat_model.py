@@ -404,7 +404,7 @@ class ChatKluster(BaseChatOpenAI):
             return generation
         choice = choices[0]
         delta = choice["delta"]  # never None here: the parent returned None for that chunk
-        if "reasoning_content" in delta and (reasoning := delta["reasoning_content"]):
+        if reasoning := delta.get("reasoning_content"):
             message.additional_kwargs["reasoning_content"] = reasoning
         if choice.get("finish_reason"):
             extras = {**_extras(chunk, _STANDARD_CHUNK_KEYS), **_extras(choice, _STANDARD_CHOICE_KEYS)}

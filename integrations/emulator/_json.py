@@ -9,6 +9,11 @@ from typing import Any
 
 loads: Callable[[bytes | str], Any]
 
+
+def _sorted_stdlib(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 try:
     import orjson
 
@@ -20,7 +25,7 @@ try:
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         except TypeError:  # what orjson cannot encode (an integer past 64 bits): the standard library can
-            return json.dumps(value, sort_keys=True, separators=(",", ":"))
+            return _sorted_stdlib(value)
 
     loads = orjson.loads
 except ImportError:  # pragma: no cover - orjson is optional
@@ -28,8 +33,5 @@ except ImportError:  # pragma: no cover - orjson is optional
     def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
-    def canonical(value: Any) -> str:
-        """`value` as JSON with sorted keys: the same text for equal values (a lookup key)."""
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
+    canonical = _sorted_stdlib
     loads = json.loads

@@ -3,6 +3,8 @@
 A `BaseChatOpenAI` subclass (like `ChatDeepSeek`/`ChatXAI`; not `ChatOpenAI`, whose payload and
 structured-output defaults target OpenAI). What kluster changes:
 - clients come from `kluster_agents.integrations._api.client` (compat-enforcing, shared pool, retries);
+  chat completions come back as the JSON the service sent, which LangChain reads as it reads a dumped
+  openai model (`KlusterJSONCompletions`: no model built per answer and per stream chunk);
 - every request goes through `compat` exactly once, in the kluster openai client (drops, translations,
   refusals before the network); the payload names `max_completion_tokens`, as ChatOpenAI's does;
 - capabilities (tools, vision, reasoning, limits) come from the model catalog;
@@ -218,19 +220,24 @@ class ChatKluster(BaseChatOpenAI):
         self.tier = settings.tier
         if not settings.has_api_key:
             return self
+        from kluster_agents.integrations._api.kluster_openai import (  # loads openai.resources: keep lazy
+            AsyncKlusterJSONCompletions,
+            KlusterJSONCompletions,
+        )
+
         timeout = _httpx_timeout(self.request_timeout)
         if not self.client:
             self.root_client = make_client(settings, http_client=self.http_client, **self._client_defaults())
             if timeout is not None:
                 self.root_client.timeout = timeout
-            self.client = self.root_client.chat.completions
+            self.client = KlusterJSONCompletions(self.root_client)
         if not self.async_client:
             self.root_async_client = make_async_client(
                 settings, http_client=self.http_async_client, **self._client_defaults()
             )
             if timeout is not None:
                 self.root_async_client.timeout = timeout
-            self.async_client = self.root_async_client.chat.completions
+            self.async_client = AsyncKlusterJSONCompletions(self.root_async_client)
         return self
 
     def _client_defaults(self) -> dict[str, Any]:
@@ -346,6 +353,7 @@ class ChatKluster(BaseChatOpenAI):
             choices = response.get("choices") or []
             choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in choices]
             reasonings = [(c.get("message") or {}).get("reasoning_content") for c in choices]
+            _as_from_model(result, response, choices)
         else:  # openai models keep unknown fields in model_extra (read directly): no second dump needed
             response_extras = response.__pydantic_extra__ or {}
             choices = getattr(response, "choices", None) or []
@@ -558,6 +566,15 @@ def _traced_schema(schema: Any) -> Any:
         return convert_to_json_schema(schema)
     except Exception:  # a schema LangChain cannot convert still works for prompted JSON
         return json_schema_of(schema)
+
+
+def _as_from_model(result: ChatResult, response: dict[str, Any], choices: list[Any]) -> None:
+    """What LangChain adds from an openai model and not from its JSON (our client hands it JSON): a
+    message's `refusal` (None when absent) and a `system_fingerprint` of None rather than ""."""
+    if result.llm_output is not None:
+        result.llm_output["system_fingerprint"] = response.get("system_fingerprint")
+    if result.generations and choices and isinstance(message := choices[0].get("message"), dict):
+        result.generations[0].message.additional_kwargs["refusal"] = message.get("refusal")
 
 
 def _move_reasoning(message: Any, reasoning: Any, *, split_inline: bool) -> None:

@@ -37,13 +37,21 @@ def requested_adaptive(kwargs: Mapping[str, Any]) -> bool:
 
 
 def is_placeholder(response: Any) -> bool:
-    """Whether a chat completion is the "queued for adaptive inference" placeholder (or a batch object)."""
-    if getattr(response, "object", None) == "batch":
-        return True
-    choices = getattr(response, "choices", None)
-    if not choices:
-        return False
-    content = getattr(getattr(choices[0], "message", None), "content", None)
+    """Whether a chat completion (an openai model or its JSON) is the "queued for adaptive inference"
+    placeholder (or a batch object)."""
+    if isinstance(response, Mapping):
+        if response.get("object") == "batch":
+            return True
+        choices = response.get("choices")
+        message = choices[0].get("message") if isinstance(choices, list) and choices else None
+        content = message.get("content") if isinstance(message, Mapping) else None
+    else:
+        if getattr(response, "object", None) == "batch":
+            return True
+        choices = getattr(response, "choices", None)
+        if not choices:
+            return False
+        content = getattr(getattr(choices[0], "message", None), "content", None)
     return isinstance(content, str) and content.startswith(PLACEHOLDER_TEXT)
 
 

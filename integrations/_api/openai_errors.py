@@ -262,8 +262,14 @@ _RUN = 256  # chunks noted before they are read and let go: a long stream is not
 
 
 def _finished(chunks: Sequence[Any]) -> bool:
-    """Whether a chunk says how the answer finished (looked for from the end, where it is)."""
+    """Whether a chunk (an openai model or its JSON) says how the answer finished (looked for from the
+    end, where it is)."""
     for chunk in reversed(chunks):
+        if type(chunk) is dict:
+            choices = chunk.get("choices")
+            if type(choices) is list and any(type(c) is dict and c.get("finish_reason") for c in choices):
+                return True
+            continue
         for choice in getattr(chunk, "choices", None) or ():
             if getattr(choice, "finish_reason", None):
                 return True
@@ -352,12 +358,18 @@ def _checked_async_stream(stream: openai.AsyncStream[Any], end: StreamTail | Non
 
 def checked_result(result: Any, client: Any, end: StreamTail | None = None) -> Any:
     """`result`, checked: a stream raises when it breaks or ends without its finish chunk (`end` may add
-    a last chunk), a chat completion without a `choices` list raises at once."""
+    a last chunk), a chat completion (or its JSON) without a `choices` list raises at once."""
     if isinstance(result, openai.Stream):
         return _checked_stream(result, end)
     if isinstance(result, openai.AsyncStream):
         return _checked_async_stream(result, end)
-    if isinstance(result, ChatCompletion) and not isinstance(getattr(result, "choices", None), list):
+    if type(result) is dict:
+        choices = result.get("choices")
+    elif isinstance(result, ChatCompletion):
+        choices = getattr(result, "choices", None)
+    else:
+        return result
+    if not isinstance(choices, list):
         raise response_error(
             "kluster.ai answered 200 with a chat completion that has no `choices` list — retry the request; "
             "if it persists, check KLUSTER_BASE_URL points at the kluster API (…/v1).",

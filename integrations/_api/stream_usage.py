@@ -21,7 +21,6 @@ from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionChunk
-from openai.types.completion_usage import CompletionUsage
 
 from kluster_agents.integrations._api.compat import content_text
 from kluster_agents.integrations._api.settings import StreamUsageMode
@@ -113,55 +112,78 @@ def _text_length(chunk: ChatCompletionChunk) -> int:
     return chars
 
 
+def _json_text_length(chunk: dict[str, Any]) -> int:
+    """`_text_length` of a chunk as the JSON the service sent."""
+    chars = 0
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if type(choice) is dict else None
+        if type(delta) is not dict:
+            continue
+        for key in ("content", "reasoning_content"):
+            if type(text := delta.get(key)) is str:
+                chars += len(text)
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") if type(call) is dict else None
+            if type(function) is dict:
+                chars += len(function.get("name") or "") + len(function.get("arguments") or "")
+    return chars
+
+
 class UsageCounter:
     """The estimated usage chunk that ends a stream whose server sent no usage. The stream checker hands
-    it the chunks in runs (`read`) and asks for that chunk at the end (`tail`: None when usage came)."""
+    it the chunks in runs (`read`) and asks for that chunk at the end (`tail`: None when usage came).
+    Chunks are openai models or, from a JSON resource, the JSON the service sent; the tail is the same."""
 
     def __init__(self, messages: Sequence[Any]) -> None:
         self.messages = messages
         self.seen_usage = False
         self.chars = 0
-        self.last: ChatCompletionChunk | None = None
+        self.last: ChatCompletionChunk | dict[str, Any] | None = None
 
     def read(self, chunks: Sequence[Any]) -> None:
         newest = None
         for chunk in reversed(chunks):  # usage comes last when it comes: then this is one step
-            if isinstance(chunk, ChatCompletionChunk):
-                newest = newest or chunk
-                if chunk.usage is not None:
-                    self.seen_usage = True
-                    break
+            if type(chunk) is dict:
+                usage = chunk.get("usage")
+            elif isinstance(chunk, ChatCompletionChunk):
+                usage = chunk.usage
+            else:
+                continue
+            newest = newest or chunk
+            if usage is not None:
+                self.seen_usage = True
+                break
         if newest is not None:
             self.last = newest
         if not self.seen_usage:
-            self.chars += sum(_text_length(c) for c in chunks if isinstance(c, ChatCompletionChunk))
+            for chunk in chunks:
+                if type(chunk) is dict:
+                    self.chars += _json_text_length(chunk)
+                elif isinstance(chunk, ChatCompletionChunk):
+                    self.chars += _text_length(chunk)
 
-    def tail(self) -> ChatCompletionChunk | None:
+    def tail(self) -> ChatCompletionChunk | dict[str, Any] | None:
         """The estimated usage chunk for a stream that ended without usage, else None."""
         last = self.last
         if self.seen_usage or last is None:
             return None
         prompt = prompt_estimate(self.messages)
         completion = (self.chars + 3) // 4
-        usage = CompletionUsage.model_validate(
-            {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-                ESTIMATED_FLAG: True,
-            }
-        )
-        return ChatCompletionChunk.model_validate(
-            {
-                "id": last.id,
-                "object": "chat.completion.chunk",
-                "created": last.created,
-                "model": last.model,
-                "choices": [],
-                "usage": usage.model_dump(),
-                ESTIMATED_FLAG: True,
-            }
-        )
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            ESTIMATED_FLAG: True,
+        }
+        fields = ("id", "created", "model")
+        chunk: dict[str, Any] = {
+            **{f: last.get(f) if type(last) is dict else getattr(last, f) for f in fields},
+            "object": "chat.completion.chunk",
+            "choices": [],
+            "usage": usage,
+            ESTIMATED_FLAG: True,
+        }
+        return chunk if type(last) is dict else ChatCompletionChunk.model_validate(chunk)
 
 
 def is_estimated(usage: Any) -> bool:

@@ -66,43 +66,50 @@ async def test_async_stream_falls_back_and_estimates(kluster_emulator: Any) -> N
     assert is_estimated(chunks[-1].usage)
 
 
+KINDS = ["model", "json"]  # chunks as openai models (most clients) or the JSON sent (ChatKluster's)
+
+
 def _chunk(
-    delta: dict[str, Any], usage: dict[str, int] | None = None, finish: str | None = None
-) -> ChatCompletionChunk:
-    return ChatCompletionChunk.model_validate(
-        {
-            "id": "chat-1",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            "usage": usage,
-        }
-    )
+    delta: dict[str, Any], usage: dict[str, int] | None = None, finish: str | None = None, *, kind: str = "model"
+) -> Any:
+    chunk: dict[str, Any] = {
+        "id": "chat-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if usage is not None:
+        chunk["usage"] = usage
+    return chunk if kind == "json" else ChatCompletionChunk.model_validate(chunk)
 
 
-def test_the_estimate_counts_every_chunk_once_the_stream_has_ended() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_estimate_counts_every_chunk_once_the_stream_has_ended(kind: str) -> None:
     call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "get", "arguments": '{"a": 1}'}}
     chunks = [
-        _chunk({"role": "assistant", "content": "12345678"}),
-        _chunk({"reasoning_content": "abcd"}),
-        _chunk({"tool_calls": [call]}),
-        _chunk({}, finish="stop"),
+        _chunk({"role": "assistant", "content": "12345678"}, kind=kind),
+        _chunk({"reasoning_content": "abcd"}, kind=kind),
+        _chunk({"tool_calls": [call]}, kind=kind),
+        _chunk({}, finish="stop", kind=kind),
     ]
     counter = UsageCounter([{"role": "user", "content": "hi"}])
     counter.read(chunks[:2])  # the stream checker hands them over in runs
     counter.read(chunks[2:])
     tail = counter.tail()
-    assert tail is not None and tail.usage is not None and tail.id == "chat-1"
+    assert tail is not None and type(tail) is type(chunks[0])  # the tail is of the stream's kind
+    tail = tail if kind == "model" else ChatCompletionChunk.model_validate(tail)
+    assert tail.usage is not None and tail.id == "chat-1"
     assert tail.usage.completion_tokens == (8 + 4 + len("get") + len('{"a": 1}') + 3) // 4
     assert is_estimated(tail.usage) and tail.choices == []
 
 
-def test_usage_from_the_server_anywhere_in_the_stream_means_no_estimate() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_usage_from_the_server_anywhere_in_the_stream_means_no_estimate(kind: str) -> None:
     usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
     for runs in (
-        [[_chunk({"content": "a"}), _chunk({}, finish="stop", usage=usage)]],
-        [[_chunk({"content": "a"}, usage=usage)], [_chunk({}, finish="stop")]],
+        [[_chunk({"content": "a"}, kind=kind), _chunk({}, finish="stop", usage=usage, kind=kind)]],
+        [[_chunk({"content": "a"}, usage=usage, kind=kind)], [_chunk({}, finish="stop", kind=kind)]],
         [],
     ):
         counter = UsageCounter([])

@@ -9,6 +9,11 @@
    usage as ChatKluster does, so both read the same stream, and the same request timeouts as
    ChatKluster's defaults (60 s, 10 s to connect; ChatOpenAI's default is none, and a timeout costs an
    event-loop timer per read on the async path whoever sets it). Goal: <= 1.03x each.
+   ChatKluster's client hands LangChain the JSON the service sent (`KlusterJSONCompletions`), where
+   ChatOpenAI's builds an openai model per answer and per stream chunk that LangChain dumps back to a
+   dict: that saving (~90 us an answer, ~80 us a chunk) is part of what is measured, and outweighs our
+   hooks. `LC_BENCH_DECODE=models` gives ChatKluster the model-decoding resources instead, to see what
+   the hooks alone cost.
 2. Construction: `ChatKluster(...)` vs `ChatOpenAI(...)` with the same arguments and default HTTP
    clients. Goal: <= 2x.
 3. `.batch()` of 1,000 inputs against the emulator: Batch API (`batch=True`) vs real time, HTTP
@@ -50,6 +55,7 @@ TIER = "enterprise"  # no RPM limit: the limiter's hooks run, its pacing never w
 ROUNDS = int(os.environ.get("LC_BENCH_ROUNDS", "15"))
 CALLS = 200  # pairs of calls per round
 CALL_GOAL, CONSTRUCTION_GOAL = 1.03, 2.0
+DECODE_MODELS = os.environ.get("LC_BENCH_DECODE") == "models"  # a diagnostic: reported, not held to the goal
 # CPU seconds of this process: other processes on a loaded machine (the server included) distort it
 # far less than wall time. LC_BENCH_CLOCK=wall measures wall time instead.
 _clock = time.perf_counter if os.environ.get("LC_BENCH_CLOCK") == "wall" else time.process_time
@@ -119,9 +125,15 @@ def _report(label: str, unit: float, unit_name: str, result: dict[str, Any], goa
 def _models(base_url: str) -> tuple[ChatKluster, ChatOpenAI]:
     settings = KlusterSettings.load(api_key="bench-key", base_url=base_url, tier=TIER, warn_on_drop=False)
     timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)  # ChatKluster's, from settings
-    return ChatKluster(**COMMON, settings=settings), ChatOpenAI(
-        **COMMON, base_url=base_url, stream_usage=True, timeout=timeout
-    )
+    ours = ChatKluster(**COMMON, settings=settings)
+    if DECODE_MODELS:  # openai models, as ChatOpenAI's client builds them
+        ours = ours.model_copy(
+            update={
+                "client": ours.root_client.chat.completions,
+                "async_client": ours.root_async_client.chat.completions,
+            }
+        )
+    return ours, ChatOpenAI(**COMMON, base_url=base_url, stream_usage=True, timeout=timeout)
 
 
 def test_chat_kluster_per_call_overhead_vs_chat_openai_sync(base_url: str) -> None:
@@ -134,7 +146,7 @@ def test_chat_kluster_per_call_overhead_vs_chat_openai_sync(base_url: str) -> No
     _report(
         f"invoke per call ({CALLS} paired calls a round, real local server, {TIER} tier)", 1e3, "ms", result, CALL_GOAL
     )
-    assert result["ratio"] <= CALL_GOAL
+    assert DECODE_MODELS or result["ratio"] <= CALL_GOAL
 
 
 def test_chat_kluster_per_call_overhead_vs_chat_openai_stream(base_url: str) -> None:
@@ -153,7 +165,7 @@ def test_chat_kluster_per_call_overhead_vs_chat_openai_stream(base_url: str) -> 
     _report(
         f"stream per call ({CALLS} paired calls a round, real local server, {TIER} tier)", 1e3, "ms", result, CALL_GOAL
     )
-    assert result["ratio"] <= CALL_GOAL
+    assert DECODE_MODELS or result["ratio"] <= CALL_GOAL
 
 
 def test_chat_kluster_per_call_overhead_vs_chat_openai_async(base_url: str) -> None:
@@ -182,7 +194,7 @@ def test_chat_kluster_per_call_overhead_vs_chat_openai_async(base_url: str) -> N
         result,
         CALL_GOAL,
     )
-    assert result["ratio"] <= CALL_GOAL
+    assert DECODE_MODELS or result["ratio"] <= CALL_GOAL
 
 
 def test_chat_kluster_construction_vs_chat_openai() -> None:

@@ -16,6 +16,7 @@ from langchain_core.tools import tool
 from kluster_agents.adapters.langchain import ChatKluster
 from kluster_agents.integrations._api.compat import KlusterCompatWarning
 from kluster_agents.integrations._api.errors import KlusterConfigError, KlusterUnsupportedError
+from kluster_agents.integrations._api.kluster_openai import KlusterJSONCompletions
 from kluster_agents.integrations._api.settings import KlusterSettings, Tier
 
 TOOL_MODEL = "klusterai/Meta-Llama-3.3-70B-Instruct-Turbo"
@@ -162,7 +163,9 @@ def test_environment_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     assert llm.openai_api_key.get_secret_value() == SECRET
     assert str(llm.root_client.base_url).rstrip("/") == "https://kluster.example/v1"
     assert llm.tier is Tier.trial and llm.profile["max_output_tokens"] == 4000  # trial: 4k output
-    assert llm.root_client.chat.completions is llm.client
+    assert (
+        isinstance(llm.client, KlusterJSONCompletions) and llm.client._client is llm.root_client
+    )  # dicts for LangChain
     assert llm.root_client.default_headers["User-Agent"].startswith("kluster-agents/")
 
 

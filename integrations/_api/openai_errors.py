@@ -358,15 +358,18 @@ def _checked_async_stream(stream: openai.AsyncStream[Any], end: StreamTail | Non
 
 def checked_result(result: Any, client: Any, end: StreamTail | None = None) -> Any:
     """`result`, checked: a stream raises when it breaks or ends without its finish chunk (`end` may add
-    a last chunk), a chat completion (or its JSON) without a `choices` list raises at once."""
+    a last chunk), a chat completion (its JSON, or a raw response of either) without a `choices` list
+    raises at once."""
     if isinstance(result, openai.Stream):
         return _checked_stream(result, end)
     if isinstance(result, openai.AsyncStream):
         return _checked_async_stream(result, end)
-    if type(result) is dict:
-        choices = result.get("choices")
-    elif isinstance(result, ChatCompletion):
-        choices = getattr(result, "choices", None)
+    # a raw response is parsed now: the SDK caches it, so the caller's own parse() costs nothing more
+    parsed = result.parse() if isinstance(result, LegacyAPIResponse) and not result._stream else result
+    if type(parsed) is dict:
+        choices = parsed.get("choices")
+    elif isinstance(parsed, ChatCompletion):
+        choices = getattr(parsed, "choices", None)
     else:
         return result
     if not isinstance(choices, list):

@@ -99,15 +99,20 @@ def _answering(body: Any, content_type: str = "application/json") -> httpx.Clien
 
 
 @pytest.mark.parametrize("choices", [None, "absent", {"index": 0}])
-def test_a_json_completion_without_a_choices_list_raises(choices: Any) -> None:
+@pytest.mark.parametrize("decoding", ["json", "models"])
+@pytest.mark.parametrize("raw", [False, True], ids=["parsed", "raw"])
+def test_a_completion_without_a_choices_list_raises(choices: Any, decoding: str, raw: bool) -> None:
+    """On every path: LangChain reads through `with_raw_response`, which used to hand it on unchecked."""
     body = {"id": "c", "object": "chat.completion", "created": 1, "model": MODEL}
     if choices != "absent":
         body["choices"] = choices
     client = make_client(
         api_key="k", base_url="https://kluster.example/v1", http_client=_answering(body), max_retries=0
     )
+    completions = KlusterJSONCompletions(client) if decoding == "json" else client.chat.completions
+    create = completions.with_raw_response.create if raw else completions.create
     with pytest.raises(KlusterOpenAIResponseError, match="no `choices` list"):
-        KlusterJSONCompletions(client).create(**ASK)
+        create(**ASK)
 
 
 def test_only_chat_completions_are_left_as_json() -> None:

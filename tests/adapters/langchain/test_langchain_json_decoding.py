@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 
 from kluster_agents.adapters.langchain import ChatKluster
 from kluster_agents.integrations._api.catalog import chat_models
+from kluster_agents.integrations._api.errors import KlusterResponseError
 from kluster_agents.integrations._api.kluster_openai import KlusterCompletions
 from kluster_agents.integrations._api.settings import KlusterSettings
 
@@ -101,3 +103,23 @@ def test_an_estimated_stream_usage_is_the_same(kluster_emulator: Any) -> None:
     streamed = _streamed(llm, PROMPT)
     assert streamed.response_metadata["usage_estimated"] is True and streamed.usage_metadata
     assert _seen(streamed) == _seen(_streamed(decoded, PROMPT))
+
+
+async def test_an_answer_without_choices_is_a_typed_error() -> None:
+    """Not LangChain's KeyError("Response missing 'choices' key"): the client checks the JSON first."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": "c", "object": "chat.completion", "created": 1, "model": MODELS[0]})
+
+    transport = httpx.MockTransport(answer)
+    llm = ChatKluster(
+        api_key="k",
+        base_url="https://kluster.example/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=transport),
+        http_async_client=httpx.AsyncClient(transport=transport),
+    )
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        llm.invoke(PROMPT)
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        await llm.ainvoke(PROMPT)

@@ -353,7 +353,7 @@ class ChatKluster(BaseChatOpenAI):
             choices = response.get("choices") or []
             choice_extras = [_extras(c, _STANDARD_CHOICE_KEYS) for c in choices]
             reasonings = [(c.get("message") or {}).get("reasoning_content") for c in choices]
-            _as_from_model(result, response, choices)
+            _add_model_only_fields(result, response, choices)
         else:  # openai models keep unknown fields in model_extra (read directly): no second dump needed
             response_extras = response.__pydantic_extra__ or {}
             choices = getattr(response, "choices", None) or []
@@ -568,7 +568,7 @@ def _traced_schema(schema: Any) -> Any:
         return json_schema_of(schema)
 
 
-def _as_from_model(result: ChatResult, response: dict[str, Any], choices: list[Any]) -> None:
+def _add_model_only_fields(result: ChatResult, response: dict[str, Any], choices: list[Any]) -> None:
     """What LangChain adds from an openai model and not from its JSON (our client hands it JSON): a
     message's `refusal` (None when absent) and a `system_fingerprint` of None rather than ""."""
     if result.llm_output is not None:

@@ -9,6 +9,7 @@ malformed_json/truncate_streams`), the same knobs users get from the pytest plug
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -813,19 +814,26 @@ def test_verify_429_for_one_caller_never_pauses_another(monkeypatch: pytest.Monk
 
 
 # -- a 200 answer that is an HTML page (a proxy's or captive portal's) -------------------------------
+_LOGIN_PAGE = b"<html><body><h1>Welcome to the hotel wifi</h1><form>Log in</form></body></html>"
+
+
 class _Portal:
-    """A local server answering every request 200 with an HTML login page."""
+    """A local server answering every request 200 with the same body: by default an HTML login page."""
+
+    def __init__(self, body: bytes = _LOGIN_PAGE, content_type: str = "text/html; charset=utf-8") -> None:
+        self.body, self.content_type = body, content_type
 
     def __enter__(self) -> _Portal:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+        body, content_type = self.body, self.content_type
+
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
-                body = b"<html><body><h1>Welcome to the hotel wifi</h1><form>Log in</form></body></html>"
                 self.send_response(200)
-                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -849,14 +857,26 @@ class _Portal:
         self.httpd.server_close()
 
 
+def _pointing_at(server: _Portal, monkeypatch: pytest.MonkeyPatch) -> _Portal:
+    monkeypatch.setenv("KLUSTER_BASE_URL", server.base_url)
+    monkeypatch.setenv("KLUSTER_API_KEY", "sk-portal-test-key")
+    monkeypatch.setenv("KLUSTER_MAX_RETRIES", "0")
+    return server
+
+
 @pytest.fixture
 def portal(monkeypatch: pytest.MonkeyPatch) -> Any:
     """`KLUSTER_*` pointing at a captive portal, no retries."""
     with _Portal() as server:
-        monkeypatch.setenv("KLUSTER_BASE_URL", server.base_url)
-        monkeypatch.setenv("KLUSTER_API_KEY", "sk-portal-test-key")
-        monkeypatch.setenv("KLUSTER_MAX_RETRIES", "0")
-        yield server
+        yield _pointing_at(server, monkeypatch)
+
+
+@pytest.fixture
+def no_choices(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`KLUSTER_*` pointing at a server answering 200 with a chat completion that has no `choices`."""
+    body = {"id": "chat-1", "object": "chat.completion", "created": 1, "model": MODEL}
+    with _Portal(json.dumps(body).encode(), "application/json") as server:
+        yield _pointing_at(server, monkeypatch)
 
 
 def _portal_settings(portal: Any) -> Any:
@@ -933,4 +953,40 @@ async def test_html_200_pydantic_ai_typed(portal: Any) -> None:
 
     agent = Agent(kluster_model(MODEL, provider=KlusterProvider(settings=KlusterSettings.load())))
     with pytest.raises(KlusterResponseError):
+        await agent.run("hi")
+
+
+# -- a 200 chat completion without `choices` -------------------------------------------------------
+def test_no_choices_is_a_typed_response_error_on_every_path(no_choices: Any) -> None:
+    """Every adapter reads completions its own way (parsed, raw, as JSON): each gets the typed error."""
+    client = make_client(_portal_settings(no_choices), max_retries=0)
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        client.chat.completions.create(model=MODEL, messages=user("hi"))
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        client.chat.completions.with_raw_response.create(model=MODEL, messages=user("hi"))
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        _langchain(no_choices).invoke("hi")
+    litellm = _litellm()
+    with pytest.raises(KlusterResponseError, match="no `choices` list") as info:
+        litellm.completion(model=f"kluster/{MODEL}", messages=user("hi"), num_retries=0)
+    assert isinstance(info.value, litellm.APIError)  # what LiteLLM's retries and fallbacks catch
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        _crewai_llm(no_choices).call("hi")
+
+
+async def test_no_choices_is_a_typed_response_error_async(no_choices: Any) -> None:
+    from kluster_agents.integrations._api.settings import KlusterSettings
+
+    client = make_async_client(_portal_settings(no_choices), max_retries=0)
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        await client.chat.completions.create(model=MODEL, messages=user("hi"))
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
+        await _langchain(no_choices).ainvoke("hi")
+    pytest.importorskip("pydantic_ai")
+    from pydantic_ai import Agent
+
+    from kluster_agents.adapters.pydantic_ai import KlusterProvider, kluster_model
+
+    agent = Agent(kluster_model(MODEL, provider=KlusterProvider(settings=KlusterSettings.load())))
+    with pytest.raises(KlusterResponseError, match="no `choices` list"):
         await agent.run("hi")

@@ -359,13 +359,18 @@ def _checked_async_stream(stream: openai.AsyncStream[Any], end: StreamTail | Non
 def checked_result(result: Any, client: Any, end: StreamTail | None = None) -> Any:
     """`result`, checked: a stream raises when it breaks or ends without its finish chunk (`end` may add
     a last chunk), a chat completion (its JSON, or a raw response of either) without a `choices` list
-    raises at once."""
+    raises at once. A raw response's stream is checked as the stream itself."""
     if isinstance(result, openai.Stream):
         return _checked_stream(result, end)
     if isinstance(result, openai.AsyncStream):
         return _checked_async_stream(result, end)
-    # a raw response is parsed now: the SDK caches it, so the caller's own parse() costs nothing more
-    parsed = result.parse() if isinstance(result, LegacyAPIResponse) and not result._stream else result
+    if not isinstance(result, LegacyAPIResponse):
+        parsed = result
+    elif result._stream:  # the stream the caller's parse() will get (the SDK caches it), checked in place
+        checked_result(result.parse(), client, end)
+        return result
+    else:  # parsed now: the SDK caches it, so the caller's own parse() costs nothing more
+        parsed = result.parse()
     if type(parsed) is dict:
         choices = parsed.get("choices")
     elif isinstance(parsed, ChatCompletion):

@@ -137,3 +137,13 @@ def test_a_long_stream_is_checked_in_runs_and_not_held(kluster_emulator: Any, mo
     assert 0 < most_noted <= openai_errors._RUN
     assert chunk.usage is not None and is_estimated(chunk.usage)
     assert chunk.usage.completion_tokens == (len("".join(pieces)) + 3) // 4
+
+
+def test_a_raw_responses_stream_is_checked_and_counted(kluster_emulator: Any) -> None:
+    """`with_raw_response.create(stream=True)` (LangChain with `include_response_headers`): its parsed
+    stream ends with the estimated usage like any other."""
+    client = make_client(settings=kluster_emulator.settings.model_copy(update={"stream_usage": "estimate"}))
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=ASK, stream=True)
+    chunks = list(raw.parse())
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    assert chunks[-1].choices == [] and is_estimated(chunks[-1].usage)

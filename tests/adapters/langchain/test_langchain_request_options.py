@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kluster_agents.adapters.langchain import ChatKluster
-from kluster_agents.integrations._api.errors import KlusterUnsupportedError
+from kluster_agents.integrations._api.errors import KlusterStreamError, KlusterUnsupportedError
 
 REPLY = {
     "id": "c1",
@@ -114,3 +114,38 @@ async def test_adaptive_json_mode_returns_the_real_answer_async(kluster_emulator
     llm = chat(kluster_emulator, adaptive=True).bind(response_format={"type": "json_object"})
     reply = await llm.ainvoke("Return a JSON object with the keys name and age for Ada Lovelace, who is 36.")
     assert json.loads(reply.text) == {"name": "Ada Lovelace", "age": 36}
+
+
+def _streamed(llm: ChatKluster) -> Any:
+    final = None
+    for chunk in llm.stream("Tell me about the sea"):
+        final = chunk if final is None else final + chunk
+    return final
+
+
+def test_include_response_headers_streams_are_checked_and_counted(kluster_emulator: Any) -> None:
+    """LangChain streams through a raw response with `include_response_headers`: that stream gets the
+    usage and the truncation check every other stream gets."""
+    llm = ChatKluster(
+        api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url, include_response_headers=True
+    )
+    final = _streamed(llm)
+    assert final.response_metadata["headers"]["content-type"].startswith("text/event-stream")
+    assert final.usage_metadata and final.usage_metadata["output_tokens"] > 0
+    assert final.response_metadata["usage_estimated"] is True  # the emulator refuses stream_options, as documented
+    kluster_emulator.controls.truncate_streams(after_chunks=2)
+    with pytest.raises(KlusterStreamError, match="ended before its finish chunk"):
+        _streamed(llm.model_copy(update={"max_retries": 0}))
+
+
+async def test_include_response_headers_async_streams_are_checked_and_counted(kluster_emulator: Any) -> None:
+    llm = ChatKluster(
+        api_key=kluster_emulator.api_key, base_url=kluster_emulator.base_url, include_response_headers=True
+    )
+    chunks = [chunk async for chunk in llm.astream("Tell me about the sea")]
+    assert "headers" in chunks[0].response_metadata
+    assert [c.usage_metadata for c in chunks if c.usage_metadata][-1]["output_tokens"] > 0
+    kluster_emulator.controls.truncate_streams(after_chunks=2)
+    with pytest.raises(KlusterStreamError, match="ended before its finish chunk"):
+        async for _ in llm.astream("Tell me about the sea"):
+            pass

@@ -65,6 +65,23 @@ if TYPE_CHECKING:
     from kluster_agents.integrations._api.kluster_openai import AsyncKlusterOpenAI, KlusterOpenAI
 
 _PRE_NETWORK_ERRORS = (KlusterUnsupportedError, KlusterInvalidRequestError, KlusterConfigError)
+
+
+def _json_chat(client: KlusterOpenAI) -> Any:
+    """`client`'s chat completions as the JSON the service sent: LiteLLM reads the answer's body, so no
+    openai model is built for it (~90 us a completion)."""
+    from kluster_agents.integrations._api.kluster_openai import KlusterJSONCompletions  # loads openai.resources
+
+    return KlusterJSONCompletions(client)
+
+
+def _async_json_chat(client: AsyncKlusterOpenAI) -> Any:
+    """The async twin of `_json_chat`."""
+    from kluster_agents.integrations._api.kluster_openai import AsyncKlusterJSONCompletions
+
+    return AsyncKlusterJSONCompletions(client)
+
+
 _KEY = tuple[int, int | None]  # (id of the settings object the entry holds, max_retries)
 
 
@@ -185,7 +202,7 @@ class KlusterLLM(CustomLLM):
         placeholder: its answer is the completion the client waited for (no headers of its own)."""
         if requested_adaptive(kwargs):
             return client.chat.completions.create(**kwargs).model_dump(exclude_none=True), httpx.Headers()
-        raw = client.chat.completions.with_raw_response.create(**kwargs)
+        raw = _json_chat(client).with_raw_response.create(**kwargs)
         return raw.http_response.json(), raw.headers
 
     @staticmethod
@@ -193,7 +210,7 @@ class KlusterLLM(CustomLLM):
         if requested_adaptive(kwargs):
             completion = await client.chat.completions.create(**kwargs)
             return completion.model_dump(exclude_none=True), httpx.Headers()
-        raw = await client.chat.completions.with_raw_response.create(**kwargs)
+        raw = await _async_json_chat(client).with_raw_response.create(**kwargs)
         return raw.http_response.json(), raw.headers
 
     def _structured(
@@ -251,7 +268,7 @@ class KlusterLLM(CustomLLM):
             if requested_adaptive(kwargs):
                 body, raw_headers = self._create(self.sync_client(settings, retries), kwargs)
                 return with_batch_cost(body_to_model_response(body, raw_headers, model_response))
-            raw = self.sync_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
+            raw = _json_chat(self.sync_client(settings, retries)).with_raw_response.create(**kwargs)
         return to_model_response(raw, model_response)
 
     async def acompletion(
@@ -283,7 +300,7 @@ class KlusterLLM(CustomLLM):
             if requested_adaptive(kwargs):
                 body, raw_headers = await self._acreate(self.async_client(settings, retries), kwargs)
                 return with_batch_cost(body_to_model_response(body, raw_headers, model_response))
-            raw = await self.async_client(settings, retries).chat.completions.with_raw_response.create(**kwargs)
+            raw = await _async_json_chat(self.async_client(settings, retries)).with_raw_response.create(**kwargs)
         return to_model_response(raw, model_response)
 
     # LiteLLM annotates only GenericStreamingChunk, yet its stream wrapper takes a custom provider's

@@ -172,3 +172,32 @@ def test_repr_and_clients_keep_the_key_out():
     assert "sk-very-secret-999" not in repr(handler)
     settings = handler.resolve()
     assert handler.sync_client(settings) is handler.sync_client(settings)  # cached per key/base/retries
+
+
+async def test_completions_are_read_as_the_json_sent() -> None:
+    """LiteLLM reads a completion's body, so our client builds no openai model for it (marked requests)."""
+    import httpx
+    import respx
+
+    from kluster_agents.integrations._api.kluster_openai import JSON_EXTENSION
+
+    register()
+    body = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": LLAMA,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+    call = {
+        "model": f"kluster/{LLAMA}",
+        "messages": [{"role": "user", "content": "hello"}],
+        "api_base": "http://kluster.test/v1",
+    }
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post("http://kluster.test/v1/chat/completions").mock(return_value=httpx.Response(200, json=body))
+        assert litellm.completion(**call, api_key="sk-test").choices[0].message.content == "hi"
+        answer = await litellm.acompletion(**call, api_key="sk-test")
+        assert answer.choices[0].message.content == "hi"
+    assert [c.request.extensions.get(JSON_EXTENSION) for c in route.calls] == [True, True]

@@ -25,6 +25,16 @@ WEATHER_TOOL = {
 }
 
 
+HI = {  # a chat completion answering "hi", for mocked transports
+    "id": "c",
+    "object": "chat.completion",
+    "created": 1,
+    "model": LLAMA,
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+
+
 @pytest.fixture(autouse=True)
 def _offline_litellm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Streams without usage make LiteLLM count tokens; for Llama names it would download a tokenizer.

@@ -16,7 +16,7 @@ from kluster_agents.adapters.litellm import (
 from kluster_agents.integrations import KlusterSettings, KlusterUnsupportedError
 from kluster_agents.integrations._api.compat import KlusterCompatWarning
 
-from .conftest import GEMMA, LLAMA, WEATHER_TOOL, chat_bodies
+from .conftest import GEMMA, HI, LLAMA, WEATHER_TOOL, chat_bodies
 
 MODEL = f"kluster/{LLAMA}"
 HELLO = [{"role": "user", "content": "Say hello"}]
@@ -182,21 +182,13 @@ async def test_completions_are_read_as_the_json_sent() -> None:
     from kluster_agents.integrations._api.kluster_openai import JSON_EXTENSION
 
     register()
-    body = {
-        "id": "c",
-        "object": "chat.completion",
-        "created": 1,
-        "model": LLAMA,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    }
     call = {
         "model": f"kluster/{LLAMA}",
         "messages": [{"role": "user", "content": "hello"}],
         "api_base": "http://kluster.test/v1",
     }
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post("http://kluster.test/v1/chat/completions").mock(return_value=httpx.Response(200, json=body))
+        route = mock.post("http://kluster.test/v1/chat/completions").mock(return_value=httpx.Response(200, json=HI))
         assert litellm.completion(**call, api_key="sk-test").choices[0].message.content == "hi"
         answer = await litellm.acompletion(**call, api_key="sk-test")
         assert answer.choices[0].message.content == "hi"

@@ -12,7 +12,7 @@ import respx
 from kluster_agents.adapters.litellm import kluster_router
 from kluster_agents.integrations import KlusterConfigError, KlusterSettings
 
-from .conftest import LLAMA, LLAMA_8B, chat_bodies
+from .conftest import HI, LLAMA, LLAMA_8B, chat_bodies
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -70,19 +70,11 @@ async def test_concurrency_429_is_retried_after_retry_after(emulator):
 def test_retry_after_header_sets_the_wait():
     """Without the header LiteLLM would back off 0.5s (+<=0.75s jitter); Retry-After: 2 must win."""
     settings = KlusterSettings(api_key="sk-test", base_url="http://kluster.test/v1")
-    ok = {
-        "id": "c",
-        "object": "chat.completion",
-        "created": 1,
-        "model": LLAMA,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    }
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post("http://kluster.test/v1/chat/completions").mock(
             side_effect=[
                 httpx.Response(429, headers={"Retry-After": "2"}, json={"error": {"message": "slow down"}}),
-                httpx.Response(200, json=ok),
+                httpx.Response(200, json=HI),
             ]
         )
         router = kluster_router([LLAMA], fallbacks=None, num_retries=1, settings=settings)

@@ -89,19 +89,14 @@ def _refusals(
 
 def _batched_copy(model: ModelT, transport: MicroBatchTransport) -> ModelT:
     """`model` with kluster clients on the batch transport (its own config otherwise)."""
-    from kluster_agents.integrations._api.kluster_openai import (  # loads openai.resources: keep lazy
-        AsyncKlusterJSONCompletions,
-        KlusterJSONCompletions,
-    )
-
     root = make_batch_client(transport, model.settings)
     root_async = make_async_batch_client(transport, model.settings)
     copy: ModelT = model.model_copy(
         update={
             "root_client": root,
-            "client": KlusterJSONCompletions(root),
+            "client": root.chat.json_completions,
             "root_async_client": root_async,
-            "async_client": AsyncKlusterJSONCompletions(root_async),
+            "async_client": root_async.chat.json_completions,
             "use_batch_api": False,
             "streaming": False,
             "adaptive": None,  # each input is a line of this Batch API job, not an adaptive request

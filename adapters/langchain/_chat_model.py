@@ -220,24 +220,19 @@ class ChatKluster(BaseChatOpenAI):
         self.tier = settings.tier
         if not settings.has_api_key:
             return self
-        from kluster_agents.integrations._api.kluster_openai import (  # loads openai.resources: keep lazy
-            AsyncKlusterJSONCompletions,
-            KlusterJSONCompletions,
-        )
-
         timeout = _httpx_timeout(self.request_timeout)
         if not self.client:
             self.root_client = make_client(settings, http_client=self.http_client, **self._client_defaults())
             if timeout is not None:
                 self.root_client.timeout = timeout
-            self.client = KlusterJSONCompletions(self.root_client)
+            self.client = self.root_client.chat.json_completions
         if not self.async_client:
             self.root_async_client = make_async_client(
                 settings, http_client=self.http_async_client, **self._client_defaults()
             )
             if timeout is not None:
                 self.root_async_client.timeout = timeout
-            self.async_client = AsyncKlusterJSONCompletions(self.root_async_client)
+            self.async_client = self.root_async_client.chat.json_completions
         return self
 
     def _client_defaults(self) -> dict[str, Any]:

@@ -66,22 +66,6 @@ if TYPE_CHECKING:
 
 _PRE_NETWORK_ERRORS = (KlusterUnsupportedError, KlusterInvalidRequestError, KlusterConfigError)
 
-
-def _json_chat(client: KlusterOpenAI) -> Any:
-    """`client`'s chat completions as the JSON the service sent: LiteLLM reads the answer's body, so no
-    openai model is built for it (~90 us a completion)."""
-    from kluster_agents.integrations._api.kluster_openai import KlusterJSONCompletions  # loads openai.resources
-
-    return KlusterJSONCompletions(client)
-
-
-def _async_json_chat(client: AsyncKlusterOpenAI) -> Any:
-    """The async twin of `_json_chat`."""
-    from kluster_agents.integrations._api.kluster_openai import AsyncKlusterJSONCompletions
-
-    return AsyncKlusterJSONCompletions(client)
-
-
 _KEY = tuple[int, int | None]  # (id of the settings object the entry holds, max_retries)
 
 
@@ -202,7 +186,7 @@ class KlusterLLM(CustomLLM):
         placeholder: its answer is the completion the client waited for (no headers of its own)."""
         if requested_adaptive(kwargs):
             return client.chat.completions.create(**kwargs).model_dump(exclude_none=True), httpx.Headers()
-        raw = _json_chat(client).with_raw_response.create(**kwargs)
+        raw = client.chat.json_completions.with_raw_response.create(**kwargs)
         return raw.http_response.json(), raw.headers
 
     @staticmethod
@@ -210,7 +194,7 @@ class KlusterLLM(CustomLLM):
         if requested_adaptive(kwargs):
             completion = await client.chat.completions.create(**kwargs)
             return completion.model_dump(exclude_none=True), httpx.Headers()
-        raw = await _async_json_chat(client).with_raw_response.create(**kwargs)
+        raw = await client.chat.json_completions.with_raw_response.create(**kwargs)
         return raw.http_response.json(), raw.headers
 
     def _structured(
@@ -268,7 +252,7 @@ class KlusterLLM(CustomLLM):
             if requested_adaptive(kwargs):
                 body, raw_headers = self._create(self.sync_client(settings, retries), kwargs)
                 return with_batch_cost(body_to_model_response(body, raw_headers, model_response))
-            raw = _json_chat(self.sync_client(settings, retries)).with_raw_response.create(**kwargs)
+            raw = self.sync_client(settings, retries).chat.json_completions.with_raw_response.create(**kwargs)
         return to_model_response(raw, model_response)
 
     async def acompletion(
@@ -300,7 +284,7 @@ class KlusterLLM(CustomLLM):
             if requested_adaptive(kwargs):
                 body, raw_headers = await self._acreate(self.async_client(settings, retries), kwargs)
                 return with_batch_cost(body_to_model_response(body, raw_headers, model_response))
-            raw = await _async_json_chat(self.async_client(settings, retries)).with_raw_response.create(**kwargs)
+            raw = await self.async_client(settings, retries).chat.json_completions.with_raw_response.create(**kwargs)
         return to_model_response(raw, model_response)
 
     # LiteLLM annotates only GenericStreamingChunk, yet its stream wrapper takes a custom provider's

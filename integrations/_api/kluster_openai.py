@@ -351,11 +351,21 @@ class KlusterChat(Chat):
     def completions(self) -> KlusterCompletions:
         return KlusterCompletions(self._client)
 
+    @cached_property
+    def json_completions(self) -> KlusterJSONCompletions:
+        """`completions` answering with the JSON the service sent (for callers that read dicts)."""
+        return KlusterJSONCompletions(self._client)
+
 
 class AsyncKlusterChat(AsyncChat):
     @cached_property
     def completions(self) -> AsyncKlusterCompletions:
         return AsyncKlusterCompletions(self._client)
+
+    @cached_property
+    def json_completions(self) -> AsyncKlusterJSONCompletions:
+        """As `KlusterChat.json_completions`."""
+        return AsyncKlusterJSONCompletions(self._client)
 
 
 class KlusterBeta(Beta):

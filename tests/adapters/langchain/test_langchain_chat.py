@@ -163,9 +163,8 @@ def test_environment_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     assert llm.openai_api_key.get_secret_value() == SECRET
     assert str(llm.root_client.base_url).rstrip("/") == "https://kluster.example/v1"
     assert llm.tier is Tier.trial and llm.profile["max_output_tokens"] == 4000  # trial: 4k output
-    assert (
-        isinstance(llm.client, KlusterJSONCompletions) and llm.client._client is llm.root_client
-    )  # dicts for LangChain
+    assert isinstance(llm.client, KlusterJSONCompletions)  # dicts for LangChain
+    assert llm.client is llm.root_client.chat.json_completions and llm.client._client is llm.root_client
     assert llm.root_client.default_headers["User-Agent"].startswith("kluster-agents/")
 
 
